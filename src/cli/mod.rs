@@ -1,0 +1,84 @@
+//! The command line: clap definitions, one file per command, and the mapping of outcomes to
+//! exit codes (DESIGN.md: 0 success / no changes, 1 error, 2 changes present with
+//! `--detailed-exitcode`, 3 plan blocked). This is the only layer that prints and the only one
+//! that uses `anyhow`.
+
+mod completions;
+mod output;
+mod state_cmd;
+mod validate;
+
+pub use output::{Outcome, Printer};
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Declarative reconciler for fleets of Azure Database for PostgreSQL servers.
+#[derive(Debug, Parser)]
+#[command(name = "pgfleet", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The fleet file.
+    #[arg(short = 'c', long = "config", global = true, default_value = "fleet.toml", env = "PGFLEET_CONFIG")]
+    pub config: PathBuf,
+    /// The state file (default: state/<fleet>.state.json).
+    #[arg(long, global = true, env = "PGFLEET_STATE")]
+    pub state: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (debug messages).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the fleet file against every rule and report all problems at once.
+    Validate(validate::ValidateArgs),
+    /// Inspect the state file.
+    #[command(subcommand)]
+    State(state_cmd::StateCommand),
+    /// Remove a stale state lock left by a process that no longer runs.
+    ForceUnlock(state_cmd::ForceUnlockArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.global);
+    let outcome = match &cli.command {
+        Command::Validate(args) => validate::run(&cli.global, args, &printer),
+        Command::State(command) => state_cmd::run(&cli.global, command, &printer),
+        Command::ForceUnlock(args) => state_cmd::force_unlock(&cli.global, args, &printer),
+        Command::Completions(args) => completions::run(args),
+    };
+    match outcome {
+        Ok(outcome) => outcome.exit_code(),
+        Err(error) => {
+            printer.error_chain(&error);
+            Outcome::Error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The validated fleet: what the rest of pgfleet reads once the fleet file has been parsed,
+//! checked against every rule, and `[defaults]` inherited.
+
+use crate::model::{ServerName, ServerSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A fleet as the user wants it. Every server's spec is complete and passes the service's rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredFleet {
+    /// `[fleet] name`: names the state file and, locally, the clusters' directory.
+    pub name: String,
+    pub provider: ProviderSettings,
+    pub servers: BTreeMap<ServerName, DesiredServer>,
+    /// The file the fleet was read from, for messages and plan binding.
+    pub source: SourceFile,
+}
+
+/// The fleet file's path and the digest of its bytes (bound into saved plans).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// Hex sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// One server as the user wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredServer {
+    pub name: ServerName,
+    pub spec: ServerSpec,
+    /// Where the admin password comes from; read only when a server is created.
+    pub admin_password: SecretRef,
+    /// Line of the server's `[servers.NAME]` header, so plans can point at it.
+    pub line: usize,
+}
+
+/// Where a secret is read from. The fleet file never holds a secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// An environment variable's name.
+    Env(String),
+    /// A file whose contents (trailing newline removed) are the secret.
+    File(PathBuf),
+}
+
+/// The provider section of the chosen kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSettings {
+    Local(LocalSettings),
+    Azure(AzureSettings),
+}
+
+impl ProviderSettings {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderSettings::Local(_) => "local",
+            ProviderSettings::Azure(_) => "azure",
+        }
+    }
+
+    /// The location servers get when they do not name one: the Azure region, or `local`.
+    pub fn default_location(&self) -> &str {
+        match self {
+            ProviderSettings::Local(_) => "local",
+            ProviderSettings::Azure(azure) => &azure.location,
+        }
+    }
+}
+
+/// `[provider.local]`: real PostgreSQL clusters on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// Data directories live under `ROOT/<fleet>/<server>`.
+    pub root: PathBuf,
+    /// The first port tried when a server gets its port.
+    pub port_base: u16,
+}
+
+/// `[provider.azure]`: the ARM REST API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureSettings {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub location: String,
+    /// The ARM endpoint, `https://management.azure.com` unless pointed at the emulator.
+    pub endpoint: String,
+}

@@ -1,0 +1,316 @@
+//! The vocabulary every stage shares: server names and addresses, the attributes that describe
+//! a server (`ServerSpec`), and what a provider observed of a live server (`ObservedServer`).
+//!
+//! Plain data with no I/O. Maps are `BTreeMap`s so everything derived from them is deterministic.
+
+use crate::rules::{self, Generation, PgVersion, ReplicationSupport, SkuInfo, Tier, TlsVersion};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A server's name: the key of its `[servers.NAME]` table and its name on the service.
+///
+/// Construction does not validate the service's naming rule, so a name read from a file can be
+/// reported precisely; `rules::server_name_problem` says what is wrong with one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ServerName(String);
+
+impl ServerName {
+    pub fn new(name: impl Into<String>) -> ServerName {
+        ServerName(name.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The server's address (`servers.NAME`).
+    pub fn address(&self) -> Address {
+        Address::server(self.clone())
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ServerName {
+    fn from(name: &str) -> ServerName {
+        ServerName(name.to_string())
+    }
+}
+
+/// The address of a managed object, as users type it: `servers.pay-main`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    server: ServerName,
+}
+
+impl Address {
+    /// The prefix of server addresses.
+    pub const SERVERS: &'static str = "servers";
+
+    pub fn server(server: ServerName) -> Address {
+        Address { server }
+    }
+
+    /// The server this address names.
+    pub fn server_name(&self) -> &ServerName {
+        &self.server
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", Address::SERVERS, self.server)
+    }
+}
+
+/// Why a string is not an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} is not an address; addresses look like servers.NAME (for example servers.pay-main)")]
+pub struct AddressParseError {
+    pub input: String,
+}
+
+impl FromStr for Address {
+    type Err = AddressParseError;
+
+    fn from_str(input: &str) -> Result<Address, AddressParseError> {
+        match input.split_once('.') {
+            Some((Address::SERVERS, name)) if !name.is_empty() && !name.contains('.') => {
+                Ok(Address::server(ServerName::new(name)))
+            }
+            _ => Err(AddressParseError { input: input.to_string() }),
+        }
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Address, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Address {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Address".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "pattern": "^servers\\.[^.]+$" })
+    }
+}
+
+/// Everything that describes one server, desired or observed. Secrets are not part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerSpec {
+    pub tier: Tier,
+    pub generation: Generation,
+    pub vcores: u32,
+    pub storage_gb: u32,
+    pub version: PgVersion,
+    pub backup_retention_days: u32,
+    pub geo_redundant_backup: bool,
+    pub storage_autogrow: bool,
+    pub ssl_enforcement: bool,
+    pub minimal_tls_version: TlsVersion,
+    pub admin_login: String,
+    /// The region (`westeurope`), or `local` for the local provider.
+    pub location: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The primary this server replicates, if it is a read replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<ServerName>,
+}
+
+impl ServerSpec {
+    /// The SKU catalog row, when the tier, generation and vCores name a SKU the service sells.
+    pub fn sku(&self) -> Option<&'static SkuInfo> {
+        rules::sku(self.tier, self.generation, self.vcores)
+    }
+
+    /// The derived SKU name (`GP_Gen5_8`), formed even when the catalog has no such SKU.
+    pub fn sku_name(&self) -> String {
+        format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores)
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.replica_of.is_some()
+    }
+}
+
+/// The state a provider reports a server in (`userVisibleState` on Azure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStatus {
+    Ready,
+    /// Being created or not yet visible after create.
+    Creating,
+    /// Restarting or scaling; connections fail for a while.
+    Restarting,
+    /// Unreachable (Azure's `Inaccessible`), or a local cluster that is not running.
+    Inaccessible,
+    Disabled,
+    Dropping,
+}
+
+/// Where clients connect to a server. Never holds a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    /// The login as clients must spell it (`fleetadmin@pay-main` on Azure).
+    pub user: String,
+    pub database: String,
+}
+
+impl Endpoint {
+    /// The libpq connection URI without a password
+    /// (`postgresql://fleetadmin@127.0.0.1:54321/postgres`).
+    pub fn uri(&self) -> String {
+        let user = percent_encode_userinfo(&self.user);
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        format!("postgresql://{user}@{host}:{}/{}", self.port, self.database)
+    }
+}
+
+/// Escapes what may not appear raw in a URI's user part (RFC 3986), such as the `@` of
+/// `user@server` logins.
+fn percent_encode_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// What a provider observed of one live server; also what the state file records of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObservedServer {
+    pub name: ServerName,
+    /// The provider's id (an ARM resource id, or the local cluster's directory).
+    pub provider_id: String,
+    pub spec: ServerSpec,
+    pub status: ServerStatus,
+    /// `azure.replication_support`; replicas can be created only when it allows them.
+    pub replication_support: ReplicationSupport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+}
+
+/// Every live server a provider found for the fleet, by name.
+pub type LiveFleet = BTreeMap<ServerName, ObservedServer>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip() {
+        let address: Address = "servers.pay-main".parse().unwrap();
+        assert_eq!(address.server_name().as_str(), "pay-main");
+        assert_eq!(address.to_string(), "servers.pay-main");
+        for bad in ["pay-main", "servers.", "databases.x", "servers.a.b"] {
+            assert!(bad.parse::<Address>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoint_uri_has_no_password_and_escapes_the_login() {
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 54321,
+            user: "fleetadmin".into(),
+            database: "postgres".into(),
+        };
+        assert_eq!(endpoint.uri(), "postgresql://fleetadmin@127.0.0.1:54321/postgres");
+        let azure = Endpoint { user: "fleetadmin@pay-main".into(), ..endpoint };
+        assert_eq!(azure.uri(), "postgresql://fleetadmin%40pay-main@127.0.0.1:54321/postgres");
+    }
+}
+
+/// The in-place changes of one PATCH: only the fields that change are set, so nothing the
+/// service changed by itself (auto-grown storage) is sent back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Generation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_gb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_autogrow: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_enforcement: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_tls_version: Option<TlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+impl ServerPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == ServerPatch::default()
+    }
+
+    /// Whether the patch changes compute (tier, generation or vCores), which restarts the server.
+    pub fn changes_compute(&self) -> bool {
+        self.tier.is_some() || self.generation.is_some() || self.vcores.is_some()
+    }
+
+    /// The spec after the patch.
+    pub fn apply_to(&self, spec: &ServerSpec) -> ServerSpec {
+        let mut next = spec.clone();
+        if let Some(tier) = self.tier {
+            next.tier = tier;
+        }
+        if let Some(generation) = self.generation {
+            next.generation = generation;
+        }
+        if let Some(vcores) = self.vcores {
+            next.vcores = vcores;
+        }
+        if let Some(storage_gb) = self.storage_gb {
+            next.storage_gb = storage_gb;
+        }
+        if let Some(days) = self.backup_retention_days {
+            next.backup_retention_days = days;
+        }
+        if let Some(autogrow) = self.storage_autogrow {
+            next.storage_autogrow = autogrow;
+        }
+        if let Some(ssl) = self.ssl_enforcement {
+            next.ssl_enforcement = ssl;
+        }
+        if let Some(tls) = self.minimal_tls_version {
+            next.minimal_tls_version = tls;
+        }
+        if let Some(tags) = &self.tags {
+            next.tags = tags.clone();
+        }
+        next
+    }
+}

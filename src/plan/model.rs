@@ -1,0 +1,242 @@
+//! The plan: the one structured model every renderer (human, Markdown, JSON) and the executor
+//! read. Nothing downstream re-derives a fact or parses text.
+
+use crate::model::{Address, ServerName, ServerPatch, ServerSpec};
+use crate::rules::ReplicationSupport;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The plan JSON format version (DESIGN.md): minor versions only add fields.
+pub const PLAN_FORMAT_VERSION: &str = "1.0";
+
+/// A dependency-ordered set of changes, with what was refused, blocked or drifted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: String,
+    pub fleet: String,
+    /// Changes in an order that respects every dependency (wave, then server name).
+    pub changes: Vec<Change>,
+    /// Changes the plan will not make without an explicit allowance (a delete without
+    /// `--allow-delete`). Any entry makes the plan blocked (exit 3).
+    pub blocked: Vec<Blocked>,
+    /// Changes the service cannot make at all (storage shrink, version downgrade): errors.
+    pub refused: Vec<Refusal>,
+    /// What changed outside pgfleet since it last recorded the server.
+    pub drift: Vec<Drift>,
+    /// Facts a reviewer should know that are not changes (auto-grown storage kept …).
+    pub notes: Vec<Note>,
+    pub summary: Summary,
+    /// What the plan was computed from; a saved plan is refused once any of it moved.
+    pub inputs: PlanInputs,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        !self.blocked.is_empty()
+    }
+}
+
+/// A change's id, unique in its plan: `ACTION:SERVER` (`update:pay-main`), with a suffix when a
+/// server has several changes (`create:pay-ro-1`, `update:pay-main`, `replication:pay-main`).
+pub type ChangeId = String;
+
+/// One change to one server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    pub id: ChangeId,
+    pub address: Address,
+    pub server: ServerName,
+    pub action: Action,
+    /// Ids of the changes that must finish first.
+    pub depends_on: Vec<ChangeId>,
+    /// Why each dependency exists, one entry per id in `depends_on`.
+    pub ordering: Vec<Ordering>,
+    pub attributes: Vec<AttributeChange>,
+    pub impact: Impact,
+    /// Why this change is needed.
+    pub reason: String,
+    /// For migrate: the ordered steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// The apply wave (1-based): every dependency is in an earlier wave.
+    pub wave: u32,
+    /// What the executor does.
+    pub operation: Operation,
+}
+
+/// What happens to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Migrate,
+    Promote,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Migrate => "migrate",
+            Action::Promote => "promote",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// An edge of the plan graph, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ordering {
+    /// The change that must finish first.
+    pub after: ChangeId,
+    /// Why, in words a reviewer can check ("replica pay-ro-1 must reach 8 vCores before its
+    /// primary: a replica may not have fewer connections than its primary").
+    pub reason: String,
+}
+
+/// One attribute's before and after (`null` before on create, `null` after on delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttributeChange {
+    /// The fleet-file key (`vcores`, `storage_gb`, `tags.team`, `replication_support`).
+    pub path: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// What a change costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Impact {
+    /// The server restarts (connections drop).
+    pub restart: bool,
+    pub downtime_seconds: DowntimeRange,
+    /// Why that range: the documented behaviour it rests on.
+    pub downtime_basis: String,
+    /// Data moves to a new server (dump/restore).
+    pub data_migration: bool,
+    /// The change can be undone by changing the fleet file back.
+    pub reversible: bool,
+}
+
+/// Expected downtime in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DowntimeRange {
+    pub min: u32,
+    pub max: u32,
+}
+
+/// What the executor runs for a change. Each variant is one step of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Operation {
+    /// Create a server; a read replica when `spec.replica_of` is set.
+    Create {
+        spec: ServerSpec,
+    },
+    /// One PATCH with every in-place change of the server. When `replication_support` is set,
+    /// the parameter is written first and the server restarted (once: a compute change in the
+    /// same patch restarts it anyway).
+    Update {
+        patch: ServerPatch,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replication_support: Option<ReplicationSupport>,
+    },
+    /// Move the data to a new server with `to`'s spec: freeze, dump, create, restore, verify,
+    /// cutover, retire the source.
+    Migrate {
+        from: ServerSpec,
+        to: ServerSpec,
+    },
+    /// Delete a replica of a migrated primary and create it again from the new primary.
+    Recreate {
+        spec: ServerSpec,
+    },
+    /// Stop replication; the replica becomes a standalone server.
+    Promote,
+    Delete,
+}
+
+/// A change the plan will not make without an explicit allowance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Blocked {
+    pub address: Address,
+    pub server: ServerName,
+    pub action: Action,
+    pub reason: String,
+    /// What to do to allow it.
+    pub hint: String,
+}
+
+/// A change the service cannot make, with what to do instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Refusal {
+    pub address: Address,
+    pub server: ServerName,
+    /// The fleet-file key (`storage_gb`).
+    pub path: String,
+    pub reason: String,
+    pub hint: String,
+}
+
+/// Something that changed outside pgfleet since it last recorded the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Drift {
+    pub address: Address,
+    pub server: ServerName,
+    /// The attribute (`vcores`), or `server` when the whole server is missing.
+    pub path: String,
+    /// What pgfleet last recorded (`null` if it recorded nothing).
+    pub recorded: serde_json::Value,
+    /// What the provider reports now (`null` when the server is gone).
+    pub live: serde_json::Value,
+    /// One line for people: "changed outside pgfleet: pay-main vcores 4 → 8".
+    pub message: String,
+}
+
+/// A fact a reviewer should see that is not a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Note {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    pub message: String,
+}
+
+/// Counts per action, plus what a reviewer weighs first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub migrate: usize,
+    pub promote: usize,
+    pub delete: usize,
+    /// Servers in the config with no change.
+    pub unchanged: usize,
+    /// Servers that restart during the apply.
+    pub restarts: usize,
+    pub irreversible: usize,
+    pub blocked: usize,
+}
+
+/// What a plan was computed from. A saved plan is applied only while all of it still holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanInputs {
+    /// sha256 of each fleet file, by path as given.
+    pub config_files: BTreeMap<String, String>,
+    /// The state's lineage and serial when planned (`None` when there was no state yet).
+    pub state_lineage: Option<String>,
+    pub state_serial: Option<u64>,
+    /// Whether live servers were read (`--refresh=false` plans from the state alone).
+    pub refreshed: bool,
+    /// sha256 of each live server's observed attributes, by server name.
+    pub live_fingerprints: BTreeMap<ServerName, String>,
+    pub created_at: DateTime<Utc>,
+    pub tool_version: String,
+}

@@ -1,0 +1,267 @@
+//! What changing each property costs (DOMAIN.md §2): in place and online, in place with a
+//! restart, grow-only, or create-only (pgfleet migrates with dump/restore instead of replacing).
+
+use super::{PgVersion, Tier};
+use serde::Serialize;
+
+/// How the service can change a property of an existing server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyChange {
+    /// A PATCH changes it with no restart.
+    Online,
+    /// A PATCH changes it; the server restarts (new compute, connections drop).
+    Restart,
+    /// A PATCH can raise it online; lowering it is refused by the service.
+    GrowOnly,
+    /// Set only at create: pgfleet moves the data to a new server (migrate).
+    CreateOnly,
+    /// Changed by a parameter write followed by an explicit restart.
+    ParameterWithRestart,
+}
+
+/// Expected downtime of a change, with the fact it rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Downtime {
+    pub min_seconds: u32,
+    pub max_seconds: u32,
+    /// Why: the documented behaviour the range comes from.
+    pub basis: &'static str,
+}
+
+impl Downtime {
+    /// No downtime at all.
+    pub const NONE: Downtime =
+        Downtime { min_seconds: 0, max_seconds: 0, basis: "online change, the server keeps serving" };
+    /// A vCore or GP <-> MO change: the service switches to new compute.
+    pub const COMPUTE_SCALING: Downtime = Downtime {
+        min_seconds: 0,
+        max_seconds: 60,
+        basis: "compute scaling switches to a new compute copy; new connections fail briefly and open transactions roll back, usually under a minute (DOMAIN.md §2)",
+    };
+    /// An explicit server restart.
+    pub const RESTART: Downtime = Downtime {
+        min_seconds: 0,
+        max_seconds: 60,
+        basis: "a server restart drops connections, usually under a minute (DOMAIN.md §2)",
+    };
+    /// A promote: the replica restarts, applies pending WAL and opens for writes.
+    pub const PROMOTE: Downtime = Downtime {
+        min_seconds: 0,
+        max_seconds: 60,
+        basis: "promote restarts the replica after it applies pending WAL (DOMAIN.md §3)",
+    };
+    /// A migration: writes are frozen on the source from the dump until cutover.
+    pub const MIGRATION: Downtime = Downtime {
+        min_seconds: 60,
+        max_seconds: 3600,
+        basis: "writes are frozen from the start of the dump until cutover; the window grows with the data size (DOMAIN.md §1.5, D-LIM: dump/restore to a new server)",
+    };
+
+    /// The larger of two ranges, keeping the basis of the longer one.
+    pub fn max(self, other: Downtime) -> Downtime {
+        if (other.max_seconds, other.min_seconds) > (self.max_seconds, self.min_seconds) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// The rule for one property: how it changes, what it costs, where the fact comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PropertyRule {
+    /// The key in the fleet file (`vcores`, `storage_gb` …).
+    pub key: &'static str,
+    pub change: PropertyChange,
+    pub downtime: Downtime,
+    /// Whether the change can be undone by changing the value back.
+    pub reversible: bool,
+    /// The source, as DOMAIN.md cites it.
+    pub source: &'static str,
+}
+
+const fn rule(
+    key: &'static str,
+    change: PropertyChange,
+    downtime: Downtime,
+    reversible: bool,
+    source: &'static str,
+) -> PropertyRule {
+    PropertyRule { key, change, downtime, reversible, source }
+}
+
+/// The property rules, one per fleet-file key that describes a server.
+///
+/// `tier` is listed as a restart because GP <-> MO is in place; moves to or from Basic are
+/// decided by [`tier_change`]. `version` is create-only here; [`version_change`] refuses
+/// downgrades. Storage is grow-only: raising it is irreversible because it can never shrink.
+const PROPERTY_RULES: &[PropertyRule] = &[
+    rule(
+        "tier",
+        PropertyChange::Restart,
+        Downtime::COMPUTE_SCALING,
+        true,
+        "D-PT; D-LIM (not to or from Basic)",
+    ),
+    rule("generation", PropertyChange::Restart, Downtime::COMPUTE_SCALING, true, "D-PT"),
+    rule("vcores", PropertyChange::Restart, Downtime::COMPUTE_SCALING, true, "D-PT \"Scale resources\""),
+    rule("storage_gb", PropertyChange::GrowOnly, Downtime::NONE, false, "D-PT; D-LIM (never shrinks)"),
+    rule("backup_retention_days", PropertyChange::Online, Downtime::NONE, true, "D-PT; D-BK"),
+    rule("storage_autogrow", PropertyChange::Online, Downtime::NONE, true, "SPEC; D-RR"),
+    rule("ssl_enforcement", PropertyChange::Online, Downtime::NONE, true, "EX ServerUpdate.json"),
+    rule("minimal_tls_version", PropertyChange::Online, Downtime::NONE, true, "EX ServerUpdate.json; D-SSL"),
+    rule("tags", PropertyChange::Online, Downtime::NONE, true, "SPEC ServerUpdateParameters"),
+    rule("admin_password", PropertyChange::Online, Downtime::NONE, true, "EX ServerUpdate.json"),
+    rule("version", PropertyChange::CreateOnly, Downtime::MIGRATION, false, "D-VER; D-LIM; TF-PG ForceNew"),
+    rule(
+        "geo_redundant_backup",
+        PropertyChange::CreateOnly,
+        Downtime::MIGRATION,
+        false,
+        "D-BK; TF-PG ForceNew",
+    ),
+    rule("location", PropertyChange::CreateOnly, Downtime::MIGRATION, false, "TF-PG Location ForceNew"),
+    rule("admin_login", PropertyChange::CreateOnly, Downtime::MIGRATION, false, "SPEC; TF-PG ForceNew"),
+    rule(
+        "replication_support",
+        PropertyChange::ParameterWithRestart,
+        Downtime::RESTART,
+        true,
+        "D-RRCLI; D-LOG (azure.replication_support needs a restart)",
+    ),
+];
+
+/// The rule for a fleet-file key, or `None` for keys that are not server properties
+/// (`replica_of` is a relationship: removing it is a promote, adding it is refused).
+pub fn property_rule(key: &str) -> Option<&'static PropertyRule> {
+    PROPERTY_RULES.iter().find(|rule| rule.key == key)
+}
+
+/// How a server can move between tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierChange {
+    Same,
+    /// GP <-> MO: in place, with a restart.
+    InPlaceRestart,
+    /// To or from Basic: the service refuses (`InvalidUpgradeEdition`); pgfleet migrates.
+    Migration,
+}
+
+/// Decides how a tier change happens (D-LIM; D-PT).
+pub fn tier_change(from: Tier, to: Tier) -> TierChange {
+    if from == to {
+        TierChange::Same
+    } else if from == Tier::Basic || to == Tier::Basic {
+        TierChange::Migration
+    } else {
+        TierChange::InPlaceRestart
+    }
+}
+
+/// How a server can move between PostgreSQL major versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionChange {
+    Same,
+    /// No in-place major upgrade: dump/restore to a new server (D-VER).
+    UpgradeByMigration,
+    /// pg_dump output of a newer server is not guaranteed to restore into an older one.
+    DowngradeRefused,
+}
+
+/// Decides how a version change happens.
+pub fn version_change(from: PgVersion, to: PgVersion) -> VersionChange {
+    match from.cmp(&to) {
+        std::cmp::Ordering::Equal => VersionChange::Same,
+        std::cmp::Ordering::Less => VersionChange::UpgradeByMigration,
+        std::cmp::Ordering::Greater => VersionChange::DowngradeRefused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_properties_restart() {
+        for key in ["tier", "generation", "vcores"] {
+            let rule = property_rule(key).unwrap();
+            assert_eq!(rule.change, PropertyChange::Restart, "{key}");
+            assert_eq!(rule.downtime, Downtime::COMPUTE_SCALING, "{key}");
+            assert!(rule.reversible, "{key}");
+        }
+        assert_eq!(Downtime::COMPUTE_SCALING.max_seconds, 60);
+    }
+
+    #[test]
+    fn storage_only_grows_and_is_online() {
+        let rule = property_rule("storage_gb").unwrap();
+        assert_eq!(rule.change, PropertyChange::GrowOnly);
+        assert_eq!(rule.downtime, Downtime::NONE);
+        assert!(!rule.reversible);
+    }
+
+    #[test]
+    fn online_properties() {
+        for key in [
+            "backup_retention_days",
+            "storage_autogrow",
+            "ssl_enforcement",
+            "minimal_tls_version",
+            "tags",
+            "admin_password",
+        ] {
+            let rule = property_rule(key).unwrap();
+            assert_eq!(rule.change, PropertyChange::Online, "{key}");
+            assert_eq!(rule.downtime.max_seconds, 0, "{key}");
+        }
+    }
+
+    #[test]
+    fn create_only_properties_migrate() {
+        for key in ["version", "geo_redundant_backup", "location", "admin_login"] {
+            let rule = property_rule(key).unwrap();
+            assert_eq!(rule.change, PropertyChange::CreateOnly, "{key}");
+            assert_eq!(rule.downtime, Downtime::MIGRATION, "{key}");
+        }
+    }
+
+    #[test]
+    fn replication_support_needs_a_restart() {
+        let rule = property_rule("replication_support").unwrap();
+        assert_eq!(rule.change, PropertyChange::ParameterWithRestart);
+        assert_eq!(rule.downtime, Downtime::RESTART);
+    }
+
+    #[test]
+    fn replica_of_is_not_a_property() {
+        assert!(property_rule("replica_of").is_none());
+    }
+
+    #[test]
+    fn tier_changes() {
+        use Tier::*;
+        assert_eq!(tier_change(Basic, Basic), TierChange::Same);
+        assert_eq!(tier_change(GeneralPurpose, MemoryOptimized), TierChange::InPlaceRestart);
+        assert_eq!(tier_change(MemoryOptimized, GeneralPurpose), TierChange::InPlaceRestart);
+        assert_eq!(tier_change(Basic, GeneralPurpose), TierChange::Migration);
+        assert_eq!(tier_change(GeneralPurpose, Basic), TierChange::Migration);
+        assert_eq!(tier_change(Basic, MemoryOptimized), TierChange::Migration);
+        assert_eq!(tier_change(MemoryOptimized, Basic), TierChange::Migration);
+    }
+
+    #[test]
+    fn version_changes() {
+        use PgVersion::*;
+        assert_eq!(version_change(V11, V11), VersionChange::Same);
+        assert_eq!(version_change(V10, V11), VersionChange::UpgradeByMigration);
+        assert_eq!(version_change(V9_6, V10), VersionChange::UpgradeByMigration);
+        assert_eq!(version_change(V11, V10), VersionChange::DowngradeRefused);
+    }
+
+    #[test]
+    fn downtime_max_keeps_the_longer_range() {
+        assert_eq!(Downtime::NONE.max(Downtime::COMPUTE_SCALING), Downtime::COMPUTE_SCALING);
+        assert_eq!(Downtime::MIGRATION.max(Downtime::RESTART), Downtime::MIGRATION);
+    }
+}

@@ -1,0 +1,126 @@
+//! The state file's data: what pgfleet last recorded of each server it manages, and the
+//! journal records an apply appends while it runs.
+
+use crate::model::{Address, ObservedServer, ServerName};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The state format this build writes. A file with a newer version is refused.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The state of one fleet. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct State {
+    pub format_version: u32,
+    /// The pgfleet version that last wrote the file.
+    pub tool_version: String,
+    /// Set once when the state is created; a saved plan made against another lineage is refused.
+    pub lineage: Uuid,
+    /// Incremented on every write, so a saved plan can tell that the state moved.
+    pub serial: u64,
+    pub fleet: String,
+    /// Servers by name (sorted: the file is deterministic).
+    pub servers: BTreeMap<ServerName, ServerRecord>,
+    /// Steps an apply started and had not finished when it last wrote: an interrupted apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<InFlightStep>,
+}
+
+impl State {
+    /// A new, empty state for a fleet, with a fresh lineage and serial 0.
+    pub fn new(fleet: &str) -> State {
+        State {
+            format_version: STATE_FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            lineage: Uuid::new_v4(),
+            serial: 0,
+            fleet: fleet.to_string(),
+            servers: BTreeMap::new(),
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// The recorded servers as a provider would report them, for planning without a refresh.
+    pub fn observed(&self) -> crate::model::LiveFleet {
+        self.servers.iter().map(|(name, record)| (name.clone(), record.observed.clone())).collect()
+    }
+
+    /// Applies one journal record to the state (the same function replays the journal).
+    pub fn apply_record(&mut self, record: &JournalRecord) {
+        match record {
+            JournalRecord::Started { step } => {
+                self.in_flight.retain(|s| s.change_id != step.change_id);
+                self.in_flight.push(step.clone());
+            }
+            JournalRecord::Finished { change_id, outcome } => {
+                self.in_flight.retain(|s| &s.change_id != change_id);
+                self.apply_outcome(outcome);
+            }
+            JournalRecord::Observed { outcome } => self.apply_outcome(outcome),
+        }
+    }
+
+    fn apply_outcome(&mut self, outcome: &RecordOutcome) {
+        match outcome {
+            RecordOutcome::Upsert(observed) => {
+                self.servers.insert(
+                    observed.name.clone(),
+                    ServerRecord { address: observed.name.address(), observed: observed.clone() },
+                );
+            }
+            RecordOutcome::Remove(name) => {
+                self.servers.remove(name);
+            }
+            RecordOutcome::Unchanged => {}
+        }
+    }
+}
+
+/// What pgfleet recorded of one server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerRecord {
+    pub address: Address,
+    #[serde(flatten)]
+    pub observed: ObservedServer,
+}
+
+/// A step an apply started: recorded durably before the provider is called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InFlightStep {
+    /// The plan change this step belongs to.
+    pub change_id: String,
+    pub server: ServerName,
+    /// The plan action (`create`, `update`, `migrate`, `promote`, `delete`).
+    pub action: String,
+    /// A finer stage inside the change, for migrations (`dump`, `restore`, `cutover` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One line of the append-only journal kept beside the state file during an apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum JournalRecord {
+    /// A step is about to call the provider.
+    Started { step: InFlightStep },
+    /// A step ended; its outcome is what the provider reported afterwards.
+    Finished { change_id: String, outcome: RecordOutcome },
+    /// A fact learnt outside a step (for example a refresh of one server).
+    Observed { outcome: RecordOutcome },
+}
+
+/// How a finished step changed what exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "server", rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// The server exists as observed.
+    Upsert(ObservedServer),
+    /// The server no longer exists.
+    Remove(ServerName),
+    /// Nothing to record (the step failed before changing anything).
+    Unchanged,
+}
