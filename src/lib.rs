@@ -22,6 +22,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod diff;
+pub mod exec;
+pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod providers;

@@ -2,6 +2,7 @@
 //! saving it, and rendering it for people and machines. Planning is a pure function.
 
 mod model;
+pub mod render;
 
 pub use model::{
     Action, AttributeChange, Blocked, Change, ChangeId, DowntimeRange, Drift, Impact, Note, Operation,

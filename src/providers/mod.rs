@@ -11,6 +11,8 @@
 use crate::model::{Endpoint, LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec};
 use crate::secret::Redacted;
 use async_trait::async_trait;
+
+pub mod local;
 use std::time::Duration;
 
 /// A server to create.
@@ -83,6 +85,15 @@ pub trait Provider: Send + Sync {
         parameter: &str,
         value: &str,
     ) -> Result<(), ProviderError>;
+
+    /// Replaces server `name` with `staging`, a server created for a migration that holds the
+    /// verified copy of `name`'s data. Afterwards `name` is the new server (it keeps its name
+    /// and, where the backend allows, its endpoint) and the old server is retired.
+    ///
+    /// # Errors
+    /// `NotFound` when either server is missing; a backend failure.
+    async fn cutover(&self, name: &ServerName, staging: &ServerName)
+    -> Result<ObservedServer, ProviderError>;
 
     /// The admin connection to a server, for migration.
     ///

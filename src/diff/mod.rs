@@ -1,0 +1,1 @@
+//! Desired vs stored vs live: field changes and drift. Pure functions of their inputs.

@@ -1,0 +1,1 @@
+//! Renderers of the plan model: human (terminal), Markdown (pull requests), JSON (machines). Pure functions.
