@@ -82,3 +82,29 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command and subcommand renders `--help` with a description of itself.
+    #[test]
+    fn every_command_has_help() {
+        fn visit(command: &mut clap::Command, path: &str) {
+            let name = format!("{path} {}", command.get_name());
+            assert!(command.get_about().is_some() || path.is_empty(), "{name} has no description");
+            let help = command.render_help().to_string();
+            assert!(help.contains("Usage:"), "{name}: {help}");
+            for sub in command.get_subcommands_mut() {
+                visit(sub, &name);
+            }
+        }
+        visit(&mut Cli::command(), "");
+    }
+}

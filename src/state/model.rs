@@ -114,6 +114,9 @@ pub enum JournalRecord {
 }
 
 /// How a finished step changed what exists.
+// One record is built per finished step and written at once; boxing the large variant would
+// save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "server", rename_all = "snake_case")]
 pub enum RecordOutcome {
