@@ -23,7 +23,9 @@ static SCHEMA: LazyLock<(Value, jsonschema::Validator)> = LazyLock::new(|| {
 /// Every structural problem of the document, at most one per key path, in path order.
 pub(crate) fn check(document: &Document) -> Vec<Finding> {
     let (schema, validator) = &*SCHEMA;
-    let mut by_path: BTreeMap<(KeyPath, u8), Finding> = BTreeMap::new();
+    // One finding per key path: a value of the wrong type fails `type` and `enum` alike, and
+    // the type error (priority 0) is the one worth reading.
+    let mut by_path: BTreeMap<(KeyPath, String, u8), Finding> = BTreeMap::new();
     for error in validator.iter_errors(&document.json) {
         let path: KeyPath = error
             .instance_path()
@@ -34,12 +36,12 @@ pub(crate) fn check(document: &Document) -> Vec<Finding> {
             })
             .collect();
         for (priority, finding) in describe(document, schema, path, error.kind()) {
-            by_path.entry((finding.at.clone(), priority)).or_insert(finding);
+            by_path.entry((finding.at.clone(), finding.path.clone(), priority)).or_insert(finding);
         }
     }
     let mut findings: Vec<Finding> = Vec::new();
-    for ((_, _), finding) in by_path {
-        if findings.last().is_none_or(|last| last.at != finding.at) {
+    for finding in by_path.into_values() {
+        if findings.last().is_none_or(|last| (&last.at, &last.path) != (&finding.at, &finding.path)) {
             findings.push(finding);
         }
     }
