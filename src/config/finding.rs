@@ -27,13 +27,23 @@ pub(crate) struct Finding {
     pub path: String,
     pub message: String,
     pub hint: Option<String>,
+    /// An unknown key: the rest of its table can still be read and checked without it.
+    pub unknown_key: bool,
 }
 
 impl Finding {
     /// An error about the entry at `at`, shown under the same path.
     pub(crate) fn error(at: KeyPath, anchor: Anchor, message: impl Into<String>) -> Finding {
         let path = display_path(&at);
-        Finding { severity: Severity::Error, at, anchor, path, message: message.into(), hint: None }
+        Finding {
+            severity: Severity::Error,
+            at,
+            anchor,
+            path,
+            message: message.into(),
+            hint: None,
+            unknown_key: false,
+        }
     }
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Finding {

@@ -42,10 +42,18 @@ pub(crate) struct Sections {
     pub all_servers_read: bool,
 }
 
-/// Reads the sound sections of the document. `broken` are the structural findings so far.
-pub(crate) fn sections(document: &Document, broken: &[Finding]) -> (Sections, Vec<Finding>) {
+/// Reads the sound sections of the document. `structural` are the structural findings: a
+/// section with a wrong value is skipped, but one with only unknown keys is read without them,
+/// so its other problems are reported too.
+pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections, Vec<Finding>) {
     let mut findings = Vec::new();
-    let is_broken = |prefix: &[String]| broken.iter().any(|finding| finding.at.starts_with(prefix));
+    let mut json = document.json.clone();
+    for finding in structural.iter().filter(|finding| finding.unknown_key) {
+        remove(&mut json, &finding.at);
+    }
+    let is_broken = |prefix: &[String]| {
+        structural.iter().any(|finding| !finding.unknown_key && finding.at.starts_with(prefix))
+    };
     let read = |keys: &[&str], value: Option<&Value>| -> Option<Option<Value>> {
         let path = key_path(keys);
         if is_broken(&path) {
@@ -53,7 +61,7 @@ pub(crate) fn sections(document: &Document, broken: &[Finding]) -> (Sections, Ve
         }
         Some(value.cloned())
     };
-    let json = &document.json;
+    let json = &json;
     let mut sections = Sections { all_servers_read: true, ..Sections::default() };
     sections.fleet =
         read(&["fleet"], json.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
@@ -80,6 +88,19 @@ pub(crate) fn sections(document: &Document, broken: &[Finding]) -> (Sections, Ve
         sections.all_servers_read = false;
     }
     (sections, findings)
+}
+
+/// Removes the value at a key path from a JSON document.
+fn remove(json: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut current = json;
+    for key in parents {
+        let Some(next) = current.get_mut(key) else { return };
+        current = next;
+    }
+    if let Some(table) = current.as_object_mut() {
+        table.remove(last);
+    }
 }
 
 /// Reads one structurally valid section; the schema should make this infallible, but a failure

@@ -79,7 +79,8 @@ fn describe(
 fn unknown_key(schema: &Value, table: &[String], at: KeyPath) -> Finding {
     let key = at.last().cloned().unwrap_or_default();
     let known = known_keys(schema, table);
-    let finding = Finding::error(at, Anchor::Key, format!("unknown key `{key}`"));
+    let mut finding = Finding::error(at, Anchor::Key, format!("unknown key `{key}`"));
+    finding.unknown_key = true;
     match did_you_mean(&key, known.iter().map(String::as_str)) {
         Some(suggestion) => finding.with_hint(format!("did you mean `{suggestion}`?")),
         None if known.is_empty() => finding,
