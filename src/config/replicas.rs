@@ -100,6 +100,22 @@ fn check_pair(replica: &ResolvedServer, link: &Sourced<String>, primary: &Resolv
                 .with_hint("replicas are GeneralPurpose or MemoryOptimized"),
         );
     }
+    findings.extend(check_sizes(replica, primary));
+    for key in rules::REPLICA_INHERITED_PROPERTIES {
+        let finding = match *key {
+            "version" => differing(name, key, &replica.version, &primary.version, &primary.name),
+            "admin_login" => differing(name, key, &replica.admin_login, &primary.admin_login, &primary.name),
+            _ => None,
+        };
+        findings.extend(finding);
+    }
+    findings
+}
+
+/// A replica has at least its primary's vCores (so at least its max_connections) and storage.
+fn check_sizes(replica: &ResolvedServer, primary: &ResolvedServer) -> Vec<Finding> {
+    let name = replica.name.as_str();
+    let mut findings = Vec::new();
     let primary_vcores = primary.vcores.value;
     if replica.vcores.value < primary_vcores {
         findings.push(
@@ -113,14 +129,6 @@ fn check_pair(replica: &ResolvedServer, link: &Sourced<String>, primary: &Resolv
             field_finding(name, "storage_gb", &replica.storage_gb, format!("the replica has {} GB of storage, less than its primary {} ({primary_storage} GB)", replica.storage_gb.value, primary.name))
                 .with_hint(format!("replicas must have at least the primary's storage_gb ({primary_storage}); raise it to {primary_storage} or more")),
         );
-    }
-    for key in rules::REPLICA_INHERITED_PROPERTIES {
-        let finding = match *key {
-            "version" => differing(name, key, &replica.version, &primary.version, &primary.name),
-            "admin_login" => differing(name, key, &replica.admin_login, &primary.admin_login, &primary.name),
-            _ => None,
-        };
-        findings.extend(finding);
     }
     findings
 }

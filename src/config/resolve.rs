@@ -160,13 +160,7 @@ pub(crate) fn resolve_server(
     let mut missing = Vec::new();
     let mut require = |key: &str, present: bool| {
         if !present {
-            let at = key_path(&["servers", name]);
-            let path = display_path(&key_path(&["servers", name, key]));
-            missing.push(
-                Finding::error(at, Anchor::Key, format!("missing required key `{key}`"))
-                    .with_path(path)
-                    .with_hint(format!("set `{key}` in [servers.{name}] or in [defaults]")),
-            );
+            missing.push(missing_key(name, key));
         }
     };
     let tier = pick(&server.tier, &defaults.tier);
@@ -222,6 +216,13 @@ pub(crate) fn resolve_server(
         admin_password,
         tags,
     })
+}
+
+/// A required key that neither the server nor `[defaults]` sets, reported at the server's header.
+fn missing_key(name: &str, key: &str) -> Finding {
+    Finding::error(key_path(&["servers", name]), Anchor::Key, format!("missing required key `{key}`"))
+        .with_path(display_path(&key_path(&["servers", name, key])))
+        .with_hint(format!("set `{key}` in [servers.{name}] or in [defaults]"))
 }
 
 /// A finding about a resolved value, pointing at where it is written: the server's own key,

@@ -133,28 +133,7 @@ fn wrong_value(document: &Document, schema: &Value, path: KeyPath, kind: &Valida
                 _ => finding,
             }
         }
-        ValidationErrorKind::Enum { options } => {
-            let value = document
-                .entries
-                .get(&path)
-                .map(|entry| document.text[entry.value.clone()].trim_matches('"').to_string());
-            let options: Vec<&str> =
-                options.as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            let listed = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
-            let key = path.last().cloned().unwrap_or_default();
-            let finding = Finding::error(
-                path,
-                Anchor::Value,
-                format!(
-                    "{} is not a valid {key}; expected one of {listed}",
-                    value.as_deref().map_or("the value".to_string(), |v| format!("\"{v}\""))
-                ),
-            );
-            match value.as_deref().and_then(|v| did_you_mean(v, options.iter().copied())) {
-                Some(suggestion) => finding.with_hint(format!("did you mean \"{suggestion}\"?")),
-                None => finding,
-            }
-        }
+        ValidationErrorKind::Enum { options } => not_an_option(document, path, options),
         ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
             let bound =
                 if matches!(kind, ValidationErrorKind::Minimum { .. }) { "at least" } else { "at most" };
@@ -168,6 +147,28 @@ fn wrong_value(document: &Document, schema: &Value, path: KeyPath, kind: &Valida
                 None => finding,
             }
         }
+    }
+}
+
+/// A value outside an enumeration (`tier = "GeneralPurpse"`), with the closest option.
+fn not_an_option(document: &Document, path: KeyPath, options: &Value) -> Finding {
+    let value = document
+        .entries
+        .get(&path)
+        .map(|entry| document.text[entry.value.clone()].trim_matches('"').to_string());
+    let options: Vec<&str> =
+        options.as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let listed = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
+    let key = path.last().cloned().unwrap_or_default();
+    let shown = value.as_deref().map_or("the value".to_string(), |v| format!("\"{v}\""));
+    let finding = Finding::error(
+        path,
+        Anchor::Value,
+        format!("{shown} is not a valid {key}; expected one of {listed}"),
+    );
+    match value.as_deref().and_then(|v| did_you_mean(v, options.iter().copied())) {
+        Some(suggestion) => finding.with_hint(format!("did you mean \"{suggestion}\"?")),
+        None => finding,
     }
 }
 
