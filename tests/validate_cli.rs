@@ -110,3 +110,40 @@ fn walk(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
     }
     found
 }
+
+#[test]
+fn colour_only_when_asked_for_off_a_terminal() {
+    let file = "tests/fixtures/invalid/replica-fewer-vcores.toml";
+    let (_, _, plain) = stderr_of(&["validate", "-c", file]);
+    assert!(!plain.contains('\u{1b}'), "{plain}");
+    let output = Command::cargo_bin("pgfleet")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NO_COLOR")
+        .args(["validate", "--color", "always", "-c", file])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains('\u{1b}'), "colour when forced");
+}
+
+#[test]
+fn warnings_are_shown_on_a_valid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/single-basic.toml"))
+        .unwrap()
+        .replace("version = \"11\"", "version = \"9.6\"");
+    std::fs::write(dir.path().join("retired.toml"), text).unwrap();
+    let output = Command::cargo_bin("pgfleet")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .args(["validate", "-c", "retired.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: servers.notes-db.version: PostgreSQL 9.6 is retired"), "{stderr}");
+    assert!(stderr.contains("retired.toml is valid"), "{stderr}");
+}

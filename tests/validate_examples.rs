@@ -47,3 +47,35 @@ fn quickstart_resolves_defaults_and_replicas() {
     assert_eq!(fleet.source.sha256.len(), 64);
     assert_eq!(basic.line, 28, "the line of [servers.qs-basic]");
 }
+
+#[test]
+fn azure_servers_get_the_provider_location_unless_they_name_one() {
+    let fleet = config::load(&example("primary-with-replicas")).unwrap();
+    let ProviderSettings::Azure(azure) = &fleet.provider else { panic!("azure expected") };
+    assert_eq!(azure.endpoint, "https://management.azure.com", "the default endpoint");
+    assert_eq!(fleet.servers[&"pay-main".into()].spec.location, "westeurope");
+    assert_eq!(fleet.servers[&"pay-ro-2".into()].spec.location, "northeurope");
+    let main = &fleet.servers[&"pay-main".into()].spec;
+    assert_eq!(main.sku_name(), "GP_Gen5_8");
+    assert_eq!(main.tags["team"], "payments");
+    assert_eq!(
+        fleet.servers[&"pay-ro-1".into()].admin_password,
+        SecretRef::Env("PGFLEET_ADMIN_PASSWORD".into())
+    );
+}
+
+#[test]
+fn load_reports_unreadable_and_invalid_files() {
+    let missing = config::load(Path::new("no/such/fleet.toml")).unwrap_err();
+    assert!(matches!(missing, config::ConfigError::Io { .. }), "{missing}");
+    let invalid =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/replica-fewer-vcores.toml");
+    match config::load(&invalid).unwrap_err() {
+        config::ConfigError::Invalid(diagnostics) => {
+            assert_eq!(diagnostics.errors().count(), 1);
+            let line = diagnostics.to_string();
+            assert!(line.contains("replica-fewer-vcores.toml:21:10: error: servers.db-ro.vcores:"), "{line}");
+        }
+        other => panic!("{other}"),
+    }
+}

@@ -66,10 +66,15 @@ impl Document {
         let mut problems: Vec<SyntaxProblem> = errors
             .iter()
             .take(MAX_SYNTAX_ERRORS)
-            .map(|error| SyntaxProblem {
-                span: error.span().unwrap_or(0..0),
-                message: error.message().trim_end().replace('\n', "; "),
-                hint: None,
+            .map(|error| {
+                let span = error.span().unwrap_or(0..0);
+                let mut message = error.message().trim_end().replace('\n', "; ");
+                if message == "duplicate key" {
+                    if let Some(key) = text.get(span.clone()).filter(|key| !key.is_empty()) {
+                        message = format!("duplicate key `{key}`");
+                    }
+                }
+                SyntaxProblem { span, message, hint: None }
             })
             .collect();
         if errors.len() > MAX_SYNTAX_ERRORS {

@@ -155,7 +155,8 @@ fn not_an_option(document: &Document, path: KeyPath, options: &Value) -> Finding
     let value = document
         .entries
         .get(&path)
-        .map(|entry| document.text[entry.value.clone()].trim_matches('"').to_string());
+        .and_then(|entry| document.text.get(entry.value.clone()))
+        .map(|text| text.trim_matches('"').to_string());
     let options: Vec<&str> =
         options.as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let listed = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
