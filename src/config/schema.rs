@@ -7,10 +7,10 @@ use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
 use serde_json::Value;
 
-/// The JSON schema of the fleet file (draft 2020-12). TOML has no null, so optional keys are
+/// The JSON schema of the fleet file (draft-07, which TOML editors such as taplo understand). TOML has no null, so optional keys are
 /// described by their value's type alone.
 pub fn fleet_schema() -> Value {
-    let generator = SchemaSettings::draft2020_12()
+    let generator = SchemaSettings::draft07()
         .with(|settings| {
             settings.inline_subschemas = true;
             settings.transforms.push(Box::new(RecursiveTransform(toml_shapes)));
@@ -18,7 +18,16 @@ pub fn fleet_schema() -> Value {
         .into_generator();
     let mut schema = generator.into_root_schema_for::<RawFleetFile>();
     schema.insert("$id".into(), "https://pgfleet.dev/schemas/fleet.schema.json".into());
-    schema.to_value()
+    // What the schema is comes first, for people reading the file.
+    let Value::Object(mut rest) = schema.to_value() else { unreachable!("a root schema is an object") };
+    let mut ordered = serde_json::Map::new();
+    for key in ["$schema", "$id", "title", "description"] {
+        if let Some(value) = rest.remove(key) {
+            ordered.insert(key.to_string(), value);
+        }
+    }
+    ordered.extend(rest);
+    Value::Object(ordered)
 }
 
 /// Rewrites what serde's data model says into what TOML can hold: no nulls, and the bounds of
