@@ -79,3 +79,14 @@ fn load_reports_unreadable_and_invalid_files() {
         other => panic!("{other}"),
     }
 }
+
+#[test]
+fn parsing_does_not_read_secret_files() {
+    let text = std::fs::read_to_string(example("quickstart"))
+        .unwrap()
+        .replace("quickstart.password", "this-file-does-not-exist.password");
+    let (fleet, _) = config::parse(Path::new("/nowhere/fleet.toml"), text.as_bytes()).unwrap();
+    let server = &fleet.servers[&"qs-main".into()];
+    assert_eq!(server.admin_password, SecretRef::File("this-file-does-not-exist.password".into()));
+    assert!(server.admin_password.resolve(Path::new("/nowhere")).is_err(), "read only when resolved");
+}
