@@ -2,9 +2,28 @@
 //! and resolving it into a [`DesiredFleet`]. Every problem is reported at once, each with its
 //! file, line, column, key path and a hint. This module reads the fleet file and the files it
 //! names, and nothing else; it never writes.
+//!
+//! Stages: `document` (bytes → spanned TOML, syntax errors) → `structure` (keys and types,
+//! against the schema derived from `raw`) → `resolve` (`[defaults]` inherited) → `validate` and
+//! `replicas` (the service's rules, read from `crate::rules`) → `load` (the [`DesiredFleet`]).
 
+mod diagnostics;
+mod document;
+mod finding;
+mod load;
 mod model;
+pub mod raw;
+mod replicas;
+mod resolve;
+mod schema;
+mod secret;
+mod structure;
+mod validate;
 
+pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use load::{ConfigError, load, parse};
 pub use model::{
     AzureSettings, DesiredFleet, DesiredServer, LocalSettings, ProviderSettings, SecretRef, SourceFile,
 };
+pub use schema::fleet_schema;
+pub use secret::SecretError;

@@ -116,6 +116,11 @@ pub const RETENTION_DAYS: RangeInclusive<u32> = 7..=35;
 /// A primary has at most this many read replicas (D-RR; D-CMP).
 pub const MAX_REPLICAS_PER_PRIMARY: usize = 5;
 
+/// Create-only properties a read replica takes from its primary and cannot set differently:
+/// the admin account is replicated (D-RR "Inherited: Admin account"), and a physical standby
+/// runs its primary's PostgreSQL major version.
+pub const REPLICA_INHERITED_PROPERTIES: &[&str] = &["version", "admin_login"];
+
 /// The tiers on which geo-redundant backup exists (D-BK).
 pub const GEO_BACKUP_TIERS: &[Tier] = &[Tier::GeneralPurpose, Tier::MemoryOptimized];
 

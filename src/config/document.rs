@@ -1,0 +1,201 @@
+//! The fleet file as a spanned TOML document: decoding the bytes, parsing with error recovery
+//! (every syntax error, duplicate keys included), and two views of the result: a JSON rendering
+//! for structural checking against the schema, and an index from key paths to where each key
+//! and value is written. This module knows TOML, not the fleet file's keys.
+
+use super::diagnostics::LineStarts;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::de::{DeTable, DeValue};
+
+/// A key path: the keys from the document's root (`["servers", "pay-main", "vcores"]`).
+pub(crate) type KeyPath = Vec<String>;
+
+/// How many syntax errors are reported before the rest are summarised: garbage files produce
+/// one per line, and nobody reads the ten-thousandth.
+const MAX_SYNTAX_ERRORS: usize = 50;
+
+/// Where one key and its value are written, and what kind of TOML value it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The key (for `[servers.x]` the `x` of the header).
+    pub key: Range<usize>,
+    pub value: Range<usize>,
+    /// The TOML type of the value (`integer`, `string`, `table` …).
+    pub kind: &'static str,
+}
+
+/// A problem found while reading the document, as a byte range and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxProblem {
+    pub span: Range<usize>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// The parsed fleet file.
+#[derive(Debug, Clone)]
+pub(crate) struct Document {
+    /// The file's text (the bytes, when they are UTF-8).
+    pub text: String,
+    pub lines: LineStarts,
+    /// The document as JSON. TOML floats, datetimes and integers out of range become arrays:
+    /// the fleet file has no such values, so the schema rejects them with a type error.
+    pub json: Value,
+    pub entries: BTreeMap<KeyPath, Entry>,
+}
+
+impl Document {
+    /// Decodes and parses a fleet file. Syntax problems are returned with whatever could be
+    /// recovered; a file that is not UTF-8 yields no document.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<(Document, Vec<SyntaxProblem>), (String, SyntaxProblem)> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_string(),
+            Err(error) => {
+                let at = error.valid_up_to();
+                let problem = SyntaxProblem {
+                    span: at..at + 1,
+                    message: format!("the file is not UTF-8: invalid byte 0x{:02X}", bytes[at]),
+                    hint: Some("TOML files must be UTF-8; save the file as UTF-8".into()),
+                };
+                return Err((String::from_utf8_lossy(bytes).into_owned(), problem));
+            }
+        };
+        let (root, errors) = DeTable::parse_recoverable(&text);
+        let mut problems: Vec<SyntaxProblem> = errors
+            .iter()
+            .take(MAX_SYNTAX_ERRORS)
+            .map(|error| {
+                let span = error.span().unwrap_or(0..0);
+                let mut message = error.message().trim_end().replace('\n', "; ");
+                if message == "duplicate key" {
+                    if let Some(key) = text.get(span.clone()).filter(|key| !key.is_empty()) {
+                        message = format!("duplicate key `{key}`");
+                    }
+                }
+                SyntaxProblem { span, message, hint: None }
+            })
+            .collect();
+        if errors.len() > MAX_SYNTAX_ERRORS {
+            let last = problems.last().map_or(0..0, |p| p.span.clone());
+            problems.push(SyntaxProblem {
+                span: last,
+                message: format!("{} more syntax errors not shown", errors.len() - MAX_SYNTAX_ERRORS),
+                hint: Some("is this a TOML fleet file?".into()),
+            });
+        }
+        let mut entries = BTreeMap::new();
+        let root_span = root.span();
+        entries.insert(Vec::new(), Entry { key: 0..0, value: root_span, kind: "table" });
+        let json = table_to_json(root.get_ref(), &mut Vec::new(), &mut entries);
+        let lines = LineStarts::new(&text);
+        Ok((Document { text, lines, json, entries }, problems))
+    }
+
+    /// The entry at a path, or the nearest enclosing one that exists.
+    pub(crate) fn entry_or_parent<'a>(&'a self, path: &'a [String]) -> (&'a [String], &'a Entry) {
+        let mut length = path.len();
+        loop {
+            if let Some(entry) = self.entries.get(&path[..length]) {
+                return (&path[..length], entry);
+            }
+            // The root's entry always exists, so this stops at zero.
+            length -= 1;
+        }
+    }
+
+    pub(crate) fn entry(&self, path: &[&str]) -> Option<&Entry> {
+        let path: KeyPath = path.iter().map(|s| s.to_string()).collect();
+        self.entries.get(&path)
+    }
+}
+
+fn table_to_json(table: &DeTable<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Value {
+    let mut object = Map::new();
+    for (key, value) in table.iter() {
+        path.push(key.get_ref().to_string());
+        entries.insert(
+            path.clone(),
+            Entry { key: key.span(), value: value.span(), kind: value.get_ref().type_str() },
+        );
+        let json = value_to_json(value.get_ref(), path, entries);
+        object.insert(key.get_ref().to_string(), json);
+        path.pop();
+    }
+    Value::Object(object)
+}
+
+fn value_to_json(value: &DeValue<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Value {
+    match value {
+        DeValue::String(text) => Value::String(text.to_string()),
+        DeValue::Integer(integer) => i64::from_str_radix(integer.as_str(), integer.radix())
+            .map_or_else(|_| not_in_fleet_files("integer out of range"), Value::from),
+        DeValue::Float(_) => not_in_fleet_files("float"),
+        DeValue::Boolean(flag) => Value::Bool(*flag),
+        DeValue::Datetime(_) => not_in_fleet_files("datetime"),
+        DeValue::Array(items) => {
+            let mut array = vec![Value::String("array".into())];
+            for (index, item) in items.iter().enumerate() {
+                path.push(index.to_string());
+                entries.insert(
+                    path.clone(),
+                    Entry { key: item.span(), value: item.span(), kind: item.get_ref().type_str() },
+                );
+                array.push(value_to_json(item.get_ref(), path, entries));
+                path.pop();
+            }
+            Value::Array(array)
+        }
+        DeValue::Table(table) => table_to_json(table, path, entries),
+    }
+}
+
+/// A stand-in for a TOML value no fleet-file key accepts: an array, which no key accepts either.
+fn not_in_fleet_files(kind: &str) -> Value {
+    Value::Array(vec![Value::String(kind.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_keys_of_headers_inline_tables_and_dotted_keys() {
+        let text =
+            "[fleet]\nname = \"x\"\n\n[servers.pay-main]\nvcores = 8\nadmin_password = { env = \"P\" }\n";
+        let (document, problems) = Document::parse(text.as_bytes()).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let server = document.entry(&["servers", "pay-main"]).unwrap();
+        assert_eq!(&text[server.key.clone()], "pay-main");
+        let vcores = document.entry(&["servers", "pay-main", "vcores"]).unwrap();
+        assert_eq!(&text[vcores.value.clone()], "8");
+        assert_eq!(vcores.kind, "integer");
+        let env = document.entry(&["servers", "pay-main", "admin_password", "env"]).unwrap();
+        assert_eq!(&text[env.value.clone()], "\"P\"");
+        assert_eq!(document.json["servers"]["pay-main"]["vcores"], 8);
+    }
+
+    #[test]
+    fn floats_and_datetimes_are_not_numbers_or_strings() {
+        let (document, _) = Document::parse(b"a = 8.0\nb = 1979-05-27\n").unwrap();
+        assert!(document.json["a"].is_array());
+        assert!(document.json["b"].is_array());
+        assert_eq!(document.entry(&["a"]).unwrap().kind, "float");
+    }
+
+    #[test]
+    fn duplicate_keys_are_syntax_errors_with_positions() {
+        let text = "[fleet]\nname = \"a\"\nname = \"b\"\n";
+        let (_, problems) = Document::parse(text.as_bytes()).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].span.start >= text.find("name = \"b\"").unwrap(), "{problems:?}");
+    }
+
+    #[test]
+    fn non_utf8_names_the_bad_byte() {
+        let (_, problem) = Document::parse(b"[fleet]\nname = \"\xff\"\n").unwrap_err();
+        assert_eq!(problem.span, 16..17);
+        assert!(problem.message.contains("0xFF"));
+    }
+}

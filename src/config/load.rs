@@ -1,0 +1,170 @@
+//! Reading a fleet file end to end: bytes → spanned document → structural check → sections →
+//! resolution → rules → [`DesiredFleet`], collecting every diagnostic on the way. [`parse`] is
+//! pure; [`load`] only adds reading the file. Secret files are not read here.
+
+use super::diagnostics::{Diagnostic, Diagnostics, LineStarts, Severity};
+use super::document::Document;
+use super::finding::{Finding, positioned};
+use super::model::{DesiredFleet, DesiredServer, ProviderSettings, SecretRef, SourceFile};
+use super::raw::RawSecret;
+use super::resolve::{ResolvedServer, resolve_server, sections};
+use super::{replicas, structure, validate};
+use crate::model::{ServerName, ServerSpec};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why a fleet file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the fleet file {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the fleet file is not valid:\n{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Reads and validates the fleet file at `path`.
+///
+/// # Errors
+///
+/// [`ConfigError::Io`] when the file cannot be read; [`ConfigError::Invalid`] with every
+/// problem when it is not a valid fleet file.
+pub fn load(path: &Path) -> Result<DesiredFleet, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    parse(path, &bytes).map(|(fleet, _warnings)| fleet).map_err(ConfigError::Invalid)
+}
+
+/// Validates the bytes of a fleet file named `path` (used in messages and to resolve nothing
+/// else: this function does no I/O). Returns the fleet and its warnings.
+///
+/// # Errors
+///
+/// Every diagnostic, warnings included, when there is at least one error.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<(DesiredFleet, Vec<Diagnostic>), Diagnostics> {
+    let (document, syntax) = match Document::parse(bytes) {
+        Ok(parsed) => parsed,
+        Err((text, problem)) => {
+            let lines = LineStarts::new(&text);
+            let (line, column) = lines.position(&text, problem.span.start);
+            return Err(Diagnostics(vec![Diagnostic {
+                severity: Severity::Error,
+                file: path.to_path_buf(),
+                line,
+                column,
+                end_line: line,
+                end_column: column + 1,
+                path: String::new(),
+                message: problem.message,
+                hint: problem.hint,
+            }]));
+        }
+    };
+    if !syntax.is_empty() {
+        let diagnostics = syntax
+            .iter()
+            .map(|problem| {
+                let finding =
+                    Finding::error(Vec::new(), super::finding::Anchor::Key, problem.message.clone());
+                let finding = match &problem.hint {
+                    Some(hint) => finding.with_hint(hint.clone()),
+                    None => finding,
+                };
+                positioned(path, &document, problem.span.clone(), &finding)
+            })
+            .collect();
+        return Err(Diagnostics(diagnostics));
+    }
+    let (findings, fleet) = check(&document, bytes, path);
+    let mut diagnostics: Vec<Diagnostic> =
+        findings.iter().map(|finding| finding.locate(path, &document)).collect();
+    diagnostics.sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
+    diagnostics.dedup();
+    match fleet {
+        Some(fleet) if diagnostics.iter().all(|d| d.severity != Severity::Error) => Ok((fleet, diagnostics)),
+        _ => Err(Diagnostics(diagnostics)),
+    }
+}
+
+/// Every finding of a syntactically valid document, and the fleet when nothing stopped
+/// resolution.
+fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Option<DesiredFleet>) {
+    let mut findings = structure::check(document);
+    let (sections, read_problems) = sections(document, &findings);
+    findings.extend(read_problems);
+    if let Some(fleet) = &sections.fleet {
+        findings.extend(validate::check_fleet(fleet));
+    }
+    let provider = sections
+        .provider
+        .as_ref()
+        .map(validate::check_provider)
+        .and_then(|checked| checked.map_err(|problems| findings.extend(problems)).ok());
+    let Some(defaults) = &sections.defaults else { return (findings, None) };
+    findings.extend(validate::check_defaults(defaults));
+    let mut resolved = BTreeMap::new();
+    let mut all_resolved = sections.all_servers_read;
+    for (name, server) in &sections.servers {
+        match resolve_server(name, server, defaults) {
+            Ok(server) => {
+                findings.extend(validate::check_server(&server));
+                resolved.insert(name.clone(), server);
+            }
+            Err(missing) => {
+                findings.extend(missing);
+                all_resolved = false;
+            }
+        }
+    }
+    let names: Vec<String> = document
+        .json
+        .get("servers")
+        .and_then(|servers| servers.as_object())
+        .map(|servers| servers.keys().cloned().collect())
+        .unwrap_or_default();
+    findings.extend(replicas::check_replicas(&resolved, &names));
+    let (Some(fleet), Some(provider), true) = (&sections.fleet, provider, all_resolved) else {
+        return (findings, None);
+    };
+    let source = SourceFile { path: path.to_path_buf(), sha256: hex::encode(Sha256::digest(bytes)) };
+    let servers = resolved
+        .values()
+        .map(|server| {
+            let line = document
+                .entry(&["servers", &server.name])
+                .map_or(1, |entry| document.lines.position(&document.text, entry.key.start).0);
+            (ServerName::new(&server.name), desired_server(server, &provider, line))
+        })
+        .collect();
+    (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, source }))
+}
+
+fn desired_server(server: &ResolvedServer, provider: &ProviderSettings, line: usize) -> DesiredServer {
+    let spec = ServerSpec {
+        tier: server.tier.value,
+        generation: server.generation.value,
+        vcores: server.vcores.value,
+        storage_gb: server.storage_gb.value,
+        version: server.version.value,
+        backup_retention_days: server.backup_retention_days.value,
+        geo_redundant_backup: server.geo_redundant_backup.value,
+        storage_autogrow: server.storage_autogrow.value,
+        ssl_enforcement: server.ssl_enforcement.value,
+        minimal_tls_version: server.minimal_tls_version.value,
+        admin_login: server.admin_login.value.clone(),
+        location: server
+            .location
+            .as_ref()
+            .map_or_else(|| provider.default_location().to_string(), |location| location.value.clone()),
+        tags: server.tags.clone(),
+        replica_of: server.replica_of.as_ref().map(|primary| ServerName::new(&primary.value)),
+    };
+    let admin_password = match &server.admin_password.value {
+        RawSecret::Env(name) => SecretRef::Env(name.clone()),
+        RawSecret::File(path) => SecretRef::File(path.clone()),
+    };
+    DesiredServer { name: ServerName::new(&server.name), spec, admin_password, line }
+}

@@ -1,0 +1,318 @@
+//! Resolution: the structurally valid parts of the document read into the raw types, and each
+//! server's settings completed from `[defaults]` and pgfleet's built-in defaults, remembering
+//! where every value came from so that a problem is reported where the value is written. Rules
+//! of the service are checked afterwards, by `validate`.
+
+use super::document::Document;
+use super::finding::{Anchor, Finding, display_path, key_path};
+use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer};
+use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Where a resolved value was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// In the server's own table.
+    Server,
+    /// In `[defaults]`.
+    Defaults,
+    /// Nowhere: pgfleet's built-in default.
+    Builtin,
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sourced<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+/// The sections of the file that are structurally sound, read into the raw types. A section
+/// with structural problems is left out, so later checks do not pile up on a broken section.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sections {
+    pub fleet: Option<RawFleet>,
+    pub provider: Option<RawProvider>,
+    /// `None` when `[defaults]` is broken (servers are then not checked further).
+    pub defaults: Option<RawServer>,
+    pub servers: BTreeMap<String, RawServer>,
+    /// Whether every server table was read (none skipped as broken).
+    pub all_servers_read: bool,
+}
+
+/// Reads the sound sections of the document. `structural` are the structural findings: a
+/// section with a wrong value is skipped, but one with only unknown keys is read without them,
+/// so its other problems are reported too.
+pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut json = document.json.clone();
+    for finding in structural.iter().filter(|finding| finding.unknown_key) {
+        remove(&mut json, &finding.at);
+    }
+    let is_broken = |prefix: &[String]| {
+        structural.iter().any(|finding| !finding.unknown_key && finding.at.starts_with(prefix))
+    };
+    let read = |keys: &[&str], value: Option<&Value>| -> Option<Option<Value>> {
+        let path = key_path(keys);
+        if is_broken(&path) {
+            return None;
+        }
+        Some(value.cloned())
+    };
+    let json = &json;
+    let mut sections = Sections { all_servers_read: true, ..Sections::default() };
+    sections.fleet =
+        read(&["fleet"], json.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
+    sections.provider = read(&["provider"], json.get("provider"))
+        .flatten()
+        .and_then(|v| typed(v, &["provider"], &mut findings));
+    sections.defaults = match read(&["defaults"], json.get("defaults")) {
+        None => None,
+        Some(None) => Some(RawServer::default()),
+        Some(Some(value)) => typed(value, &["defaults"], &mut findings),
+    };
+    let servers = json.get("servers").and_then(Value::as_object).cloned().unwrap_or_default();
+    for (name, value) in servers {
+        let path = ["servers", name.as_str()];
+        let server = read(&path, Some(&value)).flatten().and_then(|v| typed(v, &path, &mut findings));
+        match server {
+            Some(server) => {
+                sections.servers.insert(name, server);
+            }
+            None => sections.all_servers_read = false,
+        }
+    }
+    if is_broken(&key_path(&["servers"])) && sections.servers.is_empty() {
+        sections.all_servers_read = false;
+    }
+    (sections, findings)
+}
+
+/// Removes the value at a key path from a JSON document.
+fn remove(json: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut current = json;
+    for key in parents {
+        let Some(next) = current.get_mut(key) else { return };
+        current = next;
+    }
+    if let Some(table) = current.as_object_mut() {
+        table.remove(last);
+    }
+}
+
+/// Reads one structurally valid section; the schema should make this infallible, but a failure
+/// is reported rather than trusted away.
+fn typed<T: DeserializeOwned>(value: Value, keys: &[&str], findings: &mut Vec<Finding>) -> Option<T> {
+    match serde_json::from_value(value) {
+        Ok(typed) => Some(typed),
+        Err(error) => {
+            findings.push(Finding::error(key_path(keys), Anchor::Key, format!("cannot be read: {error}")));
+            None
+        }
+    }
+}
+
+/// One server with every setting decided, each with its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedServer {
+    pub name: String,
+    pub replica_of: Option<Sourced<String>>,
+    pub tier: Sourced<Tier>,
+    pub generation: Sourced<Generation>,
+    pub vcores: Sourced<u32>,
+    pub storage_gb: Sourced<u32>,
+    pub version: Sourced<PgVersion>,
+    pub backup_retention_days: Sourced<u32>,
+    pub geo_redundant_backup: Sourced<bool>,
+    pub storage_autogrow: Sourced<bool>,
+    pub ssl_enforcement: Sourced<bool>,
+    pub minimal_tls_version: Sourced<TlsVersion>,
+    pub admin_login: Sourced<String>,
+    pub admin_password: Sourced<RawSecret>,
+    pub location: Option<Sourced<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The server's value, else the default's.
+fn pick<T: Clone>(server: &Option<T>, defaults: &Option<T>) -> Option<Sourced<T>> {
+    match (server, defaults) {
+        (Some(value), _) => Some(Sourced { value: value.clone(), origin: Origin::Server }),
+        (None, Some(value)) => Some(Sourced { value: value.clone(), origin: Origin::Defaults }),
+        (None, None) => None,
+    }
+}
+
+/// The server's value, else the default's, else pgfleet's built-in default.
+fn pick_or<T: Clone>(server: &Option<T>, defaults: &Option<T>, builtin: T) -> Sourced<T> {
+    pick(server, defaults).unwrap_or(Sourced { value: builtin, origin: Origin::Builtin })
+}
+
+/// Completes a server from `[defaults]`. Missing required keys are reported at the server's
+/// header and the server is not resolved.
+pub(crate) fn resolve_server(
+    name: &str,
+    server: &RawServer,
+    defaults: &RawServer,
+) -> Result<ResolvedServer, Vec<Finding>> {
+    let mut missing = Vec::new();
+    let mut require = |key: &str, present: bool| {
+        if !present {
+            missing.push(missing_key(name, key));
+        }
+    };
+    let tier = pick(&server.tier, &defaults.tier);
+    let vcores = pick(&server.vcores, &defaults.vcores);
+    let storage_gb = pick(&server.storage_gb, &defaults.storage_gb);
+    let version = pick(&server.version, &defaults.version);
+    let admin_login = pick(&server.admin_login, &defaults.admin_login);
+    let admin_password = pick(&server.admin_password, &defaults.admin_password);
+    require("tier", tier.is_some());
+    require("vcores", vcores.is_some());
+    require("storage_gb", storage_gb.is_some());
+    require("version", version.is_some());
+    require("admin_login", admin_login.is_some());
+    require("admin_password", admin_password.is_some());
+    let (Some(tier), Some(vcores), Some(storage_gb), Some(version), Some(admin_login), Some(admin_password)) =
+        (tier, vcores, storage_gb, version, admin_login, admin_password)
+    else {
+        return Err(missing);
+    };
+    let ssl_enforcement =
+        pick_or(&server.ssl_enforcement, &defaults.ssl_enforcement, raw::DEFAULT_SSL_ENFORCEMENT);
+    let default_tls =
+        if ssl_enforcement.value { TlsVersion::Tls1_2 } else { TlsVersion::EnforcementDisabled };
+    let mut tags = defaults.tags.clone().unwrap_or_default();
+    tags.extend(server.tags.clone().unwrap_or_default());
+    Ok(ResolvedServer {
+        name: name.to_string(),
+        replica_of: pick(&server.replica_of, &None),
+        generation: pick_or(&server.generation, &defaults.generation, raw::DEFAULT_GENERATION),
+        backup_retention_days: pick_or(
+            &server.backup_retention_days,
+            &defaults.backup_retention_days,
+            raw::DEFAULT_RETENTION_DAYS,
+        ),
+        geo_redundant_backup: pick_or(
+            &server.geo_redundant_backup,
+            &defaults.geo_redundant_backup,
+            raw::DEFAULT_GEO_REDUNDANT_BACKUP,
+        ),
+        storage_autogrow: pick_or(
+            &server.storage_autogrow,
+            &defaults.storage_autogrow,
+            raw::DEFAULT_STORAGE_AUTOGROW,
+        ),
+        minimal_tls_version: pick_or(&server.minimal_tls_version, &defaults.minimal_tls_version, default_tls),
+        location: pick(&server.location, &defaults.location),
+        ssl_enforcement,
+        tier,
+        vcores,
+        storage_gb,
+        version,
+        admin_login,
+        admin_password,
+        tags,
+    })
+}
+
+/// A required key that neither the server nor `[defaults]` sets, reported at the server's header.
+fn missing_key(name: &str, key: &str) -> Finding {
+    Finding::error(key_path(&["servers", name]), Anchor::Key, format!("missing required key `{key}`"))
+        .with_path(display_path(&key_path(&["servers", name, key])))
+        .with_hint(format!("set `{key}` in [servers.{name}] or in [defaults]"))
+}
+
+/// A finding about a resolved value, pointing at where it is written: the server's own key,
+/// the `[defaults]` key it inherits (saying so), or the server's header for built-in defaults.
+pub(crate) fn field_finding<T>(
+    server: &str,
+    key: &str,
+    field: &Sourced<T>,
+    message: impl Into<String>,
+) -> Finding {
+    let message = message.into();
+    let path = display_path(&key_path(&["servers", server, key]));
+    match field.origin {
+        Origin::Server => Finding::error(key_path(&["servers", server, key]), Anchor::Value, message),
+        Origin::Defaults => Finding::error(
+            key_path(&["defaults", key]),
+            Anchor::Value,
+            format!("{message} (inherited from [defaults])"),
+        )
+        .with_path(path),
+        Origin::Builtin => Finding::error(
+            key_path(&["servers", server]),
+            Anchor::Key,
+            format!("{message} (pgfleet's default for `{key}`)"),
+        )
+        .with_path(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_inherit_field_by_field_and_remember_where_from() {
+        let defaults = RawServer {
+            tier: Some(Tier::GeneralPurpose),
+            vcores: Some(2),
+            storage_gb: Some(100),
+            version: Some(PgVersion::V11),
+            admin_login: Some("fleetadmin".into()),
+            admin_password: Some(RawSecret::Env("P".into())),
+            tags: Some(BTreeMap::from([("team".into(), "pay".into()), ("env".into(), "dev".into())])),
+            ..RawServer::default()
+        };
+        let server = RawServer {
+            vcores: Some(8),
+            tags: Some(BTreeMap::from([("env".into(), "prod".into())])),
+            ..RawServer::default()
+        };
+        let resolved = resolve_server("pay-main", &server, &defaults).unwrap();
+        assert_eq!(resolved.vcores, Sourced { value: 8, origin: Origin::Server });
+        assert_eq!(resolved.tier, Sourced { value: Tier::GeneralPurpose, origin: Origin::Defaults });
+        assert_eq!(resolved.generation, Sourced { value: Generation::Gen5, origin: Origin::Builtin });
+        assert_eq!(resolved.minimal_tls_version.value, TlsVersion::Tls1_2);
+        assert_eq!(resolved.tags["env"], "prod");
+        assert_eq!(resolved.tags["team"], "pay");
+    }
+
+    #[test]
+    fn missing_required_keys_are_each_named() {
+        let error = resolve_server("pay-main", &RawServer::default(), &RawServer::default()).unwrap_err();
+        let paths: Vec<&str> = error.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "servers.pay-main.tier",
+                "servers.pay-main.vcores",
+                "servers.pay-main.storage_gb",
+                "servers.pay-main.version",
+                "servers.pay-main.admin_login",
+                "servers.pay-main.admin_password"
+            ]
+        );
+        assert!(error.iter().all(|f| f.at == key_path(&["servers", "pay-main"])));
+    }
+
+    #[test]
+    fn tls_defaults_to_disabled_without_ssl() {
+        let defaults = RawServer {
+            tier: Some(Tier::Basic),
+            vcores: Some(1),
+            storage_gb: Some(5),
+            version: Some(PgVersion::V11),
+            admin_login: Some("fleetadmin".into()),
+            admin_password: Some(RawSecret::Env("P".into())),
+            ssl_enforcement: Some(false),
+            ..RawServer::default()
+        };
+        let resolved = resolve_server("b", &RawServer::default(), &defaults).unwrap();
+        assert_eq!(resolved.minimal_tls_version.value, TlsVersion::EnforcementDisabled);
+    }
+}

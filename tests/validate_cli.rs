@@ -1,0 +1,149 @@
+//! `pgfleet validate` as a user runs it: exit 0 and a summary for every example, exit 1 with
+//! every error (snapshotted, colour off) for bad files, and no file written either way.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn pgfleet() -> Command {
+    let mut command = Command::cargo_bin("pgfleet").unwrap();
+    command.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1").env_remove("PGFLEET_CONFIG");
+    command
+}
+
+fn stderr_of(args: &[&str]) -> (i32, String, String) {
+    let output = pgfleet().args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn every_example_is_valid() {
+    for (name, summary) in [
+        ("quickstart", "fleet \"quickstart\", 4 servers (1 Basic, 3 GeneralPurpose), provider local"),
+        ("single-basic", "fleet \"single-basic\", 1 server (1 Basic), provider azure"),
+        ("primary-with-replicas", "fleet \"payments\", 3 servers (3 GeneralPurpose), provider azure"),
+        (
+            "mixed-fleet",
+            "fleet \"commerce\", 12 servers (2 Basic, 6 GeneralPurpose, 4 MemoryOptimized), provider azure",
+        ),
+    ] {
+        let file = format!("examples/{name}.toml");
+        let (code, stdout, stderr) = stderr_of(&["validate", "-c", &file]);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        assert_eq!(stderr, format!("{file} is valid: {summary}\n"));
+        assert!(stdout.is_empty(), "messages go to stderr");
+    }
+}
+
+#[test]
+fn many_problems_are_all_reported_with_positions() {
+    let (code, stdout, stderr) =
+        stderr_of(&["validate", "--color", "never", "-c", "tests/fixtures/invalid/many-problems.toml"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(!stderr.contains('\u{1b}'), "no colour off a terminal");
+    insta::assert_snapshot!("many_problems", stderr);
+}
+
+#[test]
+fn wrong_types_literal_password_and_unknown_keys() {
+    for name in
+        ["wrong-types", "literal-password", "unknown-key", "inherited-bad-vcores", "not-utf8", "empty"]
+    {
+        let file = format!("tests/fixtures/invalid/{name}.toml");
+        let (code, _, stderr) = stderr_of(&["validate", "-c", &file]);
+        assert_eq!(code, 1, "{name}");
+        insta::assert_snapshot!(format!("invalid_{name}"), stderr);
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_error_with_a_hint() {
+    let (code, _, stderr) = stderr_of(&["validate", "-c", "no/such/fleet.toml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot read the fleet file no/such/fleet.toml"), "{stderr}");
+    assert!(stderr.contains("hint: create it"), "{stderr}");
+}
+
+#[test]
+fn validating_writes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "examples/quickstart.toml",
+        "examples/quickstart.password",
+        "tests/fixtures/invalid/many-problems.toml",
+    ] {
+        std::fs::copy(root.join(name), dir.path().join(Path::new(name).file_name().unwrap())).unwrap();
+    }
+    let listing = || {
+        let mut names: Vec<_> = walk(dir.path());
+        names.sort();
+        names
+    };
+    let before = listing();
+    for file in ["quickstart.toml", "many-problems.toml"] {
+        Command::cargo_bin("pgfleet")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["validate", "-c", file])
+            .output()
+            .unwrap();
+    }
+    assert_eq!(listing(), before);
+}
+
+fn walk(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            found.push((path.clone(), 0));
+            found.extend(walk(&path));
+        } else {
+            found.push((path, entry.metadata().unwrap().len()));
+        }
+    }
+    found
+}
+
+#[test]
+fn colour_only_when_asked_for_off_a_terminal() {
+    let file = "tests/fixtures/invalid/replica-fewer-vcores.toml";
+    let (_, _, plain) = stderr_of(&["validate", "-c", file]);
+    assert!(!plain.contains('\u{1b}'), "{plain}");
+    let output = Command::cargo_bin("pgfleet")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NO_COLOR")
+        .args(["validate", "--color", "always", "-c", file])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains('\u{1b}'), "colour when forced");
+}
+
+#[test]
+fn warnings_are_shown_on_a_valid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/single-basic.toml"))
+        .unwrap()
+        .replace("version = \"11\"", "version = \"9.6\"");
+    std::fs::write(dir.path().join("retired.toml"), text).unwrap();
+    let output = Command::cargo_bin("pgfleet")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .args(["validate", "-c", "retired.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: servers.notes-db.version: PostgreSQL 9.6 is retired"), "{stderr}");
+    assert!(stderr.contains("retired.toml is valid"), "{stderr}");
+}
