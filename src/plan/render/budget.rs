@@ -39,7 +39,8 @@ impl Level {
 /// The fullest Markdown form of `plan` that is strictly shorter than `budget` bytes.
 ///
 /// If even the names of the risky servers do not fit, as many as fit are listed with a count of
-/// the rest; only then is a risky server left out.
+/// the rest; only then is a risky server left out. A budget smaller than the marker, verdict
+/// and footer together yields just those, over the budget.
 pub fn markdown(plan: &Plan, plan_id: &str, budget: usize) -> String {
     let groups = server_groups(plan);
     for level in Level::ALL {
@@ -248,6 +249,18 @@ mod tests {
             sizes.push(text.len());
         }
         assert!(sizes.windows(2).all(|pair| pair[0] > pair[1]), "each step is smaller: {sizes:?}");
+    }
+
+    #[test]
+    fn every_step_of_every_scenario_is_balanced() {
+        for (name, plan) in fixtures::all() {
+            let groups = server_groups(&plan);
+            for level in Level::ALL {
+                let text = render_level(&plan, &groups, "sha256:abc", level, COMMENT_BUDGET);
+                assert_balanced(&text, &format!("{name} {level:?}"));
+                assert!(text.contains(&super::super::verdict(&plan)), "{name} {level:?}: verdict missing");
+            }
+        }
     }
 
     #[test]

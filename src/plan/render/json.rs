@@ -42,19 +42,23 @@ pub fn json(plan: &Plan, plan_id: &str) -> String {
 /// The JSON Schema (draft 2020-12) of the plan document, as checked in at
 /// `schemas/plan.schema.json`.
 pub fn plan_schema() -> serde_json::Value {
-    let mut schema = schemars::schema_for!(PlanDocument).to_value();
-    if let Some(root) = schema.as_object_mut() {
-        root.insert("$id".into(), "https://github.com/pgfleet/pgfleet/schemas/plan.schema.json".into());
-        root.insert("title".into(), "pgfleet plan".into());
-        root.insert(
-            "description".into(),
-            "The plan JSON printed by `pgfleet plan --format json`. format_version MAJOR.MINOR: a minor \
-             version only adds fields (ignore keys you do not know); a major version breaks the contract. \
-             No secret ever appears in a plan."
-                .into(),
-        );
+    let generated = schemars::schema_for!(PlanDocument).to_value();
+    let mut schema = serde_json::Map::new();
+    schema.insert("$schema".into(), generated["$schema"].clone());
+    schema.insert("title".into(), "pgfleet plan".into());
+    schema.insert(
+        "description".into(),
+        "The plan JSON printed by `pgfleet plan --format json`. format_version is MAJOR.MINOR: a minor \
+         version only adds fields (ignore keys you do not know); a major version breaks the contract. \
+         No secret ever appears in a plan."
+            .into(),
+    );
+    if let serde_json::Value::Object(fields) = generated {
+        for (key, value) in fields {
+            schema.entry(key).or_insert(value);
+        }
     }
-    schema
+    serde_json::Value::Object(schema)
 }
 
 #[cfg(test)]
