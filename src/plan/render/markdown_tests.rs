@@ -101,3 +101,17 @@ fn alerts_follow_the_risks() {
     assert!(!online.contains("> [!"), "{online}");
     assert!(online.contains("### 🔵 pgfleet plan — `payments`: online changes only"));
 }
+
+#[test]
+fn example_workflow_finds_the_comment_by_the_marker_and_gates_on_the_exit_codes() {
+    let workflow =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/github-workflow.yml"))
+            .unwrap();
+    let text = markdown(&fixtures::no_changes(), "id", COMMENT_BUDGET);
+    let prefix = "<!-- pgfleet:plan ";
+    assert!(text.starts_with(prefix));
+    assert!(workflow.contains(&format!("marker.startsWith('{prefix}')")), "the workflow checks the marker");
+    assert!(workflow.contains("pgfleet plan --format markdown --out plan.pgfleet --detailed-exitcode"));
+    assert!(workflow.contains("exit-code == '2'") && workflow.contains("3) echo"));
+    assert!(workflow.contains("pgfleet apply plan/plan.pgfleet"));
+}
