@@ -8,11 +8,12 @@
 //! so the result fits either way.
 
 use super::markdown::{
-    TABLE_HEADER, alerts, apply_order, blocked_refused_notes, drift, footer, marker, server_details,
-    table_row, title,
+    TABLE_HEADER, alerts, apply_order, blocked_refused_notes, drift, escape, footer, marker,
+    server_change_summary, server_details, table_row, title,
 };
 use super::{ServerGroup, plural, server_groups};
 use crate::plan::Plan;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// A pull-request comment's limit in characters; the rendering stays strictly under it.
@@ -92,10 +93,7 @@ pub(crate) fn render_level(
         }
         Level::RiskiestServers => {
             table(&mut out, groups.iter().filter(|group| group.risk.is_risky()));
-            let rest = groups.iter().filter(|group| !group.risk.is_risky()).count();
-            if rest > 0 {
-                let _ = writeln!(out, "…and {} more with online changes only.\n", plural(rest, "server"));
-            }
+            online_rest(&mut out, groups);
             blocked_names(&mut out, plan);
             omitted(&mut out, "the online changes, diffs, apply order, drift and hints");
         }
@@ -115,6 +113,28 @@ fn table<'a, 'g: 'a>(out: &mut String, groups: impl Iterator<Item = &'a ServerGr
         out.push_str(&rows);
         out.push('\n');
     }
+}
+
+/// "…and 1800 more servers with online changes only: 1800 × ~ update: tags.team", by kind.
+fn online_rest(out: &mut String, groups: &[ServerGroup<'_>]) {
+    const KINDS: usize = 5;
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for group in groups.iter().filter(|group| !group.risk.is_risky()) {
+        *kinds.entry(server_change_summary(group)).or_default() += 1;
+    }
+    let rest: usize = kinds.values().sum();
+    if rest == 0 {
+        return;
+    }
+    let mut by_count: Vec<(&String, &usize)> = kinds.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let mut shown: Vec<String> =
+        by_count.iter().take(KINDS).map(|(kind, count)| format!("{count} × {}", escape(kind))).collect();
+    if by_count.len() > KINDS {
+        shown.push(format!("{} other kinds", by_count.len() - KINDS));
+    }
+    let noun = if rest == 1 { "server" } else { "servers" };
+    let _ = writeln!(out, "…and {rest} more {noun} with online changes only: {}.\n", shown.join("; "));
 }
 
 fn omitted(out: &mut String, what: &str) {
@@ -231,6 +251,11 @@ mod tests {
             assert!(text.contains(&format!("`{server}`")), "{server} missing");
         }
         assert!(text.contains("sha256:abc"));
+        assert!(
+            text.contains(
+                "…and 1800 more servers with online changes only: 1800 × ~ update: tags.cost-center."
+            )
+        );
         assert_balanced(&text, "comment");
     }
 

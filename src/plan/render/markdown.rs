@@ -59,39 +59,8 @@ pub(super) fn title(plan: &Plan) -> String {
 /// GitHub alert blocks for deletes and migrations (CAUTION), refusals (IMPORTANT), restarts
 /// (WARNING) and drift (NOTE).
 pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
-    let named = |risk: Risk| -> Vec<&str> {
-        groups.iter().filter(|group| group.risk == risk).map(|group| group.server.as_str()).collect()
-    };
     let mut out = String::new();
-    let mut caution = Vec::new();
-    let deleted = named(Risk::Delete);
-    if !deleted.is_empty() {
-        caution.push(format!(
-            "{} deleted with their data: {}.",
-            plural(deleted.len(), "server"),
-            names(&deleted)
-        ));
-    }
-    let blocked: Vec<&str> = plan.blocked.iter().map(|blocked| blocked.server.as_str()).collect();
-    if !blocked.is_empty() {
-        caution.push(format!(
-            "{} blocked: the plan cannot be applied until allowed: {}.",
-            plural(blocked.len(), "change"),
-            names(&blocked)
-        ));
-    }
-    let migrating: Vec<&ServerGroup<'_>> =
-        groups.iter().filter(|group| group.risk == Risk::DataMigration).collect();
-    if !migrating.is_empty() {
-        let list: Vec<&str> = migrating.iter().map(|group| group.server.as_str()).collect();
-        caution.push(format!(
-            "{} by dump/restore to a new server; writes are frozen until cutover ({} each): {}.",
-            plural(list.len(), "data migration"),
-            format_downtime(widest(&migrating)),
-            names(&list)
-        ));
-    }
-    alert(&mut out, "CAUTION", &caution);
+    alert(&mut out, "CAUTION", &caution_lines(plan, groups));
     let refused: Vec<String> = plan.refused.iter().map(|r| format!("`{}` {}", r.server, r.path)).collect();
     if !refused.is_empty() {
         let lines =
@@ -121,6 +90,42 @@ pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
         alert(&mut out, "NOTE", &lines);
     }
     out
+}
+
+/// Deletes, blocked changes and data migrations.
+fn caution_lines(plan: &Plan, groups: &[ServerGroup<'_>]) -> Vec<String> {
+    let named = |risk: Risk| -> Vec<&str> {
+        groups.iter().filter(|group| group.risk == risk).map(|group| group.server.as_str()).collect()
+    };
+    let mut caution = Vec::new();
+    let deleted = named(Risk::Delete);
+    if !deleted.is_empty() {
+        caution.push(format!(
+            "{} deleted with their data: {}.",
+            plural(deleted.len(), "server"),
+            names(&deleted)
+        ));
+    }
+    let blocked: Vec<&str> = plan.blocked.iter().map(|blocked| blocked.server.as_str()).collect();
+    if !blocked.is_empty() {
+        caution.push(format!(
+            "{} blocked: the plan cannot be applied until allowed: {}.",
+            plural(blocked.len(), "change"),
+            names(&blocked)
+        ));
+    }
+    let migrating: Vec<&ServerGroup<'_>> =
+        groups.iter().filter(|group| group.risk == Risk::DataMigration).collect();
+    if !migrating.is_empty() {
+        let list: Vec<&str> = migrating.iter().map(|group| group.server.as_str()).collect();
+        caution.push(format!(
+            "{} by dump/restore to a new server; writes are frozen until cutover ({} each): {}.",
+            plural(list.len(), "data migration"),
+            format_downtime(widest(&migrating)),
+            names(&list)
+        ));
+    }
+    caution
 }
 
 fn widest(groups: &[&ServerGroup<'_>]) -> crate::plan::DowntimeRange {
@@ -167,7 +172,6 @@ pub(super) const TABLE_HEADER: &str =
 
 /// One table row per affected server.
 pub(super) fn table_row(group: &ServerGroup<'_>) -> String {
-    let change: Vec<String> = group.changes.iter().map(|change| change_summary(change)).collect();
     let mut impact = match group.risk {
         Risk::Delete => "🗑️ delete".to_string(),
         Risk::DataMigration => "📦 data migration".to_string(),
@@ -181,10 +185,16 @@ pub(super) fn table_row(group: &ServerGroup<'_>) -> String {
     format!(
         "| `{}` | {} | {impact} | {} | {} |\n",
         group.server,
-        cell(&change.join("; ")),
+        cell(&server_change_summary(group)),
         format_downtime(group.downtime()),
         cell(&why.join("; "))
     )
+}
+
+/// What happens to a server: "~ update: vcores; ⇡ promote".
+pub(super) fn server_change_summary(group: &ServerGroup<'_>) -> String {
+    let changes: Vec<String> = group.changes.iter().map(|change| change_summary(change)).collect();
+    changes.join("; ")
 }
 
 /// "~ update: vcores, storage_gb".
