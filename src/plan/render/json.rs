@@ -100,11 +100,17 @@ mod tests {
     }
 
     #[test]
-    fn schema_rejects_a_document_without_plan_id() {
+    fn schema_rejects_documents_that_break_the_contract() {
         let validator = jsonschema::validator_for(&plan_schema()).unwrap();
         let mut rendered: serde_json::Value =
             serde_json::from_str(&json(&fixtures::restarts_with_replicas(), "sha256:0123abcd")).unwrap();
         assert!(validator.is_valid(&rendered));
+        let mut unknown_action = rendered.clone();
+        unknown_action["changes"][0]["action"] = "replace".into();
+        assert!(!validator.is_valid(&unknown_action), "actions are a closed set");
+        let mut negative = rendered.clone();
+        negative["changes"][0]["impact"]["downtime_seconds"]["max"] = (-1).into();
+        assert!(!validator.is_valid(&negative), "downtime is unsigned");
         rendered.as_object_mut().unwrap().remove("plan_id");
         assert!(!validator.is_valid(&rendered));
     }
