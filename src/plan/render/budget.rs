@@ -289,6 +289,29 @@ mod tests {
     }
 
     #[test]
+    fn invariants_hold_across_fleet_sizes_and_budgets() {
+        for servers in [1, 10, 120, 700, 2000] {
+            let plan = fixtures::large(servers);
+            let risky = risky_servers(&plan);
+            let verdict = super::super::verdict(&plan);
+            for budget in [20_000, COMMENT_BUDGET, STEP_SUMMARY_BUDGET] {
+                let text = markdown(&plan, "sha256:abc", budget);
+                let context = format!("{servers} servers, budget {budget}");
+                assert!(text.len() < budget, "{context}: {} bytes", text.len());
+                assert!(text.contains(&verdict), "{context}: verdict missing");
+                assert_balanced(&text, &context);
+                let missing = risky.iter().filter(|server| !text.contains(&format!("`{server}`"))).count();
+                if missing > 0 {
+                    assert!(
+                        text.contains(&format!("… and {missing} more.")),
+                        "{context}: {missing} risky servers uncounted"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_ladder_stops_at_the_first_step_that_fits() {
         let plan = fixtures::large(300);
         let groups = server_groups(&plan);

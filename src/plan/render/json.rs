@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The JSON document `pgfleet plan --format json` prints: a plan and the id it is approved by.
+/// The JSON document `pgfleet plan` prints for machines: a plan and the id it is approved by.
 ///
 /// Versioning follows `format_version`: a minor version only adds fields (consumers ignore keys
 /// they do not know); a major version breaks the contract.
@@ -48,7 +48,7 @@ pub fn plan_schema() -> serde_json::Value {
     schema.insert("title".into(), "pgfleet plan".into());
     schema.insert(
         "description".into(),
-        "The plan JSON printed by `pgfleet plan --format json`. format_version is MAJOR.MINOR: a minor \
+        "The plan as JSON, as `pgfleet plan` prints it for machines. format_version is MAJOR.MINOR: a minor \
          version only adds fields (ignore keys you do not know); a major version breaks the contract. \
          No secret ever appears in a plan."
             .into(),

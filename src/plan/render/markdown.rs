@@ -22,12 +22,12 @@ const ALERT_NAMES: usize = 10;
 pub(super) fn marker(plan: &Plan) -> String {
     let fleet: String = plan
         .fleet
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c.to_string()
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"._-".contains(&byte) {
+                char::from(byte).to_string()
             } else {
-                format!("%{:02X}", c as u32)
+                format!("%{byte:02X}")
             }
         })
         .collect();
@@ -51,7 +51,7 @@ pub(super) fn title(plan: &Plan) -> String {
     if plan.is_blocked() && risk != Risk::Delete {
         headline.push_str(" — blocked");
     }
-    let mut out = format!("### {emoji} pgfleet plan — `{}`: {headline}\n\n", plan.fleet);
+    let mut out = format!("### {emoji} pgfleet plan — {}: {headline}\n\n", code_span(&plan.fleet));
     let _ = writeln!(out, "**{}**  \n{}\n", escape(&verdict(plan)), counts(plan));
     out
 }
@@ -401,11 +401,11 @@ pub(super) fn blocked_refused_notes(plan: &Plan) -> String {
 /// The plan id and how to apply it.
 pub(super) fn footer(plan: &Plan, plan_id: &str) -> String {
     format!(
-        "---\n<sub>plan {} · fleet `{}` · pgfleet {} · planned {} · apply exactly this plan with \
+        "---\n<sub>plan {} · fleet {} · pgfleet {} · planned {} · apply exactly this plan with \
          `pgfleet apply PLANFILE` (the file `pgfleet plan --out PLANFILE` saved); \
          it is refused if the fleet file or the servers changed since.</sub>\n",
         code_span(plan_id),
-        plan.fleet,
+        code_span(&plan.fleet),
         escape(&plan.inputs.tool_version),
         plan.inputs.created_at.format("%Y-%m-%d %H:%M UTC")
     )

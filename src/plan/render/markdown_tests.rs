@@ -87,6 +87,15 @@ fn marker_line_comes_first() {
 }
 
 #[test]
+fn marker_cannot_be_closed_by_the_fleet_name() {
+    let mut plan = fixtures::no_changes();
+    plan.fleet = "pay --> <b>ü".into();
+    let text = markdown(&plan, "id", COMMENT_BUDGET);
+    assert!(text.starts_with("<!-- pgfleet:plan fleet=pay%20--%3E%20%3Cb%3E%C3%BC -->\n"), "{text}");
+    assert!(text.contains("### 🟢 pgfleet plan — `pay --> <b>ü`: no changes"), "{text}");
+}
+
+#[test]
 fn alerts_follow_the_risks() {
     let restarts = markdown(&fixtures::restarts_with_replicas(), "id", COMMENT_BUDGET);
     assert!(restarts.contains("> [!WARNING]\n> 3 servers restart during apply"), "{restarts}");
