@@ -314,6 +314,24 @@ pub(crate) fn drift() -> Plan {
     plan
 }
 
+/// pay-ro-1 leaves replication (promote) and old-reports is deleted with `--allow-delete`.
+pub(crate) fn promote_and_delete() -> Plan {
+    let mut promote = change(Action::Promote, "pay-ro-1", Operation::Promote);
+    promote.attributes = vec![attribute("replica_of", json!("pay-main"), json!(null))];
+    promote.impact = impact(Downtime::PROMOTE, true, false, false);
+    promote.reason =
+        "replica_of was removed from pay-ro-1 in fleet.toml: it becomes a standalone server".into();
+    let mut delete = change(Action::Delete, "old-reports", Operation::Delete);
+    delete.impact = impact(Downtime::NONE, false, false, false);
+    delete.reason = "old-reports is no longer in fleet.toml and --allow-delete was given".into();
+    let mut plan = plan(vec![delete, promote], 2);
+    plan.notes.push(Note {
+        address: None,
+        message: "a promoted replica cannot become a replica again; create a new replica instead".into(),
+    });
+    plan
+}
+
 /// Every hand-built plan, by a name for snapshot files.
 pub(crate) fn all() -> Vec<(&'static str, Plan)> {
     vec![
@@ -323,6 +341,7 @@ pub(crate) fn all() -> Vec<(&'static str, Plan)> {
         ("basic_to_general_purpose", basic_to_general_purpose()),
         ("blocked_delete", blocked_delete()),
         ("drift", drift()),
+        ("promote_and_delete", promote_and_delete()),
     ]
 }
 

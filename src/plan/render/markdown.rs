@@ -8,7 +8,7 @@
 
 use super::{
     AttributeKind, Risk, ServerGroup, action_symbol, counts, format_downtime, format_value, line_diff,
-    multiline_pair, plan_risk, plural, restarts, verdict,
+    multiline_pair, plan_risk, plural, restarts, verdict, widest,
 };
 use crate::plan::{AttributeChange, Change, Plan};
 use similar::ChangeTag;
@@ -61,7 +61,8 @@ pub(super) fn title(plan: &Plan) -> String {
 pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
     let mut out = String::new();
     alert(&mut out, "CAUTION", &caution_lines(plan, groups));
-    let refused: Vec<String> = plan.refused.iter().map(|r| format!("`{}` {}", r.server, r.path)).collect();
+    let refused: Vec<String> =
+        plan.refused.iter().map(|r| format!("`{}` {}", r.server, escape(&r.path))).collect();
     if !refused.is_empty() {
         let lines =
             [format!("{} the service cannot make: {}.", plural(refused.len(), "change"), list_of(&refused))];
@@ -74,7 +75,7 @@ pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
         let lines = [format!(
             "{} during apply (downtime {} each): {}.",
             restarts(list.len()),
-            format_downtime(widest(&restarting)),
+            format_downtime(widest(restarting.iter().map(|group| group.downtime()))),
             names(&list)
         )];
         alert(&mut out, "WARNING", &lines);
@@ -101,7 +102,7 @@ fn caution_lines(plan: &Plan, groups: &[ServerGroup<'_>]) -> Vec<String> {
     let deleted = named(Risk::Delete);
     if !deleted.is_empty() {
         caution.push(format!(
-            "{} deleted with their data: {}.",
+            "{} deleted, data included: {}.",
             plural(deleted.len(), "server"),
             names(&deleted)
         ));
@@ -121,22 +122,11 @@ fn caution_lines(plan: &Plan, groups: &[ServerGroup<'_>]) -> Vec<String> {
         caution.push(format!(
             "{} by dump/restore to a new server; writes are frozen until cutover ({} each): {}.",
             plural(list.len(), "data migration"),
-            format_downtime(widest(&migrating)),
+            format_downtime(widest(migrating.iter().map(|group| group.downtime()))),
             names(&list)
         ));
     }
     caution
-}
-
-fn widest(groups: &[&ServerGroup<'_>]) -> crate::plan::DowntimeRange {
-    let mut range = crate::plan::DowntimeRange { min: 0, max: 0 };
-    for group in groups {
-        let other = group.downtime();
-        if (other.max, other.min) > (range.max, range.min) {
-            range = other;
-        }
-    }
-    range
 }
 
 fn alert(out: &mut String, kind: &str, lines: &[String]) {
@@ -179,7 +169,7 @@ pub(super) fn table_row(group: &ServerGroup<'_>) -> String {
         Risk::Online | Risk::None => "online".to_string(),
     };
     if group.irreversible() {
-        impact.push_str(" · ↑ irreversible");
+        impact.push_str(" · irreversible");
     }
     let why: Vec<&str> = group.changes.iter().map(|change| change.reason.as_str()).collect();
     format!(
@@ -213,16 +203,18 @@ fn change_summary(change: &Change) -> String {
 
 /// A collapsible block with the server's diffs, reasons, impacts, ordering and steps.
 pub(super) fn server_details(group: &ServerGroup<'_>) -> String {
-    let actions: Vec<String> = group
+    let mut what: Vec<String> = group
         .changes
         .iter()
         .map(|change| format!("{} {}", action_symbol(change.action), change.action.as_str()))
         .collect();
+    if group.changes.iter().all(|change| change.action.as_str() != group.risk.label()) {
+        what.push(group.risk.label().to_string());
+    }
     let mut out = format!(
-        "<details><summary><code>{}</code> — {} · {}</summary>\n\n",
+        "<details><summary><code>{}</code> — {}</summary>\n\n",
         escape(group.server.as_str()),
-        escape(&actions.join(", ")),
-        escape(group.risk.label())
+        escape(&what.join(" · "))
     );
     for change in &group.changes {
         change_details(&mut out, change);

@@ -79,19 +79,19 @@ pub(crate) struct ServerGroup<'a> {
 impl ServerGroup<'_> {
     /// The widest downtime range of the server's changes.
     pub(crate) fn downtime(&self) -> DowntimeRange {
-        let mut range = DowntimeRange { min: 0, max: 0 };
-        for change in &self.changes {
-            let other = change.impact.downtime_seconds;
-            if (other.max, other.min) > (range.max, range.min) {
-                range = other;
-            }
-        }
-        range
+        widest(self.changes.iter().map(|change| change.impact.downtime_seconds))
     }
 
     pub(crate) fn irreversible(&self) -> bool {
         self.changes.iter().any(|change| !change.impact.reversible)
     }
+}
+
+/// The widest of some downtime ranges (by maximum, then minimum); none when there are none.
+pub(crate) fn widest(ranges: impl Iterator<Item = DowntimeRange>) -> DowntimeRange {
+    ranges.fold(DowntimeRange { min: 0, max: 0 }, |widest, range| {
+        if (range.max, range.min) > (widest.max, widest.min) { range } else { widest }
+    })
 }
 
 /// The plan's changes grouped by server, riskiest first, then by server name.
