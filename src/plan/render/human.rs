@@ -205,11 +205,8 @@ fn notes(out: &mut String, plan: &Plan) {
     }
     let _ = writeln!(out, "\nNotes");
     for note in &plan.notes {
-        match &note.address {
-            Some(address) => writeln!(out, "  • {address}: {}", note.message),
-            None => writeln!(out, "  • {}", note.message),
-        }
-        .unwrap_or_default();
+        let subject = note.address.as_ref().map(|address| format!("{address}: ")).unwrap_or_default();
+        let _ = writeln!(out, "  • {subject}{}", note.message);
     }
 }
 
