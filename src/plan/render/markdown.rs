@@ -1,0 +1,421 @@
+//! The sections of the Markdown plan (pull-request comments, job summaries): marker, verdict
+//! title, alerts, the per-server table, collapsible per-server diffs, apply order, drift,
+//! blocked and refused changes, footer. `budget` decides which sections fit.
+//!
+//! Every section is a self-contained block (fences and `<details>` closed inside it), so a
+//! caller can drop whole sections and never cut through one. Code blocks hold text verbatim:
+//! never HTML-escaped; prose outside them is escaped.
+
+use super::{
+    AttributeKind, Risk, ServerGroup, action_symbol, counts, format_downtime, format_value, line_diff,
+    multiline_pair, plan_risk, plural, restarts, verdict, widest,
+};
+use crate::plan::{AttributeChange, Change, Plan};
+use similar::ChangeTag;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// How many names an alert lists before "and N more" (the table lists all).
+const ALERT_NAMES: usize = 10;
+
+/// The hidden first line a workflow finds its sticky comment by.
+pub(super) fn marker(plan: &Plan) -> String {
+    let fleet: String = plan
+        .fleet
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"._-".contains(&byte) {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect();
+    format!("<!-- pgfleet:plan fleet={fleet} -->\n")
+}
+
+/// The title (emoji and headline from the worst risk) and the verdict with counts.
+pub(super) fn title(plan: &Plan) -> String {
+    let risk = plan_risk(plan);
+    let (emoji, mut headline) = match risk {
+        Risk::None if plan.refused.is_empty() => ("🟢", "no changes".to_string()),
+        Risk::None => ("🔴", "changes refused".to_string()),
+        Risk::Online => ("🔵", "online changes only".to_string()),
+        Risk::Restart => ("🟠", restarts(plan.summary.restarts.max(1))),
+        Risk::DataMigration => ("🔴", plural(plan.summary.migrate.max(1), "data migration")),
+        Risk::Delete if plan.summary.delete > 0 => {
+            ("🔴", format!("deletes {}", plural(plan.summary.delete, "server")))
+        }
+        Risk::Delete => ("⛔", "delete blocked".to_string()),
+    };
+    if plan.is_blocked() && risk != Risk::Delete {
+        headline.push_str(" — blocked");
+    }
+    let mut out = format!("### {emoji} pgfleet plan — {}: {headline}\n\n", code_span(&plan.fleet));
+    let _ = writeln!(out, "**{}**  \n{}\n", escape(&verdict(plan)), counts(plan));
+    out
+}
+
+/// GitHub alert blocks for deletes and migrations (CAUTION), refusals (IMPORTANT), restarts
+/// (WARNING) and drift (NOTE).
+pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
+    let mut out = String::new();
+    alert(&mut out, "CAUTION", &caution_lines(plan, groups));
+    let refused: Vec<String> =
+        plan.refused.iter().map(|r| format!("`{}` {}", r.server, escape(&r.path))).collect();
+    if !refused.is_empty() {
+        let lines =
+            [format!("{} the service cannot make: {}.", plural(refused.len(), "change"), list_of(&refused))];
+        alert(&mut out, "IMPORTANT", &lines);
+    }
+    let restarting: Vec<&ServerGroup<'_>> =
+        groups.iter().filter(|group| group.risk == Risk::Restart).collect();
+    if !restarting.is_empty() {
+        let list: Vec<&str> = restarting.iter().map(|group| group.server.as_str()).collect();
+        let lines = [format!(
+            "{} during apply (downtime {} each): {}.",
+            restarts(list.len()),
+            format_downtime(widest(restarting.iter().map(|group| group.downtime()))),
+            names(&list)
+        )];
+        alert(&mut out, "WARNING", &lines);
+    }
+    if !plan.drift.is_empty() {
+        let servers: std::collections::BTreeSet<&str> =
+            plan.drift.iter().map(|drift| drift.server.as_str()).collect();
+        let lines = [format!(
+            "{} changed outside pgfleet on {} (see Drift).",
+            plural(plan.drift.len(), "attribute"),
+            plural(servers.len(), "server")
+        )];
+        alert(&mut out, "NOTE", &lines);
+    }
+    out
+}
+
+/// Deletes, blocked changes and data migrations.
+fn caution_lines(plan: &Plan, groups: &[ServerGroup<'_>]) -> Vec<String> {
+    let named = |risk: Risk| -> Vec<&str> {
+        groups.iter().filter(|group| group.risk == risk).map(|group| group.server.as_str()).collect()
+    };
+    let mut caution = Vec::new();
+    let deleted = named(Risk::Delete);
+    if !deleted.is_empty() {
+        caution.push(format!(
+            "{} deleted, data included: {}.",
+            plural(deleted.len(), "server"),
+            names(&deleted)
+        ));
+    }
+    let blocked: Vec<&str> = plan.blocked.iter().map(|blocked| blocked.server.as_str()).collect();
+    if !blocked.is_empty() {
+        caution.push(format!(
+            "{} blocked: the plan cannot be applied until allowed: {}.",
+            plural(blocked.len(), "change"),
+            names(&blocked)
+        ));
+    }
+    let migrating: Vec<&ServerGroup<'_>> =
+        groups.iter().filter(|group| group.risk == Risk::DataMigration).collect();
+    if !migrating.is_empty() {
+        let list: Vec<&str> = migrating.iter().map(|group| group.server.as_str()).collect();
+        caution.push(format!(
+            "{} by dump/restore to a new server; writes are frozen until cutover ({} each): {}.",
+            plural(list.len(), "data migration"),
+            format_downtime(widest(migrating.iter().map(|group| group.downtime()))),
+            names(&list)
+        ));
+    }
+    caution
+}
+
+fn alert(out: &mut String, kind: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "> [!{kind}]");
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            out.push_str(">\n");
+        }
+        let _ = writeln!(out, "> {line}");
+    }
+    out.push('\n');
+}
+
+/// Up to [`ALERT_NAMES`] server names in code spans, then "and N more".
+fn names(servers: &[&str]) -> String {
+    let quoted: Vec<String> = servers.iter().map(|server| format!("`{server}`")).collect();
+    list_of(&quoted)
+}
+
+fn list_of(items: &[String]) -> String {
+    if items.len() <= ALERT_NAMES {
+        return items.join(", ");
+    }
+    format!("{} and {} more", items[..ALERT_NAMES].join(", "), items.len() - ALERT_NAMES)
+}
+
+/// The table header; rows come from [`table_row`].
+pub(super) const TABLE_HEADER: &str =
+    "| server | change | impact | expected downtime | why |\n|---|---|---|---|---|\n";
+
+/// One table row per affected server.
+pub(super) fn table_row(group: &ServerGroup<'_>) -> String {
+    let mut impact = match group.risk {
+        Risk::Delete => "🗑️ delete".to_string(),
+        Risk::DataMigration => "📦 data migration".to_string(),
+        Risk::Restart => "🔁 restart".to_string(),
+        Risk::Online | Risk::None => "online".to_string(),
+    };
+    if group.irreversible() {
+        impact.push_str(" · irreversible");
+    }
+    let why: Vec<&str> = group.changes.iter().map(|change| change.reason.as_str()).collect();
+    format!(
+        "| `{}` | {} | {impact} | {} | {} |\n",
+        group.server,
+        cell(&server_change_summary(group)),
+        format_downtime(group.downtime()),
+        cell(&why.join("; "))
+    )
+}
+
+/// What happens to a server: "~ update: vcores; ⇡ promote".
+pub(super) fn server_change_summary(group: &ServerGroup<'_>) -> String {
+    let changes: Vec<String> = group.changes.iter().map(|change| change_summary(change)).collect();
+    changes.join("; ")
+}
+
+/// "~ update: vcores, storage_gb".
+fn change_summary(change: &Change) -> String {
+    const SHOWN: usize = 4;
+    let paths: Vec<&str> = change.attributes.iter().map(|attribute| attribute.path.as_str()).collect();
+    let mut text = format!("{} {}", action_symbol(change.action), change.action.as_str());
+    if !paths.is_empty() {
+        let _ = write!(text, ": {}", paths.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", "));
+        if paths.len() > SHOWN {
+            let _ = write!(text, " +{}", paths.len() - SHOWN);
+        }
+    }
+    text
+}
+
+/// A collapsible block with the server's diffs, reasons, impacts, ordering and steps.
+pub(super) fn server_details(group: &ServerGroup<'_>) -> String {
+    let mut what: Vec<String> = group
+        .changes
+        .iter()
+        .map(|change| format!("{} {}", action_symbol(change.action), change.action.as_str()))
+        .collect();
+    if group.changes.iter().all(|change| change.action.as_str() != group.risk.label()) {
+        what.push(group.risk.label().to_string());
+    }
+    let mut out = format!(
+        "<details><summary><code>{}</code> — {}</summary>\n\n",
+        escape(group.server.as_str()),
+        escape(&what.join(" · "))
+    );
+    for change in &group.changes {
+        change_details(&mut out, change);
+    }
+    out.push_str("</details>\n\n");
+    out
+}
+
+fn change_details(out: &mut String, change: &Change) {
+    let _ = writeln!(
+        out,
+        "**`{}`** · wave {} · {}\n",
+        change.id,
+        change.wave,
+        escape(&super::human::impact_line(change))
+    );
+    if !change.attributes.is_empty() {
+        out.push_str(&diff_block(&change.attributes));
+        out.push('\n');
+    }
+    let _ = writeln!(out, "- why: {}", escape(&change.reason));
+    if change.impact.downtime_seconds.max > 0 {
+        let _ = writeln!(out, "- downtime basis: {}", escape(&change.impact.downtime_basis));
+    }
+    for edge in &change.ordering {
+        let _ = writeln!(out, "- after `{}`: {}", edge.after, escape(&edge.reason));
+    }
+    if !change.steps.is_empty() {
+        out.push_str("- steps:\n");
+        for (number, step) in change.steps.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", number + 1, escape(step));
+        }
+    }
+    out.push('\n');
+}
+
+/// A `diff` code block: `+` added, `-` removed, `!` changed, at column 0 so GitHub colours them.
+pub(super) fn diff_block(attributes: &[AttributeChange]) -> String {
+    let mut body = String::new();
+    for attribute in attributes {
+        let kind = AttributeKind::of(attribute);
+        if let Some((before, after)) = multiline_pair(attribute) {
+            let _ = writeln!(body, "! {}:", attribute.path);
+            for (tag, line) in line_diff(before, after) {
+                let mark = match tag {
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                    ChangeTag::Equal => ' ',
+                };
+                let _ = writeln!(body, "{mark}   {line}");
+            }
+            continue;
+        }
+        let _ = match kind {
+            AttributeKind::Added => {
+                writeln!(body, "+ {}: {}", attribute.path, format_value(&attribute.after))
+            }
+            AttributeKind::Removed => {
+                writeln!(body, "- {}: {}", attribute.path, format_value(&attribute.before))
+            }
+            AttributeKind::Changed => writeln!(
+                body,
+                "! {}: {} -> {}",
+                attribute.path,
+                format_value(&attribute.before),
+                format_value(&attribute.after)
+            ),
+            AttributeKind::Irreversible => writeln!(
+                body,
+                "! {}: {} -> {}  # cannot be undone",
+                attribute.path,
+                format_value(&attribute.before),
+                format_value(&attribute.after)
+            ),
+        };
+    }
+    let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
+    format!("{fence}diff\n{body}{fence}\n")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// The apply order: waves, their changes and the reason of every edge.
+pub(super) fn apply_order(plan: &Plan) -> String {
+    let mut waves: BTreeMap<u32, Vec<&Change>> = BTreeMap::new();
+    for change in &plan.changes {
+        waves.entry(change.wave).or_default().push(change);
+    }
+    if waves.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("<details><summary>Apply order: {}</summary>\n\n", plural(waves.len(), "wave"));
+    for (wave, changes) in waves {
+        let ids: Vec<String> = changes.iter().map(|change| format!("`{}`", change.id)).collect();
+        let parallel = if ids.len() > 1 { " (in parallel)" } else { "" };
+        let _ = writeln!(out, "{wave}. **wave {wave}**{parallel}: {}", ids.join(", "));
+        for change in changes {
+            for edge in &change.ordering {
+                let _ =
+                    writeln!(out, "   - `{}` after `{}`: {}", change.id, edge.after, escape(&edge.reason));
+            }
+        }
+    }
+    out.push_str("\n</details>\n\n");
+    out
+}
+
+/// Drift, collapsed: each attribute with its recorded and live values.
+pub(super) fn drift(plan: &Plan) -> String {
+    if plan.drift.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "<details><summary>Drift: {} changed outside pgfleet</summary>\n\n",
+        plural(plan.drift.len(), "attribute")
+    );
+    for drift in &plan.drift {
+        let _ = writeln!(
+            out,
+            "- `{}` {}: recorded {}, live {} — {}",
+            drift.server,
+            escape(&drift.path),
+            code_span(&format_value(&drift.recorded)),
+            code_span(&format_value(&drift.live)),
+            escape(&drift.message)
+        );
+    }
+    out.push_str("\n</details>\n\n");
+    out
+}
+
+/// Blocked changes with what allows them, refusals with what to do instead, notes.
+pub(super) fn blocked_refused_notes(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.blocked.is_empty() {
+        out.push_str("#### Blocked\n\n");
+        for blocked in &plan.blocked {
+            let _ = writeln!(
+                out,
+                "- **{}** `{}`: {} **Hint:** {}",
+                blocked.action.as_str(),
+                blocked.server,
+                escape(&blocked.reason),
+                escape(&blocked.hint)
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.refused.is_empty() {
+        out.push_str("#### Refused\n\n");
+        for refusal in &plan.refused {
+            let _ = writeln!(
+                out,
+                "- `{}` {}: {} **Hint:** {}",
+                refusal.server,
+                escape(&refusal.path),
+                escape(&refusal.reason),
+                escape(&refusal.hint)
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.notes.is_empty() {
+        out.push_str("#### Notes\n\n");
+        for note in &plan.notes {
+            let subject = note.address.as_ref().map(|address| format!("`{address}`: ")).unwrap_or_default();
+            let _ = writeln!(out, "- {subject}{}", escape(&note.message));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The plan id and how to apply it.
+pub(super) fn footer(plan: &Plan, plan_id: &str) -> String {
+    format!(
+        "---\n<sub>plan {} · fleet {} · pgfleet {} · planned {} · apply exactly this plan with \
+         `pgfleet apply PLANFILE` (the file `pgfleet plan --out PLANFILE` saved); \
+         it is refused if the fleet file or the servers changed since.</sub>\n",
+        code_span(plan_id),
+        code_span(&plan.fleet),
+        escape(&plan.inputs.tool_version),
+        plan.inputs.created_at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// Escapes prose for Markdown outside code: HTML-significant characters.
+pub(super) fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A table cell: escaped, `|` escaped, on one line.
+fn cell(text: &str) -> String {
+    escape(text).replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// An inline code span whose delimiter is longer than any backtick run inside.
+fn code_span(text: &str) -> String {
+    let ticks = "`".repeat(longest_backtick_run(text) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}

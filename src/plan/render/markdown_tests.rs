@@ -1,0 +1,126 @@
+//! Tests of the Markdown rendering as GitHub shows it: snapshots of every scenario, code blocks
+//! free of HTML escapes, diff markers at column 0, fences longer than the content's backticks.
+
+use super::fixtures;
+use super::{COMMENT_BUDGET, markdown};
+
+/// The lines inside code blocks, with each block's info string.
+fn code_blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, String, Vec<String>)> = None;
+    for line in text.lines() {
+        let ticks = line.chars().take_while(|&c| c == '`').count();
+        match open.take() {
+            Some((fence, info, lines)) if ticks >= fence && line.trim_end().chars().all(|c| c == '`') => {
+                blocks.push((info, lines));
+            }
+            Some((fence, info, mut lines)) => {
+                lines.push(line.to_string());
+                open = Some((fence, info, lines));
+            }
+            None if ticks >= 3 => open = Some((ticks, line[ticks..].to_string(), Vec::new())),
+            None => {}
+        }
+    }
+    assert!(open.is_none(), "unclosed fence");
+    blocks
+}
+
+#[test]
+fn snapshots() {
+    for (name, plan) in fixtures::all() {
+        insta::assert_snapshot!(
+            format!("markdown_{name}"),
+            markdown(&plan, "sha256:0123abcd", COMMENT_BUDGET)
+        );
+    }
+}
+
+#[test]
+fn code_blocks_hold_raw_text_and_diff_markers_at_column_0() {
+    let mut plan = fixtures::online_only();
+    plan.changes[0].attributes.push(fixtures::attribute(
+        "tags.note",
+        serde_json::json!("a < b && c > d\n+1 `tick` ```fence```"),
+        serde_json::json!("a < b && c > d\n+2 `tick` ```fence```"),
+    ));
+    plan.changes[0].attributes.push(fixtures::attribute(
+        "tags.owner",
+        serde_json::json!(null),
+        "<team>".into(),
+    ));
+    let text = markdown(&plan, "sha256:0123abcd", COMMENT_BUDGET);
+    let blocks = code_blocks(&text);
+    let diffs: Vec<&Vec<String>> =
+        blocks.iter().filter(|(info, _)| info == "diff").map(|(_, lines)| lines).collect();
+    assert_eq!(diffs.len(), 2, "{text}");
+    for lines in &diffs {
+        for line in lines.iter() {
+            for escape in ["&lt;", "&gt;", "&amp;", "&#43;", "&#"] {
+                assert!(!line.contains(escape), "HTML escape {escape} in code block: {line}");
+            }
+            let marker = line.chars().next().unwrap();
+            assert!(
+                ['+', '-', '!', ' '].contains(&marker),
+                "diff line without a marker at column 0: {line:?}"
+            );
+        }
+    }
+    let ledger = diffs.iter().find(|lines| lines.iter().any(|line| line.contains("tags.note"))).unwrap();
+    assert!(ledger.contains(&"! backup_retention_days: 7 -> 14".to_string()), "{ledger:?}");
+    assert!(ledger.contains(&"+ tags.owner: \"<team>\"".to_string()), "{ledger:?}");
+    assert!(ledger.contains(&"-   +1 `tick` ```fence```".to_string()), "{ledger:?}");
+    assert!(ledger.contains(&"+   +2 `tick` ```fence```".to_string()), "{ledger:?}");
+    assert!(text.contains("````diff\n"), "the fence is longer than the content's ``` runs");
+    let reports = diffs.iter().find(|lines| lines.iter().any(|line| line.contains("storage_gb"))).unwrap();
+    assert!(reports.contains(&"! storage_gb: 256 -> 512  # cannot be undone".to_string()), "{reports:?}");
+}
+
+#[test]
+fn marker_line_comes_first() {
+    for (name, plan) in fixtures::all() {
+        let text = markdown(&plan, "sha256:0123abcd", COMMENT_BUDGET);
+        assert!(text.starts_with("<!-- pgfleet:plan fleet=payments -->\n"), "{name}");
+        assert!(text.contains("`pgfleet apply PLANFILE`"), "{name}");
+        assert!(text.contains("`sha256:0123abcd`"), "{name}");
+    }
+}
+
+#[test]
+fn marker_cannot_be_closed_by_the_fleet_name() {
+    let mut plan = fixtures::no_changes();
+    plan.fleet = "pay --> <b>ü".into();
+    let text = markdown(&plan, "id", COMMENT_BUDGET);
+    assert!(text.starts_with("<!-- pgfleet:plan fleet=pay%20--%3E%20%3Cb%3E%C3%BC -->\n"), "{text}");
+    assert!(text.contains("### 🟢 pgfleet plan — `pay --> <b>ü`: no changes"), "{text}");
+}
+
+#[test]
+fn alerts_follow_the_risks() {
+    let restarts = markdown(&fixtures::restarts_with_replicas(), "id", COMMENT_BUDGET);
+    assert!(restarts.contains("> [!WARNING]\n> 3 servers restart during apply"), "{restarts}");
+    assert!(!restarts.contains("[!CAUTION]"));
+    let migration = markdown(&fixtures::basic_to_general_purpose(), "id", COMMENT_BUDGET);
+    assert!(migration.contains("> [!CAUTION]\n> 1 data migration by dump/restore"), "{migration}");
+    let blocked = markdown(&fixtures::blocked_delete(), "id", COMMENT_BUDGET);
+    assert!(blocked.contains("> [!CAUTION]\n> 1 change blocked"), "{blocked}");
+    let drift = markdown(&fixtures::drift(), "id", COMMENT_BUDGET);
+    assert!(drift.contains("> [!NOTE]\n> 2 attributes changed outside pgfleet on 2 servers"), "{drift}");
+    let online = markdown(&fixtures::online_only(), "id", COMMENT_BUDGET);
+    assert!(!online.contains("> [!"), "{online}");
+    assert!(online.contains("### 🔵 pgfleet plan — `payments`: online changes only"));
+}
+
+#[test]
+fn example_workflow_finds_the_comment_by_the_marker_and_gates_on_the_exit_codes() {
+    let workflow =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/github-workflow.yml"))
+            .unwrap();
+    let text = markdown(&fixtures::no_changes(), "id", COMMENT_BUDGET);
+    let prefix = "<!-- pgfleet:plan ";
+    assert!(text.starts_with(prefix));
+    assert!(workflow.contains(&format!("marker.startsWith('{prefix}')")), "the workflow checks the marker");
+    assert!(workflow.contains("pgfleet plan --format markdown --out plan.pgfleet --detailed-exitcode"));
+    assert!(workflow.contains("exit-code == '2'") && workflow.contains("3) echo"));
+    assert!(workflow.contains("pgfleet apply plan/plan.pgfleet"));
+}
