@@ -4,6 +4,7 @@
 //! that uses `anyhow`.
 
 mod completions;
+mod github;
 mod output;
 mod state_cmd;
 mod validate;

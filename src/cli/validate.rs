@@ -22,13 +22,17 @@ pub fn run(global: &GlobalArgs, _args: &ValidateArgs, printer: &Printer) -> anyh
     match config::parse(path, &bytes) {
         Ok((fleet, warnings)) => {
             if !warnings.is_empty() {
-                printer.stderr_raw(&config::Diagnostics(warnings).render(&source, printer.stderr_color()));
+                printer.stderr_raw(
+                    &config::Diagnostics(warnings.clone()).render(&source, printer.stderr_color()),
+                );
+                super::github::annotate(&warnings, printer);
             }
             printer.info(&summary(&fleet));
             Ok(Outcome::Success)
         }
         Err(diagnostics) => {
             printer.stderr_raw(&diagnostics.render(&source, printer.stderr_color()));
+            super::github::annotate(&diagnostics.0, printer);
             let errors = diagnostics.errors().count();
             let noun = if errors == 1 { "error" } else { "errors" };
             printer.stderr_raw(&format!("{} is not valid: {errors} {noun}\n", path.display()));

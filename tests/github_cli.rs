@@ -1,0 +1,60 @@
+//! On GitHub Actions, validation problems also become workflow annotations on stdout.
+
+use assert_cmd::Command;
+
+fn validate_on_actions(file: &str) -> (i32, String) {
+    let output = Command::cargo_bin("pgfleet")
+        .unwrap()
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("GITHUB_WORKSPACE")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .args(["validate", "-c", file])
+        .output()
+        .unwrap();
+    (output.status.code().unwrap(), String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn errors_become_escaped_annotations() {
+    let (code, stdout) = validate_on_actions("tests/fixtures/invalid/replica-fewer-vcores.toml");
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(!lines.is_empty(), "no annotation printed");
+    for line in &lines {
+        assert!(
+            line.starts_with("::error file=tests/fixtures/invalid/replica-fewer-vcores.toml,line="),
+            "{line}"
+        );
+        assert!(line.contains(",title=pgfleet%3A servers."), "{line}");
+        assert!(line.contains("%0Ahint: "), "{line}");
+    }
+}
+
+#[test]
+fn many_errors_are_capped_at_ten_with_a_count() {
+    let mut fleet = String::from(
+        "[fleet]\nname = \"capped\"\n[provider]\nkind = \"local\"\n[defaults]\nversion = \"11\"\n\
+         tier = \"GeneralPurpose\"\nstorage_gb = 100\nadmin_login = \"fleetadmin\"\n\
+         admin_password = { env = \"PGFLEET_ADMIN_PASSWORD\" }\n",
+    );
+    for index in 0..15 {
+        fleet.push_str(&format!("[servers.server-{index:02}]\nvcores = 3\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.toml");
+    std::fs::write(&path, fleet).unwrap();
+    let (code, stdout) = validate_on_actions(path.to_str().unwrap());
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = stdout.lines().filter(|line| line.starts_with("::error ")).collect();
+    assert_eq!(errors.len(), 10, "{stdout}");
+    assert!(errors.iter().all(|line| line.contains("vcores")), "{stdout}");
+    assert!(stdout.contains("pgfleet: 5 more errors not shown as annotations"), "{stdout}");
+}
+
+#[test]
+fn valid_files_print_no_annotations() {
+    let (code, stdout) = validate_on_actions("examples/quickstart.toml");
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "");
+}
