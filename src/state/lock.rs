@@ -43,6 +43,15 @@ impl LockHolder {
     }
 }
 
+/// The note for a command that took the lock over from `previous`, which ended without
+/// releasing it.
+pub fn abandoned_lock_note(previous: &LockHolder) -> String {
+    format!(
+        "took over the state lock from {previous}, which ended without releasing it; an apply it ran \
+         may have been interrupted"
+    )
+}
+
 impl fmt::Display for LockHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -20,7 +20,9 @@ mod schema;
 mod store;
 
 pub use error::StateError;
-pub use lock::{LockHolder, LockStatus, StateLock, force_unlock, lock_path, lock_status};
+pub use lock::{
+    LockHolder, LockStatus, StateLock, abandoned_lock_note, force_unlock, lock_path, lock_status,
+};
 pub use model::{InFlightStep, JournalRecord, RecordOutcome, STATE_FORMAT_VERSION, ServerRecord, State};
 pub use schema::state_schema;
 pub use store::{

@@ -5,7 +5,7 @@
 
 use super::atomic::{replace_file, sibling};
 use super::journal::{JournalBase, JournalWriter, journal_path, read_journal, remove_journal};
-use super::lock::StateLock;
+use super::lock::{StateLock, abandoned_lock_note};
 use super::{InFlightStep, JournalRecord, STATE_FORMAT_VERSION, State, StateError};
 use std::path::{Path, PathBuf};
 
@@ -39,10 +39,7 @@ impl StateStore {
         let (lock, previous) = StateLock::acquire(path, command)?;
         let mut notes = Vec::new();
         if let Some(previous) = previous {
-            notes.push(format!(
-                "took over the state lock from {previous}, which ended without releasing it; \
-                 an apply it ran may have been interrupted"
-            ));
+            notes.push(abandoned_lock_note(&previous));
         }
         let loaded = load(path)?;
         notes.extend(loaded.notes);
@@ -329,11 +326,11 @@ fn load(path: &Path) -> Result<Loaded, StateError> {
 
 /// Parses a state file, refusing a newer format before trying to read the rest.
 fn parse_state(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
-    let corrupt = |error: serde_json::Error| StateError::Corrupt {
-        path: path.to_path_buf(),
-        line: error.line(),
-        column: error.column(),
-        message: error.to_string(),
+    let corrupt = |error: serde_json::Error| {
+        let (line, column) = (error.line(), error.column());
+        let message = error.to_string();
+        let message = message.strip_suffix(&format!(" at line {line} column {column}")).unwrap_or(&message);
+        StateError::Corrupt { path: path.to_path_buf(), line, column, message: message.to_string() }
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
     let found = value.get("format_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
