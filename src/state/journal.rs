@@ -105,6 +105,8 @@ pub(crate) fn read_journal(path: &Path) -> Result<Option<JournalContents>, State
 pub(crate) struct JournalWriter {
     file: File,
     path: PathBuf,
+    /// The length of the journal up to its last durable record.
+    len: u64,
 }
 
 impl JournalWriter {
@@ -138,21 +140,40 @@ impl JournalWriter {
                 .map_err(|e| StateError::io("cut the torn line off the journal", path, e))?;
             file.sync_all().map_err(|e| StateError::io("fsync the journal", path, e))?;
         }
-        Ok(JournalWriter { file, path: path.to_path_buf() })
+        Ok(JournalWriter { file, path: path.to_path_buf(), len: len.min(valid_len) })
     }
 
     /// Appends `records` in one write and one fsync; they are durable when this returns.
     ///
     /// # Errors
-    /// [`StateError::Io`] when the write or the fsync fails; the records may then be partly
-    /// written, and reading the journal ignores a torn last line.
+    /// [`StateError::Io`] when the write or the fsync fails. The records then count as not
+    /// recorded: what was written of them is cut off again (or, if that fails too, left as a
+    /// torn last line, which [`JournalWriter::durable_len`] lets the next writer cut off).
     pub(crate) fn append(&mut self, records: &[JournalRecord]) -> Result<(), StateError> {
         let mut buffer = Vec::new();
         for record in records {
             buffer.extend(serialize_line(&self.path, record)?);
         }
-        self.file.write_all(&buffer).map_err(|e| StateError::io("append to the journal", &self.path, e))?;
-        self.file.sync_data().map_err(|e| StateError::io("fsync the journal", &self.path, e))
+        let written =
+            self.file.write_all(&buffer).map_err(|e| StateError::io("append to the journal", &self.path, e));
+        let synced = written.and_then(|()| {
+            self.file.sync_data().map_err(|e| StateError::io("fsync the journal", &self.path, e))
+        });
+        match synced {
+            Ok(()) => {
+                self.len += buffer.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                let _ = self.file.set_len(self.len);
+                Err(error)
+            }
+        }
+    }
+
+    /// The length of the journal up to its last durable record.
+    pub(crate) fn durable_len(&self) -> u64 {
+        self.len
     }
 }
 

@@ -31,4 +31,8 @@ pub use store::{
 };
 
 #[cfg(test)]
+mod journal_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_support;

@@ -190,7 +190,11 @@ impl LockedState {
             }
         };
         let writer = self.journal.insert_open(writer);
-        writer.append(records)?;
+        if let Err(error) = writer.append(records) {
+            // Reopen before the next append, cutting off whatever part of these was written.
+            self.journal = Journal::Resumable { valid_len: writer.durable_len() };
+            return Err(error);
+        }
         for record in records {
             self.state.apply_record(record);
         }
