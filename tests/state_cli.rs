@@ -67,6 +67,9 @@ fn state_show_prints_the_recorded_attributes_as_text_and_json() {
     assert!(text.starts_with("# servers.pay-main\n"), "{text}");
     assert!(text.lines().any(|line| line.starts_with("spec.vcores ") && line.ends_with("= 8")), "{text}");
     assert!(text.contains("pay-main.postgres.database.azure.com"), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("sku ") && line.ends_with("= GP_Gen5_8")), "{text}");
+    let uri = "postgresql://fleetadmin%40pay-main@pay-main.postgres.database.azure.com:5432/postgres";
+    assert!(text.lines().any(|line| line.starts_with("endpoint.uri ") && line.ends_with(uri)), "{text}");
 
     let output = pgfleet(dir.path())
         .args(["state", "show", "servers.pay-main", "--json", "--state"])

@@ -173,11 +173,17 @@ fn find_record<'a>(state: Option<&'a State>, address: &str, path: &Path) -> anyh
     anyhow::bail!("{address} is not recorded in the state {}{hint}", path.display())
 }
 
-/// The record as `path = value` lines, one per attribute, in the state file's order.
+/// The record as `path = value` lines, one per attribute in the state file's order, then the
+/// derived SKU name and connection URI (without a password).
 fn describe(record: &ServerRecord) -> String {
     let value = serde_json::to_value(record).unwrap_or_default();
     let mut lines = Vec::new();
     flatten("", &value, &mut lines);
+    // Derived, for people: the SKU name the service shows and the URI to connect with.
+    lines.push(("sku".to_string(), record.observed.spec.sku_name()));
+    if let Some(endpoint) = &record.observed.endpoint {
+        lines.push(("endpoint.uri".to_string(), endpoint.uri()));
+    }
     let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     let mut text = format!("# {}\n", record.address);
     for (key, value) in lines {

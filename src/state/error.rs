@@ -20,8 +20,9 @@ pub enum StateError {
 
     /// Another process holds the state lock.
     #[error(
-        "the state {} is locked by {}\nhint: wait for that command to finish; if it no longer runs, \
-         run `pgfleet force-unlock`",
+        "the state {} is locked by {}\nhint: wait for that command to finish; if it is stuck, stop it \
+         (a lock whose process has ended is taken over by the next command), or break the lock with \
+         `pgfleet force-unlock --even-if-held`",
         path.display(),
         describe_holder(holder.as_ref())
     )]
