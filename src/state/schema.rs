@@ -1,5 +1,6 @@
 //! The JSON Schema of the state file, generated from [`State`] and checked in as
-//! `schemas/state.schema.json` so tools can read state files without pgfleet.
+//! `schemas/state.schema.json` so tools can read state files without pgfleet. The schema is
+//! derived from the types only; nothing here reads or writes a state.
 
 use super::State;
 
