@@ -1,0 +1,162 @@
+//! `pgfleet state list|show` and `pgfleet force-unlock` as a user runs them: the built binary,
+//! real files, exit codes, stdout and stderr.
+
+mod common;
+
+use common::{pgfleet, write_state};
+use pgfleet::state::{LockHolder, default_state_path, lock_path};
+use std::path::Path;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn state_list_prints_one_address_per_line_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-ro-1", "pay-main", "audit"]);
+    let output = pgfleet(dir.path()).args(["state", "list", "--state"]).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "servers.audit\nservers.pay-main\nservers.pay-ro-1\n");
+}
+
+#[test]
+fn without_state_the_path_comes_from_the_fleet_name_even_in_an_invalid_fleet_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), "[fleet]\nname = \"billing\"\nunknown_key = 3\n").unwrap();
+    write_state(&dir.path().join(default_state_path("billing")), "billing", &["bill-main"]);
+    let output = pgfleet(dir.path()).args(["state", "list"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "servers.bill-main\n");
+
+    std::fs::write(dir.path().join("other.toml"), "[provider]\nkind = \"local\"\n").unwrap();
+    let output = pgfleet(dir.path()).args(["state", "list", "-c", "other.toml"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("has no `[fleet] name`"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--state"), "{}", stderr(&output));
+}
+
+#[test]
+fn state_list_of_a_fleet_never_applied_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        pgfleet(dir.path()).args(["state", "list", "--state", "nowhere/x.state.json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert!(stderr(&output).contains("nothing is recorded yet"), "{}", stderr(&output));
+    assert!(!dir.path().join("nowhere").exists(), "a read creates nothing");
+}
+
+#[test]
+fn state_show_prints_the_recorded_attributes_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    let output = pgfleet(dir.path())
+        .args(["state", "show", "servers.pay-main", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("# servers.pay-main\n"), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("spec.vcores ") && line.ends_with("= 8")), "{text}");
+    assert!(text.contains("pay-main.postgres.database.azure.com"), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("sku ") && line.ends_with("= GP_Gen5_8")), "{text}");
+    let uri = "postgresql://fleetadmin%40pay-main@pay-main.postgres.database.azure.com:5432/postgres";
+    assert!(text.lines().any(|line| line.starts_with("endpoint.uri ") && line.ends_with(uri)), "{text}");
+
+    let output = pgfleet(dir.path())
+        .args(["state", "show", "servers.pay-main", "--json", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(shown, recorded["servers"]["pay-main"]);
+    assert!(!stdout(&output).to_lowercase().contains("password"));
+}
+
+#[test]
+fn state_show_of_an_unknown_address_suggests_the_closest_recorded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main", "audit"]);
+    for typed in ["servers.pay-mian", "pay-main"] {
+        let output =
+            pgfleet(dir.path()).args(["state", "show", typed, "--state"]).arg(&path).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{typed}");
+        let message = stderr(&output);
+        assert!(message.contains(&format!("{typed} is not recorded")), "{message}");
+        assert!(message.contains("did you mean servers.pay-main?"), "{message}");
+    }
+    let output =
+        pgfleet(dir.path()).args(["state", "show", "servers.zzz", "--state"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stderr(&output).contains("did you mean"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_corrupt_state_is_reported_with_line_and_column_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    std::fs::write(&path, "{\n  \"format_version\": 1,\n  \"serial\": oops\n}\n").unwrap();
+    let output = pgfleet(dir.path()).args(["state", "list", "--state"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("is corrupt at line 3, column"), "{message}");
+    assert!(message.contains("hint:"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\n  \"format_version\": 1,\n  \"serial\": oops\n}\n"
+    );
+}
+
+fn leave_lock(path: &Path, pid: u32) {
+    let holder = LockHolder {
+        pid,
+        host: "elsewhere".into(),
+        command: "pgfleet apply".into(),
+        since: chrono::Utc::now(),
+    };
+    std::fs::write(lock_path(path), serde_json::to_string(&holder).unwrap()).unwrap();
+}
+
+#[test]
+fn force_unlock_removes_an_abandoned_lock_and_says_whose_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    leave_lock(&path, 4242);
+    let output = pgfleet(dir.path()).args(["force-unlock", "--state"]).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("pid 4242 on host elsewhere"), "{}", stderr(&output));
+    assert!(!lock_path(&path).exists());
+
+    let output = pgfleet(dir.path()).args(["force-unlock", "--state"]).arg(&path).output().unwrap();
+    assert!(output.status.success());
+    assert!(stderr(&output).contains("is not locked"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_command_after_an_abandoned_lock_takes_it_over_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    leave_lock(&path, 4343);
+    let output = pgfleet(dir.path()).args(["state", "list", "--state"]).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "servers.pay-main\n");
+    assert!(
+        stderr(&output).contains("warning: took over the state lock from pid 4343"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!lock_path(&path).exists(), "released at exit");
+}
