@@ -73,7 +73,7 @@ pub enum LocalError {
     },
     #[error("{tool} failed: {message}")]
     Tool { tool: String, message: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Sql {
         context: String,
         #[source]

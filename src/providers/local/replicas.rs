@@ -85,10 +85,13 @@ impl LocalProvider {
                 return Err(LocalError::Timeout(format!("{name} did not finish promoting")).into());
             }
         }
-        client
-            .batch_execute("ALTER SYSTEM RESET primary_conninfo; ALTER SYSTEM RESET primary_slot_name; SELECT pg_reload_conf()")
-            .await
-            .map_err(sql("clearing the replication settings"))?;
+        for statement in [
+            "ALTER SYSTEM RESET primary_conninfo",
+            "ALTER SYSTEM RESET primary_slot_name",
+            "SELECT pg_reload_conf()",
+        ] {
+            client.batch_execute(statement).await.map_err(sql("clearing the replication settings"))?;
+        }
         meta.spec.replica_of = None;
         cluster.write_meta(&meta, &self.tools)?;
         self.drop_slot(&primary, name).await?;
