@@ -155,3 +155,13 @@ async fn streaming(primary_port: u16, replica_ports: &[u16]) -> bool {
     }
     true
 }
+
+/// A connection as another role; panics when it is refused.
+pub async fn admin_as(port: u16, user: &str, password: &str) -> tokio_postgres::Client {
+    let mut config = tokio_postgres::Config::new();
+    config.host("127.0.0.1").port(port).user(user).password(password).dbname("postgres");
+    let (client, connection) =
+        config.connect(tokio_postgres::NoTls).await.expect("connection as another role");
+    tokio::spawn(connection);
+    client
+}

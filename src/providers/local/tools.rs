@@ -24,31 +24,38 @@ pub const CLUSTER_OS_USER: &str = "postgres";
 /// # Errors
 /// `LocalError::BinariesNotFound`, naming what to install, when none of them has `initdb`.
 pub fn find_pg_bindir() -> Result<PathBuf, LocalError> {
+    find_bindir_with(&["initdb", "pg_ctl", "postgres"])
+}
+
+/// Finds the first directory, in [`find_pg_bindir`]'s order, that holds every tool named.
+///
+/// # Errors
+/// `LocalError::BinariesNotFound`, naming what to install, when no directory has them all.
+pub fn find_bindir_with(tools: &[&str]) -> Result<PathBuf, LocalError> {
+    let has_tools = |dir: &Path| tools.iter().all(|tool| dir.join(tool).is_file());
+    let wanted = tools.join(", ");
     if let Some(dir) = std::env::var_os(BINDIR_VARIABLE) {
         let dir = PathBuf::from(dir);
-        return if has_server_tools(&dir) {
+        return if has_tools(&dir) {
             Ok(dir)
         } else {
             Err(LocalError::BinariesNotFound(format!(
-                "{BINDIR_VARIABLE}={} has no initdb and pg_ctl",
+                "{BINDIR_VARIABLE}={} lacks one of {wanted}",
                 dir.display()
             )))
         };
     }
-    let candidates = pg_config_bindir().into_iter().chain(newest_debian_bindir()).chain(path_bindir());
+    let candidates =
+        pg_config_bindir().into_iter().chain(newest_debian_bindir()).chain(path_bindir(tools[0]));
     for dir in candidates {
-        if has_server_tools(&dir) {
+        if has_tools(&dir) {
             return Ok(dir);
         }
     }
     Err(LocalError::BinariesNotFound(format!(
-        "no initdb found via {BINDIR_VARIABLE}, pg_config --bindir, /usr/lib/postgresql/*/bin or PATH; \
-         install the PostgreSQL server (for example `apt-get install postgresql`) or set {BINDIR_VARIABLE}"
+        "no directory with {wanted} found via {BINDIR_VARIABLE}, pg_config --bindir, /usr/lib/postgresql/*/bin \
+         or PATH; install the PostgreSQL server (for example `apt-get install postgresql`) or set {BINDIR_VARIABLE}"
     )))
-}
-
-fn has_server_tools(dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres"].iter().all(|tool| dir.join(tool).is_file())
 }
 
 fn pg_config_bindir() -> Option<PathBuf> {
@@ -68,9 +75,9 @@ fn newest_debian_bindir() -> Option<PathBuf> {
         .map(|(_, dir)| dir)
 }
 
-fn path_bindir() -> Option<PathBuf> {
+fn path_bindir(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file())
+    std::env::split_paths(&path).find(|dir| dir.join(tool).is_file())
 }
 
 /// The uid and gid that run the clusters: `postgres`'s when the process is root, none otherwise.
