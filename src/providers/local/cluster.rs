@@ -25,6 +25,9 @@ pub const START_STOP_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long one SQL connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one of the provider's own statements may run (promote waits 60 s at most).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
 const META_FILE: &str = "pgfleet.json";
 const SECRET_FILE: &str = "internal.secret";
 
@@ -232,6 +235,8 @@ pub async fn connect(
     let mut config = tokio_postgres::Config::new();
     config.host("127.0.0.1").port(port).user(user).password(password).dbname(database);
     config.connect_timeout(CONNECT_TIMEOUT);
+    // The provider's statements are short; a hung server must not hold an operation forever.
+    config.options(format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis()));
     let attempt = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tokio_postgres::NoTls)).await;
     let (client, connection) = attempt
         .map_err(|_| LocalError::Unavailable(format!("connecting to 127.0.0.1:{port} timed out")))?

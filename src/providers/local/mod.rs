@@ -60,6 +60,21 @@ pub struct LocalProviderOptions {
     pub pg_bindir: Option<PathBuf>,
 }
 
+impl LocalProviderOptions {
+    /// Options from the fleet file's `[provider.local]`, with no passwords or events yet and
+    /// the binaries found by [`find_pg_bindir`].
+    pub fn from_settings(settings: &crate::config::LocalSettings, fleet: &str) -> LocalProviderOptions {
+        LocalProviderOptions {
+            root: settings.root.clone(),
+            port_base: settings.port_base,
+            fleet: fleet.to_string(),
+            passwords: BTreeMap::new(),
+            events: None,
+            pg_bindir: None,
+        }
+    }
+}
+
 /// What went wrong in the local provider.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {

@@ -178,3 +178,22 @@ pub async fn run_command(tool: &str, mut command: Command, timeout: Duration) ->
         Err(LocalError::Tool { tool: tool.into(), message: format!("{}: {}", output.status, stderr.trim()) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_is_named_in_the_error() {
+        let error = find_bindir_with(&["pgfleet-no-such-tool"]).unwrap_err();
+        assert!(matches!(error, LocalError::BinariesNotFound(_)));
+        assert!(error.to_string().contains("pgfleet-no-such-tool"), "{error}");
+    }
+
+    #[test]
+    fn the_user_running_the_clusters_is_never_root() {
+        if let Some(run_as) = cluster_user().unwrap() {
+            assert_ne!(run_as.uid, 0);
+        }
+    }
+}
