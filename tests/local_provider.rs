@@ -101,14 +101,18 @@ async fn general_purpose_primary_with_two_replicas_is_reported_by_refresh() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(replica_client.batch_execute("INSERT INTO seen VALUES (1)").await.is_err());
-    let storage_events = harness_events(harness)
-        .into_iter()
-        .filter(|event| matches!(event, ProviderEvent::StorageUsage { .. }));
-    assert!(storage_events.count() >= 4);
-}
-
-fn harness_events(mut harness: Harness) -> Vec<ProviderEvent> {
-    harness.drain_events()
+    let mut harness = harness;
+    let events = harness.drain_events();
+    let usage = events
+        .iter()
+        .filter(|event| matches!(event, ProviderEvent::StorageUsage { used_bytes, .. } if *used_bytes > 0));
+    assert!(usage.count() >= 4);
+    for replica in ["gp-ro-1", "gp-ro-2"] {
+        assert!(
+            events.iter().any(|event| matches!(event, ProviderEvent::ReplicaLag { server, .. } if server.as_str() == replica)),
+            "no lag reported for {replica}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

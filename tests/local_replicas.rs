@@ -101,7 +101,12 @@ async fn promote_makes_a_writable_server_and_delete_removes_clusters() {
 
     admin(primary_port).await.batch_execute("CREATE TABLE kept AS SELECT 7 AS id").await.unwrap();
     assert!(wait_streaming(primary_port, &[ro_port, other_port]).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replica_client = admin(ro_port).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while replica_client.query_one("SELECT id FROM kept", &[]).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the table never reached the replica");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let promoted = provider.promote(&"prom-ro-1".into()).await.unwrap();
     assert_eq!(promoted.spec.replica_of, None);
     let client = admin(ro_port).await;

@@ -258,3 +258,25 @@ impl Provider for LocalProvider {
         Ok(Connection { endpoint: operations::endpoint(&meta), password })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retryable() {
+        // A port nothing listens on: what a client sees while a cluster restarts.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let error = cluster::connect(port, "nobody", "nothing", "postgres").await.unwrap_err();
+        let provider_error = ProviderError::from(error);
+        assert_eq!(provider_error.kind, ProviderErrorKind::Unavailable);
+        assert!(provider_error.is_retryable());
+    }
+
+    #[test]
+    fn a_failed_tool_is_not_retried() {
+        let error = ProviderError::from(LocalError::Tool { tool: "initdb".into(), message: "exit 1".into() });
+        assert_eq!(error.kind, ProviderErrorKind::Other);
+        assert!(error.message.contains("initdb failed"));
+    }
+}
