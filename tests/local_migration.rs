@@ -5,7 +5,10 @@ mod local_support;
 
 use async_trait::async_trait;
 use local_support::{Harness, PASSWORD, admin, admin_to, spec};
-use pgfleet::migrate::{MigrationEvent, MigrationRequest, run_migration, staging_name};
+use pgfleet::migrate::{
+    CopyOptions, MigrateError, MigrationEvent, MigrationRequest, copy_and_verify, run_migration,
+    staging_name, unfreeze, verify,
+};
 use pgfleet::model::{LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::providers::local::LocalProvider;
 use pgfleet::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
@@ -306,4 +309,61 @@ async fn interrupted_migrations_complete_on_rerun_without_losing_data() {
 
 fn spec_of_target() -> ServerSpec {
     spec(Tier::GeneralPurpose, 2, 20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_freezes_the_source_and_verification_catches_any_difference() {
+    let harness = Harness::new(55720);
+    harness.create("copy-from", spec(Tier::Basic, 1, 20)).await;
+    harness.create("copy-into", spec(Tier::GeneralPurpose, 2, 20)).await;
+    let source_port = harness.provider.connection(&"copy-from".into()).await.unwrap().endpoint.port;
+    fill(source_port, 400).await;
+    let source = harness.provider.connection(&"copy-from".into()).await.unwrap();
+    let target = harness.provider.connection(&"copy-into".into()).await.unwrap();
+    let options = CopyOptions { work_dir: harness.root.join("work"), client_bindir: None };
+
+    let report = copy_and_verify(&source, &target, &options, &quiet).await.unwrap();
+    let postgres = report.databases.iter().find(|database| database.name == "postgres").unwrap();
+    assert_eq!(postgres.tables.iter().map(|table| table.rows).sum::<i64>(), 400 + 500 + 100);
+    let dump = postgres.dump.as_ref().unwrap();
+    assert!(dump.path.exists() && dump.sha256.len() == 64, "the dump is kept with its digest");
+    assert!(report.roles.contains(&"app_reader".to_string()));
+
+    // Writes are frozen on the source until cutover.
+    let write = admin(source_port).await.batch_execute("INSERT INTO customers (name) VALUES ('late')").await;
+    let refused = write.unwrap_err();
+    assert!(format!("{:?}", refused.as_db_error()).contains("read-only transaction"), "{refused:?}");
+    let frozen: String =
+        admin(source_port).await.query_one("SHOW default_transaction_read_only", &[]).await.unwrap().get(0);
+    assert_eq!(frozen, "on");
+
+    // Any difference fails verification: a changed row, then a moved sequence.
+    let target_port = target.endpoint.port;
+    admin(target_port)
+        .await
+        .batch_execute("UPDATE customers SET name = 'changed' WHERE id = 7")
+        .await
+        .unwrap();
+    let error = verify(&source, &target, &quiet).await.unwrap_err();
+    assert!(matches!(&error, MigrateError::Mismatch(message) if message.contains("customers")), "{error}");
+    let original: String = admin(source_port)
+        .await
+        .query_one("SELECT name FROM customers WHERE id = 7", &[])
+        .await
+        .unwrap()
+        .get(0);
+    admin(target_port)
+        .await
+        .execute("UPDATE customers SET name = $1 WHERE id = 7", &[&original])
+        .await
+        .unwrap();
+    verify(&source, &target, &quiet).await.unwrap();
+    admin(target_port).await.batch_execute("SELECT setval('order_numbers', 999999)").await.unwrap();
+    let error = verify(&source, &target, &quiet).await.unwrap_err();
+    assert!(matches!(&error, MigrateError::Mismatch(message) if message.contains("sequences")), "{error}");
+
+    unfreeze(&source, &options.work_dir).await.unwrap();
+    let thawed: String =
+        admin(source_port).await.query_one("SHOW default_transaction_read_only", &[]).await.unwrap().get(0);
+    assert_eq!(thawed, "off");
 }

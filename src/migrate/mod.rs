@@ -17,6 +17,7 @@ mod sql;
 mod verify;
 
 pub use copy::{CopyOptions, copy_and_verify};
+pub use freeze::{freeze, unfreeze};
 pub use run::{MigrationRequest, run_migration, staging_name};
 pub use verify::{DatabaseCheck, TableCheck, verify};
 
