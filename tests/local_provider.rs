@@ -50,6 +50,10 @@ async fn basic_server_is_created_with_its_sku_settings_and_refresh_finds_it_agai
     let fleet = reopened.refresh().await.unwrap();
     assert_eq!(fleet.len(), 1);
     assert_eq!(fleet[&ServerName::from("basic-one")].endpoint, created.endpoint);
+    harness.stop_all();
+    let stopped = reopened.refresh().await.unwrap();
+    assert_eq!(stopped[&ServerName::from("basic-one")].status, ServerStatus::Inaccessible);
+    assert_eq!(stopped[&ServerName::from("basic-one")].endpoint, created.endpoint);
     let restarted = reopened.restart(&"basic-one".into()).await.unwrap();
     assert_eq!(restarted.endpoint, created.endpoint);
     assert_eq!(restarted.status, ServerStatus::Ready);

@@ -56,6 +56,11 @@ impl Harness {
             .unwrap_or_else(|error| panic!("create {name}: {error}"))
     }
 
+    /// Stops every cluster, as a reboot of the machine would.
+    pub fn stop_all(&self) {
+        LocalProvider::stop_all_blocking(&self.root, &self.bindir);
+    }
+
     pub fn server_dir(&self, name: &str) -> PathBuf {
         self.provider.server_dir(&ServerName::from(name))
     }

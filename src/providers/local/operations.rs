@@ -99,10 +99,19 @@ impl LocalProvider {
         })
     }
 
-    /// What the provider observes of one cluster, reporting its usage and lag as events.
+    /// What the provider observes of one cluster.
     pub(super) async fn observe(&self, cluster: &Cluster, meta: &ClusterMeta) -> ObservedServer {
+        self.inspect(cluster, meta, false).await
+    }
+
+    /// What the provider observes of one cluster; with `report`, its storage usage and replica
+    /// lag go out as events (refresh does this, once per server).
+    async fn inspect(&self, cluster: &Cluster, meta: &ClusterMeta, report: bool) -> ObservedServer {
         let mut spec = meta.spec.clone();
         let (status, replication_support) = if !cluster.is_running(&self.tools).await {
+            if !cluster.data_dir().join("standby.signal").exists() {
+                spec.replica_of = None;
+            }
             (ServerStatus::Inaccessible, meta.replication_support)
         } else {
             match self.live_facts(cluster, meta.port).await {
@@ -110,13 +119,8 @@ impl LocalProvider {
                     if !live.in_recovery {
                         spec.replica_of = None;
                     }
-                    self.emit(ProviderEvent::StorageUsage {
-                        server: meta.name.clone(),
-                        used_bytes: live.used_bytes,
-                        limit_gb: meta.spec.storage_gb,
-                    });
-                    if let Some(lag_bytes) = live.lag_bytes {
-                        self.emit(ProviderEvent::ReplicaLag { server: meta.name.clone(), lag_bytes });
+                    if report {
+                        self.report(meta, &live);
                     }
                     (ServerStatus::Ready, live.replication_support)
                 }
@@ -133,10 +137,21 @@ impl LocalProvider {
         }
     }
 
+    fn report(&self, meta: &ClusterMeta, live: &LiveFacts) {
+        self.emit(ProviderEvent::StorageUsage {
+            server: meta.name.clone(),
+            used_bytes: live.used_bytes,
+            limit_gb: meta.spec.storage_gb,
+        });
+        if let Some(lag_bytes) = live.lag_bytes {
+            self.emit(ProviderEvent::ReplicaLag { server: meta.name.clone(), lag_bytes });
+        }
+    }
+
     pub(super) async fn refresh_fleet(&self) -> Result<LiveFleet, LocalError> {
         let mut fleet = LiveFleet::new();
         for (cluster, meta) in self.clusters()? {
-            let observed = self.observe(&cluster, &meta).await;
+            let observed = self.inspect(&cluster, &meta, true).await;
             fleet.insert(meta.name.clone(), observed);
         }
         Ok(fleet)
