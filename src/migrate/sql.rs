@@ -1,4 +1,5 @@
-//! SQL connections for the migration, and quoting.
+//! SQL sessions for the migration (as the admin, able to write even while the source is frozen),
+//! the list of databases a migration copies, and identifier quoting. Must not: change data.
 
 use super::MigrateError;
 use crate::providers::Connection;
