@@ -174,3 +174,24 @@ async fn the_service_refusals_come_with_their_codes() {
     assert_eq!(show(port, "wal_level").await, "logical");
     harness.create("gp-ro", replica("gp-three", 2, 200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_did_not_finish_is_redone_on_retry_with_its_port() {
+    let harness = Harness::new(55500);
+    let first = harness.create("half-made", spec(Tier::GeneralPurpose, 2, 20)).await;
+    let port = first.endpoint.unwrap().port;
+    // What a crash in the middle of create leaves: the cluster's record says it is unfinished.
+    let meta_path = harness.server_dir("half-made").join("pgfleet.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["complete"] = serde_json::Value::Bool(false);
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    assert!(harness.provider.refresh().await.unwrap().is_empty(), "an unfinished server is not reported");
+    let error = harness.provider.update(&"half-made".into(), &ServerPatch::default()).await.unwrap_err();
+    assert_eq!(error.kind, ProviderErrorKind::NotFound);
+
+    let redone = harness.create("half-made", spec(Tier::GeneralPurpose, 2, 20)).await;
+    assert_eq!(redone.endpoint.unwrap().port, port);
+    assert_eq!(redone.status, ServerStatus::Ready);
+    admin(port).await.batch_execute("SELECT 1").await.unwrap();
+}
