@@ -240,18 +240,25 @@ impl LocalProvider {
             }
         }
         checks::check_create(&request.spec, &self.fleet_facts().await?)?;
+        let password = match (&request.admin_password, request.spec.is_replica()) {
+            (_, true) => None,
+            (Some(password), false) => Some(password),
+            (None, false) => {
+                return Err(ProviderError::refused(
+                    checks::INVALID_PARAMETER,
+                    "A new server needs an admin password.",
+                ));
+            }
+        };
         let (cluster, mut meta) = self.claim(name, &request.spec).await?;
-        if request.spec.is_replica() {
-            self.build_replica(&cluster, &meta).await?;
-        } else {
-            let password = request.admin_password.as_ref().ok_or_else(|| {
-                ProviderError::refused(checks::INVALID_PARAMETER, "A new server needs an admin password.")
-            })?;
+        if let Some(password) = password {
             self.build_primary(&cluster, &meta, password.expose()).await?;
             self.passwords
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(name.clone(), password.clone());
+        } else {
+            self.build_replica(&cluster, &meta).await?;
         }
         meta.complete = true;
         cluster.write_meta(&meta, &self.tools)?;
