@@ -1,0 +1,226 @@
+//! Copy and verify: freeze the source, dump the roles (`pg_dumpall --globals-only`) and every
+//! database (`pg_dump` custom format) into the work directory with their sha256, restore into
+//! the target, verify. Any failure unfreezes the source.
+//!
+//! Owns: running the client tools with explicit timeouts. Must not: create or delete servers.
+
+use super::freeze::{freeze, unfreeze};
+use super::sql::{connect, context, ident, user_databases};
+use super::verify::verify;
+use super::{DumpFile, MigrateError, MigrationEvent, MigrationReport, MigrationStep, Progress};
+use crate::providers::Connection;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+/// How long one dump or restore may take.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Where and with what the copy works.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Holds the dumps and the freeze record; kept until the migration is complete.
+    pub work_dir: PathBuf,
+    /// The directory of `pg_dump`, `pg_dumpall` and `pg_restore`; searched like the local
+    /// provider's binaries when `None`.
+    pub client_bindir: Option<PathBuf>,
+}
+
+struct Tools {
+    bindir: PathBuf,
+}
+
+impl Tools {
+    fn command(&self, tool: &str, server: &Connection) -> Command {
+        let endpoint = &server.endpoint;
+        let mut command = Command::new(self.bindir.join(tool));
+        command
+            .args(["-h", &endpoint.host, "-p", &endpoint.port.to_string(), "-U", &endpoint.user])
+            .env("PGPASSWORD", server.password.expose())
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, tool: &str, mut command: Command) -> Result<(), MigrateError> {
+        let output = tokio::time::timeout(TOOL_TIMEOUT, command.output())
+            .await
+            .map_err(|_| MigrateError::Tool {
+                tool: tool.into(),
+                message: format!("timed out after {TOOL_TIMEOUT:?}"),
+            })?
+            .map_err(|source| MigrateError::Io { context: format!("running {tool}"), source })?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let message = format!("{}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+            Err(MigrateError::Tool { tool: tool.into(), message })
+        }
+    }
+}
+
+fn sha256_of(path: &Path) -> Result<DumpFile, MigrateError> {
+    let bytes = std::fs::read(path)
+        .map_err(|source| MigrateError::Io { context: format!("reading {}", path.display()), source })?;
+    Ok(DumpFile {
+        path: path.to_path_buf(),
+        bytes: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+    })
+}
+
+/// Fails when a dump no longer has the digest recorded when it was written.
+fn check_digest(dump: &DumpFile) -> Result<(), MigrateError> {
+    let now = sha256_of(&dump.path)?;
+    if now.sha256 == dump.sha256 {
+        Ok(())
+    } else {
+        Err(MigrateError::CorruptDump {
+            path: dump.path.clone(),
+            expected: dump.sha256.clone(),
+            actual: now.sha256,
+        })
+    }
+}
+
+/// Copies every database and role of `source` into `target` and verifies the copy. Writes on
+/// the source stay frozen when this succeeds (until cutover); any failure unfreezes them.
+///
+/// # Errors
+/// A tool, SQL or verification failure; the source is unfrozen first.
+pub async fn copy_and_verify(
+    source: &Connection,
+    target: &Connection,
+    options: &CopyOptions,
+    progress: Progress<'_>,
+) -> Result<MigrationReport, MigrateError> {
+    let bindir = match &options.client_bindir {
+        Some(dir) => dir.clone(),
+        None => crate::providers::local::find_bindir_with(&["pg_dump", "pg_dumpall", "pg_restore"])
+            .map_err(|error| MigrateError::ToolsNotFound(error.to_string()))?,
+    };
+    let tools = Tools { bindir };
+    std::fs::create_dir_all(&options.work_dir).map_err(|source| MigrateError::Io {
+        context: format!("creating {}", options.work_dir.display()),
+        source,
+    })?;
+    let started = Instant::now();
+    progress(MigrationEvent::Step(MigrationStep::FreezeWrites));
+    let copied = match freeze(source, &options.work_dir).await {
+        Ok(()) => copy(&tools, source, target, &options.work_dir, progress).await,
+        Err(error) => Err(error),
+    };
+    match copied {
+        Ok(mut report) => {
+            report.elapsed = started.elapsed();
+            Ok(report)
+        }
+        Err(error) => match unfreeze(source, &options.work_dir).await {
+            Ok(()) => Err(error),
+            Err(unfreeze_error) => Err(MigrateError::Invalid(format!(
+                "{error}; and unfreezing the source failed: {unfreeze_error}"
+            ))),
+        },
+    }
+}
+
+async fn copy(
+    tools: &Tools,
+    source: &Connection,
+    target: &Connection,
+    work_dir: &Path,
+    progress: Progress<'_>,
+) -> Result<MigrationReport, MigrateError> {
+    progress(MigrationEvent::Step(MigrationStep::Dump));
+    let globals_path = work_dir.join("globals.sql");
+    let mut command = tools.command("pg_dumpall", source);
+    command.args(["--globals-only", "--no-tablespaces", "-l", "postgres", "-f"]).arg(&globals_path);
+    tools.run("pg_dumpall", command).await?;
+    let globals = sha256_of(&globals_path)?;
+    let databases = user_databases(&connect(source, "postgres").await?).await?;
+    let mut dumps = Vec::new();
+    for database in &databases {
+        let path = work_dir.join(format!("database-{}.dump", hex::encode(database)));
+        let mut command = tools.command("pg_dump", source);
+        command.args(["--format=custom", "-d", database, "-f"]).arg(&path);
+        tools.run("pg_dump", command).await?;
+        let dump = sha256_of(&path)?;
+        progress(MigrationEvent::Dumped { database: database.clone(), bytes: dump.bytes });
+        dumps.push(dump);
+    }
+
+    progress(MigrationEvent::Step(MigrationStep::Restore));
+    check_digest(&globals)?;
+    restore_roles(&globals.path, target).await?;
+    let target_admin = connect(target, "postgres").await?;
+    let existing: BTreeSet<String> = user_databases(&target_admin).await?.into_iter().collect();
+    for (database, dump) in databases.iter().zip(&dumps) {
+        if !existing.contains(database) {
+            let statement = format!("CREATE DATABASE {}", ident(database));
+            target_admin.batch_execute(&statement).await.map_err(context(format!("creating {database}")))?;
+        }
+        check_digest(dump)?;
+        let mut command = tools.command("pg_restore", target);
+        command.args(["--clean", "--if-exists", "--exit-on-error", "--single-transaction", "-d", database]);
+        command.arg(&dump.path);
+        tools.run("pg_restore", command).await?;
+        progress(MigrationEvent::Restored { database: database.clone(), bytes: dump.bytes });
+    }
+
+    progress(MigrationEvent::Step(MigrationStep::Verify));
+    let (mut checks, roles) = verify(source, target, progress).await?;
+    for (check, dump) in checks.iter_mut().zip(dumps) {
+        check.dump = Some(dump);
+    }
+    Ok(MigrationReport { databases: checks, roles, globals, elapsed: Duration::ZERO })
+}
+
+/// Runs the roles script on the target, leaving out the statements about roles the target
+/// already has (its admin, the service's or provider's own roles), whose passwords and
+/// attributes belong to the target.
+async fn restore_roles(script: &Path, target: &Connection) -> Result<(), MigrateError> {
+    let text = std::fs::read_to_string(script)
+        .map_err(|source| MigrateError::Io { context: format!("reading {}", script.display()), source })?;
+    let client = connect(target, "postgres").await?;
+    let rows = client.query("SELECT rolname FROM pg_roles", &[]).await.map_err(context("listing roles"))?;
+    let existing: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
+    let filtered = filter_roles_script(&text, &existing);
+    client.batch_execute(&filtered).await.map_err(context("restoring roles"))
+}
+
+/// Drops the `CREATE ROLE` and `ALTER ROLE` lines of a `pg_dumpall --globals-only` script that
+/// name a role in `existing`.
+pub(super) fn filter_roles_script(script: &str, existing: &BTreeSet<String>) -> String {
+    let role_of = |line: &str| -> Option<String> {
+        let rest = line.strip_prefix("CREATE ROLE ").or_else(|| line.strip_prefix("ALTER ROLE "))?;
+        let name = if let Some(quoted) = rest.strip_prefix('"') {
+            quoted.split("\"").next()?.to_string()
+        } else {
+            rest.split([' ', ';']).next()?.to_string()
+        };
+        Some(name)
+    };
+    script
+        .lines()
+        // psql meta-commands (`\restrict`, `\connect`) are not SQL; roles the target has stay its own.
+        .filter(|line| !line.starts_with('\\') && !role_of(line).is_some_and(|role| existing.contains(&role)))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_roles_are_left_alone() {
+        let script = "CREATE ROLE fleetadmin;\nALTER ROLE fleetadmin WITH SUPERUSER PASSWORD 'x';\n\
+                      CREATE ROLE app;\nALTER ROLE app WITH LOGIN;\nCREATE ROLE \"odd name\";\nGRANT app TO fleetadmin;\n\\unrestrict key\n";
+        let existing: BTreeSet<String> = ["fleetadmin".to_string(), "odd name".to_string()].into();
+        let filtered = filter_roles_script(script, &existing);
+        assert_eq!(filtered, "CREATE ROLE app;\nALTER ROLE app WITH LOGIN;\nGRANT app TO fleetadmin;\n");
+    }
+}

@@ -1,0 +1,320 @@
+//! One server's cluster on disk: `<root>/<fleet>/<server>/` holds `pgfleet.json` (what the
+//! provider knows of the server: its port, spec and replication support, so refresh works
+//! without the state file), `internal.secret` (the password of the provider's own role),
+//! `postgres.log` and the data directory `data/`.
+//!
+//! Owns: that layout, initdb, starting and stopping with explicit timeouts, and the provider's
+//! own SQL connection. Must not: decide what the service allows (see `checks`).
+
+use super::LocalError;
+use super::settings::ClusterSettings;
+use super::tools::Tools;
+use crate::model::{ServerName, ServerSpec};
+use crate::rules::ReplicationSupport;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The provider's own superuser on every cluster: it creates slots, promotes and measures,
+/// without needing the admin password. Replicas inherit it with the base backup.
+pub const INTERNAL_ROLE: &str = "pgfleet_internal";
+
+/// How long starting or stopping a cluster may take.
+pub const START_STOP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long one SQL connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one of the provider's own statements may run (promote waits 60 s at most).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+const META_FILE: &str = "pgfleet.json";
+const SECRET_FILE: &str = "internal.secret";
+
+/// What the provider records beside each cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMeta {
+    pub name: ServerName,
+    /// The TCP port on 127.0.0.1; allocated once, kept across restarts and cutover.
+    pub port: u16,
+    pub spec: ServerSpec,
+    /// The configured `azure.replication_support`; it takes effect at the next restart.
+    pub replication_support: ReplicationSupport,
+    /// False while the create that made the cluster has not finished; such a cluster is
+    /// rebuilt by the next create.
+    pub complete: bool,
+    /// The migration staging server whose data this server holds after a cutover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover_from: Option<ServerName>,
+}
+
+/// The directory of one server's cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub dir: PathBuf,
+}
+
+impl Cluster {
+    pub fn new(dir: PathBuf) -> Cluster {
+        Cluster { dir }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn meta_path(&self) -> PathBuf {
+        self.dir.join(META_FILE)
+    }
+
+    /// Whether the directory holds a cluster pgfleet made.
+    pub fn exists(&self) -> bool {
+        self.meta_path().is_file()
+    }
+
+    /// Reads `pgfleet.json`.
+    ///
+    /// # Errors
+    /// When the file is missing or malformed.
+    pub fn read_meta(&self) -> Result<ClusterMeta, LocalError> {
+        let path = self.meta_path();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| LocalError::Io { context: format!("reading {}", path.display()), source })?;
+        serde_json::from_str(&text).map_err(|source| LocalError::Metadata { path, source })
+    }
+
+    /// Writes `pgfleet.json` atomically.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_meta(&self, meta: &ClusterMeta, tools: &Tools) -> Result<(), LocalError> {
+        let text = serde_json::to_string_pretty(meta)
+            .map_err(|source| LocalError::Metadata { path: self.meta_path(), source })?;
+        write_atomically(&self.meta_path(), &text, tools)
+    }
+
+    /// The provider role's password.
+    ///
+    /// # Errors
+    /// When the secret file cannot be read.
+    pub fn internal_secret(&self) -> Result<String, LocalError> {
+        let path = self.dir.join(SECRET_FILE);
+        std::fs::read_to_string(&path)
+            .map(|text| text.trim().to_string())
+            .map_err(|source| LocalError::Io { context: format!("reading {}", path.display()), source })
+    }
+
+    /// Stores the provider role's password, readable only by its owner.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_internal_secret(&self, secret: &str, tools: &Tools) -> Result<(), LocalError> {
+        write_atomically(&self.dir.join(SECRET_FILE), secret, tools)
+    }
+
+    /// Writes the settings file the cluster's `postgresql.conf` includes.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_settings(&self, settings: &ClusterSettings, tools: &Tools) -> Result<(), LocalError> {
+        write_atomically(&self.data_dir().join("pgfleet.conf"), &settings.render(), tools)
+    }
+
+    /// Runs initdb with the admin role and password, then writes pg_hba.conf (SCRAM over TCP
+    /// from 127.0.0.1, replication included) and includes `pgfleet.conf`.
+    ///
+    /// # Errors
+    /// When initdb fails or the files cannot be written.
+    pub async fn init(&self, tools: &Tools, admin_login: &str, password: &str) -> Result<(), LocalError> {
+        let password_file = self.dir.join("initdb.pw");
+        write_atomically(&password_file, password, tools)?;
+        let data = self.data_dir();
+        let result = tools
+            .run(
+                "initdb",
+                [
+                    "-D".as_ref(),
+                    data.as_os_str(),
+                    "-U".as_ref(),
+                    admin_login.as_ref(),
+                    format!("--pwfile={}", password_file.display()).as_ref(),
+                    "--auth=scram-sha-256".as_ref(),
+                    "--encoding=UTF8".as_ref(),
+                    "--no-locale".as_ref(),
+                    "--no-instructions".as_ref(),
+                ],
+                Duration::from_secs(120),
+            )
+            .await;
+        let _ = std::fs::remove_file(&password_file);
+        result?;
+        let hba = "# Written by pgfleet: SCRAM over TCP from 127.0.0.1 only.\n\
+                   host all all 127.0.0.1/32 scram-sha-256\n\
+                   host replication all 127.0.0.1/32 scram-sha-256\n";
+        write_atomically(&data.join("pg_hba.conf"), hba, tools)?;
+        let conf_path = data.join("postgresql.conf");
+        let mut conf = std::fs::read_to_string(&conf_path).map_err(|source| LocalError::Io {
+            context: format!("reading {}", conf_path.display()),
+            source,
+        })?;
+        conf.push_str("\ninclude 'pgfleet.conf'\n");
+        write_atomically(&conf_path, &conf, tools)
+    }
+
+    /// Whether the postmaster runs (`pg_ctl status`).
+    pub async fn is_running(&self, tools: &Tools) -> bool {
+        if !self.data_dir().join("postmaster.pid").is_file() {
+            return false;
+        }
+        let data = self.data_dir();
+        tools
+            .run("pg_ctl", ["status".as_ref(), "-D".as_ref(), data.as_os_str()], CONNECT_TIMEOUT)
+            .await
+            .is_ok()
+    }
+
+    /// Starts the cluster and waits until it accepts connections (a no-op when it runs).
+    ///
+    /// # Errors
+    /// When pg_ctl fails or times out; the message includes the log's tail.
+    pub async fn start(&self, tools: &Tools) -> Result<(), LocalError> {
+        if self.is_running(tools).await {
+            return Ok(());
+        }
+        let data = self.data_dir();
+        let log = self.dir.join("postgres.log");
+        let timeout = START_STOP_TIMEOUT.as_secs().to_string();
+        let args = ["start", "-w", "-s", "-t", &timeout, "-D"];
+        let mut command = tools.command("pg_ctl");
+        command.args(args).arg(&data).arg("-l").arg(&log);
+        super::tools::run_command("pg_ctl start", command, START_STOP_TIMEOUT + Duration::from_secs(5))
+            .await
+            .map_err(|error| LocalError::Tool {
+                tool: "pg_ctl start".into(),
+                message: format!("{error}; log tail: {}", log_tail(&log)),
+            })?;
+        Ok(())
+    }
+
+    /// Stops the cluster (fast shutdown: sessions are ended, nothing is lost); a no-op when it
+    /// is not running.
+    ///
+    /// # Errors
+    /// When pg_ctl fails or times out.
+    pub async fn stop(&self, tools: &Tools) -> Result<(), LocalError> {
+        if !self.is_running(tools).await {
+            return Ok(());
+        }
+        let data = self.data_dir();
+        let timeout = START_STOP_TIMEOUT.as_secs().to_string();
+        let args = ["stop", "-w", "-s", "-m", "fast", "-t", &timeout, "-D"];
+        tools.run("pg_ctl", args.iter().map(Path::new).chain([data.as_path()]), START_STOP_TIMEOUT).await?;
+        Ok(())
+    }
+
+    /// A connection as the provider's role.
+    ///
+    /// # Errors
+    /// When the server does not accept it within [`CONNECT_TIMEOUT`].
+    pub async fn connect(&self, port: u16) -> Result<tokio_postgres::Client, LocalError> {
+        let secret = self.internal_secret()?;
+        connect(port, INTERNAL_ROLE, &secret, "postgres").await
+    }
+}
+
+/// Opens a SQL connection to 127.0.0.1 and drives it on a background task.
+///
+/// # Errors
+/// `LocalError::Sql` when the connection fails or times out.
+pub async fn connect(
+    port: u16,
+    user: &str,
+    password: &str,
+    database: &str,
+) -> Result<tokio_postgres::Client, LocalError> {
+    let mut config = tokio_postgres::Config::new();
+    config.host("127.0.0.1").port(port).user(user).password(password).dbname(database);
+    config.connect_timeout(CONNECT_TIMEOUT);
+    // The provider's statements are short; a hung server must not hold an operation forever.
+    config.options(format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis()));
+    let attempt = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tokio_postgres::NoTls)).await;
+    let (client, connection) = attempt
+        .map_err(|_| LocalError::Unavailable(format!("connecting to 127.0.0.1:{port} timed out")))?
+        .map_err(|source| LocalError::Sql { context: format!("connecting to 127.0.0.1:{port}"), source })?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Writes a file through a temporary file and a rename, owned by the cluster user, mode 0600.
+fn write_atomically(path: &Path, contents: &str, tools: &Tools) -> Result<(), LocalError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("tmp");
+    let io = |source| LocalError::Io { context: format!("writing {}", path.display()), source };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(io)?;
+    file.write_all(contents.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    tools.give(&temporary)?;
+    std::fs::rename(&temporary, path).map_err(io)
+}
+
+/// The last lines of a server log, for error messages.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+
+/// Makes a server directory owned by the cluster user, mode 0700, and lets that user reach it
+/// through the fleet directory and the root.
+///
+/// # Errors
+/// When a directory cannot be created or its ownership changed.
+pub fn prepare_dir(root: &Path, fleet_dir: &Path, dir: &Path, tools: &Tools) -> Result<(), LocalError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| LocalError::Io { context: format!("creating {}", dir.display()), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    if tools.run_as.is_some() {
+        for parent in [root, fleet_dir] {
+            let mode = std::fs::metadata(parent).map_err(io)?.permissions().mode();
+            if mode & 0o001 == 0 {
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode((mode | 0o011) & 0o7777))
+                    .map_err(io)?;
+            }
+        }
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    tools.give(dir)
+}
+
+/// Stops every cluster under `root` at once (immediate shutdown), synchronously: for drop
+/// guards and emergencies. Errors are ignored: a cluster that is not running is what we want.
+pub fn stop_all_blocking(root: &Path, tools: &Tools) {
+    let Ok(fleets) = std::fs::read_dir(root) else { return };
+    for fleet in fleets.filter_map(Result::ok) {
+        let Ok(servers) = std::fs::read_dir(fleet.path()) else { continue };
+        for server in servers.filter_map(Result::ok) {
+            let data = server.path().join("data");
+            if !data.join("postmaster.pid").is_file() {
+                continue;
+            }
+            let mut command = std::process::Command::new(tools.bindir.join("pg_ctl"));
+            if let Some(run_as) = tools.run_as {
+                use std::os::unix::process::CommandExt;
+                command.uid(run_as.uid).gid(run_as.gid).current_dir("/");
+            }
+            let _ = command
+                .args(["stop", "-w", "-s", "-m", "immediate", "-t", "30", "-D"])
+                .arg(&data)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}

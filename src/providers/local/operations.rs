@@ -1,0 +1,403 @@
+//! The local provider's server operations: refresh, create, update, restart, parameters and
+//! delete. Replicas, promote and cutover live in their own files.
+//!
+//! Owns: the order of each operation's steps so a retry after a failure finishes the job.
+//! Must not: decide what the service allows (that is `checks`, reading `crate::rules`).
+
+use super::checks::{self, FleetFacts, ServerFacts};
+use super::cluster::{Cluster, ClusterMeta, INTERNAL_ROLE, connect, prepare_dir};
+use super::probe::Probe;
+use super::settings::{ClusterSettings, default_replication_support, replication_support_of_wal_level};
+use super::{LocalError, LocalProvider, ProviderEvent};
+use crate::model::{Endpoint, LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec, ServerStatus};
+use crate::providers::{CreateRequest, ProviderError};
+use crate::rules::ReplicationSupport;
+use rand::Rng;
+use std::time::Duration;
+
+/// The endpoint clients use: 127.0.0.1, the cluster's port, the admin login.
+pub(super) fn endpoint(meta: &ClusterMeta) -> Endpoint {
+    Endpoint {
+        host: "127.0.0.1".into(),
+        port: meta.port,
+        user: meta.spec.admin_login.clone(),
+        database: "postgres".into(),
+    }
+}
+
+/// What a running server tells about itself.
+struct LiveFacts {
+    in_recovery: bool,
+    replication_support: ReplicationSupport,
+    used_bytes: u64,
+    lag_bytes: Option<u64>,
+}
+
+const LIVE_FACTS_SQL: &str = "SELECT pg_is_in_recovery(), current_setting('wal_level'), \
+     (SELECT sum(pg_database_size(oid)) FROM pg_database)::bigint, \
+     CASE WHEN pg_is_in_recovery() THEN \
+       coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::bigint END";
+
+fn random_secret() -> String {
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect()
+}
+
+impl LocalProvider {
+    /// Every finished cluster of the fleet (directories starting with `.` are cutover leftovers).
+    pub(super) fn clusters(&self) -> Result<Vec<(Cluster, ClusterMeta)>, LocalError> {
+        let entries = match std::fs::read_dir(&self.fleet_dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(LocalError::Io {
+                    context: format!("reading {}", self.fleet_dir.display()),
+                    source,
+                });
+            }
+        };
+        let mut clusters = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let cluster = Cluster::new(entry.path());
+            if cluster.exists() {
+                let meta = cluster.read_meta()?;
+                if meta.complete {
+                    clusters.push((cluster, meta));
+                }
+            }
+        }
+        clusters.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        Ok(clusters)
+    }
+
+    /// A server's cluster and metadata, or `NotFound`.
+    pub(super) fn existing(&self, name: &ServerName) -> Result<(Cluster, ClusterMeta), ProviderError> {
+        let cluster = self.cluster(name);
+        if !cluster.exists() {
+            return Err(Self::not_found(name));
+        }
+        let meta = cluster.read_meta()?;
+        if !meta.complete {
+            return Err(Self::not_found(name));
+        }
+        Ok((cluster, meta))
+    }
+
+    async fn live_facts(&self, cluster: &Cluster, port: u16) -> Result<LiveFacts, LocalError> {
+        let client = cluster.connect(port).await?;
+        let row = client
+            .query_one(LIVE_FACTS_SQL, &[])
+            .await
+            .map_err(|source| LocalError::Sql { context: "reading the server's state".into(), source })?;
+        Ok(LiveFacts {
+            in_recovery: row.get(0),
+            replication_support: replication_support_of_wal_level(row.get(1)),
+            used_bytes: row.get::<_, Option<i64>>(2).unwrap_or(0).max(0) as u64,
+            lag_bytes: row.get::<_, Option<i64>>(3).map(|lag| lag.max(0) as u64),
+        })
+    }
+
+    /// What the provider observes of one cluster.
+    pub(super) async fn observe(&self, cluster: &Cluster, meta: &ClusterMeta) -> ObservedServer {
+        self.inspect(cluster, meta, false).await
+    }
+
+    /// What the provider observes of one cluster; with `report`, its storage usage and replica
+    /// lag go out as events (refresh does this, once per server).
+    async fn inspect(&self, cluster: &Cluster, meta: &ClusterMeta, report: bool) -> ObservedServer {
+        let mut spec = meta.spec.clone();
+        let (status, replication_support) = if !cluster.is_running(&self.tools).await {
+            if !cluster.data_dir().join("standby.signal").exists() {
+                spec.replica_of = None;
+            }
+            (ServerStatus::Inaccessible, meta.replication_support)
+        } else {
+            match self.live_facts(cluster, meta.port).await {
+                Ok(live) => {
+                    if !live.in_recovery {
+                        spec.replica_of = None;
+                    }
+                    if report {
+                        self.report(meta, &live);
+                    }
+                    (ServerStatus::Ready, live.replication_support)
+                }
+                Err(_) => (ServerStatus::Restarting, meta.replication_support),
+            }
+        };
+        ObservedServer {
+            name: meta.name.clone(),
+            provider_id: cluster.dir.display().to_string(),
+            spec,
+            status,
+            replication_support,
+            endpoint: Some(endpoint(meta)),
+        }
+    }
+
+    fn report(&self, meta: &ClusterMeta, live: &LiveFacts) {
+        self.emit(ProviderEvent::StorageUsage {
+            server: meta.name.clone(),
+            used_bytes: live.used_bytes,
+            limit_gb: meta.spec.storage_gb,
+        });
+        if let Some(lag_bytes) = live.lag_bytes {
+            self.emit(ProviderEvent::ReplicaLag { server: meta.name.clone(), lag_bytes });
+        }
+    }
+
+    pub(super) async fn refresh_fleet(&self) -> Result<LiveFleet, LocalError> {
+        let mut fleet = LiveFleet::new();
+        for (cluster, meta) in self.clusters()? {
+            let observed = self.inspect(&cluster, &meta, true).await;
+            fleet.insert(meta.name.clone(), observed);
+        }
+        Ok(fleet)
+    }
+
+    /// The facts the rule checks need: specs and the replication support in effect.
+    pub(super) async fn fleet_facts(&self) -> Result<FleetFacts, LocalError> {
+        let mut facts = FleetFacts::new();
+        for (cluster, meta) in self.clusters()? {
+            let observed = self.observe(&cluster, &meta).await;
+            let replication_support = observed.replication_support;
+            facts.insert(meta.name.clone(), ServerFacts { spec: observed.spec, replication_support });
+        }
+        Ok(facts)
+    }
+
+    /// The lowest port from `port_base` that no cluster under the root records and nothing
+    /// listens on.
+    fn allocate_port(&self) -> Result<u16, LocalError> {
+        let mut used = std::collections::BTreeSet::new();
+        for fleet in std::fs::read_dir(&self.root).into_iter().flatten().filter_map(Result::ok) {
+            for server in std::fs::read_dir(fleet.path()).into_iter().flatten().filter_map(Result::ok) {
+                if let Ok(meta) = Cluster::new(server.path()).read_meta() {
+                    used.insert(meta.port);
+                }
+            }
+        }
+        (self.port_base..=u16::MAX)
+            .find(|port| !used.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+            .ok_or(LocalError::NoFreePort(self.port_base))
+    }
+
+    /// Claims a directory and a port for a new server, or reclaims those of a create that did
+    /// not finish.
+    async fn claim(
+        &self,
+        name: &ServerName,
+        spec: &ServerSpec,
+    ) -> Result<(Cluster, ClusterMeta), LocalError> {
+        let _allocation = self.allocation.lock().await;
+        let cluster = self.cluster(name);
+        let port = if cluster.exists() {
+            let unfinished = cluster.read_meta()?;
+            cluster.stop(&self.tools).await?;
+            let data = cluster.data_dir();
+            if data.exists() {
+                std::fs::remove_dir_all(&data).map_err(|source| LocalError::Io {
+                    context: format!("removing {}", data.display()),
+                    source,
+                })?;
+            }
+            unfinished.port
+        } else {
+            self.allocate_port()?
+        };
+        prepare_dir(&self.root, &self.fleet_dir, &cluster.dir, &self.tools)?;
+        let meta = ClusterMeta {
+            name: name.clone(),
+            port,
+            spec: spec.clone(),
+            replication_support: default_replication_support(spec),
+            complete: false,
+            cutover_from: None,
+        };
+        cluster.write_meta(&meta, &self.tools)?;
+        Ok((cluster, meta))
+    }
+
+    pub(super) async fn create_server(
+        &self,
+        request: CreateRequest,
+    ) -> Result<ObservedServer, ProviderError> {
+        let name = &request.name;
+        let cluster = self.cluster(name);
+        if cluster.exists() {
+            let meta = cluster.read_meta()?;
+            if meta.complete {
+                if meta.spec != request.spec {
+                    return Err(ProviderError::refused(
+                        "ServerNameAlreadyExists",
+                        format!("The server {name} already exists with different properties."),
+                    ));
+                }
+                cluster.start(&self.tools).await?;
+                return Ok(self.observe(&cluster, &meta).await);
+            }
+        }
+        checks::check_create(&request.spec, &self.fleet_facts().await?)?;
+        let password = match (&request.admin_password, request.spec.is_replica()) {
+            (_, true) => None,
+            (Some(password), false) => Some(password),
+            (None, false) => {
+                return Err(ProviderError::refused(
+                    checks::INVALID_PARAMETER,
+                    "A new server needs an admin password.",
+                ));
+            }
+        };
+        let (cluster, mut meta) = self.claim(name, &request.spec).await?;
+        if let Some(password) = password {
+            self.build_primary(&cluster, &meta, password.expose()).await?;
+            self.passwords
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name.clone(), password.clone());
+        } else {
+            self.build_replica(&cluster, &meta).await?;
+        }
+        meta.complete = true;
+        cluster.write_meta(&meta, &self.tools)?;
+        Ok(self.observe(&cluster, &meta).await)
+    }
+
+    pub(super) fn settings(meta: &ClusterMeta) -> Result<ClusterSettings, ProviderError> {
+        ClusterSettings::for_spec(&meta.spec, meta.port, meta.replication_support).ok_or_else(|| {
+            ProviderError::refused(
+                checks::INVALID_PARAMETER,
+                format!("The SKU {} does not exist.", meta.spec.sku_name()),
+            )
+        })
+    }
+
+    async fn build_primary(
+        &self,
+        cluster: &Cluster,
+        meta: &ClusterMeta,
+        password: &str,
+    ) -> Result<(), ProviderError> {
+        cluster.init(&self.tools, &meta.spec.admin_login, password).await?;
+        cluster.write_settings(&Self::settings(meta)?, &self.tools)?;
+        let secret = random_secret();
+        cluster.write_internal_secret(&secret, &self.tools)?;
+        cluster.start(&self.tools).await?;
+        let admin = connect(meta.port, &meta.spec.admin_login, password, "postgres").await?;
+        let statement =
+            format!("CREATE ROLE {INTERNAL_ROLE} WITH LOGIN SUPERUSER REPLICATION PASSWORD '{secret}'");
+        admin
+            .batch_execute(&statement)
+            .await
+            .map_err(|source| LocalError::Sql { context: "creating the provider's role".into(), source })?;
+        Ok(())
+    }
+
+    pub(super) async fn update_server(
+        &self,
+        name: &ServerName,
+        patch: &ServerPatch,
+    ) -> Result<ObservedServer, ProviderError> {
+        let (cluster, mut meta) = self.existing(name)?;
+        checks::check_update(name, &meta.spec, patch, &self.fleet_facts().await?)?;
+        meta.spec = patch.apply_to(&meta.spec);
+        Self::settings(&meta)?;
+        cluster.write_meta(&meta, &self.tools)?;
+        if patch.changes_compute() {
+            let reason = format!("compute change to {}", meta.spec.sku_name());
+            return self.restart_server(name, &reason).await;
+        }
+        Ok(self.observe(&cluster, &meta).await)
+    }
+
+    /// Rewrites the settings from the metadata and restarts, measuring how long connections
+    /// failed; a primary then waits (bounded) for its replicas to stream again.
+    pub(super) async fn restart_server(
+        &self,
+        name: &ServerName,
+        reason: &str,
+    ) -> Result<ObservedServer, ProviderError> {
+        let (cluster, meta) = self.existing(name)?;
+        cluster.write_settings(&Self::settings(&meta)?, &self.tools)?;
+        let probe = Probe::start(meta.port, cluster.internal_secret()?);
+        let restarted = async {
+            cluster.stop(&self.tools).await?;
+            cluster.start(&self.tools).await
+        }
+        .await;
+        let unavailable = probe.finish().await;
+        restarted?;
+        self.emit(ProviderEvent::RestartWindow {
+            server: name.clone(),
+            reason: reason.to_string(),
+            unavailable,
+        });
+        if meta.spec.replica_of.is_none() {
+            self.wait_for_replicas(name, &meta, Duration::from_secs(30)).await;
+        }
+        Ok(self.observe(&cluster, &meta).await)
+    }
+
+    pub(super) async fn set_server_parameter(
+        &self,
+        name: &ServerName,
+        parameter: &str,
+        value: &str,
+    ) -> Result<(), ProviderError> {
+        let support = checks::parse_replication_support(parameter, value)?;
+        let (cluster, mut meta) = self.existing(name)?;
+        if !support.allows_replicas() && self.replica_names(name)?.next().is_some() {
+            return Err(ProviderError::refused(
+                checks::INVALID_REPLICA,
+                format!(
+                    "{name} has replicas; delete or promote them before turning replication support off."
+                ),
+            ));
+        }
+        meta.replication_support = support;
+        cluster.write_meta(&meta, &self.tools)?;
+        Ok(())
+    }
+
+    /// The names of a primary's replicas.
+    pub(super) fn replica_names(
+        &self,
+        primary: &ServerName,
+    ) -> Result<impl Iterator<Item = ServerName>, LocalError> {
+        let primary = primary.clone();
+        Ok(self
+            .clusters()?
+            .into_iter()
+            .filter(move |(_, meta)| meta.spec.replica_of.as_ref() == Some(&primary))
+            .map(|(_, meta)| meta.name))
+    }
+
+    pub(super) async fn delete_server(&self, name: &ServerName) -> Result<(), ProviderError> {
+        let cluster = self.cluster(name);
+        if cluster.exists() {
+            let meta = cluster.read_meta()?;
+            for replica in self.replica_names(name)?.collect::<Vec<_>>() {
+                self.promote_replica(&replica).await?;
+            }
+            cluster.stop(&self.tools).await?;
+            if let Some(primary) = &meta.spec.replica_of {
+                self.drop_slot(primary, name).await?;
+            }
+        }
+        match std::fs::remove_dir_all(&cluster.dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(LocalError::Io {
+                    context: format!("removing {}", cluster.dir.display()),
+                    source,
+                }
+                .into());
+            }
+        }
+        self.passwords.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        Ok(())
+    }
+}
