@@ -11,3 +11,6 @@ mod server;
 pub use drift::detect_drift;
 pub(crate) use drift::display_value;
 pub use server::{FieldRefusal, Relationship, ServerDiff, diff_server, size_of, spec_fields};
+
+#[cfg(test)]
+mod tests;
