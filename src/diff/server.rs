@@ -2,6 +2,9 @@
 //! in place (one PATCH), by migration (create-only properties), refused (storage shrink,
 //! version downgrade, turning a server into a replica), or no change at all (auto-grown
 //! storage).
+//!
+//! One server at a time: it never looks at other servers (replica sizes and ordering are the
+//! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
 use crate::model::{ServerName, ServerPatch, ServerSpec};
 use crate::plan::AttributeChange;
@@ -17,7 +20,8 @@ pub struct ServerDiff {
     pub target: ServerSpec,
     /// Every attribute that changes, live → target, by fleet-file key (`tags.team` per tag).
     pub attributes: Vec<AttributeChange>,
-    /// The in-place changes, all in one PATCH.
+    /// The in-place changes, all in one PATCH. Empty when a migration is needed: the new server
+    /// gets the whole target instead.
     pub patch: ServerPatch,
     /// Create-only keys that change (`tier` when moving to or from Basic): the data has to move
     /// to a new server.
@@ -118,6 +122,9 @@ pub fn diff_server(desired: &ServerSpec, live: &ServerSpec) -> ServerDiff {
         }
     }
     diff.migration_keys.extend(keys);
+    if diff.needs_migration() {
+        diff.patch = ServerPatch::default();
+    }
     diff.attributes = changed_attributes(live, &diff.target);
     diff
 }

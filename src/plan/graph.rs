@@ -1,6 +1,6 @@
 //! Waves and order: each change's wave is one more than the latest wave it depends on
 //! (longest-path layering, 1-based), and changes are sorted by (wave, server, id). Also the
-//! summary counts.
+//! summary counts. It adds and removes no edge: it only reads them.
 
 use super::model::{Action, Change, Summary};
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,7 @@
 //! replica. A primary needs `azure.replication_support` on (a parameter write and a restart)
 //! before its first replica is created; a replica whose storage must grow before its primary's
 //! update while its compute shrinks after it gets its storage growth as a change of its own.
+//! The edges around these changes are [`super::ordering`]'s; this module only makes them.
 
 use super::build::Planner;
 use super::draft::{Draft, Kind, NewChange};
@@ -27,31 +28,12 @@ impl Planner<'_> {
             if !gets_replica || !request.desired.servers.contains_key(&primary) {
                 continue;
             }
-            let attribute = |before: Value| AttributeChange {
-                path: "replication_support".into(),
-                before,
-                after: Value::String(ReplicationSupport::Replica.as_str().into()),
-            };
-            let is_new = self.draft.id(&primary, Kind::Create).is_some() || self.migrating.contains(&primary);
-            if is_new {
-                let reason = format!(
-                    "{primary} is a new server and its first replica needs azure.replication_support = REPLICA, \
-                     which takes a restart; it is set before any replica is created, while the server has no \
-                     replicas yet"
-                );
-                let new = NewChange {
-                    kind: Kind::Replication,
-                    action: Action::Update,
-                    operation: Operation::Update {
-                        patch: ServerPatch::default(),
-                        replication_support: Some(ReplicationSupport::Replica),
-                    },
-                    attributes: vec![attribute(Value::Null)],
-                    impact: impact::update(&ServerPatch::default(), true),
-                    reason,
-                    steps: Vec::new(),
-                };
-                self.draft.add(&primary, new);
+            if self.draft.id(&primary, Kind::Create).is_some() {
+                self.add_replication(&primary, false);
+                continue;
+            }
+            if self.migrating.contains(&primary) {
+                self.add_replication(&primary, true);
                 continue;
             }
             let Some(live) = request.live.get(&primary) else { continue };
@@ -64,11 +46,11 @@ impl Planner<'_> {
                 live.replication_support
             );
             match self.draft.id(&primary, Kind::Update) {
-                Some(id) => enable_in_update(&mut self.draft, &id, attribute(before), &why),
+                Some(id) => enable_in_update(&mut self.draft, &id, enabling(before), &why),
                 None => self.add_update(
                     &primary,
                     ServerPatch::default(),
-                    vec![attribute(before)],
+                    vec![enabling(before)],
                     format!("{primary}: {why}"),
                 ),
             }
@@ -76,6 +58,34 @@ impl Planner<'_> {
                 set_replication(&mut self.draft, &id);
             }
         }
+    }
+
+    /// Its own change turning replication support on, for a server the plan creates or
+    /// migrates: what the service sets on a new server is not known, and the setting needs a
+    /// restart, so it is made once the server exists and before any replica is created.
+    fn add_replication(&mut self, primary: &ServerName, migrated: bool) {
+        let when = if migrated {
+            "after the migration's cutover (one more short restart of the new server)"
+        } else {
+            "right after the server is created, before any client uses it"
+        };
+        let reason = format!(
+            "{primary} is a new server and its first replica needs azure.replication_support = REPLICA, which \
+             takes a restart; it is set {when}, and the replicas are created after it"
+        );
+        let new = NewChange {
+            kind: Kind::Replication,
+            action: Action::Update,
+            operation: Operation::Update {
+                patch: ServerPatch::default(),
+                replication_support: Some(ReplicationSupport::Replica),
+            },
+            attributes: vec![enabling(Value::Null)],
+            impact: impact::update(&ServerPatch::default(), true),
+            reason,
+            steps: Vec::new(),
+        };
+        self.draft.add(primary, new);
     }
 
     /// Moves a replica's storage growth out of its update into a change of its own (online, no
@@ -108,6 +118,15 @@ impl Planner<'_> {
             steps: Vec::new(),
         };
         Some(self.draft.add(replica, new))
+    }
+}
+
+/// The attribute change of turning replication support on.
+fn enabling(before: Value) -> AttributeChange {
+    AttributeChange {
+        path: "replication_support".into(),
+        before,
+        after: Value::String(ReplicationSupport::Replica.as_str().into()),
     }
 }
 
