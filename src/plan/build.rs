@@ -5,7 +5,7 @@
 use super::PlanRequest;
 use super::draft::{Draft, Kind, NewChange};
 use super::impact;
-use super::model::{Action, AttributeChange, Blocked, Note, Operation, Refusal};
+use super::model::{Action, AttributeChange, Blocked, ChangeId, Note, Operation, Refusal};
 use crate::diff::{self, Relationship, ServerDiff};
 use crate::model::{ServerName, ServerPatch, ServerSpec};
 use crate::rules::{self, TierFeature};
@@ -170,7 +170,9 @@ impl<'r> Planner<'r> {
             }
             let primary_migrates = target.replica_of.as_ref().is_some_and(|p| self.migrating.contains(p));
             let live = &request.live[name].spec;
-            if target.is_replica() && (diff.needs_migration() || primary_migrates) {
+            if target.is_replica() && !primary_migrates && diff.needs_migration() && self.straddles(name) {
+                self.add_rebuild(name, &diff);
+            } else if target.is_replica() && (diff.needs_migration() || primary_migrates) {
                 self.add_recreate(name, &diff, primary_migrates);
             } else if diff.needs_migration() {
                 self.add_migrate(name, live, &diff);
@@ -182,7 +184,7 @@ impl<'r> Planner<'r> {
         }
     }
 
-    fn add_create(&mut self, name: &ServerName, spec: &ServerSpec) {
+    fn add_create(&mut self, name: &ServerName, spec: &ServerSpec) -> ChangeId {
         let reason = match &spec.replica_of {
             Some(primary) => format!("{name} is in the config as a new read replica of {primary}"),
             None => format!("{name} is in the config but does not exist"),
@@ -202,7 +204,7 @@ impl<'r> Planner<'r> {
                 reason,
                 steps: Vec::new(),
             },
-        );
+        )
     }
 
     fn add_promote(&mut self, name: &ServerName, primary: &ServerName) {
@@ -226,6 +228,54 @@ impl<'r> Planner<'r> {
             steps: Vec::new(),
         };
         self.draft.add(name, new);
+    }
+
+    /// Whether a replica to re-create can go neither before nor after its primary's update:
+    /// the primary's storage grows past the old replica while its compute shrinks below the
+    /// new one (rules::replica_fits both ways).
+    fn straddles(&self, replica: &ServerName) -> bool {
+        let live = self.request.live;
+        let target = &self.targets[replica];
+        let Some(primary) = &target.replica_of else { return false };
+        let (Some(primary_live), Some(primary_target), Some(replica_live)) =
+            (live.get(primary), self.targets.get(primary), live.get(replica))
+        else {
+            return false;
+        };
+        let grow_first =
+            !rules::replica_fits(diff::size_of(primary_target), diff::size_of(&replica_live.spec));
+        let shrink_after = !rules::replica_fits(diff::size_of(&primary_live.spec), diff::size_of(target));
+        grow_first && shrink_after
+    }
+
+    /// A re-created replica in two changes around its primary's update: deleted before it and
+    /// created again after it (see [`Planner::straddles`]).
+    fn add_rebuild(&mut self, name: &ServerName, diff: &ServerDiff) {
+        let primary = diff.target.replica_of.clone().unwrap_or_else(|| name.clone());
+        let keys = diff.migration_keys.join(", ");
+        let live = &self.request.live[name].spec;
+        let delete = NewChange {
+            kind: Kind::Delete,
+            action: Action::Delete,
+            operation: Operation::Delete,
+            attributes: diff::spec_fields(live)
+                .into_iter()
+                .map(|(path, before)| AttributeChange { path, before, after: Value::Null })
+                .collect(),
+            impact: impact::recreate(),
+            reason: format!(
+                "{keys} can only be set when a server is created, so replica {name} is re-created (it holds no \
+                 data of its own); it is deleted before {primary}'s update and created again after it, because \
+                 {primary}'s storage grows past the old replica while its compute shrinks below the new one"
+            ),
+            steps: Vec::new(),
+        };
+        self.draft.add(name, delete);
+        let create = self.add_create(name, &diff.target);
+        if let Some(change) = self.draft.change_mut(&create) {
+            change.reason =
+                format!("{name} is created again, from {primary}, after {primary}'s update ({keys} changed)");
+        }
     }
 
     fn add_recreate(&mut self, name: &ServerName, diff: &ServerDiff, primary_migrates: bool) {

@@ -66,10 +66,6 @@ fn configured_replicas(planner: &mut Planner) {
         if let Some(recreate) = planner.draft.id(&replica, Kind::Recreate) {
             if planner.migrating.contains(&primary) {
                 after_primary(planner, &primary, &replica, &recreate);
-            } else if let Some(gate) = replication_gate(planner, &primary) {
-                let reason =
-                    format!("{primary}'s replication support must be on before {replica} is created again");
-                planner.draft.edge(&gate, &recreate, reason);
             } else {
                 sizing(planner, &primary, &replica, &recreate);
             }
@@ -115,14 +111,6 @@ fn has_replication(planner: &Planner, id: &ChangeId) -> bool {
     planner.draft.change(id).is_some_and(|change| {
         matches!(change.operation, super::model::Operation::Update { replication_support: Some(_), .. })
     })
-}
-
-/// The change that turns the primary's replication support on, if the plan has one.
-fn replication_gate(planner: &Planner, primary: &ServerName) -> Option<ChangeId> {
-    planner
-        .draft
-        .id(primary, Kind::Replication)
-        .or_else(|| planner.draft.id(primary, Kind::Update).filter(|id| has_replication(planner, id)))
 }
 
 /// Grow replicas before their primary; shrink the primary before its replicas. A replica that

@@ -13,7 +13,7 @@ use crate::rules::ReplicationSupport;
 use serde_json::Value;
 
 impl Planner<'_> {
-    /// Turns replication support on for every primary that gets a new replica and may not
+    /// Turns replication support on for every primary that gets its first replica and may not
     /// have it: merged into the primary's update when it has one (one restart), else its own
     /// change; after the create or migration of a new primary.
     pub fn replication_support(&mut self) {
@@ -21,9 +21,13 @@ impl Planner<'_> {
         let primaries: Vec<ServerName> = self.desired_replicas.keys().cloned().collect();
         for primary in primaries {
             let replicas = &self.desired_replicas[&primary];
+            // A new replica, or a replica re-created from a migrated (so new) primary. A replica
+            // re-created for its own create-only change is not a first replica: its primary
+            // already replicates to it.
+            let migrating = self.migrating.contains(&primary);
             let gets_replica = replicas.iter().any(|replica| {
                 self.draft.id(replica, Kind::Create).is_some()
-                    || self.draft.id(replica, Kind::Recreate).is_some()
+                    || (migrating && self.draft.id(replica, Kind::Recreate).is_some())
             });
             if !gets_replica || !request.desired.servers.contains_key(&primary) {
                 continue;

@@ -63,6 +63,25 @@ fn storage_growth_with_compute_shrink_splits_the_replica_storage_first() {
     assert_eq!(plan.summary.restarts, 2, "one restart per server");
 }
 
+/// Found by the property test: a replica re-created (new region) while its primary's storage
+/// grows past the old replica and its compute shrinks below the new one. Neither order of one
+/// re-create works, so the replica is deleted before the primary's update and created after.
+#[test]
+fn re_created_replica_straddling_its_primary_update_is_deleted_then_created() {
+    let moved = |s: ServerSpec| ServerSpec { location: "northeurope".into(), ..s };
+    let plan = Case::new()
+        .want("pay-main", spec(2, 200))
+        .want("pay-ro-1", moved(replica("pay-main", 2, 200)))
+        .have("pay-main", spec(4, 100))
+        .have("pay-ro-1", replica("pay-main", 4, 100))
+        .plan();
+    assert_eq!(ids(&plan), vec!["delete:pay-ro-1", "update:pay-main", "create:pay-ro-1"]);
+    assert!(waits_for(&plan, "update:pay-main", "delete:pay-ro-1"));
+    assert!(waits_for(&plan, "create:pay-ro-1", "update:pay-main"));
+    assert!(change(&plan, "delete:pay-ro-1").reason.contains("created again after it"));
+    assert!(!plan.is_blocked(), "re-creating a replica is not a removal");
+}
+
 #[test]
 fn a_replica_already_large_enough_gets_no_change_and_no_edge() {
     let plan = Case::new()

@@ -23,6 +23,8 @@ struct ReplicaSeed {
     want_extra_vcores: usize,
     live_extra_storage: u32,
     want_extra_storage: u32,
+    /// Moves to another region: create-only, so the replica is re-created.
+    relocate: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -41,8 +43,16 @@ struct GroupSeed {
 }
 
 fn replica_seed() -> impl Strategy<Value = ReplicaSeed> {
-    (any::<bool>(), 0..4u8, 0..3usize, 0..3usize, 0..200u32, 0..200u32).prop_map(
-        |(exists, fate, live_extra_vcores, want_extra_vcores, live_extra_storage, want_extra_storage)| {
+    (any::<bool>(), 0..4u8, 0..3usize, 0..3usize, 0..200u32, 0..200u32, 0..6u8).prop_map(
+        |(
+            exists,
+            fate,
+            live_extra_vcores,
+            want_extra_vcores,
+            live_extra_storage,
+            want_extra_storage,
+            relocate,
+        )| {
             ReplicaSeed {
                 exists,
                 fate,
@@ -50,6 +60,7 @@ fn replica_seed() -> impl Strategy<Value = ReplicaSeed> {
                 want_extra_vcores,
                 live_extra_storage,
                 want_extra_storage,
+                relocate: relocate == 0,
             }
         },
     )
@@ -102,8 +113,9 @@ fn fleet(groups: &[GroupSeed]) -> Case {
         let mut wanted = sized(group.want_memory, group.want_vcores, want_storage, None);
         wanted.geo_redundant_backup = group.migrate && group.exists;
         if group.exists {
-            let replication =
-                if group.replication_on { ReplicationSupport::Replica } else { ReplicationSupport::Off };
+            // A primary with live replicas has replication support on: the service needs it.
+            let on = group.replication_on || group.replicas.iter().any(|seed| seed.exists);
+            let replication = if on { ReplicationSupport::Replica } else { ReplicationSupport::Off };
             let live = sized(group.live_memory, group.live_vcores, group.live_storage, None);
             case = case.have_with(&primary, live, replication);
         }
@@ -138,7 +150,8 @@ fn fleet(groups: &[GroupSeed]) -> Case {
                         storage,
                         Some(&primary),
                     );
-                    case = case.want(&name, ServerSpec { geo_redundant_backup: false, ..spec });
+                    let location = if seed.relocate { "northeurope" } else { "westeurope" };
+                    case = case.want(&name, ServerSpec { location: location.into(), ..spec });
                 }
                 _ => {}
             }
@@ -221,7 +234,7 @@ fn simulate(case: &Case, order: &[&Change]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn plans_are_dags_that_keep_replicas_large_enough(groups in proptest::collection::vec(group_seed(), 1..6)) {
