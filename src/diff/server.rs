@@ -77,6 +77,9 @@ pub fn diff_server(desired: &ServerSpec, live: &ServerSpec) -> ServerDiff {
         notes: Vec::new(),
         relationship: Relationship::Unchanged,
     };
+    if desired == live {
+        return diff;
+    }
     relationship(live, &mut diff);
     storage(live, &mut diff);
     version(live, &mut diff);

@@ -144,24 +144,34 @@ impl<'r> Planner<'r> {
             for replica in replicas {
                 let Some(replica_spec) = self.targets.get(replica) else { continue };
                 if !rules::replica_fits(diff::size_of(primary_spec), diff::size_of(replica_spec)) {
-                    problems.push((replica.clone(), sizes(primary, primary_spec, replica, replica_spec)));
+                    let path = if replica_spec.storage_gb < primary_spec.storage_gb {
+                        "storage_gb"
+                    } else {
+                        "vcores"
+                    };
+                    problems.push((
+                        replica.clone(),
+                        path,
+                        sizes(primary, primary_spec, replica, replica_spec),
+                    ));
                 }
             }
         }
-        for (replica, reason) in problems {
+        for (replica, path, reason) in problems {
             let hint = "give the replica at least its primary's vcores (in a tier with as many connections) \
                         and storage_gb"
                 .to_string();
-            self.refuse(&replica, "vcores", reason, hint);
+            self.refuse(&replica, path, reason, hint);
         }
     }
 
     /// The create, update, migrate, re-create and promote changes of configured servers.
     pub fn server_changes(&mut self) {
         let request = self.request;
+        let diffs = std::mem::take(&mut self.diffs);
         for name in request.desired.servers.keys() {
             let target = self.targets[name].clone();
-            let Some(diff) = self.diffs.get(name).cloned() else {
+            let Some(diff) = diffs.get(name) else {
                 self.add_create(name, &target);
                 continue;
             };
@@ -171,17 +181,18 @@ impl<'r> Planner<'r> {
             let primary_migrates = target.replica_of.as_ref().is_some_and(|p| self.migrating.contains(p));
             let live = &request.live[name].spec;
             if target.is_replica() && !primary_migrates && diff.needs_migration() && self.straddles(name) {
-                self.add_rebuild(name, &diff);
+                self.add_rebuild(name, diff);
             } else if target.is_replica() && (diff.needs_migration() || primary_migrates) {
-                self.add_recreate(name, &diff, primary_migrates);
+                self.add_recreate(name, diff, primary_migrates);
             } else if diff.needs_migration() {
-                self.add_migrate(name, live, &diff);
+                self.add_migrate(name, live, diff);
             } else if !diff.patch.is_empty() {
                 let attributes = without_replica_of(&diff.attributes);
                 let reason = format!("in-place changes, all in one update: {}", describe(&attributes));
                 self.add_update(name, diff.patch.clone(), attributes, reason);
             }
         }
+        self.diffs = diffs;
     }
 
     fn add_create(&mut self, name: &ServerName, spec: &ServerSpec) -> ChangeId {

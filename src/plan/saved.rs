@@ -69,8 +69,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The hex sha256 of what a plan depends on of a live server.
 pub fn fingerprint(server: &ObservedServer) -> String {
-    let json = serde_json::to_vec(&ObservedAttributes::of(server)).unwrap_or_default();
-    sha256_hex(&json)
+    /// The fields of [`ObservedAttributes`], borrowed: fingerprinting copies nothing.
+    #[derive(Serialize)]
+    struct View<'a> {
+        provider_id: &'a str,
+        spec: &'a ServerSpec,
+        replication_support: ReplicationSupport,
+    }
+    let view = View {
+        provider_id: &server.provider_id,
+        spec: &server.spec,
+        replication_support: server.replication_support,
+    };
+    sha256_hex(&serde_json::to_vec(&view).unwrap_or_default())
 }
 
 /// The plan's id, `sha256:HEX`: the digest of its canonical JSON (inputs included, the

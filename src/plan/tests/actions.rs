@@ -257,6 +257,14 @@ fn replica_smaller_than_its_primary_is_refused() {
         .have("pay-ro-1", replica("pay-main", 4, 100))
         .plan();
     assert_eq!(plan.refused.len(), 1);
-    assert_eq!(plan.refused[0].server.as_str(), "pay-ro-1");
+    assert_eq!((plan.refused[0].server.as_str(), plan.refused[0].path.as_str()), ("pay-ro-1", "vcores"));
     assert!(plan.refused[0].reason.contains("480 connections"), "{}", plan.refused[0].reason);
+
+    let plan = Case::new()
+        .want("pay-main", spec(4, 300))
+        .want("pay-ro-1", replica("pay-main", 4, 200))
+        .have("pay-main", spec(4, 100))
+        .have("pay-ro-1", replica("pay-main", 4, 100))
+        .plan();
+    assert_eq!((plan.refused[0].server.as_str(), plan.refused[0].path.as_str()), ("pay-ro-1", "storage_gb"));
 }
