@@ -174,3 +174,25 @@ fn the_saved_file_holds_no_secret_or_endpoint() {
     assert!(!text.contains("10.0.0.7"));
     assert!(!text.contains("PGFLEET_ADMIN_PASSWORD"));
 }
+
+#[test]
+fn the_plan_records_what_it_was_based_on() {
+    let case = scenario();
+    let inputs = case.plan().inputs;
+    assert_eq!(inputs.config_files, BTreeMap::from([("fleet.toml".to_string(), "aa".repeat(32))]));
+    assert_eq!(inputs.state_lineage, Some(case.stored.lineage.to_string()));
+    assert_eq!(inputs.state_serial, Some(3));
+    assert!(inputs.refreshed);
+    let servers: Vec<&str> = inputs.live_fingerprints.keys().map(ServerName::as_str).collect();
+    assert_eq!(servers, vec!["pay-main", "pay-ro-1"]);
+    assert!(inputs.live_fingerprints.values().all(|f| f.len() == 64));
+    assert_ne!(inputs.live_fingerprints[&name("pay-main")], inputs.live_fingerprints[&name("pay-ro-1")]);
+}
+
+#[test]
+fn planning_is_deterministic() {
+    let case = scenario().want("pay-ro-2", replica("pay-main", 8, 100));
+    let first = serde_json::to_string(&case.plan()).unwrap();
+    let second = serde_json::to_string(&case.plan()).unwrap();
+    assert_eq!(first, second);
+}
