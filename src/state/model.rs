@@ -114,6 +114,8 @@ pub enum JournalRecord {
 }
 
 /// How a finished step changed what exists.
+// One record per step: boxing the observed server would save nothing worth its noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "server", rename_all = "snake_case")]
 pub enum RecordOutcome {
