@@ -38,6 +38,12 @@ fn same_server(planner: &mut Planner) {
                 draft.edge(&migrate, &replication, reason);
             }
         }
+        if let (Some(delete), Some(create)) =
+            (draft.id(&server, Kind::Delete), draft.id(&server, Kind::Create))
+        {
+            let reason = format!("the old {server} is deleted before it is created again");
+            draft.edge(&delete, &create, reason);
+        }
         if let Some(promote) = draft.id(&server, Kind::Promote) {
             for kind in [Kind::Update, Kind::Migrate] {
                 if let Some(id) = draft.id(&server, kind) {

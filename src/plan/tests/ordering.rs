@@ -78,6 +78,7 @@ fn re_created_replica_straddling_its_primary_update_is_deleted_then_created() {
     assert_eq!(ids(&plan), vec!["delete:pay-ro-1", "update:pay-main", "create:pay-ro-1"]);
     assert!(waits_for(&plan, "update:pay-main", "delete:pay-ro-1"));
     assert!(waits_for(&plan, "create:pay-ro-1", "update:pay-main"));
+    assert!(waits_for(&plan, "create:pay-ro-1", "delete:pay-ro-1"));
     assert!(change(&plan, "delete:pay-ro-1").reason.contains("created again after it"));
     assert!(!plan.is_blocked(), "re-creating a replica is not a removal");
 }
