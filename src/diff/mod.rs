@@ -1,1 +1,16 @@
-//! Desired vs stored vs live: field changes and drift. Pure functions of their inputs.
+//! Desired vs stored vs live: what differs on each server and how the service can change it
+//! (in place, by migration, or not at all), and what changed outside pgfleet (drift).
+//!
+//! Pure functions of their inputs: no I/O, no clock. Every decision about a property is read
+//! from [`crate::rules`]; this module only compares values and applies those rules. It does not
+//! order anything: the change graph is [`crate::plan`]'s job.
+
+mod drift;
+mod server;
+
+pub use drift::detect_drift;
+pub(crate) use drift::display_value;
+pub use server::{FieldRefusal, Relationship, ServerDiff, diff_server, size_of, spec_fields};
+
+#[cfg(test)]
+mod tests;

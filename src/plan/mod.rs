@@ -1,10 +1,94 @@
 //! The plan: turning desired, stored and live state into a dependency-ordered change graph,
-//! saving it, and rendering it for people and machines. Planning is a pure function.
+//! saving it, and rendering it for people and machines.
+//!
+//! [`build`] is a pure function of a [`PlanRequest`]: no I/O, no clock (the time comes in the
+//! request). It reads every service rule from [`crate::rules`] and never re-encodes one. Only
+//! [`saved`] touches the disk, to write and read plan files.
 
+mod build;
+mod draft;
+mod graph;
+mod impact;
 mod model;
+mod ordering;
 pub mod render;
+mod replication;
+pub mod saved;
+
+#[cfg(test)]
+mod tests;
 
 pub use model::{
     Action, AttributeChange, Blocked, Change, ChangeId, DowntimeRange, Drift, Impact, Note, Operation,
     Ordering, PLAN_FORMAT_VERSION, Plan, PlanInputs, Refusal, Summary,
 };
+pub use saved::plan_id;
+
+use crate::config::DesiredFleet;
+use crate::model::LiveFleet;
+use crate::state::State;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Everything a plan is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRequest<'a> {
+    pub desired: &'a DesiredFleet,
+    /// The state, when there is one yet.
+    pub stored: Option<&'a State>,
+    /// The live servers; without a refresh the caller passes `stored.observed()`.
+    pub live: &'a LiveFleet,
+    /// Whether `live` was read from the provider (drift is only detected then).
+    pub refreshed: bool,
+    /// Whether servers removed from the config may be deleted (otherwise they are blocked).
+    pub allow_delete: bool,
+    /// When the plan is made (recorded in its inputs).
+    pub now: DateTime<Utc>,
+}
+
+/// Computes the plan: drift, per-server changes, their order, impact and summary.
+pub fn build(request: &PlanRequest) -> Plan {
+    let drift = crate::diff::detect_drift(request.stored, request.live, request.refreshed);
+    let mut planner = build::Planner::new(request);
+    planner.diff_servers();
+    planner.check_replica_sizes();
+    planner.server_changes();
+    planner.replication_support();
+    planner.deletes();
+    ordering::add_edges(&mut planner);
+    let unchanged = request.desired.servers.keys().filter(|name| !planner.draft.has_changes(name)).count();
+    let mut changes = std::mem::take(&mut planner.draft.changes);
+    graph::assign_waves(&mut changes);
+    graph::sort(&mut changes);
+    let summary = graph::summary(&changes, unchanged, planner.blocked.len());
+    Plan {
+        format_version: PLAN_FORMAT_VERSION.to_string(),
+        fleet: request.desired.name.clone(),
+        changes,
+        blocked: planner.blocked,
+        refused: planner.refused,
+        drift,
+        notes: planner.notes,
+        summary,
+        inputs: inputs(request),
+    }
+}
+
+/// What the plan rests on: the fleet file's digest, the state's lineage and serial, and a
+/// fingerprint of every live server read.
+fn inputs(request: &PlanRequest) -> PlanInputs {
+    let source = &request.desired.source;
+    PlanInputs {
+        config_files: BTreeMap::from([(source.path.display().to_string(), source.sha256.clone())]),
+        state_lineage: request.stored.map(|state| state.lineage.to_string()),
+        state_serial: request.stored.map(|state| state.serial),
+        refreshed: request.refreshed,
+        live_fingerprints: request
+            .live
+            .iter()
+            .map(|(name, observed)| (name.clone(), saved::fingerprint(observed)))
+            .collect(),
+        created_at: request.now,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}

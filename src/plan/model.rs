@@ -42,8 +42,11 @@ impl Plan {
     }
 }
 
-/// A change's id, unique in its plan: `ACTION:SERVER` (`update:pay-main`), with a suffix when a
-/// server has several changes (`create:pay-ro-1`, `update:pay-main`, `replication:pay-main`).
+/// A change's id, unique in its plan: `KIND:SERVER` (`update:pay-main`). The kinds are `create`,
+/// `update`, `migrate`, `promote`, `delete`, plus `recreate` (a replica re-created, action
+/// create), `replication` (replication support turned on for a server the plan creates or
+/// migrates, action update) and `storage` (a replica's storage growth split from its update,
+/// action update). A server has at most one change of each kind.
 pub type ChangeId = String;
 
 /// One change to one server.

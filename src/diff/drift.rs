@@ -1,0 +1,80 @@
+//! Drift: what changed outside pgfleet, found by comparing what pgfleet last recorded (the
+//! state) with what the provider reports now. Drift is reported, never acted on here: the plan
+//! is computed against live, so acting on it is the planner's business.
+
+use super::server::spec_fields;
+use crate::model::{LiveFleet, ObservedServer, ServerName};
+use crate::plan::Drift;
+use crate::state::State;
+use serde_json::Value;
+
+/// Every difference between the recorded and the live servers. Empty when nothing was
+/// refreshed (the live fleet is then the state itself) or when there is no state yet.
+pub fn detect_drift(stored: Option<&State>, live: &LiveFleet, refreshed: bool) -> Vec<Drift> {
+    let Some(stored) = stored.filter(|_| refreshed) else {
+        return Vec::new();
+    };
+    let mut drift = Vec::new();
+    for (name, record) in &stored.servers {
+        match live.get(name) {
+            Some(observed) => drift.extend(server_drift(name, &record.observed, observed)),
+            None => drift.push(Drift {
+                address: name.address(),
+                server: name.clone(),
+                path: "server".into(),
+                recorded: serde_json::to_value(&record.observed.spec).unwrap_or(Value::Null),
+                live: Value::Null,
+                message: format!("changed outside pgfleet: {name} is gone (deleted outside pgfleet)"),
+            }),
+        }
+    }
+    for (name, observed) in live.iter().filter(|(name, _)| !stored.servers.contains_key(*name)) {
+        drift.push(Drift {
+            address: name.address(),
+            server: name.clone(),
+            path: "server".into(),
+            recorded: Value::Null,
+            live: serde_json::to_value(&observed.spec).unwrap_or(Value::Null),
+            message: format!("changed outside pgfleet: {name} exists but pgfleet has no record of it"),
+        });
+    }
+    drift
+}
+
+/// The attributes of one server that differ between the record and the live server.
+fn server_drift(name: &ServerName, recorded: &ObservedServer, live: &ObservedServer) -> Vec<Drift> {
+    let mut before = spec_fields(&recorded.spec);
+    let mut after = spec_fields(&live.spec);
+    before.insert("replication_support".into(), Value::String(recorded.replication_support.as_str().into()));
+    after.insert("replication_support".into(), Value::String(live.replication_support.as_str().into()));
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let recorded = before.get(key).cloned().unwrap_or(Value::Null);
+            let live = after.get(key).cloned().unwrap_or(Value::Null);
+            (recorded != live).then(|| Drift {
+                address: name.address(),
+                server: name.clone(),
+                path: key.clone(),
+                message: format!(
+                    "changed outside pgfleet: {name} {key} {} → {}",
+                    display_value(&recorded),
+                    display_value(&live)
+                ),
+                recorded,
+                live,
+            })
+        })
+        .collect()
+}
+
+/// A value as people read it: strings unquoted, absence as `(none)`.
+pub(crate) fn display_value(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,271 @@
+//! One server's differences, desired against live, each classified by the service's rules:
+//! in place (one PATCH), by migration (create-only properties), refused (storage shrink,
+//! version downgrade, turning a server into a replica), or no change at all (auto-grown
+//! storage).
+//!
+//! One server at a time: it never looks at other servers (replica sizes and ordering are the
+//! planner's) and never re-encodes a rule; it reads `crate::rules`.
+
+use crate::model::{ServerName, ServerPatch, ServerSpec};
+use crate::plan::AttributeChange;
+use crate::rules::{self, PropertyChange, SkuSize, TierChange, VersionChange};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How one server has to change to match the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerDiff {
+    /// What the server becomes: the desired spec, except that a refused change keeps the live
+    /// value and auto-grown storage stays as it is.
+    pub target: ServerSpec,
+    /// Every attribute that changes, live → target, by fleet-file key (`tags.team` per tag).
+    pub attributes: Vec<AttributeChange>,
+    /// The in-place changes, all in one PATCH. Empty when a migration is needed: the new server
+    /// gets the whole target instead.
+    pub patch: ServerPatch,
+    /// Create-only keys that change (`tier` when moving to or from Basic): the data has to move
+    /// to a new server.
+    pub migration_keys: Vec<&'static str>,
+    /// Changes the service cannot make, with what to do instead.
+    pub refusals: Vec<FieldRefusal>,
+    /// Facts a reviewer should see that are not changes.
+    pub notes: Vec<String>,
+    /// Whether the server's place in a replication pair changes.
+    pub relationship: Relationship,
+}
+
+impl ServerDiff {
+    /// Whether a create-only property changes.
+    pub fn needs_migration(&self) -> bool {
+        !self.migration_keys.is_empty()
+    }
+
+    /// Whether nothing is to be done (refusals and notes aside).
+    pub fn is_unchanged(&self) -> bool {
+        self.attributes.is_empty() && self.relationship == Relationship::Unchanged
+    }
+}
+
+/// A change the service cannot make to one property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRefusal {
+    /// The fleet-file key (`storage_gb`, `version`, `replica_of`).
+    pub path: String,
+    pub reason: String,
+    /// What to do instead.
+    pub hint: String,
+}
+
+/// A change of the replication relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relationship {
+    Unchanged,
+    /// `replica_of` was removed: the replica is promoted to a standalone server.
+    Promote {
+        primary: ServerName,
+    },
+}
+
+/// Compares what the config wants with what the server is, live.
+pub fn diff_server(desired: &ServerSpec, live: &ServerSpec) -> ServerDiff {
+    let mut diff = ServerDiff {
+        target: desired.clone(),
+        attributes: Vec::new(),
+        patch: ServerPatch::default(),
+        migration_keys: Vec::new(),
+        refusals: Vec::new(),
+        notes: Vec::new(),
+        relationship: Relationship::Unchanged,
+    };
+    if desired == live {
+        return diff;
+    }
+    relationship(live, &mut diff);
+    storage(live, &mut diff);
+    version(live, &mut diff);
+    let target = diff.target.clone();
+    match rules::tier_change(live.tier, target.tier) {
+        TierChange::Same => {}
+        TierChange::InPlaceRestart => diff.patch.tier = Some(target.tier),
+        TierChange::Migration => diff.migration_keys.push("tier"),
+    }
+    let patch = &mut diff.patch;
+    let mut keys = Vec::new();
+    in_place("generation", live.generation != target.generation, &mut keys, || {
+        patch.generation = Some(target.generation)
+    });
+    in_place("vcores", live.vcores != target.vcores, &mut keys, || patch.vcores = Some(target.vcores));
+    in_place(
+        "backup_retention_days",
+        live.backup_retention_days != target.backup_retention_days,
+        &mut keys,
+        || patch.backup_retention_days = Some(target.backup_retention_days),
+    );
+    in_place("storage_autogrow", live.storage_autogrow != target.storage_autogrow, &mut keys, || {
+        patch.storage_autogrow = Some(target.storage_autogrow)
+    });
+    in_place("ssl_enforcement", live.ssl_enforcement != target.ssl_enforcement, &mut keys, || {
+        patch.ssl_enforcement = Some(target.ssl_enforcement)
+    });
+    in_place(
+        "minimal_tls_version",
+        live.minimal_tls_version != target.minimal_tls_version,
+        &mut keys,
+        || patch.minimal_tls_version = Some(target.minimal_tls_version),
+    );
+    in_place("tags", live.tags != target.tags, &mut keys, || patch.tags = Some(target.tags.clone()));
+    // These have no PATCH field: the service sets them only at create (rules say create-only).
+    for (key, differs) in [
+        ("geo_redundant_backup", live.geo_redundant_backup != target.geo_redundant_backup),
+        ("location", live.location != target.location),
+        ("admin_login", live.admin_login != target.admin_login),
+    ] {
+        if differs {
+            keys.push(key);
+        }
+    }
+    diff.migration_keys.extend(keys);
+    if diff.needs_migration() {
+        diff.patch = ServerPatch::default();
+    }
+    diff.attributes = changed_attributes(live, &diff.target);
+    diff
+}
+
+/// Records an in-place change through `set`, or a migration key when the rules say the
+/// property is create-only.
+fn in_place(key: &'static str, differs: bool, migration_keys: &mut Vec<&'static str>, set: impl FnOnce()) {
+    if !differs {
+        return;
+    }
+    match rules::property_rule(key).map(|rule| rule.change) {
+        Some(PropertyChange::CreateOnly) => migration_keys.push(key),
+        _ => set(),
+    }
+}
+
+fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
+    match (&live.replica_of, &diff.target.replica_of) {
+        (Some(primary), None) => diff.relationship = Relationship::Promote { primary: primary.clone() },
+        (None, Some(primary)) => {
+            diff.refusals.push(FieldRefusal {
+                path: "replica_of".into(),
+                reason: format!(
+                    "the service cannot turn an existing server into a replica (of {primary}); a replica is \
+                     always created as one"
+                ),
+                hint: format!(
+                    "for a replica of {primary}, add a new server with replica_of = \"{primary}\"; to replace \
+                     this server by a replica, remove it, apply with --allow-delete, then add it back"
+                ),
+            });
+            diff.target.replica_of = None;
+        }
+        (Some(current), Some(wanted)) if current != wanted => {
+            diff.refusals.push(FieldRefusal {
+                path: "replica_of".into(),
+                reason: format!("a replica of {current} cannot be moved to another primary ({wanted})"),
+                hint: format!(
+                    "remove replica_of to promote it to a standalone server, or add a new server with \
+                     replica_of = \"{wanted}\""
+                ),
+            });
+            diff.target.replica_of = Some(current.clone());
+        }
+        _ => {}
+    }
+}
+
+fn storage(live: &ServerSpec, diff: &mut ServerDiff) {
+    let wanted = diff.target.storage_gb;
+    if wanted > live.storage_gb {
+        diff.patch.storage_gb = Some(wanted);
+        return;
+    }
+    if wanted == live.storage_gb {
+        return;
+    }
+    diff.target.storage_gb = live.storage_gb;
+    if live.storage_autogrow && diff.target.storage_autogrow {
+        diff.notes.push(format!(
+            "storage auto-grew to {} GB, above the configured {wanted} GB; storage never shrinks, so this \
+             is not a change (set storage_gb = {} to make the config match)",
+            live.storage_gb, live.storage_gb
+        ));
+    } else {
+        diff.refusals.push(FieldRefusal {
+            path: "storage_gb".into(),
+            reason: format!(
+                "storage cannot shrink: the server has {} GB and the config asks for {wanted} GB (the \
+                 service refuses with UnsupportedUpdate)",
+                live.storage_gb
+            ),
+            hint: format!(
+                "set storage_gb = {} or more; for a smaller disk, create a new server of that size and move \
+                 the data with pg_dump/pg_restore",
+                live.storage_gb
+            ),
+        });
+    }
+}
+
+fn version(live: &ServerSpec, diff: &mut ServerDiff) {
+    match rules::version_change(live.version, diff.target.version) {
+        VersionChange::Same => {}
+        VersionChange::UpgradeByMigration => diff.migration_keys.push("version"),
+        VersionChange::DowngradeRefused => {
+            diff.refusals.push(FieldRefusal {
+                path: "version".into(),
+                reason: format!(
+                    "PostgreSQL {} cannot be downgraded to {}: a dump of a newer server is not guaranteed to \
+                     restore into an older one",
+                    live.version, diff.target.version
+                ),
+                hint: format!(
+                    "keep version = \"{}\"; for an older version, create a new server and move the data \
+                     yourself",
+                    live.version
+                ),
+            });
+            diff.target.version = live.version;
+        }
+    }
+}
+
+/// A spec as fleet-file keys and JSON values, with one `tags.KEY` entry per tag.
+pub fn spec_fields(spec: &ServerSpec) -> BTreeMap<String, Value> {
+    let mut fields = BTreeMap::new();
+    if let Ok(Value::Object(object)) = serde_json::to_value(spec) {
+        for (key, value) in object {
+            if key == "tags" {
+                continue;
+            }
+            fields.insert(key, value);
+        }
+    }
+    for (key, value) in &spec.tags {
+        fields.insert(format!("tags.{key}"), Value::String(value.clone()));
+    }
+    fields
+}
+
+/// Every key whose value differs between two specs (`null` where a key is absent).
+fn changed_attributes(before: &ServerSpec, after: &ServerSpec) -> Vec<AttributeChange> {
+    let before = spec_fields(before);
+    let after = spec_fields(after);
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let old = before.get(key).cloned().unwrap_or(Value::Null);
+            let new = after.get(key).cloned().unwrap_or(Value::Null);
+            (old != new).then(|| AttributeChange { path: key.clone(), before: old, after: new })
+        })
+        .collect()
+}
+
+/// The size of a server as the replica rules see it.
+pub fn size_of(spec: &ServerSpec) -> SkuSize {
+    SkuSize { tier: spec.tier, generation: spec.generation, vcores: spec.vcores, storage_gb: spec.storage_gb }
+}

@@ -1,0 +1,197 @@
+//! Direct tests of the diff: classification of each property, refusals, notes and drift.
+
+use super::*;
+use crate::model::{ObservedServer, ServerName, ServerPatch, ServerSpec, ServerStatus};
+use crate::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use crate::state::{ServerRecord, State};
+use std::collections::BTreeMap;
+
+fn spec() -> ServerSpec {
+    ServerSpec {
+        tier: Tier::GeneralPurpose,
+        generation: Generation::Gen5,
+        vcores: 4,
+        storage_gb: 100,
+        version: PgVersion::V11,
+        backup_retention_days: 7,
+        geo_redundant_backup: false,
+        storage_autogrow: false,
+        ssl_enforcement: true,
+        minimal_tls_version: TlsVersion::Tls1_2,
+        admin_login: "fleetadmin".into(),
+        location: "westeurope".into(),
+        tags: BTreeMap::new(),
+        replica_of: None,
+    }
+}
+
+#[test]
+fn identical_specs_have_no_diff() {
+    let diff = diff_server(&spec(), &spec());
+    assert!(diff.is_unchanged() && diff.patch.is_empty() && !diff.needs_migration());
+    assert_eq!(diff.target, spec());
+}
+
+/// Each in-place property lands in the patch, and only there.
+#[test]
+fn in_place_properties_go_into_the_patch() {
+    let cases: Vec<(ServerSpec, ServerPatch)> = vec![
+        (ServerSpec { vcores: 8, ..spec() }, ServerPatch { vcores: Some(8), ..ServerPatch::default() }),
+        (
+            ServerSpec { generation: Generation::Gen4, ..spec() },
+            ServerPatch { generation: Some(Generation::Gen4), ..ServerPatch::default() },
+        ),
+        (
+            ServerSpec { tier: Tier::MemoryOptimized, ..spec() },
+            ServerPatch { tier: Some(Tier::MemoryOptimized), ..ServerPatch::default() },
+        ),
+        (
+            ServerSpec { storage_gb: 200, ..spec() },
+            ServerPatch { storage_gb: Some(200), ..ServerPatch::default() },
+        ),
+        (
+            ServerSpec { backup_retention_days: 35, ..spec() },
+            ServerPatch { backup_retention_days: Some(35), ..ServerPatch::default() },
+        ),
+        (
+            ServerSpec { storage_autogrow: true, ..spec() },
+            ServerPatch { storage_autogrow: Some(true), ..ServerPatch::default() },
+        ),
+        (
+            ServerSpec {
+                ssl_enforcement: false,
+                minimal_tls_version: TlsVersion::EnforcementDisabled,
+                ..spec()
+            },
+            ServerPatch {
+                ssl_enforcement: Some(false),
+                minimal_tls_version: Some(TlsVersion::EnforcementDisabled),
+                ..ServerPatch::default()
+            },
+        ),
+    ];
+    for (desired, patch) in cases {
+        let diff = diff_server(&desired, &spec());
+        assert_eq!(diff.patch, patch, "{desired:?}");
+        assert!(!diff.needs_migration() && diff.refusals.is_empty(), "{desired:?}");
+        assert_eq!(diff.patch.apply_to(&spec()), desired);
+    }
+}
+
+#[test]
+fn tags_are_one_attribute_per_key() {
+    let mut live = spec();
+    live.tags.insert("team".into(), "a".into());
+    live.tags.insert("old".into(), "x".into());
+    let mut desired = spec();
+    desired.tags.insert("team".into(), "b".into());
+    let diff = diff_server(&desired, &live);
+    let paths: Vec<(&str, String, String)> = diff
+        .attributes
+        .iter()
+        .map(|a| (a.path.as_str(), a.before.to_string(), a.after.to_string()))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![("tags.old", "\"x\"".into(), "null".into()), ("tags.team", "\"a\"".into(), "\"b\"".into())]
+    );
+    assert_eq!(diff.patch.tags, Some(desired.tags.clone()));
+}
+
+#[test]
+fn create_only_properties_need_a_migration() {
+    let cases: Vec<(ServerSpec, &str)> = vec![
+        (ServerSpec { tier: Tier::Basic, vcores: 2, ..spec() }, "tier"),
+        (ServerSpec { geo_redundant_backup: true, ..spec() }, "geo_redundant_backup"),
+        (ServerSpec { location: "northeurope".into(), ..spec() }, "location"),
+        (ServerSpec { admin_login: "owner".into(), ..spec() }, "admin_login"),
+    ];
+    for (desired, key) in cases {
+        let diff = diff_server(&desired, &spec());
+        assert!(diff.migration_keys.contains(&key), "{key}: {:?}", diff.migration_keys);
+        assert_eq!(diff.target, desired);
+    }
+    let older = ServerSpec { version: PgVersion::V10, ..spec() };
+    assert_eq!(diff_server(&spec(), &older).migration_keys, vec!["version"]);
+}
+
+#[test]
+fn shrink_and_downgrade_are_refused_and_keep_the_live_value() {
+    let live = ServerSpec { storage_gb: 200, ..spec() };
+    let diff = diff_server(&ServerSpec { version: PgVersion::V10, ..spec() }, &live);
+    let paths: Vec<&str> = diff.refusals.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, vec!["storage_gb", "version"]);
+    assert_eq!(diff.target, live);
+    assert!(diff.attributes.is_empty() && diff.patch.is_empty() && !diff.needs_migration());
+}
+
+#[test]
+fn auto_grown_storage_is_a_note_only_while_auto_grow_is_on() {
+    let live = ServerSpec { storage_gb: 130, storage_autogrow: true, ..spec() };
+    let desired = ServerSpec { storage_autogrow: true, ..spec() };
+    let diff = diff_server(&desired, &live);
+    assert!(diff.refusals.is_empty() && diff.is_unchanged());
+    assert!(diff.notes[0].contains("auto-grew to 130 GB"));
+    // Turning auto-grow off in the config: the larger size is then a shrink request.
+    let diff = diff_server(&spec(), &live);
+    assert_eq!(diff.refusals[0].path, "storage_gb");
+    assert_eq!(diff.patch, ServerPatch { storage_autogrow: Some(false), ..ServerPatch::default() });
+}
+
+#[test]
+fn replica_relationships() {
+    let primary = ServerName::new("pay-main");
+    let replica = ServerSpec { replica_of: Some(primary.clone()), ..spec() };
+    let promote = diff_server(&spec(), &replica);
+    assert_eq!(promote.relationship, Relationship::Promote { primary: primary.clone() });
+    let adopt = diff_server(&replica, &spec());
+    assert_eq!(adopt.refusals[0].path, "replica_of");
+    assert_eq!(adopt.target.replica_of, None);
+    let moved = ServerSpec { replica_of: Some(ServerName::new("other")), ..spec() };
+    let repoint = diff_server(&moved, &replica);
+    assert_eq!(repoint.refusals[0].path, "replica_of");
+    assert_eq!(repoint.target.replica_of, Some(primary));
+}
+
+fn observed(name: &str, spec: ServerSpec, replication: ReplicationSupport) -> ObservedServer {
+    ObservedServer {
+        name: ServerName::new(name),
+        provider_id: format!("/servers/{name}"),
+        spec,
+        status: ServerStatus::Ready,
+        replication_support: replication,
+        endpoint: None,
+    }
+}
+
+#[test]
+fn drift_lists_every_attribute_changed_outside_pgfleet() {
+    let mut state = State::new("payments");
+    for name in ["pay-main", "pay-gone"] {
+        let observed = observed(name, spec(), ReplicationSupport::Replica);
+        state.servers.insert(
+            ServerName::new(name),
+            ServerRecord { address: ServerName::new(name).address(), observed },
+        );
+    }
+    let live = BTreeMap::from([
+        (
+            ServerName::new("pay-main"),
+            observed("pay-main", ServerSpec { vcores: 8, ..spec() }, ReplicationSupport::Off),
+        ),
+        (ServerName::new("pay-new"), observed("pay-new", spec(), ReplicationSupport::Replica)),
+    ]);
+    let drift = detect_drift(Some(&state), &live, true);
+    let messages: Vec<&str> = drift.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "changed outside pgfleet: pay-gone is gone (deleted outside pgfleet)",
+            "changed outside pgfleet: pay-main replication_support REPLICA → OFF",
+            "changed outside pgfleet: pay-main vcores 4 → 8",
+            "changed outside pgfleet: pay-new exists but pgfleet has no record of it",
+        ]
+    );
+    assert!(detect_drift(Some(&state), &live, false).is_empty());
+    assert!(detect_drift(None, &live, true).is_empty());
+}

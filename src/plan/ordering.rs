@@ -1,0 +1,223 @@
+//! The edges of the change graph, each with its reason (DESIGN.md "Ordering rules"):
+//! replicas grow before their primary and shrink after it; a replica is created after its
+//! primary's changes (and its replication support); replicas are promoted or deleted before
+//! their primary changes; replicas of a migrated primary are re-created after cutover.
+//!
+//! Size comparisons are `rules::replica_fits`; this module only decides which change waits.
+
+use super::build::Planner;
+use super::draft::Kind;
+use super::model::ChangeId;
+use crate::diff::size_of;
+use crate::model::ServerName;
+use crate::rules::{self, SkuSize};
+
+/// Adds every edge of the plan.
+pub(super) fn add_edges(planner: &mut Planner) {
+    same_server(planner);
+    configured_replicas(planner);
+    live_replicas(planner);
+}
+
+/// Changes of one server that come in sequence.
+fn same_server(planner: &mut Planner) {
+    let servers: std::collections::BTreeSet<ServerName> =
+        planner.draft.changes.iter().map(|c| c.server.clone()).collect();
+    for server in servers {
+        let draft = &mut planner.draft;
+        if let Some(replication) = draft.id(&server, Kind::Replication) {
+            if let Some(create) = draft.id(&server, Kind::Create) {
+                draft.edge(
+                    &create,
+                    &replication,
+                    format!("replication support is set on {server} once it exists"),
+                );
+            }
+            if let Some(migrate) = draft.id(&server, Kind::Migrate) {
+                let reason = format!("replication support is set on the new {server}, after cutover");
+                draft.edge(&migrate, &replication, reason);
+            }
+        }
+        if let (Some(delete), Some(create)) =
+            (draft.id(&server, Kind::Delete), draft.id(&server, Kind::Create))
+        {
+            let reason = format!("the old {server} is deleted before it is created again");
+            draft.edge(&delete, &create, reason);
+        }
+        if let Some(promote) = draft.id(&server, Kind::Promote) {
+            for kind in [Kind::Update, Kind::Migrate] {
+                if let Some(id) = draft.id(&server, kind) {
+                    let reason = format!(
+                        "{server} is promoted first: standalone, it is no longer bound to its primary's size, and \
+                         the service takes no other change in the same request as a promote"
+                    );
+                    draft.edge(&promote, &id, reason);
+                }
+            }
+        }
+    }
+}
+
+/// Edges between configured replicas and their configured primary.
+fn configured_replicas(planner: &mut Planner) {
+    let pairs: Vec<(ServerName, ServerName)> = planner
+        .desired_replicas
+        .iter()
+        .flat_map(|(primary, replicas)| replicas.iter().map(move |r| (primary.clone(), r.clone())))
+        .collect();
+    for (primary, replica) in pairs {
+        if let Some(create) = planner.draft.id(&replica, Kind::Create) {
+            after_primary(planner, &primary, &replica, &create);
+        }
+        if let Some(recreate) = planner.draft.id(&replica, Kind::Recreate) {
+            if planner.migrating.contains(&primary) {
+                after_primary(planner, &primary, &replica, &recreate);
+            } else {
+                sizing(planner, &primary, &replica, &recreate);
+            }
+        }
+        let stays_replica =
+            planner.request.live.get(&replica).and_then(|o| o.spec.replica_of.as_ref()) == Some(&primary);
+        if let Some(update) = planner.draft.id(&replica, Kind::Update).filter(|_| stays_replica) {
+            sizing(planner, &primary, &replica, &update);
+        }
+    }
+}
+
+/// A new (or re-created) replica waits for every change of its primary, so it starts from the
+/// primary's final size, with replication support on.
+fn after_primary(planner: &mut Planner, primary: &ServerName, replica: &ServerName, id: &ChangeId) {
+    for (kind, primary_change) in planner.draft.of_server(primary) {
+        let reason = match kind {
+            Kind::Create => format!("a replica is created after its primary: {primary} must exist first"),
+            Kind::Replication => format!(
+                "{primary}'s replication support (azure.replication_support = REPLICA) must be on before {replica} \
+                 is created"
+            ),
+            Kind::Migrate => {
+                format!("{replica} is created from the new {primary}, after the migration's cutover")
+            }
+            Kind::Promote => {
+                format!("{primary} must be promoted to a standalone server before it can have replicas")
+            }
+            Kind::Update if has_replication(planner, &primary_change) => format!(
+                "{primary}'s update turns replication support on (azure.replication_support = REPLICA), which \
+                 {replica} needs, and leaves {primary} at its final size"
+            ),
+            Kind::Update | Kind::Storage => {
+                format!("{replica} is created after {primary}'s update, so it starts from its final size")
+            }
+            Kind::Recreate | Kind::Delete => continue,
+        };
+        planner.draft.edge(&primary_change, id, reason);
+    }
+}
+
+fn has_replication(planner: &Planner, id: &ChangeId) -> bool {
+    planner.draft.change(id).is_some_and(|change| {
+        matches!(change.operation, super::model::Operation::Update { replication_support: Some(_), .. })
+    })
+}
+
+/// Grow replicas before their primary; shrink the primary before its replicas. A replica that
+/// already fits the primary's new size gets no edge.
+fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, replica_change: &ChangeId) {
+    let Some(primary_update) = planner.draft.id(primary, Kind::Update) else { return };
+    let (Some(primary_live), Some(replica_live)) =
+        (planner.request.live.get(primary), planner.request.live.get(replica))
+    else {
+        return;
+    };
+    let (Some(primary_target), Some(replica_target)) =
+        (planner.targets.get(primary), planner.targets.get(replica))
+    else {
+        return;
+    };
+    let primary_before = size_of(&primary_live.spec);
+    let primary_after = size_of(primary_target);
+    let replica_before = size_of(&replica_live.spec);
+    let replica_after = size_of(replica_target);
+    let grow_first = !rules::replica_fits(primary_after, replica_before);
+    let shrink_after = !rules::replica_fits(primary_before, replica_after);
+    let grow_reason = format!(
+        "replica {replica} must reach at least {primary}'s new size ({}) before {primary}'s update: a replica may \
+         not have fewer connections or less storage than its primary",
+        describe_size(primary_after)
+    );
+    let shrink_reason = format!(
+        "{primary} shrinks first: {replica} may go below {primary}'s current size ({}) only once {primary} is \
+         smaller",
+        describe_size(primary_before)
+    );
+    if grow_first && shrink_after {
+        // Storage grows (it never shrinks) while compute shrinks: the replica's storage goes
+        // first on its own, its compute after the primary's.
+        if let Some(storage) = planner.split_storage(replica, replica_change) {
+            planner.draft.edge(&storage, &primary_update, grow_reason);
+            planner.draft.edge(
+                &storage,
+                replica_change,
+                format!("{replica}'s storage grows before the rest of its update"),
+            );
+            planner.draft.edge(&primary_update, replica_change, shrink_reason);
+            return;
+        }
+    }
+    if grow_first {
+        planner.draft.edge(replica_change, &primary_update, grow_reason);
+    } else if shrink_after {
+        planner.draft.edge(&primary_update, replica_change, shrink_reason);
+    }
+}
+
+fn describe_size(size: SkuSize) -> String {
+    format!(
+        "{}_{}_{}, {} connections, {} GB",
+        size.tier.sku_prefix(),
+        size.generation,
+        size.vcores,
+        size.max_connections(),
+        size.storage_gb
+    )
+}
+
+/// Edges from what happens to live replicas: promoted or deleted before their primary changes.
+fn live_replicas(planner: &mut Planner) {
+    let pairs: Vec<(ServerName, ServerName)> = planner
+        .live_replicas
+        .iter()
+        .flat_map(|(primary, replicas)| replicas.iter().map(move |r| (primary.clone(), r.clone())))
+        .collect();
+    for (primary, replica) in pairs {
+        if let Some(promote) = planner.draft.id(&replica, Kind::Promote) {
+            for (kind, id) in planner.draft.of_server(&primary) {
+                if matches!(
+                    kind,
+                    Kind::Update | Kind::Storage | Kind::Migrate | Kind::Delete | Kind::Replication
+                ) {
+                    let reason = format!(
+                        "{replica} is promoted before its primary {primary} changes: once standalone it no longer \
+                         follows {primary}"
+                    );
+                    planner.draft.edge(&promote, &id, reason);
+                }
+            }
+        }
+        let Some(delete) = planner.draft.id(&replica, Kind::Delete) else { continue };
+        if let Some(primary_delete) = planner.draft.id(&primary, Kind::Delete) {
+            planner.draft.edge(
+                &delete,
+                &primary_delete,
+                format!("replica {replica} is deleted before its primary {primary}"),
+            );
+        }
+        let too_small = match (planner.targets.get(&primary), planner.request.live.get(&replica)) {
+            (Some(target), Some(live)) => !rules::replica_fits(size_of(target), size_of(&live.spec)),
+            _ => false,
+        };
+        if let Some(update) = planner.draft.id(&primary, Kind::Update).filter(|_| too_small) {
+            let reason = format!("replica {replica} is deleted before {primary} grows past its size");
+            planner.draft.edge(&delete, &update, reason);
+        }
+    }
+}

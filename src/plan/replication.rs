@@ -1,0 +1,150 @@
+//! Replication support and split storage growth: the changes that exist only because of a
+//! replica. A primary needs `azure.replication_support` on (a parameter write and a restart)
+//! before its first replica is created; a replica whose storage must grow before its primary's
+//! update while its compute shrinks after it gets its storage growth as a change of its own.
+//! The edges around these changes are [`super::ordering`]'s; this module only makes them.
+
+use super::build::Planner;
+use super::draft::{Draft, Kind, NewChange};
+use super::impact;
+use super::model::{Action, AttributeChange, ChangeId, Operation};
+use crate::model::{ServerName, ServerPatch};
+use crate::rules::ReplicationSupport;
+use serde_json::Value;
+
+impl Planner<'_> {
+    /// Turns replication support on for every primary that gets its first replica and may not
+    /// have it: merged into the primary's update when it has one (one restart), else its own
+    /// change; after the create or migration of a new primary.
+    pub fn replication_support(&mut self) {
+        let request = self.request;
+        let primaries: Vec<ServerName> = self.desired_replicas.keys().cloned().collect();
+        for primary in primaries {
+            let replicas = &self.desired_replicas[&primary];
+            // A new replica, or a replica re-created from a migrated (so new) primary. A replica
+            // re-created for its own create-only change is not a first replica: its primary
+            // already replicates to it.
+            let migrating = self.migrating.contains(&primary);
+            let gets_replica = replicas.iter().any(|replica| {
+                self.draft.id(replica, Kind::Create).is_some()
+                    || (migrating && self.draft.id(replica, Kind::Recreate).is_some())
+            });
+            if !gets_replica || !request.desired.servers.contains_key(&primary) {
+                continue;
+            }
+            if self.draft.id(&primary, Kind::Create).is_some() {
+                self.add_replication(&primary, false);
+                continue;
+            }
+            if self.migrating.contains(&primary) {
+                self.add_replication(&primary, true);
+                continue;
+            }
+            let Some(live) = request.live.get(&primary) else { continue };
+            if live.replication_support.allows_replicas() {
+                continue;
+            }
+            let before = Value::String(live.replication_support.as_str().into());
+            let why = format!(
+                "its first replica needs azure.replication_support = REPLICA (now {}), which takes a restart",
+                live.replication_support
+            );
+            match self.draft.id(&primary, Kind::Update) {
+                Some(id) => enable_in_update(&mut self.draft, &id, enabling(before), &why),
+                None => self.add_update(
+                    &primary,
+                    ServerPatch::default(),
+                    vec![enabling(before)],
+                    format!("{primary}: {why}"),
+                ),
+            }
+            if let Some(id) = self.draft.id(&primary, Kind::Update) {
+                set_replication(&mut self.draft, &id);
+            }
+        }
+    }
+
+    /// Its own change turning replication support on, for a server the plan creates or
+    /// migrates: what the service sets on a new server is not known, and the setting needs a
+    /// restart, so it is made once the server exists and before any replica is created.
+    fn add_replication(&mut self, primary: &ServerName, migrated: bool) {
+        let when = if migrated {
+            "after the migration's cutover (one more short restart of the new server)"
+        } else {
+            "right after the server is created, before any client uses it"
+        };
+        let reason = format!(
+            "{primary} is a new server and its first replica needs azure.replication_support = REPLICA, which \
+             takes a restart; it is set {when}, and the replicas are created after it"
+        );
+        let new = NewChange {
+            kind: Kind::Replication,
+            action: Action::Update,
+            operation: Operation::Update {
+                patch: ServerPatch::default(),
+                replication_support: Some(ReplicationSupport::Replica),
+            },
+            attributes: vec![enabling(Value::Null)],
+            impact: impact::update(&ServerPatch::default(), true),
+            reason,
+            steps: Vec::new(),
+        };
+        self.draft.add(primary, new);
+    }
+
+    /// Moves a replica's storage growth out of its update into a change of its own (online, no
+    /// restart), so it can come before the primary's update while the rest comes after. Returns
+    /// the new change's id, or `None` when the update has no storage growth or nothing else.
+    pub fn split_storage(&mut self, replica: &ServerName, update: &ChangeId) -> Option<ChangeId> {
+        let change = self.draft.change_mut(update)?;
+        let Operation::Update { patch, replication_support } = &mut change.operation else { return None };
+        let storage_gb = patch.storage_gb?;
+        if impact::patch_keys(patch).len() < 2 {
+            return None;
+        }
+        patch.storage_gb = None;
+        change.impact = impact::update(patch, replication_support.is_some());
+        let (moved, kept): (Vec<_>, Vec<_>) =
+            change.attributes.drain(..).partition(|attribute| attribute.path == "storage_gb");
+        change.attributes = kept;
+        let storage = ServerPatch { storage_gb: Some(storage_gb), ..ServerPatch::default() };
+        let new = NewChange {
+            kind: Kind::Storage,
+            action: Action::Update,
+            impact: impact::update(&storage, false),
+            operation: Operation::Update { patch: storage, replication_support: None },
+            attributes: moved,
+            reason: format!(
+                "{replica}'s storage grows on its own, online, ahead of the rest of its update: its primary's \
+                 storage grows while its compute shrinks, so the replica's storage has to be ready before the \
+                 primary's update and its compute can shrink only after it"
+            ),
+            steps: Vec::new(),
+        };
+        Some(self.draft.add(replica, new))
+    }
+}
+
+/// The attribute change of turning replication support on.
+fn enabling(before: Value) -> AttributeChange {
+    AttributeChange {
+        path: "replication_support".into(),
+        before,
+        after: Value::String(ReplicationSupport::Replica.as_str().into()),
+    }
+}
+
+fn enable_in_update(draft: &mut Draft, id: &String, attribute: AttributeChange, why: &str) {
+    if let Some(change) = draft.change_mut(id) {
+        change.attributes.push(attribute);
+        change.reason = format!("{}; also {why} (merged: one restart)", change.reason);
+    }
+}
+
+fn set_replication(draft: &mut Draft, id: &String) {
+    let Some(change) = draft.change_mut(id) else { return };
+    if let Operation::Update { patch, replication_support } = &mut change.operation {
+        *replication_support = Some(ReplicationSupport::Replica);
+        change.impact = impact::update(patch, true);
+    }
+}
