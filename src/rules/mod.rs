@@ -11,13 +11,9 @@ mod changes;
 mod names;
 
 pub use catalog::{
-<<<<<<< HEAD
     GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES, RETENTION_DAYS, SKU_CATALOG,
-    SkuInfo, StorageLimits, TierFeature, sku, sku_by_name, storage_limits, tier_supports, valid_vcores,
-=======
-    GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, RETENTION_DAYS, SKU_CATALOG, SkuInfo, SkuSize, StorageLimits,
-    TierFeature, replica_fits, sku, sku_by_name, storage_limits, tier_supports, valid_vcores,
->>>>>>> planner
+    SkuInfo, SkuSize, StorageLimits, TierFeature, replica_fits, sku, sku_by_name, storage_limits,
+    tier_supports, valid_vcores,
 };
 pub use changes::{
     Downtime, PropertyChange, PropertyRule, TierChange, VersionChange, property_rule, tier_change,
