@@ -4,8 +4,12 @@
 //! that uses `anyhow`.
 
 mod completions;
+mod endpoint;
 mod github;
 mod output;
+mod plan;
+mod session;
+mod show;
 mod state_cmd;
 mod validate;
 
@@ -56,6 +60,12 @@ pub enum ColorWhen {
 pub enum Command {
     /// Check the fleet file against every rule and report all problems at once.
     Validate(validate::ValidateArgs),
+    /// Show the changes that would make the live servers match the fleet file.
+    Plan(plan::PlanArgs),
+    /// Render a saved plan.
+    Show(show::ShowArgs),
+    /// Print a server's connection URI (without the password).
+    Endpoint(endpoint::EndpointArgs),
     /// Inspect the state file.
     #[command(subcommand)]
     State(state_cmd::StateCommand),
@@ -71,6 +81,9 @@ pub fn main() -> ExitCode {
     let printer = Printer::new(&cli.global);
     let outcome = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args, &printer),
+        Command::Plan(args) => plan::run(&cli.global, args, &printer),
+        Command::Show(args) => show::run(&cli.global, args, &printer),
+        Command::Endpoint(args) => endpoint::run(&cli.global, args, &printer),
         Command::State(command) => state_cmd::run(&cli.global, command, &printer),
         Command::ForceUnlock(args) => state_cmd::force_unlock(&cli.global, args, &printer),
         Command::Completions(args) => completions::run(args),

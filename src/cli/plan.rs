@@ -1,0 +1,100 @@
+//! `pgfleet plan`: compares the fleet file with the state and the live servers and shows the
+//! ordered changes; `--out` saves the plan for a later `apply`.
+
+use super::session::{self, Secrets};
+use super::{GlobalArgs, Outcome, Printer};
+use crate::plan::{self, Plan, PlanRequest, render, saved};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Save the plan to this file, for `pgfleet apply PLANFILE`.
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as JSON (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// The output format.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Exit 2 when the plan has changes (0 when none, 3 when blocked).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Read the live servers first (`--refresh=false` plans from the state alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Allow deleting servers removed from the fleet file.
+    #[arg(long)]
+    pub allow_delete: bool,
+}
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people at a terminal.
+    Human,
+    /// The versioned JSON contract, for bots.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+impl PlanArgs {
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format.unwrap_or(Format::Human) }
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+    let fleet = session::load_fleet(global, printer)?;
+    let locked = session::open_state(global, &fleet, "plan", printer)?;
+    let live = if args.refresh {
+        let provider = session::build_provider(&fleet, Secrets::None)?;
+        session::runtime()?.block_on(session::refresh(provider.as_ref()))?
+    } else {
+        locked.state().observed()
+    };
+    let stored = (!locked.is_new()).then(|| locked.state());
+    let plan = plan::build(&PlanRequest {
+        desired: &fleet,
+        stored,
+        live: &live,
+        refreshed: args.refresh,
+        allow_delete: args.allow_delete,
+        now: chrono::Utc::now(),
+    });
+    if let Some(out) = &args.out {
+        saved::save(&plan, &live, out)?;
+        printer.info(&format!(
+            "Saved the plan to {}; apply it with: pgfleet apply {}",
+            out.display(),
+            out.display()
+        ));
+    }
+    print_plan(&plan, args.format(), printer);
+    Ok(outcome(&plan, args.detailed_exitcode))
+}
+
+/// Prints a plan in a format, and appends it to the GitHub job summary when one is set.
+pub fn print_plan(plan: &Plan, format: Format, printer: &Printer) {
+    let plan_id = saved::plan_id(plan);
+    match format {
+        Format::Human => printer.data(&render::human(plan, printer.stdout_color())),
+        Format::Json => printer.data(&render::json(plan, &plan_id)),
+        Format::Markdown => printer.data(&render::markdown(plan, &plan_id, render::COMMENT_BUDGET)),
+    }
+    super::github::step_summary(plan, &plan_id, printer);
+}
+
+/// The exit code of a plan (DESIGN.md): refused changes are errors, blocked plans exit 3.
+pub fn outcome(plan: &Plan, detailed: bool) -> Outcome {
+    if !plan.refused.is_empty() {
+        Outcome::Error
+    } else if plan.is_blocked() {
+        Outcome::Blocked
+    } else if detailed && plan.has_changes() {
+        Outcome::Changes
+    } else {
+        Outcome::Success
+    }
+}

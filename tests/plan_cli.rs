@@ -1,0 +1,204 @@
+//! `pgfleet plan` and `pgfleet show` as a user runs them, planning from a state file
+//! (`--refresh=false`) so no server is needed: exit codes, JSON against its schema, saved plans.
+
+use assert_cmd::Command;
+use pgfleet::model::{ObservedServer, ServerName, ServerSpec, ServerStatus};
+use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::state::{ServerRecord, State, StateStore};
+use std::path::{Path, PathBuf};
+
+const QUICKSTART: &str = "examples/quickstart.toml";
+
+fn pgfleet() -> Command {
+    let mut command = Command::cargo_bin("pgfleet").unwrap();
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("PGFLEET_CONFIG")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    command
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = pgfleet().args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn spec(tier: Tier, vcores: u32, storage_gb: u32, replica_of: Option<&str>) -> ServerSpec {
+    ServerSpec {
+        tier,
+        generation: Generation::Gen5,
+        vcores,
+        storage_gb,
+        version: PgVersion::V11,
+        backup_retention_days: 7,
+        geo_redundant_backup: false,
+        storage_autogrow: true,
+        ssl_enforcement: true,
+        minimal_tls_version: TlsVersion::Tls1_2,
+        admin_login: "fleetadmin".into(),
+        location: "local".into(),
+        tags: Default::default(),
+        replica_of: replica_of.map(ServerName::from),
+    }
+}
+
+/// A state that records the quickstart fleet as it is configured, plus `extra` servers.
+fn write_state(path: &Path, extra: &[(&str, ServerSpec)]) {
+    let mut servers = vec![
+        ("qs-basic", spec(Tier::Basic, 1, 20, None)),
+        ("qs-main", spec(Tier::GeneralPurpose, 2, 50, None)),
+        ("qs-ro-1", spec(Tier::GeneralPurpose, 2, 50, Some("qs-main"))),
+        ("qs-ro-2", spec(Tier::GeneralPurpose, 4, 50, Some("qs-main"))),
+    ];
+    servers.extend(extra.iter().cloned());
+    let mut state = State::new("quickstart");
+    for (name, spec) in servers {
+        let name = ServerName::from(name);
+        let observed = ObservedServer {
+            name: name.clone(),
+            provider_id: format!("local/{name}"),
+            spec,
+            status: ServerStatus::Ready,
+            replication_support: ReplicationSupport::Replica,
+            endpoint: None,
+        };
+        state.servers.insert(name.clone(), ServerRecord { address: name.address(), observed });
+    }
+    let mut locked = StateStore::open(path, "quickstart", "test").unwrap();
+    locked.write(state).unwrap();
+}
+
+fn state_in(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("quickstart.state.json")
+}
+
+#[test]
+fn a_matching_state_plans_no_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    write_state(&state, &[]);
+    let state = state.to_str().unwrap();
+    let (code, stdout, stderr) =
+        run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("no changes"), "{stdout}");
+}
+
+#[test]
+fn an_empty_state_plans_creates_and_detailed_exitcode_says_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let state = state.to_str().unwrap();
+    let (code, stdout, _) = run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("4 to create"), "{stdout}");
+    let (code, _, _) =
+        run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(code, 2);
+    assert!(!dir.path().join("quickstart.state.json").exists(), "plan must not write the state");
+}
+
+#[test]
+fn json_output_validates_against_the_plan_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let (code, stdout, stderr) =
+        run(&["plan", "-c", QUICKSTART, "--state", state.to_str().unwrap(), "--refresh=false", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("schemas/plan.schema.json").unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&document).map(|error| error.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(document["summary"]["create"], 4);
+    assert!(document["plan_id"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn a_server_removed_from_the_config_is_blocked_without_allow_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    write_state(&state, &[("qs-old", spec(Tier::Basic, 1, 20, None))]);
+    let state = state.to_str().unwrap();
+    let (code, stdout, _) = run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false"]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("qs-old"), "{stdout}");
+    let (code, stdout, _) =
+        run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false", "--allow-delete", "--json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(document["summary"]["delete"], 1);
+    assert_eq!(document["blocked"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_storage_shrink_is_refused_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let mut bigger = spec(Tier::Basic, 1, 20, None);
+    bigger.storage_gb = 40;
+    write_state(&state, &[]);
+    // Record qs-basic with more storage than the config asks for and no auto-grow: a shrink.
+    let mut current = pgfleet::state::read_state(&state).unwrap();
+    let record = current.servers.get_mut(&ServerName::from("qs-basic")).unwrap();
+    record.observed.spec = ServerSpec { storage_autogrow: false, ..bigger };
+    StateStore::open(&state, "quickstart", "test").unwrap().write(current).unwrap();
+    let (code, stdout, stderr) =
+        run(&["plan", "-c", QUICKSTART, "--state", state.to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("storage_gb"), "{stdout}");
+}
+
+#[test]
+fn a_saved_plan_shows_the_same_plan_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let plan_file = dir.path().join("plan.pgfleet");
+    let (code, stdout, stderr) = run(&[
+        "plan",
+        "-c",
+        QUICKSTART,
+        "--state",
+        state.to_str().unwrap(),
+        "--refresh=false",
+        "--json",
+        "--out",
+        plan_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let planned: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let (code, shown, _) = run(&["show", plan_file.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(planned["plan_id"], shown["plan_id"]);
+    assert_eq!(planned["changes"], shown["changes"]);
+    let (code, markdown, _) = run(&["show", plan_file.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!(code, 0);
+    assert!(markdown.starts_with("<!-- pgfleet:plan fleet=quickstart"), "{markdown}");
+    let secret = std::fs::read_to_string("examples/quickstart.password").unwrap();
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!saved.contains(secret.trim()), "the saved plan holds the password");
+}
+
+#[test]
+fn plan_on_github_actions_appends_to_the_step_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let summary = dir.path().join("summary.md");
+    let output = pgfleet()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["plan", "-c", QUICKSTART, "--state", state.to_str().unwrap(), "--refresh=false"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("<!-- pgfleet:plan fleet=quickstart"), "{text}");
+    assert!(text.contains("4 to create"), "{text}");
+}
