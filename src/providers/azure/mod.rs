@@ -165,12 +165,7 @@ impl AzureProvider {
 
     /// The path of a server (`/resourceGroups/{rg}/providers/…/servers/{name}`).
     fn server_path(location: &ServerRef) -> String {
-        format!(
-            "/resourceGroups/{}/providers/{}/{}",
-            location.resource_group,
-            wire::SERVER_TYPE,
-            location.name
-        )
+        wire::server_path(&location.resource_group, &location.name)
     }
 
     /// The ARM id of a server.

@@ -53,7 +53,7 @@ impl Sku {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageProfile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "storageMB", skip_serializing_if = "Option::is_none")]
     pub storage_mb: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_retention_days: Option<u32>,
@@ -489,4 +489,40 @@ pub fn patch_between(observed: &ServerSpec, desired: &ServerSpec) -> ServerPatch
         minimal_tls_version: changed(&observed.minimal_tls_version, &desired.minimal_tls_version),
         tags: changed(&observed.tags, &desired.tags),
     }
+}
+
+/// The path of a server under its subscription: `/resourceGroups/{rg}/providers/…/servers/{name}`.
+pub fn server_path(resource_group: &str, name: &str) -> String {
+    format!("/resourceGroups/{resource_group}/providers/{SERVER_TYPE}/{name}")
+}
+
+/// `GET …/locations/{location}/performanceTiers`: the SKUs sold in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerformanceTierList {
+    pub value: Vec<PerformanceTier>,
+}
+
+/// One tier of the performance-tier list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceTier {
+    pub id: String,
+    pub service_level_objectives: Vec<ServiceLevelObjective>,
+}
+
+/// One SKU of a performance tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLevelObjective {
+    /// The SKU name (`GP_Gen4_2`).
+    pub id: String,
+    pub edition: String,
+    pub v_core: u32,
+    pub hardware_generation: String,
+    #[serde(rename = "minStorageMB")]
+    pub min_storage_mb: u64,
+    #[serde(rename = "maxStorageMB")]
+    pub max_storage_mb: u64,
+    pub min_backup_retention_days: u32,
+    pub max_backup_retention_days: u32,
 }
