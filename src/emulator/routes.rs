@@ -204,22 +204,24 @@ fn now() -> Instant {
 
 async fn list_group(State(shared): AppState, Path((_, rg)): Path<(String, String)>) -> Response {
     let store = shared.store();
+    let masters = store.masters();
     let value: Vec<_> = store
         .servers
         .values()
         .filter(|s| s.resource_group.eq_ignore_ascii_case(&rg) && s.visible_at.is_none_or(|at| now() >= at))
-        .map(|s| store.to_wire(s, now()))
+        .map(|s| store.to_wire_with(s, now(), &masters))
         .collect();
     Json(json!({ "value": value })).into_response()
 }
 
 async fn list_subscription(State(shared): AppState, Path(sub): Path<String>) -> Response {
     let store = shared.store();
+    let masters = store.masters();
     let value: Vec<_> = store
         .servers
         .values()
         .filter(|s| s.subscription_id.eq_ignore_ascii_case(&sub) && s.visible_at.is_none_or(|at| now() >= at))
-        .map(|s| store.to_wire(s, now()))
+        .map(|s| store.to_wire_with(s, now(), &masters))
         .collect();
     Json(json!({ "value": value })).into_response()
 }

@@ -17,7 +17,7 @@ use crate::rules::{
     TlsVersion,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -189,7 +189,17 @@ impl Store {
 
     /// The wire form of a server at `now`.
     pub fn to_wire(&self, server: &EmServer, now: Instant) -> wire::Server {
-        let has_replicas = self.servers.values().any(|s| s.master.as_deref() == Some(&server.name));
+        self.to_wire_with(server, now, &self.masters())
+    }
+
+    /// The names of servers that have replicas (computed once for a list).
+    pub fn masters(&self) -> BTreeSet<String> {
+        self.servers.values().filter_map(|s| s.master.clone()).collect()
+    }
+
+    /// The wire form, knowing which servers have replicas.
+    pub fn to_wire_with(&self, server: &EmServer, now: Instant, masters: &BTreeSet<String>) -> wire::Server {
+        let has_replicas = masters.contains(&server.name.to_ascii_lowercase());
         let role = match (&server.master, has_replicas) {
             (Some(_), _) => "Replica",
             (None, true) => "Master",
