@@ -11,6 +11,7 @@
 //! Must not: listen beyond the address it is given, or use the wall clock (tokio time only).
 
 mod children;
+mod create;
 mod lifecycle;
 pub mod limits;
 mod routes;

@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod client;
+mod mapping;
 mod operations;
 pub mod wire;
 
