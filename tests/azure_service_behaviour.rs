@@ -210,3 +210,17 @@ async fn the_state_file_keeps_servers_across_runs() {
     assert_eq!(fleet.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["kept-server"]);
     assert!(!std::fs::read_to_string(&state).unwrap().contains(PASSWORD), "no password in the state file");
 }
+
+#[tokio::test]
+async fn the_provider_paces_itself_before_the_read_budget_runs_out() {
+    let emulator = emulator::start(EmulatorOptions::default()).await.unwrap();
+    let provider = provider(&emulator, &[]);
+    // 280 reads: more than the burst of 250, so only pacing avoids a 429.
+    for _ in 0..280 {
+        provider.refresh().await.unwrap();
+    }
+    let log = emulator.requests();
+    let reads = log.iter().filter(|r| r.method == "GET").count();
+    assert_eq!(reads, 280);
+    assert!(log.iter().all(|r| r.status != 429), "no request was throttled");
+}
