@@ -206,3 +206,41 @@ async fn operations_survive_injected_faults() {
     }
     assert!(injected > 0, "faults were injected");
 }
+
+#[tokio::test]
+async fn a_primary_has_at_most_five_replicas() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let provider = provider(&emulator, &["hub"]);
+    provider.create(primary("hub", Tier::GeneralPurpose, 2)).await.unwrap();
+    enable_replication(&provider, "hub").await;
+    for index in 1..=pgfleet::rules::MAX_REPLICAS_PER_PRIMARY {
+        provider.create(replica(&format!("hub-ro-{index}"), "hub", 2)).await.unwrap();
+    }
+    assert_eq!(refused_code(provider.create(replica("hub-ro-6", "hub", 2)).await), "ReplicaCountExceeded");
+    assert_eq!(provider.refresh().await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn invalid_servers_are_refused_with_the_service_codes() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let provider = provider(&emulator, &["bad-server"]);
+    let attempt = |edit: fn(&mut pgfleet::model::ServerSpec)| {
+        let mut request = primary("bad-server", Tier::Basic, 1);
+        edit(&mut request.spec);
+        provider.create(request)
+    };
+    let cases: [(fn(&mut pgfleet::model::ServerSpec), &str); 6] = [
+        (|s| s.admin_login = "admin".into(), "InvalidAdministratorLogin"),
+        (|s| s.storage_gb = 2000, "InvalidStorageSize"),
+        (|s| s.geo_redundant_backup = true, "GeoRedundantBackupNotSupported"),
+        (|s| s.ssl_enforcement = false, "InvalidMinimalTlsVersion"),
+        (|s| s.backup_retention_days = 40, "InvalidBackupRetentionDays"),
+        (|s| s.version = pgfleet::rules::PgVersion::V9_5, "InvalidServerVersion"),
+    ];
+    for (edit, code) in cases {
+        assert_eq!(refused_code(attempt(edit).await), code);
+    }
+    let log = emulator.requests();
+    assert!(log.iter().filter(|r| r.method == "PUT").all(|r| !r.accepted && r.status == 400));
+    assert!(provider.refresh().await.unwrap().is_empty());
+}
