@@ -220,16 +220,19 @@ async fn a_primary_has_at_most_five_replicas() {
     assert_eq!(provider.refresh().await.unwrap().len(), 6);
 }
 
+/// A change to a server spec.
+type SpecEdit = fn(&mut pgfleet::model::ServerSpec);
+
 #[tokio::test]
 async fn invalid_servers_are_refused_with_the_service_codes() {
     let emulator = emulator(FaultRates::default(), 0).await;
     let provider = provider(&emulator, &["bad-server"]);
-    let attempt = |edit: fn(&mut pgfleet::model::ServerSpec)| {
+    let attempt = |edit: SpecEdit| {
         let mut request = primary("bad-server", Tier::Basic, 1);
         edit(&mut request.spec);
         provider.create(request)
     };
-    let cases: [(fn(&mut pgfleet::model::ServerSpec), &str); 6] = [
+    let cases: [(SpecEdit, &str); 6] = [
         (|s| s.admin_login = "admin".into(), "InvalidAdministratorLogin"),
         (|s| s.storage_gb = 2000, "InvalidStorageSize"),
         (|s| s.geo_redundant_backup = true, "GeoRedundantBackupNotSupported"),
