@@ -127,16 +127,24 @@ fn unavailable(error: &reqwest::Error) -> ProviderError {
     ProviderError::new(kind, format!("cannot reach ARM: {error}"))
 }
 
+/// The 409 codes that mean "another operation is in progress" (DOMAIN.md §4.5).
+const BUSY_CODES: &[&str] =
+    &["OperationInterrupted", "OperationCancelled", "AnotherOperationInProgress", "Conflict"];
+
 /// Maps an ARM error answer to a `ProviderError` (DOMAIN.md §4.5–§4.7).
 pub fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
     let detail = serde_json::from_slice::<CloudError>(body).ok().map(|e| e.error);
     let message =
         detail.as_ref().map(|d| d.message.clone()).unwrap_or_else(|| format!("ARM answered {status}"));
+    let busy = detail.as_ref().is_none_or(|d| BUSY_CODES.contains(&d.code.as_str()));
     let kind = match status.as_u16() {
         429 => ProviderErrorKind::Throttled,
         401 | 403 => ProviderErrorKind::Unauthorized,
         404 => ProviderErrorKind::NotFound,
-        409 => ProviderErrorKind::Conflict,
+        // Another operation on the resource: retry later. Any other conflict (a server name
+        // taken in another resource group) will not go away by retrying.
+        409 if busy => ProviderErrorKind::Conflict,
+        409 => ProviderErrorKind::Refused,
         400 | 422 => ProviderErrorKind::Refused,
         500..=599 => ProviderErrorKind::ServerError,
         _ => ProviderErrorKind::Other,
@@ -154,9 +162,7 @@ fn operation_error(operation: &AsyncOperation) -> ProviderError {
         None => ("OperationFailed".to_string(), format!("the operation ended {}", operation.status)),
     };
     let kind = match code.as_str() {
-        "OperationInterrupted" | "OperationCancelled" | "AnotherOperationInProgress" => {
-            ProviderErrorKind::Conflict
-        }
+        code if BUSY_CODES.contains(&code) => ProviderErrorKind::Conflict,
         "OperationTimedOut" | "InternalServerError" | "OperationFailed" => ProviderErrorKind::ServerError,
         _ => ProviderErrorKind::Refused,
     };
@@ -335,6 +341,8 @@ mod tests {
             (500, "InternalServerError", ProviderErrorKind::ServerError),
             (503, "ServiceUnavailable", ProviderErrorKind::ServerError),
             (409, "OperationInterrupted", ProviderErrorKind::Conflict),
+            (409, "AnotherOperationInProgress", ProviderErrorKind::Conflict),
+            (409, "ServerNameAlreadyExists", ProviderErrorKind::Refused),
             (400, "InvalidUpgradeEdition", ProviderErrorKind::Refused),
             (401, "InvalidAuthenticationToken", ProviderErrorKind::Unauthorized),
             (403, "AuthorizationFailed", ProviderErrorKind::Unauthorized),
