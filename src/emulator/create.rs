@@ -30,26 +30,7 @@ impl Store {
         let props = &body.properties;
         let sku_name = body.sku.as_ref().map(|s| s.name.clone()).unwrap_or_else(|| "GP_Gen5_2".to_string());
         let sku = sku_of(&sku_name)?;
-        let login = props.administrator_login.clone().unwrap_or_default();
-        if let Some(problem) = rules::admin_login_problem(&login) {
-            return Err(bad_request(
-                "InvalidAdministratorLogin",
-                format!("The administrator login {problem}."),
-            ));
-        }
-        if props.administrator_login_password.as_deref().is_none_or(str::is_empty) {
-            return Err(bad_request(
-                "MissingAdministratorLoginPassword",
-                "administratorLoginPassword is required.",
-            ));
-        }
-        let version = props.version.clone().unwrap_or_else(|| "11".to_string());
-        if !PgVersion::from_wire(&version).is_some_and(PgVersion::is_supported) {
-            return Err(bad_request(
-                "InvalidServerVersion",
-                format!("Version '{version}' is not supported."),
-            ));
-        }
+        let (login, version) = check_default_properties(body)?;
         let storage = props.storage_profile.clone().unwrap_or_default();
         let storage_mb = storage.storage_mb.unwrap_or(5120);
         let geo = flag(storage.geo_redundant_backup.as_ref(), false);
@@ -98,6 +79,33 @@ impl Store {
         name: &str,
         body: &ServerForCreate,
     ) -> Result<EmServer, ApiError> {
+        let source = self.replica_source(body)?;
+        let source_sku = sku_of(&source.sku)?;
+        let sku = sku_of(body.sku.as_ref().map_or(source.sku.as_str(), |s| s.name.as_str()))?;
+        if rules::tier_change(source_sku.tier, sku.tier) == TierChange::Migration {
+            return Err(bad_request("InvalidUpgradeEdition", edition_message(sku.tier)));
+        }
+        if rules::replica_shortfall((source_sku, source.storage_gb()), (sku, source.storage_gb())).is_some() {
+            return Err(replica_smaller_error());
+        }
+        Ok(EmServer {
+            subscription_id: subscription_id.to_string(),
+            resource_group: resource_group.to_string(),
+            name: name.to_string(),
+            location: body.location.clone(),
+            tags: body.tags.clone(),
+            sku: sku.name.to_string(),
+            master: Some(source.name.to_ascii_lowercase()),
+            storage_autogrow: true,
+            replication_effective: ReplicationSupport::Off,
+            configurations: BTreeMap::new(),
+            children: ChildMaps::default(),
+            ..source.clone()
+        })
+    }
+
+    /// The server a replica create names, if it can have one more replica.
+    fn replica_source(&self, body: &ServerForCreate) -> Result<&EmServer, ApiError> {
         let source_id = body.properties.source_server_id.clone().unwrap_or_default();
         let (_, source_name) = wire::parse_server_id(&source_id).ok_or_else(|| {
             bad_request("InvalidSourceServerId", format!("'{source_id}' is not a server id."))
@@ -137,26 +145,26 @@ impl Store {
                 ),
             ));
         }
-        let sku = sku_of(body.sku.as_ref().map_or(source.sku.as_str(), |s| s.name.as_str()))?;
-        if rules::tier_change(source_sku.tier, sku.tier) == TierChange::Migration {
-            return Err(bad_request("InvalidUpgradeEdition", edition_message(sku.tier)));
-        }
-        if rules::replica_shortfall((source_sku, source.storage_gb()), (sku, source.storage_gb())).is_some() {
-            return Err(replica_smaller_error());
-        }
-        Ok(EmServer {
-            subscription_id: subscription_id.to_string(),
-            resource_group: resource_group.to_string(),
-            name: name.to_string(),
-            location: body.location.clone(),
-            tags: body.tags.clone(),
-            sku: sku.name.to_string(),
-            master: Some(source.name.to_ascii_lowercase()),
-            storage_autogrow: true,
-            replication_effective: ReplicationSupport::Off,
-            configurations: BTreeMap::new(),
-            children: ChildMaps::default(),
-            ..source.clone()
-        })
+        Ok(source)
     }
+}
+
+/// The login, password and version checks of a `Default` create: the login and version.
+fn check_default_properties(body: &ServerForCreate) -> Result<(String, String), ApiError> {
+    let props = &body.properties;
+    let login = props.administrator_login.clone().unwrap_or_default();
+    if let Some(problem) = rules::admin_login_problem(&login) {
+        return Err(bad_request("InvalidAdministratorLogin", format!("The administrator login {problem}.")));
+    }
+    if props.administrator_login_password.as_deref().is_none_or(str::is_empty) {
+        return Err(bad_request(
+            "MissingAdministratorLoginPassword",
+            "administratorLoginPassword is required.",
+        ));
+    }
+    let version = props.version.clone().unwrap_or_else(|| "11".to_string());
+    if !PgVersion::from_wire(&version).is_some_and(PgVersion::is_supported) {
+        return Err(bad_request("InvalidServerVersion", format!("Version '{version}' is not supported.")));
+    }
+    Ok((login, version))
 }
