@@ -44,7 +44,8 @@ fn create_body() -> Value {
 }
 
 fn slow(latency: Duration) -> EmulatorOptions {
-    let latencies = Latencies { create: latency, update: latency, restart: latency, delete: latency };
+    let latencies =
+        Latencies { create: latency, update: latency, restart: latency, delete: latency, invisible: latency };
     EmulatorOptions { latencies, ..EmulatorOptions::default() }
 }
 
@@ -223,4 +224,22 @@ async fn the_provider_paces_itself_before_the_read_budget_runs_out() {
     let reads = log.iter().filter(|r| r.method == "GET").count();
     assert_eq!(reads, 280);
     assert!(log.iter().all(|r| r.status != 429), "no request was throttled");
+}
+
+#[tokio::test]
+async fn a_404_right_after_create_is_pending_until_the_server_is_ready() {
+    let latencies = Latencies { invisible: Duration::from_millis(300), ..fast_latencies() };
+    let emulator =
+        emulator::start(EmulatorOptions { latencies, ..EmulatorOptions::default() }).await.unwrap();
+    let provider = provider(&emulator, &["late-server"]);
+    let created = provider.create(primary("late-server", Tier::GeneralPurpose, 2)).await.unwrap();
+    assert_eq!(created.status, pgfleet::model::ServerStatus::Ready);
+    let gets: Vec<u16> = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/servers/late-server"))
+        .map(|r| r.status)
+        .collect();
+    assert!(gets.len() >= 2 && gets[0] == 404, "{gets:?}");
+    assert_eq!(gets.last(), Some(&200));
 }

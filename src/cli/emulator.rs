@@ -19,7 +19,8 @@ pub struct EmulatorArgs {
     /// Seed of the fault injector: the same seed replays the same faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// How long operations take, e.g. "create=2s,update=1s,restart=500ms,delete=500ms".
+    /// How long operations take, e.g. "create=2s,update=1s,restart=500ms,delete=500ms";
+    /// "invisible=1s": how long a new server answers 404.
     #[arg(long)]
     pub latency: Option<Latencies>,
     /// Probabilities of injected faults per request, e.g. "429=0.05,500=0.02,409=0.02,drop=0.01".

@@ -183,9 +183,10 @@ impl FromStr for Latencies {
                 "update" => latencies.update = duration,
                 "restart" => latencies.restart = duration,
                 "delete" => latencies.delete = duration,
+                "invisible" => latencies.invisible = duration,
                 other => {
                     return Err(SpecError(format!(
-                        "unknown operation {other:?}; use create, update, restart or delete"
+                        "unknown operation {other:?}; use create, update, restart, delete or invisible"
                     )));
                 }
             }

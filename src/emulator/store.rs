@@ -53,6 +53,9 @@ pub struct Latencies {
     pub update: Duration,
     pub restart: Duration,
     pub delete: Duration,
+    /// How long a new server answers 404 to GET after its create was accepted (eventual
+    /// consistency, DOMAIN.md §4.5: 10–15 s on Azure), independent of the create's own time.
+    pub invisible: Duration,
 }
 
 impl Default for Latencies {
@@ -62,6 +65,7 @@ impl Default for Latencies {
             update: Duration::from_secs(1),
             restart: Duration::from_millis(500),
             delete: Duration::from_millis(500),
+            invisible: Duration::from_secs(1),
         }
     }
 }
@@ -321,7 +325,7 @@ impl Store {
         };
         let mut server = server;
         let latency = self.latencies.create;
-        server.visible_at = Some(now + latency / 2);
+        server.visible_at = Some(now + self.latencies.invisible);
         server.busy(now, latency, Some("Inaccessible"));
         let outcome = self.accepted_for(&server, latency, now);
         self.servers.insert(key, server);

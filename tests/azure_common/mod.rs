@@ -26,6 +26,7 @@ pub fn fast_latencies() -> Latencies {
         update: Duration::from_millis(30),
         restart: Duration::from_millis(30),
         delete: Duration::from_millis(20),
+        invisible: Duration::from_millis(30),
     }
 }
 
