@@ -243,3 +243,67 @@ async fn a_404_right_after_create_is_pending_until_the_server_is_ready() {
     assert!(gets.len() >= 2 && gets[0] == 404, "{gets:?}");
     assert_eq!(gets.last(), Some(&200));
 }
+
+#[tokio::test]
+async fn create_only_fields_and_password_rules_are_refused_on_patch() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    emulator
+        .insert_server(SUBSCRIPTION, GROUP, "main-server", serde_json::from_value(create_body()).unwrap())
+        .unwrap();
+    emulator.enable_replication("main-server").unwrap();
+    let source = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/main-server"
+    );
+    let replica =
+        json!({"location": "westeurope", "properties": {"createMode": "Replica", "sourceServerId": source}});
+    emulator
+        .insert_server(SUBSCRIPTION, GROUP, "copy-server", serde_json::from_value(replica).unwrap())
+        .unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let cases = [
+        (
+            "main-server",
+            json!({"properties": {"version": "10"}}),
+            "UnsupportedUpdate",
+            "Cannot update Version for server",
+        ),
+        (
+            "main-server",
+            json!({"properties": {"storageProfile": {"geoRedundantBackup": "Enabled"}}}),
+            "UnsupportedUpdate",
+            "Cannot update GeoRedundantBackup for server",
+        ),
+        (
+            "copy-server",
+            json!({"properties": {"administratorLoginPassword": "New-Password-2"}}),
+            "PasswordChangeOnReplicaNotSupported",
+            "",
+        ),
+        (
+            "copy-server",
+            json!({"properties": {"replicationRole": "None", "administratorLoginPassword": "New-Password-2"}}),
+            "PromoteWithPasswordChangeNotSupported",
+            "",
+        ),
+    ];
+    for (server, body, code, message) in cases {
+        let answer =
+            client.patch(server_url(&base, server)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: Value = answer.json().await.unwrap();
+        assert_eq!(error["error"]["code"], code);
+        assert!(error["error"]["message"].as_str().unwrap().contains(message));
+    }
+    let replica: Value = client
+        .get(server_url(&base, "copy-server"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replica["properties"]["replicationRole"], "Replica", "the refused promote changed nothing");
+    assert!(replica["properties"]["masterServerId"].as_str().unwrap().eq_ignore_ascii_case(&source));
+}
