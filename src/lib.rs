@@ -15,6 +15,7 @@
 //! - [`state`]: the state file: format, lock, atomic writes, journal.
 //! - [`plan`]: the change graph, ordering, saved plans and renderers.
 //! - [`providers`]: the `Provider` trait and its backends.
+//! - [`emulator`]: an ARM emulator of the Azure service, for tests, demos and benchmarks.
 //! - [`cli`]: clap commands, one file per command; the only place that prints.
 //!
 //! Config, diff and planning are pure functions of their inputs. Only providers and state
@@ -23,6 +24,7 @@
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod emulator;
 pub mod exec;
 pub mod migrate;
 pub mod model;

@@ -12,6 +12,7 @@ use crate::model::{Endpoint, LiveFleet, ObservedServer, ServerName, ServerPatch,
 use crate::secret::Redacted;
 use async_trait::async_trait;
 
+pub mod azure;
 pub mod local;
 use std::time::Duration;
 

@@ -9,6 +9,7 @@
 mod catalog;
 mod changes;
 mod names;
+mod replicas;
 
 pub use catalog::{
     GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES, RETENTION_DAYS, SKU_CATALOG,
@@ -20,6 +21,7 @@ pub use changes::{
     version_change,
 };
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};
+pub use replicas::{ReplicaShortfall, replica_shortfall};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,66 @@
+//! `pgfleet emulator`: runs the ARM emulator of Azure Database for PostgreSQL on a loopback
+//! address until interrupted, printing its base URL on the first line of stdout (point
+//! `[provider.azure] endpoint` and `AZURE_AUTHORITY_HOST` at it).
+//!
+//! `--state FILE` is the global `--state` option: here it names the emulator's state file,
+//! loaded at start and rewritten after every accepted write.
+
+use super::{GlobalArgs, Outcome, Printer};
+use crate::emulator::{self, EmulatorOptions, FaultRates, Latencies};
+use anyhow::Context;
+use std::net::SocketAddr;
+
+/// Options of `pgfleet emulator`.
+#[derive(Debug, clap::Args)]
+pub struct EmulatorArgs {
+    /// Where to listen; a loopback address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Seed of the fault injector: the same seed replays the same faults.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How long operations take, e.g. "create=2s,update=1s,restart=500ms,delete=500ms";
+    /// "invisible=1s": how long a new server answers 404.
+    #[arg(long)]
+    pub latency: Option<Latencies>,
+    /// Probabilities of injected faults per request, e.g. "429=0.05,500=0.02,409=0.02,drop=0.01".
+    #[arg(long)]
+    pub faults: Option<FaultRates>,
+    /// Turn off ARM's throttling (token buckets of 250 reads and 200 writes).
+    #[arg(long)]
+    pub no_throttling: bool,
+}
+
+/// Runs the emulator until Ctrl-C.
+///
+/// # Errors
+/// A non-loopback `--listen`, an address in use, or an unreadable state file.
+pub fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+    if !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--listen {} is not a loopback address; the emulator serves this machine only",
+            args.listen
+        );
+    }
+    let options = EmulatorOptions {
+        listen: args.listen,
+        seed: args.seed,
+        latencies: args.latency.unwrap_or_default(),
+        faults: args.faults.unwrap_or_default(),
+        throttling: !args.no_throttling,
+        state_file: global.state.clone(),
+        ..EmulatorOptions::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let running = emulator::start(options).await.context("cannot start the emulator")?;
+        printer.data(&running.base_url());
+        printer.info("emulating Microsoft.DBforPostgreSQL (api-version 2017-12-01); Ctrl-C stops");
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        let requests = running.requests();
+        let refused = requests.iter().filter(|r| !r.accepted).count();
+        printer.info(&format!("served {} requests ({refused} refused or failed)", requests.len()));
+        running.shutdown().await;
+        Ok(Outcome::Success)
+    })
+}

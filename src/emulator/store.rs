@@ -1,0 +1,403 @@
+//! The emulator's servers and what the service does to them: create, update, promote, restart,
+//! delete, each checked against `crate::rules` and refused with the service's error codes.
+//!
+//! Owns: the in-memory servers, their timing (invisible for a while after create, `Inaccessible`
+//! during a restart or compute change, busy while an operation runs) and the async operations.
+//! Must not: do I/O or know about HTTP beyond status codes; re-encode a rule that `rules` holds.
+//!
+//! Where DOMAIN.md §4.6 found no real error code (replica rules, immutable fields other than
+//! storage), the codes here are the emulator's own, named after the rule; the texts DOMAIN.md
+//! quotes are used verbatim.
+
+use crate::providers::azure::wire::{
+    self, ServerForCreate, ServerProperties, ServerUpdateParameters, Sku, StorageProfile,
+};
+use crate::rules::{self, MAX_REPLICAS_PER_PRIMARY, RETENTION_DAYS, ReplicationSupport, TlsVersion};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub use super::children::ChildMaps;
+
+/// A refusal: HTTP status, the service's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: code.to_string(), message: message.into() }
+    }
+
+    fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(400, code, message)
+    }
+
+    pub(super) fn not_found(name: &str) -> ApiError {
+        ApiError::new(
+            404,
+            "ResourceNotFound",
+            format!("The Resource 'Microsoft.DBforPostgreSQL/servers/{name}' was not found."),
+        )
+    }
+}
+
+/// How long operations take (the `--latency` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latencies {
+    pub create: Duration,
+    pub update: Duration,
+    pub restart: Duration,
+    pub delete: Duration,
+    /// How long a new server answers 404 to GET after its create was accepted (eventual
+    /// consistency, DOMAIN.md §4.5: 10–15 s on Azure), independent of the create's own time.
+    pub invisible: Duration,
+}
+
+impl Default for Latencies {
+    fn default() -> Latencies {
+        Latencies {
+            create: Duration::from_secs(2),
+            update: Duration::from_secs(1),
+            restart: Duration::from_millis(500),
+            delete: Duration::from_millis(500),
+            invisible: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One emulated server. Timing fields are not persisted: a loaded server is settled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmServer {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+    pub sku: String,
+    pub storage_mb: u64,
+    pub backup_retention_days: u32,
+    pub geo_redundant_backup: bool,
+    pub storage_autogrow: bool,
+    pub ssl_enforcement: bool,
+    pub minimal_tls_version: String,
+    pub version: String,
+    pub administrator_login: String,
+    /// The primary's name, on a replica.
+    pub master: Option<String>,
+    /// `azure.replication_support` as in force (it changes at the next restart).
+    pub replication_effective: ReplicationSupport,
+    /// Server parameters written by the user (configured values).
+    pub configurations: BTreeMap<String, String>,
+    pub children: ChildMaps,
+    /// GET answers 404 until then (eventual consistency after create).
+    #[serde(skip)]
+    pub visible_at: Option<Instant>,
+    /// The operation in progress ends then; writes are refused with 409 until it does.
+    #[serde(skip)]
+    pub busy_until: Option<Instant>,
+    /// `userVisibleState` while busy (`Inaccessible` during restarts and compute changes).
+    #[serde(skip)]
+    pub busy_state: Option<String>,
+}
+
+/// An async operation: done at `done_at`, with its outcome.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub done_at: Instant,
+    pub error: Option<ApiError>,
+}
+
+/// What a write answered: the status, the body if synchronous, the operation to poll if not.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub status: u16,
+    pub body: Option<serde_json::Value>,
+    pub operation: Option<(String, Duration)>,
+    pub location: String,
+}
+
+/// All servers of the emulated subscription(s), by lowercase name (names are global).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Store {
+    pub servers: BTreeMap<String, EmServer>,
+    #[serde(skip)]
+    pub operations: BTreeMap<String, Operation>,
+    #[serde(skip)]
+    next_operation: u64,
+    #[serde(skip)]
+    pub latencies: Latencies,
+}
+
+pub fn sku_of(name: &str) -> Result<&'static rules::SkuInfo, ApiError> {
+    rules::sku_by_name(name).ok_or_else(|| {
+        ApiError::bad_request("InvalidSkuName", format!("The sku '{name}' is not a valid sku name."))
+    })
+}
+
+fn enabled(flag: bool) -> String {
+    if flag { "Enabled" } else { "Disabled" }.to_string()
+}
+
+impl EmServer {
+    pub fn id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/{}/{}",
+            self.subscription_id,
+            self.resource_group,
+            wire::SERVER_TYPE,
+            self.name
+        )
+    }
+
+    pub fn storage_gb(&self) -> u32 {
+        u32::try_from(self.storage_mb / 1024).unwrap_or(u32::MAX)
+    }
+
+    pub fn is_busy_at(&self, now: Instant) -> bool {
+        self.busy_until.is_some_and(|until| now < until)
+    }
+
+    /// The configured `azure.replication_support`, if the user wrote one.
+    pub fn configured_replication_support(&self) -> Option<ReplicationSupport> {
+        self.configurations
+            .get(ReplicationSupport::PARAMETER)
+            .and_then(|v| crate::providers::azure::parse_replication_support(v))
+    }
+
+    fn is_visible(&self, now: Instant) -> bool {
+        self.visible_at.is_none_or(|at| now >= at)
+    }
+
+    pub fn busy(&mut self, now: Instant, duration: Duration, state: Option<&str>) {
+        self.busy_until = Some(now + duration);
+        self.busy_state = state.map(str::to_string);
+    }
+}
+
+impl Store {
+    pub fn new(latencies: Latencies) -> Store {
+        Store { latencies, ..Store::default() }
+    }
+
+    /// The wire form of a server at `now`.
+    pub fn to_wire(&self, server: &EmServer, now: Instant) -> wire::Server {
+        self.to_wire_with(server, now, &self.masters())
+    }
+
+    /// The names of servers that have replicas (computed once for a list).
+    pub fn masters(&self) -> BTreeSet<String> {
+        self.servers.values().filter_map(|s| s.master.clone()).collect()
+    }
+
+    /// The wire form, knowing which servers have replicas.
+    pub fn to_wire_with(&self, server: &EmServer, now: Instant, masters: &BTreeSet<String>) -> wire::Server {
+        let has_replicas = masters.contains(&server.name.to_ascii_lowercase());
+        let role = match (&server.master, has_replicas) {
+            (Some(_), _) => "Replica",
+            (None, true) => "Master",
+            (None, false) => "None",
+        };
+        let state = match &server.busy_state {
+            Some(state) if server.is_busy_at(now) => state.clone(),
+            _ => "Ready".to_string(),
+        };
+        let master_id = server.master.as_ref().and_then(|m| self.servers.get(m)).map(EmServer::id);
+        wire::Server {
+            id: server.id(),
+            name: server.name.clone(),
+            kind: wire::SERVER_TYPE.to_string(),
+            location: server.location.clone(),
+            tags: server.tags.clone(),
+            sku: sku_of(&server.sku).ok().map(|info| Sku {
+                name: info.name.to_string(),
+                tier: Some(info.tier.as_str().to_string()),
+                family: Some(info.generation.as_str().to_string()),
+                capacity: Some(info.vcores),
+            }),
+            properties: ServerProperties {
+                administrator_login: Some(server.administrator_login.clone()),
+                storage_profile: Some(StorageProfile {
+                    storage_mb: Some(server.storage_mb),
+                    backup_retention_days: Some(server.backup_retention_days),
+                    geo_redundant_backup: Some(enabled(server.geo_redundant_backup)),
+                    storage_autogrow: Some(enabled(server.storage_autogrow)),
+                }),
+                version: Some(server.version.clone()),
+                ssl_enforcement: Some(enabled(server.ssl_enforcement)),
+                minimal_tls_version: Some(server.minimal_tls_version.clone()),
+                user_visible_state: Some(state),
+                fully_qualified_domain_name: Some(format!("{}.postgres.database.azure.com", server.name)),
+                earliest_restore_date: None,
+                replication_role: Some(role.to_string()),
+                master_server_id: Some(master_id.unwrap_or_default()),
+                replica_capacity: Some(if server.master.is_some() {
+                    0
+                } else {
+                    MAX_REPLICAS_PER_PRIMARY as u32
+                }),
+                other: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// A visible server in a resource group.
+    ///
+    /// # Errors
+    /// 404 when it does not exist there (or is not visible yet).
+    pub fn find(&self, resource_group: &str, name: &str, now: Instant) -> Result<&EmServer, ApiError> {
+        self.servers
+            .get(&name.to_ascii_lowercase())
+            .filter(|s| s.resource_group.eq_ignore_ascii_case(resource_group) && s.is_visible(now))
+            .ok_or_else(|| ApiError::not_found(name))
+    }
+
+    pub fn find_mut(
+        &mut self,
+        resource_group: &str,
+        name: &str,
+        now: Instant,
+    ) -> Result<&mut EmServer, ApiError> {
+        self.find(resource_group, name, now)?;
+        Ok(self.servers.get_mut(&name.to_ascii_lowercase()).expect("found above"))
+    }
+
+    /// Starts an async operation and returns its id.
+    pub fn start_operation(&mut self, duration: Duration, now: Instant) -> String {
+        self.next_operation += 1;
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", self.next_operation, self.next_operation);
+        self.operations.insert(id.clone(), Operation { done_at: now + duration, error: None });
+        id
+    }
+
+    pub fn accepted_for(&mut self, server: &EmServer, duration: Duration, now: Instant) -> WriteOutcome {
+        let id = self.start_operation(duration, now);
+        WriteOutcome {
+            status: 202,
+            body: None,
+            operation: Some((id, duration)),
+            location: server.location.clone(),
+        }
+    }
+
+    /// `PUT …/servers/{name}`: a create (Default or Replica), or an update of an existing server.
+    ///
+    /// # Errors
+    /// The service's refusal of an invalid server or replica.
+    pub fn create(
+        &mut self,
+        subscription_id: &str,
+        resource_group: &str,
+        name: &str,
+        body: ServerForCreate,
+        now: Instant,
+    ) -> Result<WriteOutcome, ApiError> {
+        let key = name.to_ascii_lowercase();
+        if let Some(existing) = self.servers.get(&key) {
+            if !existing.resource_group.eq_ignore_ascii_case(resource_group) {
+                return Err(ApiError::new(
+                    409,
+                    "ServerNameAlreadyExists",
+                    format!("Server name '{name}' is already in use."),
+                ));
+            }
+            return self.recreate_as_update(resource_group, name, body, now);
+        }
+        if let Some(problem) = rules::server_name_problem(name) {
+            return Err(ApiError::bad_request(
+                "InvalidServerName",
+                format!("Server name '{name}' {problem}."),
+            ));
+        }
+        let server = match body.properties.create_mode.as_str() {
+            "Default" => self.new_default(subscription_id, resource_group, name, &body)?,
+            "Replica" => self.new_replica(subscription_id, resource_group, name, &body)?,
+            other => {
+                return Err(ApiError::bad_request(
+                    "UnsupportedCreateMode",
+                    format!("createMode '{other}' is not supported by the emulator."),
+                ));
+            }
+        };
+        let mut server = server;
+        let latency = self.latencies.create;
+        server.visible_at = Some(now + self.latencies.invisible);
+        server.busy(now, latency, Some("Inaccessible"));
+        let outcome = self.accepted_for(&server, latency, now);
+        self.servers.insert(key, server);
+        Ok(outcome)
+    }
+
+    /// A PUT on an existing server: the same checks as a PATCH of what differs.
+    fn recreate_as_update(
+        &mut self,
+        resource_group: &str,
+        name: &str,
+        body: ServerForCreate,
+        now: Instant,
+    ) -> Result<WriteOutcome, ApiError> {
+        let update = ServerUpdateParameters {
+            sku: body.sku,
+            tags: Some(body.tags),
+            properties: wire::UpdateProperties {
+                storage_profile: body.properties.storage_profile,
+                version: body.properties.version,
+                ssl_enforcement: body.properties.ssl_enforcement,
+                minimal_tls_version: body.properties.minimal_tls_version,
+                ..wire::UpdateProperties::default()
+            },
+        };
+        self.update(resource_group, name, update, now)
+    }
+}
+
+/// The InvalidUpgradeEdition message (DOMAIN.md §4.6, verbatim).
+pub fn edition_message(tier: rules::Tier) -> String {
+    format!("The edition '{tier}' is not a valid edition. Edition cannot be changed by update.")
+}
+
+/// The refusal of a primary larger than a replica (portal text, DOMAIN.md §3).
+pub fn replica_smaller_error() -> ApiError {
+    ApiError::bad_request(
+        "MasterLargerThanReplica",
+        "The requested sku update would cause the master server to have a larger max_connections value than its replica(s).",
+    )
+}
+
+/// Storage, retention and TLS rules every server obeys.
+pub fn check_settings(server: &EmServer) -> Result<(), ApiError> {
+    let sku = sku_of(&server.sku)?;
+    let limits = rules::storage_limits(sku.tier);
+    let (min_mb, max_mb) = (u64::from(limits.min_gb) * 1024, u64::from(limits.max_gb) * 1024);
+    if !(min_mb..=max_mb).contains(&server.storage_mb) {
+        return Err(ApiError::bad_request(
+            "InvalidStorageSize",
+            format!(
+                "Storage {} MB is outside {min_mb}–{max_mb} MB for the {} tier.",
+                server.storage_mb, sku.tier
+            ),
+        ));
+    }
+    if !RETENTION_DAYS.contains(&server.backup_retention_days) {
+        return Err(ApiError::bad_request(
+            "InvalidBackupRetentionDays",
+            format!("Backup retention must be {} to {} days.", RETENTION_DAYS.start(), RETENTION_DAYS.end()),
+        ));
+    }
+    let tls: Option<TlsVersion> =
+        serde_json::from_value(serde_json::Value::String(server.minimal_tls_version.clone())).ok();
+    match tls {
+        None => Err(ApiError::bad_request("InvalidMinimalTlsVersion", "Unknown minimalTlsVersion.")),
+        Some(tls) if !server.ssl_enforcement && tls != TlsVersion::EnforcementDisabled => {
+            Err(ApiError::bad_request(
+                "InvalidMinimalTlsVersion",
+                "minimalTlsVersion must be TLSEnforcementDisabled when sslEnforcement is Disabled.",
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}

@@ -1,0 +1,282 @@
+//! Access tokens for ARM: a service principal (client-credentials flow), the Azure CLI's token,
+//! or a managed identity, tried in that order; tokens are cached until shortly before expiry.
+//!
+//! Why not the `azure_identity` crate: it brings a second HTTP stack and the whole
+//! `azure_core`/typespec tree into a build that already has reqwest, and its credential chain
+//! is tuned for the SDK's own pipeline. The client-credentials flow is one form POST
+//! (DOMAIN.md §4.8), the CLI is one subprocess, and managed identity one GET, so doing them here
+//! keeps the build small and lets tests point `AZURE_AUTHORITY_HOST` at the emulator.
+//!
+//! Must not: log, print or store a token or a secret (they stay in `Redacted`).
+
+use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::secret::Redacted;
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The scope of ARM tokens.
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+/// The default authority host (`AZURE_AUTHORITY_HOST` overrides it).
+pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+
+/// Tokens are renewed this long before they expire.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
+
+/// Where tokens come from.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// OAuth 2.0 client credentials: `POST {authority}/{tenant}/oauth2/v2.0/token`.
+    ServicePrincipal(ServicePrincipal),
+    /// `az account get-access-token`.
+    AzureCli,
+    /// The managed identity endpoint (App Service's `IDENTITY_ENDPOINT`, else IMDS).
+    ManagedIdentity,
+    /// The Azure CLI, then the managed identity: what [`Credential::from_environment`] chooses
+    /// when no service principal is configured.
+    CliThenManagedIdentity,
+}
+
+/// A service principal's client-credentials settings.
+#[derive(Debug, Clone)]
+pub struct ServicePrincipal {
+    /// `https://login.microsoftonline.com`, or the emulator.
+    pub authority_host: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Redacted<String>,
+}
+
+impl Credential {
+    /// The credential the environment configures: a service principal when `AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` are all set (authority from
+    /// `AZURE_AUTHORITY_HOST`), else the CLI then the managed identity.
+    pub fn from_environment() -> Credential {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        match (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET")) {
+            (Some(tenant_id), Some(client_id), Some(secret)) => {
+                Credential::ServicePrincipal(ServicePrincipal {
+                    authority_host: var("AZURE_AUTHORITY_HOST")
+                        .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_string()),
+                    tenant_id,
+                    client_id,
+                    client_secret: Redacted::new(secret),
+                })
+            }
+            _ => Credential::CliThenManagedIdentity,
+        }
+    }
+}
+
+/// A token and when it stops being usable.
+#[derive(Clone)]
+struct CachedToken {
+    token: Redacted<String>,
+    renew_at: Instant,
+}
+
+/// Hands out bearer tokens, fetching a new one only when the cached one is about to expire.
+pub struct TokenCache {
+    credential: Credential,
+    http: reqwest::Client,
+    cached: Mutex<Option<CachedToken>>,
+}
+
+/// The token endpoint's answer (client credentials and managed identity).
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// The CLI's answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CliToken {
+    access_token: String,
+    #[serde(default, rename = "expires_on")]
+    expires_on: Option<i64>,
+}
+
+fn auth_error(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::Unauthorized, message)
+}
+
+impl TokenCache {
+    pub fn new(credential: Credential, http: reqwest::Client) -> TokenCache {
+        TokenCache { credential, http, cached: Mutex::new(None) }
+    }
+
+    /// A bearer token for ARM.
+    ///
+    /// # Errors
+    /// `Unauthorized` when no credential yields a token; `Unavailable` when the token endpoint
+    /// cannot be reached.
+    pub async fn token(&self) -> Result<Redacted<String>, ProviderError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
+            return Ok(token.token.clone());
+        }
+        let (token, lifetime) = self.fetch().await?;
+        let renew_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
+        *cached = Some(CachedToken { token: token.clone(), renew_at });
+        tracing::debug!(lifetime_seconds = lifetime.as_secs(), "acquired an ARM access token");
+        Ok(token)
+    }
+
+    async fn fetch(&self) -> Result<(Redacted<String>, Duration), ProviderError> {
+        match &self.credential {
+            Credential::ServicePrincipal(principal) => self.client_credentials(principal).await,
+            Credential::AzureCli => azure_cli_token().await,
+            Credential::ManagedIdentity => self.managed_identity().await,
+            Credential::CliThenManagedIdentity => match azure_cli_token().await {
+                Ok(token) => Ok(token),
+                Err(cli_error) => self.managed_identity().await.map_err(|identity_error| {
+                    auth_error(format!(
+                        "no Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or \
+                         log in with `az login` ({cli_error}); managed identity: {identity_error}"
+                    ))
+                }),
+            },
+        }
+    }
+
+    async fn client_credentials(
+        &self,
+        principal: &ServicePrincipal,
+    ) -> Result<(Redacted<String>, Duration), ProviderError> {
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            principal.authority_host.trim_end_matches('/'),
+            principal.tenant_id
+        );
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", principal.client_id.as_str()),
+            ("client_secret", principal.client_secret.expose().as_str()),
+            ("scope", ARM_SCOPE),
+        ];
+        let body = serde_urlencoded_form(&form);
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                ProviderError::new(ProviderErrorKind::Unavailable, format!("token endpoint: {e}"))
+            })?;
+        read_token_response(response).await
+    }
+
+    async fn managed_identity(&self) -> Result<(Redacted<String>, Duration), ProviderError> {
+        let resource = "https://management.azure.com/";
+        let request = match (std::env::var("IDENTITY_ENDPOINT"), std::env::var("IDENTITY_HEADER")) {
+            (Ok(endpoint), Ok(header)) => self
+                .http
+                .get(format!("{endpoint}?api-version=2019-08-01&resource={resource}"))
+                .header("X-IDENTITY-HEADER", header),
+            _ => self
+                .http
+                .get(format!(
+                    "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource={resource}"
+                ))
+                .header("Metadata", "true"),
+        };
+        let response = request
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| auth_error(format!("managed identity endpoint: {e}")))?;
+        read_token_response(response).await
+    }
+}
+
+/// Encodes a form body (`application/x-www-form-urlencoded`).
+fn serde_urlencoded_form(fields: &[(&str, &str)]) -> String {
+    fn encode(text: &str) -> String {
+        let mut out = String::new();
+        for byte in text.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{byte:02X}")),
+            }
+        }
+        out
+    }
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+async fn read_token_response(
+    response: reqwest::Response,
+) -> Result<(Redacted<String>, Duration), ProviderError> {
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Unavailable, format!("token endpoint: {e}")))?;
+    if !status.is_success() {
+        // The error body names the problem (`error`, `error_description`); it holds no secret.
+        let detail: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let code = detail["error"].as_str().unwrap_or("unknown_error");
+        return Err(auth_error(format!("the token endpoint refused the credential: {status} {code}")));
+    }
+    let parsed: TokenResponse =
+        serde_json::from_str(&text).map_err(|_| auth_error("the token endpoint's answer is not a token"))?;
+    let seconds = match parsed.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(300),
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(300),
+        _ => 300,
+    };
+    Ok((Redacted::new(parsed.access_token), Duration::from_secs(seconds)))
+}
+
+async fn azure_cli_token() -> Result<(Redacted<String>, Duration), ProviderError> {
+    let output = tokio::process::Command::new("az")
+        .args([
+            "account",
+            "get-access-token",
+            "--resource",
+            "https://management.azure.com/",
+            "--output",
+            "json",
+        ])
+        .output()
+        .await
+        .map_err(|e| auth_error(format!("cannot run the Azure CLI: {e}")))?;
+    if !output.status.success() {
+        return Err(auth_error("`az account get-access-token` failed; run `az login`"));
+    }
+    let token: CliToken = serde_json::from_slice(&output.stdout)
+        .map_err(|_| auth_error("the Azure CLI's answer is not a token"))?;
+    let now = chrono::Utc::now().timestamp();
+    let seconds = token.expires_on.map(|at| (at - now).max(0)).unwrap_or(300);
+    Ok((Redacted::new(token.access_token), Duration::from_secs(seconds.unsigned_abs())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_escapes_reserved_characters() {
+        let body = serde_urlencoded_form(&[("scope", ARM_SCOPE), ("client_secret", "a b&c=d")]);
+        assert_eq!(body, "scope=https%3A%2F%2Fmanagement.azure.com%2F.default&client_secret=a+b%26c%3Dd");
+    }
+
+    #[test]
+    fn credentials_never_print_the_secret() {
+        let credential = Credential::ServicePrincipal(ServicePrincipal {
+            authority_host: DEFAULT_AUTHORITY_HOST.into(),
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            client_secret: Redacted::new("very-secret".into()),
+        });
+        assert!(!format!("{credential:?}").contains("very-secret"));
+    }
+}

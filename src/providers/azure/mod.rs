@@ -1,0 +1,186 @@
+//! The `azure` provider: real Azure Database for PostgreSQL servers
+//! (`Microsoft.DBforPostgreSQL/servers`, api-version 2017-12-01) over the ARM REST API.
+//!
+//! Owns: the mapping of `Provider` operations to ARM calls (DOMAIN.md §4), waiting for
+//! long-running operations and for `userVisibleState == Ready`, and what is learned on the way
+//! (which resource group holds a server, what `azure.replication_support` is known to be).
+//! Must not: retry a failed operation (the executor does), or let a password or token reach a
+//! log, an error message or the returned model.
+//!
+//! # What a refresh costs
+//! One list request per resource group, plus one `Replicas` list per primary that the service
+//! reports as `replicationRole: Master` (to find replicas in resource groups that are not
+//! listed). Never one GET per server. `azure.replication_support` is not read per server:
+//! a Basic server has no replication (rules); a primary with replicas allows them (the service
+//! refused its replicas otherwise), reported as `REPLICA`; any other server reports what this
+//! provider wrote or read earlier, else `OFF`. The cost of that guess is at most one
+//! unnecessary parameter write and restart before a server's first replica;
+//! [`AzureProvider::read_replication_support`] reads the real value with one GET when a caller
+//! wants to avoid it.
+//!
+//! # Cutover
+//! Server names are global DNS names and cannot be renamed. A cutover therefore keeps the
+//! staging server under its Azure name, tags it `pgfleet-name = NAME` so every later refresh
+//! reports it as `NAME`, and deletes the old server. Clients must move to the new host name,
+//! which the returned endpoint carries.
+
+pub mod auth;
+pub mod client;
+mod mapping;
+mod operations;
+pub mod wire;
+
+pub use auth::{Credential, ServicePrincipal};
+pub use client::PollSettings;
+
+use crate::config::AzureSettings;
+use crate::model::ServerName;
+use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::rules::ReplicationSupport;
+use crate::secret::Redacted;
+use client::ArmClient;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Everything the provider needs.
+#[derive(Debug, Clone)]
+pub struct AzureProviderOptions {
+    /// `[provider.azure]`: subscription, resource group, location, ARM endpoint.
+    pub settings: AzureSettings,
+    /// The fleet's name (sent in the user agent).
+    pub fleet: String,
+    /// Admin passwords by server, for creates and for `connection`.
+    pub passwords: BTreeMap<ServerName, Redacted<String>>,
+    /// `None`: the environment decides ([`Credential::from_environment`]).
+    pub credential: Option<Credential>,
+    /// Further resource groups whose servers belong to the fleet (refresh lists each one);
+    /// new servers are created in `settings.resource_group`.
+    pub extra_resource_groups: Vec<String>,
+    pub polling: PollSettings,
+}
+
+impl AzureProviderOptions {
+    /// Options with the default polling and no extra resource groups.
+    pub fn new(
+        settings: AzureSettings,
+        fleet: impl Into<String>,
+        passwords: BTreeMap<ServerName, Redacted<String>>,
+    ) -> AzureProviderOptions {
+        AzureProviderOptions {
+            settings,
+            fleet: fleet.into(),
+            passwords,
+            credential: None,
+            extra_resource_groups: Vec::new(),
+            polling: PollSettings::default(),
+        }
+    }
+}
+
+/// Where a server lives on Azure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServerRef {
+    resource_group: String,
+    /// The Azure name (differs from the fleet name after a cutover).
+    name: String,
+}
+
+/// The `azure` provider.
+pub struct AzureProvider {
+    client: ArmClient,
+    settings: AzureSettings,
+    extra_resource_groups: Vec<String>,
+    passwords: BTreeMap<ServerName, Redacted<String>>,
+    /// Where each fleet server lives, learned from refreshes, creates and cutovers.
+    locations: Mutex<BTreeMap<ServerName, ServerRef>>,
+    /// `azure.replication_support` values this provider wrote or read.
+    replication: Mutex<BTreeMap<ServerName, ReplicationSupport>>,
+}
+
+impl std::fmt::Debug for AzureProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureProvider").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl AzureProvider {
+    /// Builds the provider; no request is sent until the first operation.
+    ///
+    /// # Errors
+    /// `Other` when the HTTP client cannot be built (no TLS backend).
+    pub fn new(options: AzureProviderOptions) -> Result<AzureProvider, ProviderError> {
+        let http = reqwest::Client::builder()
+            .user_agent(format!("pgfleet/{} (fleet {})", env!("CARGO_PKG_VERSION"), options.fleet))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| ProviderError::new(ProviderErrorKind::Other, format!("HTTP client: {e}")))?;
+        let credential = options.credential.unwrap_or_else(Credential::from_environment);
+        let tokens = auth::TokenCache::new(credential, http.clone());
+        let client = ArmClient::new(
+            &options.settings.endpoint,
+            &options.settings.subscription_id,
+            tokens,
+            http,
+            options.polling,
+        );
+        Ok(AzureProvider {
+            client,
+            settings: options.settings,
+            extra_resource_groups: options.extra_resource_groups,
+            passwords: options.passwords,
+            locations: Mutex::new(BTreeMap::new()),
+            replication: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn resolve(&self, name: &ServerName) -> ServerRef {
+        self.locations.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_else(|| ServerRef {
+            resource_group: self.settings.resource_group.clone(),
+            name: name.as_str().to_string(),
+        })
+    }
+
+    fn remember(&self, name: &ServerName, location: ServerRef) {
+        if let Ok(mut map) = self.locations.lock() {
+            map.insert(name.clone(), location);
+        }
+    }
+
+    fn forget(&self, name: &ServerName) {
+        if let Ok(mut map) = self.locations.lock() {
+            map.remove(name);
+        }
+    }
+
+    fn known_replication(&self, name: &ServerName) -> Option<ReplicationSupport> {
+        self.replication.lock().ok().and_then(|m| m.get(name).copied())
+    }
+
+    fn note_replication(&self, name: &ServerName, value: ReplicationSupport) {
+        if let Ok(mut map) = self.replication.lock() {
+            map.insert(name.clone(), value);
+        }
+    }
+
+    /// The path of a server (`/resourceGroups/{rg}/providers/…/servers/{name}`).
+    fn server_path(location: &ServerRef) -> String {
+        wire::server_path(&location.resource_group, &location.name)
+    }
+
+    /// The ARM id of a server.
+    fn server_id(&self, location: &ServerRef) -> String {
+        format!("/subscriptions/{}{}", self.settings.subscription_id, AzureProvider::server_path(location))
+    }
+}
+
+/// Parses a `azure.replication_support` value as the service spells it (any case).
+pub fn parse_replication_support(value: &str) -> Option<ReplicationSupport> {
+    match value.to_ascii_uppercase().as_str() {
+        "OFF" => Some(ReplicationSupport::Off),
+        "REPLICA" => Some(ReplicationSupport::Replica),
+        "LOGICAL" => Some(ReplicationSupport::Logical),
+        _ => None,
+    }
+}

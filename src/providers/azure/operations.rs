@@ -1,0 +1,332 @@
+//! The `Provider` operations of the `azure` provider, each a short sequence of ARM calls
+//! followed by a wait with a deadline. See the parent module for refresh's cost and cutover.
+
+use super::wire::{self, Configuration, ConfigurationProperties, MappingContext, Server, ServerList};
+use super::{AzureProvider, ServerRef, parse_replication_support};
+use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
+use crate::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
+use crate::rules::{ReplicationSupport, Tier};
+use async_trait::async_trait;
+use reqwest::Method;
+use std::collections::BTreeMap;
+use tokio::time::Instant;
+
+fn mapping_error(error: wire::MappingError) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::Other, error.to_string())
+}
+
+impl AzureProvider {
+    /// Reads `azure.replication_support` of one server with one GET.
+    ///
+    /// # Errors
+    /// `NotFound` for a missing server; a backend failure.
+    pub async fn read_replication_support(
+        &self,
+        name: &ServerName,
+    ) -> Result<ReplicationSupport, ProviderError> {
+        let location = self.resolve(name);
+        let url = self.client.url(&format!(
+            "{}/configurations/{}",
+            AzureProvider::server_path(&location),
+            ReplicationSupport::PARAMETER
+        ));
+        let configuration: Configuration = self.client.get(&url).await?;
+        let text = configuration.properties.value.unwrap_or_default();
+        let value = parse_replication_support(&text).ok_or_else(|| {
+            ProviderError::new(ProviderErrorKind::Other, format!("unknown replication support {text:?}"))
+        })?;
+        self.note_replication(name, value);
+        Ok(value)
+    }
+
+    async fn list_group(&self, resource_group: &str) -> Result<Vec<Server>, ProviderError> {
+        let mut url =
+            self.client.url(&format!("/resourceGroups/{resource_group}/providers/{}", wire::SERVER_TYPE));
+        let mut servers = Vec::new();
+        loop {
+            let page: ServerList = self.client.get(&url).await?;
+            servers.extend(page.value);
+            match page.next_link {
+                Some(next) if !next.is_empty() => url = next,
+                _ => return Ok(servers),
+            }
+        }
+    }
+
+    /// GET of one server.
+    async fn get_server(&self, location: &ServerRef) -> Result<Server, ProviderError> {
+        self.client.get(&self.client.url(&AzureProvider::server_path(location))).await
+    }
+
+    /// What `azure.replication_support` is known to be without reading it.
+    fn inferred_replication(&self, server: &Server, name: &ServerName) -> ReplicationSupport {
+        let tier = server.sku.as_ref().and_then(|s| crate::rules::sku_by_name(&s.name)).map(|s| s.tier);
+        let known = self.known_replication(name);
+        match (tier, known) {
+            (Some(Tier::Basic), _) => ReplicationSupport::Off,
+            (_, Some(value)) if value.allows_replicas() || !server.is_primary_with_replicas() => value,
+            _ if server.is_primary_with_replicas() => ReplicationSupport::Replica,
+            _ => ReplicationSupport::Off,
+        }
+    }
+
+    /// Maps one server, knowing the other servers' fleet names.
+    fn observe(
+        &self,
+        server: &Server,
+        names_by_id: &BTreeMap<String, ServerName>,
+    ) -> Result<ObservedServer, ProviderError> {
+        let name = server.fleet_name();
+        let context =
+            MappingContext { names_by_id, replication_support: self.inferred_replication(server, &name) };
+        wire::to_observed(server, context).map_err(mapping_error)
+    }
+
+    /// Maps a single server, looking its primary's fleet name up in what is known.
+    fn observe_one(&self, server: &Server) -> Result<ObservedServer, ProviderError> {
+        let names_by_id: BTreeMap<String, ServerName> = self
+            .locations
+            .lock()
+            .map(|m| {
+                m.iter().map(|(name, at)| (self.server_id(at).to_ascii_lowercase(), name.clone())).collect()
+            })
+            .unwrap_or_default();
+        self.observe(server, &names_by_id)
+    }
+
+    /// Polls a server until it is visible and `Ready`: a 404 within the grace period after a
+    /// create is "not visible yet" (DOMAIN.md §4.5).
+    async fn wait_ready(&self, location: &ServerRef, deadline: Instant) -> Result<Server, ProviderError> {
+        let started = Instant::now();
+        let polling = self.client.polling;
+        loop {
+            let pause = match self.get_server(location).await {
+                Ok(server)
+                    if server.properties.user_visible_state.as_deref().is_none_or(|s| s == "Ready") =>
+                {
+                    return Ok(server);
+                }
+                Ok(_) => polling.interval,
+                Err(error) if error.kind == ProviderErrorKind::NotFound => {
+                    if started.elapsed() > polling.not_found_grace {
+                        return Err(error);
+                    }
+                    polling.interval
+                }
+                Err(error) if error.is_retryable() => {
+                    error.retry_after.unwrap_or(polling.interval).max(polling.interval)
+                }
+                Err(error) => return Err(error),
+            };
+            if Instant::now() + pause > deadline {
+                return Err(ProviderError::new(
+                    ProviderErrorKind::Timeout,
+                    format!("server {} did not become Ready in time", location.name),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Sends a write, waits for its operation and then for the server to be `Ready`.
+    async fn write_and_wait<B: serde::Serialize>(
+        &self,
+        method: Method,
+        location: &ServerRef,
+        suffix: &str,
+        body: Option<&B>,
+    ) -> Result<Server, ProviderError> {
+        let deadline = Instant::now() + self.client.polling.timeout;
+        let url = self.client.url(&format!("{}{suffix}", AzureProvider::server_path(location)));
+        let response = self.client.call(method, &url, body).await?;
+        self.client.wait_operation(&response, deadline).await?;
+        self.wait_ready(location, deadline).await
+    }
+
+    async fn patch(&self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
+        let location = self.resolve(name);
+        let current = self.get_server(&location).await?;
+        let observed = self.observe_one(&current)?;
+        let mut body = wire::update_body(&observed.spec, patch, None);
+        if let Some(tags) = body.tags.as_mut() {
+            // pgfleet's own tags (the fleet name after a cutover) survive a change of user tags.
+            tags.extend(
+                current
+                    .tags
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(wire::RESERVED_TAG_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        let server = self.write_and_wait(Method::PATCH, &location, "", Some(&body)).await?;
+        self.observe_one(&server)
+    }
+}
+
+#[async_trait]
+impl Provider for AzureProvider {
+    fn kind(&self) -> &'static str {
+        "azure"
+    }
+
+    async fn refresh(&self) -> Result<LiveFleet, ProviderError> {
+        let mut groups = vec![self.settings.resource_group.clone()];
+        groups.extend(self.extra_resource_groups.iter().cloned());
+        let mut by_id: BTreeMap<String, Server> = BTreeMap::new();
+        for group in &groups {
+            for server in self.list_group(group).await? {
+                by_id.insert(server.id.to_ascii_lowercase(), server);
+            }
+        }
+        let primaries: Vec<Server> =
+            by_id.values().filter(|s| s.is_primary_with_replicas()).cloned().collect();
+        for primary in primaries {
+            let url = self.client.url(&format!(
+                "{}/Replicas",
+                primary
+                    .id
+                    .split_once("/resourceGroups")
+                    .map(|(_, p)| format!("/resourceGroups{p}"))
+                    .unwrap_or_default()
+            ));
+            let replicas: ServerList = self.client.get(&url).await?;
+            for replica in replicas.value {
+                by_id.entry(replica.id.to_ascii_lowercase()).or_insert(replica);
+            }
+        }
+        let names_by_id: BTreeMap<String, ServerName> =
+            by_id.iter().map(|(id, s)| (id.clone(), s.fleet_name())).collect();
+        let mut fleet = LiveFleet::new();
+        for server in by_id.values() {
+            let observed = self.observe(server, &names_by_id)?;
+            if let Some((resource_group, name)) = wire::parse_server_id(&server.id) {
+                self.remember(&observed.name, ServerRef { resource_group, name });
+            }
+            fleet.insert(observed.name.clone(), observed);
+        }
+        Ok(fleet)
+    }
+
+    async fn create(&self, request: CreateRequest) -> Result<ObservedServer, ProviderError> {
+        let location = self.resolve(&request.name);
+        let source_id =
+            request.spec.replica_of.as_ref().map(|primary| self.server_id(&self.resolve(primary)));
+        let password = request.admin_password.as_ref().or_else(|| self.passwords.get(&request.name));
+        if source_id.is_none() && password.is_none() {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Other,
+                format!("no admin password for server {}", request.name),
+            ));
+        }
+        let body = wire::create_body(&request.spec, password, source_id.as_deref());
+        let server = self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?;
+        self.remember(&request.name, location);
+        let observed = self.observe_one(&server)?;
+        // A replica starts with its primary's settings; what the fleet wants differently is
+        // one follow-up PATCH (DOMAIN.md §1.6, TF-PG).
+        let follow_up = wire::patch_between(&observed.spec, &request.spec);
+        if request.spec.replica_of.is_some() && !follow_up.is_empty() {
+            return self.patch(&request.name, &follow_up).await;
+        }
+        Ok(observed)
+    }
+
+    async fn update(&self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
+        self.patch(name, patch).await
+    }
+
+    async fn delete(&self, name: &ServerName) -> Result<(), ProviderError> {
+        let location = self.resolve(name);
+        let deadline = Instant::now() + self.client.polling.timeout;
+        let url = self.client.url(&AzureProvider::server_path(&location));
+        match self.client.call::<()>(Method::DELETE, &url, None).await {
+            Ok(response) => self.client.wait_operation(&response, deadline).await?,
+            Err(error) if error.kind == ProviderErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        self.forget(name);
+        Ok(())
+    }
+
+    async fn restart(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        let location = self.resolve(name);
+        let server = self.write_and_wait::<()>(Method::POST, &location, "/restart", None).await?;
+        self.observe_one(&server)
+    }
+
+    async fn promote(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        let location = self.resolve(name);
+        let server = self.write_and_wait(Method::PATCH, &location, "", Some(&wire::promote_body())).await?;
+        self.observe_one(&server)
+    }
+
+    async fn set_parameter(
+        &self,
+        name: &ServerName,
+        parameter: &str,
+        value: &str,
+    ) -> Result<(), ProviderError> {
+        let location = self.resolve(name);
+        let deadline = Instant::now() + self.client.polling.timeout;
+        let url =
+            self.client.url(&format!("{}/configurations/{parameter}", AzureProvider::server_path(&location)));
+        let body = Configuration {
+            id: None,
+            name: None,
+            kind: None,
+            properties: ConfigurationProperties {
+                value: Some(value.to_string()),
+                source: Some("user-override".into()),
+                ..ConfigurationProperties::default()
+            },
+        };
+        let response = self.client.call(Method::PUT, &url, Some(&body)).await?;
+        self.client.wait_operation(&response, deadline).await?;
+        if parameter == ReplicationSupport::PARAMETER {
+            if let Some(parsed) = parse_replication_support(value) {
+                self.note_replication(name, parsed);
+            }
+        }
+        Ok(())
+    }
+
+    async fn cutover(
+        &self,
+        name: &ServerName,
+        staging: &ServerName,
+    ) -> Result<ObservedServer, ProviderError> {
+        let staging_at = self.resolve(staging);
+        let mut server = self.get_server(&staging_at).await?;
+        if server.tags.get(wire::FLEET_NAME_TAG).map(String::as_str) != Some(name.as_str()) {
+            let mut tags = server.tags.clone();
+            tags.insert(wire::FLEET_NAME_TAG.to_string(), name.as_str().to_string());
+            let body = wire::ServerUpdateParameters { tags: Some(tags), ..Default::default() };
+            server = self.write_and_wait(Method::PATCH, &staging_at, "", Some(&body)).await?;
+        }
+        let old = self.resolve(name);
+        if old != staging_at {
+            self.delete(name).await?;
+        }
+        self.forget(staging);
+        self.remember(name, staging_at);
+        self.observe_one(&server)
+    }
+
+    async fn connection(&self, name: &ServerName) -> Result<Connection, ProviderError> {
+        let server = self.get_server(&self.resolve(name)).await?;
+        let observed = self.observe_one(&server)?;
+        let endpoint = observed.endpoint.clone().ok_or_else(|| {
+            ProviderError::new(ProviderErrorKind::Other, format!("server {name} has no host name yet"))
+        })?;
+        // A replica shares its primary's accounts (DOMAIN.md §3).
+        let password = self
+            .passwords
+            .get(name)
+            .or_else(|| observed.spec.replica_of.as_ref().and_then(|p| self.passwords.get(p)))
+            .cloned()
+            .ok_or_else(|| {
+                ProviderError::new(ProviderErrorKind::Other, format!("no admin password for server {name}"))
+            })?;
+        Ok(Connection { endpoint, password })
+    }
+}

@@ -1,0 +1,358 @@
+//! The ARM wire format of `Microsoft.DBforPostgreSQL/servers` (api-version 2017-12-01,
+//! DOMAIN.md §4.3), and its mapping to and from pgfleet's model.
+//!
+//! Owns: the serde types for servers, create and update bodies, configurations, firewall rules,
+//! databases, async operations and the `CloudError` envelope; `to_observed` (wire → model) and
+//! `create_body` / `update_body` (intent → wire). It does no I/O. The emulator serves the same
+//! types, and the fixture tests pin them to Microsoft's own examples.
+
+use crate::model::{ServerName, ServerSpec, ServerStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use super::mapping::{
+    MappingContext, create_body, patch_between, promote_body, to_observed, update_body,
+};
+
+/// The api-version every call uses.
+pub const API_VERSION: &str = "2017-12-01";
+
+/// The resource type of a server.
+pub const SERVER_TYPE: &str = "Microsoft.DBforPostgreSQL/servers";
+
+/// Tags whose key starts with this prefix belong to pgfleet, not to the user's `tags`.
+pub const RESERVED_TAG_PREFIX: &str = "pgfleet-";
+
+/// The tag that records a server's name in the fleet when it differs from its Azure name (after
+/// a migration's cutover, DOMAIN.md: server names are global DNS names and cannot change).
+pub const FLEET_NAME_TAG: &str = "pgfleet-name";
+
+/// `sku`: name, tier, capacity (vCores) and family (generation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sku {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+}
+
+impl Sku {
+    /// The full sku object of a spec, as create and update send it.
+    pub fn of(spec: &ServerSpec) -> Sku {
+        Sku {
+            name: spec.sku_name(),
+            tier: Some(spec.tier.as_str().to_string()),
+            family: Some(spec.generation.as_str().to_string()),
+            capacity: Some(spec.vcores),
+        }
+    }
+}
+
+/// `storageProfile`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageProfile {
+    #[serde(default, rename = "storageMB", skip_serializing_if = "Option::is_none")]
+    pub storage_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_redundant_backup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_autogrow: Option<String>,
+}
+
+/// A server as GET and list return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Server {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub location: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    pub sku: Option<Sku>,
+    pub properties: ServerProperties,
+}
+
+/// `properties` of a server. Fields the reconciler does not read are kept as raw JSON so a
+/// round trip loses nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrator_login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_profile: Option<StorageProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_enforcement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_visible_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_domain_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest_restore_date: Option<String>,
+    /// `""`, `None` or `Master` on a primary or standalone server, `Replica` on a replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_role: Option<String>,
+    /// The primary's ARM id on a replica; `""` or absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_server_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_capacity: Option<u32>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `{"value": [...]}` of the list operations, with the optional `nextLink`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerList {
+    pub value: Vec<Server>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+/// The body of `PUT …/servers/{name}` (`ServerForCreate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerForCreate {
+    pub location: String,
+    pub properties: CreateProperties,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Sku>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `properties` of a create, polymorphic on `createMode` (only the fields pgfleet sends, and
+/// those the examples carry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrator_login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrator_login_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_enforcement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_profile: Option<StorageProfile>,
+    pub create_mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_server_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_point_in_time: Option<String>,
+}
+
+/// The body of `PATCH …/servers/{name}` (`ServerUpdateParameters`): only what changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerUpdateParameters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Sku>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub properties: UpdateProperties,
+}
+
+/// `properties` of an update.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_profile: Option<StorageProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrator_login_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_enforcement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_role: Option<String>,
+}
+
+/// A server parameter (`…/configurations/{name}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Configuration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub properties: ConfigurationProperties,
+}
+
+/// `properties` of a configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_values: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// A child resource with free-form properties (firewall rules, databases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildResource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The body of an `Azure-AsyncOperation` poll (D-ASYNC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsyncOperation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `InProgress`, `Succeeded`, `Failed` or `Canceled`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// The `CloudError` envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudError {
+    pub error: ErrorDetail,
+}
+
+/// `error` of a `CloudError`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// Why a wire server cannot be read as a pgfleet server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("server {server}: {problem}")]
+pub struct MappingError {
+    pub server: String,
+    pub problem: String,
+}
+
+pub(super) fn enabled(flag: bool) -> String {
+    if flag { "Enabled" } else { "Disabled" }.to_string()
+}
+
+pub(super) fn is_enabled(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.eq_ignore_ascii_case("Enabled"))
+}
+
+/// The whole MB count of a GB size (the service counts storage in MB, 1 GB = 1024 MB).
+pub fn storage_mb(storage_gb: u32) -> u64 {
+    u64::from(storage_gb) * 1024
+}
+
+/// Parses the `resourceGroups/{rg}` and `servers/{name}` segments of an ARM id.
+pub fn parse_server_id(id: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = id.split('/').collect();
+    let after =
+        |key: &str| parts.iter().position(|p| p.eq_ignore_ascii_case(key)).and_then(|i| parts.get(i + 1));
+    Some((after("resourceGroups")?.to_string(), after("servers")?.to_string()))
+}
+
+impl Server {
+    /// The user's tags, without pgfleet's reserved ones.
+    pub fn user_tags(&self) -> BTreeMap<String, String> {
+        self.tags.iter().filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX)).map(clone_pair).collect()
+    }
+
+    /// The server's name in the fleet: the `pgfleet-name` tag after a cutover, else its name.
+    pub fn fleet_name(&self) -> ServerName {
+        ServerName::new(self.tags.get(FLEET_NAME_TAG).unwrap_or(&self.name).as_str())
+    }
+
+    /// Whether the server is a read replica.
+    pub fn is_replica(&self) -> bool {
+        self.properties.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("Replica"))
+    }
+
+    /// Whether the service reports the server as a primary with replicas (`Master`).
+    pub fn is_primary_with_replicas(&self) -> bool {
+        self.properties.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("Master"))
+    }
+}
+
+fn clone_pair((k, v): (&String, &String)) -> (String, String) {
+    (k.clone(), v.clone())
+}
+
+/// Maps `userVisibleState` to the model (`Restarting` is not in the enum but observed, TF-PG).
+pub fn status_of(state: Option<&str>) -> ServerStatus {
+    match state.unwrap_or("Ready") {
+        "Ready" => ServerStatus::Ready,
+        "Dropping" => ServerStatus::Dropping,
+        "Disabled" => ServerStatus::Disabled,
+        "Restarting" => ServerStatus::Restarting,
+        "Creating" | "Updating" => ServerStatus::Creating,
+        _ => ServerStatus::Inaccessible,
+    }
+}
+
+/// The path of a server under its subscription: `/resourceGroups/{rg}/providers/…/servers/{name}`.
+pub fn server_path(resource_group: &str, name: &str) -> String {
+    format!("/resourceGroups/{resource_group}/providers/{SERVER_TYPE}/{name}")
+}
+
+/// `GET …/locations/{location}/performanceTiers`: the SKUs sold in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerformanceTierList {
+    pub value: Vec<PerformanceTier>,
+}
+
+/// One tier of the performance-tier list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceTier {
+    pub id: String,
+    pub service_level_objectives: Vec<ServiceLevelObjective>,
+}
+
+/// One SKU of a performance tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLevelObjective {
+    /// The SKU name (`GP_Gen4_2`).
+    pub id: String,
+    pub edition: String,
+    pub v_core: u32,
+    pub hardware_generation: String,
+    #[serde(rename = "minStorageMB")]
+    pub min_storage_mb: u64,
+    #[serde(rename = "maxStorageMB")]
+    pub max_storage_mb: u64,
+    pub min_backup_retention_days: u32,
+    pub max_backup_retention_days: u32,
+}

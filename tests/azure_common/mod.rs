@@ -1,0 +1,121 @@
+//! Shared setup of the provider-against-emulator tests: an emulator on 127.0.0.1 with scaled-down
+//! latencies, and an `AzureProvider` that authenticates against the emulator's token endpoint.
+
+#![allow(dead_code)]
+
+use pgfleet::config::AzureSettings;
+use pgfleet::emulator::{self, EmulatorOptions, FaultRates, Latencies, RunningEmulator};
+use pgfleet::model::{ServerName, ServerSpec};
+use pgfleet::providers::CreateRequest;
+use pgfleet::providers::azure::{
+    AzureProvider, AzureProviderOptions, Credential, PollSettings, ServicePrincipal,
+};
+use pgfleet::rules::{Generation, PgVersion, Tier, TlsVersion};
+use pgfleet::secret::Redacted;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
+pub const GROUP: &str = "rg-fleet";
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+/// Latencies short enough for tests, long enough that polling and restart windows happen.
+pub fn fast_latencies() -> Latencies {
+    Latencies {
+        create: Duration::from_millis(60),
+        update: Duration::from_millis(30),
+        restart: Duration::from_millis(30),
+        delete: Duration::from_millis(20),
+        invisible: Duration::from_millis(30),
+    }
+}
+
+pub async fn emulator(faults: FaultRates, seed: u64) -> RunningEmulator {
+    let options = EmulatorOptions {
+        seed,
+        latencies: fast_latencies(),
+        faults,
+        fault_retry_after: Duration::ZERO,
+        ..EmulatorOptions::default()
+    };
+    emulator::start(options).await.expect("the emulator starts")
+}
+
+pub fn credential(emulator: &RunningEmulator, secret: &str) -> Credential {
+    Credential::ServicePrincipal(ServicePrincipal {
+        authority_host: emulator.base_url(),
+        tenant_id: "tenant-1".into(),
+        client_id: "client-1".into(),
+        client_secret: Redacted::new(secret.to_string()),
+    })
+}
+
+pub fn provider_options(emulator: &RunningEmulator, names: &[&str]) -> AzureProviderOptions {
+    let settings = AzureSettings {
+        subscription_id: SUBSCRIPTION.into(),
+        resource_group: GROUP.into(),
+        location: "westeurope".into(),
+        endpoint: emulator.base_url(),
+    };
+    let passwords: BTreeMap<ServerName, Redacted<String>> =
+        names.iter().map(|n| (ServerName::new(*n), Redacted::new(PASSWORD.to_string()))).collect();
+    let mut options = AzureProviderOptions::new(settings, "tests", passwords);
+    options.credential = Some(credential(emulator, "client-secret"));
+    options.polling = PollSettings {
+        interval: Duration::from_millis(10),
+        timeout: Duration::from_secs(30),
+        not_found_grace: Duration::from_secs(10),
+    };
+    options
+}
+
+pub fn provider(emulator: &RunningEmulator, names: &[&str]) -> AzureProvider {
+    AzureProvider::new(provider_options(emulator, names)).expect("the provider builds")
+}
+
+pub fn spec(tier: Tier, vcores: u32, storage_gb: u32) -> ServerSpec {
+    ServerSpec {
+        tier,
+        generation: Generation::Gen5,
+        vcores,
+        storage_gb,
+        version: PgVersion::V11,
+        backup_retention_days: 7,
+        geo_redundant_backup: false,
+        storage_autogrow: true,
+        ssl_enforcement: true,
+        minimal_tls_version: TlsVersion::Tls1_2,
+        admin_login: "fleetadmin".into(),
+        location: "westeurope".into(),
+        tags: BTreeMap::new(),
+        replica_of: None,
+    }
+}
+
+pub fn primary(name: &str, tier: Tier, vcores: u32) -> CreateRequest {
+    CreateRequest { name: ServerName::new(name), spec: spec(tier, vcores, 100), admin_password: None }
+}
+
+pub fn replica(name: &str, of: &str, vcores: u32) -> CreateRequest {
+    let mut spec = spec(Tier::GeneralPurpose, vcores, 100);
+    spec.replica_of = Some(ServerName::new(of));
+    CreateRequest { name: ServerName::new(name), spec, admin_password: None }
+}
+
+/// Retries what the executor would retry (retryable errors, honouring `Retry-After`).
+#[macro_export]
+macro_rules! retrying {
+    ($call:expr) => {{
+        let mut attempt = 0;
+        loop {
+            match $call.await {
+                Err(error) if error.is_retryable() && attempt < 30 => {
+                    attempt += 1;
+                    let pause = error.retry_after.unwrap_or(std::time::Duration::from_millis(5));
+                    tokio::time::sleep(pause.max(std::time::Duration::from_millis(5))).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}

@@ -1,0 +1,309 @@
+//! How the emulator behaves like the cloud, seen over raw HTTP on 127.0.0.1 and through the
+//! provider: tokens, throttling, async operations, eventual consistency, restart windows,
+//! child resources and the state file.
+
+mod azure_common;
+
+use azure_common::*;
+use pgfleet::emulator::{self, EmulatorOptions, FaultRates, Latencies};
+use pgfleet::model::ServerName;
+use pgfleet::providers::azure::AzureProvider;
+use pgfleet::providers::{Provider, ProviderErrorKind};
+use pgfleet::rules::Tier;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A raw client with a token from the emulator's token endpoint.
+async fn raw(base: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::new();
+    let form = "grant_type=client_credentials&client_id=c&client_secret=s&scope=https%3A%2F%2Fmanagement.azure.com%2F.default";
+    let answer: Value = client
+        .post(format!("{base}/tenant/oauth2/v2.0/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["token_type"], "Bearer");
+    (client, answer["access_token"].as_str().unwrap().to_string())
+}
+
+fn server_url(base: &str, name: &str) -> String {
+    format!(
+        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/{name}?api-version=2017-12-01"
+    )
+}
+
+fn create_body() -> Value {
+    json!({"location": "westeurope", "sku": {"name": "GP_Gen5_2"},
+           "properties": {"createMode": "Default", "administratorLogin": "fleetadmin",
+                          "administratorLoginPassword": PASSWORD, "version": "11"}})
+}
+
+fn slow(latency: Duration) -> EmulatorOptions {
+    let latencies =
+        Latencies { create: latency, update: latency, restart: latency, delete: latency, invisible: latency };
+    EmulatorOptions { latencies, ..EmulatorOptions::default() }
+}
+
+#[tokio::test]
+async fn arm_requests_need_a_token_from_the_token_endpoint() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let answer = reqwest::get(server_url(&emulator.base_url(), "nobody")).await.unwrap();
+    assert_eq!(answer.status(), 401);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+
+    let mut options = provider_options(&emulator, &[]);
+    options.credential = Some(credential(&emulator, ""));
+    let error = AzureProvider::new(options).unwrap().refresh().await.unwrap_err();
+    assert_eq!(error.kind, ProviderErrorKind::Unauthorized);
+    assert!(!error.message.contains("client-secret"));
+}
+
+#[tokio::test]
+async fn throttling_answers_429_with_retry_after_and_the_provider_reports_it() {
+    let emulator = emulator::start(EmulatorOptions::default()).await.unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let list = format!(
+        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers?api-version=2017-12-01"
+    );
+    let mut remaining = Vec::new();
+    let mut throttled = None;
+    for _ in 0..2000 {
+        let answer = client.get(&list).bearer_auth(&token).send().await.unwrap();
+        if answer.status() == 429 {
+            throttled =
+                answer.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            break;
+        }
+        let header = answer.headers()["x-ms-ratelimit-remaining-subscription-reads"].to_str().unwrap();
+        remaining.push(header.parse::<u64>().unwrap());
+    }
+    assert!(remaining.len() >= 250, "the burst of 250 reads is served first");
+    assert_eq!(remaining[0], 249);
+    assert!(remaining.windows(2).take(200).all(|w| w[1] < w[0]));
+    assert!(throttled.is_some_and(|seconds| seconds >= 1), "a 429 with Retry-After");
+
+    let always = FaultRates { throttled: 1.0, ..FaultRates::default() };
+    let faulty =
+        emulator::start(EmulatorOptions { faults: always, ..EmulatorOptions::default() }).await.unwrap();
+    let error = provider(&faulty, &[]).refresh().await.unwrap_err();
+    assert_eq!(error.kind, ProviderErrorKind::Throttled);
+    assert_eq!(error.retry_after, Some(Duration::from_secs(1)));
+    assert!(error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_new_server_is_invisible_and_its_operation_in_progress() {
+    let emulator = emulator::start(slow(Duration::from_secs(60))).await.unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let url = server_url(&base, "fresh-server");
+    let answer = client.put(&url).bearer_auth(&token).json(&create_body()).send().await.unwrap();
+    assert_eq!(answer.status(), 202);
+    let headers = answer.headers().clone();
+    let operation = headers["azure-asyncoperation"].to_str().unwrap().to_string();
+    let location = headers["location"].to_str().unwrap().to_string();
+    assert!(operation.contains(&format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.DBforPostgreSQL/locations/westeurope/azureAsyncOperation/")));
+    assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+
+    assert_eq!(client.get(&url).bearer_auth(&token).send().await.unwrap().status(), 404);
+    let poll: Value = client.get(&operation).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(poll["status"], "InProgress");
+    assert_eq!(client.get(&location).bearer_auth(&token).send().await.unwrap().status(), 202);
+    // The name is taken even while the server is invisible.
+    let elsewhere = url.replace(GROUP, "rg-other");
+    let clash = client.put(&elsewhere).bearer_auth(&token).json(&create_body()).send().await.unwrap();
+    assert_eq!(clash.status(), 409);
+}
+
+#[tokio::test]
+async fn a_restarting_server_is_inaccessible_and_refuses_other_writes() {
+    let emulator = emulator::start(slow(Duration::from_secs(60))).await.unwrap();
+    let body = serde_json::from_value(create_body()).unwrap();
+    emulator.insert_server(SUBSCRIPTION, GROUP, "busy-server", body).unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let url = server_url(&base, "busy-server");
+    let server: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(server["properties"]["userVisibleState"], "Ready");
+    let restart = url.replace("?api-version", "/restart?api-version");
+    assert_eq!(client.post(&restart).bearer_auth(&token).send().await.unwrap().status(), 202);
+    let server: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(server["properties"]["userVisibleState"], "Inaccessible");
+
+    let mut options = provider_options(&emulator, &[]);
+    options.polling.timeout = Duration::from_secs(5);
+    let provider = AzureProvider::new(options).unwrap();
+    let patch = pgfleet::model::ServerPatch { backup_retention_days: Some(10), ..Default::default() };
+    let error = provider.update(&ServerName::new("busy-server"), &patch).await.unwrap_err();
+    assert_eq!(
+        (error.kind, error.code.as_deref()),
+        (ProviderErrorKind::Conflict, Some("AnotherOperationInProgress"))
+    );
+    let error = provider.restart(&ServerName::new("busy-server")).await.unwrap_err();
+    assert_eq!(error.kind, ProviderErrorKind::Conflict);
+}
+
+#[tokio::test]
+async fn firewall_rules_databases_and_configurations() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let body = serde_json::from_value(create_body()).unwrap();
+    emulator.insert_server(SUBSCRIPTION, GROUP, "child-host", body).unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let child =
+        |path: &str| server_url(&base, "child-host").replace("?api-version", &format!("/{path}?api-version"));
+    let rule = json!({"properties": {"startIpAddress": "10.0.0.1", "endIpAddress": "10.0.0.9"}});
+    let put = |url: String, body: Value| client.put(url).bearer_auth(&token).json(&body).send();
+    assert_eq!(put(child("firewallRules/office"), rule.clone()).await.unwrap().status(), 201);
+    assert_eq!(put(child("firewallRules/office"), rule).await.unwrap().status(), 200);
+    let bad = json!({"properties": {"startIpAddress": "ten", "endIpAddress": "10.0.0.9"}});
+    assert_eq!(put(child("firewallRules/bad"), bad).await.unwrap().status(), 400);
+    let database = json!({"properties": {"charset": "UTF8", "collation": "English_United States.1252"}});
+    let created: Value = put(child("databases/db1"), database).await.unwrap().json().await.unwrap();
+    assert_eq!(created["type"], "Microsoft.DBforPostgreSQL/servers/databases");
+    let list: Value =
+        client.get(child("databases")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    assert_eq!(client.delete(child("databases/db1")).bearer_auth(&token).send().await.unwrap().status(), 200);
+
+    let configuration: Value = client
+        .get(child("configurations/array_nulls"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (configuration["properties"]["value"].as_str(), configuration["properties"]["source"].as_str()),
+        (Some("on"), Some("system-default"))
+    );
+    let wrong = json!({"properties": {"value": "SOMETIMES", "source": "user-override"}});
+    let refused = put(child("configurations/azure.replication_support"), wrong).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let log = emulator.requests();
+    assert_eq!(log.iter().filter(|r| !r.accepted).count(), 2);
+    assert!(log.iter().filter(|r| !r.accepted).all(|r| r.code.as_deref() == Some("InvalidParameterValue")));
+}
+
+#[tokio::test]
+async fn the_state_file_keeps_servers_across_runs() {
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().join("emulator.json");
+    let options = || EmulatorOptions {
+        latencies: fast_latencies(),
+        state_file: Some(state.clone()),
+        ..EmulatorOptions::default()
+    };
+    let first = emulator::start(options()).await.unwrap();
+    provider(&first, &["kept-server"]).create(primary("kept-server", Tier::GeneralPurpose, 2)).await.unwrap();
+    first.shutdown().await;
+    let second = emulator::start(options()).await.unwrap();
+    let fleet = provider(&second, &[]).refresh().await.unwrap();
+    assert_eq!(fleet.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["kept-server"]);
+    assert!(!std::fs::read_to_string(&state).unwrap().contains(PASSWORD), "no password in the state file");
+}
+
+#[tokio::test]
+async fn the_provider_paces_itself_before_the_read_budget_runs_out() {
+    let emulator = emulator::start(EmulatorOptions::default()).await.unwrap();
+    let provider = provider(&emulator, &[]);
+    // 280 reads: more than the burst of 250, so only pacing avoids a 429.
+    for _ in 0..280 {
+        provider.refresh().await.unwrap();
+    }
+    let log = emulator.requests();
+    let reads = log.iter().filter(|r| r.method == "GET").count();
+    assert_eq!(reads, 280);
+    assert!(log.iter().all(|r| r.status != 429), "no request was throttled");
+}
+
+#[tokio::test]
+async fn a_404_right_after_create_is_pending_until_the_server_is_ready() {
+    let latencies = Latencies { invisible: Duration::from_millis(300), ..fast_latencies() };
+    let emulator =
+        emulator::start(EmulatorOptions { latencies, ..EmulatorOptions::default() }).await.unwrap();
+    let provider = provider(&emulator, &["late-server"]);
+    let created = provider.create(primary("late-server", Tier::GeneralPurpose, 2)).await.unwrap();
+    assert_eq!(created.status, pgfleet::model::ServerStatus::Ready);
+    let gets: Vec<u16> = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/servers/late-server"))
+        .map(|r| r.status)
+        .collect();
+    assert!(gets.len() >= 2 && gets[0] == 404, "{gets:?}");
+    assert_eq!(gets.last(), Some(&200));
+}
+
+#[tokio::test]
+async fn create_only_fields_and_password_rules_are_refused_on_patch() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    emulator
+        .insert_server(SUBSCRIPTION, GROUP, "main-server", serde_json::from_value(create_body()).unwrap())
+        .unwrap();
+    emulator.enable_replication("main-server").unwrap();
+    let source = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/main-server"
+    );
+    let replica =
+        json!({"location": "westeurope", "properties": {"createMode": "Replica", "sourceServerId": source}});
+    emulator
+        .insert_server(SUBSCRIPTION, GROUP, "copy-server", serde_json::from_value(replica).unwrap())
+        .unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let cases = [
+        (
+            "main-server",
+            json!({"properties": {"version": "10"}}),
+            "UnsupportedUpdate",
+            "Cannot update Version for server",
+        ),
+        (
+            "main-server",
+            json!({"properties": {"storageProfile": {"geoRedundantBackup": "Enabled"}}}),
+            "UnsupportedUpdate",
+            "Cannot update GeoRedundantBackup for server",
+        ),
+        (
+            "copy-server",
+            json!({"properties": {"administratorLoginPassword": "New-Password-2"}}),
+            "PasswordChangeOnReplicaNotSupported",
+            "",
+        ),
+        (
+            "copy-server",
+            json!({"properties": {"replicationRole": "None", "administratorLoginPassword": "New-Password-2"}}),
+            "PromoteWithPasswordChangeNotSupported",
+            "",
+        ),
+    ];
+    for (server, body, code, message) in cases {
+        let answer =
+            client.patch(server_url(&base, server)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: Value = answer.json().await.unwrap();
+        assert_eq!(error["error"]["code"], code);
+        assert!(error["error"]["message"].as_str().unwrap().contains(message));
+    }
+    let replica: Value = client
+        .get(server_url(&base, "copy-server"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replica["properties"]["replicationRole"], "Replica", "the refused promote changed nothing");
+    assert!(replica["properties"]["masterServerId"].as_str().unwrap().eq_ignore_ascii_case(&source));
+}
