@@ -13,6 +13,7 @@ use crate::secret::Redacted;
 use async_trait::async_trait;
 
 pub mod local;
+pub mod test_provider;
 use std::time::Duration;
 
 /// A server to create.
