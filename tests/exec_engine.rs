@@ -62,8 +62,22 @@ async fn ordering_is_respected_under_parallelism() {
     latencies(&provider);
     let plan = scale_up_and_new_pair();
     let sink = RecordingSink::new(state, &provider);
-    let (report, _) = run(&plan, &provider, sink.clone(), ApplyOptions::default(), Cancel::new()).await;
+    let (report, events) = run(&plan, &provider, sink.clone(), ApplyOptions::default(), Cancel::new()).await;
     assert!(report.succeeded(), "{report:?}");
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter(|event| event.kind.address().is_some_and(|a| a.server_name().as_str() == "new-ro-1"))
+        .map(|event| match event.kind {
+            EventKind::StepStarted { .. } => "started",
+            EventKind::StepSucceeded { .. } => "succeeded",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["started", "succeeded"]);
+    let Some(EventKind::ApplyFinished { summary }) = events.last().map(|e| &e.kind) else {
+        panic!("{events:?}")
+    };
+    assert_eq!((summary.created, summary.updated, summary.restarts), (2, 4, 4));
 
     let calls = provider.calls();
     let first_start = |server: &str| {

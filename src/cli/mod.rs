@@ -5,6 +5,7 @@
 
 mod completions;
 mod output;
+pub mod progress;
 mod state_cmd;
 mod validate;
 

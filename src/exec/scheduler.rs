@@ -7,7 +7,7 @@ use super::ApplyOptions;
 use super::cancel::{Cancel, CancelLevel};
 use super::events::{EventKind, EventSender};
 use super::report::{ApplyReport, ChangeOutcome, ChangeReport};
-use super::sink::{StateSink, start_writer};
+use super::sink::{Durable, StateSink, start_writer};
 use super::step::{Migrator, StepDeps, StepEnd, run_step};
 use crate::model::ServerName;
 use crate::plan::{Change, Plan};
@@ -62,6 +62,9 @@ struct Run<'a> {
     /// Servers a running step works on: never two steps on one server at once.
     busy: BTreeSet<ServerName>,
     running: HashMap<Id, usize>,
+    /// `Finished` records queued but maybe not yet durable; a change counts as succeeded only
+    /// once its record is saved.
+    durable: Vec<(usize, Durable)>,
     events: EventSender,
 }
 
@@ -94,6 +97,7 @@ pub(crate) async fn run(
         ready,
         busy: BTreeSet::new(),
         running: HashMap::new(),
+        durable: Vec::new(),
         events: events.clone(),
     };
     // The semaphore bounds concurrent steps; a permit moves into each step's task.
@@ -133,6 +137,7 @@ pub(crate) async fn run(
         }
     }
     drop(deps);
+    run.await_durable().await;
     let state_error = writer.await.unwrap_or(None);
     run.finish_unstarted(cancel.level() != CancelLevel::Running);
     let wall_time = started.elapsed();
@@ -193,8 +198,16 @@ impl Run<'_> {
         let end_kind =
             if matches!(end, StepEnd::StateFailed { .. }) { EndKind::State } else { EndKind::Step };
         match end {
-            StepEnd::Succeeded { restarts } => {
+            StepEnd::Succeeded { restarts, elapsed, durable } => {
+                self.events.emit(EventKind::StepSucceeded {
+                    change_id: change.id.clone(),
+                    address: change.address.clone(),
+                    action: change.action,
+                    elapsed_ms: elapsed.as_millis() as u64,
+                    restarts,
+                });
                 self.outcomes[index] = Some(ChangeOutcome::Succeeded { restarts });
+                self.durable.push((index, durable));
                 for &dependent in &self.graph.dependents[index] {
                     self.graph.waiting_on[dependent] -= 1;
                     if self.graph.waiting_on[dependent] == 0 && self.outcomes[dependent].is_none() {
@@ -214,6 +227,17 @@ impl Run<'_> {
                 self.outcomes[index] = Some(ChangeOutcome::Failed { error });
                 self.skip_dependents(index);
                 state_failed
+            }
+        }
+    }
+
+    /// Waits until every queued `Finished` record is saved; a change whose record could not be
+    /// saved is reported failed (the provider did the work, but the state does not say so).
+    async fn await_durable(&mut self) {
+        for (index, durable) in std::mem::take(&mut self.durable) {
+            if let Err(error) = durable.wait().await {
+                let error = format!("the change was made, but {error}");
+                self.outcomes[index] = Some(ChangeOutcome::Failed { error });
             }
         }
     }

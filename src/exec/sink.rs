@@ -80,11 +80,32 @@ pub(crate) struct Journal {
 impl Journal {
     /// Sends `record` to the writer and waits until it is durable.
     pub(crate) async fn write(&self, record: JournalRecord) -> Result<(), SinkError> {
+        self.queue(record).wait().await
+    }
+
+    /// Queues `record` without waiting. The writer persists records in the order they were
+    /// queued, so anything queued later (a dependent's `Started`) is durable only after this.
+    pub(crate) fn queue(&self, record: JournalRecord) -> Durable {
         let (done, wait) = oneshot::channel();
-        self.sender
-            .send(WriteRequest { records: vec![record], done })
-            .map_err(|_| SinkError::new("the state writer has stopped"))?;
-        wait.await.unwrap_or_else(|_| Err(SinkError::new("the state writer has stopped")))
+        // A stopped writer drops `done`, which `Durable::wait` reports.
+        let _ = self.sender.send(WriteRequest { records: vec![record], done });
+        Durable { wait }
+    }
+}
+
+/// A queued record's promise of durability.
+#[derive(Debug)]
+pub(crate) struct Durable {
+    wait: oneshot::Receiver<Result<(), SinkError>>,
+}
+
+impl Durable {
+    /// Waits until the record is durable.
+    ///
+    /// # Errors
+    /// When the sink failed or the writer stopped first.
+    pub(crate) async fn wait(self) -> Result<(), SinkError> {
+        self.wait.await.unwrap_or_else(|_| Err(SinkError::new("the state writer has stopped")))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::events::{EventKind, EventSender};
 use super::retry::{RetryPolicy, with_retries};
-use super::sink::{Journal, SinkError};
+use super::sink::{Durable, Journal, SinkError};
 use crate::model::{ObservedServer, ServerName, ServerSpec};
 use crate::plan::{Change, Operation};
 use crate::providers::{CreateRequest, Provider, ProviderError};
@@ -118,10 +118,14 @@ pub(crate) struct StepDeps {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum StepEnd {
+    /// The provider work is done and `Finished` is queued; `durable` resolves once it is saved.
+    /// Dependents may start at once: their `Started` is queued after it, so it is durable first.
     Succeeded {
         restarts: u32,
+        elapsed: Duration,
+        durable: Durable,
     },
     Failed {
         error: String,
@@ -152,13 +156,11 @@ pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
         address: context.change.address.clone(),
         action: context.change.action,
     });
+    let started = tokio::time::Instant::now();
     match perform(&context, &deps).await {
         Ok((outcome, restarts)) => {
             let finished = JournalRecord::Finished { change_id: context.change.id.clone(), outcome };
-            match deps.journal.write(finished).await {
-                Ok(()) => StepEnd::Succeeded { restarts },
-                Err(error) => StepEnd::StateFailed { error: error.to_string() },
-            }
+            StepEnd::Succeeded { restarts, elapsed: started.elapsed(), durable: deps.journal.queue(finished) }
         }
         Err(error) => StepEnd::Failed { error: error.to_string() },
     }

@@ -198,12 +198,14 @@ impl TestProvider {
             (inner.log.len() - 1, inner.latencies.get(&op).copied().unwrap_or_default(), scripted)
         };
         let _active = Active { provider: self, server };
-        sleep(latency / 2).await;
+        // Deadlines from one start, so timer rounding does not add up across the two waits.
+        let start = Instant::now();
+        sleep_until(start, latency / 2).await;
         let result = match scripted {
             Some(error) => Err(error),
             None => effect(&mut self.lock()),
         };
-        sleep(latency - latency / 2).await;
+        sleep_until(start, latency).await;
         let mut inner = self.lock();
         inner.log[entry].ended_at = Some(inner.epoch.elapsed());
         inner.log[entry].error = result.as_ref().err().cloned();
@@ -211,9 +213,9 @@ impl TestProvider {
     }
 }
 
-async fn sleep(duration: Duration) {
-    if !duration.is_zero() {
-        tokio::time::sleep(duration).await;
+async fn sleep_until(start: Instant, after: Duration) {
+    if !after.is_zero() {
+        tokio::time::sleep_until(start + after).await;
     }
 }
 
