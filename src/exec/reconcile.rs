@@ -72,3 +72,86 @@ fn describe(step: &InFlightStep) -> String {
         None => format!("{verb} {}", step.server),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ObservedServer, ServerSpec};
+    use crate::providers::test_provider::observed;
+    use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
+    use crate::state::{JournalRecord, RecordOutcome};
+    use chrono::Utc;
+
+    fn server(name: &str, vcores: u32) -> ObservedServer {
+        let spec = ServerSpec {
+            tier: Tier::GeneralPurpose,
+            generation: Generation::Gen5,
+            vcores,
+            storage_gb: 100,
+            version: PgVersion::V11,
+            backup_retention_days: 7,
+            geo_redundant_backup: false,
+            storage_autogrow: true,
+            ssl_enforcement: true,
+            minimal_tls_version: TlsVersion::Tls1_2,
+            admin_login: "fleetadmin".into(),
+            location: "westeurope".into(),
+            tags: Default::default(),
+            replica_of: None,
+        };
+        observed(&ServerName::new(name), spec)
+    }
+
+    fn in_flight(state: &mut State, server: &str, action: &str, stage: Option<&str>) {
+        state.apply_record(&JournalRecord::Started {
+            step: InFlightStep {
+                change_id: format!("{action}:{server}"),
+                server: ServerName::new(server),
+                action: action.into(),
+                stage: stage.map(str::to_string),
+                started_at: Utc::now(),
+            },
+        });
+    }
+
+    fn recorded(servers: &[ObservedServer]) -> State {
+        let mut state = State::new("payments");
+        for server in servers {
+            state.apply_record(&JournalRecord::Observed { outcome: RecordOutcome::Upsert(server.clone()) });
+        }
+        state
+    }
+
+    #[test]
+    fn records_what_exists_and_removes_only_what_a_step_explains() {
+        let mut state = recorded(&[server("pay-main", 4), server("old-db", 2), server("gone", 2)]);
+        in_flight(&mut state, "pay-main", "migrate", Some("copy"));
+        in_flight(&mut state, "new-db", "create", None);
+        in_flight(&mut state, "old-db", "delete", None);
+        in_flight(&mut state, "gone", "update", None);
+        let live: LiveFleet =
+            [server("pay-main", 8), server("new-db", 2)].into_iter().map(|s| (s.name.clone(), s)).collect();
+
+        let (next, messages) = reconcile_interrupted(&state, &live);
+        assert!(next.in_flight.is_empty());
+        assert_eq!(next.servers[&ServerName::new("pay-main")].observed.spec.vcores, 8);
+        assert!(next.servers.contains_key(&ServerName::new("new-db")));
+        assert!(!next.servers.contains_key(&ServerName::new("old-db")));
+        // An update cannot delete a server: keep it so the plan reports the drift.
+        assert!(next.servers.contains_key(&ServerName::new("gone")));
+        assert_eq!(
+            messages[0],
+            "an apply was interrupted while migrating pay-main (at stage copy); refreshing"
+        );
+        assert!(messages.iter().any(|m| m.contains("gone is recorded but does not exist")));
+        assert_eq!(next.serial, state.serial + 1);
+    }
+
+    #[test]
+    fn a_state_with_nothing_in_flight_is_left_alone() {
+        let state = recorded(&[server("pay-main", 4)]);
+        let (next, messages) = reconcile_interrupted(&state, &LiveFleet::new());
+        assert_eq!(next, state);
+        assert!(messages.is_empty());
+    }
+}
