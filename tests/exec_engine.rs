@@ -344,3 +344,42 @@ async fn second_ctrl_c_aborts_running_steps_which_stay_in_flight() {
     assert_eq!(in_flight, ["update:db-3", "update:db-4", "update:db-5"]);
     assert!(provider.calls()[3..].iter().all(|call| call.ended_at.is_none()));
 }
+
+/// A sink whose disk fills up after `ok` batches.
+struct FullDisk {
+    ok: usize,
+}
+
+impl pgfleet::exec::StateSink for FullDisk {
+    fn persist(&mut self, _: &[JournalRecord]) -> Result<(), pgfleet::exec::SinkError> {
+        if self.ok == 0 {
+            return Err(pgfleet::exec::SinkError::new("no space left on device"));
+        }
+        self.ok -= 1;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_state_that_cannot_be_saved_stops_the_apply() {
+    let (provider, _) = fleet(&[live("a", spec(4, 100)), live("b", spec(4, 100))]);
+    latencies(&provider);
+    let plan = plan(vec![update("first", "a", vcores(8), &[]), update("second", "b", vcores(8), &["first"])]);
+    let (events, _receiver) = pgfleet::exec::EventSender::channel();
+    let report = pgfleet::exec::apply(
+        &plan,
+        std::sync::Arc::new(provider.clone()),
+        std::sync::Arc::new(pgfleet::providers::test_provider::MemoryMigrator),
+        Box::new(FullDisk { ok: 1 }),
+        ApplyOptions::default(),
+        events,
+        Cancel::new(),
+    )
+    .await;
+    assert!(!report.succeeded());
+    assert!(report.state_error.as_ref().is_some_and(|e| e.message.contains("no space")));
+    let Some(ChangeOutcome::Failed { error }) = report.outcome("first") else { panic!("{report:?}") };
+    assert!(error.contains("the change was made, but could not save the state"), "{error}");
+    // "second" never reached the provider: its in-flight record could not be saved.
+    assert!(provider.calls().iter().all(|call| call.server.as_str() != "b"));
+}

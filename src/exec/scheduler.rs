@@ -100,46 +100,12 @@ pub(crate) async fn run(
         durable: Vec::new(),
         events: events.clone(),
     };
-    // The semaphore bounds concurrent steps; a permit moves into each step's task.
-    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
-    let mut tasks = JoinSet::new();
-    let mut state_failed = false;
-    loop {
-        if cancel.level() == CancelLevel::Running && !state_failed {
-            run.start_ready(&semaphore, &mut tasks, &deps);
-        }
-        if tasks.is_empty() {
-            break;
-        }
-        tokio::select! {
-            biased;
-            () = cancel.reached(CancelLevel::Abort) => {
-                tasks.abort_all();
-                while let Some(joined) = tasks.join_next_with_id().await {
-                    match joined {
-                        Ok((id, end)) => {
-                            run.finish(id, end);
-                        }
-                        Err(error) => run.abort(error.id()),
-                    }
-                }
-                break;
-            }
-            Some(joined) = tasks.join_next_with_id() => {
-                match joined {
-                    Ok((id, end)) => state_failed |= run.finish(id, end),
-                    Err(error) => {
-                        let end = StepEnd::Failed { error: format!("the step panicked: {error}") };
-                        state_failed |= run.finish(error.id(), end);
-                    }
-                }
-            }
-        }
-    }
+    run.drive(&deps, &cancel, options.parallelism).await;
     drop(deps);
     run.await_durable().await;
     let state_error = writer.await.unwrap_or(None);
-    run.finish_unstarted(cancel.level() != CancelLevel::Running);
+    let cancelled = cancel.level() != CancelLevel::Running;
+    run.finish_unstarted(cancelled);
     let wall_time = started.elapsed();
     let changes: Vec<ChangeReport> = plan
         .changes
@@ -154,16 +120,52 @@ pub(crate) async fn run(
         .collect();
     let summary = ApplyReport::summarize(&changes, wall_time);
     events.emit(EventKind::ApplyFinished { summary: summary.clone() });
-    ApplyReport {
-        changes,
-        summary,
-        wall_time,
-        cancelled: cancel.level() != CancelLevel::Running,
-        state_error,
-    }
+    ApplyReport { changes, summary, wall_time, cancelled, state_error }
 }
 
 impl Run<'_> {
+    /// The ready-set walk: start what can start, wait for a step to end, repeat until nothing
+    /// runs. A `Stop` (or a state write failure) starts nothing new; an `Abort` drops running
+    /// steps, which stay in flight in the state.
+    async fn drive(&mut self, deps: &StepDeps, cancel: &Cancel, parallelism: usize) {
+        // The semaphore bounds concurrent steps; a permit moves into each step's task.
+        let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
+        let mut tasks = JoinSet::new();
+        let mut state_failed = false;
+        loop {
+            if cancel.level() == CancelLevel::Running && !state_failed {
+                self.start_ready(&semaphore, &mut tasks, deps);
+            }
+            if tasks.is_empty() {
+                return;
+            }
+            tokio::select! {
+                biased;
+                () = cancel.reached(CancelLevel::Abort) => {
+                    tasks.abort_all();
+                    while let Some(joined) = tasks.join_next_with_id().await {
+                        match joined {
+                            Ok((id, end)) => {
+                                self.finish(id, end);
+                            }
+                            Err(error) => self.abort(error.id()),
+                        }
+                    }
+                    return;
+                }
+                Some(joined) = tasks.join_next_with_id() => {
+                    state_failed |= match joined {
+                        Ok((id, end)) => self.finish(id, end),
+                        Err(error) => {
+                            let end = StepEnd::Failed { error: format!("the step panicked: {error}") };
+                            self.finish(error.id(), end)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
     /// Starts every ready change whose server is free, while permits last.
     fn start_ready(&mut self, semaphore: &Arc<Semaphore>, tasks: &mut JoinSet<StepEnd>, deps: &StepDeps) {
         let mut started = Vec::new();
