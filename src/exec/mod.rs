@@ -3,9 +3,11 @@
 //! per-step journaling, the event stream and the reconciliation of an interrupted apply. It never
 //! prints (the CLI renders its events) and never reads the fleet file.
 //!
-//! - [`scheduler`](self): the ready-set walk (JoinSet + Semaphore), cancel handling.
+//! - `scheduler`: the ready-set walk (JoinSet + Semaphore) and cancel handling.
 //! - `step`: one change's provider calls; the [`Migrator`] trait for data migrations.
-//! - `sink`: the [`StateSink`] contract and the batching writer task.
+//! - `sink`: the [`StateSink`] contract and the batching writer task. Records are persisted in
+//!   the order they are queued, which is what lets a dependent start as soon as its
+//!   dependency's `Finished` record is queued.
 //! - `retry`, `events`, `cancel`, `report`, `reconcile`.
 
 mod cancel;
