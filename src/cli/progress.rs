@@ -113,9 +113,18 @@ struct Running {
 /// Reads events until the engine's sender is dropped, rendering them; returns the summary of
 /// the `apply_finished` event, if one came.
 pub async fn render(
-    mut events: UnboundedReceiver<Event>,
+    events: UnboundedReceiver<Event>,
     options: ProgressOptions,
     printer: &Printer,
+) -> Option<ApplySummary> {
+    render_to(events, options, |line| printer.info(line)).await
+}
+
+/// `render`, with lines (lines mode and the summary) going to `say`.
+async fn render_to(
+    mut events: UnboundedReceiver<Event>,
+    options: ProgressOptions,
+    mut say: impl FnMut(&str),
 ) -> Option<ApplySummary> {
     let bars = options.terminal.then(|| Bars::new(options.total));
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
@@ -134,14 +143,14 @@ pub async fn render(
                     Some(bars) => bars.show(&event),
                     None => {
                         if let Some(line) = event_line(&event) {
-                            printer.info(&line);
+                            say(&line);
                         }
                     }
                 }
             }
             _ = heartbeat.tick(), if bars.is_none() => {
                 for step in running.values() {
-                    printer.info(&format!("still {}… [{} elapsed]", step.label, format_elapsed(step.started.elapsed())));
+                    say(&format!("still {}… [{} elapsed]", step.label, format_elapsed(step.started.elapsed())));
                 }
             }
         }
@@ -150,7 +159,7 @@ pub async fn render(
         bars.overall.finish_and_clear();
     }
     if let Some(summary) = &summary {
-        printer.info(&summary_line(summary));
+        say(&summary_line(summary));
     }
     summary
 }
@@ -227,6 +236,50 @@ impl Bars {
 mod tests {
     use super::*;
     use crate::model::ServerName;
+
+    #[tokio::test(start_paused = true)]
+    async fn lines_mode_says_what_is_still_running_every_heartbeat() {
+        let (sender, receiver) = crate::exec::EventSender::channel();
+        let options = ProgressOptions { terminal: false, total: 1, heartbeat: Duration::from_secs(10) };
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        let renderer = tokio::spawn(async move {
+            render_to(receiver, options, |line| collected.lock().unwrap().push(line.to_string())).await
+        });
+        let address = ServerName::new("pay-main").address();
+        sender.emit(EventKind::StepStarted {
+            change_id: "u".into(),
+            address: address.clone(),
+            action: Action::Update,
+        });
+        tokio::time::sleep(Duration::from_secs(85)).await;
+        sender.emit(EventKind::StepSucceeded {
+            change_id: "u".into(),
+            address,
+            action: Action::Update,
+            elapsed_ms: 85_000,
+            restarts: 1,
+        });
+        sender.emit(EventKind::ApplyFinished {
+            summary: ApplySummary {
+                updated: 1,
+                restarts: 1,
+                wall_time_ms: 85_000,
+                ..ApplySummary::default()
+            },
+        });
+        drop(sender);
+        let summary = renderer.await.unwrap();
+        assert_eq!(summary.map(|s| s.updated), Some(1));
+        let lines = lines.lock().unwrap().clone();
+        assert_eq!(lines[0], "Updating pay-main…");
+        let still: Vec<_> =
+            lines.iter().filter(|line| line.starts_with("still updating pay-main…")).collect();
+        assert_eq!(still.len(), 8, "{lines:?}");
+        assert_eq!(still[7], "still updating pay-main… [1m20s elapsed]");
+        assert_eq!(lines[lines.len() - 2], "pay-main updated [1m25s]");
+        assert!(lines.last().unwrap().starts_with("Apply complete: 0 created, 1 updated"));
+    }
 
     #[test]
     fn elapsed_reads_like_terraform() {
