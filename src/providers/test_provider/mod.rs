@@ -68,6 +68,10 @@ struct Inner {
     max_active_one_server: usize,
     /// How many servers each name was really created as (idempotent repeats not counted).
     creations: BTreeMap<ServerName, usize>,
+    /// Replicas by primary, built on demand and dropped whenever a server appears, disappears
+    /// or changes role (updates cannot change `replica_of`), so an update does not scan the
+    /// whole fleet.
+    replica_index: Option<BTreeMap<ServerName, Vec<ServerName>>>,
 }
 
 /// The test provider. Clones share one backend, so a test keeps a handle while the engine holds
@@ -120,6 +124,7 @@ impl TestProvider {
                 max_active_total: 0,
                 max_active_one_server: 0,
                 creations: BTreeMap::new(),
+                replica_index: None,
             })),
         }
     }
@@ -130,12 +135,16 @@ impl TestProvider {
 
     /// Puts a server into the live fleet as it is (scripting live state).
     pub fn insert(&self, server: ObservedServer) {
-        self.lock().servers.insert(server.name.clone(), server);
+        let mut inner = self.lock();
+        inner.replica_index = None;
+        inner.servers.insert(server.name.clone(), server);
     }
 
     /// Removes a server from the live fleet behind pgfleet's back.
     pub fn remove(&self, name: &ServerName) {
-        self.lock().servers.remove(name);
+        let mut inner = self.lock();
+        inner.replica_index = None;
+        inner.servers.remove(name);
     }
 
     /// The live fleet now (not logged, no latency).
@@ -256,6 +265,7 @@ impl Inner {
 
     /// Replicas of a deleted or retired primary become standalone servers (DOMAIN.md §3).
     fn detach_replicas(&mut self, primary: &ServerName) {
+        self.replica_index = None;
         for server in self.servers.values_mut() {
             if server.spec.replica_of.as_ref() == Some(primary) {
                 server.spec.replica_of = None;
@@ -274,6 +284,7 @@ impl Inner {
             ));
         }
         rules::check_create(&self.servers, &request.name, &request.spec)?;
+        self.replica_index = None;
         let mut server = observed(&request.name, request.spec.clone());
         server.replication_support =
             if request.spec.is_replica() { ReplicationSupport::Off } else { self.default_replication };
@@ -284,12 +295,30 @@ impl Inner {
 
     fn update(&mut self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
         let current = self.servers.get(name).ok_or_else(|| not_found(name))?.spec.clone();
-        rules::check_update(&self.servers, name, &current, patch)?;
+        let replica_names = self.replicas_of(name);
+        let replicas: Vec<&ServerSpec> =
+            replica_names.iter().filter_map(|replica| self.servers.get(replica)).map(|s| &s.spec).collect();
+        rules::check_update(&self.servers, name, &current, &replicas, patch)?;
         self.server_mut(name)?.spec = patch.apply_to(&current);
         if patch.changes_compute() {
             return self.restart(name);
         }
         Ok(self.server_mut(name)?.clone())
+    }
+
+    /// The names of `primary`'s replicas.
+    fn replicas_of(&mut self, primary: &ServerName) -> Vec<ServerName> {
+        let servers = &self.servers;
+        let index = self.replica_index.get_or_insert_with(|| {
+            let mut index: BTreeMap<ServerName, Vec<ServerName>> = BTreeMap::new();
+            for server in servers.values() {
+                if let Some(primary) = &server.spec.replica_of {
+                    index.entry(primary.clone()).or_default().push(server.name.clone());
+                }
+            }
+            index
+        });
+        index.get(primary).cloned().unwrap_or_default()
     }
 
     fn cutover(&mut self, name: &ServerName, staging: &ServerName) -> Result<ObservedServer, ProviderError> {
@@ -338,6 +367,7 @@ impl Provider for TestProvider {
 
     async fn promote(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
         self.operate(Op::Promote, name, |inner| {
+            inner.replica_index = None;
             let server = inner.server_mut(name)?;
             if server.spec.replica_of.take().is_none() {
                 return Err(ProviderError::refused("NotAReplica", format!("{name} is not a replica.")));

@@ -83,7 +83,8 @@ pub fn check_create(servers: &LiveFleet, name: &ServerName, spec: &ServerSpec) -
     Ok(())
 }
 
-/// Whether the service accepts `patch` on server `name` (currently `current`) among `servers`.
+/// Whether the service accepts `patch` on server `name` (currently `current`, with `replicas`)
+/// among `servers`.
 ///
 /// # Errors
 /// The refusal the service gives.
@@ -91,6 +92,7 @@ pub fn check_update(
     servers: &LiveFleet,
     name: &ServerName,
     current: &ServerSpec,
+    replicas: &[&ServerSpec],
     patch: &ServerPatch,
 ) -> Result<(), ProviderError> {
     let next = patch.apply_to(current);
@@ -111,7 +113,7 @@ pub fn check_update(
     }
     check_storage(&next)?;
     let connections = max_connections(&next)?;
-    for replica in replicas_of(servers, name) {
+    for replica in replicas {
         if connections > max_connections(replica)? {
             return Err(refused_without_code(PRIMARY_LARGER_THAN_REPLICA.to_string()));
         }
