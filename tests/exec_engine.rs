@@ -383,3 +383,68 @@ async fn a_state_that_cannot_be_saved_stops_the_apply() {
     // "second" never reached the provider: its in-flight record could not be saved.
     assert!(provider.calls().iter().all(|call| call.server.as_str() != "b"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
+    let old = |spec: pgfleet::model::ServerSpec| pgfleet::model::ServerSpec {
+        version: pgfleet::rules::PgVersion::V10,
+        ..spec
+    };
+    let (provider, state) = fleet(&[
+        live("pay-main", old(spec(4, 100))),
+        live("pay-ro-1", old(replica_spec(4, 100, "pay-main"))),
+    ]);
+    latencies(&provider);
+    let replication = Operation::Update {
+        patch: Default::default(),
+        replication_support: Some(ReplicationSupport::Replica),
+    };
+    let plan = plan(vec![
+        change(
+            "migrate:pay-main",
+            "pay-main",
+            Operation::Migrate { from: old(spec(4, 100)), to: spec(4, 100) },
+            &[],
+        ),
+        change("replication:pay-main", "pay-main", replication, &["migrate:pay-main"]),
+        change(
+            "recreate:pay-ro-1",
+            "pay-ro-1",
+            Operation::Recreate { spec: replica_spec(4, 100, "pay-main") },
+            &["replication:pay-main"],
+        ),
+    ]);
+    let sink = RecordingSink::new(state, &provider);
+    let (report, _) = run(&plan, &provider, sink.clone(), ApplyOptions::default(), Cancel::new()).await;
+    assert!(report.succeeded(), "{report:?}");
+
+    let calls: Vec<(Op, String)> = provider
+        .calls()
+        .into_iter()
+        .filter(|call| call.op != Op::Refresh && call.op != Op::Connection)
+        .map(|call| (call.op, call.server.to_string()))
+        .collect();
+    let expected = [
+        (Op::Create, "pay-main-migrating"),
+        (Op::Cutover, "pay-main"),
+        (Op::SetParameter, "pay-main"),
+        (Op::Restart, "pay-main"),
+        (Op::Delete, "pay-ro-1"),
+        (Op::Create, "pay-ro-1"),
+    ];
+    assert_eq!(calls, expected.map(|(op, server)| (op, server.to_string())));
+    let stages: Vec<Option<String>> = sink
+        .records()
+        .into_iter()
+        .filter_map(|record| match record {
+            JournalRecord::Started { step } if step.change_id == "migrate:pay-main" => Some(step.stage),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stages, [None, Some("create_staging".into()), Some("copy".into()), Some("cutover".into())]);
+    let live = provider.servers();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[&name("pay-ro-1")].spec.version, pgfleet::rules::PgVersion::V11);
+    assert_eq!(live[&name("pay-ro-1")].spec.replica_of, Some(name("pay-main")));
+    assert_eq!(sink.memory.state().observed(), live);
+}
