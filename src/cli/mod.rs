@@ -10,6 +10,7 @@ mod output;
 mod plan;
 mod session;
 mod show;
+pub mod progress;
 mod state_cmd;
 mod validate;
 

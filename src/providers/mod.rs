@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 pub mod azure;
 pub mod local;
+pub mod test_provider;
 use std::time::Duration;
 
 /// A server to create.

@@ -1,0 +1,328 @@
+//! Renders an apply's events for people on stderr: on a terminal, an indicatif bar per running
+//! step plus an overall bar; otherwise one line per event and a "still updating pay-main…
+//! [1m20s elapsed]" line every 10 s; then a summary. It only renders: it never changes what
+//! the engine does, and machine output (`apply --json`) is `Event::to_json_line`, not this.
+
+use super::Printer;
+use crate::exec::{ApplySummary, Event, EventKind};
+use crate::model::Address;
+use crate::plan::Action;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+
+/// How to render.
+#[derive(Debug, Clone)]
+pub struct ProgressOptions {
+    /// Bars (stderr is a terminal) or lines.
+    pub terminal: bool,
+    /// How many changes the plan has (the overall bar's length).
+    pub total: usize,
+    /// How often lines mode says which steps are still running.
+    pub heartbeat: Duration,
+}
+
+/// The present participle and past tense of an action, for people.
+fn verbs(action: Action) -> (&'static str, &'static str) {
+    match action {
+        Action::Create => ("creating", "created"),
+        Action::Update => ("updating", "updated"),
+        Action::Migrate => ("migrating", "migrated"),
+        Action::Promote => ("promoting", "promoted"),
+        Action::Delete => ("deleting", "deleted"),
+    }
+}
+
+/// `45s`, `1m20s`, `1h02m`.
+pub fn format_elapsed(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs();
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h{:02}m", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
+/// The line for one event in lines mode (`None` for events only bars show).
+pub fn event_line(event: &Event) -> Option<String> {
+    let server = |address: &Address| address.server_name().to_string();
+    Some(match &event.kind {
+        EventKind::StepStarted { address, action, .. } => {
+            format!("{} {}…", capitalize(verbs(*action).0), server(address))
+        }
+        EventKind::StepProgress { address, message, .. } => format!("{}: {message}", server(address)),
+        EventKind::StepRetried { address, attempt, delay_ms, error, .. } => format!(
+            "{}: attempt {attempt} failed ({error}); retrying in {}",
+            server(address),
+            format_elapsed(Duration::from_millis(*delay_ms))
+        ),
+        EventKind::StepSucceeded { address, action, elapsed_ms, .. } => format!(
+            "{} {} [{}]",
+            server(address),
+            verbs(*action).1,
+            format_elapsed(Duration::from_millis(*elapsed_ms))
+        ),
+        EventKind::StepFailed { address, action, error, .. } => {
+            format!("error: {} {} failed: {error}", verbs(*action).0, server(address))
+        }
+        EventKind::StepSkipped { address, reason, .. } => format!("{}: {reason}", server(address)),
+        EventKind::ApplyFinished { .. } => return None,
+    })
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// "Apply complete: 1 created, 3 updated, … 2 restarts, 1m02s." (or "Apply failed: …").
+pub fn summary_line(summary: &ApplySummary) -> String {
+    let verdict =
+        if summary.failed + summary.aborted > 0 || summary.skipped > 0 { "failed" } else { "complete" };
+    let mut line = format!(
+        "Apply {verdict}: {} created, {} updated, {} migrated, {} promoted, {} deleted, {} failed, {} skipped",
+        summary.created,
+        summary.updated,
+        summary.migrated,
+        summary.promoted,
+        summary.deleted,
+        summary.failed,
+        summary.skipped
+    );
+    if summary.aborted > 0 {
+        line.push_str(&format!(", {} aborted (still in flight in the state)", summary.aborted));
+    }
+    line.push_str(&format!(
+        "; {} restart{}; {}.",
+        summary.restarts,
+        if summary.restarts == 1 { "" } else { "s" },
+        format_elapsed(Duration::from_millis(summary.wall_time_ms))
+    ));
+    line
+}
+
+/// A running step: its verb and server, and when it started.
+struct Running {
+    label: String,
+    started: Instant,
+    bar: Option<ProgressBar>,
+}
+
+/// Reads events until the engine's sender is dropped, rendering them; returns the summary of
+/// the `apply_finished` event, if one came.
+pub async fn render(
+    events: UnboundedReceiver<Event>,
+    options: ProgressOptions,
+    printer: &Printer,
+) -> Option<ApplySummary> {
+    render_to(events, options, |line| printer.info(line)).await
+}
+
+/// `render`, with lines (lines mode and the summary) going to `say`.
+async fn render_to(
+    mut events: UnboundedReceiver<Event>,
+    options: ProgressOptions,
+    mut say: impl FnMut(&str),
+) -> Option<ApplySummary> {
+    let bars = options.terminal.then(|| Bars::new(options.total));
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let mut heartbeat = tokio::time::interval(options.heartbeat);
+    heartbeat.tick().await;
+    let mut summary = None;
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if let EventKind::ApplyFinished { summary: finished } = &event.kind {
+                    summary = Some(finished.clone());
+                }
+                track(&mut running, &event, bars.as_ref());
+                match &bars {
+                    Some(bars) => bars.show(&event),
+                    None => {
+                        if let Some(line) = event_line(&event) {
+                            say(&line);
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick(), if bars.is_none() => {
+                for step in running.values() {
+                    say(&format!("still {}… [{} elapsed]", step.label, format_elapsed(step.started.elapsed())));
+                }
+            }
+        }
+    }
+    if let Some(bars) = &bars {
+        bars.overall.finish_and_clear();
+    }
+    if let Some(summary) = &summary {
+        say(&summary_line(summary));
+    }
+    summary
+}
+
+/// Keeps the set of running steps (and their bars) in step with the events.
+fn track(running: &mut BTreeMap<String, Running>, event: &Event, bars: Option<&Bars>) {
+    match &event.kind {
+        EventKind::StepStarted { change_id, address, action } => {
+            let label = format!("{} {}", verbs(*action).0, address.server_name());
+            let bar = bars.map(|bars| bars.step(&label));
+            running.insert(change_id.clone(), Running { label, started: Instant::now(), bar });
+        }
+        EventKind::StepProgress { change_id, message, .. } => {
+            if let Some(bar) = running.get(change_id).and_then(|step| step.bar.as_ref()) {
+                bar.set_message(message.clone());
+            }
+        }
+        EventKind::StepSucceeded { change_id, .. } | EventKind::StepFailed { change_id, .. } => {
+            if let Some(bar) = running.remove(change_id).and_then(|step| step.bar) {
+                bar.finish_and_clear();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The terminal view: one spinner per running step above an overall bar.
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+}
+
+impl Bars {
+    fn new(total: usize) -> Bars {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let overall = multi.add(ProgressBar::new(total as u64));
+        overall.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} changes")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Bars { multi, overall }
+    }
+
+    fn step(&self, label: &str) -> ProgressBar {
+        let bar = self.multi.insert_before(&self.overall, ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// Finished, failed and skipped steps leave a line above the bars; each counts once.
+    fn show(&self, event: &Event) {
+        let counts = matches!(
+            event.kind,
+            EventKind::StepSucceeded { .. } | EventKind::StepFailed { .. } | EventKind::StepSkipped { .. }
+        );
+        if counts {
+            self.overall.inc(1);
+        }
+        if counts || matches!(event.kind, EventKind::StepRetried { .. }) {
+            if let Some(line) = event_line(event) {
+                let _ = self.multi.println(line);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ServerName;
+
+    #[tokio::test(start_paused = true)]
+    async fn lines_mode_says_what_is_still_running_every_heartbeat() {
+        let (sender, receiver) = crate::exec::EventSender::channel();
+        let options = ProgressOptions { terminal: false, total: 1, heartbeat: Duration::from_secs(10) };
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        let renderer = tokio::spawn(async move {
+            render_to(receiver, options, |line| collected.lock().unwrap().push(line.to_string())).await
+        });
+        let address = ServerName::new("pay-main").address();
+        sender.emit(EventKind::StepStarted {
+            change_id: "u".into(),
+            address: address.clone(),
+            action: Action::Update,
+        });
+        tokio::time::sleep(Duration::from_secs(85)).await;
+        sender.emit(EventKind::StepSucceeded {
+            change_id: "u".into(),
+            address,
+            action: Action::Update,
+            elapsed_ms: 85_000,
+            restarts: 1,
+        });
+        sender.emit(EventKind::ApplyFinished {
+            summary: ApplySummary {
+                updated: 1,
+                restarts: 1,
+                wall_time_ms: 85_000,
+                ..ApplySummary::default()
+            },
+        });
+        drop(sender);
+        let summary = renderer.await.unwrap();
+        assert_eq!(summary.map(|s| s.updated), Some(1));
+        let lines = lines.lock().unwrap().clone();
+        assert_eq!(lines[0], "Updating pay-main…");
+        let still: Vec<_> =
+            lines.iter().filter(|line| line.starts_with("still updating pay-main…")).collect();
+        assert_eq!(still.len(), 8, "{lines:?}");
+        assert_eq!(still[7], "still updating pay-main… [1m20s elapsed]");
+        assert_eq!(lines[lines.len() - 2], "pay-main updated [1m25s]");
+        assert!(lines.last().unwrap().starts_with("Apply complete: 0 created, 1 updated"));
+    }
+
+    #[test]
+    fn elapsed_reads_like_terraform() {
+        assert_eq!(format_elapsed(Duration::from_secs(45)), "45s");
+        assert_eq!(format_elapsed(Duration::from_secs(80)), "1m20s");
+        assert_eq!(format_elapsed(Duration::from_secs(3720)), "1h02m");
+    }
+
+    #[test]
+    fn lines_name_the_server_and_what_happened() {
+        let address = ServerName::new("pay-main").address();
+        let started = Event::now(EventKind::StepStarted {
+            change_id: "migrate:pay-main".into(),
+            address: address.clone(),
+            action: Action::Migrate,
+        });
+        assert_eq!(event_line(&started).unwrap(), "Migrating pay-main…");
+        let skipped = Event::now(EventKind::StepSkipped {
+            change_id: "update:pay-main".into(),
+            address,
+            action: Action::Update,
+            reason: "skipped because update:pay-ro-1 failed".into(),
+        });
+        assert_eq!(event_line(&skipped).unwrap(), "pay-main: skipped because update:pay-ro-1 failed");
+    }
+
+    #[test]
+    fn summary_counts_everything_and_says_failed_when_anything_failed() {
+        let summary = ApplySummary {
+            created: 1,
+            updated: 3,
+            failed: 1,
+            skipped: 2,
+            restarts: 3,
+            wall_time_ms: 62_000,
+            ..ApplySummary::default()
+        };
+        assert_eq!(
+            summary_line(&summary),
+            "Apply failed: 1 created, 3 updated, 0 migrated, 0 promoted, 0 deleted, 1 failed, 2 skipped; 3 restarts; 1m02s."
+        );
+        let clean = ApplySummary { updated: 1, restarts: 1, ..ApplySummary::default() };
+        assert!(summary_line(&clean).starts_with("Apply complete:"));
+        assert!(summary_line(&clean).contains("1 restart;"));
+    }
+}

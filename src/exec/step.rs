@@ -1,0 +1,238 @@
+//! One step of an apply: maps a plan `Operation` to provider calls (each retried under the
+//! policy), journals it as in flight before and as done after, and reports what it did. It
+//! must not choose which step runs when (the scheduler does) or talk to the sink directly.
+
+use super::events::{EventKind, EventSender};
+use super::retry::{RetryPolicy, with_retries};
+use super::sink::{Durable, Journal, SinkError};
+use crate::model::{ObservedServer, ServerName, ServerSpec};
+use crate::plan::{Change, Operation};
+use crate::providers::{CreateRequest, Provider, ProviderError};
+use crate::rules::ReplicationSupport;
+use crate::secret::Redacted;
+use crate::state::{InFlightStep, JournalRecord, RecordOutcome};
+use async_trait::async_trait;
+use chrono::Utc;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Moves a server's data to a new server (`Operation::Migrate`): create staging, copy, verify,
+/// cutover. Implemented by `crate::migrate` for real servers and by the test provider in memory.
+#[async_trait]
+pub trait Migrator: Send + Sync {
+    /// Migrates `change.server` to the `to` spec of `change`'s `Migrate` operation and returns
+    /// the server as it is after cutover. Must be resumable: run again after an interruption
+    /// (any stage, see `StepContext::stage`), it reuses what the earlier run left.
+    ///
+    /// # Errors
+    /// A provider failure or a failed copy/verification; the source server is left serving.
+    async fn migrate(
+        &self,
+        provider: &dyn Provider,
+        change: &Change,
+        context: &StepContext,
+    ) -> Result<ObservedServer, ProviderError>;
+}
+
+/// What a step's code may use besides the provider: events, the stage journal, retries.
+pub struct StepContext {
+    change: Change,
+    events: EventSender,
+    journal: Journal,
+    retry: RetryPolicy,
+    timeout: Duration,
+    started_at: chrono::DateTime<Utc>,
+}
+
+impl StepContext {
+    pub fn events(&self) -> &EventSender {
+        &self.events
+    }
+
+    /// Records durably that the step reached `stage` (`create_staging`, `copy`, `cutover` …)
+    /// before it does that stage's work, so an interrupted migration says where it stopped.
+    ///
+    /// # Errors
+    /// When the state cannot be saved; the step must then stop.
+    pub async fn stage(&self, stage: &str) -> Result<(), ProviderError> {
+        self.journal.write(self.started_record(Some(stage))).await.map_err(sink_failure)?;
+        self.events.emit(EventKind::StepProgress {
+            change_id: self.change.id.clone(),
+            address: self.change.address.clone(),
+            message: stage.replace('_', " "),
+        });
+        Ok(())
+    }
+
+    /// Runs one provider call under the retry policy and the operation timeout, emitting a
+    /// `step_retried` event before each retry.
+    ///
+    /// # Errors
+    /// The call's last error.
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        with_retries(&self.retry, self.timeout, call, |notice| {
+            self.events.emit(EventKind::StepRetried {
+                change_id: self.change.id.clone(),
+                address: self.change.address.clone(),
+                attempt: notice.attempt,
+                delay_ms: notice.delay.as_millis() as u64,
+                error: notice.error.to_string(),
+            });
+        })
+        .await
+    }
+
+    fn started_record(&self, stage: Option<&str>) -> JournalRecord {
+        JournalRecord::Started {
+            step: InFlightStep {
+                change_id: self.change.id.clone(),
+                server: self.change.server.clone(),
+                action: self.change.action.as_str().to_string(),
+                stage: stage.map(str::to_string),
+                started_at: self.started_at,
+            },
+        }
+    }
+}
+
+fn sink_failure(error: SinkError) -> ProviderError {
+    ProviderError::new(crate::providers::ProviderErrorKind::Other, error.to_string())
+}
+
+/// What a step needs from the apply.
+#[derive(Clone)]
+pub(crate) struct StepDeps {
+    pub provider: Arc<dyn Provider>,
+    pub migrator: Arc<dyn Migrator>,
+    pub journal: Journal,
+    pub events: EventSender,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub admin_passwords: Arc<BTreeMap<ServerName, Redacted<String>>>,
+}
+
+/// How a step ended.
+#[derive(Debug)]
+pub(crate) enum StepEnd {
+    /// The provider work is done and `Finished` is queued; `durable` resolves once it is saved.
+    /// Dependents may start at once: their `Started` is queued after it, so it is durable first.
+    Succeeded {
+        restarts: u32,
+        elapsed: Duration,
+        durable: Durable,
+    },
+    Failed {
+        error: String,
+    },
+    /// The state could not be saved: the apply must stop starting steps.
+    StateFailed {
+        error: String,
+    },
+}
+
+/// Runs one change: journal `Started`, the provider calls, journal `Finished` with what exists
+/// afterwards. A failed step is not journaled as finished: it may have changed something
+/// before failing, so it stays in flight and the next run reconciles it by refresh.
+pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
+    let context = StepContext {
+        change,
+        events: deps.events.clone(),
+        journal: deps.journal.clone(),
+        retry: deps.retry.clone(),
+        timeout: deps.timeout,
+        started_at: Utc::now(),
+    };
+    if let Err(error) = deps.journal.write(context.started_record(None)).await {
+        return StepEnd::StateFailed { error: error.to_string() };
+    }
+    deps.events.emit(EventKind::StepStarted {
+        change_id: context.change.id.clone(),
+        address: context.change.address.clone(),
+        action: context.change.action,
+    });
+    let started = tokio::time::Instant::now();
+    match perform(&context, &deps).await {
+        Ok((outcome, restarts)) => {
+            let finished = JournalRecord::Finished { change_id: context.change.id.clone(), outcome };
+            StepEnd::Succeeded { restarts, elapsed: started.elapsed(), durable: deps.journal.queue(finished) }
+        }
+        Err(error) => StepEnd::Failed { error: error.to_string() },
+    }
+}
+
+/// The provider calls of one operation; returns what to record and how many restarts it caused.
+async fn perform(context: &StepContext, deps: &StepDeps) -> Result<(RecordOutcome, u32), ProviderError> {
+    let change = &context.change;
+    let provider = deps.provider.as_ref();
+    let name = &change.server;
+    match &change.operation {
+        Operation::Create { spec } => {
+            let observed = create(context, deps, spec.clone()).await?;
+            Ok((RecordOutcome::Upsert(observed), 0))
+        }
+        Operation::Update { patch, replication_support } => {
+            update(context, provider, name, patch, *replication_support).await
+        }
+        Operation::Promote => {
+            let observed = context.call(|| provider.promote(name)).await?;
+            Ok((RecordOutcome::Upsert(observed), 1))
+        }
+        Operation::Delete => {
+            context.call(|| provider.delete(name)).await?;
+            Ok((RecordOutcome::Remove(name.clone()), 0))
+        }
+        Operation::Recreate { spec } => {
+            context.stage("delete").await?;
+            context.call(|| provider.delete(name)).await?;
+            context.stage("create_replica").await?;
+            let observed = create(context, deps, spec.clone()).await?;
+            Ok((RecordOutcome::Upsert(observed), 0))
+        }
+        Operation::Migrate { .. } => {
+            let observed = deps.migrator.migrate(provider, change, context).await?;
+            Ok((RecordOutcome::Upsert(observed), 0))
+        }
+    }
+}
+
+async fn create(
+    context: &StepContext,
+    deps: &StepDeps,
+    spec: ServerSpec,
+) -> Result<ObservedServer, ProviderError> {
+    let name = &context.change.server;
+    let admin_password = if spec.is_replica() { None } else { deps.admin_passwords.get(name).cloned() };
+    let request = CreateRequest { name: name.clone(), spec, admin_password };
+    context.call(|| deps.provider.create(request.clone())).await
+}
+
+/// Replication support first (a parameter write), then the patch, then a restart unless the
+/// patch changed compute (which restarts the server anyway).
+async fn update(
+    context: &StepContext,
+    provider: &dyn Provider,
+    name: &ServerName,
+    patch: &crate::model::ServerPatch,
+    replication_support: Option<ReplicationSupport>,
+) -> Result<(RecordOutcome, u32), ProviderError> {
+    if let Some(value) = replication_support {
+        context.call(|| provider.set_parameter(name, ReplicationSupport::PARAMETER, value.as_str())).await?;
+    }
+    let mut observed = None;
+    if !patch.is_empty() {
+        observed = Some(context.call(|| provider.update(name, patch)).await?);
+    }
+    if replication_support.is_some() && !patch.changes_compute() {
+        context.stage("restart").await?;
+        observed = Some(context.call(|| provider.restart(name)).await?);
+    }
+    let restarts = u32::from(patch.changes_compute() || replication_support.is_some());
+    let outcome = observed.map_or(RecordOutcome::Unchanged, RecordOutcome::Upsert);
+    Ok((outcome, restarts))
+}

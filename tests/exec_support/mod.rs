@@ -1,0 +1,195 @@
+//! Plan and fleet builders shared by the executor's test files (the planner is built
+//! elsewhere; these tests write plans by hand).
+#![allow(dead_code)]
+
+use pgfleet::exec::{ApplyOptions, ApplyReport, Cancel, Event, EventSender, MemorySink, StateSink, apply};
+use pgfleet::model::{ObservedServer, ServerName, ServerPatch, ServerSpec};
+use pgfleet::plan::{
+    Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
+};
+use pgfleet::providers::test_provider::{MemoryMigrator, TestProvider, observed};
+use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::state::{JournalRecord, State};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+pub fn name(text: &str) -> ServerName {
+    ServerName::new(text)
+}
+
+/// A General Purpose Gen5 server spec.
+pub fn spec(vcores: u32, storage_gb: u32) -> ServerSpec {
+    ServerSpec {
+        tier: Tier::GeneralPurpose,
+        generation: Generation::Gen5,
+        vcores,
+        storage_gb,
+        version: PgVersion::V11,
+        backup_retention_days: 7,
+        geo_redundant_backup: false,
+        storage_autogrow: true,
+        ssl_enforcement: true,
+        minimal_tls_version: TlsVersion::Tls1_2,
+        admin_login: "fleetadmin".into(),
+        location: "westeurope".into(),
+        tags: BTreeMap::new(),
+        replica_of: None,
+    }
+}
+
+pub fn replica_spec(vcores: u32, storage_gb: u32, primary: &str) -> ServerSpec {
+    ServerSpec { replica_of: Some(name(primary)), ..spec(vcores, storage_gb) }
+}
+
+pub fn vcores(vcores: u32) -> ServerPatch {
+    ServerPatch { vcores: Some(vcores), ..ServerPatch::default() }
+}
+
+/// A live server; primaries get replication support on so replicas can exist.
+pub fn live(server: &str, spec: ServerSpec) -> ObservedServer {
+    let mut server = observed(&name(server), spec);
+    if !server.spec.is_replica() {
+        server.replication_support = ReplicationSupport::Replica;
+    }
+    server
+}
+
+/// A provider holding `servers`, and a state recording exactly them.
+pub fn fleet(servers: &[ObservedServer]) -> (TestProvider, State) {
+    let provider = TestProvider::new();
+    let mut state = State::new("payments");
+    for server in servers {
+        provider.insert(server.clone());
+        state.apply_record(&JournalRecord::Observed {
+            outcome: pgfleet::state::RecordOutcome::Upsert(server.clone()),
+        });
+    }
+    (provider, state)
+}
+
+pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str]) -> Change {
+    let action = match &operation {
+        Operation::Create { .. } => Action::Create,
+        Operation::Update { .. } => Action::Update,
+        Operation::Migrate { .. } | Operation::Recreate { .. } => Action::Migrate,
+        Operation::Promote => Action::Promote,
+        Operation::Delete => Action::Delete,
+    };
+    Change {
+        id: id.into(),
+        address: name(server).address(),
+        server: name(server),
+        action,
+        depends_on: depends_on.iter().map(|id| id.to_string()).collect(),
+        ordering: Vec::new(),
+        attributes: Vec::new(),
+        impact: Impact {
+            restart: false,
+            downtime_seconds: DowntimeRange { min: 0, max: 0 },
+            downtime_basis: String::new(),
+            data_migration: false,
+            reversible: true,
+        },
+        reason: String::new(),
+        steps: Vec::new(),
+        wave: 1,
+        operation,
+    }
+}
+
+pub fn update(id: &str, server: &str, patch: ServerPatch, depends_on: &[&str]) -> Change {
+    change(id, server, Operation::Update { patch, replication_support: None }, depends_on)
+}
+
+pub fn plan(changes: Vec<Change>) -> Plan {
+    Plan {
+        format_version: PLAN_FORMAT_VERSION.into(),
+        fleet: "payments".into(),
+        changes,
+        blocked: Vec::new(),
+        refused: Vec::new(),
+        drift: Vec::new(),
+        notes: Vec::new(),
+        summary: Summary::default(),
+        inputs: PlanInputs {
+            config_files: BTreeMap::new(),
+            state_lineage: None,
+            state_serial: None,
+            refreshed: true,
+            live_fingerprints: BTreeMap::new(),
+            created_at: chrono::Utc::now(),
+            tool_version: "test".into(),
+        },
+    }
+}
+
+/// A memory sink that also keeps every persisted batch (what a crash leaves durable).
+#[derive(Clone)]
+pub struct RecordingSink {
+    pub memory: MemorySink,
+    pub batches: Arc<Mutex<Vec<Vec<JournalRecord>>>>,
+    /// Provider calls started when each batch was persisted (to check "in flight before").
+    pub calls_at_batch: Arc<Mutex<Vec<usize>>>,
+    provider: TestProvider,
+}
+
+impl RecordingSink {
+    pub fn new(state: State, provider: &TestProvider) -> RecordingSink {
+        RecordingSink {
+            memory: MemorySink::new(state),
+            batches: Arc::default(),
+            calls_at_batch: Arc::default(),
+            provider: provider.clone(),
+        }
+    }
+
+    pub fn records(&self) -> Vec<JournalRecord> {
+        self.batches.lock().unwrap().iter().flatten().cloned().collect()
+    }
+
+    /// Ids of changes whose `Finished` record is durable.
+    pub fn finished(&self) -> Vec<String> {
+        self.records()
+            .into_iter()
+            .filter_map(|record| match record {
+                JournalRecord::Finished { change_id, .. } => Some(change_id),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl StateSink for RecordingSink {
+    fn persist(&mut self, records: &[JournalRecord]) -> Result<(), pgfleet::exec::SinkError> {
+        self.memory.persist(records)?;
+        self.batches.lock().unwrap().push(records.to_vec());
+        self.calls_at_batch.lock().unwrap().push(self.provider.calls().len());
+        Ok(())
+    }
+}
+
+/// Runs an apply with the in-memory migrator and collects its events.
+pub async fn run(
+    plan: &Plan,
+    provider: &TestProvider,
+    sink: RecordingSink,
+    options: ApplyOptions,
+    cancel: Cancel,
+) -> (ApplyReport, Vec<Event>) {
+    let (events, mut receiver) = EventSender::channel();
+    let report = apply(
+        plan,
+        Arc::new(provider.clone()),
+        Arc::new(MemoryMigrator),
+        Box::new(sink),
+        options,
+        events,
+        cancel,
+    )
+    .await;
+    let mut collected = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        collected.push(event);
+    }
+    (report, collected)
+}
