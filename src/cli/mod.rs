@@ -3,14 +3,18 @@
 //! `--detailed-exitcode`, 3 plan blocked). This is the only layer that prints and the only one
 //! that uses `anyhow`.
 
+mod apply;
 mod completions;
+mod destroy;
+mod emulator;
 mod endpoint;
 mod github;
 mod output;
 mod plan;
+pub mod progress;
+mod refresh;
 mod session;
 mod show;
-pub mod progress;
 mod state_cmd;
 mod validate;
 
@@ -63,6 +67,14 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show the changes that would make the live servers match the fleet file.
     Plan(plan::PlanArgs),
+    /// Apply the changes (a fresh plan, confirmed, or a saved plan file).
+    Apply(apply::ApplyArgs),
+    /// Update the state from the live servers without changing them.
+    Refresh(refresh::RefreshArgs),
+    /// Delete every server of the fleet (needs --allow-delete).
+    Destroy(destroy::DestroyArgs),
+    /// Run an ARM-compatible emulator of Azure Database for PostgreSQL on loopback.
+    Emulator(emulator::EmulatorArgs),
     /// Render a saved plan.
     Show(show::ShowArgs),
     /// Print a server's connection URI (without the password).
@@ -83,6 +95,10 @@ pub fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args, &printer),
         Command::Plan(args) => plan::run(&cli.global, args, &printer),
+        Command::Apply(args) => apply::run(&cli.global, args, &printer),
+        Command::Refresh(args) => refresh::run(&cli.global, args, &printer),
+        Command::Destroy(args) => destroy::run(&cli.global, args, &printer),
+        Command::Emulator(args) => emulator::run(&cli.global, args, &printer),
         Command::Show(args) => show::run(&cli.global, args, &printer),
         Command::Endpoint(args) => endpoint::run(&cli.global, args, &printer),
         Command::State(command) => state_cmd::run(&cli.global, command, &printer),

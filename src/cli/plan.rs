@@ -1,7 +1,7 @@
 //! `pgfleet plan`: compares the fleet file with the state and the live servers and shows the
 //! ordered changes; `--out` saves the plan for a later `apply`.
 
-use super::session::{self, Secrets};
+use super::session;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::plan::{self, Plan, PlanRequest, render, saved};
 use std::path::PathBuf;
@@ -49,7 +49,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::R
     let fleet = session::load_fleet(global, printer)?;
     let locked = session::open_state(global, &fleet, "plan", printer)?;
     let live = if args.refresh {
-        let provider = session::build_provider(&fleet, Secrets::None)?;
+        let provider = session::build_provider(&fleet)?;
         session::runtime()?.block_on(session::refresh(provider.as_ref()))?
     } else {
         locked.state().observed()

@@ -5,6 +5,7 @@ use super::{GlobalArgs, Printer};
 use crate::config::{self, DesiredFleet, ProviderSettings};
 use crate::model::{LiveFleet, ServerName};
 use crate::providers::Provider;
+use crate::providers::azure::{AzureProvider, AzureProviderOptions};
 use crate::providers::local::{LocalProvider, LocalProviderOptions};
 use crate::secret::Redacted;
 use crate::state::{self, LockedState};
@@ -61,37 +62,41 @@ pub fn open_state(
     Ok(locked)
 }
 
-/// Which secrets the provider gets.
-pub enum Secrets {
-    /// None: planning and refreshing never need a password.
-    None,
-    /// Every server's admin password, resolved from its reference (apply may create servers
-    /// and migrate data).
-    All,
-}
-
-/// Builds the provider of the fleet's kind.
-pub fn build_provider(fleet: &DesiredFleet, secrets: Secrets) -> anyhow::Result<Arc<dyn Provider>> {
-    let passwords = match secrets {
-        Secrets::None => BTreeMap::new(),
-        Secrets::All => resolve_passwords(fleet)?,
-    };
+/// Builds the provider of the fleet's kind. Providers get no secrets: the executor hands each
+/// create the password it needs, and migrations connect with theirs. Azure credentials come
+/// from the environment (service principal, then the Azure CLI, then managed identity).
+pub fn build_provider(fleet: &DesiredFleet) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &fleet.provider {
         ProviderSettings::Local(settings) => {
-            let options = LocalProviderOptions {
-                passwords,
-                ..LocalProviderOptions::from_settings(settings, &fleet.name)
-            };
-            Arc::new(LocalProvider::new(options)?)
+            Arc::new(LocalProvider::new(LocalProviderOptions::from_settings(settings, &fleet.name))?)
         }
-        ProviderSettings::Azure(_) => bail!("the azure provider is not part of this build yet"),
+        ProviderSettings::Azure(settings) => {
+            let options = AzureProviderOptions::new(settings.clone(), fleet.name.clone(), BTreeMap::new());
+            Arc::new(AzureProvider::new(options)?)
+        }
     })
 }
 
-fn resolve_passwords(fleet: &DesiredFleet) -> anyhow::Result<BTreeMap<ServerName, Redacted<String>>> {
+/// The admin passwords a plan needs: of servers it creates as primaries and of servers it
+/// migrates (the new server gets the old one's password). Nothing else is read.
+fn resolve_passwords(
+    fleet: &DesiredFleet,
+    plan: &crate::plan::Plan,
+) -> anyhow::Result<BTreeMap<ServerName, Redacted<String>>> {
+    use crate::plan::Operation;
     let fleet_dir = fleet_dir(&fleet.source.path);
+    let needed: std::collections::BTreeSet<&ServerName> = plan
+        .changes
+        .iter()
+        .filter(|change| match &change.operation {
+            Operation::Create { spec } => spec.replica_of.is_none(),
+            Operation::Migrate { .. } => true,
+            _ => false,
+        })
+        .map(|change| &change.server)
+        .collect();
     let mut passwords = BTreeMap::new();
-    for (name, server) in &fleet.servers {
+    for (name, server) in fleet.servers.iter().filter(|(name, _)| needed.contains(name)) {
         let password = server
             .admin_password
             .resolve(&fleet_dir)
@@ -119,4 +124,116 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("could not start the async runtime")
+}
+
+/// Finishes what an interrupted apply left: when the state lists steps in flight, says so,
+/// refreshes, and records what really exists before anything is planned.
+pub async fn recover_interrupted(
+    locked: &mut LockedState,
+    provider: &dyn Provider,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if locked.interrupted().is_empty() {
+        return Ok(());
+    }
+    let live = refresh(provider).await?;
+    let (recovered, messages) = crate::exec::reconcile_interrupted(locked.state(), &live);
+    for message in messages {
+        printer.warn(&message);
+    }
+    locked.write(recovered).context("could not save the recovered state")?;
+    Ok(())
+}
+
+/// Journals an apply's records through the locked state file (durable when `persist` returns).
+struct JournalSink(Arc<std::sync::Mutex<LockedState>>);
+
+impl crate::exec::StateSink for JournalSink {
+    fn persist(&mut self, records: &[crate::state::JournalRecord]) -> Result<(), crate::exec::SinkError> {
+        let mut locked = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        locked.append(records).map_err(|error| crate::exec::SinkError::new(error.to_string()))
+    }
+}
+
+/// What [`execute`] needs.
+pub struct Execution<'a> {
+    pub plan: &'a crate::plan::Plan,
+    pub fleet: &'a DesiredFleet,
+    pub provider: Arc<dyn Provider>,
+    pub locked: LockedState,
+    pub parallelism: usize,
+    /// JSON event lines on stdout instead of progress for people.
+    pub json: bool,
+    pub printer: &'a Printer,
+}
+
+/// Applies a plan: runs the executor with the state journal as its sink, renders its events,
+/// turns Ctrl-C into a graceful stop (first) or an abort (second), and compacts the state.
+pub async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome> {
+    use crate::exec::{self, ApplyOptions, Cancel, CancelLevel, EventSender};
+    let Execution { plan, fleet, provider, locked, parallelism, json, printer } = execution;
+    let passwords = resolve_passwords(fleet, plan)?;
+    let work_dir = locked.path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let shared = Arc::new(std::sync::Mutex::new(locked));
+    let migrator = Arc::new(crate::migrate::DumpRestoreMigrator {
+        work_dir,
+        passwords: passwords.clone(),
+        client_bindir: None,
+    });
+    let options = ApplyOptions { parallelism, admin_passwords: passwords, ..ApplyOptions::default() };
+    let (events, receiver) = EventSender::channel();
+    let cancel = Cancel::new();
+    let signals = tokio::spawn(watch_interrupts(cancel.clone(), printer.clone()));
+    let renderer = render_events(receiver, plan.changes.len(), json, printer.clone());
+    let sink = Box::new(JournalSink(shared.clone()));
+    let report = exec::apply(plan, provider, migrator, sink, options, events, cancel.clone()).await;
+    signals.abort();
+    renderer.await.ok();
+    let mut locked = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    locked.compact().context("could not compact the state file")?;
+    if let Some(error) = &report.state_error {
+        bail!("the apply stopped because the state could not be saved: {error}");
+    }
+    if cancel.level() != CancelLevel::Running {
+        printer.warn("the apply was interrupted; run `pgfleet apply` again to finish it");
+    }
+    Ok(if report.succeeded() { super::Outcome::Success } else { super::Outcome::Error })
+}
+
+/// Ctrl-C once: stop starting steps; twice: abort the running ones.
+async fn watch_interrupts(cancel: crate::exec::Cancel, printer: Printer) {
+    use crate::exec::CancelLevel;
+    while tokio::signal::ctrl_c().await.is_ok() {
+        match cancel.escalate() {
+            CancelLevel::Stop => printer.warn(
+                "interrupt: no new steps will start; running ones finish and are saved (press Ctrl-C again to abort them)",
+            ),
+            _ => printer.warn("second interrupt: aborting running steps; they stay recorded as in flight"),
+        }
+    }
+}
+
+/// Renders events as progress for people, or as JSON lines on stdout.
+fn render_events(
+    receiver: tokio::sync::mpsc::UnboundedReceiver<crate::exec::Event>,
+    total: usize,
+    json: bool,
+    printer: Printer,
+) -> tokio::task::JoinHandle<()> {
+    use std::io::IsTerminal;
+    tokio::spawn(async move {
+        let mut receiver = receiver;
+        if json {
+            while let Some(event) = receiver.recv().await {
+                printer.data(&event.to_json_line());
+            }
+        } else {
+            let options = super::progress::ProgressOptions {
+                terminal: std::io::stderr().is_terminal(),
+                total,
+                heartbeat: std::time::Duration::from_secs(10),
+            };
+            super::progress::render(receiver, options, &printer).await;
+        }
+    })
 }

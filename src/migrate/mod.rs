@@ -12,12 +12,14 @@
 
 mod copy;
 mod freeze;
+mod migrator;
 mod run;
 mod sql;
 mod verify;
 
 pub use copy::{CopyOptions, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
+pub use migrator::DumpRestoreMigrator;
 pub use run::{MigrationRequest, run_migration, staging_name};
 pub use verify::{DatabaseCheck, TableCheck, verify};
 

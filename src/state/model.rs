@@ -119,8 +119,6 @@ pub enum JournalRecord {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "server", rename_all = "snake_case")]
-// Records are short-lived (one per journal line); boxing the common variant buys nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum RecordOutcome {
     /// The server exists as observed.
     Upsert(ObservedServer),

@@ -158,9 +158,14 @@ impl LocalProvider {
             None => find_pg_bindir()?,
         };
         let tools = tools::Tools { bindir, run_as: tools::cluster_user()? };
+        // Tools run with other working directories (and as another user): paths must be absolute.
+        let root = std::path::absolute(&options.root).map_err(|source| LocalError::Io {
+            context: format!("resolving {}", options.root.display()),
+            source,
+        })?;
         Ok(LocalProvider {
-            fleet_dir: options.root.join(&options.fleet),
-            root: options.root,
+            fleet_dir: root.join(&options.fleet),
+            root,
             port_base: options.port_base,
             passwords: std::sync::Mutex::new(options.passwords),
             events: options.events,

@@ -1,0 +1,112 @@
+//! `pgfleet apply [PLANFILE]`: plans (or loads a saved plan and checks it is still fresh), asks
+//! for confirmation, and applies the changes through the provider, recording every step in the
+//! state as it goes. Ctrl-C once stops starting new steps; twice aborts.
+
+use super::plan::outcome;
+use super::session;
+use super::{GlobalArgs, Outcome, Printer};
+use crate::config::DesiredFleet;
+use crate::plan::{self, Plan, PlanRequest, render, saved};
+use crate::state::LockedState;
+use anyhow::{Context, bail};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `pgfleet plan --out PLANFILE`; applied exactly, if still fresh.
+    pub plan_file: Option<PathBuf>,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// The most provider operations running at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+    /// Allow deleting servers removed from the fleet file.
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Print events as JSON lines on stdout (for CI systems) instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+    let fleet = session::load_fleet(global, printer)?;
+    let mut locked = session::open_state(global, &fleet, "apply", printer)?;
+    let runtime = session::runtime()?;
+    let provider = session::build_provider(&fleet)?;
+    runtime.block_on(async {
+        session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
+        let live = session::refresh(provider.as_ref()).await?;
+        let plan = match &args.plan_file {
+            Some(path) => load_fresh_plan(path, &fleet, &locked, &live)?,
+            None => plan::build(&PlanRequest {
+                desired: &fleet,
+                stored: (!locked.is_new()).then(|| locked.state()),
+                live: &live,
+                refreshed: true,
+                allow_delete: args.allow_delete,
+                now: chrono::Utc::now(),
+            }),
+        };
+        if !args.json {
+            printer.data(&render::human(&plan, printer.stdout_color()));
+        }
+        let verdict = outcome(&plan, false);
+        if verdict != Outcome::Success {
+            return Ok(verdict);
+        }
+        if !plan.has_changes() {
+            printer.info("No changes: the servers match the fleet file.");
+            return Ok(Outcome::Success);
+        }
+        if args.plan_file.is_none() && !args.auto_approve && !confirm(&plan, printer)? {
+            printer.info("Apply cancelled: nothing was changed.");
+            return Ok(Outcome::Error);
+        }
+        session::execute(session::Execution {
+            plan: &plan,
+            fleet: &fleet,
+            provider,
+            locked,
+            parallelism: usize::from(args.parallelism),
+            json: args.json,
+            printer,
+        })
+        .await
+    })
+}
+
+/// Loads a saved plan and refuses it when anything it was based on moved.
+fn load_fresh_plan(
+    path: &std::path::Path,
+    fleet: &DesiredFleet,
+    locked: &LockedState,
+    live: &crate::model::LiveFleet,
+) -> anyhow::Result<Plan> {
+    let saved =
+        saved::load(path).with_context(|| format!("could not read the saved plan {}", path.display()))?;
+    let stored = (!locked.is_new()).then(|| locked.state());
+    let current = saved::CurrentInputs::new(fleet, stored, live);
+    if let Err(stale) = saved::check_fresh(&saved, &current) {
+        bail!("{stale}");
+    }
+    Ok(saved.plan)
+}
+
+/// Asks on the terminal; only `yes` applies. Off a terminal, `--auto-approve` is required.
+pub(super) fn confirm(plan: &Plan, printer: &Printer) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "apply needs confirmation and standard input is not a terminal\nhint: review the plan, then run again with --auto-approve, or apply a saved plan: pgfleet plan --out PLANFILE; pgfleet apply PLANFILE"
+        );
+    }
+    printer.info(&format!(
+        "Do you want to apply these {} changes to fleet {:?}? Only 'yes' will be accepted:",
+        plan.changes.len(),
+        plan.fleet
+    ));
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}

@@ -1,0 +1,44 @@
+//! `pgfleet refresh`: reads the live servers and records what exists in the state, changing no
+//! server. Servers recorded but gone live are removed from the state, with a warning.
+
+use super::session;
+use super::{GlobalArgs, Outcome, Printer};
+use crate::model::ServerName;
+use crate::state::ServerRecord;
+use anyhow::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct RefreshArgs {}
+
+pub fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+    let fleet = session::load_fleet(global, printer)?;
+    let mut locked = session::open_state(global, &fleet, "refresh", printer)?;
+    let provider = session::build_provider(&fleet)?;
+    let live = session::runtime()?.block_on(async {
+        session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
+        session::refresh(provider.as_ref()).await
+    })?;
+    let mut state = locked.state().clone();
+    let recorded: Vec<ServerName> = state.servers.keys().cloned().collect();
+    for name in recorded {
+        if !live.contains_key(&name) {
+            printer.warn(&format!("{name} no longer exists; removed it from the state"));
+            state.servers.remove(&name);
+        }
+    }
+    let mut updated = 0;
+    for (name, observed) in &live {
+        if !fleet.servers.contains_key(name) && !state.servers.contains_key(name) {
+            continue; // not pgfleet's: neither configured nor recorded
+        }
+        let record = ServerRecord { address: name.address(), observed: observed.clone() };
+        if state.servers.get(name) != Some(&record) {
+            updated += 1;
+        }
+        state.servers.insert(name.clone(), record);
+    }
+    let count = state.servers.len();
+    locked.write(state).context("could not save the state")?;
+    printer.info(&format!("Refreshed {count} servers ({updated} changed) in {}", locked.path().display()));
+    Ok(Outcome::Success)
+}
