@@ -34,8 +34,10 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::
     let fleet = session::load_fleet(global, printer)?;
     let mut locked = session::open_state(global, &fleet, "apply", printer)?;
     let runtime = session::runtime()?;
-    let provider = session::build_provider(&fleet)?;
+    let (provider_events, provider_receiver) = tokio::sync::mpsc::unbounded_channel();
+    let provider = session::build_provider_with_events(&fleet, Some(provider_events))?;
     runtime.block_on(async {
+        let measurements = session::report_provider_events(provider_receiver, args.json, printer.clone());
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         let live = session::refresh(provider.as_ref()).await?;
         let plan = match &args.plan_file {
@@ -64,7 +66,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::
             printer.info("Apply cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
-        session::execute(session::Execution {
+        let outcome = session::execute(session::Execution {
             plan: &plan,
             fleet: &fleet,
             provider,
@@ -73,7 +75,10 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::
             json: args.json,
             printer,
         })
-        .await
+        .await;
+        // The provider is gone with the apply: its last measurements are printed, then this ends.
+        measurements.await.ok();
+        outcome
     })
 }
 

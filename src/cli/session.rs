@@ -6,7 +6,7 @@ use crate::config::{self, DesiredFleet, ProviderSettings};
 use crate::model::{LiveFleet, ServerName};
 use crate::providers::Provider;
 use crate::providers::azure::{AzureProvider, AzureProviderOptions};
-use crate::providers::local::{LocalProvider, LocalProviderOptions};
+use crate::providers::local::{LocalProvider, LocalProviderOptions, ProviderEvent};
 use crate::secret::Redacted;
 use crate::state::{self, LockedState};
 use anyhow::{Context, bail};
@@ -66,9 +66,20 @@ pub fn open_state(
 /// create the password it needs, and migrations connect with theirs. Azure credentials come
 /// from the environment (service principal, then the Azure CLI, then managed identity).
 pub fn build_provider(fleet: &DesiredFleet) -> anyhow::Result<Arc<dyn Provider>> {
+    build_provider_with_events(fleet, None)
+}
+
+/// [`build_provider`], with the local provider's measurements (restart windows, storage
+/// used, replica lag) sent to `events`.
+pub fn build_provider_with_events(
+    fleet: &DesiredFleet,
+    events: Option<tokio::sync::mpsc::UnboundedSender<ProviderEvent>>,
+) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &fleet.provider {
         ProviderSettings::Local(settings) => {
-            Arc::new(LocalProvider::new(LocalProviderOptions::from_settings(settings, &fleet.name))?)
+            let options =
+                LocalProviderOptions { events, ..LocalProviderOptions::from_settings(settings, &fleet.name) };
+            Arc::new(LocalProvider::new(options)?)
         }
         ProviderSettings::Azure(settings) => {
             let options = AzureProviderOptions::new(settings.clone(), fleet.name.clone(), BTreeMap::new());
@@ -234,6 +245,49 @@ fn render_events(
                 heartbeat: std::time::Duration::from_secs(10),
             };
             super::progress::render(receiver, options, &printer).await;
+        }
+    })
+}
+
+/// Prints what the provider measured while it worked: restart windows and storage use for
+/// people (or as JSON lines with `--json`); replica lag only with `-v`.
+pub fn report_provider_events(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<ProviderEvent>,
+    json: bool,
+    printer: Printer,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let (kind, server, text) = match &event {
+                ProviderEvent::RestartWindow { server, reason, unavailable } => (
+                    "restart_window",
+                    server,
+                    format!(
+                        "{server}: connections failed for {} ms during the restart ({reason})",
+                        unavailable.as_millis()
+                    ),
+                ),
+                ProviderEvent::StorageUsage { server, used_bytes, limit_gb } => (
+                    "storage_usage",
+                    server,
+                    format!("{server}: databases use {:.1} MB of {limit_gb} GB", *used_bytes as f64 / 1e6),
+                ),
+                ProviderEvent::ReplicaLag { server, lag_bytes } => {
+                    printer.debug(&format!("{server}: replay is {lag_bytes} bytes behind"));
+                    continue;
+                }
+            };
+            if json {
+                let line = serde_json::json!({
+                    "type": kind,
+                    "@timestamp": chrono::Utc::now().to_rfc3339(),
+                    "address": server.address(),
+                    "message": text,
+                });
+                printer.data(&line.to_string());
+            } else {
+                printer.info(&text);
+            }
         }
     })
 }
