@@ -148,6 +148,16 @@ impl ServerSpec {
         format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores)
     }
 
+    /// The size that replica rules compare (`rules::replica_fits`).
+    pub fn size(&self) -> rules::SkuSize {
+        rules::SkuSize {
+            tier: self.tier,
+            generation: self.generation,
+            vcores: self.vcores,
+            storage_gb: self.storage_gb,
+        }
+    }
+
     pub fn is_replica(&self) -> bool {
         self.replica_of.is_some()
     }

@@ -267,5 +267,5 @@ fn changed_attributes(before: &ServerSpec, after: &ServerSpec) -> Vec<AttributeC
 
 /// The size of a server as the replica rules see it.
 pub fn size_of(spec: &ServerSpec) -> SkuSize {
-    SkuSize { tier: spec.tier, generation: spec.generation, vcores: spec.vcores, storage_gb: spec.storage_gb }
+    spec.size()
 }

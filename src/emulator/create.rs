@@ -8,7 +8,9 @@ use super::store::{
     ApiError, EmServer, Store, check_settings, edition_message, replica_smaller_error, sku_of,
 };
 use crate::providers::azure::wire::{self, ServerForCreate};
-use crate::rules::{self, MAX_REPLICAS_PER_PRIMARY, PgVersion, ReplicationSupport, TierChange, TierFeature};
+use crate::rules::{
+    self, MAX_REPLICAS_PER_PRIMARY, PgVersion, ReplicationSupport, SkuSize, TierChange, TierFeature,
+};
 use std::collections::BTreeMap;
 
 fn flag(value: Option<&String>, current: bool) -> bool {
@@ -85,7 +87,10 @@ impl Store {
         if rules::tier_change(source_sku.tier, sku.tier) == TierChange::Migration {
             return Err(bad_request("InvalidUpgradeEdition", edition_message(sku.tier)));
         }
-        if rules::replica_shortfall((source_sku, source.storage_gb()), (sku, source.storage_gb())).is_some() {
+        if !rules::replica_fits(
+            SkuSize::of_sku(source_sku, source.storage_gb()),
+            SkuSize::of_sku(sku, source.storage_gb()),
+        ) {
             return Err(replica_smaller_error());
         }
         Ok(EmServer {

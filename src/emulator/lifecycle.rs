@@ -5,7 +5,7 @@ use super::store::{
     ApiError, EmServer, Store, WriteOutcome, check_settings, edition_message, replica_smaller_error,
 };
 use crate::providers::azure::wire::ServerUpdateParameters;
-use crate::rules::{self, PgVersion, TierChange};
+use crate::rules::{self, PgVersion, SkuSize, TierChange};
 use tokio::time::Instant;
 
 fn unsupported(field: &str) -> ApiError {
@@ -118,9 +118,10 @@ impl Store {
 
     /// A primary may not outgrow a replica, and a replica may not shrink below its primary.
     fn check_replica_sizes(&self, next: &EmServer) -> Result<(), ApiError> {
-        let size = |s: &EmServer| super::store::sku_of(&s.sku).map(|sku| (sku, s.storage_gb()));
+        let size =
+            |s: &EmServer| super::store::sku_of(&s.sku).map(|sku| SkuSize::of_sku(sku, s.storage_gb()));
         if let Some(master) = next.master.as_ref().and_then(|m| self.servers.get(m)) {
-            if rules::replica_shortfall(size(master)?, size(next)?).is_some() {
+            if !rules::replica_fits(size(master)?, size(next)?) {
                 return Err(ApiError::new(
                     400,
                     "ReplicaSmallerThanMaster",
@@ -129,7 +130,7 @@ impl Store {
             }
         }
         for replica in self.replicas_of(&next.name) {
-            if rules::replica_shortfall(size(next)?, size(replica)?).is_some() {
+            if !rules::replica_fits(size(next)?, size(replica)?) {
                 return Err(replica_smaller_error());
             }
         }

@@ -91,31 +91,6 @@ pub fn valid_vcores(tier: Tier, generation: Generation) -> Vec<u32> {
         .collect()
 }
 
-/// Whether a replica may follow a primary: its connection limit (fixed by the SKU, D-RR
-/// "Scaling": a replica's `max_connections` must be at least its primary's, the check the
-/// service makes on every SKU change) and its storage (DESIGN.md decides storage too) are at
-/// least the primary's. A SKU the catalog does not sell counts as zero connections. (The
-/// fleet file's stricter "vCores >= the primary's" is a validation rule for the config.)
-pub fn replica_fits(primary: SkuSize, replica: SkuSize) -> bool {
-    replica.max_connections() >= primary.max_connections() && replica.storage_gb >= primary.storage_gb
-}
-
-/// The size of a server as far as replica ordering is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SkuSize {
-    pub tier: Tier,
-    pub generation: Generation,
-    pub vcores: u32,
-    pub storage_gb: u32,
-}
-
-impl SkuSize {
-    /// The connection limit of the SKU, or 0 when the catalog does not sell it.
-    pub fn max_connections(self) -> u32 {
-        sku(self.tier, self.generation, self.vcores).map_or(0, |sku| sku.max_connections)
-    }
-}
-
 /// Storage limits of a tier, in whole GB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageLimits {
@@ -252,20 +227,6 @@ mod tests {
             StorageLimits { min_gb: 5, max_gb: 16_384, step_gb: 1 }
         );
         assert_eq!(storage_limits(Tier::MemoryOptimized), storage_limits(Tier::GeneralPurpose));
-    }
-
-    #[test]
-    fn replica_fits_compares_connections_and_storage() {
-        let size = |tier, vcores, storage_gb| SkuSize { tier, generation: Gen5, vcores, storage_gb };
-        assert!(replica_fits(size(GP, 4, 100), size(GP, 4, 100)));
-        // GP_Gen5_8 allows 480 connections, MO_Gen5_4 500: fewer vCores, yet enough.
-        assert!(replica_fits(size(GP, 8, 100), size(MO, 4, 100)));
-        assert!(replica_fits(size(GP, 4, 100), size(GP, 8, 200)));
-        assert!(!replica_fits(size(GP, 8, 100), size(GP, 4, 100)));
-        assert!(!replica_fits(size(GP, 4, 200), size(GP, 4, 100)));
-        // Same vCores, but MO_Gen5_4 allows 500 connections and GP_Gen5_4 only 250.
-        assert!(!replica_fits(size(MO, 4, 100), size(GP, 4, 100)));
-        assert!(replica_fits(size(GP, 4, 100), size(MO, 4, 100)));
     }
 
     #[test]

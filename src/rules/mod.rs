@@ -13,15 +13,14 @@ mod replicas;
 
 pub use catalog::{
     GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES, RETENTION_DAYS, SKU_CATALOG,
-    SkuInfo, SkuSize, StorageLimits, TierFeature, replica_fits, sku, sku_by_name, storage_limits,
-    tier_supports, valid_vcores,
+    SkuInfo, StorageLimits, TierFeature, sku, sku_by_name, storage_limits, tier_supports, valid_vcores,
 };
 pub use changes::{
     Downtime, PropertyChange, PropertyRule, TierChange, VersionChange, property_rule, tier_change,
     version_change,
 };
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};
-pub use replicas::{ReplicaShortfall, replica_shortfall};
+pub use replicas::{ReplicaShortfall, SkuSize, replica_fits, replica_shortfall};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,31 @@
 //! Whether a replica can follow its primary (DOMAIN.md §3; DESIGN.md decides storage too): a
-//! replica's `max_connections` (fixed by its SKU) and storage must be at least its primary's.
+//! replica's `max_connections` (fixed by its SKU, D-RR "Scaling": the check the service makes on
+//! every SKU change) and its storage must be at least its primary's. Every place that compares a
+//! replica with its primary (validator, planner, providers, emulator) asks this module. The
+//! fleet file's stricter "vCores >= the primary's" is DESIGN.md's validation rule on top.
 
-use super::SkuInfo;
+use super::{Generation, SkuInfo, Tier, sku};
+
+/// The size of a server as far as replica ordering is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkuSize {
+    pub tier: Tier,
+    pub generation: Generation,
+    pub vcores: u32,
+    pub storage_gb: u32,
+}
+
+impl SkuSize {
+    /// The size of a catalog SKU with some storage.
+    pub fn of_sku(sku: &SkuInfo, storage_gb: u32) -> SkuSize {
+        SkuSize { tier: sku.tier, generation: sku.generation, vcores: sku.vcores, storage_gb }
+    }
+
+    /// The connection limit of the SKU, or 0 when the catalog does not sell it.
+    pub fn max_connections(self) -> u32 {
+        sku(self.tier, self.generation, self.vcores).map_or(0, |sku| sku.max_connections)
+    }
+}
 
 /// What a replica may not be smaller than its primary in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,42 +36,78 @@ pub enum ReplicaShortfall {
     Storage { primary_gb: u32, replica_gb: u32 },
 }
 
-/// Checks a primary's SKU and storage against one replica's: `None` when the replica fits.
-pub fn replica_shortfall(primary: (&SkuInfo, u32), replica: (&SkuInfo, u32)) -> Option<ReplicaShortfall> {
-    let ((primary_sku, primary_gb), (replica_sku, replica_gb)) = (primary, replica);
-    if replica_sku.max_connections < primary_sku.max_connections {
+/// Checks a primary's size against one replica's: `None` when the replica fits. A SKU the
+/// catalog does not sell counts as zero connections.
+pub fn replica_shortfall(primary: SkuSize, replica: SkuSize) -> Option<ReplicaShortfall> {
+    let (primary_connections, replica_connections) = (primary.max_connections(), replica.max_connections());
+    if replica_connections < primary_connections {
         return Some(ReplicaShortfall::MaxConnections {
-            primary: primary_sku.max_connections,
-            replica: replica_sku.max_connections,
+            primary: primary_connections,
+            replica: replica_connections,
         });
     }
-    if replica_gb < primary_gb {
-        return Some(ReplicaShortfall::Storage { primary_gb, replica_gb });
+    if replica.storage_gb < primary.storage_gb {
+        return Some(ReplicaShortfall::Storage {
+            primary_gb: primary.storage_gb,
+            replica_gb: replica.storage_gb,
+        });
     }
     None
+}
+
+/// Whether a replica of `replica`'s size may follow a primary of `primary`'s size.
+pub fn replica_fits(primary: SkuSize, replica: SkuSize) -> bool {
+    replica_shortfall(primary, replica).is_none()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::Generation::Gen5;
+    use crate::rules::Tier::{GeneralPurpose as GP, MemoryOptimized as MO};
     use crate::rules::sku_by_name;
+
+    fn size(name: &str, storage_gb: u32) -> SkuSize {
+        SkuSize::of_sku(sku_by_name(name).unwrap(), storage_gb)
+    }
 
     #[test]
     fn replicas_may_not_be_smaller_than_their_primary() {
-        let gp4 = sku_by_name("GP_Gen5_4").unwrap();
-        let gp8 = sku_by_name("GP_Gen5_8").unwrap();
-        assert_eq!(replica_shortfall((gp4, 100), (gp8, 100)), None);
-        assert_eq!(replica_shortfall((gp4, 100), (gp4, 100)), None);
+        assert_eq!(replica_shortfall(size("GP_Gen5_4", 100), size("GP_Gen5_8", 100)), None);
+        assert_eq!(replica_shortfall(size("GP_Gen5_4", 100), size("GP_Gen5_4", 100)), None);
         assert_eq!(
-            replica_shortfall((gp8, 100), (gp4, 100)),
+            replica_shortfall(size("GP_Gen5_8", 100), size("GP_Gen5_4", 100)),
             Some(ReplicaShortfall::MaxConnections { primary: 480, replica: 250 })
         );
         assert_eq!(
-            replica_shortfall((gp4, 200), (gp4, 100)),
+            replica_shortfall(size("GP_Gen5_4", 200), size("GP_Gen5_4", 100)),
             Some(ReplicaShortfall::Storage { primary_gb: 200, replica_gb: 100 })
         );
         // MO_Gen5_2 has more connections (300) than GP_Gen5_4 (250): connections decide.
-        let mo2 = sku_by_name("MO_Gen5_2").unwrap();
-        assert_eq!(replica_shortfall((gp4, 100), (mo2, 100)), None);
+        assert!(replica_fits(size("GP_Gen5_4", 100), size("MO_Gen5_2", 100)));
+        // MO_Gen5_4 (500) outranks GP_Gen5_4 (250) at the same vCores.
+        assert!(!replica_fits(size("MO_Gen5_4", 100), size("GP_Gen5_4", 100)));
+    }
+
+    #[test]
+    fn fits_compares_connections_and_storage() {
+        let size = |tier, vcores, storage_gb| SkuSize { tier, generation: Gen5, vcores, storage_gb };
+        assert!(replica_fits(size(GP, 4, 100), size(GP, 4, 100)));
+        // GP_Gen5_8 allows 480 connections, MO_Gen5_4 500: fewer vCores, yet enough.
+        assert!(replica_fits(size(GP, 8, 100), size(MO, 4, 100)));
+        assert!(replica_fits(size(GP, 4, 100), size(GP, 8, 200)));
+        assert!(!replica_fits(size(GP, 8, 100), size(GP, 4, 100)));
+        assert!(!replica_fits(size(GP, 4, 200), size(GP, 4, 100)));
+        // Same vCores, but MO_Gen5_4 allows 500 connections and GP_Gen5_4 only 250.
+        assert!(!replica_fits(size(MO, 4, 100), size(GP, 4, 100)));
+        assert!(replica_fits(size(GP, 4, 100), size(MO, 4, 100)));
+    }
+
+    #[test]
+    fn an_unsold_sku_has_no_connections() {
+        let unsold =
+            SkuSize { tier: Tier::MemoryOptimized, generation: Generation::Gen4, vcores: 2, storage_gb: 100 };
+        assert_eq!(unsold.max_connections(), 0);
+        assert!(!replica_fits(size("B_Gen5_1", 100), unsold));
     }
 }

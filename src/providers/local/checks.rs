@@ -72,7 +72,7 @@ pub fn check_create(spec: &ServerSpec, fleet: &FleetFacts) -> Result<(), Provide
             ReplicationSupport::PARAMETER
         ));
     }
-    if max_connections(spec)? < max_connections(&primary.spec)? || spec.storage_gb < primary.spec.storage_gb {
+    if !rules::replica_fits(primary.spec.size(), spec.size()) {
         return refuse(format!(
             "A replica must have equal or greater compute and storage than its primary {primary_name} ({}, {} GB).",
             primary.spec.sku_name(),
@@ -110,16 +110,15 @@ pub fn check_update(
             "Cannot update StorageMB Downscaling for server",
         ));
     }
-    let next_connections = max_connections(&next)?;
-    if replicas_of(fleet, name).any(|replica| max_connections(&replica.spec).unwrap_or(0) < next_connections)
-    {
+    max_connections(&next)?;
+    if replicas_of(fleet, name).any(|replica| !rules::replica_fits(next.size(), replica.spec.size())) {
         return Err(ProviderError::refused(
             UNSUPPORTED_UPDATE,
             "The requested sku update would cause the master server to have a larger max_connections value than its replica(s).",
         ));
     }
     if let Some(primary) = current.replica_of.as_ref().and_then(|primary| fleet.get(primary)) {
-        if next_connections < max_connections(&primary.spec)? || next.storage_gb < primary.spec.storage_gb {
+        if !rules::replica_fits(primary.spec.size(), next.size()) {
             return Err(ProviderError::refused(
                 UNSUPPORTED_UPDATE,
                 format!(

@@ -4,7 +4,7 @@
 
 use crate::model::{LiveFleet, ServerName, ServerPatch, ServerSpec};
 use crate::providers::{ProviderError, ProviderErrorKind};
-use crate::rules::{self, TierChange, TierFeature};
+use crate::rules::{self, ReplicaShortfall, TierChange, TierFeature};
 
 /// The service's text for a primary scaled above a replica (DOMAIN.md §3).
 pub const PRIMARY_LARGER_THAN_REPLICA: &str = "The operation could not be completed. The requested sku update would cause the master server to have a larger max_connections value than its replica(s).";
@@ -75,7 +75,7 @@ pub fn check_create(servers: &LiveFleet, name: &ServerName, spec: &ServerSpec) -
             rules::ReplicationSupport::PARAMETER
         )));
     }
-    if max_connections(spec)? < max_connections(&primary.spec)? || spec.storage_gb < primary.spec.storage_gb {
+    if !rules::replica_fits(primary.spec.size(), spec.size()) {
         return Err(refused_without_code(format!(
             "A replica must have at least the compute and storage of its primary {primary_name}."
         )));
@@ -112,19 +112,22 @@ pub fn check_update(
         ));
     }
     check_storage(&next)?;
-    let connections = max_connections(&next)?;
+    max_connections(&next)?;
     for replica in replicas {
-        if connections > max_connections(replica)? {
-            return Err(refused_without_code(PRIMARY_LARGER_THAN_REPLICA.to_string()));
-        }
-        if next.storage_gb > replica.storage_gb {
-            return Err(refused_without_code(format!(
-                "{name} would have more storage than one of its replicas; grow the replicas first."
-            )));
+        match rules::replica_shortfall(next.size(), replica.size()) {
+            Some(ReplicaShortfall::MaxConnections { .. }) => {
+                return Err(refused_without_code(PRIMARY_LARGER_THAN_REPLICA.to_string()));
+            }
+            Some(ReplicaShortfall::Storage { .. }) => {
+                return Err(refused_without_code(format!(
+                    "{name} would have more storage than one of its replicas; grow the replicas first."
+                )));
+            }
+            None => {}
         }
     }
     if let Some(primary) = next.replica_of.as_ref().and_then(|primary| servers.get(primary)) {
-        if connections < max_connections(&primary.spec)? || next.storage_gb < primary.spec.storage_gb {
+        if !rules::replica_fits(primary.spec.size(), next.size()) {
             return Err(refused_without_code(format!(
                 "A replica may not be smaller than its primary {}.",
                 primary.name
