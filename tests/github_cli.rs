@@ -1,4 +1,5 @@
-//! On GitHub Actions, validation problems also become workflow annotations on stdout.
+//! On GitHub Actions, validation problems also become workflow annotations (on stderr, so
+//! data on stdout such as `plan --format markdown > plan.md` stays clean).
 
 use assert_cmd::Command;
 
@@ -12,14 +13,15 @@ fn validate_on_actions(file: &str) -> (i32, String) {
         .args(["validate", "-c", file])
         .output()
         .unwrap();
-    (output.status.code().unwrap(), String::from_utf8(output.stdout).unwrap())
+    assert!(output.stdout.is_empty(), "annotations must not reach stdout");
+    (output.status.code().unwrap(), String::from_utf8(output.stderr).unwrap())
 }
 
 #[test]
 fn errors_become_escaped_annotations() {
     let (code, stdout) = validate_on_actions("tests/fixtures/invalid/replica-fewer-vcores.toml");
     assert_eq!(code, 1);
-    let lines: Vec<&str> = stdout.lines().collect();
+    let lines: Vec<&str> = stdout.lines().filter(|line| line.starts_with("::")).collect();
     assert!(!lines.is_empty(), "no annotation printed");
     for line in &lines {
         assert!(
@@ -54,7 +56,24 @@ fn many_errors_are_capped_at_ten_with_a_count() {
 
 #[test]
 fn valid_files_print_no_annotations() {
-    let (code, stdout) = validate_on_actions("examples/quickstart.toml");
+    let (code, stderr) = validate_on_actions("examples/quickstart.toml");
     assert_eq!(code, 0);
-    assert_eq!(stdout, "");
+    assert!(!stderr.contains("::"), "{stderr}");
+}
+
+#[test]
+fn plan_annotations_stay_out_of_the_markdown_on_stdout() {
+    let output = Command::cargo_bin("pgfleet")
+        .unwrap()
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("GITHUB_WORKSPACE")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .args(["plan", "--format", "markdown", "-c", "tests/fixtures/invalid/replica-fewer-vcores.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.lines().any(|line| line.starts_with("::error file=")), "{stderr}");
 }

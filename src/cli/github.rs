@@ -14,8 +14,9 @@ pub fn on_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|value| value == "true")
 }
 
-/// Prints the diagnostics as workflow annotations when running on GitHub Actions. Workflow
-/// commands go to stdout, so callers whose stdout carries data (plan JSON) do not call this.
+/// Prints the diagnostics as workflow annotations when running on GitHub Actions. The runner
+/// reads workflow commands from the step's stderr as well as its stdout; stderr keeps them out
+/// of data a workflow captures (`plan --format markdown > plan.md`, `plan --json`).
 pub fn annotate(diagnostics: &[Diagnostic], printer: &Printer) {
     if !on_actions() || diagnostics.is_empty() {
         return;
@@ -23,7 +24,7 @@ pub fn annotate(diagnostics: &[Diagnostic], printer: &Printer) {
     let workspace = std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from);
     let items: Vec<github::Annotation> =
         diagnostics.iter().map(|diagnostic| annotation(diagnostic, workspace.as_deref())).collect();
-    printer.data(&github::annotations(&items));
+    printer.stderr_raw(&github::annotations(&items));
 }
 
 /// Converts one diagnostic: the title is the key path, the message carries the hint.

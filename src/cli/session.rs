@@ -28,7 +28,10 @@ pub fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Desi
     match config::parse(path, &bytes) {
         Ok((fleet, warnings)) => {
             if !warnings.is_empty() {
-                printer.stderr_raw(&config::Diagnostics(warnings).render(&source, printer.stderr_color()));
+                printer.stderr_raw(
+                    &config::Diagnostics(warnings.clone()).render(&source, printer.stderr_color()),
+                );
+                super::github::annotate(&warnings, printer);
             }
             Ok(fleet)
         }
