@@ -17,6 +17,21 @@ use std::sync::Arc;
 /// Loads and validates the fleet file. Problems are rendered (and, on GitHub Actions, also
 /// printed as annotations) before the error returns.
 pub fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<DesiredFleet> {
+    match check_fleet(global, printer)? {
+        Ok(fleet) => Ok(fleet),
+        Err(errors) => bail!(
+            "{} is not valid: {errors} error(s); `pgfleet validate` shows them alone",
+            global.config.display()
+        ),
+    }
+}
+
+/// Reads and validates the fleet file, printing its warnings and errors (and, on GitHub
+/// Actions, their annotations). `Err(n)` inside: the file has `n` errors, already printed.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn check_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Result<DesiredFleet, usize>> {
     let path = &global.config;
     let bytes = std::fs::read(path).with_context(|| {
         format!(
@@ -25,23 +40,15 @@ pub fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Desi
         )
     })?;
     let source = String::from_utf8_lossy(&bytes);
-    match config::parse(path, &bytes) {
-        Ok((fleet, warnings)) => {
-            if !warnings.is_empty() {
-                printer.stderr_raw(
-                    &config::Diagnostics(warnings.clone()).render(&source, printer.stderr_color()),
-                );
-                super::github::annotate(&warnings, printer);
-            }
-            Ok(fleet)
-        }
-        Err(diagnostics) => {
-            printer.stderr_raw(&diagnostics.render(&source, printer.stderr_color()));
-            super::github::annotate(&diagnostics.0, printer);
-            let errors = diagnostics.errors().count();
-            bail!("{} is not valid: {errors} error(s); `pgfleet validate` shows them alone", path.display())
-        }
+    let (result, shown) = match config::parse(path, &bytes) {
+        Ok((fleet, warnings)) => (Ok(fleet), config::Diagnostics(warnings)),
+        Err(diagnostics) => (Err(diagnostics.errors().count()), diagnostics),
+    };
+    if !shown.is_empty() {
+        printer.stderr_raw(&shown.render(&source, printer.stderr_color()));
+        super::github::annotate(&shown.0, printer);
     }
+    Ok(result)
 }
 
 /// The state file of a fleet: `--state`, else `state/<fleet>.state.json`.

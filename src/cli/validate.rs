@@ -2,40 +2,22 @@
 //! compiler's messages (colour only on a terminal). Exit 0 when valid, 1 otherwise.
 
 use super::{GlobalArgs, Outcome, Printer};
-use crate::config::{self, DesiredFleet};
+use crate::config::DesiredFleet;
 use crate::rules::Tier;
-use anyhow::Context;
 use std::collections::BTreeMap;
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {}
 
 pub fn run(global: &GlobalArgs, _args: &ValidateArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let path = &global.config;
-    let bytes = std::fs::read(path).with_context(|| {
-        format!(
-            "cannot read the fleet file {}\nhint: create it, or name another with -c FILE",
-            path.display()
-        )
-    })?;
-    let source = String::from_utf8_lossy(&bytes);
-    match config::parse(path, &bytes) {
-        Ok((fleet, warnings)) => {
-            if !warnings.is_empty() {
-                printer.stderr_raw(
-                    &config::Diagnostics(warnings.clone()).render(&source, printer.stderr_color()),
-                );
-                super::github::annotate(&warnings, printer);
-            }
+    match super::session::check_fleet(global, printer)? {
+        Ok(fleet) => {
             printer.info(&summary(&fleet));
             Ok(Outcome::Success)
         }
-        Err(diagnostics) => {
-            printer.stderr_raw(&diagnostics.render(&source, printer.stderr_color()));
-            super::github::annotate(&diagnostics.0, printer);
-            let errors = diagnostics.errors().count();
+        Err(errors) => {
             let noun = if errors == 1 { "error" } else { "errors" };
-            printer.stderr_raw(&format!("{} is not valid: {errors} {noun}\n", path.display()));
+            printer.stderr_raw(&format!("{} is not valid: {errors} {noun}\n", global.config.display()));
             Ok(Outcome::Error)
         }
     }
