@@ -13,8 +13,14 @@
 //! - [`rules`]: the service's rules as data (SKU catalog, limits, what restarts, what migrates).
 //! - [`model`]: the shared vocabulary (server names, addresses, specs, observed servers).
 //! - [`state`]: the state file: format, lock, atomic writes, journal.
-//! - [`plan`]: the change graph, ordering, saved plans and renderers.
-//! - [`providers`]: the `Provider` trait and its backends.
+//! - [`diff`]: desired vs stored vs live: field changes and drift.
+//! - [`plan`]: the change graph, ordering, impact, saved plans and renderers (human, Markdown,
+//!   JSON, GitHub annotations).
+//! - [`exec`]: the DAG executor: parallel steps, retries, per-step journaling, events, Ctrl-C.
+//! - [`migrate`]: dump / restore / verify / cutover between two servers, provider-agnostic.
+//! - [`providers`]: the `Provider` trait and its backends: `local` (real PostgreSQL clusters),
+//!   `azure` (ARM REST), and an in-process test provider.
+//! - [`secret`]: `Redacted`, which never prints what it holds.
 //! - [`emulator`]: an ARM emulator of the Azure service, for tests, demos and benchmarks.
 //! - [`cli`]: clap commands, one file per command; the only place that prints.
 //!
