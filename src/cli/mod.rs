@@ -40,7 +40,7 @@ pub struct GlobalArgs {
     /// The fleet file.
     #[arg(short = 'c', long = "config", global = true, default_value = "fleet.toml", env = "PGFLEET_CONFIG")]
     pub config: PathBuf,
-    /// The state file (default: state/<fleet>.state.json).
+    /// The state file (default: `state/<fleet>.state.json`).
     #[arg(long, global = true, env = "PGFLEET_STATE")]
     pub state: Option<PathBuf>,
     /// Print only errors.

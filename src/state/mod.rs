@@ -3,7 +3,7 @@
 //! `.backup`, and an append-only journal beside it during an apply.
 //!
 //! Files of a state at `state/payments.state.json`:
-//! - `payments.state.json`: the state ([`State`]), replaced atomically ([`atomic`]);
+//! - `payments.state.json`: the state ([`State`]), replaced atomically (`atomic`);
 //! - `payments.state.json.backup`: the previous state file;
 //! - `payments.state.json.journal`: records appended since the state file was written
 //!   ([`journal`]), replayed when reading;
