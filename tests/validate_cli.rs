@@ -61,6 +61,28 @@ fn wrong_types_literal_password_and_unknown_keys() {
 }
 
 #[test]
+fn a_literal_password_is_masked_where_the_source_line_is_shown() {
+    let file = "tests/fixtures/invalid/literal-password.toml";
+    let password = std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("admin_password = \"").map(|rest| rest.trim_end_matches('"').to_string())
+        })
+        .expect("the fixture writes a literal password");
+    for color in ["never", "always"] {
+        let (code, stdout, stderr) = stderr_of(&["validate", "-c", file, "--color", color]);
+        assert_eq!(code, 1);
+        assert!(!stderr.contains(&password) && !stdout.contains(&password), "{stderr}");
+        assert!(stderr.contains(&"*".repeat(password.chars().count())), "{stderr}");
+    }
+    let github = pgfleet().args(["validate", "-c", file]).env("GITHUB_ACTIONS", "true").output().unwrap();
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&github.stdout), String::from_utf8_lossy(&github.stderr));
+    assert!(all.contains("::error") && !all.contains(&password), "{all}");
+}
+
+#[test]
 fn a_missing_file_is_an_error_with_a_hint() {
     let (code, _, stderr) = stderr_of(&["validate", "-c", "no/such/fleet.toml"]);
     assert_eq!(code, 1);

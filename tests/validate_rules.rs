@@ -201,6 +201,18 @@ fn replicas_have_at_least_the_primarys_vcores() {
 }
 
 #[test]
+fn replica_sku_must_allow_the_primarys_connections() {
+    let error = single_error(
+        "replica-fewer-connections",
+        "servers.db-ro.vcores",
+        22,
+        10,
+        "allows 250 connections, fewer than its primary db-main (MemoryOptimized with 2 vCores: 300)",
+    );
+    assert!(error.hint.as_deref().unwrap().contains("primary's tier (MemoryOptimized)"), "{error}");
+}
+
+#[test]
 fn replicas_have_at_least_the_primarys_storage() {
     single_error(
         "replica-less-storage",
@@ -326,7 +338,8 @@ fn every_wrong_type_is_reported_at_once() {
         ]
     );
     assert_eq!(found[0].message, "expected an integer, found a string");
-    assert_eq!(found[1].hint.as_deref(), Some("quote it, for example version = \"11\""));
+    assert_eq!(found[1].hint.as_deref(), Some("quote it: version = \"11\""));
+    assert_eq!(found[3].hint.as_deref(), Some("quote it: team = \"1\""));
 }
 
 #[test]

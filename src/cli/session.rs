@@ -39,7 +39,7 @@ pub fn check_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Res
             path.display()
         )
     })?;
-    let source = String::from_utf8_lossy(&bytes);
+    let source = config::shown_source(&bytes);
     let (result, shown) = match config::parse(path, &bytes) {
         Ok((fleet, warnings)) => (Ok(fleet), config::Diagnostics(warnings)),
         Err(diagnostics) => (Err(diagnostics.errors().count()), diagnostics),

@@ -13,6 +13,7 @@ mod finding;
 mod load;
 mod model;
 pub mod raw;
+mod redact;
 mod replicas;
 mod resolve;
 mod schema;
@@ -25,5 +26,6 @@ pub use load::{ConfigError, load, parse};
 pub use model::{
     AzureSettings, DesiredFleet, DesiredServer, LocalSettings, ProviderSettings, SecretRef, SourceFile,
 };
+pub use redact::shown_source;
 pub use schema::fleet_schema;
 pub use secret::SecretError;

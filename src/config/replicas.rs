@@ -123,6 +123,22 @@ fn check_sizes(replica: &ResolvedServer, primary: &ResolvedServer) -> Vec<Findin
                 .with_hint(format!("replicas must have at least the primary's vcores ({primary_vcores}); raise it to {primary_vcores} or more")),
         );
     }
+    let size = |server: &ResolvedServer| rules::SkuSize {
+        tier: server.tier.value,
+        generation: server.generation.value,
+        vcores: server.vcores.value,
+        storage_gb: server.storage_gb.value,
+    };
+    let both_sold = size(replica).max_connections() > 0 && size(primary).max_connections() > 0;
+    if let (true, true, Some(rules::ReplicaShortfall::MaxConnections { primary: wanted, replica: has })) =
+        (both_sold, findings.is_empty(), rules::replica_shortfall(size(primary), size(replica)))
+    {
+        let (tier, vcores) = (primary.tier.value, primary.vcores.value);
+        findings.push(
+            field_finding(name, "vcores", &replica.vcores, format!("the replica's SKU allows {has} connections, fewer than its primary {} ({tier} with {vcores} vCores: {wanted})", primary.name))
+                .with_hint(format!("a replica's max_connections (fixed by its SKU) must be at least its primary's; give {name} the primary's tier ({tier}), or more vCores")),
+        );
+    }
     let primary_storage = primary.storage_gb.value;
     if replica.storage_gb.value < primary_storage {
         findings.push(

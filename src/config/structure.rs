@@ -126,7 +126,14 @@ fn wrong_value(document: &Document, schema: &Value, path: KeyPath, kind: &Valida
                 Finding::error(path, Anchor::Value, format!("expected {wanted}, found {}", article(found)));
             match (wanted.as_str(), found) {
                 ("a string", "integer" | "float") => {
-                    finding.with_hint("quote it, for example version = \"11\"")
+                    let key = finding.at.last().cloned().unwrap_or_default();
+                    let written = document
+                        .entries
+                        .get(&finding.at)
+                        .and_then(|entry| document.text.get(entry.value.clone()))
+                        .unwrap_or("…")
+                        .to_string();
+                    finding.with_hint(format!("quote it: {key} = \"{written}\""))
                 }
                 ("an integer", "string") => finding.with_hint("write the number without quotes"),
                 ("an integer", "float") => finding.with_hint("write a whole number, without a decimal point"),

@@ -10,7 +10,8 @@ pub const FORBIDDEN_ADMIN_LOGINS: &[&str] =
 pub fn server_name_problem(name: &str) -> Option<String> {
     let length = name.chars().count();
     if !(3..=63).contains(&length) {
-        return Some(format!("is {length} characters long; server names have 3 to 63"));
+        let unit = if length == 1 { "character" } else { "characters" };
+        return Some(format!("is {length} {unit} long; server names have 3 to 63"));
     }
     if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
         return Some(format!("contains {bad:?}; only lowercase letters, digits and hyphens are allowed"));
