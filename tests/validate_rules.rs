@@ -355,3 +355,29 @@ fn retired_versions_are_a_warning_not_an_error() {
     assert_eq!(warnings[0].path, "servers.db-old.version");
     assert!(warnings[0].message.contains("9.6 is retired"));
 }
+
+#[test]
+fn a_secret_reference_names_exactly_one_known_source() {
+    let found = diagnostics("secret-reference-shapes");
+    let summary: Vec<(&str, usize, usize, &str)> =
+        found.iter().map(|d| (d.path.as_str(), d.line, d.column, d.message.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "servers.db-both.admin_password",
+                17,
+                18,
+                "names both an environment variable and a file; a password comes from one place"
+            ),
+            (
+                "servers.db-empty.admin_password",
+                20,
+                18,
+                "is an empty table; it must say where the password comes from"
+            ),
+            ("servers.db-typo.admin_password", 23, 18, "unknown key `envv` in a secret reference"),
+        ]
+    );
+    assert!(found[2].hint.as_deref().unwrap().starts_with("did you mean `env`?"), "{}", found[2]);
+}

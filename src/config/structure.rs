@@ -114,7 +114,13 @@ fn wrong_value(document: &Document, schema: &Value, path: KeyPath, kind: &Valida
     let found = document.entries.get(&path).map_or("value", |entry| entry.kind);
     let expected = schema_at(schema, &path);
     if path.last().is_some_and(|key| key == "admin_password") {
-        return secret_problem(path, found);
+        let keys = document
+            .entries
+            .keys()
+            .filter(|key| key.len() == path.len() + 1 && key.starts_with(&path))
+            .filter_map(|key| key.last().cloned())
+            .collect();
+        return secret_problem(path, found, keys);
     }
     match kind {
         ValidationErrorKind::Type { kind } => {
@@ -180,12 +186,31 @@ fn not_an_option(document: &Document, path: KeyPath, options: &Value) -> Finding
     }
 }
 
-/// A bad `admin_password`: most often a literal password, which must never be in the file.
-fn secret_problem(path: KeyPath, found: &str) -> Finding {
+/// A bad `admin_password`: most often a literal password, which must never be in the file;
+/// `keys` are the keys of the table when it is one.
+fn secret_problem(path: KeyPath, found: &str, keys: Vec<String>) -> Finding {
     const FORMS: &str = "write admin_password = { env = \"PGFLEET_ADMIN_PASSWORD\" } or admin_password = { file = \"admin.password\" }";
+    let names = |key: &str| keys.iter().any(|k| k == key);
     if found == "string" {
         Finding::error(path, Anchor::Value, "a literal password is not allowed: fleet files are committed, shared and shown in reviews, so the password would leak")
             .with_hint(format!("keep the password out of the file: {FORMS}"))
+    } else if found == "table" && names("env") && names("file") {
+        Finding::error(
+            path,
+            Anchor::Value,
+            "names both an environment variable and a file; a password comes from one place",
+        )
+        .with_hint("keep either env = \"…\" or file = \"…\"")
+    } else if found == "table" && keys.is_empty() {
+        Finding::error(path, Anchor::Value, "is an empty table; it must say where the password comes from")
+            .with_hint(FORMS)
+    } else if let Some(unknown) = keys.iter().find(|key| !["env", "file"].contains(&key.as_str())) {
+        let hint = match did_you_mean(unknown, ["env", "file"]) {
+            Some(suggestion) => format!("did you mean `{suggestion}`? {FORMS}"),
+            None => FORMS.to_string(),
+        };
+        Finding::error(path, Anchor::Value, format!("unknown key `{unknown}` in a secret reference"))
+            .with_hint(hint)
     } else {
         Finding::error(path, Anchor::Value, format!("expected a secret reference, found {}", article(found)))
             .with_hint(FORMS)
