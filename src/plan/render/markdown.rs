@@ -68,14 +68,28 @@ pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
             [format!("{} the service cannot make: {}.", plural(refused.len(), "change"), list_of(&refused))];
         alert(&mut out, "IMPORTANT", &lines);
     }
-    let restarting: Vec<&ServerGroup<'_>> =
-        groups.iter().filter(|group| group.risk == Risk::Restart).collect();
+    // Every server with a restarting change, as the summary counts them (a migrated server
+    // whose new copy restarts after cutover included), with the restarts' own downtime.
+    let restarting: Vec<(&str, Vec<&Change>)> = groups
+        .iter()
+        .map(|group| {
+            let changes = group.changes.iter().copied().filter(|change| change.impact.restart).collect();
+            (group.server.as_str(), changes)
+        })
+        .filter(|(_, changes): &(&str, Vec<&Change>)| !changes.is_empty())
+        .collect();
     if !restarting.is_empty() {
-        let list: Vec<&str> = restarting.iter().map(|group| group.server.as_str()).collect();
+        let list: Vec<&str> = restarting.iter().map(|(server, _)| *server).collect();
+        let downtime = widest(
+            restarting
+                .iter()
+                .flat_map(|(_, changes)| changes.iter())
+                .map(|change| change.impact.downtime_seconds),
+        );
         let lines = [format!(
             "{} during apply (downtime {} each): {}.",
             restarts(list.len()),
-            format_downtime(widest(restarting.iter().map(|group| group.downtime()))),
+            format_downtime(downtime),
             names(&list)
         )];
         alert(&mut out, "WARNING", &lines);
