@@ -209,3 +209,53 @@ fn brand_new_servers_do_not_count_as_restarts_in_any_renderer() {
     assert!(markdown.contains("> 1 server restarts during apply (downtime 0 s – 1 min each): `ledger`."));
     assert!(markdown.contains("~ update: replication_support | online | none |"), "{markdown}");
 }
+
+/// The whole loop through the executor: apply records the configured size, the server
+/// auto-grows, a refresh records the grown size, and the unchanged config plans no change and
+/// no shrink; lowering the config below what was applied is then refused.
+#[tokio::test]
+async fn apply_records_the_configured_storage_and_a_refresh_does_not_turn_it_into_a_shrink() {
+    use crate::exec::{ApplyOptions, Cancel, EventSender, MemorySink, apply};
+    use crate::providers::test_provider::{MemoryMigrator, TestProvider, observed as provider_observed};
+    use std::sync::Arc;
+
+    let provider = TestProvider::new();
+    provider.insert(provider_observed(&name("pay-main"), autogrow(4, 100)));
+    let mut case = Case::new().want("pay-main", autogrow(8, 100)).have("pay-main", autogrow(4, 100));
+    case.live = provider.servers();
+    case.stored.servers.get_mut(&name("pay-main")).unwrap().configured_storage_gb = None;
+    let plan = case.plan();
+    assert_eq!(ids(&plan), vec!["update:pay-main"]);
+
+    let sink = MemorySink::new(case.stored.clone());
+    let (events, _receiver) = EventSender::channel();
+    let report = apply(
+        &plan,
+        Arc::new(provider.clone()),
+        Arc::new(MemoryMigrator),
+        Box::new(sink.clone()),
+        ApplyOptions::default(),
+        events,
+        Cancel::new(),
+    )
+    .await;
+    assert!(report.succeeded(), "{report:?}");
+    let mut state = sink.state();
+    assert_eq!(state.servers[&name("pay-main")].configured_storage_gb, Some(100));
+
+    // The service auto-grows the disk; a refresh records what it sees.
+    let mut grown = provider.servers()[&name("pay-main")].clone();
+    grown.spec.storage_gb = 140;
+    provider.insert(grown.clone());
+    state.record_observed(grown);
+    case.stored = state;
+    case.live = provider.servers();
+    let plan = case.plan();
+    assert!(plan.refused.is_empty() && plan.changes.is_empty(), "{:?} {:?}", plan.refused, ids(&plan));
+    assert!(plan.notes[0].message.contains("auto-grew to 140 GB"), "{:?}", plan.notes);
+
+    let lowered = Case { desired: Case::new().want("pay-main", autogrow(8, 50)).desired, ..case };
+    let plan = lowered.plan();
+    assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
+    assert!(plan.refused[0].reason.contains("lowered from 100 GB"), "{}", plan.refused[0].reason);
+}
