@@ -71,6 +71,7 @@ fn change(id: String, server: &str, operation: Operation, depends_on: Vec<String
         steps: Vec::new(),
         wave: 1,
         operation,
+        configured_storage_gb: None,
     }
 }
 

@@ -50,7 +50,7 @@ fn fleet(servers: usize) -> (DesiredFleet, State) {
                 replication_support: ReplicationSupport::Replica,
                 endpoint: None,
             };
-            state.servers.insert(name.clone(), ServerRecord { address: name.address(), observed });
+            state.servers.insert(name.clone(), ServerRecord::new(observed));
         }
         let server = DesiredServer {
             name: name.clone(),

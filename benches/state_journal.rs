@@ -57,7 +57,11 @@ fn step(index: usize) -> [JournalRecord; 2] {
                 started_at: Utc::now(),
             },
         },
-        JournalRecord::Finished { change_id, outcome: RecordOutcome::Upsert(observed(&name)) },
+        JournalRecord::Finished {
+            change_id,
+            outcome: RecordOutcome::Upsert(observed(&name)),
+            configured_storage_gb: Some(100),
+        },
     ]
 }
 

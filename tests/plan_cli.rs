@@ -68,7 +68,7 @@ fn write_state(path: &Path, extra: &[(&str, ServerSpec)]) {
             replication_support: ReplicationSupport::Replica,
             endpoint: None,
         };
-        state.servers.insert(name.clone(), ServerRecord { address: name.address(), observed });
+        state.servers.insert(name.clone(), ServerRecord::new(observed));
     }
     let mut locked = StateStore::open(path, "quickstart", "test").unwrap();
     locked.write(state).unwrap();
@@ -201,4 +201,62 @@ fn plan_on_github_actions_appends_to_the_step_summary() {
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.starts_with("<!-- pgfleet:plan fleet=quickstart"), "{text}");
     assert!(text.contains("4 to create"), "{text}");
+}
+
+/// Rewrites qs-main's record: observed at `observed_gb`, applied with `configured_gb`.
+fn record_qs_main_storage(state: &Path, observed_gb: u32, configured_gb: u32) {
+    let mut current = pgfleet::state::read_state(state).unwrap();
+    let record = current.servers.get_mut(&ServerName::from("qs-main")).unwrap();
+    record.observed.spec.storage_gb = observed_gb;
+    record.configured_storage_gb = Some(configured_gb);
+    StateStore::open(state, "quickstart", "test").unwrap().write(current).unwrap();
+}
+
+#[test]
+fn storage_a_refresh_recorded_after_auto_growth_is_not_a_shrink() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    write_state(&state, &[]);
+    // Applied at the configured 50 GB; auto-grew to 80 GB, which a refresh recorded.
+    record_qs_main_storage(&state, 80, 50);
+    let state = state.to_str().unwrap();
+    let (code, stdout, stderr) =
+        run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("storage auto-grew to 80 GB, above the configured 50 GB"), "{stdout}");
+}
+
+#[test]
+fn storage_configured_below_what_was_applied_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    write_state(&state, &[]);
+    // Applied at 80 GB; the fleet file now says 50 GB.
+    record_qs_main_storage(&state, 80, 80);
+    let (code, stdout, stderr) =
+        run(&["plan", "-c", QUICKSTART, "--state", state.to_str().unwrap(), "--refresh=false"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("storage_gb was lowered from 80 GB"), "{stdout}");
+    assert!(stdout.contains("hint: set storage_gb = 80 or more"), "{stdout}");
+}
+
+/// A new fleet: the first replica's primary turns replication support on before anything uses
+/// it, which no format counts as a restart.
+#[test]
+fn a_new_fleet_restarts_nothing_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let state = state.to_str().unwrap();
+    let base = ["plan", "-c", QUICKSTART, "--state", state, "--refresh=false"];
+    let (_, human, _) = run(&base);
+    assert!(human.starts_with("quickstart: no restarts · no data loss"), "{human}");
+    let (_, json, _) = run(&[&base[..], &["--json"]].concat());
+    let document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(document["summary"]["restarts"], 0);
+    assert!(
+        document["changes"].as_array().unwrap().iter().all(|change| change["impact"]["restart"] == false)
+    );
+    let (_, markdown, _) = run(&[&base[..], &["--format", "markdown"]].concat());
+    assert!(markdown.contains(": online changes only"), "{markdown}");
+    assert!(!markdown.contains("[!WARNING]") && !markdown.contains("🔁 restart"), "{markdown}");
 }

@@ -4,7 +4,6 @@
 use super::session;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::model::ServerName;
-use crate::state::ServerRecord;
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
@@ -31,11 +30,10 @@ pub fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -> anyho
         if !fleet.servers.contains_key(name) && !state.servers.contains_key(name) {
             continue; // not pgfleet's: neither configured nor recorded
         }
-        let record = ServerRecord { address: name.address(), observed: observed.clone() };
-        if state.servers.get(name) != Some(&record) {
+        if state.servers.get(name).map(|record| &record.observed) != Some(observed) {
             updated += 1;
         }
-        state.servers.insert(name.clone(), record);
+        state.record_observed(observed.clone());
     }
     let count = state.servers.len();
     locked.write(state).context("could not save the state")?;

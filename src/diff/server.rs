@@ -1,7 +1,7 @@
-//! One server's differences, desired against live, each classified by the service's rules:
-//! in place (one PATCH), by migration (create-only properties), refused (storage shrink,
-//! version downgrade, turning a server into a replica), or no change at all (auto-grown
-//! storage).
+//! One server's differences, desired against live (and, for storage, against what pgfleet
+//! last applied, from the state), each classified by the service's rules: in place (one
+//! PATCH), by migration (create-only properties), refused (storage shrink, version downgrade,
+//! turning a server into a replica), or no change at all (auto-grown storage).
 //!
 //! One server at a time: it never looks at other servers (replica sizes and ordering are the
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
@@ -9,6 +9,7 @@
 use crate::model::{ServerName, ServerPatch, ServerSpec};
 use crate::plan::AttributeChange;
 use crate::rules::{self, PropertyChange, SkuSize, TierChange, VersionChange};
+use crate::state::ServerRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -32,6 +33,9 @@ pub struct ServerDiff {
     pub notes: Vec<String>,
     /// Whether the server's place in a replication pair changes.
     pub relationship: Relationship,
+    /// The live storage is above the configured `storage_gb` because the service auto-grew it:
+    /// not a change, and not a size pgfleet holds other servers (its replicas) to.
+    pub storage_auto_grown: bool,
 }
 
 impl ServerDiff {
@@ -66,8 +70,10 @@ pub enum Relationship {
     },
 }
 
-/// Compares what the config wants with what the server is, live.
-pub fn diff_server(desired: &ServerSpec, live: &ServerSpec) -> ServerDiff {
+/// Compares what the config wants with what the server is, live, and with what pgfleet
+/// recorded of it (`stored`, when the state has the server): storage is judged against the
+/// `storage_gb` pgfleet last applied, so auto-growth is told apart from a shrink.
+pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &ServerSpec) -> ServerDiff {
     let mut diff = ServerDiff {
         target: desired.clone(),
         attributes: Vec::new(),
@@ -76,12 +82,13 @@ pub fn diff_server(desired: &ServerSpec, live: &ServerSpec) -> ServerDiff {
         refusals: Vec::new(),
         notes: Vec::new(),
         relationship: Relationship::Unchanged,
+        storage_auto_grown: false,
     };
     if desired == live {
         return diff;
     }
     relationship(live, &mut diff);
-    storage(live, &mut diff);
+    storage(live, stored.and_then(|record| record.configured_storage_gb), &mut diff);
     version(live, &mut diff);
     let target = diff.target.clone();
     match rules::tier_change(live.tier, target.tier) {
@@ -176,37 +183,61 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
     }
 }
 
-fn storage(live: &ServerSpec, diff: &mut ServerDiff) {
+/// Storage: desired (`wanted`) against live and against the size pgfleet last applied
+/// (`applied`, from the state). Growing is a change; the live size being above the config is
+/// auto-growth (a note) unless the config was lowered below what pgfleet applied, or the
+/// server grew without auto-grow: then it is a shrink the service refuses.
+fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
     let wanted = diff.target.storage_gb;
-    if wanted > live.storage_gb {
+    let has = live.storage_gb;
+    if wanted > has {
         diff.patch.storage_gb = Some(wanted);
         return;
     }
-    if wanted == live.storage_gb {
+    if wanted == has {
         return;
     }
-    diff.target.storage_gb = live.storage_gb;
-    if live.storage_autogrow && diff.target.storage_autogrow {
+    diff.target.storage_gb = has;
+    let auto_grown = match applied {
+        // The config went below what pgfleet applied: a request to shrink, auto-grow or not.
+        Some(applied) if wanted < applied => false,
+        Some(_) => live.storage_autogrow,
+        // Nothing recorded (a state written before pgfleet recorded it): auto-growth only
+        // while auto-grow is on, live and in the config.
+        None => live.storage_autogrow && diff.target.storage_autogrow,
+    };
+    if auto_grown {
+        diff.storage_auto_grown = true;
         diff.notes.push(format!(
-            "storage auto-grew to {} GB, above the configured {wanted} GB; storage never shrinks, so this \
-             is not a change (set storage_gb = {} to make the config match)",
-            live.storage_gb, live.storage_gb
+            "storage auto-grew to {has} GB, above the configured {wanted} GB; storage never shrinks, so \
+             this is not a change and not a shrink (set storage_gb = {has} to make the config match)"
         ));
-    } else {
-        diff.refusals.push(FieldRefusal {
-            path: "storage_gb".into(),
-            reason: format!(
-                "storage cannot shrink: the server has {} GB and the config asks for {wanted} GB (the \
-                 service refuses with UnsupportedUpdate)",
-                live.storage_gb
-            ),
-            hint: format!(
-                "set storage_gb = {} or more; for a smaller disk, create a new server of that size and move \
-                 the data with pg_dump/pg_restore",
-                live.storage_gb
-            ),
-        });
+        return;
     }
+    let (reason, floor) = match applied {
+        Some(applied) if wanted < applied => (
+            format!(
+                "storage cannot shrink: storage_gb was lowered from {applied} GB (applied by pgfleet) to \
+                 {wanted} GB and the server has {has} GB (the service refuses with UnsupportedUpdate)"
+            ),
+            if live.storage_autogrow { applied } else { has },
+        ),
+        _ => (
+            format!(
+                "storage cannot shrink: the server has {has} GB and the config asks for {wanted} GB (the \
+                 service refuses with UnsupportedUpdate)"
+            ),
+            has,
+        ),
+    };
+    diff.refusals.push(FieldRefusal {
+        path: "storage_gb".into(),
+        reason,
+        hint: format!(
+            "set storage_gb = {floor} or more; for a smaller disk, create a new server of that size and \
+             move the data with pg_dump/pg_restore"
+        ),
+    });
 }
 
 fn version(live: &ServerSpec, diff: &mut ServerDiff) {

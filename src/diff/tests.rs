@@ -27,7 +27,7 @@ fn spec() -> ServerSpec {
 
 #[test]
 fn identical_specs_have_no_diff() {
-    let diff = diff_server(&spec(), &spec());
+    let diff = diff_server(&spec(), None, &spec());
     assert!(diff.is_unchanged() && diff.patch.is_empty() && !diff.needs_migration());
     assert_eq!(diff.target, spec());
 }
@@ -71,7 +71,7 @@ fn in_place_properties_go_into_the_patch() {
         ),
     ];
     for (desired, patch) in cases {
-        let diff = diff_server(&desired, &spec());
+        let diff = diff_server(&desired, None, &spec());
         assert_eq!(diff.patch, patch, "{desired:?}");
         assert!(!diff.needs_migration() && diff.refusals.is_empty(), "{desired:?}");
         assert_eq!(diff.patch.apply_to(&spec()), desired);
@@ -85,7 +85,7 @@ fn tags_are_one_attribute_per_key() {
     live.tags.insert("old".into(), "x".into());
     let mut desired = spec();
     desired.tags.insert("team".into(), "b".into());
-    let diff = diff_server(&desired, &live);
+    let diff = diff_server(&desired, None, &live);
     let paths: Vec<(&str, String, String)> = diff
         .attributes
         .iter()
@@ -107,18 +107,18 @@ fn create_only_properties_need_a_migration() {
         (ServerSpec { admin_login: "owner".into(), ..spec() }, "admin_login"),
     ];
     for (desired, key) in cases {
-        let diff = diff_server(&desired, &spec());
+        let diff = diff_server(&desired, None, &spec());
         assert!(diff.migration_keys.contains(&key), "{key}: {:?}", diff.migration_keys);
         assert_eq!(diff.target, desired);
     }
     let older = ServerSpec { version: PgVersion::V10, ..spec() };
-    assert_eq!(diff_server(&spec(), &older).migration_keys, vec!["version"]);
+    assert_eq!(diff_server(&spec(), None, &older).migration_keys, vec!["version"]);
 }
 
 #[test]
 fn shrink_and_downgrade_are_refused_and_keep_the_live_value() {
     let live = ServerSpec { storage_gb: 200, ..spec() };
-    let diff = diff_server(&ServerSpec { version: PgVersion::V10, ..spec() }, &live);
+    let diff = diff_server(&ServerSpec { version: PgVersion::V10, ..spec() }, None, &live);
     let paths: Vec<&str> = diff.refusals.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths, vec!["storage_gb", "version"]);
     assert_eq!(diff.target, live);
@@ -129,26 +129,82 @@ fn shrink_and_downgrade_are_refused_and_keep_the_live_value() {
 fn auto_grown_storage_is_a_note_only_while_auto_grow_is_on() {
     let live = ServerSpec { storage_gb: 130, storage_autogrow: true, ..spec() };
     let desired = ServerSpec { storage_autogrow: true, ..spec() };
-    let diff = diff_server(&desired, &live);
+    let diff = diff_server(&desired, None, &live);
     assert!(diff.refusals.is_empty() && diff.is_unchanged());
     assert!(diff.notes[0].contains("auto-grew to 130 GB"));
     // Turning auto-grow off in the config: the larger size is then a shrink request.
-    let diff = diff_server(&spec(), &live);
+    let diff = diff_server(&spec(), None, &live);
     assert_eq!(diff.refusals[0].path, "storage_gb");
     assert_eq!(diff.patch, ServerPatch { storage_autogrow: Some(false), ..ServerPatch::default() });
+}
+
+/// A state record of `spec` as pgfleet applied it with `storage_gb` configured.
+fn applied(spec: ServerSpec, configured_storage_gb: u32) -> ServerRecord {
+    let observed = observed("pay-main", spec, ReplicationSupport::Replica);
+    ServerRecord { configured_storage_gb: Some(configured_storage_gb), ..ServerRecord::new(observed) }
+}
+
+/// Configured 100 GB, applied at 100 GB, live auto-grown to 130 GB (and recorded so by a
+/// refresh): no change, a note, no refusal, even with auto-grow now turned off in the config.
+#[test]
+fn storage_auto_grown_above_the_applied_size_is_a_note() {
+    let configured = ServerSpec { storage_autogrow: true, ..spec() };
+    let grown = ServerSpec { storage_gb: 130, ..configured.clone() };
+    let record = applied(grown.clone(), 100);
+    let diff = diff_server(&configured, Some(&record), &grown);
+    assert!(diff.refusals.is_empty() && diff.is_unchanged() && diff.storage_auto_grown, "{diff:?}");
+    assert_eq!(diff.target.storage_gb, 130);
+    assert!(diff.notes[0].contains("auto-grew to 130 GB") && diff.notes[0].contains("not a shrink"));
+    // Raised to 120, still under the grown size: nothing to send either.
+    let raised = ServerSpec { storage_gb: 120, ..configured.clone() };
+    assert!(diff_server(&raised, Some(&record), &grown).refusals.is_empty());
+    // Auto-grow off in the config: the growth still happened while it was on.
+    let off = ServerSpec { storage_autogrow: false, ..spec() };
+    let diff = diff_server(&off, Some(&record), &grown);
+    assert!(diff.refusals.is_empty() && diff.storage_auto_grown, "{diff:?}");
+    assert_eq!(diff.patch, ServerPatch { storage_autogrow: Some(false), ..ServerPatch::default() });
+}
+
+/// Configured lowered from 200 to 100 while live is 200 (or auto-grown to 230): a shrink,
+/// refused with the applied size as the way out.
+#[test]
+fn storage_lowered_below_the_applied_size_is_a_refused_shrink() {
+    let live = ServerSpec { storage_gb: 200, storage_autogrow: true, ..spec() };
+    let lowered = ServerSpec { storage_gb: 100, storage_autogrow: true, ..spec() };
+    for live in [live.clone(), ServerSpec { storage_gb: 230, ..live.clone() }] {
+        let diff = diff_server(&lowered, Some(&applied(live.clone(), 200)), &live);
+        assert!(!diff.storage_auto_grown && diff.notes.is_empty(), "{diff:?}");
+        assert_eq!(diff.refusals.len(), 1, "{diff:?}");
+        let refusal = &diff.refusals[0];
+        assert_eq!(refusal.path, "storage_gb");
+        assert!(refusal.reason.contains("lowered from 200 GB"), "{}", refusal.reason);
+        assert!(refusal.hint.starts_with("set storage_gb = 200 or more"), "{}", refusal.hint);
+        assert!(refusal.hint.contains("pg_dump/pg_restore"), "{}", refusal.hint);
+        assert_eq!(diff.target.storage_gb, live.storage_gb, "the live size is kept");
+        assert!(diff.patch.is_empty());
+    }
+}
+
+/// Grown without auto-grow (outside pgfleet): the config asks for less than the server has.
+#[test]
+fn storage_grown_without_auto_grow_is_refused_with_the_live_size() {
+    let live = ServerSpec { storage_gb: 150, ..spec() };
+    let diff = diff_server(&spec(), Some(&applied(live.clone(), 100)), &live);
+    assert_eq!(diff.refusals[0].path, "storage_gb");
+    assert!(diff.refusals[0].hint.starts_with("set storage_gb = 150 or more"), "{}", diff.refusals[0].hint);
 }
 
 #[test]
 fn replica_relationships() {
     let primary = ServerName::new("pay-main");
     let replica = ServerSpec { replica_of: Some(primary.clone()), ..spec() };
-    let promote = diff_server(&spec(), &replica);
+    let promote = diff_server(&spec(), None, &replica);
     assert_eq!(promote.relationship, Relationship::Promote { primary: primary.clone() });
-    let adopt = diff_server(&replica, &spec());
+    let adopt = diff_server(&replica, None, &spec());
     assert_eq!(adopt.refusals[0].path, "replica_of");
     assert_eq!(adopt.target.replica_of, None);
     let moved = ServerSpec { replica_of: Some(ServerName::new("other")), ..spec() };
-    let repoint = diff_server(&moved, &replica);
+    let repoint = diff_server(&moved, None, &replica);
     assert_eq!(repoint.refusals[0].path, "replica_of");
     assert_eq!(repoint.target.replica_of, Some(primary));
 }
@@ -169,10 +225,7 @@ fn drift_lists_every_attribute_changed_outside_pgfleet() {
     let mut state = State::new("payments");
     for name in ["pay-main", "pay-gone"] {
         let observed = observed(name, spec(), ReplicationSupport::Replica);
-        state.servers.insert(
-            ServerName::new(name),
-            ServerRecord { address: ServerName::new(name).address(), observed },
-        );
+        state.servers.insert(ServerName::new(name), ServerRecord::new(observed));
     }
     let live = BTreeMap::from([
         (

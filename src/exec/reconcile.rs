@@ -3,7 +3,7 @@
 //! writes no file; the caller persists the result before planning.
 
 use crate::model::{LiveFleet, ServerName};
-use crate::state::{InFlightStep, ServerRecord, State};
+use crate::state::{InFlightStep, State};
 use std::collections::BTreeMap;
 
 /// Corrects a state whose apply was interrupted: every server an in-flight step touched is
@@ -30,10 +30,7 @@ pub fn reconcile_interrupted(state: &State, live: &LiveFleet) -> (State, Vec<Str
                 if recorded.map(|record| &record.observed) != Some(observed) {
                     messages.push(format!("recorded {server} as it exists now"));
                 }
-                next.servers.insert(
-                    server.clone(),
-                    ServerRecord { address: server.address(), observed: observed.clone() },
-                );
+                next.record_observed(observed.clone());
             }
             (None, Some(_)) if steps.iter().any(|step| explains_removal(step)) => {
                 messages.push(format!("{server} no longer exists; removed it from the state"));

@@ -159,7 +159,11 @@ pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
     let started = tokio::time::Instant::now();
     match perform(&context, &deps).await {
         Ok((outcome, restarts)) => {
-            let finished = JournalRecord::Finished { change_id: context.change.id.clone(), outcome };
+            let finished = JournalRecord::Finished {
+                change_id: context.change.id.clone(),
+                outcome,
+                configured_storage_gb: context.change.configured_storage_gb,
+            };
             StepEnd::Succeeded { restarts, elapsed: started.elapsed(), durable: deps.journal.queue(finished) }
         }
         Err(error) => StepEnd::Failed { error: error.to_string() },

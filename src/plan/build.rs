@@ -25,6 +25,9 @@ pub(super) struct Planner<'r> {
     pub live_replicas: BTreeMap<ServerName, Vec<ServerName>>,
     /// Primaries whose data moves to a new server.
     pub migrating: BTreeSet<ServerName>,
+    /// Servers whose live storage auto-grew above the config, with the configured size: what
+    /// their replicas are held to (see [`Planner::held_size`]).
+    pub auto_grown: BTreeMap<ServerName, u32>,
     pub draft: Draft,
     pub refused: Vec<Refusal>,
     pub blocked: Vec<Blocked>,
@@ -52,6 +55,7 @@ impl<'r> Planner<'r> {
             desired_replicas,
             live_replicas,
             migrating: BTreeSet::new(),
+            auto_grown: BTreeMap::new(),
             draft: Draft::default(),
             refused: Vec::new(),
             blocked: Vec::new(),
@@ -59,7 +63,7 @@ impl<'r> Planner<'r> {
         }
     }
 
-    fn refuse(&mut self, server: &ServerName, path: &str, reason: String, hint: String) {
+    pub(super) fn refuse(&mut self, server: &ServerName, path: &str, reason: String, hint: String) {
         self.refused.push(Refusal {
             address: server.address(),
             server: server.clone(),
@@ -93,12 +97,16 @@ impl<'r> Planner<'r> {
                 self.targets.insert(name.clone(), spec);
                 continue;
             };
-            let diff = diff::diff_server(&spec, &observed.spec);
+            let stored = request.stored.and_then(|state| state.servers.get(name));
+            let diff = diff::diff_server(&spec, stored, &observed.spec);
             for refusal in &diff.refusals {
                 self.refuse(name, &refusal.path, refusal.reason.clone(), refusal.hint.clone());
             }
             for note in &diff.notes {
                 self.note(name, note.clone());
+            }
+            if diff.storage_auto_grown {
+                self.auto_grown.insert(name.clone(), spec.storage_gb);
             }
             if diff.needs_migration() && !diff.target.is_replica() {
                 self.migrating.insert(name.clone());
@@ -136,35 +144,6 @@ impl<'r> Planner<'r> {
         }
     }
 
-    /// A replica needs at least its primary's size (rules::replica_fits); refused otherwise.
-    pub fn check_replica_sizes(&mut self) {
-        let mut problems = Vec::new();
-        for (primary, replicas) in &self.desired_replicas {
-            let Some(primary_spec) = self.targets.get(primary) else { continue };
-            for replica in replicas {
-                let Some(replica_spec) = self.targets.get(replica) else { continue };
-                if !rules::replica_fits(diff::size_of(primary_spec), diff::size_of(replica_spec)) {
-                    let path = if replica_spec.storage_gb < primary_spec.storage_gb {
-                        "storage_gb"
-                    } else {
-                        "vcores"
-                    };
-                    problems.push((
-                        replica.clone(),
-                        path,
-                        sizes(primary, primary_spec, replica, replica_spec),
-                    ));
-                }
-            }
-        }
-        for (replica, path, reason) in problems {
-            let hint = "give the replica at least its primary's vcores (in a tier with as many connections) \
-                        and storage_gb"
-                .to_string();
-            self.refuse(&replica, path, reason, hint);
-        }
-    }
-
     /// The create, update, migrate, re-create and promote changes of configured servers.
     pub fn server_changes(&mut self) {
         let request = self.request;
@@ -172,7 +151,9 @@ impl<'r> Planner<'r> {
         for name in request.desired.servers.keys() {
             let target = self.targets[name].clone();
             let Some(diff) = diffs.get(name) else {
-                self.add_create(name, &target);
+                if !self.refuse_retired_version(name, &target, "would be created as a new server") {
+                    self.add_create(name, &target);
+                }
                 continue;
             };
             if let Relationship::Promote { primary } = &diff.relationship {
@@ -180,6 +161,15 @@ impl<'r> Planner<'r> {
             }
             let primary_migrates = target.replica_of.as_ref().is_some_and(|p| self.migrating.contains(p));
             let live = &request.live[name].spec;
+            let new_server = diff.needs_migration() || (target.is_replica() && primary_migrates);
+            let why = if target.is_replica() {
+                "is a replica that would be re-created as a new server"
+            } else {
+                "would move to a new server (migration)"
+            };
+            if new_server && self.refuse_retired_version(name, &target, why) {
+                continue;
+            }
             if target.is_replica() && !primary_migrates && diff.needs_migration() && self.straddles(name) {
                 self.add_rebuild(name, diff);
             } else if target.is_replica() && (diff.needs_migration() || primary_migrates) {
@@ -193,6 +183,32 @@ impl<'r> Planner<'r> {
             }
         }
         self.diffs = diffs;
+    }
+
+    /// Refuses a new server on a PostgreSQL version the service retired for new servers
+    /// (`rules`); returns whether it did. Existing servers on it keep their in-place changes.
+    fn refuse_retired_version(&mut self, name: &ServerName, target: &ServerSpec, why: &str) -> bool {
+        let version = target.version;
+        if version.is_supported() {
+            return false;
+        }
+        self.migrating.remove(name);
+        let supported: Vec<&str> =
+            rules::PgVersion::ALL.into_iter().filter(|v| v.is_supported()).map(|v| v.as_str()).collect();
+        let newest = supported.last().copied().unwrap_or_default();
+        self.refuse(
+            name,
+            "version",
+            format!(
+                "PostgreSQL {version} is retired: the service creates no new server on it, and {name} {why}"
+            ),
+            format!(
+                "set version = \"{newest}\" (supported for new servers: {}); servers already running {version} \
+                 keep running and take in-place changes",
+                supported.join(", ")
+            ),
+        );
+        true
     }
 
     fn add_create(&mut self, name: &ServerName, spec: &ServerSpec) -> ChangeId {
@@ -254,8 +270,9 @@ impl<'r> Planner<'r> {
             return false;
         };
         let grow_first =
-            !rules::replica_fits(diff::size_of(primary_target), diff::size_of(&replica_live.spec));
-        let shrink_after = !rules::replica_fits(diff::size_of(&primary_live.spec), diff::size_of(target));
+            !rules::replica_fits(self.held_size(primary, primary_target), diff::size_of(&replica_live.spec));
+        let shrink_after =
+            !rules::replica_fits(self.held_size(primary, &primary_live.spec), diff::size_of(target));
         grow_first && shrink_after
     }
 
@@ -409,27 +426,6 @@ pub(super) fn describe(attributes: &[AttributeChange]) -> String {
         .map(|a| format!("{} {} → {}", a.path, diff::display_value(&a.before), diff::display_value(&a.after)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Why a replica is too small for its primary, with both sizes.
-pub(super) fn sizes(
-    primary: &ServerName,
-    primary_spec: &ServerSpec,
-    replica: &ServerName,
-    replica_spec: &ServerSpec,
-) -> String {
-    let p = diff::size_of(primary_spec);
-    let r = diff::size_of(replica_spec);
-    format!(
-        "replica {replica} ({}, {} connections, {} GB) would be smaller than its primary {primary} ({}, {} \
-         connections, {} GB); a replica needs at least its primary's connections (max_connections, fixed by the SKU) and storage",
-        replica_spec.sku_name(),
-        r.max_connections(),
-        r.storage_gb,
-        primary_spec.sku_name(),
-        p.max_connections(),
-        p.storage_gb
-    )
 }
 
 /// The ordered steps of a migration (DESIGN.md: freeze writes → dump → create target →

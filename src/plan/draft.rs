@@ -74,6 +74,7 @@ impl Draft {
             steps: new.steps,
             wave: 0,
             operation: new.operation,
+            configured_storage_gb: None,
         });
         id
     }

@@ -58,6 +58,19 @@ pub(super) fn create() -> Impact {
     impact(false, Downtime::NONE, "a new server: nothing is using it yet", false, true)
 }
 
+/// Replication support turned on for a server the plan creates: the parameter needs a restart,
+/// but it happens before anything uses the new server, so nothing is interrupted. A new
+/// server does not count as restarting (the verdict counts servers whose users see one).
+pub(super) fn new_server_replication() -> Impact {
+    impact(
+        false,
+        Downtime::NONE,
+        "a new server restarts once for the setting, before any client or replica uses it",
+        false,
+        true,
+    )
+}
+
 /// A migration: writes stop from the dump until cutover, and the source is retired, so editing
 /// the config back is another migration, not an undo (the create-only rules are irreversible).
 pub(super) fn migrate() -> Impact {

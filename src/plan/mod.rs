@@ -14,6 +14,7 @@ mod ordering;
 pub mod render;
 mod replication;
 pub mod saved;
+mod sizes;
 
 #[cfg(test)]
 mod tests;
@@ -58,6 +59,7 @@ pub fn build(request: &PlanRequest) -> Plan {
     ordering::add_edges(&mut planner);
     let unchanged = request.desired.servers.keys().filter(|name| !planner.draft.has_changes(name)).count();
     let mut changes = std::mem::take(&mut planner.draft.changes);
+    record_configured_storage(&mut changes, request);
     graph::assign_waves(&mut changes);
     graph::sort(&mut changes);
     let summary = graph::summary(&changes, unchanged, planner.blocked.len());
@@ -71,6 +73,15 @@ pub fn build(request: &PlanRequest) -> Plan {
         notes: planner.notes,
         summary,
         inputs: inputs(request),
+    }
+}
+
+/// Every change but a delete carries the server's configured `storage_gb`, for the state to
+/// record once it is applied (what later plans compare the config with).
+fn record_configured_storage(changes: &mut [Change], request: &PlanRequest) {
+    for change in changes.iter_mut().filter(|change| change.action != Action::Delete) {
+        change.configured_storage_gb =
+            request.desired.servers.get(&change.server).map(|server| server.spec.storage_gb);
     }
 }
 

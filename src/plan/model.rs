@@ -71,6 +71,11 @@ pub struct Change {
     pub wave: u32,
     /// What the executor does.
     pub operation: Operation,
+    /// The fleet file's `storage_gb` for the server, which the state records once the change
+    /// is applied (apart from the size the server is observed at, which auto-grow raises).
+    /// Absent on deletes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_storage_gb: Option<u32>,
 }
 
 /// What happens to a server.
@@ -118,7 +123,9 @@ pub struct AttributeChange {
 /// What a change costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Impact {
-    /// The server restarts (connections drop).
+    /// The server restarts while it may be in use (connections drop). A server the plan
+    /// creates is not in use yet: a restart before its first use (to turn replication support
+    /// on) is not one.
     pub restart: bool,
     pub downtime_seconds: DowntimeRange,
     /// Why that range: the documented behaviour it rests on.

@@ -133,8 +133,8 @@ fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, rep
     else {
         return;
     };
-    let primary_before = size_of(&primary_live.spec);
-    let primary_after = size_of(primary_target);
+    let primary_before = planner.held_size(primary, &primary_live.spec);
+    let primary_after = planner.held_size(primary, primary_target);
     let replica_before = size_of(&replica_live.spec);
     let replica_after = size_of(replica_target);
     let grow_first = !rules::replica_fits(primary_after, replica_before);
@@ -212,7 +212,9 @@ fn live_replicas(planner: &mut Planner) {
             );
         }
         let too_small = match (planner.targets.get(&primary), planner.request.live.get(&replica)) {
-            (Some(target), Some(live)) => !rules::replica_fits(size_of(target), size_of(&live.spec)),
+            (Some(target), Some(live)) => {
+                !rules::replica_fits(planner.held_size(&primary, target), size_of(&live.spec))
+            }
             _ => false,
         };
         if let Some(update) = planner.draft.id(&primary, Kind::Update).filter(|_| too_small) {

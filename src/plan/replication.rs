@@ -85,7 +85,11 @@ impl Planner<'_> {
                 replication_support: Some(ReplicationSupport::Replica),
             },
             attributes: vec![enabling(Value::Null)],
-            impact: impact::update(&ServerPatch::default(), true),
+            impact: if migrated {
+                impact::update(&ServerPatch::default(), true)
+            } else {
+                impact::new_server_replication()
+            },
             reason,
             steps: Vec::new(),
         };

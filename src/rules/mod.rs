@@ -101,6 +101,9 @@ pub enum PgVersion {
 }
 
 impl PgVersion {
+    /// Every version, oldest first.
+    pub const ALL: [PgVersion; 4] = [PgVersion::V9_5, PgVersion::V9_6, PgVersion::V10, PgVersion::V11];
+
     /// The version string used in the fleet file and on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,6 +115,8 @@ impl PgVersion {
     }
 
     /// Whether the service still supports the version (9.5 and 9.6 are retired, DOMAIN.md §1.5).
+    /// The service creates no new server (create, replica, migration target) on a retired
+    /// version; existing servers on it keep running and take in-place changes.
     pub fn is_supported(self) -> bool {
         matches!(self, PgVersion::V10 | PgVersion::V11)
     }

@@ -55,22 +55,33 @@ impl State {
                 self.in_flight.retain(|s| s.change_id != step.change_id);
                 self.in_flight.push(step.clone());
             }
-            JournalRecord::Finished { change_id, outcome } => {
+            JournalRecord::Finished { change_id, outcome, configured_storage_gb } => {
                 self.in_flight.retain(|s| &s.change_id != change_id);
                 self.apply_outcome(outcome);
+                // Only a step that reports the server afterwards records what it applied.
+                if let (RecordOutcome::Upsert(observed), Some(storage_gb)) = (outcome, configured_storage_gb)
+                {
+                    if let Some(record) = self.servers.get_mut(&observed.name) {
+                        record.configured_storage_gb = Some(*storage_gb);
+                    }
+                }
             }
             JournalRecord::Observed { outcome } => self.apply_outcome(outcome),
         }
     }
 
+    /// Records what a provider observed of a server, keeping what pgfleet recorded of its
+    /// configuration (an observation, such as a refresh, never tells what was configured).
+    pub fn record_observed(&mut self, observed: ObservedServer) {
+        let configured_storage_gb =
+            self.servers.get(&observed.name).and_then(|record| record.configured_storage_gb);
+        let record = ServerRecord { configured_storage_gb, ..ServerRecord::new(observed) };
+        self.servers.insert(record.observed.name.clone(), record);
+    }
+
     fn apply_outcome(&mut self, outcome: &RecordOutcome) {
         match outcome {
-            RecordOutcome::Upsert(observed) => {
-                self.servers.insert(
-                    observed.name.clone(),
-                    ServerRecord { address: observed.name.address(), observed: observed.clone() },
-                );
-            }
+            RecordOutcome::Upsert(observed) => self.record_observed(observed.clone()),
             RecordOutcome::Remove(name) => {
                 self.servers.remove(name);
             }
@@ -85,6 +96,20 @@ pub struct ServerRecord {
     pub address: Address,
     #[serde(flatten)]
     pub observed: ObservedServer,
+    /// The fleet file's `storage_gb` when pgfleet last applied a change to the server. Kept
+    /// apart from the observed size (`spec.storage_gb`), which auto-grow raises and a refresh
+    /// records: the planner compares the config with this, so an unchanged config is never
+    /// mistaken for a shrink of auto-grown storage. Absent in state files written before it
+    /// existed, and until pgfleet first applies a change to the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_storage_gb: Option<u32>,
+}
+
+impl ServerRecord {
+    /// The record of an observed server, with nothing recorded of its configuration yet.
+    pub fn new(observed: ObservedServer) -> ServerRecord {
+        ServerRecord { address: observed.name.address(), observed, configured_storage_gb: None }
+    }
 }
 
 /// A step an apply started: recorded durably before the provider is called.
@@ -108,7 +133,14 @@ pub enum JournalRecord {
     /// A step is about to call the provider.
     Started { step: InFlightStep },
     /// A step ended; its outcome is what the provider reported afterwards.
-    Finished { change_id: String, outcome: RecordOutcome },
+    Finished {
+        change_id: String,
+        outcome: RecordOutcome,
+        /// The fleet file's `storage_gb` the step applied (`ServerRecord::configured_storage_gb`);
+        /// absent for a delete and in journals written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        configured_storage_gb: Option<u32>,
+    },
     /// A fact learnt outside a step (for example a refresh of one server).
     Observed { outcome: RecordOutcome },
 }

@@ -69,6 +69,7 @@ fn appended_records_are_replayed_when_reading() {
         .append(&[JournalRecord::Finished {
             change_id: "c1".into(),
             outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
+            configured_storage_gb: Some(100),
         }])
         .unwrap();
     store.append(&[started("c2", "pay-ro-1")]).unwrap();
@@ -164,7 +165,11 @@ fn a_journal_already_compacted_is_not_replayed_twice() {
     let journal = journal_path(&path);
     let kept = std::fs::read(&journal).unwrap();
     store
-        .append(&[JournalRecord::Finished { change_id: "c1".into(), outcome: RecordOutcome::Unchanged }])
+        .append(&[JournalRecord::Finished {
+            change_id: "c1".into(),
+            outcome: RecordOutcome::Unchanged,
+            configured_storage_gb: None,
+        }])
         .unwrap();
     store.compact().unwrap();
     let compacted = store.state().clone();
@@ -290,4 +295,56 @@ fn a_written_state_file_matches_the_state_schema() {
     let errors: Vec<String> = validator.iter_errors(&instance).map(|error| error.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert!(!validator.is_valid(&serde_json::json!({"format_version": 1})));
+}
+
+/// An apply step records the configured storage it applied; a refresh (an observation of an
+/// auto-grown server) keeps it, so the planner never mistakes auto-growth for a lowered config.
+#[test]
+fn the_configured_storage_survives_observations_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    let mut store = StateStore::open(&path, "payments", "pgfleet apply").unwrap();
+    store
+        .append(&[
+            started("update:pay-main", "pay-main"),
+            JournalRecord::Finished {
+                change_id: "update:pay-main".into(),
+                outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
+                configured_storage_gb: Some(100),
+            },
+        ])
+        .unwrap();
+    let mut grown = observed("pay-main", 8);
+    grown.spec.storage_gb = 130;
+    store.append(&[JournalRecord::Observed { outcome: RecordOutcome::Upsert(grown.clone()) }]).unwrap();
+    let mut refreshed = store.state().clone();
+    refreshed.record_observed(grown);
+    store.write(refreshed).unwrap();
+    drop(store);
+    let read = read_state(&path).unwrap();
+    let record = &read.servers[&ServerName::new("pay-main")];
+    assert_eq!((record.observed.spec.storage_gb, record.configured_storage_gb), (130, Some(100)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"configured_storage_gb\": 100"), "{text}");
+}
+
+/// State files and journals written before the configured storage was recorded still load.
+#[test]
+fn records_and_journal_lines_without_the_configured_storage_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, written) = written_state(dir.path());
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for record in value["servers"].as_object_mut().unwrap().values_mut() {
+        assert!(record.as_object_mut().unwrap().remove("configured_storage_gb").is_none());
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    let old_line =
+        r#"{"record":"finished","change_id":"c1","outcome":{"kind":"remove","server":"pay-ro-1"}}"#;
+    let header =
+        format!(r#"{{"journal_of":{{"lineage":"{}","serial":{}}}}}"#, written.lineage, written.serial);
+    std::fs::write(journal_path(&path), format!("{header}\n{old_line}\n")).unwrap();
+    let read = read_state(&path).unwrap();
+    assert_eq!(read.servers.len(), written.servers.len() - 1);
+    assert_eq!(read.servers[&ServerName::new("pay-main")].configured_storage_gb, None);
 }

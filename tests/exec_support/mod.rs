@@ -94,6 +94,7 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         steps: Vec::new(),
         wave: 1,
         operation,
+        configured_storage_gb: None,
     }
 }
 

@@ -196,7 +196,7 @@ fn risky_names(plan: &Plan, groups: &[ServerGroup<'_>], room: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::plan::render::fixtures;
 

@@ -62,6 +62,7 @@ pub(crate) fn change(action: Action, server: &str, operation: Operation) -> Chan
         steps: Vec::new(),
         wave: 1,
         operation,
+        configured_storage_gb: None,
     }
 }
 
@@ -108,28 +109,9 @@ pub(crate) fn plan(changes: Vec<Change>, unchanged: usize) -> Plan {
     plan
 }
 
-/// Recomputes the summary from the changes and blocked entries (as the planner does).
+/// Recomputes the summary from the changes and blocked entries, with the planner's function.
 pub(crate) fn summarize(plan: &mut Plan) {
-    let mut summary = Summary { unchanged: plan.summary.unchanged, ..Summary::default() };
-    let mut restarting = BTreeSet::new();
-    for change in &plan.changes {
-        match change.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Migrate => summary.migrate += 1,
-            Action::Promote => summary.promote += 1,
-            Action::Delete => summary.delete += 1,
-        }
-        if change.impact.restart {
-            restarting.insert(change.server.clone());
-        }
-        if !change.impact.reversible {
-            summary.irreversible += 1;
-        }
-    }
-    summary.restarts = restarting.len();
-    summary.blocked = plan.blocked.len();
-    plan.summary = summary;
+    plan.summary = crate::plan::graph::summary(&plan.changes, plan.summary.unchanged, plan.blocked.len());
 }
 
 pub(crate) fn no_changes() -> Plan {

@@ -4,7 +4,11 @@
 //!
 //! Every section is a self-contained block (fences and `<details>` closed inside it), so a
 //! caller can drop whole sections and never cut through one. Code blocks hold text verbatim:
-//! never HTML-escaped; prose outside them is escaped.
+//! never HTML-escaped, each line with its diff marker at column 0 (line breaks and other
+//! control characters inside a value or key are shown escaped, `\n`, so they cannot start an
+//! unmarked line). Prose outside them is HTML-escaped and kept on one line, so text from the
+//! fleet file (tag keys and values reach reasons and drift messages) cannot open a fence, end a
+//! `<details>` or a list, or start a block of its own.
 
 use super::{
     AttributeKind, Risk, ServerGroup, action_symbol, counts, format_downtime, format_value, line_diff,
@@ -68,14 +72,28 @@ pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
             [format!("{} the service cannot make: {}.", plural(refused.len(), "change"), list_of(&refused))];
         alert(&mut out, "IMPORTANT", &lines);
     }
-    let restarting: Vec<&ServerGroup<'_>> =
-        groups.iter().filter(|group| group.risk == Risk::Restart).collect();
+    // Every server with a restarting change, as the summary counts them (a migrated server
+    // whose new copy restarts after cutover included), with the restarts' own downtime.
+    let restarting: Vec<(&str, Vec<&Change>)> = groups
+        .iter()
+        .map(|group| {
+            let changes = group.changes.iter().copied().filter(|change| change.impact.restart).collect();
+            (group.server.as_str(), changes)
+        })
+        .filter(|(_, changes): &(&str, Vec<&Change>)| !changes.is_empty())
+        .collect();
     if !restarting.is_empty() {
-        let list: Vec<&str> = restarting.iter().map(|group| group.server.as_str()).collect();
+        let list: Vec<&str> = restarting.iter().map(|(server, _)| *server).collect();
+        let downtime = widest(
+            restarting
+                .iter()
+                .flat_map(|(_, changes)| changes.iter())
+                .map(|change| change.impact.downtime_seconds),
+        );
         let lines = [format!(
             "{} during apply (downtime {} each): {}.",
             restarts(list.len()),
-            format_downtime(widest(restarting.iter().map(|group| group.downtime()))),
+            format_downtime(downtime),
             names(&list)
         )];
         alert(&mut out, "WARNING", &lines);
@@ -256,36 +274,31 @@ pub(super) fn diff_block(attributes: &[AttributeChange]) -> String {
     let mut body = String::new();
     for attribute in attributes {
         let kind = AttributeKind::of(attribute);
+        let path = code_line(&attribute.path);
         if let Some((before, after)) = multiline_pair(attribute) {
-            let _ = writeln!(body, "! {}:", attribute.path);
+            let _ = writeln!(body, "! {path}:");
             for (tag, line) in line_diff(before, after) {
                 let mark = match tag {
                     ChangeTag::Delete => '-',
                     ChangeTag::Insert => '+',
                     ChangeTag::Equal => ' ',
                 };
-                let _ = writeln!(body, "{mark}   {line}");
+                let _ = writeln!(body, "{mark}   {}", code_line(&line));
             }
             continue;
         }
         let _ = match kind {
-            AttributeKind::Added => {
-                writeln!(body, "+ {}: {}", attribute.path, format_value(&attribute.after))
-            }
-            AttributeKind::Removed => {
-                writeln!(body, "- {}: {}", attribute.path, format_value(&attribute.before))
-            }
+            AttributeKind::Added => writeln!(body, "+ {path}: {}", format_value(&attribute.after)),
+            AttributeKind::Removed => writeln!(body, "- {path}: {}", format_value(&attribute.before)),
             AttributeKind::Changed => writeln!(
                 body,
-                "! {}: {} -> {}",
-                attribute.path,
+                "! {path}: {} -> {}",
                 format_value(&attribute.before),
                 format_value(&attribute.after)
             ),
             AttributeKind::Irreversible => writeln!(
                 body,
-                "! {}: {} -> {}  # cannot be undone",
-                attribute.path,
+                "! {path}: {} -> {}  # cannot be undone",
                 format_value(&attribute.before),
                 format_value(&attribute.after)
             ),
@@ -293,6 +306,23 @@ pub(super) fn diff_block(attributes: &[AttributeChange]) -> String {
     }
     let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
     format!("{fence}diff\n{body}{fence}\n")
+}
+
+/// One line of a code block: control characters (a line break or a lone carriage return, which
+/// Markdown also reads as a line end) shown escaped, tabs kept. Nothing is HTML-escaped.
+fn code_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            c if c.is_control() && c != '\t' => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn longest_backtick_run(text: &str) -> usize {
@@ -403,18 +433,33 @@ pub(super) fn footer(plan: &Plan, plan_id: &str) -> String {
     )
 }
 
-/// Escapes prose for Markdown outside code: HTML-significant characters.
+/// Escapes prose for Markdown outside code: HTML-significant characters; backticks (and the
+/// backslash that escapes them), so fleet-file text cannot open a code span, inside which the
+/// HTML escapes would show; and line endings (`\n`, `\r`) turned into spaces, so the text
+/// stays inside the line it is placed on.
 pub(super) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    one_line(text)
+        .replace('\\', "\\\\")
+        .replace('`', "\\`")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
-/// A table cell: escaped, `|` escaped, on one line.
+/// Line endings as spaces (a code span shows them so anyway; a heading, a table row, a list item
+/// or an alert line would end at them).
+fn one_line(text: &str) -> String {
+    text.replace("\r\n", " ").replace(['\r', '\n'], " ")
+}
+
+/// A table cell: escaped (so on one line) and `|` escaped.
 fn cell(text: &str) -> String {
-    escape(text).replace('|', "\\|").replace(['\n', '\r'], " ")
+    escape(text).replace('|', "\\|")
 }
 
-/// An inline code span whose delimiter is longer than any backtick run inside.
+/// An inline code span on one line, whose delimiter is longer than any backtick run inside.
 fn code_span(text: &str) -> String {
+    let text = &one_line(text);
     let ticks = "`".repeat(longest_backtick_run(text) + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
     format!("{ticks}{pad}{text}{pad}{ticks}")

@@ -124,3 +124,64 @@ fn example_workflow_finds_the_comment_by_the_marker_and_gates_on_the_exit_codes(
     assert!(workflow.contains("exit-code == '2'") && workflow.contains("3) echo"));
     assert!(workflow.contains("pgfleet apply plan/plan.pgfleet"));
 }
+
+/// A plan whose user-supplied text (tag keys and values, and so reasons, drift messages and
+/// notes) holds line breaks, carriage returns, fences and HTML: every degradation step keeps
+/// each block whole, the only code blocks are the diff blocks, and every diff line starts with
+/// its marker.
+fn hostile() -> crate::plan::Plan {
+    let mut plan = fixtures::drift();
+    let key = "tags.note\n```\n</details>\r# heading";
+    let value = "line one\r\n```\n<details>\rline\rtwo\n- item";
+    plan.changes[0].attributes.push(fixtures::attribute(key, serde_json::json!("a\nb"), value.into()));
+    plan.changes[0].attributes.push(fixtures::attribute("tags.cr", "x\ry".into(), "x\rz".into()));
+    plan.changes[0].reason = format!("in-place changes: {key} a\nb → {value}");
+    plan.changes[0].ordering.push(crate::plan::Ordering {
+        after: "create:pay-ro-2".into(),
+        reason: "because\n```\nof this".into(),
+    });
+    plan.changes[0].steps = vec!["first\n```".into(), "> second\r\nthird".into()];
+    plan.drift[1].message = format!("changed outside pgfleet: reports {key} (none) → {value}");
+    plan.drift[1].path = key.into();
+    plan.notes.push(crate::plan::Note { address: None, message: "note\n```\n<b>".into() });
+    plan.refused.push(crate::plan::Refusal {
+        address: "servers.reports".parse().unwrap(),
+        server: crate::model::ServerName::new("reports"),
+        path: key.into(),
+        reason: "no\n```".into(),
+        hint: "|\n> [!NOTE]".into(),
+    });
+    plan
+}
+
+#[test]
+fn user_text_cannot_break_blocks_or_diff_markers_at_any_step() {
+    use super::budget::{Level, render_level, tests::assert_balanced};
+    let plan = hostile();
+    let groups = super::server_groups(&plan);
+    for level in Level::ALL {
+        let text = render_level(&plan, &groups, "sha256:0123abcd", level, COMMENT_BUDGET);
+        let context = format!("{level:?}");
+        assert!(!text.contains('\r'), "{context}: a carriage return ends a Markdown line\n{text}");
+        assert_balanced(&text, &context);
+        for (info, lines) in code_blocks(&text) {
+            assert_eq!(info, "diff", "{context}: a code block the renderer did not open\n{text}");
+            for line in lines {
+                let marker = line.chars().next().unwrap_or(' ');
+                assert!(['+', '-', '!', ' '].contains(&marker), "{context}: {line:?}\n{text}");
+            }
+        }
+        assert!(!text.contains("<details>\r") && !text.contains("\n<b>"), "{context}\n{text}");
+        // Prose never holds a backtick run that could open a code span (where `&lt;` would show).
+        let mut in_code = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            } else if !in_code {
+                assert!(!line.contains("```"), "{context}: a backtick run in prose: {line}");
+            }
+        }
+        assert!(text.contains(r"tags.note \`\`\` &lt;/details&gt; # heading"), "{context}\n{text}");
+        assert_eq!(text.matches("<details>").count(), text.matches("</details>").count(), "{context}");
+    }
+}

@@ -186,7 +186,12 @@ fn a_refused_field_does_not_hide_the_other_changes() {
 fn auto_grown_storage_is_not_a_change() {
     let configured = ServerSpec { storage_autogrow: true, ..spec(4, 100) };
     let grown = ServerSpec { storage_gb: 110, ..configured.clone() };
-    let plan = Case::new().want("pay-main", configured.clone()).have("pay-main", grown).plan();
+    let plan = Case::new()
+        .want("pay-main", configured.clone())
+        .have("pay-main", configured.clone())
+        .recorded("pay-main", grown.clone())
+        .live_as("pay-main", grown)
+        .plan();
     assert!(plan.changes.is_empty() && plan.refused.is_empty(), "{:?} {:?}", ids(&plan), plan.refused);
     assert_eq!(plan.notes.len(), 1);
     assert!(plan.notes[0].message.contains("auto-grew to 110 GB"), "{}", plan.notes[0].message);

@@ -4,6 +4,7 @@
 mod actions;
 mod ordering;
 mod property;
+mod refusals;
 mod saved;
 
 use super::{Change, Plan, PlanRequest, build};
@@ -55,6 +56,7 @@ pub(super) fn observed(server: &str, spec: ServerSpec, replication: ReplicationS
 }
 
 /// A planning scenario: what the config wants, what pgfleet recorded, what is live.
+#[derive(Clone)]
 pub(super) struct Case {
     pub desired: DesiredFleet,
     pub stored: State,
@@ -96,25 +98,34 @@ impl Case {
         self
     }
 
-    /// The server exists live, as pgfleet recorded it, with replication support on.
+    /// The server exists live, as pgfleet applied and recorded it (with its `storage_gb` as the
+    /// configured size), with replication support on.
     pub fn have(self, server: &str, spec: ServerSpec) -> Case {
         self.have_with(server, spec, ReplicationSupport::Replica)
     }
 
     pub fn have_with(mut self, server: &str, spec: ServerSpec, replication: ReplicationSupport) -> Case {
+        let configured_storage_gb = Some(spec.storage_gb);
         let observed = observed(server, spec, replication);
-        self.stored.servers.insert(
-            name(server),
-            ServerRecord { address: name(server).address(), observed: observed.clone() },
-        );
+        let record = ServerRecord { configured_storage_gb, ..ServerRecord::new(observed.clone()) };
+        self.stored.servers.insert(name(server), record);
         self.live.insert(name(server), observed);
         self
     }
 
-    /// pgfleet recorded the server like this; live is left as it is.
+    /// pgfleet recorded the server like this (a refresh: the configured size stays); live is
+    /// left as it is.
     pub fn recorded(mut self, server: &str, spec: ServerSpec) -> Case {
-        let observed = observed(server, spec, ReplicationSupport::Replica);
-        self.stored.servers.insert(name(server), ServerRecord { address: name(server).address(), observed });
+        self.stored.record_observed(observed(server, spec, ReplicationSupport::Replica));
+        self
+    }
+
+    /// The state records no configured size for the server (a state file written before
+    /// pgfleet recorded it).
+    pub fn without_configured_storage(mut self, server: &str) -> Case {
+        if let Some(record) = self.stored.servers.get_mut(&name(server)) {
+            record.configured_storage_gb = None;
+        }
         self
     }
 
