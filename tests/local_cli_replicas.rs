@@ -1,7 +1,8 @@
-//! Scaling a primary with two replicas through `pgfleet apply` against real PostgreSQL: up, the
-//! replicas are applied before the primary; down, the primary first; the replicas stream again
-//! after every step and carry the new SKU's max_connections. The same changes in the wrong
-//! order, sent to the provider directly, are refused and leave the fleet as the state says.
+//! Replicas through `pgfleet apply` against real PostgreSQL. Scaling a primary with two
+//! replicas: up, the replicas are applied before the primary; down, the primary first; the
+//! replicas stream again after every step and carry the new SKU's max_connections. The same
+//! changes in the wrong order, sent to the provider directly, are refused and leave the fleet
+//! as the state says. A replica's slot holds WAL from the moment it is made.
 
 mod cli_support;
 
@@ -108,5 +109,55 @@ async fn scaling_through_apply_orders_replicas_and_primary_and_streaming_survive
     for (server, millis) in restart_windows(&down) {
         eprintln!("restart window of {server} going to 2 vCores: {millis} ms");
     }
+    fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
+}
+
+/// Regression: the replica's slot was made with `pg_create_physical_replication_slot(name)`,
+/// which reserves no WAL until a client first uses it, so WAL written between the slot and the
+/// standby's first connection could be recycled. A slot must hold WAL from the moment it exists,
+/// even when the replica's create fails after it and only a later apply finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_slot_reserves_wal_from_its_creation_even_when_the_base_backup_fails() {
+    let fleet = Fleet::new(
+        "slots",
+        "[servers.sl-main]\ntier = \"GeneralPurpose\"\nvcores = 2\n\n\
+         [servers.sl-ro]\nreplica_of = \"sl-main\"\ntier = \"GeneralPurpose\"\nvcores = 2\n",
+    );
+    // Something in the replica's data directory makes its base backup fail after the slot exists.
+    let data = fleet.root().join("slots").join("sl-ro").join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("in-the-way"), "not a cluster").unwrap();
+    let failed = fleet.run_expecting(&["apply", "--auto-approve"], 1);
+    assert!(
+        cli_support::text(&failed.stderr).contains("pg_basebackup"),
+        "{}",
+        cli_support::text(&failed.stderr)
+    );
+
+    let primary = fleet.port("sl-main");
+    let client = cli_support::admin(primary).await;
+    let reserved = "SELECT restart_lsn IS NOT NULL, \
+                    (SELECT count(*) FROM pg_ls_waldir() WHERE name = pg_walfile_name(restart_lsn)) \
+                    FROM pg_replication_slots WHERE slot_name = 'pgfleet_sl_ro'";
+    let row = client.query_one(reserved, &[]).await.unwrap();
+    assert!(row.get::<_, bool>(0), "the slot reserves no WAL");
+    // WAL moves on and checkpoints recycle what nothing holds; the slot's segment stays.
+    client
+        .batch_execute(
+            "CREATE TABLE churn AS SELECT g AS id, md5(g::text) AS filler FROM generate_series(1, 20000) g;
+             SELECT pg_switch_wal(); CHECKPOINT; SELECT pg_switch_wal(); CHECKPOINT;",
+        )
+        .await
+        .unwrap();
+    let row = client.query_one(reserved, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(1), 1, "the WAL the slot holds was recycled");
+
+    // The next apply rebuilds the replica through the same slot; it streams and has the data.
+    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    let replica = fleet.port("sl-ro");
+    wait_streaming(primary, &[("sl-ro", replica)], PASSWORD).await.unwrap();
+    let rows: i64 =
+        cli_support::admin(replica).await.query_one("SELECT count(*) FROM churn", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 20_000);
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
 }
