@@ -130,7 +130,13 @@ async fn assert_migrated(fleet: &Fleet, name: &str, port: u16, before: &BTreeMap
     assert_eq!(live[&ServerName::from(name)].spec.tier, Tier::GeneralPurpose);
     let recorded = fleet.run_expecting(&["state", "show", &format!("servers.{name}"), "--json"], 0);
     let recorded: serde_json::Value = serde_json::from_slice(&recorded.stdout).unwrap();
-    assert_eq!(recorded.to_string().matches("GeneralPurpose").count(), 1, "{recorded:#}");
+    assert_eq!(recorded["spec"]["tier"], "GeneralPurpose", "{recorded:#}");
+    assert_eq!(recorded["endpoint"]["port"], port, "{recorded:#}");
+    assert_eq!(recorded["status"], "ready", "{recorded:#}");
+    let observed = serde_json::to_value(&live[&ServerName::from(name)]).unwrap();
+    for field in ["spec", "status", "replication_support", "endpoint"] {
+        assert_eq!(recorded[field], observed[field], "the state records {field} as it is live");
+    }
     let list = text(&fleet.run_expecting(&["state", "list"], 0).stdout);
     assert_eq!(list.lines().filter(|line| !line.trim().is_empty()).count(), 1, "{list}");
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
