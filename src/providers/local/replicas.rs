@@ -38,9 +38,11 @@ impl LocalProvider {
         let (primary, primary_meta) = self.existing(primary_name)?;
         let slot = slot_name(&meta.name);
         let client = primary.connect(primary_meta.port).await?;
+        // Reserved at once (`immediately_reserve`): otherwise the slot holds no WAL until the
+        // base backup's streamer first uses it, and what is written before can be recycled.
         client
             .execute(
-                "SELECT pg_create_physical_replication_slot($1) \
+                "SELECT pg_create_physical_replication_slot($1, true) \
                  WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
                 &[&slot],
             )

@@ -1,0 +1,396 @@
+//! Harness of the binary tests against real PostgreSQL (`local_cli_*`): a fleet directory in a
+//! temporary root with its own free ports, the built `pgfleet` run there (to completion, or as a
+//! child whose `--json` events are read as they come), SQL connections as the fleet's admin,
+//! and guards that kill every child and stop every cluster under the root whatever happens.
+//!
+//! When the tests run as root, pgfleet itself runs the clusters as the `postgres` OS user (the
+//! provider decides, see `providers::local::tools`); nothing here assumes either.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use pgfleet::providers::local::{LocalProvider, find_pg_bindir};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The admin password of every fleet these tests write.
+pub const PASSWORD: &str = "Cli-Test-Password-1";
+
+/// How long a wait for streaming replicas may take.
+pub const STREAMING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A block of `span` consecutive ports on 127.0.0.1 that nothing listens on, below the
+/// ephemeral range and at a random place, so test binaries and worktrees running at once
+/// rarely meet (the provider also skips ports in use when it allocates).
+pub fn free_port_base(span: u16) -> u16 {
+    use rand::Rng;
+    let mut random = rand::rng();
+    loop {
+        let base = random.random_range(200..1900u16) * 16;
+        if (base..base + span).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+/// A fleet in a temporary directory: `fleet.toml`, the password file, the state and the
+/// clusters' root. Dropping it stops every cluster under the root.
+pub struct Fleet {
+    dir: tempfile::TempDir,
+    pub name: String,
+    pub port_base: u16,
+}
+
+impl Fleet {
+    /// A fleet called `name` whose servers are `servers` (TOML `[servers.*]` sections), with
+    /// the defaults every test shares.
+    pub fn new(name: &str, servers: &str) -> Fleet {
+        let fleet = Fleet::empty(name);
+        std::fs::write(fleet.path("password"), PASSWORD).unwrap();
+        fleet.write_servers(servers);
+        fleet
+    }
+
+    /// A fleet directory with nothing written yet.
+    pub fn empty(name: &str) -> Fleet {
+        Fleet { dir: tempfile::tempdir().unwrap(), name: name.into(), port_base: free_port_base(16) }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The clusters' root (`[provider.local] root`).
+    pub fn root(&self) -> PathBuf {
+        self.path("local")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("fleet.toml")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path("state.json")
+    }
+
+    /// Rewrites `fleet.toml` with other servers.
+    pub fn write_servers(&self, servers: &str) {
+        let text = format!(
+            "[fleet]\nname = \"{name}\"\n\n[provider]\nkind = \"local\"\n\n[provider.local]\nroot = {root:?}\n\
+             port_base = {port}\n\n[defaults]\nversion = \"11\"\ngeneration = \"Gen5\"\nstorage_gb = 20\n\
+             ssl_enforcement = false\nminimal_tls_version = \"TLSEnforcementDisabled\"\n\
+             admin_login = \"fleetadmin\"\nadmin_password = {{ file = \"password\" }}\n\n{servers}",
+            name = self.name,
+            root = self.root().display().to_string(),
+            port = self.port_base,
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// `pgfleet ARGS -c fleet.toml --state state.json`, off a terminal, no colour.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pgfleet"));
+        command
+            .args(args)
+            .arg("-c")
+            .arg(self.config())
+            .arg("--state")
+            .arg(self.state())
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("PGFLEET_STATE")
+            .env_remove("PGFLEET_CONFIG")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs pgfleet to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs pgfleet and fails the test, showing its output, unless it exits with `code`.
+    pub fn run_expecting(&self, args: &[&str], code: i32) -> Output {
+        let output = self.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "pgfleet {args:?}\nstdout:\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        output
+    }
+
+    /// `apply --auto-approve --json`, run to success; its events.
+    pub fn apply_json(&self) -> Vec<serde_json::Value> {
+        let output = self.run_expecting(&["apply", "--auto-approve", "--json"], 0);
+        json_lines(&output.stdout)
+    }
+
+    /// Starts `pgfleet ARGS` as a child whose stdout lines arrive as they are printed.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let stderr = std::fs::File::create(self.path("child.stderr")).unwrap();
+        let mut child = self.command(args).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines, stderr: self.path("child.stderr") }
+    }
+
+    /// The port pgfleet recorded for a server, read through `pgfleet endpoint`.
+    pub fn port(&self, server: &str) -> u16 {
+        let output = self.run_expecting(&["endpoint", server], 0);
+        let uri = text(&output.stdout);
+        let port = uri.trim().rsplit(':').next().unwrap().split('/').next().unwrap();
+        port.parse().unwrap_or_else(|_| panic!("no port in {uri}"))
+    }
+
+    /// The directories under `<root>/<fleet>/`, hidden ones (cutover leftovers) included.
+    pub fn cluster_dirs(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root().join(&self.name))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.file_name().to_string_lossy().into())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if let Ok(bindir) = find_pg_bindir() {
+            LocalProvider::stop_all_blocking(&self.root(), &bindir);
+        }
+    }
+}
+
+/// A pgfleet child process; dropping it kills it (SIGKILL) and reaps it.
+pub struct Running {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// The next `--json` event, or `None` once stdout closed; panics after `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<serde_json::Value> {
+        let line = tokio::time::timeout(timeout, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event within {timeout:?}; stderr:\n{}", self.stderr_text()))?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line}")))
+    }
+
+    /// Events until one satisfies `wanted` (returned with the ones before it); panics when
+    /// the child ends first.
+    pub async fn events_until(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let mut seen = Vec::new();
+        loop {
+            let Some(event) = self.next_event(timeout).await else {
+                panic!(
+                    "the apply ended before the awaited event; events: {seen:#?}\nstderr:\n{}",
+                    self.stderr_text()
+                )
+            };
+            let found = wanted(&event);
+            seen.push(event);
+            if found {
+                return seen;
+            }
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the exit and returns the code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One JSON value per stdout line.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
+        .collect()
+}
+
+/// The (type, server) of every step event, in the order printed.
+pub fn step_events(events: &[serde_json::Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|event| event["type"].as_str().is_some_and(|kind| kind.starts_with("step_")))
+        .map(|event| {
+            let address = event["address"].as_str().unwrap_or_default();
+            (event["type"].as_str().unwrap().to_string(), address.trim_start_matches("servers.").to_string())
+        })
+        .collect()
+}
+
+/// Where in `events` the step event `kind` of `server` is.
+pub fn position(events: &[(String, String)], kind: &str, server: &str) -> usize {
+    events
+        .iter()
+        .position(|(event, name)| event == kind && name == server)
+        .unwrap_or_else(|| panic!("no {kind} of {server} in {events:?}"))
+}
+
+/// A connection to one database as `fleetadmin`.
+pub async fn connect_as(port: u16, password: &str, database: &str) -> tokio_postgres::Client {
+    let mut config = tokio_postgres::Config::new();
+    config.host("127.0.0.1").port(port).user("fleetadmin").password(password).dbname(database);
+    config.connect_timeout(Duration::from_secs(5));
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("connecting to 127.0.0.1:{port}/{database}: {error}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// A connection to `postgres` with the tests' password.
+pub async fn admin(port: u16) -> tokio_postgres::Client {
+    connect_as(port, PASSWORD, "postgres").await
+}
+
+pub async fn show(port: u16, password: &str, setting: &str) -> String {
+    connect_as(port, password, "postgres")
+        .await
+        .query_one(&format!("SHOW {setting}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Whether the primary streams to exactly the replicas named (by slot) and each of them
+/// reports a streaming WAL receiver; connection failures (a restart) count as not streaming.
+async fn streaming(primary: u16, replicas: &[(&str, u16)], password: &str) -> Result<bool, String> {
+    let connect = |port: u16| async move {
+        let mut config = tokio_postgres::Config::new();
+        config.host("127.0.0.1").port(port).user("fleetadmin").password(password).dbname("postgres");
+        config.connect_timeout(Duration::from_secs(2));
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        Ok::<_, String>(client)
+    };
+    let client = connect(primary).await?;
+    for (name, port) in replicas {
+        let slot = format!("pgfleet_{}", name.replace('-', "_"));
+        let sending: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid \
+                 WHERE s.slot_name = $1 AND r.state = 'streaming'",
+                &[&slot],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        if sending != 1 {
+            return Ok(false);
+        }
+        let rows = connect(*port)
+            .await?
+            .query("SELECT status FROM pg_stat_wal_receiver", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.first().map(|row| row.get::<_, String>(0)).as_deref() != Some("streaming") {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Waits (bounded by [`STREAMING_TIMEOUT`]) until `primary` streams to every replica through
+/// its slot and each replica's WAL receiver streams; a restart in between only delays it.
+pub async fn wait_streaming(primary: u16, replicas: &[(&str, u16)], password: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + STREAMING_TIMEOUT;
+    let mut last = String::from("never checked");
+    while tokio::time::Instant::now() < deadline {
+        match streaming(primary, replicas, password).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => last = "not every replica streams".into(),
+            Err(error) => last = error,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("replicas {replicas:?} of port {primary} not streaming after {STREAMING_TIMEOUT:?}: {last}"))
+}
+
+/// Connection failure windows the provider reported (`restart_window` events), in ms, by server.
+pub fn restart_windows(events: &[serde_json::Value]) -> Vec<(String, u64)> {
+    events
+        .iter()
+        .filter(|event| event["type"] == "restart_window")
+        .map(|event| {
+            let message = event["message"].as_str().unwrap();
+            let millis = message
+                .split("failed for ")
+                .nth(1)
+                .and_then(|rest| rest.split(" ms").next())
+                .and_then(|number| number.parse().ok())
+                .unwrap_or_else(|| panic!("no window in {message:?}"));
+            let server = event["address"].as_str().unwrap().trim_start_matches("servers.").to_string();
+            (server, millis)
+        })
+        .collect()
+}
+
+/// Every process whose command line mentions `needle` (for leftovers of a killed pgfleet).
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// The tests' copy of a file next to the repository's examples.
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
