@@ -75,6 +75,9 @@ pub struct LoggedRequest {
     pub code: Option<String>,
     /// The injected fault, if any.
     pub fault: Option<Fault>,
+    /// The JSON body sent with a write, passwords replaced by `****` (for audits of what the
+    /// emulator accepted); `None` for reads and bodies that are not JSON.
+    pub body: Option<serde_json::Value>,
 }
 
 /// Why the emulator could not start.
@@ -109,6 +112,9 @@ pub(crate) struct Shared {
     log: Mutex<Vec<LoggedRequest>>,
     tokens: Mutex<BTreeSet<String>>,
     base_url: OnceLock<String>,
+    /// Held by a write from its handler until it is logged, so accepted writes appear in the
+    /// log in the order the store carried them out (an audit replays them in that order).
+    write_order: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -279,6 +285,7 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         log: Mutex::new(Vec::new()),
         tokens: Mutex::new(BTreeSet::new()),
         base_url: OnceLock::new(),
+        write_order: tokio::sync::Mutex::new(()),
         options,
     });
     let _ = shared.base_url.set(format!("http://{address}"));

@@ -91,14 +91,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Checks the token, takes a throttling token, maybe injects a fault, and logs the answer.
+/// Writes are carried out and logged one at a time (see `Shared::write_order`).
 async fn gate(State(shared): AppState, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let (response, fault) = if path.ends_with("/oauth2/v2.0/token") {
-        (next.run(request).await, None)
-    } else {
-        arm_gate(&shared, request, next).await
-    };
+    let is_token = path.ends_with("/oauth2/v2.0/token");
+    // The token endpoint's form carries the client secret: its body is never logged.
+    let is_write = !is_token && RequestClass::of(&method) != RequestClass::Read;
+    let (request, body) = if is_write { with_logged_body(request).await } else { (request, None) };
+    let _order = if is_write { Some(shared.write_order.lock().await) } else { None };
+    let (response, fault) =
+        if is_token { (next.run(request).await, None) } else { arm_gate(&shared, request, next).await };
     let status = response.status().as_u16();
     let code = response.extensions().get::<LoggedCode>().map(|c| c.0.clone());
     shared.log(super::LoggedRequest {
@@ -108,8 +111,42 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
         accepted: fault != Some(Fault::Drop) && status < 400,
         code,
         fault,
+        body,
     });
     response
+}
+
+/// The most a request body may hold (server bodies are about 1 kB).
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Reads a write's body for the log (passwords redacted) and hands the request on intact.
+async fn with_logged_body(request: Request) -> (Request, Option<serde_json::Value>) {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let logged = serde_json::from_slice::<serde_json::Value>(&bytes).ok().map(redacted);
+    (Request::from_parts(parts, axum::body::Body::from(bytes)), logged)
+}
+
+/// The value with every password field replaced by `****`.
+fn redacted(mut value: serde_json::Value) -> serde_json::Value {
+    match &mut value {
+        serde_json::Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                if key.to_ascii_lowercase().contains("password") {
+                    *field = serde_json::Value::String("****".into());
+                } else {
+                    *field = redacted(field.take());
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter_mut() {
+                *item = redacted(item.take());
+            }
+        }
+        _ => {}
+    }
+    value
 }
 
 async fn arm_gate(shared: &Shared, request: Request, next: Next) -> (Response, Option<Fault>) {

@@ -119,3 +119,6 @@ macro_rules! retrying {
         }
     }};
 }
+
+pub mod audit;
+pub mod converge;
