@@ -4,14 +4,15 @@
 //!
 //! Must not: decide a rule (the store does) or sleep on the wall clock.
 
-use super::Shared;
 use super::children::ChildKind;
 use super::limits::{Fault, RequestClass};
 use super::store::{ApiError, WriteOutcome};
+use super::{Shared, jobs};
 use crate::providers::azure::wire::{
     API_VERSION, AsyncOperation, ChildResource, CloudError, Configuration, ErrorDetail, ServerForCreate,
     ServerUpdateParameters,
 };
+use crate::secret::Redacted;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -313,7 +314,15 @@ async fn put_server(
     body: Result<Json<ServerForCreate>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let outcome = shared.store().create(&sub, &rg, &name, body, now())?;
+    let password = body.properties.administrator_login_password.clone().map(Redacted::new);
+    let key = name.to_ascii_lowercase();
+    let outcome = {
+        let mut store = shared.store();
+        let before = store.servers.get(&key).cloned();
+        let outcome = store.create(&sub, &rg, &name, body, now())?;
+        jobs::after_put(&shared, &mut store, &key, before, password, &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -323,7 +332,14 @@ async fn patch_server(
     body: Result<Json<ServerUpdateParameters>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let outcome = shared.store().update(&rg, &name, body, now())?;
+    let key = name.to_ascii_lowercase();
+    let outcome = {
+        let mut store = shared.store();
+        let before = store.servers.get(&key).cloned();
+        let outcome = store.update(&rg, &name, body, now())?;
+        jobs::after_patch(&shared, &mut store, &key, before, &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -331,7 +347,21 @@ async fn delete_server(
     State(shared): AppState,
     Path((sub, rg, name)): Shared3,
 ) -> Result<Response, ApiError> {
-    let outcome = shared.store().delete(&rg, &name, now())?;
+    let key = name.to_ascii_lowercase();
+    let outcome = {
+        let mut store = shared.store();
+        let replicas: Vec<String> = store
+            .servers
+            .iter()
+            .filter(|(_, server)| server.master.as_deref() == Some(key.as_str()))
+            .map(|(replica, _)| replica.clone())
+            .collect();
+        let outcome = store.delete(&rg, &name, now())?;
+        if let Some(outcome) = &outcome {
+            jobs::after_delete(&shared, &mut store, &key, replicas, outcome);
+        }
+        outcome
+    };
     Ok(match outcome {
         Some(outcome) => accepted(&shared, &sub, outcome),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -339,7 +369,12 @@ async fn delete_server(
 }
 
 async fn restart(State(shared): AppState, Path((sub, rg, name)): Shared3) -> Result<Response, ApiError> {
-    let outcome = shared.store().restart(&rg, &name, now())?;
+    let outcome = {
+        let mut store = shared.store();
+        let outcome = store.restart(&rg, &name, now())?;
+        jobs::after_restart(&shared, &mut store, &name.to_ascii_lowercase(), &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -364,7 +399,12 @@ async fn put_configuration(
     body: Result<Json<Configuration>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let outcome = shared.store().set_configuration(&rg, &server, &name, body, now())?;
+    let outcome = {
+        let mut store = shared.store();
+        let outcome = store.set_configuration(&rg, &server, &name, body, now())?;
+        jobs::after_configuration(&shared, &mut store, &server.to_ascii_lowercase(), &name, &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -414,7 +454,8 @@ fn operation(shared: &Shared, id: &str) -> Result<(bool, Option<ApiError>, Durat
         ApiError::new(404, "OperationIdNotFound", format!("Operation '{id}' was not found."))
     })?;
     let left = operation.done_at.saturating_duration_since(now());
-    Ok((left.is_zero(), operation.error.clone(), left))
+    // A held operation (its backing cluster still at work) is polled again at the client's pace.
+    Ok((left.is_zero() && !operation.held, operation.error.clone(), left))
 }
 
 async fn poll_async(State(shared): AppState, Path((_, _, id)): Shared3) -> Result<Response, ApiError> {

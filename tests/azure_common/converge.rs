@@ -26,6 +26,8 @@ pub struct Convergence {
     pub retries: usize,
     /// Steps that failed even after retries (a later apply finished them).
     pub failed_steps: usize,
+    /// Their errors.
+    pub errors: Vec<String>,
 }
 
 /// A retry policy scaled to the emulator's milliseconds.
@@ -80,6 +82,20 @@ pub async fn converge(
     state: &mut State,
     password: &str,
 ) -> Result<Convergence, String> {
+    converge_with(provider, desired, state, password, Arc::new(NoMigration)).await
+}
+
+/// [`converge`] with a migrator for `migrate` steps.
+///
+/// # Errors
+/// As [`converge`].
+pub async fn converge_with(
+    provider: Arc<dyn Provider>,
+    desired: &DesiredFleet,
+    state: &mut State,
+    password: &str,
+    migrator: Arc<dyn Migrator>,
+) -> Result<Convergence, String> {
     let mut convergence = Convergence::default();
     loop {
         let live = refresh(provider.as_ref()).await.map_err(|e| format!("refresh: {e}"))?;
@@ -115,7 +131,7 @@ pub async fn converge(
         let options = ApplyOptions {
             parallelism: 10,
             retry: fast_retries(),
-            operation_timeout: Duration::from_secs(30),
+            operation_timeout: Duration::from_secs(120),
             admin_passwords,
         };
         let sink = MemorySink::new(state.clone());
@@ -123,7 +139,7 @@ pub async fn converge(
         let report = apply(
             &plan,
             provider.clone(),
-            Arc::new(NoMigration),
+            migrator.clone(),
             Box::new(sink.clone()),
             options,
             events,
@@ -133,7 +149,10 @@ pub async fn converge(
         while let Ok(event) = receiver.try_recv() {
             match event.kind {
                 EventKind::StepRetried { .. } => convergence.retries += 1,
-                EventKind::StepFailed { .. } => convergence.failed_steps += 1,
+                EventKind::StepFailed { error, .. } => {
+                    convergence.failed_steps += 1;
+                    convergence.errors.push(error);
+                }
                 _ => {}
             }
         }

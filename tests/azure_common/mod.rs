@@ -121,4 +121,5 @@ macro_rules! retrying {
 }
 
 pub mod audit;
+pub mod backed;
 pub mod converge;
