@@ -4,11 +4,16 @@
 //!
 //! `--state FILE` is the global `--state` option: here it names the emulator's state file,
 //! loaded at start and rewritten after every accepted write.
+//!
+//! `--backing local [--backing-root DIR]` backs every server with a real PostgreSQL cluster,
+//! reachable at the loopback address the emulator reports as its host name; Ctrl-C stops them.
 
 use super::{GlobalArgs, Outcome, Printer};
+use crate::emulator::backing::BackingOptions;
 use crate::emulator::{self, EmulatorOptions, FaultRates, Latencies};
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Options of `pgfleet emulator`.
 #[derive(Debug, clap::Args)]
@@ -29,6 +34,34 @@ pub struct EmulatorArgs {
     /// Turn off ARM's throttling (token buckets of 250 reads and 200 writes).
     #[arg(long)]
     pub no_throttling: bool,
+    /// "local": back every server with a real PostgreSQL cluster on this machine, reachable
+    /// at the fullyQualifiedDomainName the emulator reports (a loopback address of its own,
+    /// port 5432, login `user@server` as on Azure).
+    #[arg(long, value_enum)]
+    pub backing: Option<BackingKind>,
+    /// Where the backing clusters live (kept after the emulator stops); a temporary directory,
+    /// removed at exit, when not given.
+    #[arg(long, value_name = "DIR", requires = "backing")]
+    pub backing_root: Option<PathBuf>,
+}
+
+/// What backs the emulated servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackingKind {
+    /// PostgreSQL clusters managed like the `local` provider's.
+    Local,
+}
+
+fn backing_options(args: &EmulatorArgs) -> Option<BackingOptions> {
+    args.backing?;
+    Some(match &args.backing_root {
+        Some(root) => BackingOptions { root: root.clone(), remove_root: false, pg_bindir: None },
+        None => BackingOptions {
+            root: std::env::temp_dir().join(format!("pgfleet-emulator-{}", std::process::id())),
+            remove_root: true,
+            pg_bindir: None,
+        },
+    })
 }
 
 /// Runs the emulator until Ctrl-C.
@@ -49,6 +82,7 @@ pub fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -> anyho
         faults: args.faults.unwrap_or_default(),
         throttling: !args.no_throttling,
         state_file: global.state.clone(),
+        backing: backing_options(args),
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -59,6 +59,8 @@ impl Store {
             replication_effective: ReplicationSupport::Off,
             configurations: BTreeMap::new(),
             children: ChildMaps::default(),
+            address: None,
+            held: false,
             visible_at: None,
             busy_until: None,
             busy_state: None,
@@ -105,6 +107,8 @@ impl Store {
             replication_effective: ReplicationSupport::Off,
             configurations: BTreeMap::new(),
             children: ChildMaps::default(),
+            address: None,
+            held: false,
             ..source.clone()
         })
     }

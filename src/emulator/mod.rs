@@ -10,8 +10,11 @@
 //! request, and whether it was accepted), and the optional state file.
 //! Must not: listen beyond the address it is given, or use the wall clock (tokio time only).
 
+pub mod backing;
 mod children;
 mod create;
+pub mod gateway;
+mod jobs;
 mod lifecycle;
 pub mod limits;
 mod routes;
@@ -46,6 +49,8 @@ pub struct EmulatorOptions {
     pub throttling: bool,
     /// Loaded at start when it exists, written after every accepted write.
     pub state_file: Option<PathBuf>,
+    /// `--backing local`: real PostgreSQL clusters behind the servers.
+    pub backing: Option<backing::BackingOptions>,
 }
 
 impl Default for EmulatorOptions {
@@ -58,6 +63,7 @@ impl Default for EmulatorOptions {
             fault_retry_after: Duration::from_secs(1),
             throttling: true,
             state_file: None,
+            backing: None,
         }
     }
 }
@@ -75,6 +81,9 @@ pub struct LoggedRequest {
     pub code: Option<String>,
     /// The injected fault, if any.
     pub fault: Option<Fault>,
+    /// The JSON body sent with a write, passwords replaced by `****` (for audits of what the
+    /// emulator accepted); `None` for reads and bodies that are not JSON.
+    pub body: Option<serde_json::Value>,
 }
 
 /// Why the emulator could not start.
@@ -92,6 +101,8 @@ pub enum EmulatorError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot back the servers with local clusters")]
+    Backing(#[source] crate::providers::ProviderError),
     #[error("the state file {path} is not an emulator state")]
     StateFormat {
         path: PathBuf,
@@ -109,6 +120,11 @@ pub(crate) struct Shared {
     log: Mutex<Vec<LoggedRequest>>,
     tokens: Mutex<BTreeSet<String>>,
     base_url: OnceLock<String>,
+    /// Held by a write from its handler until it is logged, so accepted writes appear in the
+    /// log in the order the store carried them out (an audit replays them in that order).
+    write_order: tokio::sync::Mutex<()>,
+    /// The clusters behind the servers, with `--backing local`.
+    backing: Option<Arc<backing::Backing>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,19 +248,31 @@ impl RunningEmulator {
         Ok(())
     }
 
-    /// Stops the server and waits for it to finish.
+    /// The gateway address of a server (its `fullyQualifiedDomainName`) with `--backing local`.
+    pub fn server_address(&self, name: &str) -> Option<String> {
+        self.shared.store().servers.get(&name.to_ascii_lowercase()).and_then(|s| s.address.clone())
+    }
+
+    /// Stops the server and waits for it to finish; with a backing, stops every cluster.
     pub async fn shutdown(mut self) {
         if let Some(sender) = self.shutdown.take() {
             let _ = sender.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(backing) = self.shared.backing.clone() {
+            let _ = tokio::task::spawn_blocking(move || backing.stop_blocking()).await;
+        }
     }
 }
 
 impl Drop for RunningEmulator {
+    /// A dropped emulator (a test that failed, for example) leaves no cluster running.
     fn drop(&mut self) {
         if let Some(sender) = self.shutdown.take() {
             let _ = sender.send(());
+            if let Some(backing) = &self.shared.backing {
+                backing.stop_blocking();
+            }
         }
     }
 }
@@ -267,6 +295,21 @@ fn load_store(options: &EmulatorOptions) -> Result<Store, EmulatorError> {
 /// The address cannot be bound, or the state file cannot be read.
 pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, EmulatorError> {
     let store = load_store(&options)?;
+    let backing = match &options.backing {
+        Some(_) if !store.servers.is_empty() => {
+            return Err(EmulatorError::Backing(crate::providers::ProviderError::new(
+                crate::providers::ProviderErrorKind::Other,
+                format!(
+                    "the state file holds {} servers; --backing local starts from an empty emulator",
+                    store.servers.len()
+                ),
+            )));
+        }
+        Some(backing) => {
+            Some(Arc::new(backing::Backing::new(backing.clone()).map_err(EmulatorError::Backing)?))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| EmulatorError::Bind { address: options.listen, source })?;
@@ -279,6 +322,8 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         log: Mutex::new(Vec::new()),
         tokens: Mutex::new(BTreeSet::new()),
         base_url: OnceLock::new(),
+        write_order: tokio::sync::Mutex::new(()),
+        backing,
         options,
     });
     let _ = shared.base_url.set(format!("http://{address}"));

@@ -4,14 +4,15 @@
 //!
 //! Must not: decide a rule (the store does) or sleep on the wall clock.
 
-use super::Shared;
 use super::children::ChildKind;
 use super::limits::{Fault, RequestClass};
 use super::store::{ApiError, WriteOutcome};
+use super::{Shared, jobs};
 use crate::providers::azure::wire::{
     API_VERSION, AsyncOperation, ChildResource, CloudError, Configuration, ErrorDetail, ServerForCreate,
     ServerUpdateParameters,
 };
+use crate::secret::Redacted;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -91,14 +92,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Checks the token, takes a throttling token, maybe injects a fault, and logs the answer.
+/// Writes are carried out and logged one at a time (see `Shared::write_order`).
 async fn gate(State(shared): AppState, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let (response, fault) = if path.ends_with("/oauth2/v2.0/token") {
-        (next.run(request).await, None)
-    } else {
-        arm_gate(&shared, request, next).await
-    };
+    let is_token = path.ends_with("/oauth2/v2.0/token");
+    // The token endpoint's form carries the client secret: its body is never logged.
+    let is_write = !is_token && RequestClass::of(&method) != RequestClass::Read;
+    let (request, body) = if is_write { with_logged_body(request).await } else { (request, None) };
+    let _order = if is_write { Some(shared.write_order.lock().await) } else { None };
+    let (response, fault) =
+        if is_token { (next.run(request).await, None) } else { arm_gate(&shared, request, next).await };
     let status = response.status().as_u16();
     let code = response.extensions().get::<LoggedCode>().map(|c| c.0.clone());
     shared.log(super::LoggedRequest {
@@ -108,8 +112,42 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
         accepted: fault != Some(Fault::Drop) && status < 400,
         code,
         fault,
+        body,
     });
     response
+}
+
+/// The most a request body may hold (server bodies are about 1 kB).
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Reads a write's body for the log (passwords redacted) and hands the request on intact.
+async fn with_logged_body(request: Request) -> (Request, Option<serde_json::Value>) {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let logged = serde_json::from_slice::<serde_json::Value>(&bytes).ok().map(redacted);
+    (Request::from_parts(parts, axum::body::Body::from(bytes)), logged)
+}
+
+/// The value with every password field replaced by `****`.
+fn redacted(mut value: serde_json::Value) -> serde_json::Value {
+    match &mut value {
+        serde_json::Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                if key.to_ascii_lowercase().contains("password") {
+                    *field = serde_json::Value::String("****".into());
+                } else {
+                    *field = redacted(field.take());
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter_mut() {
+                *item = redacted(item.take());
+            }
+        }
+        _ => {}
+    }
+    value
 }
 
 async fn arm_gate(shared: &Shared, request: Request, next: Next) -> (Response, Option<Fault>) {
@@ -276,7 +314,15 @@ async fn put_server(
     body: Result<Json<ServerForCreate>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let outcome = shared.store().create(&sub, &rg, &name, body, now())?;
+    let password = body.properties.administrator_login_password.clone().map(Redacted::new);
+    let key = name.to_ascii_lowercase();
+    let outcome = {
+        let mut store = shared.store();
+        let before = store.servers.get(&key).cloned();
+        let outcome = store.create(&sub, &rg, &name, body, now())?;
+        jobs::after_put(&shared, &mut store, &key, before, password, &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -286,7 +332,14 @@ async fn patch_server(
     body: Result<Json<ServerUpdateParameters>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let outcome = shared.store().update(&rg, &name, body, now())?;
+    let key = name.to_ascii_lowercase();
+    let outcome = {
+        let mut store = shared.store();
+        let before = store.servers.get(&key).cloned();
+        let outcome = store.update(&rg, &name, body, now())?;
+        jobs::after_patch(&shared, &mut store, &key, before, &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -294,7 +347,21 @@ async fn delete_server(
     State(shared): AppState,
     Path((sub, rg, name)): Shared3,
 ) -> Result<Response, ApiError> {
-    let outcome = shared.store().delete(&rg, &name, now())?;
+    let key = name.to_ascii_lowercase();
+    let outcome = {
+        let mut store = shared.store();
+        let replicas: Vec<String> = store
+            .servers
+            .iter()
+            .filter(|(_, server)| server.master.as_deref() == Some(key.as_str()))
+            .map(|(replica, _)| replica.clone())
+            .collect();
+        let outcome = store.delete(&rg, &name, now())?;
+        if let Some(outcome) = &outcome {
+            jobs::after_delete(&shared, &mut store, &key, replicas, outcome);
+        }
+        outcome
+    };
     Ok(match outcome {
         Some(outcome) => accepted(&shared, &sub, outcome),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -302,7 +369,12 @@ async fn delete_server(
 }
 
 async fn restart(State(shared): AppState, Path((sub, rg, name)): Shared3) -> Result<Response, ApiError> {
-    let outcome = shared.store().restart(&rg, &name, now())?;
+    let outcome = {
+        let mut store = shared.store();
+        let outcome = store.restart(&rg, &name, now())?;
+        jobs::after_restart(&shared, &mut store, &name.to_ascii_lowercase(), &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -327,7 +399,12 @@ async fn put_configuration(
     body: Result<Json<Configuration>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let outcome = shared.store().set_configuration(&rg, &server, &name, body, now())?;
+    let outcome = {
+        let mut store = shared.store();
+        let outcome = store.set_configuration(&rg, &server, &name, body, now())?;
+        jobs::after_configuration(&shared, &mut store, &server.to_ascii_lowercase(), &name, &outcome);
+        outcome
+    };
     Ok(accepted(&shared, &sub, outcome))
 }
 
@@ -377,7 +454,8 @@ fn operation(shared: &Shared, id: &str) -> Result<(bool, Option<ApiError>, Durat
         ApiError::new(404, "OperationIdNotFound", format!("Operation '{id}' was not found."))
     })?;
     let left = operation.done_at.saturating_duration_since(now());
-    Ok((left.is_zero(), operation.error.clone(), left))
+    // A held operation (its backing cluster still at work) is polled again at the client's pace.
+    Ok((left.is_zero() && !operation.held, operation.error.clone(), left))
 }
 
 async fn poll_async(State(shared): AppState, Path((_, _, id)): Shared3) -> Result<Response, ApiError> {

@@ -94,6 +94,13 @@ pub struct EmServer {
     /// Server parameters written by the user (configured values).
     pub configurations: BTreeMap<String, String>,
     pub children: ChildMaps,
+    /// With `--backing local`: the loopback address of the server's gateway, reported as its
+    /// `fullyQualifiedDomainName` (instead of `NAME.postgres.database.azure.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Busy until the backing cluster has caught up with the last write (see `Store::hold`).
+    #[serde(skip)]
+    pub held: bool,
     /// GET answers 404 until then (eventual consistency after create).
     #[serde(skip)]
     pub visible_at: Option<Instant>,
@@ -110,6 +117,8 @@ pub struct EmServer {
 pub struct Operation {
     pub done_at: Instant,
     pub error: Option<ApiError>,
+    /// Not done before the backing cluster has carried the write out.
+    pub held: bool,
 }
 
 /// What a write answered: the status, the body if synchronous, the operation to poll if not.
@@ -159,7 +168,7 @@ impl EmServer {
     }
 
     pub fn is_busy_at(&self, now: Instant) -> bool {
-        self.busy_until.is_some_and(|until| now < until)
+        self.held || self.busy_until.is_some_and(|until| now < until)
     }
 
     /// The configured `azure.replication_support`, if the user wrote one.
@@ -231,7 +240,12 @@ impl Store {
                 ssl_enforcement: Some(enabled(server.ssl_enforcement)),
                 minimal_tls_version: Some(server.minimal_tls_version.clone()),
                 user_visible_state: Some(state),
-                fully_qualified_domain_name: Some(format!("{}.postgres.database.azure.com", server.name)),
+                fully_qualified_domain_name: Some(
+                    server
+                        .address
+                        .clone()
+                        .unwrap_or_else(|| format!("{}.postgres.database.azure.com", server.name)),
+                ),
                 earliest_restore_date: None,
                 replication_role: Some(role.to_string()),
                 master_server_id: Some(master_id.unwrap_or_default()),
@@ -270,8 +284,35 @@ impl Store {
     pub fn start_operation(&mut self, duration: Duration, now: Instant) -> String {
         self.next_operation += 1;
         let id = format!("{:08x}-0000-4000-8000-{:012x}", self.next_operation, self.next_operation);
-        self.operations.insert(id.clone(), Operation { done_at: now + duration, error: None });
+        self.operations.insert(id.clone(), Operation { done_at: now + duration, error: None, held: false });
         id
+    }
+
+    /// Keeps an operation in progress, and its servers busy, until [`Store::release`]: the
+    /// backing clusters are carrying the write out.
+    pub fn hold(&mut self, operation: &str, servers: &[String]) {
+        if let Some(operation) = self.operations.get_mut(operation) {
+            operation.held = true;
+        }
+        for key in servers {
+            if let Some(server) = self.servers.get_mut(key) {
+                server.held = true;
+            }
+        }
+    }
+
+    /// Ends a hold: the operation completes (failed with `error`, if any) and its servers
+    /// take writes again.
+    pub fn release(&mut self, operation: &str, servers: &[String], error: Option<ApiError>) {
+        if let Some(operation) = self.operations.get_mut(operation) {
+            operation.held = false;
+            operation.error = error;
+        }
+        for key in servers {
+            if let Some(server) = self.servers.get_mut(key) {
+                server.held = false;
+            }
+        }
     }
 
     pub fn accepted_for(&mut self, server: &EmServer, duration: Duration, now: Instant) -> WriteOutcome {
@@ -315,7 +356,21 @@ impl Store {
         }
         let server = match body.properties.create_mode.as_str() {
             "Default" => self.new_default(subscription_id, resource_group, name, &body)?,
-            "Replica" => self.new_replica(subscription_id, resource_group, name, &body)?,
+            "Replica" => {
+                let replica = self.new_replica(subscription_id, resource_group, name, &body)?;
+                let source = replica.master.as_ref().and_then(|m| self.servers.get(m));
+                if let Some(source) = source.filter(|s| s.is_busy_at(now)) {
+                    return Err(ApiError::new(
+                        409,
+                        "AnotherOperationInProgress",
+                        format!(
+                            "An operation is in progress on server '{}'; retry when it completes.",
+                            source.name
+                        ),
+                    ));
+                }
+                replica
+            }
             other => {
                 return Err(ApiError::bad_request(
                     "UnsupportedCreateMode",

@@ -60,7 +60,10 @@ impl Migrator for DumpRestoreMigrator {
                 message: describe(&event),
             });
         };
-        run_migration(provider, &request, &progress).await.map_err(into_provider_error)
+        // Each provider call is retried like the executor's own calls (bounded by its policy):
+        // a re-run after a crash meets the staging server mid-operation (409).
+        let retrying = super::RetryingProvider { inner: provider, context };
+        run_migration(&retrying, &request, &progress).await.map_err(into_provider_error)
     }
 }
 

@@ -13,6 +13,7 @@
 mod copy;
 mod freeze;
 mod migrator;
+mod retrying;
 mod run;
 mod sql;
 mod verify;
@@ -20,6 +21,7 @@ mod verify;
 pub use copy::{CopyOptions, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
 pub use migrator::DumpRestoreMigrator;
+pub use retrying::RetryingProvider;
 pub use run::{MigrationRequest, run_migration, staging_name};
 pub use verify::{DatabaseCheck, TableCheck, verify};
 

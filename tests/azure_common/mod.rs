@@ -119,3 +119,7 @@ macro_rules! retrying {
         }
     }};
 }
+
+pub mod audit;
+pub mod backed;
+pub mod converge;

@@ -39,6 +39,35 @@ impl Default for PollSettings {
     }
 }
 
+/// The environment variable that overrides the poll interval (`500ms`, `2s`): for the
+/// emulator, whose operations take milliseconds, and for tests.
+pub const POLL_INTERVAL_VARIABLE: &str = "PGFLEET_AZURE_POLL_INTERVAL";
+
+impl PollSettings {
+    /// The defaults, with the interval from [`POLL_INTERVAL_VARIABLE`] when it is set.
+    ///
+    /// # Errors
+    /// A value that is not a whole number of `ms` or `s` (ignored values would hide a typo
+    /// behind 15-second polls).
+    pub fn from_environment() -> Result<PollSettings, String> {
+        let mut settings = PollSettings::default();
+        if let Some(text) = std::env::var(POLL_INTERVAL_VARIABLE).ok().filter(|v| !v.trim().is_empty()) {
+            settings.interval = parse_interval(text.trim()).ok_or_else(|| {
+                format!("{POLL_INTERVAL_VARIABLE}={text:?} is not a duration such as 200ms or 2s")
+            })?;
+        }
+        Ok(settings)
+    }
+}
+
+/// `200ms` or `2s`.
+fn parse_interval(text: &str) -> Option<Duration> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')?.parse().ok().map(Duration::from_secs)
+}
+
 /// The answer to one successful call.
 #[derive(Debug)]
 pub struct ArmResponse {
@@ -353,6 +382,14 @@ mod tests {
             assert_eq!(error.kind, kind, "{status}");
             assert_eq!(error.code.as_deref(), Some(code));
         }
+    }
+
+    #[test]
+    fn poll_intervals_parse() {
+        assert_eq!(parse_interval("200ms"), Some(Duration::from_millis(200)));
+        assert_eq!(parse_interval("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_interval("2"), None);
+        assert_eq!(parse_interval("fast"), None);
     }
 
     #[test]

@@ -57,23 +57,35 @@ pub struct AzureProviderOptions {
     /// Further resource groups whose servers belong to the fleet (refresh lists each one);
     /// new servers are created in `settings.resource_group`.
     pub extra_resource_groups: Vec<String>,
+    /// How often and how long to poll; `new` takes the interval from
+    /// `PGFLEET_AZURE_POLL_INTERVAL` when it is set.
     pub polling: PollSettings,
+    /// Why the environment's polling settings were not usable, reported by
+    /// [`AzureProvider::new`] rather than ignored.
+    environment_error: Option<String>,
 }
 
 impl AzureProviderOptions {
-    /// Options with the default polling and no extra resource groups.
+    /// Options with the default polling (its interval overridden by
+    /// `PGFLEET_AZURE_POLL_INTERVAL`, see [`client::POLL_INTERVAL_VARIABLE`]) and no extra
+    /// resource groups.
     pub fn new(
         settings: AzureSettings,
         fleet: impl Into<String>,
         passwords: BTreeMap<ServerName, Redacted<String>>,
     ) -> AzureProviderOptions {
+        let (polling, environment_error) = match PollSettings::from_environment() {
+            Ok(polling) => (polling, None),
+            Err(problem) => (PollSettings::default(), Some(problem)),
+        };
         AzureProviderOptions {
             settings,
             fleet: fleet.into(),
             passwords,
             credential: None,
             extra_resource_groups: Vec::new(),
-            polling: PollSettings::default(),
+            polling,
+            environment_error,
         }
     }
 }
@@ -108,8 +120,12 @@ impl AzureProvider {
     /// Builds the provider; no request is sent until the first operation.
     ///
     /// # Errors
-    /// `Other` when the HTTP client cannot be built (no TLS backend).
+    /// `Other` when the HTTP client cannot be built (no TLS backend), or
+    /// `PGFLEET_AZURE_POLL_INTERVAL` is not a duration.
     pub fn new(options: AzureProviderOptions) -> Result<AzureProvider, ProviderError> {
+        if let Some(problem) = options.environment_error {
+            return Err(ProviderError::new(ProviderErrorKind::Other, problem));
+        }
         let http = reqwest::Client::builder()
             .user_agent(format!("pgfleet/{} (fleet {})", env!("CARGO_PKG_VERSION"), options.fleet))
             .connect_timeout(Duration::from_secs(10))

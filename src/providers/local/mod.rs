@@ -179,6 +179,13 @@ impl LocalProvider {
         self.fleet_dir.join(name.as_str())
     }
 
+    /// The TCP port on 127.0.0.1 of a server's cluster, from its metadata; `None` when the
+    /// server has no cluster. (For the ARM emulator's gateway, which fronts these clusters.)
+    pub fn port(&self, name: &ServerName) -> Option<u16> {
+        let cluster = self.cluster(name);
+        cluster.exists().then(|| cluster.read_meta().ok().map(|meta| meta.port)).flatten()
+    }
+
     /// Stops every cluster under `root` synchronously (immediate shutdown), ignoring errors:
     /// for drop guards in tests and for emergencies.
     pub fn stop_all_blocking(root: &Path, pg_bindir: &Path) {

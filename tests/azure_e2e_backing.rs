@@ -1,0 +1,180 @@
+//! The Azure path end to end against real databases: the ARM emulator with `--backing local`
+//! (each server a PostgreSQL cluster behind its own loopback address, port 5432, Azure login
+//! form), driven through the `azure` provider and the executor. A Basic server with data is
+//! migrated to General Purpose (dump, restore, verify, cutover) and keeps every row, by
+//! checksums computed here. Deleting a primary leaves its replica a writable standalone server.
+
+mod azure_common;
+
+use azure_common::backed::{backed_emulator, checksums, connect, running_clusters};
+use azure_common::converge::{converge_with, refresh};
+use azure_common::*;
+use pgfleet::emulator::gateway::INVALID_USERNAME;
+use pgfleet::migrate::DumpRestoreMigrator;
+use pgfleet::model::{ServerName, ServerStatus};
+use pgfleet::providers::Provider;
+use pgfleet::providers::azure::AzureProvider;
+use pgfleet::rules::Tier;
+use pgfleet::secret::Redacted;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn fleet_toml(endpoint: &str, tier: &str, vcores: u32) -> String {
+    format!(
+        "[fleet]\nname = \"backed\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+         subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+         endpoint = \"{endpoint}\"\n[defaults]\nversion = \"11\"\nadmin_login = \"fleetadmin\"\n\
+         admin_password = {{ file = \"password\" }}\nstorage_gb = 20\n\
+         [servers.shop-db]\ntier = \"{tier}\"\nvcores = {vcores}\n"
+    )
+}
+
+fn slow_provider(emulator: &pgfleet::emulator::RunningEmulator, names: &[&str]) -> AzureProvider {
+    let mut options = provider_options(emulator, names);
+    // Clusters take seconds to build on a busy machine; polls stay fast.
+    options.polling.timeout = Duration::from_secs(300);
+    AzureProvider::new(options).unwrap()
+}
+
+async fn fill(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2), placed timestamptz);\n\
+             INSERT INTO orders SELECT g, 'customer ' || (g % 97), (g * 7 % 1000) / 3.0, \
+               timestamptz '2024-01-01' + g * interval '1 minute' FROM generate_series(1, 20000) g;\n\
+             CREATE TABLE notes (id serial PRIMARY KEY, body text);\n\
+             INSERT INTO notes (body) SELECT repeat(md5(g::text), 3) FROM generate_series(1, 500) g;\n\
+             CREATE ROLE reporting NOLOGIN; GRANT SELECT ON orders TO reporting;",
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_to_general_purpose_migration_keeps_every_row() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("password"), PASSWORD).unwrap();
+    let root = directory.path().join("clusters");
+    let emulator = backed_emulator(&root).await;
+    let provider: Arc<dyn Provider> = Arc::new(slow_provider(&emulator, &["shop-db"]));
+    let path = directory.path().join("fleet.toml");
+    let mut state = pgfleet::state::State::new("backed");
+    let passwords = BTreeMap::from([(ServerName::new("shop-db"), Redacted::new(PASSWORD.to_string()))]);
+    let migrator = Arc::new(DumpRestoreMigrator {
+        work_dir: directory.path().join("work"),
+        passwords,
+        client_bindir: None,
+    });
+
+    std::fs::write(&path, fleet_toml(&emulator.base_url(), "Basic", 1)).unwrap();
+    let (desired, _) = pgfleet::config::parse(&path, &std::fs::read(&path).unwrap()).unwrap();
+    let created =
+        converge_with(provider.clone(), &desired, &mut state, PASSWORD, migrator.clone()).await.unwrap();
+    assert_eq!(created.applies, 1, "{:?}", created.errors);
+
+    let live = refresh(provider.as_ref()).await.unwrap();
+    let source = live[&ServerName::new("shop-db")].endpoint.clone().unwrap();
+    // The host name is the server's own loopback address, port 5432, as on Azure.
+    assert_eq!(source.port, 5432);
+    let address: std::net::Ipv4Addr = source.host.parse().expect("an address for a host name");
+    assert!(address.is_loopback() && address != std::net::Ipv4Addr::LOCALHOST, "{address}");
+    assert_eq!(source.user, "fleetadmin@shop-db");
+    let admin = connect(&source, "postgres").await;
+    admin.batch_execute("CREATE DATABASE shop").await.unwrap();
+    let shop = connect(&source, "shop").await;
+    fill(&shop).await;
+    let before = checksums(&shop).await;
+    assert_eq!(before.iter().map(|(_, rows, _)| rows).sum::<i64>(), 20_500);
+    drop((admin, shop));
+
+    // The gateway takes only the Azure login form.
+    let plain = pgfleet::model::Endpoint { user: "fleetadmin".into(), ..source.clone() };
+    let mut config = tokio_postgres::Config::new();
+    config.host(&plain.host).port(5432).user(&plain.user).password(PASSWORD).dbname("postgres");
+    let refused = config.connect(tokio_postgres::NoTls).await.err().expect("a plain login is refused");
+    assert_eq!(refused.as_db_error().map(|e| e.message()), Some(INVALID_USERNAME));
+
+    std::fs::write(&path, fleet_toml(&emulator.base_url(), "GeneralPurpose", 2)).unwrap();
+    let (desired, _) = pgfleet::config::parse(&path, &std::fs::read(&path).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let migrated = converge_with(provider.clone(), &desired, &mut state, PASSWORD, migrator).await.unwrap();
+    eprintln!(
+        "Basic → GeneralPurpose migration: {:.1}s, {} apply",
+        started.elapsed().as_secs_f64(),
+        migrated.applies
+    );
+    assert_eq!(migrated.applies, 1, "{:?}", migrated.errors);
+
+    let live = refresh(provider.as_ref()).await.unwrap();
+    let server = &live[&ServerName::new("shop-db")];
+    assert_eq!(
+        (server.spec.tier, server.spec.vcores, server.status),
+        (Tier::GeneralPurpose, 2, ServerStatus::Ready)
+    );
+    let target = server.endpoint.clone().unwrap();
+    assert_ne!(target.host, source.host, "the migrated server has a new host name");
+    assert_eq!(target.user, "fleetadmin@shop-db-migration");
+    let shop = connect(&target, "shop").await;
+    assert_eq!(checksums(&shop).await, before, "every row, byte for byte");
+    // The copy is writable (the freeze of the source does not follow it) and keeps its role.
+    shop.batch_execute("INSERT INTO orders VALUES (20001, 'after', 1, now())").await.unwrap();
+    let roles = shop.query("SELECT 1 FROM pg_roles WHERE rolname = 'reporting'", &[]).await.unwrap();
+    assert_eq!(roles.len(), 1);
+    drop(shop);
+    // The Basic server is retired: its cluster is gone and its address no longer answers.
+    assert!(!root.join("emulator/shop-db").exists());
+    let old = tokio::net::TcpStream::connect((source.host.as_str(), 5432)).await;
+    assert!(old.is_err(), "the retired server's gateway is closed");
+
+    emulator.shutdown().await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_primary_leaves_its_replica_a_writable_standalone_cluster() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path().join("clusters");
+    let emulator = backed_emulator(&root).await;
+    let provider = slow_provider(&emulator, &["ledger-main"]);
+    let main = ServerName::new("ledger-main");
+    let replica_name = ServerName::new("ledger-ro");
+    provider.create(primary("ledger-main", Tier::GeneralPurpose, 2)).await.unwrap();
+    provider.set_parameter(&main, "azure.replication_support", "REPLICA").await.unwrap();
+    provider.restart(&main).await.unwrap();
+    let endpoint = provider.connection(&main).await.unwrap().endpoint;
+    connect(&endpoint, "postgres")
+        .await
+        .batch_execute("CREATE TABLE entries AS SELECT 1 AS id")
+        .await
+        .unwrap();
+    provider.create(replica("ledger-ro", "ledger-main", 2)).await.unwrap();
+    let replica_endpoint = provider.connection(&replica_name).await.unwrap().endpoint;
+    let read_only = connect(&replica_endpoint, "postgres").await;
+    let recovering: bool = read_only.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
+    assert!(recovering, "a replica's cluster is a standby");
+    drop(read_only);
+
+    provider.delete(&main).await.unwrap();
+    // The replica restarts as a standalone server; once Ready its cluster takes writes.
+    let mut ready = false;
+    for _ in 0..600 {
+        let live = refresh(&provider).await.unwrap();
+        if live
+            .get(&replica_name)
+            .is_some_and(|s| s.status == ServerStatus::Ready && s.spec.replica_of.is_none())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the replica became a Ready standalone server");
+    let standalone = connect(&replica_endpoint, "postgres").await;
+    let recovering: bool = standalone.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
+    assert!(!recovering, "the former replica's cluster was promoted");
+    standalone.batch_execute("INSERT INTO entries VALUES (2)").await.unwrap();
+    drop(standalone);
+    emulator.shutdown().await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+}

@@ -1,0 +1,203 @@
+//! A `pgfleet apply` (the real binary) of a Basic → General Purpose migration through the
+//! `azure` provider against the emulator with `--backing local`, killed with SIGKILL in the
+//! middle of the migration, completes on re-run with every row kept (checksums compared here).
+//! Two points of death: while the emulator still builds the staging server (the re-run meets
+//! 409 AnotherOperationInProgress), and while the data is being copied (the source frozen).
+
+mod azure_common;
+
+use azure_common::backed::{backed_emulator, checksums, connect, running_clusters};
+use azure_common::converge::refresh;
+use azure_common::*;
+use pgfleet::emulator::RunningEmulator;
+use pgfleet::model::ServerName;
+use pgfleet::providers::Provider;
+use pgfleet::providers::azure::AzureProvider;
+use pgfleet::rules::Tier;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const SERVER: &str = "kill-shop";
+
+/// Where the first apply dies.
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// As soon as the emulator accepted the staging server's create.
+    StagingCreate,
+    /// Once the source is frozen and the dump is under way.
+    Copy,
+}
+
+struct Setup {
+    directory: tempfile::TempDir,
+    emulator: RunningEmulator,
+}
+
+impl Setup {
+    fn path(&self, name: &str) -> PathBuf {
+        self.directory.path().join(name)
+    }
+
+    fn write_fleet(&self, tier: &str, vcores: u32) {
+        let text = format!(
+            "[fleet]\nname = \"killed\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+             subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+             endpoint = \"{}\"\n[defaults]\nversion = \"11\"\nadmin_login = \"fleetadmin\"\n\
+             admin_password = {{ file = \"password\" }}\nstorage_gb = 20\n\
+             [servers.{SERVER}]\ntier = \"{tier}\"\nvcores = {vcores}\n",
+            self.emulator.base_url()
+        );
+        std::fs::write(self.path("fleet.toml"), text).unwrap();
+    }
+
+    /// The binary with credentials pointed at the emulator and fast polls.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pgfleet"));
+        command
+            .args(args)
+            .arg("-c")
+            .arg(self.path("fleet.toml"))
+            .arg("--state")
+            .arg(self.path("state.json"))
+            .env("NO_COLOR", "1")
+            .env("AZURE_TENANT_ID", "tenant-1")
+            .env("AZURE_CLIENT_ID", "client-1")
+            .env("AZURE_CLIENT_SECRET", "client-secret-kill")
+            .env("AZURE_AUTHORITY_HOST", self.emulator.base_url())
+            .env("PGFLEET_AZURE_POLL_INTERVAL", "20ms")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .stdin(Stdio::null());
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+
+    fn provider(&self) -> AzureProvider {
+        let mut options = provider_options(&self.emulator, &[SERVER]);
+        options.polling.timeout = Duration::from_secs(300);
+        AzureProvider::new(options).unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// Whether the first apply reached the point where it dies.
+fn reached(setup: &Setup, death: Death) -> bool {
+    match death {
+        Death::StagingCreate => setup.emulator.requests().iter().any(|request| {
+            request.accepted
+                && request.method == "PUT"
+                && request.path.ends_with(&format!("/servers/{SERVER}-migration"))
+        }),
+        Death::Copy => {
+            let work = setup.path("migrations").join(SERVER);
+            work.join("freeze.json").is_file()
+                && std::fs::read_dir(&work).into_iter().flatten().flatten().any(|entry| {
+                    entry.file_name().to_string_lossy().starts_with("database-")
+                        || entry.file_name().to_string_lossy() == "globals.sql"
+                })
+        }
+    }
+}
+
+async fn kill_when(setup: &Setup, mut child: Child, death: Death) {
+    for _ in 0..6000 {
+        if reached(setup, death) {
+            child.kill().expect("SIGKILL");
+            child.wait().unwrap();
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the apply ended ({status}) before it could be killed at {death:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = child.kill();
+    panic!("the apply never reached {death:?}");
+}
+
+async fn killed_and_rerun(death: Death) {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("password"), PASSWORD).unwrap();
+    let root = directory.path().join("clusters");
+    let emulator = backed_emulator(&root).await;
+    let setup = Setup { directory, emulator };
+    setup.write_fleet("Basic", 1);
+    assert_success(&setup.run(&["apply", "--auto-approve"]).await);
+
+    let provider = setup.provider();
+    let source = provider.connection(&ServerName::new(SERVER)).await.unwrap().endpoint;
+    connect(&source, "postgres").await.batch_execute("CREATE DATABASE shop").await.unwrap();
+    let shop = connect(&source, "shop").await;
+    shop.batch_execute(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer text, total numeric(12,2));\n\
+         INSERT INTO orders SELECT g, 'customer ' || (g % 101), (g * 13 % 997) / 7.0 FROM generate_series(1, 200000) g;\n\
+         CREATE TABLE audit (id bigserial PRIMARY KEY, line text);\n\
+         INSERT INTO audit (line) SELECT md5(g::text) FROM generate_series(1, 20000) g;",
+    )
+    .await
+    .unwrap();
+    let before = checksums(&shop).await;
+    drop(shop);
+
+    setup.write_fleet("GeneralPurpose", 2);
+    let child = setup
+        .command(&["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_when(&setup, child, death).await;
+
+    let started = std::time::Instant::now();
+    let rerun = setup.run(&["apply", "--auto-approve"]).await;
+    assert_success(&rerun);
+    eprintln!("{death:?}: the re-run finished the migration in {:.1}s", started.elapsed().as_secs_f64());
+    let again = setup.run(&["plan", "--detailed-exitcode"]).await;
+    assert_success(&again);
+
+    let live = refresh(&provider).await.unwrap();
+    let server = &live[&ServerName::new(SERVER)];
+    assert_eq!((server.spec.tier, server.spec.vcores), (Tier::GeneralPurpose, 2));
+    let target = server.endpoint.clone().unwrap();
+    assert_ne!(target.host, source.host);
+    let shop = connect(&target, "shop").await;
+    assert_eq!(checksums(&shop).await, before, "every row after {death:?}");
+    drop(shop);
+    assert_eq!(live.len(), 1, "no staging server is left: {:?}", live.keys().collect::<Vec<_>>());
+    assert!(!setup.path("migrations").join(SERVER).exists(), "the dumps are removed once done");
+    let state = std::fs::read_to_string(setup.path("state.json")).unwrap();
+    assert!(!state.contains(PASSWORD) && !text(&rerun.stderr).contains(PASSWORD));
+
+    let Setup { directory, emulator } = setup;
+    emulator.shutdown().await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+    drop(directory);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_while_the_staging_server_is_built_completes_on_rerun() {
+    killed_and_rerun(Death::StagingCreate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_while_copying_completes_on_rerun() {
+    killed_and_rerun(Death::Copy).await;
+}

@@ -1,0 +1,157 @@
+//! `pgfleet plan --out` then `pgfleet apply PLANFILE` (the real binary) against the ARM
+//! emulator on 127.0.0.1: a saved plan is refused once a server was changed out of band on the
+//! emulator, naming the server and the change, and nothing is written; a fresh plan applies.
+
+mod azure_common;
+
+use azure_common::*;
+use pgfleet::emulator::{FaultRates, RunningEmulator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+/// A fleet directory: the fleet file, its password file and the state.
+struct FleetDir {
+    dir: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl FleetDir {
+    fn new(emulator: &RunningEmulator) -> FleetDir {
+        let fleet = FleetDir { dir: tempfile::tempdir().unwrap(), endpoint: emulator.base_url() };
+        std::fs::write(fleet.path("password"), PASSWORD).unwrap();
+        fleet
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes the fleet file: a General Purpose server with `vcores` and a Basic server.
+    fn write(&self, vcores: u32) {
+        let text = format!(
+            "[fleet]\nname = \"stale\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+             subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+             endpoint = \"{endpoint}\"\n[defaults]\nversion = \"11\"\nadmin_login = \"fleetadmin\"\n\
+             admin_password = {{ file = \"password\" }}\nstorage_gb = 100\n\
+             [servers.stale-main]\ntier = \"GeneralPurpose\"\nvcores = {vcores}\n\
+             [servers.stale-basic]\ntier = \"Basic\"\nvcores = 1\n",
+            endpoint = self.endpoint
+        );
+        std::fs::write(self.path("fleet.toml"), text).unwrap();
+    }
+
+    /// Runs the binary with credentials pointed at the emulator (never at Azure or the
+    /// managed-identity endpoint) and a fast poll interval.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pgfleet"));
+        command
+            .args(args)
+            .arg("-c")
+            .arg(self.path("fleet.toml"))
+            .arg("--state")
+            .arg(self.path("state.json"))
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("AZURE_TENANT_ID", "tenant-1")
+            .env("AZURE_CLIENT_ID", "client-1")
+            .env("AZURE_CLIENT_SECRET", "client-secret-stale")
+            .env("AZURE_AUTHORITY_HOST", &self.endpoint)
+            .env("PGFLEET_AZURE_POLL_INTERVAL", "10ms")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .stdin(Stdio::null());
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// PATCHes a server's sku directly on the emulator, as someone in the portal would.
+async fn patch_sku_out_of_band(base: &str, server: &str, sku: &str) {
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{base}/tenant-1/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "portal"),
+            ("client_secret", "portal-secret"),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/{server}?api-version=2017-12-01"
+    );
+    let answer = client
+        .patch(url)
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&json!({"sku": {"name": sku}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+}
+
+fn accepted_writes(emulator: &RunningEmulator) -> usize {
+    emulator
+        .requests()
+        .iter()
+        .filter(|r| r.accepted && r.method != "GET" && !r.path.ends_with("/token"))
+        .count()
+}
+
+fn plan_path(fleet: &FleetDir) -> String {
+    fleet.path("scale.pgfleet").to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_is_refused_after_an_out_of_band_change_on_the_emulator() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let fleet = FleetDir::new(&emulator);
+    fleet.write(2);
+    assert_exit(&fleet.run(&["apply", "--auto-approve"]).await, 0);
+
+    fleet.write(4);
+    let plan = plan_path(&fleet);
+    assert_exit(&fleet.run(&["plan", "--out", &plan]).await, 0);
+    patch_sku_out_of_band(&emulator.base_url(), "stale-main", "GP_Gen5_8").await;
+    // The out-of-band change finishes (the emulator's update latency) before the apply.
+    tokio::time::sleep(fast_latencies().update * 3).await;
+    let writes_before = accepted_writes(&emulator);
+
+    let refused = fleet.run(&["apply", &plan]).await;
+    assert_exit(&refused, 1);
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("plan is stale"), "{stderr}");
+    assert!(stderr.contains("stale-main changed since the plan was made"), "{stderr}");
+    assert!(stderr.contains("vcores 2 → 8"), "{stderr}");
+    assert!(!stderr.contains("stale-basic"), "only the changed server is named: {stderr}");
+    assert_eq!(accepted_writes(&emulator), writes_before, "a refused plan writes nothing");
+    assert!(!text(&refused.stdout).contains(PASSWORD) && !stderr.contains(PASSWORD));
+
+    // A fresh plan sees 8 vCores and scales down to the fleet file's 4.
+    assert_exit(&fleet.run(&["plan", "--out", &plan]).await, 0);
+    assert_exit(&fleet.run(&["apply", &plan]).await, 0);
+    assert_exit(&fleet.run(&["plan", "--detailed-exitcode"]).await, 0);
+    let state = std::fs::read_to_string(fleet.path("state.json")).unwrap();
+    assert!(state.contains("stale-main") && !state.contains(PASSWORD) && !state.contains("client-secret"));
+    assert!(Path::new(&plan).exists());
+    emulator.shutdown().await;
+}
