@@ -161,3 +161,60 @@ async fn a_replica_slot_reserves_wal_from_its_creation_even_when_the_base_backup
     assert_eq!(rows, 20_000);
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// An apply killed (SIGKILL) while a replica's base backup runs: no pg_basebackup goes on
+/// writing into the directory the next apply rebuilds, and that apply creates the replica once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_during_a_base_backup_leaves_no_copy_running_and_the_next_apply_builds_the_replica() {
+    let primary_only = "[servers.bb-main]\ntier = \"GeneralPurpose\"\nvcores = 2\n";
+    let fleet = Fleet::new("basebackup", primary_only);
+    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    let primary = fleet.port("bb-main");
+    // Enough data that the base backup lasts well beyond the moment it is killed.
+    cli_support::admin(primary)
+        .await
+        .batch_execute("CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS filler FROM generate_series(1, 50000) g")
+        .await
+        .unwrap();
+    fleet.write_servers(&format!(
+        "{primary_only}\n[servers.bb-ro]\nreplica_of = \"bb-main\"\ntier = \"GeneralPurpose\"\nvcores = 2\n"
+    ));
+
+    let replica_dir = fleet.root().join("basebackup").join("bb-ro").display().to_string();
+    let copies = || {
+        cli_support::processes_mentioning(&replica_dir)
+            .into_iter()
+            .filter(|(_, command)| command.contains("pg_basebackup"))
+            .collect::<Vec<_>>()
+    };
+    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while copies().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "pg_basebackup never started: {}", apply.stderr_text());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    apply.kill();
+    let grace = std::time::Instant::now() + Duration::from_millis(300);
+    while !copies().is_empty() && std::time::Instant::now() < grace {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(copies().is_empty(), "the killed apply's base backup still runs: {:?}", copies());
+
+    let rerun = fleet.run_expecting(&["apply", "--auto-approve", "--json"], 0);
+    let stderr = cli_support::text(&rerun.stderr);
+    assert!(stderr.contains("an apply was interrupted while creating bb-ro"), "{stderr}");
+    let replica = fleet.port("bb-ro");
+    wait_streaming(primary, &[("bb-ro", replica)], PASSWORD).await.unwrap();
+    let rows: i64 =
+        cli_support::admin(replica).await.query_one("SELECT count(*) FROM bulk", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 50_000);
+    assert_eq!(fleet.cluster_dirs(), ["bb-main", "bb-ro"]);
+    let slots: i64 = cli_support::admin(primary)
+        .await
+        .query_one("SELECT count(*) FROM pg_replication_slots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(slots, 1, "one slot, the replica's");
+    fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
+}

@@ -42,14 +42,9 @@ impl Tools {
             .env("PGCONNECT_TIMEOUT", "10")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
-        // `kill_on_drop` needs pgfleet alive to run; a pgfleet killed outright (SIGKILL, the OOM
-        // killer) would leave the tool running behind the next run's back, restoring into the
-        // staging server or reading a dump the next run rewrites. The kernel ends it instead.
-        #[cfg(target_os = "linux")]
-        // SAFETY: the closure only makes async-signal-safe system calls and does not allocate.
-        unsafe {
-            command.pre_exec(die_with_parent(std::process::id()));
-        }
+        // A pgfleet killed outright must not leave a restore writing into the staging server,
+        // or reading a dump the next run rewrites, behind the next run's back.
+        crate::providers::local::end_with_pgfleet(&mut command);
         command
     }
 
@@ -67,24 +62,6 @@ impl Tools {
             let message = format!("{}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
             Err(MigrateError::Tool { tool: tool.into(), message })
         }
-    }
-}
-
-/// A `pre_exec` hook: the child gets SIGKILL when the thread that started it ends (the tools
-/// are started from the runtime's worker threads, which live as long as pgfleet), and gives
-/// up at once if pgfleet is already gone.
-#[cfg(target_os = "linux")]
-fn die_with_parent(parent: u32) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
-    move || {
-        // SAFETY: prctl and getppid are plain system calls, safe between fork and exec.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: as above.
-        if unsafe { libc::getppid() } as u32 != parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-        }
-        Ok(())
     }
 }
 

@@ -20,7 +20,7 @@ mod tools;
 
 pub use checks::{INVALID_PARAMETER, INVALID_REPLICA, INVALID_UPGRADE_EDITION, UNSUPPORTED_UPDATE};
 pub use settings::{ClusterSettings, MEMORY_SCALE_DIVISOR};
-pub use tools::{BINDIR_VARIABLE, find_bindir_with, find_pg_bindir};
+pub use tools::{BINDIR_VARIABLE, end_with_pgfleet, find_bindir_with, find_pg_bindir};
 
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
 use crate::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
