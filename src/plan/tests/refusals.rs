@@ -53,6 +53,34 @@ fn config_lowered_below_the_applied_size_is_refused_as_a_shrink() {
     assert!(plan.notes.is_empty(), "a shrink is not auto-growth: {:?}", plan.notes);
 }
 
+/// Auto-grow turned off after the disk grew: the update turns it off, and once applied the
+/// grown disk (now without auto-grow) is still no shrink, because the config stayed at what
+/// pgfleet applied.
+#[test]
+fn turning_auto_grow_off_after_growth_is_not_a_shrink_then_or_later() {
+    let off = spec(4, 100);
+    let plan = Case::new()
+        .want("pay-main", off.clone())
+        .have("pay-main", autogrow(4, 100))
+        .live_as("pay-main", autogrow(4, 130))
+        .plan();
+    assert!(plan.refused.is_empty(), "{:?}", plan.refused);
+    let Operation::Update { patch, .. } = &change(&plan, "update:pay-main").operation else { panic!() };
+    assert_eq!((patch.storage_autogrow, patch.storage_gb), (Some(false), None));
+    // Applied: the record keeps the configured 100 GB, live is 130 GB without auto-grow.
+    let plan = Case::new()
+        .want("pay-main", off.clone())
+        .have("pay-main", off)
+        .live_as("pay-main", spec(4, 130))
+        .plan();
+    assert!(plan.refused.is_empty() && plan.changes.is_empty(), "{:?} {:?}", plan.refused, ids(&plan));
+    assert!(
+        plan.notes[0].message.contains("grew to 130 GB since pgfleet applied 100 GB"),
+        "{:?}",
+        plan.notes
+    );
+}
+
 /// A state file from before the configured size was recorded: auto-growth is still recognised
 /// while auto-grow is on.
 #[test]
