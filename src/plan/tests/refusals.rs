@@ -287,3 +287,28 @@ async fn apply_records_the_configured_storage_and_a_refresh_does_not_turn_it_int
     assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
     assert!(plan.refused[0].reason.contains("lowered from 100 GB"), "{}", plan.refused[0].reason);
 }
+
+/// A Basic primary moving to General Purpose with a new replica: the new copy restarts after
+/// cutover to turn replication support on. The verdict counts it, and the Markdown restart
+/// alert names it too (it used to list only servers whose worst change was the restart).
+#[test]
+fn a_migrated_server_that_restarts_is_in_the_restart_alert_and_the_count() {
+    let basic = ServerSpec { tier: crate::rules::Tier::Basic, ..spec(2, 100) };
+    let plan = Case::new()
+        .want("pay-main", spec(2, 100))
+        .want("pay-ro-1", replica("pay-main", 2, 100))
+        .have_with("pay-main", basic, crate::rules::ReplicationSupport::Off)
+        .plan();
+    assert_eq!(ids(&plan), vec!["migrate:pay-main", "replication:pay-main", "create:pay-ro-1"]);
+    assert_eq!(plan.summary.restarts, 1);
+    let human = render::human(&plan, false);
+    assert!(human.starts_with("payments: 1 server restarts · 1 data migration"), "{human}");
+    let markdown = render::markdown(&plan, "id", COMMENT_BUDGET);
+    assert!(
+        markdown.contains(
+            "> [!WARNING]\n> 1 server restarts during apply (downtime 0 s – 1 min each): `pay-main`."
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains("> [!CAUTION]\n> 1 data migration"), "{markdown}");
+}
