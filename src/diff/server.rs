@@ -33,9 +33,10 @@ pub struct ServerDiff {
     pub notes: Vec<String>,
     /// Whether the server's place in a replication pair changes.
     pub relationship: Relationship,
-    /// The live storage is above the configured `storage_gb` because the service auto-grew it:
-    /// not a change, and not a size pgfleet holds other servers (its replicas) to.
-    pub storage_auto_grown: bool,
+    /// The live storage is above the configured `storage_gb` without pgfleet having set it
+    /// (auto-grow, or a change outside pgfleet): not a change, and not a size pgfleet holds
+    /// other servers (its replicas) to.
+    pub storage_above_config: bool,
 }
 
 impl ServerDiff {
@@ -82,7 +83,7 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
         refusals: Vec::new(),
         notes: Vec::new(),
         relationship: Relationship::Unchanged,
-        storage_auto_grown: false,
+        storage_above_config: false,
     };
     if desired == live {
         return diff;
@@ -184,9 +185,10 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
 }
 
 /// Storage: desired (`wanted`) against live and against the size pgfleet last applied
-/// (`applied`, from the state). Growing is a change; the live size being above the config is
-/// auto-growth (a note) unless the config was lowered below what pgfleet applied, or the
-/// server grew without auto-grow: then it is a shrink the service refuses.
+/// (`applied`, from the state). Growing is a change. The live size being above the config is
+/// no change (a note) unless the config was lowered below what pgfleet applied: that is a
+/// shrink, which the service refuses. Without a recorded size, only auto-growth (auto-grow on,
+/// live and in the config) is told apart from a shrink.
 fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
     let wanted = diff.target.storage_gb;
     let has = live.storage_gb;
@@ -198,31 +200,34 @@ fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
         return;
     }
     diff.target.storage_gb = has;
-    let auto_grown = match applied {
-        // The config went below what pgfleet applied: a request to shrink, auto-grow or not.
-        Some(applied) if wanted < applied => false,
-        Some(_) => live.storage_autogrow,
-        // Nothing recorded (a state written before pgfleet recorded it): auto-growth only
-        // while auto-grow is on, live and in the config.
+    let lowered_from = applied.filter(|&applied| wanted < applied);
+    let above_config = match applied {
+        Some(_) => lowered_from.is_none(),
         None => live.storage_autogrow && diff.target.storage_autogrow,
     };
-    if auto_grown {
-        diff.storage_auto_grown = true;
+    if above_config {
+        diff.storage_above_config = true;
+        let how = match applied {
+            Some(applied) if !live.storage_autogrow => format!(
+                "grew to {has} GB since pgfleet applied {applied} GB (outside pgfleet, or while auto-grow was on)"
+            ),
+            _ => format!("auto-grew to {has} GB"),
+        };
         diff.notes.push(format!(
-            "storage auto-grew to {has} GB, above the configured {wanted} GB; storage never shrinks, so \
-             this is not a change and not a shrink (set storage_gb = {has} to make the config match)"
+            "storage {how}, above the configured {wanted} GB; storage never shrinks, so this is not a change \
+             and not a shrink (set storage_gb = {has} to make the config match)"
         ));
         return;
     }
-    let (reason, floor) = match applied {
-        Some(applied) if wanted < applied => (
+    let (reason, floor) = match lowered_from {
+        Some(applied) => (
             format!(
                 "storage cannot shrink: storage_gb was lowered from {applied} GB (applied by pgfleet) to \
                  {wanted} GB and the server has {has} GB (the service refuses with UnsupportedUpdate)"
             ),
-            if live.storage_autogrow { applied } else { has },
+            applied,
         ),
-        _ => (
+        None => (
             format!(
                 "storage cannot shrink: the server has {has} GB and the config asks for {wanted} GB (the \
                  service refuses with UnsupportedUpdate)"

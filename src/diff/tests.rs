@@ -152,7 +152,7 @@ fn storage_auto_grown_above_the_applied_size_is_a_note() {
     let grown = ServerSpec { storage_gb: 130, ..configured.clone() };
     let record = applied(grown.clone(), 100);
     let diff = diff_server(&configured, Some(&record), &grown);
-    assert!(diff.refusals.is_empty() && diff.is_unchanged() && diff.storage_auto_grown, "{diff:?}");
+    assert!(diff.refusals.is_empty() && diff.is_unchanged() && diff.storage_above_config, "{diff:?}");
     assert_eq!(diff.target.storage_gb, 130);
     assert!(diff.notes[0].contains("auto-grew to 130 GB") && diff.notes[0].contains("not a shrink"));
     // Raised to 120, still under the grown size: nothing to send either.
@@ -161,7 +161,7 @@ fn storage_auto_grown_above_the_applied_size_is_a_note() {
     // Auto-grow off in the config: the growth still happened while it was on.
     let off = ServerSpec { storage_autogrow: false, ..spec() };
     let diff = diff_server(&off, Some(&record), &grown);
-    assert!(diff.refusals.is_empty() && diff.storage_auto_grown, "{diff:?}");
+    assert!(diff.refusals.is_empty() && diff.storage_above_config, "{diff:?}");
     assert_eq!(diff.patch, ServerPatch { storage_autogrow: Some(false), ..ServerPatch::default() });
 }
 
@@ -173,7 +173,7 @@ fn storage_lowered_below_the_applied_size_is_a_refused_shrink() {
     let lowered = ServerSpec { storage_gb: 100, storage_autogrow: true, ..spec() };
     for live in [live.clone(), ServerSpec { storage_gb: 230, ..live.clone() }] {
         let diff = diff_server(&lowered, Some(&applied(live.clone(), 200)), &live);
-        assert!(!diff.storage_auto_grown && diff.notes.is_empty(), "{diff:?}");
+        assert!(!diff.storage_above_config && diff.notes.is_empty(), "{diff:?}");
         assert_eq!(diff.refusals.len(), 1, "{diff:?}");
         let refusal = &diff.refusals[0];
         assert_eq!(refusal.path, "storage_gb");
@@ -185,11 +185,16 @@ fn storage_lowered_below_the_applied_size_is_a_refused_shrink() {
     }
 }
 
-/// Grown without auto-grow (outside pgfleet): the config asks for less than the server has.
+/// Grown without auto-grow since pgfleet applied the size (outside pgfleet, or auto-grow was
+/// turned off after it grew): the config did not go below what pgfleet applied, so no shrink.
+/// Without a recorded size, the old rule refuses it.
 #[test]
-fn storage_grown_without_auto_grow_is_refused_with_the_live_size() {
+fn storage_above_the_applied_size_without_auto_grow_is_a_note() {
     let live = ServerSpec { storage_gb: 150, ..spec() };
     let diff = diff_server(&spec(), Some(&applied(live.clone(), 100)), &live);
+    assert!(diff.refusals.is_empty() && diff.storage_above_config && diff.is_unchanged(), "{diff:?}");
+    assert!(diff.notes[0].contains("grew to 150 GB since pgfleet applied 100 GB"), "{}", diff.notes[0]);
+    let diff = diff_server(&spec(), None, &live);
     assert_eq!(diff.refusals[0].path, "storage_gb");
     assert!(diff.refusals[0].hint.starts_with("set storage_gb = 150 or more"), "{}", diff.refusals[0].hint);
 }

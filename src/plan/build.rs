@@ -25,9 +25,10 @@ pub(super) struct Planner<'r> {
     pub live_replicas: BTreeMap<ServerName, Vec<ServerName>>,
     /// Primaries whose data moves to a new server.
     pub migrating: BTreeSet<ServerName>,
-    /// Servers whose live storage auto-grew above the config, with the configured size: what
-    /// their replicas are held to (see [`Planner::held_size`]).
-    pub auto_grown: BTreeMap<ServerName, u32>,
+    /// Servers whose live storage grew above the config by itself (auto-grow, or outside
+    /// pgfleet), with the configured size: what their replicas are held to
+    /// ([`Planner::held_size`]).
+    pub grown_storage: BTreeMap<ServerName, u32>,
     pub draft: Draft,
     pub refused: Vec<Refusal>,
     pub blocked: Vec<Blocked>,
@@ -55,7 +56,7 @@ impl<'r> Planner<'r> {
             desired_replicas,
             live_replicas,
             migrating: BTreeSet::new(),
-            auto_grown: BTreeMap::new(),
+            grown_storage: BTreeMap::new(),
             draft: Draft::default(),
             refused: Vec::new(),
             blocked: Vec::new(),
@@ -105,8 +106,8 @@ impl<'r> Planner<'r> {
             for note in &diff.notes {
                 self.note(name, note.clone());
             }
-            if diff.storage_auto_grown {
-                self.auto_grown.insert(name.clone(), spec.storage_gb);
+            if diff.storage_above_config {
+                self.grown_storage.insert(name.clone(), spec.storage_gb);
             }
             if diff.needs_migration() && !diff.target.is_replica() {
                 self.migrating.insert(name.clone());

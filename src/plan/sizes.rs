@@ -9,12 +9,12 @@ use crate::rules::{self, ReplicaShortfall, SkuSize};
 
 impl Planner<'_> {
     /// `spec`'s size (the primary's live or target spec) as `primary`'s replicas are held to
-    /// it: storage the service auto-grew counts at the configured size. The service grows
-    /// replicas by itself as well, so pgfleet neither refuses a replica nor grows or orders it
-    /// for that growth.
+    /// it: storage that grew by itself (the service's auto-grow) counts at the configured size.
+    /// The service grows replicas by itself as well, so pgfleet neither refuses a replica nor
+    /// grows or orders it for that growth.
     pub(super) fn held_size(&self, primary: &ServerName, spec: &ServerSpec) -> SkuSize {
         let mut size = spec.size();
-        if let Some(&configured) = self.auto_grown.get(primary) {
+        if let Some(&configured) = self.grown_storage.get(primary) {
             size.storage_gb = size.storage_gb.min(configured);
         }
         size

@@ -53,6 +53,34 @@ fn config_lowered_below_the_applied_size_is_refused_as_a_shrink() {
     assert!(plan.notes.is_empty(), "a shrink is not auto-growth: {:?}", plan.notes);
 }
 
+/// Auto-grow turned off after the disk grew: the update turns it off, and once applied the
+/// grown disk (now without auto-grow) is still no shrink, because the config stayed at what
+/// pgfleet applied.
+#[test]
+fn turning_auto_grow_off_after_growth_is_not_a_shrink_then_or_later() {
+    let off = spec(4, 100);
+    let plan = Case::new()
+        .want("pay-main", off.clone())
+        .have("pay-main", autogrow(4, 100))
+        .live_as("pay-main", autogrow(4, 130))
+        .plan();
+    assert!(plan.refused.is_empty(), "{:?}", plan.refused);
+    let Operation::Update { patch, .. } = &change(&plan, "update:pay-main").operation else { panic!() };
+    assert_eq!((patch.storage_autogrow, patch.storage_gb), (Some(false), None));
+    // Applied: the record keeps the configured 100 GB, live is 130 GB without auto-grow.
+    let plan = Case::new()
+        .want("pay-main", off.clone())
+        .have("pay-main", off)
+        .live_as("pay-main", spec(4, 130))
+        .plan();
+    assert!(plan.refused.is_empty() && plan.changes.is_empty(), "{:?} {:?}", plan.refused, ids(&plan));
+    assert!(
+        plan.notes[0].message.contains("grew to 130 GB since pgfleet applied 100 GB"),
+        "{:?}",
+        plan.notes
+    );
+}
+
 /// A state file from before the configured size was recorded: auto-growth is still recognised
 /// while auto-grow is on.
 #[test]
@@ -258,4 +286,29 @@ async fn apply_records_the_configured_storage_and_a_refresh_does_not_turn_it_int
     let plan = lowered.plan();
     assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
     assert!(plan.refused[0].reason.contains("lowered from 100 GB"), "{}", plan.refused[0].reason);
+}
+
+/// A Basic primary moving to General Purpose with a new replica: the new copy restarts after
+/// cutover to turn replication support on. The verdict counts it, and the Markdown restart
+/// alert names it too (it used to list only servers whose worst change was the restart).
+#[test]
+fn a_migrated_server_that_restarts_is_in_the_restart_alert_and_the_count() {
+    let basic = ServerSpec { tier: crate::rules::Tier::Basic, ..spec(2, 100) };
+    let plan = Case::new()
+        .want("pay-main", spec(2, 100))
+        .want("pay-ro-1", replica("pay-main", 2, 100))
+        .have_with("pay-main", basic, crate::rules::ReplicationSupport::Off)
+        .plan();
+    assert_eq!(ids(&plan), vec!["migrate:pay-main", "replication:pay-main", "create:pay-ro-1"]);
+    assert_eq!(plan.summary.restarts, 1);
+    let human = render::human(&plan, false);
+    assert!(human.starts_with("payments: 1 server restarts · 1 data migration"), "{human}");
+    let markdown = render::markdown(&plan, "id", COMMENT_BUDGET);
+    assert!(
+        markdown.contains(
+            "> [!WARNING]\n> 1 server restarts during apply (downtime 0 s – 1 min each): `pay-main`."
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains("> [!CAUTION]\n> 1 data migration"), "{markdown}");
 }
