@@ -1,7 +1,7 @@
 //! `--backing local`: every emulated server is a real PostgreSQL cluster on this machine, made
 //! and changed by the `local` provider (under `ROOT/emulator/<server>`), and reachable at the
 //! `fullyQualifiedDomainName` the emulator reports: a loopback address of its own, port 5432,
-//! through the [`gateway`](super::gateway) that takes the Azure `user@server` login.
+//! through the [`gateway`] that takes the Azure `user@server` login.
 //!
 //! Owns: the clusters' part of each accepted write (a [`Job`]), the gateways and their
 //! addresses, and stopping every cluster at shutdown. Must not: decide a rule (the store

@@ -7,8 +7,11 @@
 //! endpoint.
 //!
 //! Owns: the HTTP server on a loopback address, its in-memory servers, the request log (every
-//! request, and whether it was accepted), and the optional state file.
-//! Must not: listen beyond the address it is given, or use the wall clock (tokio time only).
+//! request, whether it was accepted, and the body of each write with passwords redacted), the
+//! optional state file, and with `--backing local` the clusters behind the servers
+//! ([`backing`], [`gateway`]).
+//! Must not: listen beyond the address it is given (and, with a backing, port 5432 of one
+//! 127.0.0.0/8 address per server), or use the wall clock (tokio time only).
 
 pub mod backing;
 mod children;
