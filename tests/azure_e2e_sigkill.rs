@@ -1,8 +1,10 @@
 //! A `pgfleet apply` (the real binary) of a Basic → General Purpose migration through the
 //! `azure` provider against the emulator with `--backing local`, killed with SIGKILL in the
 //! middle of the migration, completes on re-run with every row kept (checksums compared here).
-//! Two points of death: while the emulator still builds the staging server (the re-run meets
-//! 409 AnotherOperationInProgress), and while the data is being copied (the source frozen).
+//! Three points of death: while the emulator still builds the staging server (the re-run meets
+//! 409 AnotherOperationInProgress), while the data is being copied (the source frozen), and
+//! in the cutover, after the staging server took the server's name and before the old server
+//! is deleted.
 
 mod azure_common;
 
@@ -27,6 +29,9 @@ enum Death {
     StagingCreate,
     /// Once the source is frozen and the dump is under way.
     Copy,
+    /// At cutover, once the staging server took the server's name (its tag), before the old
+    /// server is deleted.
+    Cutover,
 }
 
 struct Setup {
@@ -106,6 +111,12 @@ fn reached(setup: &Setup, death: Death) -> bool {
                 && request.method == "PUT"
                 && request.path.ends_with(&format!("/servers/{SERVER}-migration"))
         }),
+        Death::Cutover => setup.emulator.requests().iter().any(|request| {
+            request.accepted
+                && request.method == "PATCH"
+                && request.path.ends_with(&format!("/servers/{SERVER}-migration"))
+                && request.body.as_ref().is_some_and(|body| body.pointer("/tags/pgfleet-name").is_some())
+        }),
         Death::Copy => {
             let work = setup.path("migrations").join(SERVER);
             work.join("freeze.json").is_file()
@@ -182,6 +193,9 @@ async fn killed_and_rerun(death: Death) {
     assert_eq!(checksums(&shop).await, before, "every row after {death:?}");
     drop(shop);
     assert_eq!(live.len(), 1, "no staging server is left: {:?}", live.keys().collect::<Vec<_>>());
+    // On the emulator itself: the old server is gone (not only hidden behind the new one).
+    assert_eq!(setup.emulator.server_address(SERVER), None, "the Basic server is retired");
+    assert!(setup.emulator.server_address(&format!("{SERVER}-migration")).is_some());
     assert!(!setup.path("migrations").join(SERVER).exists(), "the dumps are removed once done");
     let state = std::fs::read_to_string(setup.path("state.json")).unwrap();
     assert!(!state.contains(PASSWORD) && !text(&rerun.stderr).contains(PASSWORD));
@@ -200,4 +214,9 @@ async fn an_apply_killed_while_the_staging_server_is_built_completes_on_rerun() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_killed_while_copying_completes_on_rerun() {
     killed_and_rerun(Death::Copy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_in_the_cutover_completes_on_rerun() {
+    killed_and_rerun(Death::Cutover).await;
 }
