@@ -128,12 +128,36 @@ fn reached(setup: &Setup, death: Death) -> bool {
     }
 }
 
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The fields after the command name (which may hold spaces) in parentheses.
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if parent.and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
 async fn kill_when(setup: &Setup, mut child: Child, death: Death) {
     for _ in 0..6000 {
         if reached(setup, death) {
+            let tools = children_of(child.id());
             child.kill().expect("SIGKILL");
             child.wait().unwrap();
-            return;
+            // pg_dump or pg_restore, orphaned by the kill, finish on their own: wait for them,
+            // so the re-run does not race them and no process outlives the test.
+            for _ in 0..600 {
+                if tools.iter().all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the killed apply's tools {tools:?} did not finish");
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the apply ended ({status}) before it could be killed at {death:?}");
