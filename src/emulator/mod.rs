@@ -299,11 +299,12 @@ fn load_store(options: &EmulatorOptions) -> Result<Store, EmulatorError> {
 pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, EmulatorError> {
     let store = load_store(&options)?;
     let backing = match &options.backing {
-        Some(_) if !store.servers.is_empty() => {
+        Some(backing) if backing.remove_root && !store.servers.is_empty() => {
             return Err(EmulatorError::Backing(crate::providers::ProviderError::new(
                 crate::providers::ProviderErrorKind::Other,
                 format!(
-                    "the state file holds {} servers; --backing local starts from an empty emulator",
+                    "the state file holds {} servers whose clusters a temporary backing root cannot have; \
+                     name the root they live in with --backing-root",
                     store.servers.len()
                 ),
             )));
@@ -330,6 +331,7 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         options,
     });
     let _ = shared.base_url.set(format!("http://{address}"));
+    jobs::resume(&shared);
     let (sender, receiver) = oneshot::channel::<()>();
     let app = routes::router(shared.clone());
     let task = tokio::spawn(async move {
