@@ -8,7 +8,7 @@
 
 mod azure_common;
 
-use azure_common::backed::{backed_emulator, checksums, connect, running_clusters};
+use azure_common::backed::{backed_emulator_with, checksums, connect, running_clusters};
 use azure_common::converge::refresh;
 use azure_common::*;
 use pgfleet::emulator::RunningEmulator;
@@ -172,7 +172,14 @@ async fn killed_and_rerun(death: Death) {
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(directory.path().join("password"), PASSWORD).unwrap();
     let root = directory.path().join("clusters");
-    let emulator = backed_emulator(&root).await;
+    // Updates and deletes take long enough that the cutover's window (after the tag, before
+    // the old server is gone) is not missed on a busy machine.
+    let latencies = pgfleet::emulator::Latencies {
+        update: Duration::from_millis(400),
+        delete: Duration::from_millis(400),
+        ..fast_latencies()
+    };
+    let emulator = backed_emulator_with(&root, latencies).await;
     let setup = Setup { directory, emulator };
     setup.write_fleet("Basic", 1);
     assert_success(&setup.run(&["apply", "--auto-approve"]).await);
@@ -200,6 +207,9 @@ async fn killed_and_rerun(death: Death) {
         .spawn()
         .unwrap();
     kill_when(&setup, child, death).await;
+    if let Death::Cutover = death {
+        assert!(setup.emulator.server_address(SERVER).is_some(), "killed before the old server was deleted");
+    }
 
     let started = std::time::Instant::now();
     let rerun = setup.run(&["apply", "--auto-approve"]).await;
