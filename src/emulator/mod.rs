@@ -213,7 +213,7 @@ impl RunningEmulator {
     }
 
     /// Adds a ready server directly (benchmarks and demos), checked by the same rules as a
-    /// create through the API.
+    /// create through the API. With `--backing local` no cluster is made for it.
     ///
     /// # Errors
     /// The refusal the API would give.
