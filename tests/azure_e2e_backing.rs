@@ -178,3 +178,125 @@ async fn deleting_a_primary_leaves_its_replica_a_writable_standalone_cluster() {
     emulator.shutdown().await;
     assert_eq!(running_clusters(&root), Vec::<String>::new());
 }
+
+/// Starts `pgfleet emulator --backing local` (the binary) and returns its base URL.
+async fn spawn_emulator(root: &std::path::Path, state: &std::path::Path) -> (String, KillOnDrop) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pgfleet"))
+        .args(["emulator", "--listen", "127.0.0.1:0", "--backing", "local", "--backing-root"])
+        .arg(root)
+        .arg("--state")
+        .arg(state)
+        .args(["--latency", "create=50ms,update=20ms,restart=20ms,delete=20ms,invisible=20ms"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (base_url, child) = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        (line.trim().to_string(), child)
+    })
+    .await
+    .unwrap();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
+    (base_url, KillOnDrop(child))
+}
+
+/// Ctrl-C to the emulator; it must exit cleanly.
+async fn interrupt(child: KillOnDrop) {
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.0.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+fn cli_provider(base_url: &str) -> AzureProvider {
+    let settings = pgfleet::config::AzureSettings {
+        subscription_id: SUBSCRIPTION.into(),
+        resource_group: GROUP.into(),
+        location: "westeurope".into(),
+        endpoint: base_url.to_string(),
+    };
+    let passwords = BTreeMap::from([(ServerName::new("cli-backed"), Redacted::new(PASSWORD.to_string()))]);
+    let mut options = pgfleet::providers::azure::AzureProviderOptions::new(settings, "cli", passwords);
+    options.credential = Some(pgfleet::providers::azure::Credential::ServicePrincipal(
+        pgfleet::providers::azure::ServicePrincipal {
+            authority_host: base_url.to_string(),
+            tenant_id: "tenant-1".into(),
+            client_id: "client-1".into(),
+            client_secret: Redacted::new("client-secret".into()),
+        },
+    ));
+    options.polling.interval = Duration::from_millis(20);
+    options.polling.timeout = Duration::from_secs(300);
+    AzureProvider::new(options).unwrap()
+}
+
+/// `pgfleet emulator --backing local` as a user runs it: the first line of stdout is the base
+/// URL; a server created through the azure provider answers SQL at its host name; Ctrl-C
+/// (SIGINT) stops the emulator and every cluster; started again on the same `--backing-root`
+/// and `--state`, the server answers again with its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_command_backs_servers_with_clusters_stops_them_on_interrupt_and_resumes() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path().join("clusters");
+    let state = directory.path().join("emulator.json");
+    let (base_url, child) = spawn_emulator(&root, &state).await;
+    let provider = cli_provider(&base_url);
+    let name = ServerName::new("cli-backed");
+    provider.create(primary("cli-backed", Tier::GeneralPurpose, 2)).await.unwrap();
+    let endpoint = provider.connection(&name).await.unwrap().endpoint;
+    assert_eq!((endpoint.port, endpoint.user.as_str()), (5432, "fleetadmin@cli-backed"));
+    let client = connect(&endpoint, "postgres").await;
+    let connections: String = client.query_one("SHOW max_connections", &[]).await.unwrap().get(0);
+    assert_eq!(connections, "150", "GP_Gen5_2's max_connections, as on the service");
+    client.batch_execute("CREATE TABLE kept AS SELECT 42 AS answer").await.unwrap();
+    drop(client);
+    assert_eq!(running_clusters(&root).len(), 1);
+    assert!(!std::fs::read_to_string(&state).unwrap().contains(PASSWORD), "no password in the state file");
+
+    interrupt(child).await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+    assert!(tokio::net::TcpStream::connect((endpoint.host.as_str(), 5432)).await.is_err());
+
+    let (base_url, child) = spawn_emulator(&root, &state).await;
+    let provider = cli_provider(&base_url);
+    let mut resumed = None;
+    for _ in 0..600 {
+        let live = provider.refresh().await.unwrap();
+        if live.get(&name).is_some_and(|server| server.status == ServerStatus::Ready) {
+            resumed = live[&name].endpoint.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let resumed = resumed.expect("the server is Ready again");
+    assert_eq!(resumed.host, endpoint.host, "it keeps its address when it is free");
+    let client = connect(&resumed, "postgres").await;
+    let answer: i32 = client.query_one("SELECT answer FROM kept", &[]).await.unwrap().get(0);
+    assert_eq!(answer, 42);
+    drop(client);
+    interrupt(child).await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+}
+
+/// Kills the emulator if the test fails before interrupting it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: kill(2) on our own child, not yet reaped.
+            let _ = unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! A `pgfleet apply` (the real binary) of a Basic → General Purpose migration through the
 //! `azure` provider against the emulator with `--backing local`, killed with SIGKILL in the
 //! middle of the migration, completes on re-run with every row kept (checksums compared here).
-//! Two points of death: while the emulator still builds the staging server (the re-run meets
-//! 409 AnotherOperationInProgress), and while the data is being copied (the source frozen).
+//! Three points of death: while the emulator still builds the staging server (the re-run meets
+//! 409 AnotherOperationInProgress), while the data is being copied (the source frozen), and
+//! in the cutover, after the staging server took the server's name and before the old server
+//! is deleted.
 
 mod azure_common;
 
-use azure_common::backed::{backed_emulator, checksums, connect, running_clusters};
+use azure_common::backed::{backed_emulator_with, checksums, connect, running_clusters};
 use azure_common::converge::refresh;
 use azure_common::*;
 use pgfleet::emulator::RunningEmulator;
@@ -27,6 +29,9 @@ enum Death {
     StagingCreate,
     /// Once the source is frozen and the dump is under way.
     Copy,
+    /// At cutover, once the staging server took the server's name (its tag), before the old
+    /// server is deleted.
+    Cutover,
 }
 
 struct Setup {
@@ -106,6 +111,12 @@ fn reached(setup: &Setup, death: Death) -> bool {
                 && request.method == "PUT"
                 && request.path.ends_with(&format!("/servers/{SERVER}-migration"))
         }),
+        Death::Cutover => setup.emulator.requests().iter().any(|request| {
+            request.accepted
+                && request.method == "PATCH"
+                && request.path.ends_with(&format!("/servers/{SERVER}-migration"))
+                && request.body.as_ref().is_some_and(|body| body.pointer("/tags/pgfleet-name").is_some())
+        }),
         Death::Copy => {
             let work = setup.path("migrations").join(SERVER);
             work.join("freeze.json").is_file()
@@ -117,12 +128,36 @@ fn reached(setup: &Setup, death: Death) -> bool {
     }
 }
 
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The fields after the command name (which may hold spaces) in parentheses.
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if parent.and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
 async fn kill_when(setup: &Setup, mut child: Child, death: Death) {
     for _ in 0..6000 {
         if reached(setup, death) {
+            let tools = children_of(child.id());
             child.kill().expect("SIGKILL");
             child.wait().unwrap();
-            return;
+            // pg_dump or pg_restore, orphaned by the kill, finish on their own: wait for them,
+            // so the re-run does not race them and no process outlives the test.
+            for _ in 0..600 {
+                if tools.iter().all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the killed apply's tools {tools:?} did not finish");
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the apply ended ({status}) before it could be killed at {death:?}");
@@ -137,7 +172,14 @@ async fn killed_and_rerun(death: Death) {
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(directory.path().join("password"), PASSWORD).unwrap();
     let root = directory.path().join("clusters");
-    let emulator = backed_emulator(&root).await;
+    // Updates and deletes take long enough that the cutover's window (after the tag, before
+    // the old server is gone) is not missed on a busy machine.
+    let latencies = pgfleet::emulator::Latencies {
+        update: Duration::from_millis(400),
+        delete: Duration::from_millis(400),
+        ..fast_latencies()
+    };
+    let emulator = backed_emulator_with(&root, latencies).await;
     let setup = Setup { directory, emulator };
     setup.write_fleet("Basic", 1);
     assert_success(&setup.run(&["apply", "--auto-approve"]).await);
@@ -165,6 +207,9 @@ async fn killed_and_rerun(death: Death) {
         .spawn()
         .unwrap();
     kill_when(&setup, child, death).await;
+    if let Death::Cutover = death {
+        assert!(setup.emulator.server_address(SERVER).is_some(), "killed before the old server was deleted");
+    }
 
     let started = std::time::Instant::now();
     let rerun = setup.run(&["apply", "--auto-approve"]).await;
@@ -182,6 +227,9 @@ async fn killed_and_rerun(death: Death) {
     assert_eq!(checksums(&shop).await, before, "every row after {death:?}");
     drop(shop);
     assert_eq!(live.len(), 1, "no staging server is left: {:?}", live.keys().collect::<Vec<_>>());
+    // On the emulator itself: the old server is gone (not only hidden behind the new one).
+    assert_eq!(setup.emulator.server_address(SERVER), None, "the Basic server is retired");
+    assert!(setup.emulator.server_address(&format!("{SERVER}-migration")).is_some());
     assert!(!setup.path("migrations").join(SERVER).exists(), "the dumps are removed once done");
     let state = std::fs::read_to_string(setup.path("state.json")).unwrap();
     assert!(!state.contains(PASSWORD) && !text(&rerun.stderr).contains(PASSWORD));
@@ -200,4 +248,9 @@ async fn an_apply_killed_while_the_staging_server_is_built_completes_on_rerun() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_killed_while_copying_completes_on_rerun() {
     killed_and_rerun(Death::Copy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_in_the_cutover_completes_on_rerun() {
+    killed_and_rerun(Death::Cutover).await;
 }

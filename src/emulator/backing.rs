@@ -1,7 +1,7 @@
 //! `--backing local`: every emulated server is a real PostgreSQL cluster on this machine, made
 //! and changed by the `local` provider (under `ROOT/emulator/<server>`), and reachable at the
 //! `fullyQualifiedDomainName` the emulator reports: a loopback address of its own, port 5432,
-//! through the [`gateway`](super::gateway) that takes the Azure `user@server` login.
+//! through the [`gateway`] that takes the Azure `user@server` login.
 //!
 //! Owns: the clusters' part of each accepted write (a [`Job`]), the gateways and their
 //! addresses, and stopping every cluster at shutdown. Must not: decide a rule (the store
@@ -128,6 +128,19 @@ impl Backing {
     /// # Errors
     /// No address of the block (nor of the next ones) is free.
     pub fn open_gateway(&self, server: &str) -> std::io::Result<Ipv4Addr> {
+        self.open_gateway_preferring(server, None)
+    }
+
+    /// [`Backing::open_gateway`], trying `preferred` first (the address a server had before
+    /// the emulator restarted).
+    ///
+    /// # Errors
+    /// No address is free.
+    pub fn open_gateway_preferring(
+        &self,
+        server: &str,
+        preferred: Option<Ipv4Addr>,
+    ) -> std::io::Result<Ipv4Addr> {
         let key = server.to_ascii_lowercase();
         let mut gateways = super::lock(&self.gateways);
         if let Some(gateway) = gateways.get(&key) {
@@ -142,7 +155,8 @@ impl Backing {
         let name = ServerName::new(key.clone());
         let backend: gateway::Backend = Arc::new(move || provider.port(&name));
         let taken: Vec<Ipv4Addr> = gateways.values().map(|g| g.address).collect();
-        let gateway = gateway::open(&key, candidates.filter(|c| !taken.contains(c)), backend)?;
+        let candidates = preferred.into_iter().chain(candidates).filter(|c| !taken.contains(c));
+        let gateway = gateway::open(&key, candidates, backend)?;
         let address = gateway.address;
         gateways.insert(key, gateway);
         Ok(address)

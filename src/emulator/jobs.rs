@@ -150,3 +150,37 @@ pub(super) fn after_configuration(
     let job = Job::SetParameter { name: ServerName::new(key), parameter: parameter.to_string(), value };
     run(shared, store, outcome, job, vec![key.to_string()]);
 }
+
+/// At start, with a backing and servers loaded from the state file: each server gets its
+/// gateway back (at its old address when it is free) and its cluster is started; the server
+/// is busy until then.
+pub(super) fn resume(shared: &Arc<Shared>) {
+    let Some(backing) = shared.backing.clone() else { return };
+    let mut store = shared.store();
+    let keys: Vec<String> = store.servers.keys().cloned().collect();
+    for key in keys {
+        let Some(server) = store.servers.get_mut(&key) else { continue };
+        let preferred = server.address.as_deref().and_then(|a| a.parse().ok());
+        match backing.open_gateway_preferring(&key, preferred) {
+            Ok(address) => server.address = Some(address.to_string()),
+            Err(error) => {
+                tracing::warn!(%error, server = key, "no loopback address for the server's gateway")
+            }
+        }
+        server.held = true;
+        // Unreachable while its cluster starts, as after a restart.
+        server.busy_state = Some("Inaccessible".to_string());
+        let (shared, backing, job) =
+            (shared.clone(), backing.clone(), Job::Restart { name: ServerName::new(&key) });
+        let tracked = backing.clone();
+        let task = tokio::spawn(async move {
+            if let Err(error) = backing.run(&job).await {
+                tracing::warn!(%error, server = %job.server(), "the server's cluster did not start");
+            }
+            if let Some(server) = shared.store().servers.get_mut(job.server().as_str()) {
+                server.held = false;
+            }
+        });
+        tracked.track(task.abort_handle());
+    }
+}

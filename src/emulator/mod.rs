@@ -7,8 +7,11 @@
 //! endpoint.
 //!
 //! Owns: the HTTP server on a loopback address, its in-memory servers, the request log (every
-//! request, and whether it was accepted), and the optional state file.
-//! Must not: listen beyond the address it is given, or use the wall clock (tokio time only).
+//! request, whether it was accepted, and the body of each write with passwords redacted), the
+//! optional state file, and with `--backing local` the clusters behind the servers
+//! ([`backing`], [`gateway`]).
+//! Must not: listen beyond the address it is given (and, with a backing, port 5432 of one
+//! 127.0.0.0/8 address per server), or use the wall clock (tokio time only).
 
 pub mod backing;
 mod children;
@@ -210,7 +213,7 @@ impl RunningEmulator {
     }
 
     /// Adds a ready server directly (benchmarks and demos), checked by the same rules as a
-    /// create through the API.
+    /// create through the API. With `--backing local` no cluster is made for it.
     ///
     /// # Errors
     /// The refusal the API would give.
@@ -296,11 +299,12 @@ fn load_store(options: &EmulatorOptions) -> Result<Store, EmulatorError> {
 pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, EmulatorError> {
     let store = load_store(&options)?;
     let backing = match &options.backing {
-        Some(_) if !store.servers.is_empty() => {
+        Some(backing) if backing.remove_root && !store.servers.is_empty() => {
             return Err(EmulatorError::Backing(crate::providers::ProviderError::new(
                 crate::providers::ProviderErrorKind::Other,
                 format!(
-                    "the state file holds {} servers; --backing local starts from an empty emulator",
+                    "the state file holds {} servers whose clusters a temporary backing root cannot have; \
+                     name the root they live in with --backing-root",
                     store.servers.len()
                 ),
             )));
@@ -327,6 +331,7 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         options,
     });
     let _ = shared.base_url.set(format!("http://{address}"));
+    jobs::resume(&shared);
     let (sender, receiver) = oneshot::channel::<()>();
     let app = routes::router(shared.clone());
     let task = tokio::spawn(async move {

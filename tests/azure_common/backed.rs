@@ -4,15 +4,20 @@
 
 use super::{PASSWORD, fast_latencies};
 use pgfleet::emulator::backing::BackingOptions;
-use pgfleet::emulator::{self, EmulatorOptions, RunningEmulator};
+use pgfleet::emulator::{self, EmulatorOptions, Latencies, RunningEmulator};
 use pgfleet::model::Endpoint;
 use std::path::Path;
 use std::time::Duration;
 
 /// An emulator backed by clusters under `root`.
 pub async fn backed_emulator(root: &Path) -> RunningEmulator {
+    backed_emulator_with(root, fast_latencies()).await
+}
+
+/// [`backed_emulator`] with other latencies.
+pub async fn backed_emulator_with(root: &Path, latencies: Latencies) -> RunningEmulator {
     let options = EmulatorOptions {
-        latencies: fast_latencies(),
+        latencies,
         fault_retry_after: Duration::ZERO,
         backing: Some(BackingOptions { root: root.to_path_buf(), remove_root: false, pg_bindir: None }),
         ..EmulatorOptions::default()

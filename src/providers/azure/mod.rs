@@ -22,7 +22,9 @@
 //! Server names are global DNS names and cannot be renamed. A cutover therefore keeps the
 //! staging server under its Azure name, tags it `pgfleet-name = NAME` so every later refresh
 //! reports it as `NAME`, and deletes the old server. Clients must move to the new host name,
-//! which the returned endpoint carries.
+//! which the returned endpoint carries. Until the old server is deleted it, not the tagged
+//! staging server, is reported as `NAME`: a cutover interrupted between the tag and the delete
+//! is then still planned as the migration, whose re-run finishes the cutover.
 
 pub mod auth;
 pub mod client;

@@ -199,6 +199,14 @@ impl Provider for AzureProvider {
         let mut fleet = LiveFleet::new();
         for server in by_id.values() {
             let observed = self.observe(server, &names_by_id)?;
+            // Two servers answer to one name only when a cutover was interrupted after the
+            // staging server took the name (its tag) and before the old server was deleted:
+            // the old server stands for the name until it is gone, so the plan still migrates
+            // and the migration finishes the cutover (see the module docs).
+            let original = server.name.eq_ignore_ascii_case(observed.name.as_str());
+            if fleet.contains_key(&observed.name) && !original {
+                continue;
+            }
             if let Some((resource_group, name)) = wire::parse_server_id(&server.id) {
                 self.remember(&observed.name, ServerRef { resource_group, name });
             }
