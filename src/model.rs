@@ -138,6 +138,36 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
+    /// A standalone server of `tier` with `vcores` and `storage_gb` on `version`, everything else
+    /// as a fleet file leaves it when unset (`config::raw`'s defaults: Gen5, 7 days of backups,
+    /// no geo-redundancy, storage auto-grow, SSL enforced with TLS 1.2 at least, no tags).
+    pub fn new(
+        tier: Tier,
+        vcores: u32,
+        storage_gb: u32,
+        version: PgVersion,
+        admin_login: impl Into<String>,
+        location: impl Into<String>,
+    ) -> ServerSpec {
+        use crate::config::raw;
+        ServerSpec {
+            tier,
+            generation: raw::DEFAULT_GENERATION,
+            vcores,
+            storage_gb,
+            version,
+            backup_retention_days: raw::DEFAULT_RETENTION_DAYS,
+            geo_redundant_backup: raw::DEFAULT_GEO_REDUNDANT_BACKUP,
+            storage_autogrow: raw::DEFAULT_STORAGE_AUTOGROW,
+            ssl_enforcement: raw::DEFAULT_SSL_ENFORCEMENT,
+            minimal_tls_version: TlsVersion::Tls1_2,
+            admin_login: admin_login.into(),
+            location: location.into(),
+            tags: BTreeMap::new(),
+            replica_of: None,
+        }
+    }
+
     /// The SKU catalog row, when the tier, generation and vCores name a SKU the service sells.
     pub fn sku(&self) -> Option<&'static SkuInfo> {
         rules::sku(self.tier, self.generation, self.vcores)
