@@ -18,7 +18,7 @@ use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
 };
 use pgfleet::providers::test_provider::{MemoryMigrator, Op, TestProvider, observed};
-use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{JournalRecord, State};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -30,20 +30,8 @@ use std::time::{Duration, Instant};
 
 fn spec(vcores: u32, replica_of: Option<&str>) -> ServerSpec {
     ServerSpec {
-        tier: Tier::GeneralPurpose,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb: 100,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
-        tags: BTreeMap::new(),
         replica_of: replica_of.map(ServerName::new),
+        ..ServerSpec::new(Tier::GeneralPurpose, vcores, 100, PgVersion::V11, "fleetadmin", "westeurope")
     }
 }
 

@@ -7,27 +7,23 @@ use chrono::Utc;
 use pgfleet::config::{DesiredFleet, DesiredServer, LocalSettings, ProviderSettings, SecretRef, SourceFile};
 use pgfleet::model::{ObservedServer, ServerName, ServerSpec, ServerStatus};
 use pgfleet::plan::{self, PlanRequest};
-use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{ServerRecord, State};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 fn spec(vcores: u32, storage_gb: u32, replica_of: Option<&ServerName>) -> ServerSpec {
     ServerSpec {
-        tier: Tier::GeneralPurpose,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
         tags: BTreeMap::from([("team".to_string(), "payments".to_string())]),
         replica_of: replica_of.cloned(),
+        ..ServerSpec::new(
+            Tier::GeneralPurpose,
+            vcores,
+            storage_gb,
+            PgVersion::V11,
+            "fleetadmin",
+            "westeurope",
+        )
     }
 }
 

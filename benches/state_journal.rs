@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use pgfleet::model::{Endpoint, ObservedServer, ServerName, ServerSpec, ServerStatus};
-use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{InFlightStep, JournalRecord, RecordOutcome, StateStore};
 use std::path::Path;
 use std::time::Instant;
@@ -16,22 +16,7 @@ fn observed(name: &str) -> ObservedServer {
         provider_id: format!(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/servers/{name}"
         ),
-        spec: ServerSpec {
-            tier: Tier::GeneralPurpose,
-            generation: Generation::Gen5,
-            vcores: 8,
-            storage_gb: 512,
-            version: PgVersion::V11,
-            backup_retention_days: 7,
-            geo_redundant_backup: false,
-            storage_autogrow: true,
-            ssl_enforcement: true,
-            minimal_tls_version: TlsVersion::Tls1_2,
-            admin_login: "fleetadmin".into(),
-            location: "westeurope".into(),
-            tags: Default::default(),
-            replica_of: None,
-        },
+        spec: ServerSpec::new(Tier::GeneralPurpose, 8, 512, PgVersion::V11, "fleetadmin", "westeurope"),
         status: ServerStatus::Ready,
         replication_support: ReplicationSupport::Replica,
         endpoint: Some(Endpoint {

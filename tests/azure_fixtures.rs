@@ -35,20 +35,8 @@ fn observe(body: Value) -> pgfleet::model::ObservedServer {
 
 fn spec(tier: Tier, generation: Generation, vcores: u32, storage_gb: u32) -> ServerSpec {
     ServerSpec {
-        tier,
         generation,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "cloudsa".into(),
-        location: "westus".into(),
-        tags: BTreeMap::new(),
-        replica_of: None,
+        ..ServerSpec::new(tier, vcores, storage_gb, PgVersion::V11, "cloudsa", "westus")
     }
 }
 

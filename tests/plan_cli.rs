@@ -3,7 +3,7 @@
 
 use assert_cmd::Command;
 use pgfleet::model::{ObservedServer, ServerName, ServerSpec, ServerStatus};
-use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{ServerRecord, State, StateStore};
 use std::path::{Path, PathBuf};
 
@@ -31,20 +31,8 @@ fn run(args: &[&str]) -> (i32, String, String) {
 
 fn spec(tier: Tier, vcores: u32, storage_gb: u32, replica_of: Option<&str>) -> ServerSpec {
     ServerSpec {
-        tier,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "local".into(),
-        tags: Default::default(),
         replica_of: replica_of.map(ServerName::from),
+        ..ServerSpec::new(tier, vcores, storage_gb, PgVersion::V11, "fleetadmin", "local")
     }
 }
 

@@ -8,20 +8,8 @@ use std::collections::BTreeMap;
 
 fn spec() -> ServerSpec {
     ServerSpec {
-        tier: Tier::GeneralPurpose,
-        generation: Generation::Gen5,
-        vcores: 4,
-        storage_gb: 100,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
         storage_autogrow: false,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
-        tags: BTreeMap::new(),
-        replica_of: None,
+        ..ServerSpec::new(Tier::GeneralPurpose, 4, 100, PgVersion::V11, "fleetadmin", "westeurope")
     }
 }
 

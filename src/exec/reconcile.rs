@@ -75,27 +75,13 @@ mod tests {
     use super::*;
     use crate::model::{ObservedServer, ServerSpec};
     use crate::providers::test_provider::observed;
-    use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
+    use crate::rules::{PgVersion, Tier};
     use crate::state::{JournalRecord, RecordOutcome};
     use chrono::Utc;
 
     fn server(name: &str, vcores: u32) -> ObservedServer {
-        let spec = ServerSpec {
-            tier: Tier::GeneralPurpose,
-            generation: Generation::Gen5,
-            vcores,
-            storage_gb: 100,
-            version: PgVersion::V11,
-            backup_retention_days: 7,
-            geo_redundant_backup: false,
-            storage_autogrow: true,
-            ssl_enforcement: true,
-            minimal_tls_version: TlsVersion::Tls1_2,
-            admin_login: "fleetadmin".into(),
-            location: "westeurope".into(),
-            tags: Default::default(),
-            replica_of: None,
-        };
+        let spec =
+            ServerSpec::new(Tier::GeneralPurpose, vcores, 100, PgVersion::V11, "fleetadmin", "westeurope");
         observed(&ServerName::new(name), spec)
     }
 

@@ -2,7 +2,7 @@
 
 use super::{InFlightStep, JournalRecord, RecordOutcome};
 use crate::model::{Endpoint, ObservedServer, ServerName, ServerSpec, ServerStatus};
-use crate::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use crate::rules::{PgVersion, ReplicationSupport, Tier};
 use chrono::Utc;
 
 pub(super) fn observed(name: &str, vcores: u32) -> ObservedServer {
@@ -12,20 +12,8 @@ pub(super) fn observed(name: &str, vcores: u32) -> ObservedServer {
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/servers/{name}"
         ),
         spec: ServerSpec {
-            tier: Tier::GeneralPurpose,
-            generation: Generation::Gen5,
-            vcores,
-            storage_gb: 100,
-            version: PgVersion::V11,
-            backup_retention_days: 7,
-            geo_redundant_backup: false,
-            storage_autogrow: true,
-            ssl_enforcement: true,
-            minimal_tls_version: TlsVersion::Tls1_2,
-            admin_login: "fleetadmin".into(),
-            location: "westeurope".into(),
             tags: [("team".to_string(), "payments".to_string())].into(),
-            replica_of: None,
+            ..ServerSpec::new(Tier::GeneralPurpose, vcores, 100, PgVersion::V11, "fleetadmin", "westeurope")
         },
         status: ServerStatus::Ready,
         replication_support: ReplicationSupport::Replica,

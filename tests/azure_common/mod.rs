@@ -10,7 +10,7 @@ use pgfleet::providers::CreateRequest;
 use pgfleet::providers::azure::{
     AzureProvider, AzureProviderOptions, Credential, PollSettings, ServicePrincipal,
 };
-use pgfleet::rules::{Generation, PgVersion, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, Tier};
 use pgfleet::secret::Redacted;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -74,22 +74,7 @@ pub fn provider(emulator: &RunningEmulator, names: &[&str]) -> AzureProvider {
 }
 
 pub fn spec(tier: Tier, vcores: u32, storage_gb: u32) -> ServerSpec {
-    ServerSpec {
-        tier,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
-        tags: BTreeMap::new(),
-        replica_of: None,
-    }
+    ServerSpec::new(tier, vcores, storage_gb, PgVersion::V11, "fleetadmin", "westeurope")
 }
 
 pub fn primary(name: &str, tier: Tier, vcores: u32) -> CreateRequest {

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use pgfleet::model::{Endpoint, ObservedServer, ServerName, ServerSpec, ServerStatus};
-use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{JournalRecord, RecordOutcome, StateStore};
 use std::path::Path;
 use std::process::Command;
@@ -16,22 +16,7 @@ pub fn observed(name: &str, vcores: u32) -> ObservedServer {
         provider_id: format!(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/servers/{name}"
         ),
-        spec: ServerSpec {
-            tier: Tier::GeneralPurpose,
-            generation: Generation::Gen5,
-            vcores,
-            storage_gb: 512,
-            version: PgVersion::V11,
-            backup_retention_days: 7,
-            geo_redundant_backup: false,
-            storage_autogrow: true,
-            ssl_enforcement: true,
-            minimal_tls_version: TlsVersion::Tls1_2,
-            admin_login: "fleetadmin".into(),
-            location: "westeurope".into(),
-            tags: Default::default(),
-            replica_of: None,
-        },
+        spec: ServerSpec::new(Tier::GeneralPurpose, vcores, 512, PgVersion::V11, "fleetadmin", "westeurope"),
         status: ServerStatus::Ready,
         replication_support: ReplicationSupport::Replica,
         endpoint: Some(Endpoint {

@@ -8,7 +8,7 @@ use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
 };
 use pgfleet::providers::test_provider::{MemoryMigrator, TestProvider, observed};
-use pgfleet::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{JournalRecord, State};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,22 +19,7 @@ pub fn name(text: &str) -> ServerName {
 
 /// A General Purpose Gen5 server spec.
 pub fn spec(vcores: u32, storage_gb: u32) -> ServerSpec {
-    ServerSpec {
-        tier: Tier::GeneralPurpose,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
-        tags: BTreeMap::new(),
-        replica_of: None,
-    }
+    ServerSpec::new(Tier::GeneralPurpose, vcores, storage_gb, PgVersion::V11, "fleetadmin", "westeurope")
 }
 
 pub fn replica_spec(vcores: u32, storage_gb: u32, primary: &str) -> ServerSpec {

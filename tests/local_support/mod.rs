@@ -6,7 +6,7 @@
 use pgfleet::model::{ServerName, ServerSpec};
 use pgfleet::providers::local::{LocalProvider, LocalProviderOptions, ProviderEvent, find_pg_bindir};
 use pgfleet::providers::{CreateRequest, Provider};
-use pgfleet::rules::{Generation, PgVersion, Tier, TlsVersion};
+use pgfleet::rules::{PgVersion, Tier, TlsVersion};
 use pgfleet::secret::Redacted;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,20 +90,9 @@ fn options(
 
 pub fn spec(tier: Tier, vcores: u32, storage_gb: u32) -> ServerSpec {
     ServerSpec {
-        tier,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
         ssl_enforcement: false,
         minimal_tls_version: TlsVersion::EnforcementDisabled,
-        admin_login: "fleetadmin".into(),
-        location: "local".into(),
-        tags: Default::default(),
-        replica_of: None,
+        ..ServerSpec::new(tier, vcores, storage_gb, PgVersion::V11, "fleetadmin", "local")
     }
 }
 

@@ -7,7 +7,7 @@ use crate::plan::{
     Action, AttributeChange, Blocked, Change, DowntimeRange, Drift, Impact, Note, Operation, Ordering,
     PLAN_FORMAT_VERSION, Plan, PlanInputs, Refusal, Summary,
 };
-use crate::rules::{Downtime, Generation, PgVersion, Tier, TlsVersion};
+use crate::rules::{Downtime, PgVersion, Tier, TlsVersion};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,20 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A General Purpose Gen5 server on PostgreSQL 11 in westeurope.
 pub(crate) fn spec(tier: Tier, vcores: u32, storage_gb: u32) -> ServerSpec {
     ServerSpec {
-        tier,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
-        storage_autogrow: true,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
         tags: BTreeMap::from([("team".to_string(), "payments".to_string())]),
-        replica_of: None,
+        ..ServerSpec::new(tier, vcores, storage_gb, PgVersion::V11, "fleetadmin", "westeurope")
     }
 }
 

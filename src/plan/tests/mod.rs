@@ -10,7 +10,7 @@ mod saved;
 use super::{Change, Plan, PlanRequest, build};
 use crate::config::{DesiredFleet, DesiredServer, LocalSettings, ProviderSettings, SecretRef, SourceFile};
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerSpec, ServerStatus};
-use crate::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use crate::rules::{PgVersion, ReplicationSupport, Tier};
 use crate::state::{ServerRecord, State};
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
@@ -18,20 +18,15 @@ use std::collections::BTreeMap;
 /// A General Purpose Gen5 server on PostgreSQL 11.
 pub(super) fn spec(vcores: u32, storage_gb: u32) -> ServerSpec {
     ServerSpec {
-        tier: Tier::GeneralPurpose,
-        generation: Generation::Gen5,
-        vcores,
-        storage_gb,
-        version: PgVersion::V11,
-        backup_retention_days: 7,
-        geo_redundant_backup: false,
         storage_autogrow: false,
-        ssl_enforcement: true,
-        minimal_tls_version: TlsVersion::Tls1_2,
-        admin_login: "fleetadmin".into(),
-        location: "westeurope".into(),
-        tags: BTreeMap::new(),
-        replica_of: None,
+        ..ServerSpec::new(
+            Tier::GeneralPurpose,
+            vcores,
+            storage_gb,
+            PgVersion::V11,
+            "fleetadmin",
+            "westeurope",
+        )
     }
 }
 

@@ -159,24 +159,14 @@ pub fn parse_replication_support(parameter: &str, value: &str) -> Result<Replica
 mod tests {
     use super::*;
     use crate::providers::ProviderErrorKind;
-    use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
+    use crate::rules::{PgVersion, Tier, TlsVersion};
 
     fn spec(tier: Tier, vcores: u32, storage_gb: u32, replica_of: Option<&str>) -> ServerSpec {
         ServerSpec {
-            tier,
-            generation: Generation::Gen5,
-            vcores,
-            storage_gb,
-            version: PgVersion::V11,
-            backup_retention_days: 7,
-            geo_redundant_backup: false,
-            storage_autogrow: true,
             ssl_enforcement: false,
             minimal_tls_version: TlsVersion::EnforcementDisabled,
-            admin_login: "fleetadmin".into(),
-            location: "local".into(),
-            tags: Default::default(),
             replica_of: replica_of.map(ServerName::from),
+            ..ServerSpec::new(tier, vcores, storage_gb, PgVersion::V11, "fleetadmin", "local")
         }
     }
 

@@ -108,20 +108,9 @@ mod tests {
 
     pub(crate) fn spec(tier: Tier, vcores: u32) -> ServerSpec {
         ServerSpec {
-            tier,
-            generation: Generation::Gen5,
-            vcores,
-            storage_gb: 10,
-            version: PgVersion::V11,
-            backup_retention_days: 7,
-            geo_redundant_backup: false,
-            storage_autogrow: true,
             ssl_enforcement: false,
             minimal_tls_version: TlsVersion::EnforcementDisabled,
-            admin_login: "fleetadmin".into(),
-            location: "local".into(),
-            tags: Default::default(),
-            replica_of: None,
+            ..ServerSpec::new(tier, vcores, 10, PgVersion::V11, "fleetadmin", "local")
         }
     }
 
