@@ -86,7 +86,9 @@ async fn throttling_answers_429_with_retry_after_and_the_provider_reports_it() {
     }
     assert!(remaining.len() >= 250, "the burst of 250 reads is served first");
     assert_eq!(remaining[0], 249);
-    assert!(remaining.windows(2).take(200).all(|w| w[1] < w[0]));
+    // Each read takes a token and the bucket refills 25 a second, so on a slow machine the
+    // count may tick back up between two reads; over 200 reads it must fall well.
+    assert!(remaining[199] + 100 <= remaining[0], "{:?}", &remaining[..200]);
     assert!(throttled.is_some_and(|seconds| seconds >= 1), "a 429 with Retry-After");
 
     let always = FaultRates { throttled: 1.0, ..FaultRates::default() };

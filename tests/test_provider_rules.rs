@@ -50,6 +50,21 @@ async fn a_primary_may_not_outgrow_its_replicas_nor_a_replica_shrink_below_its_p
     provider.update(&name("p"), &vcores(8)).await.unwrap();
 }
 
+/// The primary's storage grew by itself past its replica's: updates that leave the pair no
+/// worse (new tags, the replica growing) go through; the primary growing further does not.
+#[tokio::test]
+async fn a_pair_short_by_auto_growth_still_takes_updates_that_make_it_no_worse() {
+    let (provider, _) = fleet(&[live("p", spec(4, 130)), live("r", replica_spec(4, 100, "p"))]);
+    let tags =
+        ServerPatch { tags: Some([("team".into(), "payments".into())].into()), ..ServerPatch::default() };
+    provider.update(&name("r"), &tags).await.unwrap();
+    provider.update(&name("p"), &tags).await.unwrap();
+    let towards = ServerPatch { storage_gb: Some(120), ..ServerPatch::default() };
+    assert_eq!(provider.update(&name("r"), &towards).await.unwrap().spec.storage_gb, 120);
+    let further = ServerPatch { storage_gb: Some(200), ..ServerPatch::default() };
+    refused_with(provider.update(&name("p"), &further).await, "more storage than one of its replicas");
+}
+
 #[tokio::test]
 async fn replica_creation_rules() {
     let (provider, _) = fleet(&[live("p", spec(4, 100)), live("b", basic())]);

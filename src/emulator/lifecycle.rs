@@ -54,7 +54,7 @@ impl Store {
             ));
         }
         let next = self.patched(&current, &body)?;
-        self.check_replica_sizes(&next)?;
+        self.check_replica_sizes(&current, &next)?;
         let compute_changed = next.sku != current.sku;
         let key = name.to_ascii_lowercase();
         let latency = self.latencies.update;
@@ -117,11 +117,14 @@ impl Store {
     }
 
     /// A primary may not outgrow a replica, and a replica may not shrink below its primary.
-    fn check_replica_sizes(&self, next: &EmServer) -> Result<(), ApiError> {
+    /// Only a change that leaves a pair short and worse is refused (`rules::replica_resize_shortfall`).
+    fn check_replica_sizes(&self, current: &EmServer, next: &EmServer) -> Result<(), ApiError> {
         let size =
             |s: &EmServer| super::store::sku_of(&s.sku).map(|sku| SkuSize::of_sku(sku, s.storage_gb()));
+        let change = (size(current)?, size(next)?);
+        let unchanged = |s: &EmServer| size(s).map(|size| (size, size));
         if let Some(master) = next.master.as_ref().and_then(|m| self.servers.get(m)) {
-            if !rules::replica_fits(size(master)?, size(next)?) {
+            if rules::replica_resize_shortfall(unchanged(master)?, change).is_some() {
                 return Err(ApiError::new(
                     400,
                     "ReplicaSmallerThanMaster",
@@ -130,7 +133,7 @@ impl Store {
             }
         }
         for replica in self.replicas_of(&next.name) {
-            if !rules::replica_fits(size(next)?, size(replica)?) {
+            if rules::replica_resize_shortfall(change, unchanged(replica)?).is_some() {
                 return Err(replica_smaller_error());
             }
         }

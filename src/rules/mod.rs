@@ -20,7 +20,7 @@ pub use changes::{
     version_change,
 };
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};
-pub use replicas::{ReplicaShortfall, SkuSize, replica_fits, replica_shortfall};
+pub use replicas::{ReplicaShortfall, SkuSize, replica_fits, replica_resize_shortfall, replica_shortfall};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -60,6 +60,27 @@ pub fn replica_fits(primary: SkuSize, replica: SkuSize) -> bool {
     replica_shortfall(primary, replica).is_none()
 }
 
+/// Whether a server of the pair may change size from `before` to `after` while the other side
+/// stays as it is: refused (with the shortfall) only when the change leaves the replica short
+/// and makes the pair worse. A pair already short because the primary's storage grew by itself
+/// (auto-grow) does not block updates that leave it no worse, such as new tags or a replica
+/// growing towards its primary.
+pub fn replica_resize_shortfall(
+    primary: (SkuSize, SkuSize),
+    replica: (SkuSize, SkuSize),
+) -> Option<ReplicaShortfall> {
+    let ((primary_before, primary_after), (replica_before, replica_after)) = (primary, replica);
+    let shortfall = replica_shortfall(primary_after, replica_after)?;
+    let was_short = replica_shortfall(primary_before, replica_before).is_some();
+    let connections_gap =
+        |p: SkuSize, r: SkuSize| i64::from(p.max_connections()) - i64::from(r.max_connections());
+    let storage_gap = |p: SkuSize, r: SkuSize| i64::from(p.storage_gb) - i64::from(r.storage_gb);
+    let worse = connections_gap(primary_after, replica_after)
+        > connections_gap(primary_before, replica_before)
+        || storage_gap(primary_after, replica_after) > storage_gap(primary_before, replica_before);
+    (!was_short || worse).then_some(shortfall)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +130,40 @@ mod tests {
             SkuSize { tier: Tier::MemoryOptimized, generation: Generation::Gen4, vcores: 2, storage_gb: 100 };
         assert_eq!(unsold.max_connections(), 0);
         assert!(!replica_fits(size("B_Gen5_1", 100), unsold));
+    }
+
+    #[test]
+    fn a_resize_is_refused_only_when_it_leaves_the_pair_short_and_worse() {
+        let unchanged = |size: SkuSize| (size, size);
+        // A primary growing past its replica: refused.
+        let shortfall = replica_resize_shortfall(
+            (size("GP_Gen5_4", 100), size("GP_Gen5_8", 100)),
+            unchanged(size("GP_Gen5_4", 100)),
+        );
+        assert_eq!(shortfall, Some(ReplicaShortfall::MaxConnections { primary: 480, replica: 250 }));
+        // A replica shrinking below its primary: refused.
+        assert!(
+            replica_resize_shortfall(
+                unchanged(size("GP_Gen5_4", 100)),
+                (size("GP_Gen5_4", 100), size("GP_Gen5_2", 100))
+            )
+            .is_some()
+        );
+        // The primary's storage grew by itself to 130 GB: a tags-only update of the replica
+        // (same size) and the replica growing towards it are allowed; shrinking further is not.
+        let grown = unchanged(size("GP_Gen5_4", 130));
+        assert_eq!(replica_resize_shortfall(grown, unchanged(size("GP_Gen5_4", 100))), None);
+        assert_eq!(replica_resize_shortfall(grown, (size("GP_Gen5_4", 100), size("GP_Gen5_8", 120))), None);
+        assert!(replica_resize_shortfall(grown, (size("GP_Gen5_4", 100), size("GP_Gen5_2", 100))).is_some());
+        // The short primary growing its compute makes the pair worse: refused.
+        assert!(
+            replica_resize_shortfall(
+                (size("GP_Gen5_4", 130), size("GP_Gen5_8", 130)),
+                unchanged(size("GP_Gen5_4", 100))
+            )
+            .is_some()
+        );
+        // Fitting pairs stay allowed.
+        assert_eq!(replica_resize_shortfall(unchanged(size("GP_Gen5_4", 100)), grown), None);
     }
 }

@@ -111,14 +111,18 @@ pub fn check_update(
         ));
     }
     max_connections(&next)?;
-    if replicas_of(fleet, name).any(|replica| !rules::replica_fits(next.size(), replica.spec.size())) {
+    let unchanged = |spec: &ServerSpec| (spec.size(), spec.size());
+    if replicas_of(fleet, name).any(|replica| {
+        rules::replica_resize_shortfall((current.size(), next.size()), unchanged(&replica.spec)).is_some()
+    }) {
         return Err(ProviderError::refused(
             UNSUPPORTED_UPDATE,
             "The requested sku update would cause the master server to have a larger max_connections value than its replica(s).",
         ));
     }
     if let Some(primary) = current.replica_of.as_ref().and_then(|primary| fleet.get(primary)) {
-        if !rules::replica_fits(primary.spec.size(), next.size()) {
+        if rules::replica_resize_shortfall(unchanged(&primary.spec), (current.size(), next.size())).is_some()
+        {
             return Err(ProviderError::refused(
                 UNSUPPORTED_UPDATE,
                 format!(
@@ -225,6 +229,27 @@ mod tests {
             code(check_update(&"r".into(), &up.apply_to(&replica), &down, &bigger)),
             UNSUPPORTED_UPDATE
         );
+    }
+
+    #[test]
+    fn a_pair_already_short_by_auto_growth_does_not_block_updates_that_make_it_no_worse() {
+        // The primary's storage grew by itself to 130 GB; its replica still has 100 GB.
+        let primary = spec(Tier::GeneralPurpose, 4, 130, None);
+        let replica = spec(Tier::GeneralPurpose, 4, 100, Some("p"));
+        let facts = fleet(&[("p", primary.clone()), ("r", replica.clone())]);
+        let tags = ServerPatch {
+            tags: Some([("team".to_string(), "payments".to_string())].into()),
+            ..Default::default()
+        };
+        check_update(&"r".into(), &replica, &tags, &facts).unwrap();
+        check_update(&"p".into(), &primary, &tags, &facts).unwrap();
+        let towards = ServerPatch { storage_gb: Some(120), ..Default::default() };
+        check_update(&"r".into(), &replica, &towards, &facts).unwrap();
+        // Worse is still refused: the primary growing further, or its compute past the replica's.
+        let further = ServerPatch { storage_gb: Some(200), ..Default::default() };
+        assert_eq!(code(check_update(&"p".into(), &primary, &further, &facts)), UNSUPPORTED_UPDATE);
+        let compute = ServerPatch { vcores: Some(8), ..Default::default() };
+        assert_eq!(code(check_update(&"p".into(), &primary, &compute, &facts)), UNSUPPORTED_UPDATE);
     }
 
     #[test]

@@ -114,7 +114,8 @@ pub fn check_update(
     check_storage(&next)?;
     max_connections(&next)?;
     for replica in replicas {
-        match rules::replica_shortfall(next.size(), replica.size()) {
+        match rules::replica_resize_shortfall((current.size(), next.size()), (replica.size(), replica.size()))
+        {
             Some(ReplicaShortfall::MaxConnections { .. }) => {
                 return Err(refused_without_code(PRIMARY_LARGER_THAN_REPLICA.to_string()));
             }
@@ -127,7 +128,8 @@ pub fn check_update(
         }
     }
     if let Some(primary) = next.replica_of.as_ref().and_then(|primary| servers.get(primary)) {
-        if !rules::replica_fits(primary.spec.size(), next.size()) {
+        let primary_size = (primary.spec.size(), primary.spec.size());
+        if rules::replica_resize_shortfall(primary_size, (current.size(), next.size())).is_some() {
             return Err(refused_without_code(format!(
                 "A replica may not be smaller than its primary {}.",
                 primary.name
