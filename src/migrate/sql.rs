@@ -2,6 +2,7 @@
 //! the list of databases a migration copies, and identifier quoting. Must not: change data.
 
 use super::MigrateError;
+use super::tls::SessionTls;
 use crate::providers::Connection;
 use std::time::Duration;
 
@@ -13,6 +14,18 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 /// `MigrateError::Sql` when the connection fails.
 pub async fn connect(server: &Connection, database: &str) -> Result<tokio_postgres::Client, MigrateError> {
+    connect_with(server, database, &SessionTls::from_env()?).await
+}
+
+/// Connects to one database of a server as its admin, with TLS as `tls` says.
+///
+/// # Errors
+/// `MigrateError::Sql` when the connection fails.
+pub async fn connect_with(
+    server: &Connection,
+    database: &str,
+    tls: &SessionTls,
+) -> Result<tokio_postgres::Client, MigrateError> {
     let endpoint = &server.endpoint;
     let mut config = tokio_postgres::Config::new();
     config
@@ -21,9 +34,10 @@ pub async fn connect(server: &Connection, database: &str) -> Result<tokio_postgr
         .user(&endpoint.user)
         .password(server.password.expose().as_str())
         .dbname(database)
+        .ssl_mode(tls.mode)
         .connect_timeout(CONNECT_TIMEOUT);
     let context = || format!("connecting to {} database {database}", endpoint.uri());
-    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tokio_postgres::NoTls))
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls.connector.clone()))
         .await
         .map_err(|_| MigrateError::Invalid(format!("{} timed out", context())))?
         .map_err(|source| MigrateError::Sql { context: context(), source })?;
