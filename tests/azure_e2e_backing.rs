@@ -21,12 +21,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn fleet_toml(endpoint: &str, tier: &str, vcores: u32) -> String {
+    fleet_toml_geo(endpoint, tier, vcores, false)
+}
+
+fn fleet_toml_geo(endpoint: &str, tier: &str, vcores: u32, geo: bool) -> String {
     format!(
         "[fleet]\nname = \"backed\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
          subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
          endpoint = \"{endpoint}\"\n[defaults]\nversion = \"11\"\nadmin_login = \"fleetadmin\"\n\
          admin_password = {{ file = \"password\" }}\nstorage_gb = 20\n\
-         [servers.shop-db]\ntier = \"{tier}\"\nvcores = {vcores}\n"
+         [servers.shop-db]\ntier = \"{tier}\"\nvcores = {vcores}\ngeo_redundant_backup = {geo}\n"
     )
 }
 
@@ -126,6 +130,32 @@ async fn a_basic_to_general_purpose_migration_keeps_every_row() {
     assert!(!root.join("emulator/shop-db").exists());
     let old = tokio::net::TcpStream::connect((source.host.as_str(), 5432)).await;
     assert!(old.is_err(), "the retired server's gateway is closed");
+
+    // A second migration of the same server (geo-redundant backups are chosen at creation):
+    // its staging server cannot take the Azure name the server now lives under, so it gets
+    // another, and the server keeps its fleet name and every row again.
+    let shop = connect(&target, "shop").await;
+    let before = checksums(&shop).await;
+    drop(shop);
+    std::fs::write(&path, fleet_toml_geo(&emulator.base_url(), "GeneralPurpose", 2, true)).unwrap();
+    let (desired, _) = pgfleet::config::parse(&path, &std::fs::read(&path).unwrap()).unwrap();
+    let migrator = Arc::new(DumpRestoreMigrator {
+        work_dir: directory.path().join("work"),
+        passwords: BTreeMap::from([(ServerName::new("shop-db"), Redacted::new(PASSWORD.to_string()))]),
+        client_bindir: None,
+    });
+    let again = converge_with(provider.clone(), &desired, &mut state, PASSWORD, migrator).await.unwrap();
+    assert_eq!(again.applies, 1, "{:?}", again.errors);
+    let live = refresh(provider.as_ref()).await.unwrap();
+    assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["shop-db"]);
+    let server = &live[&ServerName::new("shop-db")];
+    assert!(server.spec.geo_redundant_backup && server.status == ServerStatus::Ready, "{server:?}");
+    let second = server.endpoint.clone().unwrap();
+    assert_eq!(second.user, "fleetadmin@shop-db-migration-2");
+    let shop = connect(&second, "shop").await;
+    assert_eq!(checksums(&shop).await, before, "every row again, the one written after the first included");
+    drop(shop);
+    assert!(!root.join("emulator/shop-db-migration").exists(), "the first copy is retired");
 
     emulator.shutdown().await;
     assert_eq!(running_clusters(&root), Vec::<String>::new());

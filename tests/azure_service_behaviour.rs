@@ -309,3 +309,43 @@ async fn create_only_fields_and_password_rules_are_refused_on_patch() {
     assert_eq!(replica["properties"]["replicationRole"], "Replica", "the refused promote changed nothing");
     assert!(replica["properties"]["masterServerId"].as_str().unwrap().eq_ignore_ascii_case(&source));
 }
+
+/// A server migrated twice: its second cutover was interrupted after the new copy took the name
+/// (tags) and before the old copy was deleted. The older copy (fewer cutovers behind it) stands
+/// for the name, whichever order the list returns them in; once it is gone, the new one does.
+#[tokio::test]
+async fn an_interrupted_second_cutover_reports_the_older_copy_until_it_is_gone() {
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let tagged = |generation: u32| {
+        let mut body = create_body();
+        body["tags"] = json!({"pgfleet-name": "app-db", "pgfleet-generation": generation.to_string()});
+        serde_json::from_value(body).unwrap()
+    };
+    // Listed in name order: the newer copy (app-db-migration) comes before the older one.
+    emulator.insert_server(SUBSCRIPTION, GROUP, "app-db-migration-2", tagged(1)).unwrap();
+    emulator.insert_server(SUBSCRIPTION, GROUP, "app-db-migration", tagged(2)).unwrap();
+    let provider = provider(&emulator, &["app-db"]);
+    let live = provider.refresh().await.unwrap();
+    assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["app-db"]);
+    let host =
+        |live: &pgfleet::model::LiveFleet| live[&ServerName::new("app-db")].endpoint.clone().unwrap().user;
+    assert_eq!(host(&live), "fleetadmin@app-db-migration-2", "the copy with one cutover behind it");
+
+    // A new server whose own name is free goes there; a staging server whose name the fleet's
+    // server lives under goes under the next free one, tagged with its fleet name.
+    let staging = ServerName::new("app-db-migration");
+    let request = |name: &ServerName| pgfleet::providers::CreateRequest {
+        name: name.clone(),
+        spec: spec(Tier::GeneralPurpose, 2, 100),
+        admin_password: Some(pgfleet::secret::Redacted::new(PASSWORD.to_string())),
+    };
+    provider.delete(&ServerName::new("app-db")).await.unwrap();
+    let live = provider.refresh().await.unwrap();
+    assert_eq!(host(&live), "fleetadmin@app-db-migration", "the older copy is gone: the newer one answers");
+    let created = provider.create(request(&staging)).await.unwrap();
+    assert_eq!(created.name, staging);
+    assert_eq!(created.endpoint.unwrap().user, "fleetadmin@app-db-migration-2");
+    let live = provider.refresh().await.unwrap();
+    assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["app-db", "app-db-migration"]);
+    assert!(live[&staging].spec.tags.is_empty(), "pgfleet's own tags are not the user's");
+}

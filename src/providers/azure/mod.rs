@@ -22,9 +22,13 @@
 //! Server names are global DNS names and cannot be renamed. A cutover therefore keeps the
 //! staging server under its Azure name, tags it `pgfleet-name = NAME` so every later refresh
 //! reports it as `NAME`, and deletes the old server. Clients must move to the new host name,
-//! which the returned endpoint carries. Until the old server is deleted it, not the tagged
-//! staging server, is reported as `NAME`: a cutover interrupted between the tag and the delete
-//! is then still planned as the migration, whose re-run finishes the cutover.
+//! which the returned endpoint carries. The staging server also gets `pgfleet-generation`, one
+//! more than the server it replaces: until the old server is deleted it (the lower generation),
+//! not the tagged staging server, is reported as `NAME`, so a cutover interrupted between the
+//! tag and the delete is still planned as the migration, whose re-run finishes the cutover.
+//! A server migrated before lives under its staging server's Azure name; its next migration's
+//! staging server takes the first free `NAME-migration-2`, `-3` … instead, tagged with its
+//! fleet name.
 
 pub mod auth;
 pub mod client;
@@ -158,6 +162,36 @@ impl AzureProvider {
             resource_group: self.settings.resource_group.clone(),
             name: name.as_str().to_string(),
         })
+    }
+
+    /// Where a new server `name` goes: where it already is (a re-run of its create), else under
+    /// its own name unless another server of the fleet lives there — a server migrated before
+    /// keeps its staging server's Azure name, which its next migration's staging server would
+    /// otherwise take — then under the first free `NAME-2`, `NAME-3` …
+    fn location_for_new(&self, name: &ServerName) -> ServerRef {
+        let wanted = self.resolve(name);
+        let Ok(map) = self.locations.lock() else { return wanted };
+        let taken = |at: &ServerRef| {
+            map.iter().any(|(other, location)| {
+                other != name
+                    && location.resource_group.eq_ignore_ascii_case(&at.resource_group)
+                    && location.name.eq_ignore_ascii_case(&at.name)
+            })
+        };
+        (1..)
+            .map(|n: u32| match n {
+                1 => wanted.clone(),
+                n => {
+                    let suffix = format!("-{n}");
+                    let base: String = name.as_str().chars().take(63 - suffix.len()).collect();
+                    ServerRef {
+                        resource_group: wanted.resource_group.clone(),
+                        name: format!("{}{suffix}", base.trim_end_matches('-')),
+                    }
+                }
+            })
+            .find(|candidate| !taken(candidate))
+            .expect("a free name among unboundedly many")
     }
 
     fn remember(&self, name: &ServerName, location: ServerRef) {

@@ -197,16 +197,20 @@ impl Provider for AzureProvider {
         let names_by_id: BTreeMap<String, ServerName> =
             by_id.iter().map(|(id, s)| (id.clone(), s.fleet_name())).collect();
         let mut fleet = LiveFleet::new();
+        let mut holders: BTreeMap<ServerName, (u64, bool)> = BTreeMap::new();
         for server in by_id.values() {
             let observed = self.observe(server, &names_by_id)?;
             // Two servers answer to one name only when a cutover was interrupted after the
-            // staging server took the name (its tag) and before the old server was deleted:
-            // the old server stands for the name until it is gone, so the plan still migrates
-            // and the migration finishes the cutover (see the module docs).
+            // staging server took the name (its tags) and before the old server was deleted:
+            // the old server (fewer cutovers behind it; at equal counts, the one whose Azure
+            // name is the fleet name) stands for the name until it is gone, so the plan still
+            // migrates and the migration finishes the cutover (see the module docs).
             let original = server.name.eq_ignore_ascii_case(observed.name.as_str());
-            if fleet.contains_key(&observed.name) && !original {
+            let rank = (server.generation(), !original);
+            if holders.get(&observed.name).is_some_and(|held| *held <= rank) {
                 continue;
             }
+            holders.insert(observed.name.clone(), rank);
             if let Some((resource_group, name)) = wire::parse_server_id(&server.id) {
                 self.remember(&observed.name, ServerRef { resource_group, name });
             }
@@ -216,7 +220,7 @@ impl Provider for AzureProvider {
     }
 
     async fn create(&self, request: CreateRequest) -> Result<ObservedServer, ProviderError> {
-        let location = self.resolve(&request.name);
+        let location = self.location_for_new(&request.name);
         let source_id =
             request.spec.replica_of.as_ref().map(|primary| self.server_id(&self.resolve(primary)));
         let password = request.admin_password.as_ref().or_else(|| self.passwords.get(&request.name));
@@ -226,7 +230,11 @@ impl Provider for AzureProvider {
                 format!("no admin password for server {}", request.name),
             ));
         }
-        let body = wire::create_body(&request.spec, password, source_id.as_deref());
+        let mut body = wire::create_body(&request.spec, password, source_id.as_deref());
+        if location.name != request.name.as_str() {
+            // Under another Azure name: the tag tells every refresh which server it is.
+            body.tags.insert(wire::FLEET_NAME_TAG.to_string(), request.name.as_str().to_string());
+        }
         let server = self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?;
         self.remember(&request.name, location);
         let observed = self.observe_one(&server)?;
@@ -305,13 +313,22 @@ impl Provider for AzureProvider {
     ) -> Result<ObservedServer, ProviderError> {
         let staging_at = self.resolve(staging);
         let mut server = self.get_server(&staging_at).await?;
+        let old = self.resolve(name);
         if server.tags.get(wire::FLEET_NAME_TAG).map(String::as_str) != Some(name.as_str()) {
+            // One cutover more than the server it replaces, so a refresh between this tag and
+            // the old server's delete still reports the old one (see `refresh`).
+            let replaced = match self.get_server(&old).await {
+                Ok(old_server) if old != staging_at => old_server.generation(),
+                Ok(_) => 0,
+                Err(error) if error.kind == ProviderErrorKind::NotFound => 0,
+                Err(error) => return Err(error),
+            };
             let mut tags = server.tags.clone();
             tags.insert(wire::FLEET_NAME_TAG.to_string(), name.as_str().to_string());
+            tags.insert(wire::GENERATION_TAG.to_string(), (replaced + 1).to_string());
             let body = wire::ServerUpdateParameters { tags: Some(tags), ..Default::default() };
             server = self.write_and_wait(Method::PATCH, &staging_at, "", Some(&body)).await?;
         }
-        let old = self.resolve(name);
         if old != staging_at {
             self.delete(name).await?;
         }

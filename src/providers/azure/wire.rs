@@ -26,6 +26,9 @@ pub const RESERVED_TAG_PREFIX: &str = "pgfleet-";
 /// The tag that records a server's name in the fleet when it differs from its Azure name (after
 /// a migration's cutover, DOMAIN.md: server names are global DNS names and cannot change).
 pub const FLEET_NAME_TAG: &str = "pgfleet-name";
+/// How many cutovers made this server its fleet name's holder (none: 0). While an interrupted
+/// cutover leaves two servers answering to one name, the older (lower) one stands for it.
+pub const GENERATION_TAG: &str = "pgfleet-generation";
 
 /// `sku`: name, tier, capacity (vCores) and family (generation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +295,11 @@ impl Server {
     /// The server's name in the fleet: the `pgfleet-name` tag after a cutover, else its name.
     pub fn fleet_name(&self) -> ServerName {
         ServerName::new(self.tags.get(FLEET_NAME_TAG).unwrap_or(&self.name).as_str())
+    }
+
+    /// The cutovers behind this server (`pgfleet-generation`, 0 without the tag).
+    pub fn generation(&self) -> u64 {
+        self.tags.get(GENERATION_TAG).and_then(|value| value.parse().ok()).unwrap_or(0)
     }
 
     /// Whether the server is a read replica.
