@@ -247,3 +247,27 @@ async fn invalid_servers_are_refused_with_the_service_codes() {
     assert!(log.iter().filter(|r| r.method == "PUT").all(|r| !r.accepted && r.status == 400));
     assert!(provider.refresh().await.unwrap().is_empty());
 }
+
+/// A long-running emulator keeps only the latest requests, so its memory stays bounded, but
+/// counts every one.
+#[tokio::test]
+async fn the_request_log_keeps_a_window_and_counts_everything() {
+    let options = pgfleet::emulator::EmulatorOptions {
+        request_log: Some(3),
+        latencies: fast_latencies(),
+        ..pgfleet::emulator::EmulatorOptions::default()
+    };
+    let emulator = pgfleet::emulator::start(options).await.unwrap();
+    let provider = provider(&emulator, &["core"]);
+    for _ in 0..4 {
+        provider.refresh().await.unwrap();
+    }
+    let patch = ServerPatch { vcores: Some(4), ..ServerPatch::default() };
+    let refused = provider.update(&name("absent"), &patch).await.unwrap_err();
+    assert_eq!(refused.kind, ProviderErrorKind::NotFound);
+    let log = emulator.requests();
+    let (served, failed) = emulator.counts();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(served >= 6, "a token, four lists and the PATCH: {served}");
+    assert!(failed >= 1 && !log.last().unwrap().accepted, "the refused PATCH is the latest: {log:?}");
+}

@@ -83,6 +83,8 @@ pub fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -> anyho
         throttling: !args.no_throttling,
         state_file: global.state.clone(),
         backing: backing_options(args),
+        // A long-running emulator keeps the latest requests only (bodies included).
+        request_log: Some(10_000),
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -91,9 +93,8 @@ pub fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -> anyho
         printer.data(&running.base_url());
         printer.info("emulating Microsoft.DBforPostgreSQL (api-version 2017-12-01); Ctrl-C stops");
         tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
-        let requests = running.requests();
-        let refused = requests.iter().filter(|r| !r.accepted).count();
-        printer.info(&format!("served {} requests ({refused} refused or failed)", requests.len()));
+        let (served, refused) = running.counts();
+        printer.info(&format!("served {served} requests ({refused} refused or failed)"));
         running.shutdown().await;
         Ok(Outcome::Success)
     })

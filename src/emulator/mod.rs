@@ -54,6 +54,10 @@ pub struct EmulatorOptions {
     pub state_file: Option<PathBuf>,
     /// `--backing local`: real PostgreSQL clusters behind the servers.
     pub backing: Option<backing::BackingOptions>,
+    /// How many of the latest requests [`RunningEmulator::requests`] keeps (`None`: all, for
+    /// tests that audit a whole run). A long-running emulator keeps a window so its memory
+    /// stays bounded; [`RunningEmulator::counts`] counts every request regardless.
+    pub request_log: Option<usize>,
 }
 
 impl Default for EmulatorOptions {
@@ -67,6 +71,7 @@ impl Default for EmulatorOptions {
             throttling: true,
             state_file: None,
             backing: None,
+            request_log: None,
         }
     }
 }
@@ -120,7 +125,9 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
     throttle: Mutex<Throttle>,
     faults: Mutex<FaultInjector>,
-    log: Mutex<Vec<LoggedRequest>>,
+    log: Mutex<std::collections::VecDeque<LoggedRequest>>,
+    /// Every request served, and those refused or failed, whatever the log keeps.
+    counts: Mutex<(u64, u64)>,
     tokens: Mutex<BTreeSet<String>>,
     base_url: OnceLock<String>,
     /// Held by a write from its handler until it is logged, so accepted writes appear in the
@@ -145,7 +152,18 @@ impl Shared {
     }
 
     fn log(&self, entry: LoggedRequest) {
-        lock(&self.log).push(entry);
+        {
+            let mut counts = lock(&self.counts);
+            counts.0 += 1;
+            counts.1 += u64::from(!entry.accepted);
+        }
+        let mut log = lock(&self.log);
+        log.push_back(entry);
+        if let Some(limit) = self.options.request_log {
+            while log.len() > limit {
+                log.pop_front();
+            }
+        }
     }
 
     fn knows_token(&self, token: &str) -> bool {
@@ -202,9 +220,14 @@ impl RunningEmulator {
         format!("http://{}", self.address)
     }
 
-    /// Every request so far, in order.
+    /// Every request so far (the latest `request_log` of them when that is set), in order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        lock(&self.shared.log).clone()
+        lock(&self.shared.log).iter().cloned().collect()
+    }
+
+    /// How many requests were served, and how many of them were refused or failed.
+    pub fn counts(&self) -> (u64, u64) {
+        *lock(&self.shared.counts)
     }
 
     /// Forgets the request log.
@@ -323,7 +346,8 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         store: Mutex::new(store),
         throttle: Mutex::new(Throttle::new(tokio::time::Instant::now())),
         faults: Mutex::new(FaultInjector::new(options.faults, options.seed)),
-        log: Mutex::new(Vec::new()),
+        log: Mutex::new(std::collections::VecDeque::new()),
+        counts: Mutex::new((0, 0)),
         tokens: Mutex::new(BTreeSet::new()),
         base_url: OnceLock::new(),
         write_order: tokio::sync::Mutex::new(()),
