@@ -224,7 +224,7 @@ async fn a_basic_server_with_100k_rows_migrates_to_general_purpose_through_apply
     assert_eq!(verified.len(), TABLES.len(), "{steps:?}");
     for (table, rows) in TABLES {
         assert!(
-            verified.iter().any(|(_, message)| message.contains(&format!("{table}\" ({rows} rows)"))),
+            verified.iter().any(|(_, message)| message.contains(&format!("public.{table} ({rows} rows)"))),
             "{table}: {steps:?}"
         );
     }
