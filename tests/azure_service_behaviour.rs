@@ -349,3 +349,23 @@ async fn an_interrupted_second_cutover_reports_the_older_copy_until_it_is_gone()
     assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["app-db", "app-db-migration"]);
     assert!(live[&staging].spec.tags.is_empty(), "pgfleet's own tags are not the user's");
 }
+
+/// A PUT on a server that is still being created (not visible yet) waits its turn with a
+/// retryable 409, as a write on any busy server does, rather than a 404 for the server it names.
+#[tokio::test]
+async fn a_put_on_a_server_still_being_created_is_another_operation_in_progress() {
+    let latencies = Latencies { invisible: Duration::from_secs(30), ..fast_latencies() };
+    let emulator =
+        emulator::start(EmulatorOptions { latencies, ..EmulatorOptions::default() }).await.unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw(&base).await;
+    let url = format!(
+        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/twice-put?api-version=2017-12-01"
+    );
+    let first = client.put(&url).bearer_auth(&token).json(&create_body()).send().await.unwrap();
+    assert!(first.status().is_success(), "{}", first.status());
+    let second = client.put(&url).bearer_auth(&token).json(&create_body()).send().await.unwrap();
+    assert_eq!(second.status(), 409);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AnotherOperationInProgress", "{body}");
+}

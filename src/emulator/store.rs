@@ -346,6 +346,16 @@ impl Store {
                     format!("Server name '{name}' is already in use."),
                 ));
             }
+            if !existing.is_visible(now) {
+                // Still being created: the PUT waits its turn, as any write on a busy server.
+                return Err(ApiError::new(
+                    409,
+                    "AnotherOperationInProgress",
+                    format!(
+                        "An operation is already in progress on server '{name}'; retry when it completes."
+                    ),
+                ));
+            }
             return self.recreate_as_update(resource_group, name, body, now);
         }
         if let Some(problem) = rules::server_name_problem(name) {
