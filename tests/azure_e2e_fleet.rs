@@ -79,7 +79,7 @@ struct SeedRun {
 }
 
 async fn run_seed(seed: u64, throttling: bool) -> SeedRun {
-    let faults: FaultRates = "429=0.05,500=0.02,409=0.02,drop=0.01".parse().unwrap();
+    let faults: FaultRates = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01".parse().unwrap();
     let options = EmulatorOptions {
         seed,
         latencies: fast_latencies(),

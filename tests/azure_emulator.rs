@@ -139,7 +139,14 @@ async fn promote_detaches_and_deleting_a_primary_frees_its_replicas() {
 
     let promoted = provider.promote(&name("ledger-ro-1")).await.unwrap();
     assert_eq!(promoted.spec.replica_of, None);
-    assert_eq!(refused_code(provider.promote(&name("ledger")).await), "ServerIsNotReplica");
+    // Promoting a standalone server again (a retry whose first answer was lost) is done
+    // already: no PATCH is sent, so the service's ServerIsNotReplica refusal never comes.
+    let patches = |emulator: &pgfleet::emulator::RunningEmulator| {
+        emulator.requests().iter().filter(|r| r.method == "PATCH").count()
+    };
+    let before = patches(&emulator);
+    let again = provider.promote(&name("ledger-ro-1")).await.unwrap();
+    assert_eq!((again.spec.replica_of, patches(&emulator)), (None, before));
 
     provider.delete(&name("ledger")).await.unwrap();
     provider.delete(&name("ledger")).await.unwrap();
@@ -178,7 +185,7 @@ async fn cutover_keeps_the_fleet_name_on_the_staging_server() {
 
 #[tokio::test]
 async fn operations_survive_injected_faults() {
-    let faults = FaultRates { throttled: 0.05, server_error: 0.05, conflict: 0.03, drop: 0.03 };
+    let faults = FaultRates { throttled: 0.05, server_error: 0.05, conflict: 0.03, drop: 0.03, lost: 0.03 };
     let mut injected = 0;
     for seed in [1, 2, 3] {
         let emulator = emulator(faults, seed).await;

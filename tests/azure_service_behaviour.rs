@@ -288,6 +288,12 @@ async fn create_only_fields_and_password_rules_are_refused_on_patch() {
             "PromoteWithPasswordChangeNotSupported",
             "",
         ),
+        (
+            "main-server",
+            json!({"properties": {"replicationRole": "None"}}),
+            "ServerIsNotReplica",
+            "not a replica",
+        ),
     ];
     for (server, body, code, message) in cases {
         let answer =

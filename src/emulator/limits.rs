@@ -94,14 +94,18 @@ impl Throttle {
     }
 }
 
-/// Probabilities of injected faults per ARM request (`--faults "429=0.05,500=0.02,409=0.02,drop=0.01"`).
+/// Probabilities of injected faults per ARM request
+/// (`--faults "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01"`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FaultRates {
     pub throttled: f64,
     pub server_error: f64,
     pub conflict: f64,
-    /// The connection closes without an answer.
+    /// The connection closes without an answer, before the request is carried out.
     pub drop: f64,
+    /// The request is carried out, then the connection closes without its answer: the client
+    /// cannot tell whether its write happened (a retry must be safe).
+    pub lost: f64,
 }
 
 /// An injected fault.
@@ -111,6 +115,7 @@ pub enum Fault {
     ServerError,
     Conflict,
     Drop,
+    Lost,
 }
 
 /// A `--faults` or `--latency` value that does not parse.
@@ -143,8 +148,11 @@ impl FromStr for FaultRates {
                 "500" => rates.server_error = rate,
                 "409" => rates.conflict = rate,
                 "drop" => rates.drop = rate,
+                "lost" => rates.lost = rate,
                 other => {
-                    return Err(SpecError(format!("unknown fault {other:?}; use 429, 500, 409 or drop")));
+                    return Err(SpecError(format!(
+                        "unknown fault {other:?}; use 429, 500, 409, drop or lost"
+                    )));
                 }
             }
         }
@@ -216,6 +224,7 @@ impl FaultInjector {
             (rates.server_error, Fault::ServerError),
             (rates.conflict, Fault::Conflict),
             (rates.drop, Fault::Drop),
+            (rates.lost, Fault::Lost),
         ];
         let mut threshold = 0.0;
         for (rate, fault) in table {
@@ -234,8 +243,11 @@ mod tests {
 
     #[test]
     fn option_syntax() {
-        let rates: FaultRates = "429=0.05,500=0.02,409=0.02,drop=0.01".parse().unwrap();
-        assert_eq!(rates, FaultRates { throttled: 0.05, server_error: 0.02, conflict: 0.02, drop: 0.01 });
+        let rates: FaultRates = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.03".parse().unwrap();
+        assert_eq!(
+            rates,
+            FaultRates { throttled: 0.05, server_error: 0.02, conflict: 0.02, drop: 0.01, lost: 0.03 }
+        );
         assert!("418=0.1".parse::<FaultRates>().is_err());
         assert!("429=2".parse::<FaultRates>().is_err());
         let latencies: Latencies = "create=2s,update=1s,restart=500ms".parse().unwrap();
@@ -260,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_seed_replays_the_same_faults() {
-        let rates = FaultRates { throttled: 0.2, server_error: 0.2, conflict: 0.1, drop: 0.1 };
+        let rates = FaultRates { throttled: 0.2, server_error: 0.2, conflict: 0.1, drop: 0.1, lost: 0.1 };
         let draw = |seed| {
             let mut injector = FaultInjector::new(rates, seed);
             (0..200).map(|_| injector.draw()).collect::<Vec<_>>()

@@ -34,6 +34,10 @@ type AppState = State<Arc<Shared>>;
 #[derive(Debug, Clone)]
 struct LoggedCode(String);
 
+/// The status of a request carried out whose answer was then lost (`Fault::Lost`).
+#[derive(Clone, Copy)]
+struct LostStatus(u16);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -103,7 +107,8 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
     let _order = if is_write { Some(shared.write_order.lock().await) } else { None };
     let (response, fault) =
         if is_token { (next.run(request).await, None) } else { arm_gate(&shared, request, next).await };
-    let status = response.status().as_u16();
+    // A lost answer logs what was carried out, not what reached the wire.
+    let status = response.extensions().get::<LostStatus>().map_or(response.status().as_u16(), |s| s.0);
     let code = response.extensions().get::<LoggedCode>().map(|c| c.0.clone());
     shared.log(super::LoggedRequest {
         method: method.to_string(),
@@ -192,6 +197,15 @@ async fn arm_gate(shared: &Shared, request: Request, next: Next) -> (Response, O
         )
         .into_response(),
         Some(Fault::Drop) => dropped_connection(),
+        Some(Fault::Lost) => {
+            let carried_out = next.run(request).await;
+            let mut lost = dropped_connection();
+            lost.extensions_mut().insert(LostStatus(carried_out.status().as_u16()));
+            if let Some(code) = carried_out.extensions().get::<LoggedCode>() {
+                lost.extensions_mut().insert(code.clone());
+            }
+            lost
+        }
     };
     if let Some(remaining) = remaining {
         response.headers_mut().insert(class.header(), HeaderValue::from(remaining));

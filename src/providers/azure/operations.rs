@@ -272,6 +272,12 @@ impl Provider for AzureProvider {
 
     async fn promote(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
         let location = self.resolve(name);
+        // Promoting twice is refused (the server is no longer a replica), and a retry after an
+        // answer lost on the way is exactly that: a standalone server is already promoted.
+        let current = self.get_server(&location).await?;
+        if !current.is_replica() {
+            return self.observe_one(&current);
+        }
         let server = self.write_and_wait(Method::PATCH, &location, "", Some(&wire::promote_body())).await?;
         self.observe_one(&server)
     }
