@@ -58,23 +58,7 @@ impl Setup {
 
     /// The binary with credentials pointed at the emulator and fast polls.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pgfleet"));
-        command
-            .args(args)
-            .arg("-c")
-            .arg(self.path("fleet.toml"))
-            .arg("--state")
-            .arg(self.path("state.json"))
-            .env("NO_COLOR", "1")
-            .env("AZURE_TENANT_ID", "tenant-1")
-            .env("AZURE_CLIENT_ID", "client-1")
-            .env("AZURE_CLIENT_SECRET", "client-secret-kill")
-            .env("AZURE_AUTHORITY_HOST", self.emulator.base_url())
-            .env("PGFLEET_AZURE_POLL_INTERVAL", "20ms")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .stdin(Stdio::null());
-        command
+        pgfleet_command(self.directory.path(), &self.emulator.base_url(), args)
     }
 
     async fn run(&self, args: &[&str]) -> Output {

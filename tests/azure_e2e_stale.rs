@@ -6,9 +6,9 @@ mod azure_common;
 
 use azure_common::*;
 use pgfleet::emulator::{FaultRates, RunningEmulator};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 /// A fleet directory: the fleet file, its password file and the state.
 struct FleetDir {
@@ -44,23 +44,7 @@ impl FleetDir {
     /// Runs the binary with credentials pointed at the emulator (never at Azure or the
     /// managed-identity endpoint) and a fast poll interval.
     async fn run(&self, args: &[&str]) -> Output {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pgfleet"));
-        command
-            .args(args)
-            .arg("-c")
-            .arg(self.path("fleet.toml"))
-            .arg("--state")
-            .arg(self.path("state.json"))
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("AZURE_TENANT_ID", "tenant-1")
-            .env("AZURE_CLIENT_ID", "client-1")
-            .env("AZURE_CLIENT_SECRET", "client-secret-stale")
-            .env("AZURE_AUTHORITY_HOST", &self.endpoint)
-            .env("PGFLEET_AZURE_POLL_INTERVAL", "10ms")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .stdin(Stdio::null());
+        let mut command = pgfleet_command(self.dir.path(), &self.endpoint, args);
         tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
     }
 }
@@ -81,31 +65,10 @@ fn assert_exit(output: &Output, code: i32) {
 
 /// PATCHes a server's sku directly on the emulator, as someone in the portal would.
 async fn patch_sku_out_of_band(base: &str, server: &str, sku: &str) {
-    let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{base}/tenant-1/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "portal"),
-            ("client_secret", "portal-secret"),
-            ("scope", "https://management.azure.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!(
-        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/{server}?api-version=2017-12-01"
-    );
-    let answer = client
-        .patch(url)
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .json(&json!({"sku": {"name": sku}}))
-        .send()
-        .await
-        .unwrap();
+    let (client, token) = raw_client(base).await;
+    let url = server_url(base, server);
+    let answer =
+        client.patch(url).bearer_auth(token).json(&json!({"sku": {"name": sku}})).send().await.unwrap();
     assert_eq!(answer.status(), 202);
 }
 

@@ -13,30 +13,6 @@ use pgfleet::rules::Tier;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// A raw client with a token from the emulator's token endpoint.
-async fn raw(base: &str) -> (reqwest::Client, String) {
-    let client = reqwest::Client::new();
-    let form = "grant_type=client_credentials&client_id=c&client_secret=s&scope=https%3A%2F%2Fmanagement.azure.com%2F.default";
-    let answer: Value = client
-        .post(format!("{base}/tenant/oauth2/v2.0/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["token_type"], "Bearer");
-    (client, answer["access_token"].as_str().unwrap().to_string())
-}
-
-fn server_url(base: &str, name: &str) -> String {
-    format!(
-        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/{name}?api-version=2017-12-01"
-    )
-}
-
 fn create_body() -> Value {
     json!({"location": "westeurope", "sku": {"name": "GP_Gen5_2"},
            "properties": {"createMode": "Default", "administratorLogin": "fleetadmin",
@@ -68,7 +44,7 @@ async fn arm_requests_need_a_token_from_the_token_endpoint() {
 async fn throttling_answers_429_with_retry_after_and_the_provider_reports_it() {
     let emulator = emulator::start(EmulatorOptions::default()).await.unwrap();
     let base = emulator.base_url();
-    let (client, token) = raw(&base).await;
+    let (client, token) = raw_client(&base).await;
     let list = format!(
         "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers?api-version=2017-12-01"
     );
@@ -104,7 +80,7 @@ async fn throttling_answers_429_with_retry_after_and_the_provider_reports_it() {
 async fn a_new_server_is_invisible_and_its_operation_in_progress() {
     let emulator = emulator::start(slow(Duration::from_secs(60))).await.unwrap();
     let base = emulator.base_url();
-    let (client, token) = raw(&base).await;
+    let (client, token) = raw_client(&base).await;
     let url = server_url(&base, "fresh-server");
     let answer = client.put(&url).bearer_auth(&token).json(&create_body()).send().await.unwrap();
     assert_eq!(answer.status(), 202);
@@ -130,7 +106,7 @@ async fn a_restarting_server_is_inaccessible_and_refuses_other_writes() {
     let body = serde_json::from_value(create_body()).unwrap();
     emulator.insert_server(SUBSCRIPTION, GROUP, "busy-server", body).unwrap();
     let base = emulator.base_url();
-    let (client, token) = raw(&base).await;
+    let (client, token) = raw_client(&base).await;
     let url = server_url(&base, "busy-server");
     let server: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(server["properties"]["userVisibleState"], "Ready");
@@ -158,7 +134,7 @@ async fn firewall_rules_databases_and_configurations() {
     let body = serde_json::from_value(create_body()).unwrap();
     emulator.insert_server(SUBSCRIPTION, GROUP, "child-host", body).unwrap();
     let base = emulator.base_url();
-    let (client, token) = raw(&base).await;
+    let (client, token) = raw_client(&base).await;
     let child =
         |path: &str| server_url(&base, "child-host").replace("?api-version", &format!("/{path}?api-version"));
     let rule = json!({"properties": {"startIpAddress": "10.0.0.1", "endIpAddress": "10.0.0.9"}});
@@ -262,7 +238,7 @@ async fn create_only_fields_and_password_rules_are_refused_on_patch() {
         .insert_server(SUBSCRIPTION, GROUP, "copy-server", serde_json::from_value(replica).unwrap())
         .unwrap();
     let base = emulator.base_url();
-    let (client, token) = raw(&base).await;
+    let (client, token) = raw_client(&base).await;
     let cases = [
         (
             "main-server",
@@ -364,7 +340,7 @@ async fn a_put_on_a_server_still_being_created_is_another_operation_in_progress(
     let emulator =
         emulator::start(EmulatorOptions { latencies, ..EmulatorOptions::default() }).await.unwrap();
     let base = emulator.base_url();
-    let (client, token) = raw(&base).await;
+    let (client, token) = raw_client(&base).await;
     let url = format!(
         "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/twice-put?api-version=2017-12-01"
     );

@@ -108,3 +108,56 @@ macro_rules! retrying {
 pub mod audit;
 pub mod backed;
 pub mod converge;
+
+/// An HTTP client and a bearer token from the emulator's token endpoint, for requests sent
+/// straight to the emulator (as a portal user or a test of the wire would).
+pub async fn raw_client(base: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::new();
+    let answer: serde_json::Value = client
+        .post(format!("{base}/tenant/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "portal"),
+            ("client_secret", "portal-secret"),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["token_type"], "Bearer");
+    (client, answer["access_token"].as_str().unwrap().to_string())
+}
+
+/// The ARM URL of a server of the test subscription and group.
+pub fn server_url(base: &str, name: &str) -> String {
+    format!(
+        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/{name}?api-version=2017-12-01"
+    )
+}
+
+/// The `pgfleet` binary on `dir/fleet.toml` and `dir/state.json`, run in `dir`, with credentials
+/// pointed at the emulator at `base` (never at Azure or the managed-identity endpoint) and fast
+/// polls; no terminal, no GitHub Actions.
+pub fn pgfleet_command(dir: &std::path::Path, base: &str, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pgfleet"));
+    command
+        .args(args)
+        .arg("-c")
+        .arg(dir.join("fleet.toml"))
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("AZURE_TENANT_ID", "tenant-1")
+        .env("AZURE_CLIENT_ID", "client-1")
+        .env("AZURE_CLIENT_SECRET", "client-secret-cli")
+        .env("AZURE_AUTHORITY_HOST", base)
+        .env("PGFLEET_AZURE_POLL_INTERVAL", "20ms")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(std::process::Stdio::null());
+    command
+}
