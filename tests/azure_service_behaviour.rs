@@ -292,44 +292,77 @@ async fn create_only_fields_and_password_rules_are_refused_on_patch() {
     assert!(replica["properties"]["masterServerId"].as_str().unwrap().eq_ignore_ascii_case(&source));
 }
 
-/// A server migrated twice: its second cutover was interrupted after the new copy took the name
-/// (tags) and before the old copy was deleted. The older copy (fewer cutovers behind it) stands
-/// for the name, whichever order the list returns them in; once it is gone, the new one does.
+/// A server migrated again and again lives under alternating Azure names (`NAME-migration`,
+/// `NAME-migration-2`, `NAME-migration` …). When a cutover is interrupted after the new copy took
+/// the name (tags) and before the old copy was deleted, the older copy (fewer cutovers behind it)
+/// stands for the name whichever order the list returns them in, the newer one is reported as
+/// the migration's staging server, and the re-run's cutover deletes the old copy.
 #[tokio::test]
-async fn an_interrupted_second_cutover_reports_the_older_copy_until_it_is_gone() {
+async fn interrupted_cutovers_report_the_older_copy_and_the_newer_one_as_staging() {
     let emulator = emulator(FaultRates::default(), 0).await;
     let tagged = |generation: u32| {
         let mut body = create_body();
         body["tags"] = json!({"pgfleet-name": "app-db", "pgfleet-generation": generation.to_string()});
         serde_json::from_value(body).unwrap()
     };
-    // Listed in name order: the newer copy (app-db-migration) comes before the older one.
-    emulator.insert_server(SUBSCRIPTION, GROUP, "app-db-migration-2", tagged(1)).unwrap();
-    emulator.insert_server(SUBSCRIPTION, GROUP, "app-db-migration", tagged(2)).unwrap();
     let provider = provider(&emulator, &["app-db"]);
-    let live = provider.refresh().await.unwrap();
-    assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["app-db"]);
-    let host =
-        |live: &pgfleet::model::LiveFleet| live[&ServerName::new("app-db")].endpoint.clone().unwrap().user;
-    assert_eq!(host(&live), "fleetadmin@app-db-migration-2", "the copy with one cutover behind it");
+    let (name, staging) = (ServerName::new("app-db"), ServerName::new("app-db-migration"));
+    let user =
+        |live: &pgfleet::model::LiveFleet, server: &ServerName| live[server].endpoint.clone().unwrap().user;
+    let names =
+        |live: &pgfleet::model::LiveFleet| live.keys().map(|n| n.as_str().to_string()).collect::<Vec<_>>();
 
-    // A new server whose own name is free goes there; a staging server whose name the fleet's
-    // server lives under goes under the next free one, tagged with its fleet name.
-    let staging = ServerName::new("app-db-migration");
-    let request = |name: &ServerName| pgfleet::providers::CreateRequest {
-        name: name.clone(),
+    // The second migration's cutover, interrupted: the old copy is listed first.
+    emulator.insert_server(SUBSCRIPTION, GROUP, "app-db-migration", tagged(1)).unwrap();
+    emulator.insert_server(SUBSCRIPTION, GROUP, "app-db-migration-2", tagged(2)).unwrap();
+    let live = provider.refresh().await.unwrap();
+    assert_eq!(names(&live), ["app-db", "app-db-migration"]);
+    assert_eq!(user(&live, &name), "fleetadmin@app-db-migration", "the older copy has the name");
+    assert_eq!(user(&live, &staging), "fleetadmin@app-db-migration-2", "the newer one is the staging server");
+    let cut = provider.cutover(&name, &staging).await.unwrap();
+    assert_eq!(cut.endpoint.unwrap().user, "fleetadmin@app-db-migration-2");
+    let live = provider.refresh().await.unwrap();
+    assert_eq!(
+        (names(&live), user(&live, &name)),
+        (vec!["app-db".to_string()], "fleetadmin@app-db-migration-2".into())
+    );
+
+    // The third migration: its staging server takes the freed name, and its cutover is
+    // interrupted too; now the newer copy is listed first.
+    let request = pgfleet::providers::CreateRequest {
+        name: staging.clone(),
         spec: spec(Tier::GeneralPurpose, 2, 100),
         admin_password: Some(pgfleet::secret::Redacted::new(PASSWORD.to_string())),
     };
-    provider.delete(&ServerName::new("app-db")).await.unwrap();
+    let created = provider.create(request).await.unwrap();
+    assert_eq!(
+        (created.name.as_str(), created.endpoint.unwrap().user.as_str()),
+        ("app-db-migration", "fleetadmin@app-db-migration")
+    );
+    assert!(
+        provider.refresh().await.unwrap()[&staging].spec.tags.is_empty(),
+        "pgfleet's tags are not the user's"
+    );
+    let tags = json!({"tags": {"pgfleet-name": "app-db", "pgfleet-generation": "3"}});
+    let (client, token) = raw_client(&emulator.base_url()).await;
+    let answer = client
+        .patch(server_url(&emulator.base_url(), "app-db-migration"))
+        .bearer_auth(&token)
+        .json(&tags)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let live = provider.refresh().await.unwrap();
-    assert_eq!(host(&live), "fleetadmin@app-db-migration", "the older copy is gone: the newer one answers");
-    let created = provider.create(request(&staging)).await.unwrap();
-    assert_eq!(created.name, staging);
-    assert_eq!(created.endpoint.unwrap().user, "fleetadmin@app-db-migration-2");
+    assert_eq!(user(&live, &name), "fleetadmin@app-db-migration-2", "the older copy has the name");
+    assert_eq!(user(&live, &staging), "fleetadmin@app-db-migration");
+    provider.cutover(&name, &staging).await.unwrap();
     let live = provider.refresh().await.unwrap();
-    assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["app-db", "app-db-migration"]);
-    assert!(live[&staging].spec.tags.is_empty(), "pgfleet's own tags are not the user's");
+    assert_eq!(
+        (names(&live), user(&live, &name)),
+        (vec!["app-db".to_string()], "fleetadmin@app-db-migration".into())
+    );
 }
 
 /// A PUT on a server that is still being created (not visible yet) waits its turn with a

@@ -117,11 +117,16 @@ pub async fn run_migration(
             if verify(&source, &target, progress).await.is_err() {
                 phase = Phase::Copying;
             }
+        } else if !live.contains_key(&staging) {
+            // No staging server: the cutover finished before the crash (the server already is
+            // the target), or the verified copy is gone and the copy is made again.
+            phase = Phase::Copying;
         }
     }
     if phase == Phase::Copying && !live.contains_key(&staging) {
         if let Some(done) = live.get(name).filter(|server| server.spec == request.target) {
             // Migrated before: the server already is the target and the staging server is gone.
+            forget_work(&dir)?;
             return Ok(done.clone());
         }
     }
@@ -145,10 +150,19 @@ pub async fn run_migration(
     progress(MigrationEvent::Step(MigrationStep::Cutover));
     let observed = provider.cutover(name, &staging).await?;
     progress(MigrationEvent::Step(MigrationStep::Retire));
-    freeze::forget(&dir)?;
-    std::fs::remove_dir_all(&dir)
-        .map_err(|source| MigrateError::Io { context: format!("removing {}", dir.display()), source })?;
+    forget_work(&dir)?;
     Ok(observed)
+}
+
+/// Removes a finished migration's work directory: its freeze record, journal and dumps.
+fn forget_work(dir: &Path) -> Result<(), MigrateError> {
+    freeze::forget(dir)?;
+    match std::fs::remove_dir_all(dir) {
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+            Err(MigrateError::Io { context: format!("removing {}", dir.display()), source })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -72,9 +72,9 @@ pub fn replica_resize_shortfall(
     let ((primary_before, primary_after), (replica_before, replica_after)) = (primary, replica);
     let shortfall = replica_shortfall(primary_after, replica_after)?;
     let was_short = replica_shortfall(primary_before, replica_before).is_some();
-    let connections_gap =
-        |p: SkuSize, r: SkuSize| i64::from(p.max_connections()) - i64::from(r.max_connections());
-    let storage_gap = |p: SkuSize, r: SkuSize| i64::from(p.storage_gb) - i64::from(r.storage_gb);
+    // What the replica lacks in each dimension (nothing when it has more).
+    let connections_gap = |p: SkuSize, r: SkuSize| p.max_connections().saturating_sub(r.max_connections());
+    let storage_gap = |p: SkuSize, r: SkuSize| p.storage_gb.saturating_sub(r.storage_gb);
     let worse = connections_gap(primary_after, replica_after)
         > connections_gap(primary_before, replica_before)
         || storage_gap(primary_after, replica_after) > storage_gap(primary_before, replica_before);
@@ -163,6 +163,11 @@ mod tests {
             )
             .is_some()
         );
+        // Short in storage only (auto-grow), the replica larger in compute: the primary may
+        // scale its compute up to the replica's, and the replica down to the primary's.
+        let (primary, replica) = (size("GP_Gen5_4", 130), size("GP_Gen5_8", 100));
+        assert_eq!(replica_resize_shortfall((primary, size("GP_Gen5_8", 130)), unchanged(replica)), None);
+        assert_eq!(replica_resize_shortfall(unchanged(primary), (replica, size("GP_Gen5_4", 100))), None);
         // Fitting pairs stay allowed.
         assert_eq!(replica_resize_shortfall(unchanged(size("GP_Gen5_4", 100)), grown), None);
     }

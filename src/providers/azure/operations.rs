@@ -196,25 +196,35 @@ impl Provider for AzureProvider {
         }
         let names_by_id: BTreeMap<String, ServerName> =
             by_id.iter().map(|(id, s)| (id.clone(), s.fleet_name())).collect();
-        let mut fleet = LiveFleet::new();
-        let mut holders: BTreeMap<ServerName, (u64, bool)> = BTreeMap::new();
+        // Two servers answer to one name only when a cutover was interrupted after the staging
+        // server took the name (its tags) and before the old server was deleted: the old server
+        // (fewer cutovers behind it; at equal counts, the one whose Azure name is the fleet
+        // name) stands for the name until it is gone, so the plan still migrates, and the newer
+        // copy is reported as the migration's staging server, where the migration's re-run
+        // verifies it again and finishes the cutover (see the module docs).
+        let mut claims: BTreeMap<ServerName, Vec<((u64, bool), ObservedServer, &Server)>> = BTreeMap::new();
         for server in by_id.values() {
             let observed = self.observe(server, &names_by_id)?;
-            // Two servers answer to one name only when a cutover was interrupted after the
-            // staging server took the name (its tags) and before the old server was deleted:
-            // the old server (fewer cutovers behind it; at equal counts, the one whose Azure
-            // name is the fleet name) stands for the name until it is gone, so the plan still
-            // migrates and the migration finishes the cutover (see the module docs).
             let original = server.name.eq_ignore_ascii_case(observed.name.as_str());
-            let rank = (server.generation(), !original);
-            if holders.get(&observed.name).is_some_and(|held| *held <= rank) {
-                continue;
+            claims.entry(observed.name.clone()).or_default().push((
+                (server.generation(), !original),
+                observed,
+                server,
+            ));
+        }
+        let mut fleet = LiveFleet::new();
+        for (name, mut claimants) in claims {
+            claimants.sort_by_key(|(rank, ..)| *rank);
+            let staging = crate::migrate::staging_name(&name);
+            for (index, (_, mut observed, server)) in claimants.into_iter().enumerate().take(2) {
+                if index == 1 {
+                    observed.name = staging.clone();
+                }
+                if let Some((resource_group, azure_name)) = wire::parse_server_id(&server.id) {
+                    self.remember(&observed.name, ServerRef { resource_group, name: azure_name });
+                }
+                fleet.insert(observed.name.clone(), observed);
             }
-            holders.insert(observed.name.clone(), rank);
-            if let Some((resource_group, name)) = wire::parse_server_id(&server.id) {
-                self.remember(&observed.name, ServerRef { resource_group, name });
-            }
-            fleet.insert(observed.name.clone(), observed);
         }
         Ok(fleet)
     }
