@@ -15,20 +15,17 @@ pub fn shown_source(bytes: &[u8]) -> String {
     let mut masked: Vec<bool> = vec![false; text.len()];
     if let Ok((document, _)) = Document::parse(bytes) {
         for (path, entry) in &document.entries {
-            if path.last().is_some_and(|key| key == "admin_password") && entry.kind == "string" {
+            // Whatever is written there but a reference table (a number is a password too).
+            if path.last().is_some_and(|key| key == "admin_password") && entry.kind != "table" {
                 mark_string(&text, entry.value.clone(), &mut masked);
             }
         }
     }
-    // Files with syntax errors index only what parsed: mask what any line plainly assigns.
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        for (at, _) in line.match_indices("admin_password") {
-            if let Some(value) = assigned_string(line, at + "admin_password".len()) {
-                mark_string(&text, offset + value.start..offset + value.end, &mut masked);
-            }
+    // Files with syntax errors index only what parsed: mask what the text plainly assigns.
+    for (at, _) in text.match_indices("admin_password") {
+        if let Some(value) = assigned_value(&text, at + "admin_password".len()) {
+            mark_string(&text, value, &mut masked);
         }
-        offset += line.len();
     }
     text.char_indices().map(|(at, c)| if masked[at] && c != '\n' { MASK } else { c }).collect()
 }
@@ -37,32 +34,42 @@ pub fn shown_source(bytes: &[u8]) -> String {
 fn mark_string(text: &str, span: std::ops::Range<usize>, masked: &mut [bool]) {
     let Some(literal) = text.get(span.clone()) else { return };
     let quotes = literal.chars().take_while(|c| *c == '"' || *c == '\'').count().min(3);
+    let quotes = if quotes == 2 && literal.len() > 2 { 1 } else { quotes };
     let inner = span.start + quotes..span.end.saturating_sub(quotes).max(span.start + quotes);
     for flag in &mut masked[inner] {
         *flag = true;
     }
 }
 
-/// The byte range (quotes included) of a string assigned right after a key ending at `after`:
-/// `admin_password = "…"`, up to the closing quote or the end of the line.
-fn assigned_string(line: &str, after: usize) -> Option<std::ops::Range<usize>> {
-    let rest = &line[after..];
-    let rest_trimmed = rest.trim_start_matches(['"', '\'']).trim_start();
-    let rest_trimmed = rest_trimmed.strip_prefix('=')?.trim_start();
-    let start = line.len() - rest_trimmed.len();
-    let quote = rest_trimmed.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let body = &rest_trimmed[1..];
+/// The byte range (quotes included) of a value assigned right after a key ending at `after`:
+/// `admin_password = "…"` up to the closing quote or the end of the line, a multi-line string up
+/// to its closing triple quote, or a bare value (`admin_password = 12345678`) up to a comma,
+/// brace, comment or the end of the line.
+fn assigned_value(text: &str, after: usize) -> Option<std::ops::Range<usize>> {
+    let rest = text[after..].trim_start_matches(['"', '\'']).trim_start_matches([' ', '\t']);
+    let rest = rest.strip_prefix('=')?.trim_start_matches([' ', '\t']);
+    let start = text.len() - rest.len();
+    let line_end = rest.find(['\n', '\r']).unwrap_or(rest.len());
+    if let Some(triple) = ["\"\"\"", "\'\'\'"].into_iter().find(|triple| rest.starts_with(*triple)) {
+        let end = rest[3..].find(triple).map_or(rest.len(), |at| 3 + at + 3);
+        return Some(start..start + end);
+    }
+    let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+        if rest.starts_with('{') {
+            return None;
+        }
+        let bare = rest[..line_end].find([',', '}', '#']).unwrap_or(line_end);
+        return Some(start..start + rest[..bare].trim_end().len());
+    };
+    let body = &rest[1..line_end];
     let mut escaped = false;
     let close = body.char_indices().find(|&(_, c)| {
         let closes = c == quote && !escaped;
         escaped = quote == '"' && c == '\\' && !escaped;
         closes
     });
-    let end = match close {
-        Some((at, _)) => start + 1 + at + 1,
-        None => start + 1 + body.trim_end_matches(['\n', '\r']).len(),
-    };
-    Some(start..end)
+    let end = close.map_or(line_end, |(at, _)| 1 + at + 1);
+    Some(start..start + end)
 }
 
 #[cfg(test)]
@@ -92,6 +99,23 @@ mod tests {
         assert!(!shown_source(broken.as_bytes()).contains("s3cret"));
         let reference = "admin_password = { env = \"PGFLEET_ADMIN_PASSWORD\" }\n";
         assert_eq!(shown_source(reference.as_bytes()), reference);
+    }
+
+    #[test]
+    fn masks_bare_values_in_files_that_parse_or_not() {
+        let number = "[servers.db]\nadmin_password = 12345678 # oops\nvcores = 2\n";
+        assert_eq!(
+            shown_source(number.as_bytes()),
+            "[servers.db]\nadmin_password = ******** # oops\nvcores = 2\n"
+        );
+        let broken = "[servers.db\nadmin_password = 87654321\n";
+        assert!(!shown_source(broken.as_bytes()).contains("87654321"));
+        let multi = "[servers.db\nadmin_password = \"\"\"\nfirst-secret\nsecond-secret\"\"\"\nvcores = 2\n";
+        let shown = shown_source(multi.as_bytes());
+        assert!(
+            !shown.contains("first") && !shown.contains("second") && shown.contains("vcores = 2"),
+            "{shown}"
+        );
     }
 
     #[test]
