@@ -53,19 +53,20 @@ impl PollSettings {
         let mut settings = PollSettings::default();
         if let Some(text) = std::env::var(POLL_INTERVAL_VARIABLE).ok().filter(|v| !v.trim().is_empty()) {
             settings.interval = parse_interval(text.trim()).ok_or_else(|| {
-                format!("{POLL_INTERVAL_VARIABLE}={text:?} is not a duration such as 200ms or 2s")
+                format!("{POLL_INTERVAL_VARIABLE}={text:?} is not a duration above zero such as 200ms or 2s")
             })?;
         }
         Ok(settings)
     }
 }
 
-/// `200ms` or `2s`.
+/// `200ms` or `2s`; zero is refused (it would poll ARM as fast as it answers).
 fn parse_interval(text: &str) -> Option<Duration> {
-    if let Some(ms) = text.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    text.strip_suffix('s')?.parse().ok().map(Duration::from_secs)
+    let interval = match text.strip_suffix("ms") {
+        Some(ms) => ms.parse().ok().map(Duration::from_millis),
+        None => text.strip_suffix('s')?.parse().ok().map(Duration::from_secs),
+    };
+    interval.filter(|interval| !interval.is_zero())
 }
 
 /// The answer to one successful call.
@@ -390,6 +391,8 @@ mod tests {
         assert_eq!(parse_interval("2s"), Some(Duration::from_secs(2)));
         assert_eq!(parse_interval("2"), None);
         assert_eq!(parse_interval("fast"), None);
+        assert_eq!(parse_interval("0ms"), None, "zero would poll as fast as ARM answers");
+        assert_eq!(parse_interval("0s"), None);
     }
 
     #[test]

@@ -286,7 +286,10 @@ impl Provider for AzureProvider {
         // answer lost on the way is exactly that: a standalone server is already promoted.
         let current = self.get_server(&location).await?;
         if !current.is_replica() {
-            return self.observe_one(&current);
+            // Possibly still restarting from that promotion: wait until it is Ready.
+            let deadline = Instant::now() + self.client.polling.timeout;
+            let ready = self.wait_ready(&location, deadline).await?;
+            return self.observe_one(&ready);
         }
         let server = self.write_and_wait(Method::PATCH, &location, "", Some(&wire::promote_body())).await?;
         self.observe_one(&server)
