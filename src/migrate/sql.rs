@@ -34,7 +34,7 @@ pub async fn connect_with(
         .user(&endpoint.user)
         .password(server.password.expose().as_str())
         .dbname(database)
-        .ssl_mode(tls.mode)
+        .ssl_mode(tls.mode_for(&endpoint.host))
         .connect_timeout(CONNECT_TIMEOUT);
     let context = || format!("connecting to {} database {database}", endpoint.uri());
     let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls.connector.clone()))

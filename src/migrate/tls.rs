@@ -1,12 +1,13 @@
 //! TLS for the migration's own SQL sessions (freeze, verification), chosen as libpq chooses it
-//! for the pg_dump and pg_restore it runs beside them: `PGSSLMODE` (default `prefer`) and
-//! `PGSSLROOTCERT`. Azure servers enforce SSL by default, so a session without TLS would be
-//! refused there; a local cluster or the emulator's gateway answers that it has no TLS and the
-//! session goes on in plain text, as libpq's `prefer` does.
+//! for the pg_dump and pg_restore it runs beside them: `PGSSLMODE` and `PGSSLROOTCERT`. Without
+//! `PGSSLMODE`, a server on another machine (Azure, which enforces SSL by default) must speak
+//! TLS (`require`), while one on this machine (a local cluster, the emulator's gateway) may
+//! answer that it has none (`prefer`).
 //!
-//! Unlike libpq's `prefer` and `require`, a certificate is always verified (against Mozilla's
-//! roots, or the roots in `PGSSLROOTCERT`) with the host name: data is never sent to a server
-//! that cannot prove who it is.
+//! Whenever TLS is used, pgfleet's sessions verify the certificate (against Mozilla's roots, or
+//! the roots in `PGSSLROOTCERT`) and the host name; libpq's own `prefer` and `require` do not,
+//! so the dump and restore tools are only as strict as `PGSSLMODE` makes them (`verify-full`
+//! with `PGSSLROOTCERT` for the same guarantee).
 
 use super::MigrateError;
 use rustls::pki_types::CertificateDer;
@@ -19,7 +20,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// How the migration's sessions use TLS.
 #[derive(Clone)]
 pub struct SessionTls {
-    pub(crate) mode: SslMode,
+    /// `None`: `require` for servers on other machines, `prefer` on this one.
+    pub(crate) mode: Option<SslMode>,
     pub(crate) connector: MakeRustlsConnect,
 }
 
@@ -40,16 +42,17 @@ impl SessionTls {
         SessionTls::new(&mode, roots.as_deref().map(Path::new))
     }
 
-    /// `mode` is a libpq `sslmode` (empty for the default, `prefer`); `roots` a PEM file of the
-    /// certificates to trust instead of Mozilla's roots.
+    /// `mode` is a libpq `sslmode` (empty for the default: `require`, or `prefer` for a server
+    /// on this machine); `roots` a PEM file of the certificates to trust instead of Mozilla's.
     ///
     /// # Errors
     /// An unknown mode, or roots that cannot be read.
     pub fn new(mode: &str, roots: Option<&Path>) -> Result<SessionTls, MigrateError> {
         let mode = match mode {
-            "disable" => SslMode::Disable,
-            "" | "allow" | "prefer" => SslMode::Prefer,
-            "require" | "verify-ca" | "verify-full" => SslMode::Require,
+            "" => None,
+            "disable" => Some(SslMode::Disable),
+            "allow" | "prefer" => Some(SslMode::Prefer),
+            "require" | "verify-ca" | "verify-full" => Some(SslMode::Require),
             other => {
                 return Err(MigrateError::Invalid(format!(
                     "PGSSLMODE={other:?} is not an sslmode; use disable, prefer, require or verify-full"
@@ -82,6 +85,13 @@ impl SessionTls {
             .with_no_client_auth();
         Ok(SessionTls { mode, connector: MakeRustlsConnect::new(config) })
     }
+
+    /// The mode for a session with `host`.
+    pub(crate) fn mode_for(&self, host: &str) -> SslMode {
+        let on_this_machine = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+        self.mode.unwrap_or(if on_this_machine { SslMode::Prefer } else { SslMode::Require })
+    }
 }
 
 #[cfg(test)]
@@ -91,14 +101,23 @@ mod tests {
     #[test]
     fn modes_follow_libpq_and_unknown_ones_are_refused() {
         for (given, wanted) in [
-            ("", SslMode::Prefer),
             ("prefer", SslMode::Prefer),
             ("allow", SslMode::Prefer),
             ("disable", SslMode::Disable),
             ("require", SslMode::Require),
             ("verify-full", SslMode::Require),
         ] {
-            assert_eq!(SessionTls::new(given, None).unwrap().mode, wanted, "{given}");
+            let tls = SessionTls::new(given, None).unwrap();
+            for host in ["127.0.0.1", "pay.postgres.database.azure.com"] {
+                assert_eq!(tls.mode_for(host), wanted, "{given} {host}");
+            }
+        }
+        // Unset: TLS required off this machine, preferred on it.
+        let default = SessionTls::new("", None).unwrap();
+        assert_eq!(default.mode_for("pay.postgres.database.azure.com"), SslMode::Require);
+        assert_eq!(default.mode_for("10.1.2.3"), SslMode::Require);
+        for host in ["127.0.0.1", "127.3.0.7", "localhost", "::1"] {
+            assert_eq!(default.mode_for(host), SslMode::Prefer, "{host}");
         }
         let error = SessionTls::new("sometimes", None).unwrap_err().to_string();
         assert!(error.contains("PGSSLMODE=\"sometimes\""), "{error}");
