@@ -176,7 +176,9 @@ impl<'r> Planner<'r> {
             } else if target.is_replica() && (diff.needs_migration() || primary_migrates) {
                 self.add_recreate(name, diff, primary_migrates);
             } else if diff.needs_migration() {
-                self.add_migrate(name, live, diff);
+                if !self.refuse_taken_staging_name(name, diff) {
+                    self.add_migrate(name, live, diff);
+                }
             } else if !diff.patch.is_empty() {
                 let attributes = without_replica_of(&diff.attributes);
                 let reason = format!("in-place changes, all in one update: {}", describe(&attributes));
@@ -184,6 +186,31 @@ impl<'r> Planner<'r> {
             }
         }
         self.diffs = diffs;
+    }
+
+    /// Refuses a migration whose staging server's name (`NAME-migration`) belongs to another
+    /// server of the fleet: the migration would take that server for its copy. Returns whether
+    /// it did.
+    fn refuse_taken_staging_name(&mut self, name: &ServerName, diff: &ServerDiff) -> bool {
+        let staging = crate::migrate::staging_name(name);
+        let request = self.request;
+        let taken = request.desired.servers.contains_key(&staging)
+            || request.stored.is_some_and(|state| state.servers.contains_key(&staging));
+        if !taken {
+            return false;
+        }
+        self.migrating.remove(name);
+        let key = diff.migration_keys.first().copied().unwrap_or("tier");
+        self.refuse(
+            name,
+            key,
+            format!(
+                "{name} must move to a new server ({}), which is built as {staging} — and {staging} is                  a server of this fleet",
+                diff.migration_keys.join(", ")
+            ),
+            format!("rename or remove the fleet's server {staging} before migrating {name}"),
+        );
+        true
     }
 
     /// Refuses a new server on a PostgreSQL version the service retired for new servers

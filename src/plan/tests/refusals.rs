@@ -312,3 +312,25 @@ fn a_migrated_server_that_restarts_is_in_the_restart_alert_and_the_count() {
     );
     assert!(markdown.contains("> [!CAUTION]\n> 1 data migration"), "{markdown}");
 }
+
+/// A migration builds its copy as `NAME-migration`: when the fleet has a server of that name,
+/// the migration would take it over, so it is refused (and nothing else is planned for it).
+#[test]
+fn a_migration_whose_staging_name_is_a_fleet_server_is_refused() {
+    let basic = ServerSpec { tier: crate::rules::Tier::Basic, ..spec(2, 100) };
+    let plan = Case::new()
+        .want("pay-main", spec(2, 100))
+        .want("pay-main-migration", spec(2, 100))
+        .have("pay-main", basic.clone())
+        .have("pay-main-migration", spec(2, 100))
+        .plan();
+    assert!(plan.changes.is_empty(), "{:?}", ids(&plan));
+    assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
+    let refusal = &plan.refused[0];
+    assert_eq!((refusal.server.as_str(), refusal.path.as_str()), ("pay-main", "tier"));
+    assert!(refusal.reason.contains("built as pay-main-migration"), "{}", refusal.reason);
+    assert!(refusal.hint.contains("rename or remove"), "{}", refusal.hint);
+    // Without that server the same change is a migration.
+    let plan = Case::new().want("pay-main", spec(2, 100)).have("pay-main", basic).plan();
+    assert_eq!(ids(&plan), ["migrate:pay-main"]);
+}
