@@ -384,3 +384,27 @@ async fn a_put_on_a_server_still_being_created_is_another_operation_in_progress(
     let body: Value = second.json().await.unwrap();
     assert_eq!(body["error"]["code"], "AnotherOperationInProgress", "{body}");
 }
+
+/// Deleting a primary while one of its replicas is still being built waits its turn (409), as
+/// a delete of a busy server does: the replica is not left half made.
+#[tokio::test]
+async fn a_primary_is_not_deleted_while_a_replica_of_it_is_being_built() {
+    let emulator = emulator::start(slow(Duration::from_secs(30))).await.unwrap();
+    emulator
+        .insert_server(SUBSCRIPTION, GROUP, "main-server", serde_json::from_value(create_body()).unwrap())
+        .unwrap();
+    emulator.enable_replication("main-server").unwrap();
+    let base = emulator.base_url();
+    let (client, token) = raw_client(&base).await;
+    let source = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/main-server"
+    );
+    let replica =
+        json!({"location": "westeurope", "properties": {"createMode": "Replica", "sourceServerId": source}});
+    let put = client.put(server_url(&base, "copy-server")).bearer_auth(&token).json(&replica).send().await;
+    assert!(put.unwrap().status().is_success());
+    let delete = client.delete(server_url(&base, "main-server")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(delete.status(), 409);
+    let body: Value = delete.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AnotherOperationInProgress", "{body}");
+}

@@ -78,7 +78,15 @@ pub fn open(
 
 async fn serve(listener: TcpListener, server: String, backend: Backend) {
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
+        let client = match listener.accept().await {
+            Ok((client, _)) => client,
+            Err(error) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::debug!(%error, server, "gateway accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let (server, backend) = (server.clone(), backend.clone());
         tokio::spawn(async move {
             if let Err(error) = relay(client, &server, &backend).await {

@@ -209,10 +209,13 @@ impl Store {
         let Ok(server) = self.find(resource_group, name, now).cloned() else {
             return Ok(None);
         };
-        if server.is_busy_at(now) {
+        let key = name.to_ascii_lowercase();
+        // A replica still being built (or restarting) from this server holds it too.
+        let replica_busy =
+            self.servers.values().any(|s| s.master.as_deref() == Some(key.as_str()) && s.is_busy_at(now));
+        if server.is_busy_at(now) || replica_busy {
             return Err(busy(name));
         }
-        let key = name.to_ascii_lowercase();
         self.servers.remove(&key);
         let restart = self.latencies.restart;
         for replica in self.servers.values_mut().filter(|s| s.master.as_deref() == Some(key.as_str())) {
