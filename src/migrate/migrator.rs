@@ -84,35 +84,9 @@ fn describe(event: &MigrationEvent) -> String {
             format!("restored {database} ({})", human_bytes(*bytes))
         }
         MigrationEvent::TableVerified { database, table, rows } => {
-            format!("verified {database}.{} ({rows} rows)", readable(table))
+            format!("verified {database}.{table} ({rows} rows)")
         }
     }
-}
-
-/// A quoted, qualified SQL name as people write it: `"public"."orders"` → `public.orders`;
-/// parts that need their quotes (`"Order Lines"`) keep them.
-fn readable(qualified: &str) -> String {
-    let mut parts = Vec::new();
-    let mut rest = qualified;
-    while let Some(body) = rest.strip_prefix('"') {
-        let mut end = 0;
-        let bytes = body.as_bytes();
-        while end < bytes.len() {
-            if bytes[end] == b'"' && bytes.get(end + 1) == Some(&b'"') {
-                end += 2;
-            } else if bytes[end] == b'"' {
-                break;
-            } else {
-                end += 1;
-            }
-        }
-        let part = &body[..end.min(body.len())];
-        let simple = part.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        parts.push(if simple { part.to_string() } else { format!("\"{part}\"") });
-        rest = body.get(end + 1..).unwrap_or_default().strip_prefix('.').unwrap_or_default();
-    }
-    if parts.is_empty() { qualified.to_string() } else { parts.join(".") }
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -152,20 +126,11 @@ mod tests {
         assert_eq!(
             describe(&MigrationEvent::TableVerified {
                 database: "pay".into(),
-                table: "\"public\".\"orders\"".into(),
+                table: "public.orders".into(),
                 rows: 5
             }),
             "verified pay.public.orders (5 rows)"
         );
-    }
-
-    #[test]
-    fn table_names_keep_only_the_quotes_they_need() {
-        assert_eq!(readable("\"public\".\"orders\""), "public.orders");
-        assert_eq!(readable("\"sales\".\"Order Lines\""), "sales.\"Order Lines\"");
-        assert_eq!(readable("\"public\".\"say \"\"hi\"\"\""), "public.\"say \"\"hi\"\"\"");
-        assert_eq!(readable("\"public\".\"t2_x\""), "public.t2_x");
-        assert_eq!(readable("plain.name"), "plain.name");
     }
 
     #[test]

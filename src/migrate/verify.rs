@@ -4,7 +4,7 @@
 //!
 //! Owns: what "the copy is faithful" means. Must not: change either server.
 
-use super::sql::{connect, context, ident, user_databases};
+use super::sql::{connect, context, user_databases};
 use super::{DumpFile, MigrateError, MigrationEvent, Progress};
 use crate::providers::Connection;
 use std::collections::BTreeMap;
@@ -30,9 +30,12 @@ pub struct DatabaseCheck {
     pub sequences: BTreeMap<String, Option<i64>>,
 }
 
-const TABLES_SQL: &str = "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+/// Every table as `schema.table`, quoted only where SQL needs it (PostgreSQL's `quote_ident`),
+/// so the same text goes into queries and reads well in progress lines.
+const TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-     AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2";
+     AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY n.nspname, c.relname";
 
 async fn text_pairs(
     client: &tokio_postgres::Client,
@@ -45,7 +48,7 @@ async fn text_pairs(
 
 async fn tables(client: &tokio_postgres::Client) -> Result<Vec<String>, MigrateError> {
     let rows = client.query(TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
-    Ok(rows.iter().map(|row| format!("{}.{}", ident(row.get(0)), ident(row.get(1)))).collect())
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 async fn table_check(client: &tokio_postgres::Client, table: &str) -> Result<TableCheck, MigrateError> {
