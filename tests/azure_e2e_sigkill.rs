@@ -62,8 +62,7 @@ impl Setup {
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let mut command = self.command(args);
-        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+        run_pgfleet(self.directory.path(), &self.emulator.base_url(), args).await
     }
 
     fn provider(&self) -> AzureProvider {
@@ -71,20 +70,6 @@ impl Setup {
         options.polling.timeout = Duration::from_secs(300);
         AzureProvider::new(options).unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_success(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
 }
 
 /// Whether the first apply reached the point where it dies.
@@ -166,7 +151,7 @@ async fn killed_and_rerun(death: Death) {
     let emulator = backed_emulator_with(&root, latencies).await;
     let setup = Setup { directory, emulator };
     setup.write_fleet("Basic", 1);
-    assert_success(&setup.run(&["apply", "--auto-approve"]).await);
+    assert_exit(&setup.run(&["apply", "--auto-approve"]).await, 0);
 
     let provider = setup.provider();
     let source = provider.connection(&ServerName::new(SERVER)).await.unwrap().endpoint;
@@ -197,10 +182,10 @@ async fn killed_and_rerun(death: Death) {
 
     let started = std::time::Instant::now();
     let rerun = setup.run(&["apply", "--auto-approve"]).await;
-    assert_success(&rerun);
+    assert_exit(&rerun, 0);
     eprintln!("{death:?}: the re-run finished the migration in {:.1}s", started.elapsed().as_secs_f64());
     let again = setup.run(&["plan", "--detailed-exitcode"]).await;
-    assert_success(&again);
+    assert_exit(&again, 0);
 
     let live = refresh(&provider).await.unwrap();
     let server = &live[&ServerName::new(SERVER)];

@@ -44,23 +44,8 @@ impl FleetDir {
     /// Runs the binary with credentials pointed at the emulator (never at Azure or the
     /// managed-identity endpoint) and a fast poll interval.
     async fn run(&self, args: &[&str]) -> Output {
-        let mut command = pgfleet_command(self.dir.path(), &self.endpoint, args);
-        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+        run_pgfleet(self.dir.path(), &self.endpoint, args).await
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
 }
 
 /// PATCHes a server's sku directly on the emulator, as someone in the portal would.

@@ -374,9 +374,7 @@ async fn a_put_on_a_server_still_being_created_is_another_operation_in_progress(
         emulator::start(EmulatorOptions { latencies, ..EmulatorOptions::default() }).await.unwrap();
     let base = emulator.base_url();
     let (client, token) = raw_client(&base).await;
-    let url = format!(
-        "{base}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/twice-put?api-version=2017-12-01"
-    );
+    let url = server_url(&base, "twice-put");
     let first = client.put(&url).bearer_auth(&token).json(&create_body()).send().await.unwrap();
     assert!(first.status().is_success(), "{}", first.status());
     let second = client.put(&url).bearer_auth(&token).json(&create_body()).send().await.unwrap();

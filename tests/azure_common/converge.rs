@@ -24,9 +24,7 @@ pub struct Convergence {
     pub applies: usize,
     /// Provider calls the executor retried.
     pub retries: usize,
-    /// Steps that failed even after retries (a later apply finished them).
-    pub failed_steps: usize,
-    /// Their errors.
+    /// The errors of steps that failed even after retries (a later apply finished them).
     pub errors: Vec<String>,
 }
 
@@ -45,16 +43,7 @@ pub fn fast_retries() -> RetryPolicy {
 /// # Errors
 /// The last error after 50 attempts, or one a retry cannot fix.
 pub async fn refresh(provider: &dyn Provider) -> Result<LiveFleet, ProviderError> {
-    let mut attempt = 0;
-    loop {
-        match provider.refresh().await {
-            Err(error) if error.is_retryable() && attempt < 50 => {
-                attempt += 1;
-                tokio::time::sleep(error.retry_after.unwrap_or_default().max(Duration::from_millis(5))).await;
-            }
-            other => return other,
-        }
-    }
+    crate::retrying!(provider.refresh(), 50)
 }
 
 /// A fleet without migrations: any migrate step is a test failure.
@@ -149,10 +138,7 @@ pub async fn converge_with(
         while let Ok(event) = receiver.try_recv() {
             match event.kind {
                 EventKind::StepRetried { .. } => convergence.retries += 1,
-                EventKind::StepFailed { error, .. } => {
-                    convergence.failed_steps += 1;
-                    convergence.errors.push(error);
-                }
+                EventKind::StepFailed { error, .. } => convergence.errors.push(error),
                 _ => {}
             }
         }

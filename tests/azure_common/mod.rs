@@ -87,14 +87,18 @@ pub fn replica(name: &str, of: &str, vcores: u32) -> CreateRequest {
     CreateRequest { name: ServerName::new(name), spec, admin_password: None }
 }
 
-/// Retries what the executor would retry (retryable errors, honouring `Retry-After`).
+/// Retries what the executor would retry (retryable errors, honouring `Retry-After`), up to
+/// 30 times or the given number.
 #[macro_export]
 macro_rules! retrying {
-    ($call:expr) => {{
+    ($call:expr) => {
+        $crate::retrying!($call, 30)
+    };
+    ($call:expr, $attempts:expr) => {{
         let mut attempt = 0;
         loop {
             match $call.await {
-                Err(error) if error.is_retryable() && attempt < 30 => {
+                Err(error) if error.is_retryable() && attempt < $attempts => {
                     attempt += 1;
                     let pause = error.retry_after.unwrap_or(std::time::Duration::from_millis(5));
                     tokio::time::sleep(pause.max(std::time::Duration::from_millis(5))).await;
@@ -160,4 +164,27 @@ pub fn pgfleet_command(dir: &std::path::Path, base: &str, args: &[&str]) -> std:
         .env_remove("GITHUB_STEP_SUMMARY")
         .stdin(std::process::Stdio::null());
     command
+}
+
+/// Runs [`pgfleet_command`] to its end, off the async runtime's threads.
+pub async fn run_pgfleet(dir: &std::path::Path, base: &str, args: &[&str]) -> std::process::Output {
+    let mut command = pgfleet_command(dir, base, args);
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts the exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(output: &std::process::Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
 }

@@ -126,12 +126,6 @@ impl Fleet {
         output
     }
 
-    /// `apply --auto-approve --json`, run to success; its events.
-    pub fn apply_json(&self) -> Vec<serde_json::Value> {
-        let output = self.run_expecting(&["apply", "--auto-approve", "--json"], 0);
-        json_lines(&output.stdout)
-    }
-
     /// Starts `pgfleet ARGS` as a child whose stdout lines arrive as they are printed.
     pub fn spawn(&self, args: &[&str]) -> Running {
         let stderr = std::fs::File::create(self.path("child.stderr")).unwrap();
@@ -227,10 +221,6 @@ impl Running {
     /// Waits for the exit and returns the code.
     pub fn wait(&mut self) -> Option<i32> {
         self.child.wait().unwrap().code()
-    }
-
-    pub fn id(&self) -> u32 {
-        self.child.id()
     }
 
     pub fn stderr_text(&self) -> String {
