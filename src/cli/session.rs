@@ -39,12 +39,12 @@ pub fn check_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Res
             path.display()
         )
     })?;
-    let source = config::shown_source(&bytes);
     let (result, shown) = match config::parse(path, &bytes) {
         Ok((fleet, warnings)) => (Ok(fleet), config::Diagnostics(warnings)),
         Err(diagnostics) => (Err(diagnostics.errors().count()), diagnostics),
     };
     if !shown.is_empty() {
+        let source = config::shown_source(&bytes);
         printer.stderr_raw(&shown.render(&source, printer.stderr_color()));
         super::github::annotate(&shown.0, printer);
     }

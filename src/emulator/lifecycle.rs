@@ -12,7 +12,8 @@ fn unsupported(field: &str) -> ApiError {
     ApiError::new(400, "UnsupportedUpdate", format!("Cannot update {field} for server"))
 }
 
-fn busy(name: &str) -> ApiError {
+/// 409 while another operation runs on the server (or, for a new replica, on its source).
+pub(super) fn busy(name: &str) -> ApiError {
     ApiError::new(
         409,
         "AnotherOperationInProgress",
@@ -209,13 +210,12 @@ impl Store {
         let Ok(server) = self.find(resource_group, name, now).cloned() else {
             return Ok(None);
         };
-        let key = name.to_ascii_lowercase();
         // A replica still being built (or restarting) from this server holds it too.
-        let replica_busy =
-            self.servers.values().any(|s| s.master.as_deref() == Some(key.as_str()) && s.is_busy_at(now));
+        let replica_busy = self.replicas_of(name).iter().any(|replica| replica.is_busy_at(now));
         if server.is_busy_at(now) || replica_busy {
             return Err(busy(name));
         }
+        let key = name.to_ascii_lowercase();
         self.servers.remove(&key);
         let restart = self.latencies.restart;
         for replica in self.servers.values_mut().filter(|s| s.master.as_deref() == Some(key.as_str())) {

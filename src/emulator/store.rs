@@ -348,13 +348,7 @@ impl Store {
             }
             if !existing.is_visible(now) {
                 // Still being created: the PUT waits its turn, as any write on a busy server.
-                return Err(ApiError::new(
-                    409,
-                    "AnotherOperationInProgress",
-                    format!(
-                        "An operation is already in progress on server '{name}'; retry when it completes."
-                    ),
-                ));
+                return Err(super::lifecycle::busy(name));
             }
             return self.recreate_as_update(resource_group, name, body, now);
         }
@@ -370,14 +364,7 @@ impl Store {
                 let replica = self.new_replica(subscription_id, resource_group, name, &body)?;
                 let source = replica.master.as_ref().and_then(|m| self.servers.get(m));
                 if let Some(source) = source.filter(|s| s.is_busy_at(now)) {
-                    return Err(ApiError::new(
-                        409,
-                        "AnotherOperationInProgress",
-                        format!(
-                            "An operation is in progress on server '{}'; retry when it completes.",
-                            source.name
-                        ),
-                    ));
+                    return Err(super::lifecycle::busy(&source.name));
                 }
                 replica
             }

@@ -22,7 +22,7 @@ mod verify;
 pub use copy::{CopyOptions, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
 pub use migrator::DumpRestoreMigrator;
-pub use retrying::RetryingProvider;
+use retrying::RetryingProvider;
 pub use run::{MigrationRequest, run_migration, staging_name};
 pub use sql::{connect, connect_with};
 pub use tls::SessionTls;
@@ -115,16 +115,6 @@ pub enum MigrateError {
 fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => {
-            // The driver's own message is generic ("error performing TLS handshake"); the
-            // causes under it say why (an unknown issuer, a refused connection).
-            let mut text = error.to_string();
-            let mut cause = std::error::Error::source(error);
-            while let Some(inner) = cause {
-                text.push_str(&format!(": {inner}"));
-                cause = inner.source();
-            }
-            text
-        }
+        None => crate::providers::with_causes(error),
     }
 }

@@ -14,7 +14,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 /// `MigrateError::Sql` when the connection fails.
 pub async fn connect(server: &Connection, database: &str) -> Result<tokio_postgres::Client, MigrateError> {
-    connect_with(server, database, &SessionTls::from_env()?).await
+    // Read the environment and the trusted roots once per process, not once per session.
+    static FROM_ENV: std::sync::OnceLock<Result<SessionTls, String>> = std::sync::OnceLock::new();
+    let tls = FROM_ENV.get_or_init(|| SessionTls::from_env().map_err(|error| error.to_string()));
+    let tls = tls.as_ref().map_err(|error| MigrateError::Invalid(error.clone()))?;
+    connect_with(server, database, tls).await
 }
 
 /// Connects to one database of a server as its admin, with TLS as `tls` says.

@@ -172,6 +172,18 @@ impl ProviderError {
     }
 }
 
+/// An error's message followed by each of its causes (`a: b: c`): drivers' own messages are
+/// often generic ("error performing TLS handshake") and the causes say why.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,7 +286,11 @@ impl Provider for AzureProvider {
         // answer lost on the way is exactly that: a standalone server is already promoted.
         let current = self.get_server(&location).await?;
         if !current.is_replica() {
-            // Possibly still restarting from that promotion: wait until it is Ready.
+            let ready = current.properties.user_visible_state.as_deref().is_none_or(|s| s == "Ready");
+            if ready {
+                return self.observe_one(&current);
+            }
+            // Still restarting from that promotion: wait until it is Ready.
             let deadline = Instant::now() + self.client.polling.timeout;
             let ready = self.wait_ready(&location, deadline).await?;
             return self.observe_one(&ready);

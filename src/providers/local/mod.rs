@@ -123,13 +123,7 @@ impl From<LocalError> for ProviderError {
             LocalError::Timeout(_) => ProviderErrorKind::Timeout,
             _ => ProviderErrorKind::Other,
         };
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        ProviderError::new(kind, message)
+        ProviderError::new(kind, crate::providers::with_causes(&error))
     }
 }
 
