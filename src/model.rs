@@ -191,6 +191,26 @@ impl ServerSpec {
     pub fn is_replica(&self) -> bool {
         self.replica_of.is_some()
     }
+
+    /// The facts `rules::check` reads, for the server called `name`.
+    pub fn shape<'a>(&'a self, name: &'a str) -> rules::Shape<'a> {
+        rules::Shape {
+            name,
+            tier: self.tier,
+            generation: self.generation,
+            vcores: self.vcores,
+            storage_gb: self.storage_gb,
+            version: self.version,
+            backup_retention_days: self.backup_retention_days,
+            geo_redundant_backup: self.geo_redundant_backup,
+            storage_autogrow: self.storage_autogrow,
+            ssl_enforcement: self.ssl_enforcement,
+            minimal_tls_version: self.minimal_tls_version,
+            admin_login: &self.admin_login,
+            location: &self.location,
+            replica_of: self.replica_of.as_ref().map(ServerName::as_str),
+        }
+    }
 }
 
 /// The state a provider reports a server in (`userVisibleState` on Azure).
@@ -316,9 +336,33 @@ impl ServerPatch {
         *self == ServerPatch::default()
     }
 
-    /// Whether the patch changes compute (tier, generation or vCores), which restarts the server.
+    /// Whether the patch changes compute (tier, generation or vCores): the SKU a PATCH sends.
     pub fn changes_compute(&self) -> bool {
         self.tier.is_some() || self.generation.is_some() || self.vcores.is_some()
+    }
+
+    /// The fleet-file keys the patch changes.
+    pub fn keys(&self) -> Vec<rules::Key> {
+        use rules::Key;
+        [
+            (Key::Tier, self.tier.is_some()),
+            (Key::Generation, self.generation.is_some()),
+            (Key::Vcores, self.vcores.is_some()),
+            (Key::StorageGb, self.storage_gb.is_some()),
+            (Key::BackupRetentionDays, self.backup_retention_days.is_some()),
+            (Key::StorageAutogrow, self.storage_autogrow.is_some()),
+            (Key::SslEnforcement, self.ssl_enforcement.is_some()),
+            (Key::MinimalTlsVersion, self.minimal_tls_version.is_some()),
+            (Key::Tags, self.tags.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+
+    /// Whether applying the patch restarts the server (`rules::restarts`).
+    pub fn restarts(&self) -> bool {
+        rules::restarts(self.keys())
     }
 
     /// The spec after the patch.

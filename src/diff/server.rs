@@ -146,7 +146,7 @@ fn in_place(key: &'static str, differs: bool, migration_keys: &mut Vec<&'static 
     if !differs {
         return;
     }
-    match rules::property_rule(key).map(|rule| rule.change) {
+    match rules::Key::parse(key).and_then(rules::property_rule).map(|rule| rule.change) {
         Some(PropertyChange::CreateOnly) => migration_keys.push(key),
         _ => set(),
     }

@@ -232,11 +232,11 @@ async fn update(
     if !patch.is_empty() {
         observed = Some(context.call(|| provider.update(name, patch)).await?);
     }
-    if replication_support.is_some() && !patch.changes_compute() {
+    if replication_support.is_some() && !patch.restarts() {
         context.stage("restart").await?;
         observed = Some(context.call(|| provider.restart(name)).await?);
     }
-    let restarts = u32::from(patch.changes_compute() || replication_support.is_some());
+    let restarts = u32::from(patch.restarts() || replication_support.is_some());
     let outcome = observed.map_or(RecordOutcome::Unchanged, RecordOutcome::Upsert);
     Ok((outcome, restarts))
 }

@@ -4,7 +4,7 @@
 
 use super::model::{DowntimeRange, Impact};
 use crate::model::ServerPatch;
-use crate::rules::{self, Downtime, PropertyChange};
+use crate::rules::{self, Downtime, Key, PropertyChange};
 
 fn impact(restart: bool, downtime: Downtime, basis: &str, data_migration: bool, reversible: bool) -> Impact {
     Impact {
@@ -17,21 +17,8 @@ fn impact(restart: bool, downtime: Downtime, basis: &str, data_migration: bool, 
 }
 
 /// The fleet-file keys a patch changes.
-pub(super) fn patch_keys(patch: &ServerPatch) -> Vec<&'static str> {
-    [
-        ("tier", patch.tier.is_some()),
-        ("generation", patch.generation.is_some()),
-        ("vcores", patch.vcores.is_some()),
-        ("storage_gb", patch.storage_gb.is_some()),
-        ("backup_retention_days", patch.backup_retention_days.is_some()),
-        ("storage_autogrow", patch.storage_autogrow.is_some()),
-        ("ssl_enforcement", patch.ssl_enforcement.is_some()),
-        ("minimal_tls_version", patch.minimal_tls_version.is_some()),
-        ("tags", patch.tags.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(key, set)| set.then_some(key))
-    .collect()
+pub(super) fn patch_keys(patch: &ServerPatch) -> Vec<Key> {
+    patch.keys()
 }
 
 /// One in-place update: the worst of its properties' rules; one restart at most, because every
@@ -39,12 +26,12 @@ pub(super) fn patch_keys(patch: &ServerPatch) -> Vec<&'static str> {
 pub(super) fn update(patch: &ServerPatch, replication_support: bool) -> Impact {
     let mut keys = patch_keys(patch);
     if replication_support {
-        keys.push("replication_support");
+        keys.push(Key::ReplicationSupport);
     }
     let mut restart = false;
     let mut downtime = Downtime::NONE;
     let mut reversible = true;
-    for rule in keys.iter().filter_map(|key| rules::property_rule(key)) {
+    for rule in keys.iter().filter_map(|key| rules::property_rule(*key)) {
         restart |= matches!(rule.change, PropertyChange::Restart | PropertyChange::ParameterWithRestart);
         downtime = downtime.max(rule.downtime);
         reversible &= rule.reversible;
@@ -84,7 +71,7 @@ pub(super) fn recreate() -> Impact {
         false,
         Downtime::MIGRATION,
         "the replica is deleted and created again; it serves no reads until the new copy of the data has \
-         caught up (DOMAIN.md §3)",
+         caught up (docs/service-rules.md)",
         true,
         false,
     )

@@ -1,7 +1,7 @@
 //! What changing each property costs (DOMAIN.md §2): in place and online, in place with a
 //! restart, grow-only, or create-only (pgfleet migrates with dump/restore instead of replacing).
 
-use super::{PgVersion, Tier};
+use super::{Key, PgVersion, Tier};
 use serde::Serialize;
 
 /// How the service can change a property of an existing server.
@@ -37,25 +37,25 @@ impl Downtime {
     pub const COMPUTE_SCALING: Downtime = Downtime {
         min_seconds: 0,
         max_seconds: 60,
-        basis: "compute scaling switches to a new compute copy; new connections fail briefly and open transactions roll back, usually under a minute (DOMAIN.md §2)",
+        basis: "compute scaling switches to a new compute copy; new connections fail briefly and open transactions roll back, usually under a minute (docs/service-rules.md, \"What each change costs\")",
     };
     /// An explicit server restart.
     pub const RESTART: Downtime = Downtime {
         min_seconds: 0,
         max_seconds: 60,
-        basis: "a server restart drops connections, usually under a minute (DOMAIN.md §2)",
+        basis: "a server restart drops connections, usually under a minute (docs/service-rules.md, \"What each change costs\")",
     };
     /// A promote: the replica restarts, applies pending WAL and opens for writes.
     pub const PROMOTE: Downtime = Downtime {
         min_seconds: 0,
         max_seconds: 60,
-        basis: "promote restarts the replica after it applies pending WAL (DOMAIN.md §3)",
+        basis: "promote restarts the replica after it applies pending WAL (docs/service-rules.md, \"What each change costs\")",
     };
     /// A migration: writes are frozen on the source from the dump until cutover.
     pub const MIGRATION: Downtime = Downtime {
         min_seconds: 60,
         max_seconds: 3600,
-        basis: "writes are frozen from the start of the dump until cutover; the window grows with the data size (DOMAIN.md §1.5, D-LIM: dump/restore to a new server)",
+        basis: "writes are frozen from the start of the dump until cutover; the window grows with the data size (docs/service-rules.md: a create-only change is a dump/restore to a new server)",
     };
 
     /// The larger of two ranges, keeping the basis of the longer one.
@@ -72,17 +72,17 @@ impl Downtime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PropertyRule {
     /// The key in the fleet file (`vcores`, `storage_gb` …).
-    pub key: &'static str,
+    pub key: Key,
     pub change: PropertyChange,
     pub downtime: Downtime,
     /// Whether the change can be undone by changing the value back.
     pub reversible: bool,
-    /// The source, as DOMAIN.md cites it.
+    /// The source, as `docs/service-rules.md` abbreviates it.
     pub source: &'static str,
 }
 
 const fn rule(
-    key: &'static str,
+    key: Key,
     change: PropertyChange,
     downtime: Downtime,
     reversible: bool,
@@ -98,44 +98,76 @@ const fn rule(
 /// downgrades. Storage is grow-only: raising it is irreversible because it can never shrink.
 const PROPERTY_RULES: &[PropertyRule] = &[
     rule(
-        "tier",
+        Key::Tier,
         PropertyChange::Restart,
         Downtime::COMPUTE_SCALING,
         true,
-        "D-PT; D-LIM (not to or from Basic)",
+        "pricing-tiers; limits (not to or from Basic)",
     ),
-    rule("generation", PropertyChange::Restart, Downtime::COMPUTE_SCALING, true, "D-PT"),
-    rule("vcores", PropertyChange::Restart, Downtime::COMPUTE_SCALING, true, "D-PT \"Scale resources\""),
-    rule("storage_gb", PropertyChange::GrowOnly, Downtime::NONE, false, "D-PT; D-LIM (never shrinks)"),
-    rule("backup_retention_days", PropertyChange::Online, Downtime::NONE, true, "D-PT; D-BK"),
-    rule("storage_autogrow", PropertyChange::Online, Downtime::NONE, true, "SPEC; D-RR"),
-    rule("ssl_enforcement", PropertyChange::Online, Downtime::NONE, true, "EX ServerUpdate.json"),
-    rule("minimal_tls_version", PropertyChange::Online, Downtime::NONE, true, "EX ServerUpdate.json; D-SSL"),
-    rule("tags", PropertyChange::Online, Downtime::NONE, true, "SPEC ServerUpdateParameters"),
-    rule("admin_password", PropertyChange::Online, Downtime::NONE, true, "EX ServerUpdate.json"),
-    rule("version", PropertyChange::CreateOnly, Downtime::MIGRATION, false, "D-VER; D-LIM; TF-PG ForceNew"),
+    rule(Key::Generation, PropertyChange::Restart, Downtime::COMPUTE_SCALING, true, "pricing-tiers"),
     rule(
-        "geo_redundant_backup",
+        Key::Vcores,
+        PropertyChange::Restart,
+        Downtime::COMPUTE_SCALING,
+        true,
+        "pricing-tiers \"Scale resources\"",
+    ),
+    rule(
+        Key::StorageGb,
+        PropertyChange::GrowOnly,
+        Downtime::NONE,
+        false,
+        "pricing-tiers; limits (never shrinks)",
+    ),
+    rule(Key::BackupRetentionDays, PropertyChange::Online, Downtime::NONE, true, "pricing-tiers; backup"),
+    rule(Key::StorageAutogrow, PropertyChange::Online, Downtime::NONE, true, "arm-spec; read-replicas"),
+    rule(Key::SslEnforcement, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(Key::MinimalTlsVersion, PropertyChange::Online, Downtime::NONE, true, "arm-spec; ssl"),
+    rule(Key::Tags, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(Key::AdminPassword, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(
+        Key::Version,
         PropertyChange::CreateOnly,
         Downtime::MIGRATION,
         false,
-        "D-BK; TF-PG ForceNew",
+        "versions; limits; azurerm ForceNew",
     ),
-    rule("location", PropertyChange::CreateOnly, Downtime::MIGRATION, false, "TF-PG Location ForceNew"),
-    rule("admin_login", PropertyChange::CreateOnly, Downtime::MIGRATION, false, "SPEC; TF-PG ForceNew"),
     rule(
-        "replication_support",
+        Key::GeoRedundantBackup,
+        PropertyChange::CreateOnly,
+        Downtime::MIGRATION,
+        false,
+        "backup; azurerm ForceNew",
+    ),
+    rule(Key::Location, PropertyChange::CreateOnly, Downtime::MIGRATION, false, "azurerm ForceNew"),
+    rule(
+        Key::AdminLogin,
+        PropertyChange::CreateOnly,
+        Downtime::MIGRATION,
+        false,
+        "arm-spec; azurerm ForceNew",
+    ),
+    rule(
+        Key::ReplicationSupport,
         PropertyChange::ParameterWithRestart,
         Downtime::RESTART,
         true,
-        "D-RRCLI; D-LOG (azure.replication_support needs a restart)",
+        "replicas-cli (azure.replication_support needs a restart)",
     ),
 ];
 
 /// The rule for a fleet-file key, or `None` for keys that are not server properties
 /// (`replica_of` is a relationship: removing it is a promote, adding it is refused).
-pub fn property_rule(key: &str) -> Option<&'static PropertyRule> {
+pub fn property_rule(key: Key) -> Option<&'static PropertyRule> {
     PROPERTY_RULES.iter().find(|rule| rule.key == key)
+}
+
+/// Whether changing these keys in place restarts the server (compute changes, and parameters
+/// that take effect at a restart).
+pub fn restarts(keys: impl IntoIterator<Item = Key>) -> bool {
+    keys.into_iter()
+        .filter_map(property_rule)
+        .any(|rule| matches!(rule.change, PropertyChange::Restart | PropertyChange::ParameterWithRestart))
 }
 
 /// How a server can move between tiers.
@@ -184,7 +216,7 @@ mod tests {
 
     #[test]
     fn compute_properties_restart() {
-        for key in ["tier", "generation", "vcores"] {
+        for key in [Key::Tier, Key::Generation, Key::Vcores] {
             let rule = property_rule(key).unwrap();
             assert_eq!(rule.change, PropertyChange::Restart, "{key}");
             assert_eq!(rule.downtime, Downtime::COMPUTE_SCALING, "{key}");
@@ -195,7 +227,7 @@ mod tests {
 
     #[test]
     fn storage_only_grows_and_is_online() {
-        let rule = property_rule("storage_gb").unwrap();
+        let rule = property_rule(Key::StorageGb).unwrap();
         assert_eq!(rule.change, PropertyChange::GrowOnly);
         assert_eq!(rule.downtime, Downtime::NONE);
         assert!(!rule.reversible);
@@ -204,12 +236,12 @@ mod tests {
     #[test]
     fn online_properties() {
         for key in [
-            "backup_retention_days",
-            "storage_autogrow",
-            "ssl_enforcement",
-            "minimal_tls_version",
-            "tags",
-            "admin_password",
+            Key::BackupRetentionDays,
+            Key::StorageAutogrow,
+            Key::SslEnforcement,
+            Key::MinimalTlsVersion,
+            Key::Tags,
+            Key::AdminPassword,
         ] {
             let rule = property_rule(key).unwrap();
             assert_eq!(rule.change, PropertyChange::Online, "{key}");
@@ -219,7 +251,7 @@ mod tests {
 
     #[test]
     fn create_only_properties_migrate() {
-        for key in ["version", "geo_redundant_backup", "location", "admin_login"] {
+        for key in [Key::Version, Key::GeoRedundantBackup, Key::Location, Key::AdminLogin] {
             let rule = property_rule(key).unwrap();
             assert_eq!(rule.change, PropertyChange::CreateOnly, "{key}");
             assert_eq!(rule.downtime, Downtime::MIGRATION, "{key}");
@@ -228,14 +260,16 @@ mod tests {
 
     #[test]
     fn replication_support_needs_a_restart() {
-        let rule = property_rule("replication_support").unwrap();
+        let rule = property_rule(Key::ReplicationSupport).unwrap();
         assert_eq!(rule.change, PropertyChange::ParameterWithRestart);
         assert_eq!(rule.downtime, Downtime::RESTART);
     }
 
     #[test]
     fn replica_of_is_not_a_property() {
-        assert!(property_rule("replica_of").is_none());
+        assert!(property_rule(Key::ReplicaOf).is_none());
+        assert!(restarts([Key::Vcores, Key::Tags]));
+        assert!(!restarts([Key::StorageGb, Key::Tags]));
     }
 
     #[test]

@@ -2,13 +2,17 @@
 //! offers, which property changes are in place, restart the server or need a migration, and the
 //! replica constraints.
 //!
-//! This module is the one source of truth for those facts (DOMAIN.md §1–§3, DESIGN.md's
-//! decisions). The validator, the planner, the providers and the emulator read it; none of them
-//! re-derives a rule. It does no I/O and holds no state.
+//! This module is the one source of truth for those facts (listed with their sources in
+//! `docs/service-rules.md`). [`check`] answers "may this be created / changed from A to B,
+//! given its replication set?" with a typed [`Refusal`]; the validator, the planner, the
+//! providers and the emulator ask it and map a refusal to their wire form by its
+//! [`Rule::code`]; none of them re-derives a rule. It does no I/O and holds no state.
 
 mod catalog;
 mod changes;
+pub mod check;
 mod names;
+mod refusal;
 mod replicas;
 
 pub use catalog::{
@@ -16,11 +20,15 @@ pub use catalog::{
     SkuInfo, StorageLimits, TierFeature, sku, sku_by_name, storage_limits, tier_supports, valid_vcores,
 };
 pub use changes::{
-    Downtime, PropertyChange, PropertyRule, TierChange, VersionChange, property_rule, tier_change,
+    Downtime, PropertyChange, PropertyRule, TierChange, VersionChange, property_rule, restarts, tier_change,
     version_change,
 };
+pub use check::{PrimaryFacts, Shape};
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};
-pub use replicas::{ReplicaShortfall, SkuSize, replica_fits, replica_resize_shortfall, replica_shortfall};
+pub use refusal::{CodeOrigin, Key, Refusal, Rule};
+pub use replicas::{
+    ReplicaShortfall, SkuSize, replica_fits, replica_resize_shortfall, replica_shortfall, replica_shortfalls,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

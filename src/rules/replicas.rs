@@ -1,8 +1,8 @@
 //! Whether a replica can follow its primary (DOMAIN.md §3; DESIGN.md decides storage too): a
 //! replica's `max_connections` (fixed by its SKU, D-RR "Scaling": the check the service makes on
-//! every SKU change) and its storage must be at least its primary's. Every place that compares a
-//! replica with its primary (validator, planner, providers, emulator) asks this module. The
-//! fleet file's stricter "vCores >= the primary's" is DESIGN.md's validation rule on top.
+//! every SKU change), its vCores and its storage (DESIGN.md's decision) must be at least its
+//! primary's. Every place that compares a replica with its primary (validator, planner,
+//! providers, emulator) asks this module, through `rules::check`.
 
 use super::{Generation, SkuInfo, Tier, sku};
 
@@ -25,6 +25,11 @@ impl SkuSize {
     pub fn max_connections(self) -> u32 {
         sku(self.tier, self.generation, self.vcores).map_or(0, |sku| sku.max_connections)
     }
+
+    /// `GP_Gen5_8`, formed even when the catalog does not sell it.
+    pub fn sku_name(self) -> String {
+        format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores)
+    }
 }
 
 /// What a replica may not be smaller than its primary in.
@@ -32,27 +37,54 @@ impl SkuSize {
 pub enum ReplicaShortfall {
     /// The replica's SKU has fewer connections than the primary's (the service's rule).
     MaxConnections { primary: u32, replica: u32 },
+    /// The replica has fewer vCores than the primary (DESIGN.md's decision).
+    Vcores { primary: u32, replica: u32 },
     /// The replica has less storage than the primary (DESIGN.md's decision).
     Storage { primary_gb: u32, replica_gb: u32 },
 }
 
-/// Checks a primary's size against one replica's: `None` when the replica fits. A SKU the
-/// catalog does not sell counts as zero connections.
-pub fn replica_shortfall(primary: SkuSize, replica: SkuSize) -> Option<ReplicaShortfall> {
+impl ReplicaShortfall {
+    /// `480 connections against 250`, for messages.
+    pub fn describe(self) -> String {
+        match self {
+            ReplicaShortfall::MaxConnections { primary, replica } => {
+                format!("{primary} connections against {replica}")
+            }
+            ReplicaShortfall::Vcores { primary, replica } => format!("{primary} vCores against {replica}"),
+            ReplicaShortfall::Storage { primary_gb, replica_gb } => {
+                format!("{primary_gb} GB of storage against {replica_gb} GB")
+            }
+        }
+    }
+}
+
+/// Every dimension a replica falls short of its primary in: connections (the service's rule),
+/// then vCores and storage (DESIGN.md's). Empty when the replica fits.
+pub fn replica_shortfalls(primary: SkuSize, replica: SkuSize) -> Vec<ReplicaShortfall> {
+    let mut shortfalls = Vec::new();
     let (primary_connections, replica_connections) = (primary.max_connections(), replica.max_connections());
     if replica_connections < primary_connections {
-        return Some(ReplicaShortfall::MaxConnections {
+        shortfalls.push(ReplicaShortfall::MaxConnections {
             primary: primary_connections,
             replica: replica_connections,
         });
+    } else if replica.vcores < primary.vcores {
+        shortfalls.push(ReplicaShortfall::Vcores { primary: primary.vcores, replica: replica.vcores });
     }
     if replica.storage_gb < primary.storage_gb {
-        return Some(ReplicaShortfall::Storage {
+        shortfalls.push(ReplicaShortfall::Storage {
             primary_gb: primary.storage_gb,
             replica_gb: replica.storage_gb,
         });
     }
-    None
+    shortfalls
+}
+
+/// Checks a primary's size against one replica's: `None` when the replica fits, else the
+/// first dimension it falls short in. A SKU the catalog does not sell counts as zero
+/// connections.
+pub fn replica_shortfall(primary: SkuSize, replica: SkuSize) -> Option<ReplicaShortfall> {
+    replica_shortfalls(primary, replica).into_iter().next()
 }
 
 /// Whether a replica of `replica`'s size may follow a primary of `primary`'s size.
@@ -74,9 +106,11 @@ pub fn replica_resize_shortfall(
     let was_short = replica_shortfall(primary_before, replica_before).is_some();
     // What the replica lacks in each dimension (nothing when it has more).
     let connections_gap = |p: SkuSize, r: SkuSize| p.max_connections().saturating_sub(r.max_connections());
+    let vcores_gap = |p: SkuSize, r: SkuSize| p.vcores.saturating_sub(r.vcores);
     let storage_gap = |p: SkuSize, r: SkuSize| p.storage_gb.saturating_sub(r.storage_gb);
     let worse = connections_gap(primary_after, replica_after)
         > connections_gap(primary_before, replica_before)
+        || vcores_gap(primary_after, replica_after) > vcores_gap(primary_before, replica_before)
         || storage_gap(primary_after, replica_after) > storage_gap(primary_before, replica_before);
     (!was_short || worse).then_some(shortfall)
 }
@@ -104,8 +138,11 @@ mod tests {
             replica_shortfall(size("GP_Gen5_4", 200), size("GP_Gen5_4", 100)),
             Some(ReplicaShortfall::Storage { primary_gb: 200, replica_gb: 100 })
         );
-        // MO_Gen5_2 has more connections (300) than GP_Gen5_4 (250): connections decide.
-        assert!(replica_fits(size("GP_Gen5_4", 100), size("MO_Gen5_2", 100)));
+        // MO_Gen5_2 has more connections (300) than GP_Gen5_4 (250), but fewer vCores.
+        assert_eq!(
+            replica_shortfall(size("GP_Gen5_4", 100), size("MO_Gen5_2", 100)),
+            Some(ReplicaShortfall::Vcores { primary: 4, replica: 2 })
+        );
         // MO_Gen5_4 (500) outranks GP_Gen5_4 (250) at the same vCores.
         assert!(!replica_fits(size("MO_Gen5_4", 100), size("GP_Gen5_4", 100)));
     }
@@ -114,8 +151,8 @@ mod tests {
     fn fits_compares_connections_and_storage() {
         let size = |tier, vcores, storage_gb| SkuSize { tier, generation: Gen5, vcores, storage_gb };
         assert!(replica_fits(size(GP, 4, 100), size(GP, 4, 100)));
-        // GP_Gen5_8 allows 480 connections, MO_Gen5_4 500: fewer vCores, yet enough.
-        assert!(replica_fits(size(GP, 8, 100), size(MO, 4, 100)));
+        // GP_Gen5_8 allows 480 connections, MO_Gen5_4 500: enough connections, too few vCores.
+        assert!(!replica_fits(size(GP, 8, 100), size(MO, 4, 100)));
         assert!(replica_fits(size(GP, 4, 100), size(GP, 8, 200)));
         assert!(!replica_fits(size(GP, 8, 100), size(GP, 4, 100)));
         assert!(!replica_fits(size(GP, 4, 200), size(GP, 4, 100)));

@@ -189,7 +189,10 @@ impl AttributeKind {
             AttributeKind::Added
         } else if attribute.after.is_null() {
             AttributeKind::Removed
-        } else if rules::property_rule(&attribute.path).is_some_and(|rule| !rule.reversible) {
+        } else if rules::Key::parse(&attribute.path)
+            .and_then(rules::property_rule)
+            .is_some_and(|rule| !rule.reversible)
+        {
             AttributeKind::Irreversible
         } else {
             AttributeKind::Changed

@@ -116,7 +116,7 @@ pub fn check_update(
     for replica in replicas {
         match rules::replica_resize_shortfall((current.size(), next.size()), (replica.size(), replica.size()))
         {
-            Some(ReplicaShortfall::MaxConnections { .. }) => {
+            Some(ReplicaShortfall::MaxConnections { .. } | ReplicaShortfall::Vcores { .. }) => {
                 return Err(refused_without_code(PRIMARY_LARGER_THAN_REPLICA.to_string()));
             }
             Some(ReplicaShortfall::Storage { .. }) => {

@@ -1,0 +1,273 @@
+//! What a refusal is: the rule that refuses, the key it is about, a message and a hint. Each rule
+//! has one code (the service's where it is known, pgfleet's own otherwise) and one source; every
+//! backend that answers on a wire (the emulator's ARM errors, the local provider's errors)
+//! takes the code from [`Rule::code`] and nothing else, so one rule never has two codes.
+//!
+//! The project's own docs list these rules with their sources: `docs/service-rules.md`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A fleet-file key that describes a server: what refusals, attribute changes and property
+/// rules are about. Serialized as the key is written in the fleet file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Key {
+    /// The server's name (the key of its `[servers.NAME]` table).
+    Name,
+    Tier,
+    Generation,
+    Vcores,
+    StorageGb,
+    Version,
+    BackupRetentionDays,
+    GeoRedundantBackup,
+    StorageAutogrow,
+    SslEnforcement,
+    MinimalTlsVersion,
+    AdminLogin,
+    AdminPassword,
+    Location,
+    Tags,
+    ReplicaOf,
+    /// The `azure.replication_support` parameter (not a fleet-file key: pgfleet sets it).
+    ReplicationSupport,
+}
+
+impl Key {
+    /// Every key, in the order the fleet file documents them.
+    pub const ALL: [Key; 17] = [
+        Key::Name,
+        Key::Tier,
+        Key::Generation,
+        Key::Vcores,
+        Key::StorageGb,
+        Key::Version,
+        Key::BackupRetentionDays,
+        Key::GeoRedundantBackup,
+        Key::StorageAutogrow,
+        Key::SslEnforcement,
+        Key::MinimalTlsVersion,
+        Key::AdminLogin,
+        Key::AdminPassword,
+        Key::Location,
+        Key::Tags,
+        Key::ReplicaOf,
+        Key::ReplicationSupport,
+    ];
+
+    /// The key as the fleet file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Key::Name => "name",
+            Key::Tier => "tier",
+            Key::Generation => "generation",
+            Key::Vcores => "vcores",
+            Key::StorageGb => "storage_gb",
+            Key::Version => "version",
+            Key::BackupRetentionDays => "backup_retention_days",
+            Key::GeoRedundantBackup => "geo_redundant_backup",
+            Key::StorageAutogrow => "storage_autogrow",
+            Key::SslEnforcement => "ssl_enforcement",
+            Key::MinimalTlsVersion => "minimal_tls_version",
+            Key::AdminLogin => "admin_login",
+            Key::AdminPassword => "admin_password",
+            Key::Location => "location",
+            Key::Tags => "tags",
+            Key::ReplicaOf => "replica_of",
+            Key::ReplicationSupport => "replication_support",
+        }
+    }
+
+    /// The key named `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|key| key.as_str() == text)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose code a rule carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOrigin {
+    /// The service's own error code, as recorded from a real answer.
+    Service,
+    /// No real code is known; pgfleet names the refusal after the rule.
+    Pgfleet,
+}
+
+/// A rule that can refuse a server or a change. Each variant is one row of
+/// `docs/service-rules.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Rule {
+    /// The server name is not 3–63 lowercase letters, digits and hyphens.
+    InvalidServerName,
+    /// The admin login is empty, reserved or starts with `pg_`.
+    InvalidAdminLogin,
+    /// The tier, generation and vCores name no SKU the service sells.
+    SkuNotOffered,
+    /// Storage outside the tier's range.
+    StorageOutOfRange,
+    /// Backup retention outside 7–35 days.
+    RetentionOutOfRange,
+    /// Geo-redundant backup on a tier that does not offer it (Basic).
+    GeoBackupNotOffered,
+    /// `ssl_enforcement = false` with a minimal TLS version other than `TLSEnforcementDisabled`.
+    TlsWithoutSsl,
+    /// A new server on a PostgreSQL version the service retired.
+    RetiredVersion,
+    /// A tag whose name starts with `pgfleet-`: pgfleet writes those itself.
+    ReservedTag,
+    /// A tier change to or from Basic, in place.
+    TierChangeNotInPlace,
+    /// A storage decrease.
+    StorageShrink,
+    /// A change of a property that is set only at create (version, geo-redundant backup,
+    /// location, admin login), in place.
+    CreateOnlyChange,
+    /// A PostgreSQL major version lower than the server's.
+    VersionDowngrade,
+    /// Storage auto-grow turned off on a replica.
+    ReplicaAutogrowOff,
+    /// A replica of a server that is itself a replica.
+    ReplicaOfReplica,
+    /// A replica of a Basic server, or a replica on the Basic tier.
+    ReplicaOnBasic,
+    /// A sixth replica of one primary.
+    TooManyReplicas,
+    /// A replica of a primary whose `azure.replication_support` is OFF.
+    ReplicationSupportOff,
+    /// A replica with fewer connections, vCores or less storage than its primary.
+    ReplicaSmallerThanPrimary,
+    /// A primary resized above one of its replicas.
+    PrimaryLargerThanReplica,
+    /// A replica whose version or admin login differs from its primary's.
+    ReplicaDiffersFromPrimary,
+    /// A password change on a replica, or combined with a promote.
+    PasswordChangeOnReplica,
+    /// A promote of a server that is not a replica.
+    NotAReplica,
+}
+
+impl Rule {
+    /// Every rule, in the order of `docs/service-rules.md`.
+    pub const ALL: [Rule; 23] = [
+        Rule::InvalidServerName,
+        Rule::InvalidAdminLogin,
+        Rule::SkuNotOffered,
+        Rule::StorageOutOfRange,
+        Rule::RetentionOutOfRange,
+        Rule::GeoBackupNotOffered,
+        Rule::TlsWithoutSsl,
+        Rule::RetiredVersion,
+        Rule::ReservedTag,
+        Rule::TierChangeNotInPlace,
+        Rule::StorageShrink,
+        Rule::CreateOnlyChange,
+        Rule::VersionDowngrade,
+        Rule::ReplicaAutogrowOff,
+        Rule::ReplicaOfReplica,
+        Rule::ReplicaOnBasic,
+        Rule::TooManyReplicas,
+        Rule::ReplicationSupportOff,
+        Rule::ReplicaSmallerThanPrimary,
+        Rule::PrimaryLargerThanReplica,
+        Rule::ReplicaDiffersFromPrimary,
+        Rule::PasswordChangeOnReplica,
+        Rule::NotAReplica,
+    ];
+
+    /// The error code every backend answers this rule with, and whose it is.
+    pub fn code(self) -> (&'static str, CodeOrigin) {
+        use CodeOrigin::{Pgfleet, Service};
+        match self {
+            Rule::InvalidServerName => ("InvalidServerName", Pgfleet),
+            Rule::InvalidAdminLogin => ("InvalidAdministratorLogin", Pgfleet),
+            Rule::SkuNotOffered => ("InvalidSkuName", Pgfleet),
+            Rule::StorageOutOfRange => ("InvalidStorageSize", Pgfleet),
+            Rule::RetentionOutOfRange => ("InvalidBackupRetentionDays", Pgfleet),
+            Rule::GeoBackupNotOffered => ("GeoRedundantBackupNotSupported", Pgfleet),
+            Rule::TlsWithoutSsl => ("InvalidMinimalTlsVersion", Pgfleet),
+            Rule::RetiredVersion => ("InvalidServerVersion", Pgfleet),
+            Rule::ReservedTag => ("ReservedTag", Pgfleet),
+            Rule::TierChangeNotInPlace => ("InvalidUpgradeEdition", Service),
+            Rule::StorageShrink => ("UnsupportedUpdate", Service),
+            Rule::CreateOnlyChange => ("UnsupportedUpdate", Service),
+            Rule::VersionDowngrade => ("VersionDowngradeNotSupported", Pgfleet),
+            Rule::ReplicaAutogrowOff => ("UnsupportedUpdate", Service),
+            Rule::ReplicaOfReplica => ("ReplicaOfReplicaNotSupported", Pgfleet),
+            Rule::ReplicaOnBasic => ("ReplicationNotSupportedForBasicTier", Pgfleet),
+            Rule::TooManyReplicas => ("ReplicaCountExceeded", Pgfleet),
+            Rule::ReplicationSupportOff => ("ReplicationSupportNotEnabled", Pgfleet),
+            Rule::ReplicaSmallerThanPrimary => ("ReplicaSmallerThanMaster", Pgfleet),
+            Rule::PrimaryLargerThanReplica => ("MasterLargerThanReplica", Pgfleet),
+            Rule::ReplicaDiffersFromPrimary => ("ReplicaPropertyMismatch", Pgfleet),
+            Rule::PasswordChangeOnReplica => ("PasswordChangeOnReplicaNotSupported", Pgfleet),
+            Rule::NotAReplica => ("ServerIsNotReplica", Pgfleet),
+        }
+    }
+
+    /// The code alone.
+    pub fn code_str(self) -> &'static str {
+        self.code().0
+    }
+
+    /// The rule whose code is `code`, when exactly one rule has it (`UnsupportedUpdate` is
+    /// shared by several and answers `None`).
+    pub fn from_code(code: &str) -> Option<Rule> {
+        let mut found = Rule::ALL.into_iter().filter(|rule| rule.code_str() == code);
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
+    /// The anchor of the rule in `docs/service-rules.md`, which plans and errors cite.
+    pub fn doc_anchor(self) -> String {
+        format!("docs/service-rules.md#{}", self.code_str().to_ascii_lowercase())
+    }
+
+    /// The rule's name as `docs/service-rules.md` lists it (the variant's name).
+    pub fn name(self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// A refusal: which rule refused, the key it is about, what is wrong and what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub rule: Rule,
+    /// The fleet-file key the refusal is about (where the validator points).
+    pub key: Key,
+    /// What is wrong, in a sentence without a trailing period.
+    pub message: String,
+    /// What to do instead.
+    pub hint: String,
+}
+
+impl Refusal {
+    pub fn new(rule: Rule, key: Key, message: impl Into<String>, hint: impl Into<String>) -> Refusal {
+        Refusal { rule, key, message: message.into(), hint: hint.into() }
+    }
+
+    /// The code every backend answers with ([`Rule::code`]).
+    pub fn code(&self) -> &'static str {
+        self.rule.code_str()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
