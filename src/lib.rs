@@ -30,10 +30,12 @@
 pub mod cli;
 pub mod config;
 pub mod diff;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod exec;
 pub mod migrate;
 pub mod model;
+pub mod pgtools;
 pub mod plan;
 pub mod providers;
 pub mod rules;

@@ -139,7 +139,7 @@ pub struct ServerSpec {
 
 impl ServerSpec {
     /// A standalone server of `tier` with `vcores` and `storage_gb` on `version`, everything else
-    /// as a fleet file leaves it when unset (`config::raw`'s defaults: Gen5, 7 days of backups,
+    /// as a fleet file leaves it when unset (the service's defaults in `rules`: Gen5, 7 days of backups,
     /// no geo-redundancy, storage auto-grow, SSL enforced with TLS 1.2 at least, no tags).
     pub fn new(
         tier: Tier,
@@ -149,7 +149,7 @@ impl ServerSpec {
         admin_login: impl Into<String>,
         location: impl Into<String>,
     ) -> ServerSpec {
-        use crate::config::raw;
+        use crate::rules as raw;
         ServerSpec {
             tier,
             generation: raw::DEFAULT_GENERATION,

@@ -10,7 +10,7 @@ use azure_common::backed::{backed_emulator, checksums, connect, running_clusters
 use azure_common::converge::{converge_with, refresh};
 use azure_common::*;
 use pgfleet::emulator::gateway::INVALID_USERNAME;
-use pgfleet::migrate::DumpRestoreMigrator;
+use pgfleet::exec::DumpRestoreMigrator;
 use pgfleet::model::{ServerName, ServerStatus};
 use pgfleet::providers::Provider;
 use pgfleet::providers::azure::AzureProvider;

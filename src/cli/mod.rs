@@ -6,6 +6,7 @@
 mod apply;
 mod completions;
 mod destroy;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod endpoint;
 mod github;
@@ -74,6 +75,7 @@ pub enum Command {
     /// Delete every server of the fleet (needs --allow-delete).
     Destroy(destroy::DestroyArgs),
     /// Run an ARM-compatible emulator of Azure Database for PostgreSQL on loopback.
+    #[cfg(feature = "emulator")]
     Emulator(emulator::EmulatorArgs),
     /// Render a saved plan.
     Show(show::ShowArgs),
@@ -98,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&cli.global, args, &printer),
         Command::Refresh(args) => refresh::run(&cli.global, args, &printer),
         Command::Destroy(args) => destroy::run(&cli.global, args, &printer),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(&cli.global, args, &printer),
         Command::Show(args) => show::run(&cli.global, args, &printer),
         Command::Endpoint(args) => endpoint::run(&cli.global, args, &printer),

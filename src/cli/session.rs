@@ -196,7 +196,7 @@ pub async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome>
     let passwords = resolve_passwords(fleet, plan)?;
     let work_dir = locked.path().parent().map(Path::to_path_buf).unwrap_or_default();
     let shared = Arc::new(std::sync::Mutex::new(locked));
-    let migrator = Arc::new(crate::migrate::DumpRestoreMigrator {
+    let migrator = Arc::new(crate::exec::DumpRestoreMigrator {
         work_dir,
         passwords: passwords.clone(),
         client_bindir: None,

@@ -171,16 +171,12 @@ pub const DEFAULT_LOCAL_ROOT: &str = "state/local";
 pub const DEFAULT_PORT_BASE: u16 = 54320;
 /// `[provider.azure] endpoint` when not set.
 pub const DEFAULT_AZURE_ENDPOINT: &str = "https://management.azure.com";
-/// `generation` when neither the server nor `[defaults]` sets it.
-pub const DEFAULT_GENERATION: Generation = Generation::Gen5;
-/// `backup_retention_days` when not set: the service's minimum.
-pub const DEFAULT_RETENTION_DAYS: u32 = *crate::rules::RETENTION_DAYS.start();
-/// `geo_redundant_backup` when not set.
-pub const DEFAULT_GEO_REDUNDANT_BACKUP: bool = false;
-/// `storage_autogrow` when not set.
-pub const DEFAULT_STORAGE_AUTOGROW: bool = true;
-/// `ssl_enforcement` when not set.
-pub const DEFAULT_SSL_ENFORCEMENT: bool = true;
+/// What a server key is when neither the server nor `[defaults]` sets it: the service's own
+/// defaults, which `rules` holds.
+pub use crate::rules::{
+    DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,
+    DEFAULT_STORAGE_AUTOGROW,
+};
 
 fn default_local_root() -> &'static str {
     DEFAULT_LOCAL_ROOT

@@ -99,7 +99,8 @@ impl Backing {
     pub fn new(options: BackingOptions) -> Result<Backing, ProviderError> {
         let bindir = match &options.pg_bindir {
             Some(dir) => dir.clone(),
-            None => crate::providers::local::find_pg_bindir()?,
+            None => crate::providers::local::find_pg_bindir()
+                .map_err(crate::providers::local::LocalError::from)?,
         };
         let mut random = rand::rng();
         let local = LocalProviderOptions {

@@ -8,19 +8,24 @@
 //! - `sink`: the [`StateSink`] contract and the batching writer task. Records are persisted in
 //!   the order they are queued, which is what lets a dependent start as soon as its
 //!   dependency's `Finished` record is queued.
+//! - `migration`: [`DumpRestoreMigrator`], which runs `migrate`'s dump/restore for a `migrate`
+//!   change, its provider calls retried by `retrying_provider` under the apply's policy.
 //! - `retry`, `events`, `cancel`, `report`, `reconcile`.
 
 mod cancel;
 mod events;
+mod migration;
 mod reconcile;
 mod report;
 mod retry;
+mod retrying_provider;
 mod scheduler;
 mod sink;
 mod step;
 
 pub use cancel::{Cancel, CancelLevel};
 pub use events::{ApplySummary, Event, EventKind, EventSender};
+pub use migration::DumpRestoreMigrator;
 pub use reconcile::reconcile_interrupted;
 pub use report::{ApplyReport, ChangeOutcome, ChangeReport};
 pub use retry::{RetryNotice, RetryPolicy, with_retries};

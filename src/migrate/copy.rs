@@ -44,7 +44,7 @@ impl Tools {
             .kill_on_drop(true);
         // A pgfleet killed outright must not leave a restore writing into the staging server,
         // or reading a dump the next run rewrites, behind the next run's back.
-        crate::providers::local::end_with_pgfleet(&mut command);
+        crate::pgtools::end_with_pgfleet(&mut command);
         command
     }
 
@@ -102,7 +102,7 @@ pub async fn copy_and_verify(
 ) -> Result<MigrationReport, MigrateError> {
     let bindir = match &options.client_bindir {
         Some(dir) => dir.clone(),
-        None => crate::providers::local::find_bindir_with(&["pg_dump", "pg_dumpall", "pg_restore"])
+        None => crate::pgtools::find_bindir_with(&["pg_dump", "pg_dumpall", "pg_restore"])
             .map_err(|error| MigrateError::ToolsNotFound(error.to_string()))?,
     };
     let tools = Tools { bindir };

@@ -12,8 +12,6 @@
 
 mod copy;
 mod freeze;
-mod migrator;
-mod retrying;
 mod run;
 mod sql;
 mod tls;
@@ -21,8 +19,6 @@ mod verify;
 
 pub use copy::{CopyOptions, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
-pub use migrator::DumpRestoreMigrator;
-use retrying::RetryingProvider;
 pub use run::{MigrationRequest, run_migration, staging_name};
 pub use sql::{connect, connect_with};
 pub use tls::SessionTls;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 pub mod azure;
 pub mod local;
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_provider;
 use std::time::Duration;
 

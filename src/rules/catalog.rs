@@ -113,6 +113,17 @@ pub fn storage_limits(tier: Tier) -> StorageLimits {
 /// Backup retention in days, the same on every tier (D-PT; D-BK).
 pub const RETENTION_DAYS: RangeInclusive<u32> = 7..=35;
 
+/// The hardware generation a server gets when none is asked for.
+pub const DEFAULT_GENERATION: Generation = Generation::Gen5;
+/// Backup retention when none is asked for: the service's minimum.
+pub const DEFAULT_RETENTION_DAYS: u32 = *RETENTION_DAYS.start();
+/// Geo-redundant backup is off unless asked for.
+pub const DEFAULT_GEO_REDUNDANT_BACKUP: bool = false;
+/// Storage auto-grow is on unless turned off.
+pub const DEFAULT_STORAGE_AUTOGROW: bool = true;
+/// SSL is enforced unless turned off.
+pub const DEFAULT_SSL_ENFORCEMENT: bool = true;
+
 /// A primary has at most this many read replicas (D-RR; D-CMP).
 pub const MAX_REPLICAS_PER_PRIMARY: usize = 5;
 

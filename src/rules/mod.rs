@@ -16,8 +16,10 @@ mod refusal;
 mod replicas;
 
 pub use catalog::{
-    GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES, RETENTION_DAYS, SKU_CATALOG,
-    SkuInfo, StorageLimits, TierFeature, sku, sku_by_name, storage_limits, tier_supports, valid_vcores,
+    DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,
+    DEFAULT_STORAGE_AUTOGROW, GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES,
+    RETENTION_DAYS, SKU_CATALOG, SkuInfo, StorageLimits, TierFeature, sku, sku_by_name, storage_limits,
+    tier_supports, valid_vcores,
 };
 pub use changes::{
     Downtime, PropertyChange, PropertyRule, TierChange, VersionChange, property_rule, restarts, tier_change,

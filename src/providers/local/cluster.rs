@@ -8,8 +8,8 @@
 
 use super::LocalError;
 use super::settings::ClusterSettings;
-use super::tools::Tools;
 use crate::model::{ServerName, ServerSpec};
+use crate::pgtools::Tools;
 use crate::rules::ReplicationSupport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -187,7 +187,7 @@ impl Cluster {
         let args = ["start", "-w", "-s", "-t", &timeout, "-D"];
         let mut command = tools.command("pg_ctl");
         command.args(args).arg(&data).arg("-l").arg(&log);
-        super::tools::run_command("pg_ctl start", command, START_STOP_TIMEOUT + Duration::from_secs(5))
+        crate::pgtools::run_command("pg_ctl start", command, START_STOP_TIMEOUT + Duration::from_secs(5))
             .await
             .map_err(|error| LocalError::Tool {
                 tool: "pg_ctl start".into(),
@@ -290,7 +290,7 @@ pub fn prepare_dir(root: &Path, fleet_dir: &Path, dir: &Path, tools: &Tools) -> 
         }
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    tools.give(dir)
+    Ok(tools.give(dir)?)
 }
 
 /// Stops every cluster under `root` at once (immediate shutdown), synchronously: for drop

@@ -16,11 +16,11 @@ mod operations;
 mod probe;
 mod replicas;
 mod settings;
-mod tools;
 
+use crate::pgtools as tools;
+pub use crate::pgtools::{BINDIR_VARIABLE, end_with_pgfleet, find_bindir_with, find_pg_bindir};
 pub use checks::{INVALID_PARAMETER, INVALID_REPLICA, INVALID_UPGRADE_EDITION, UNSUPPORTED_UPDATE};
 pub use settings::{ClusterSettings, MEMORY_SCALE_DIVISOR};
-pub use tools::{BINDIR_VARIABLE, end_with_pgfleet, find_bindir_with, find_pg_bindir};
 
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
 use crate::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
@@ -106,6 +106,17 @@ pub enum LocalError {
     Timeout(String),
     #[error("no free port from {0} upwards")]
     NoFreePort(u16),
+}
+
+impl From<crate::pgtools::ToolError> for LocalError {
+    fn from(error: crate::pgtools::ToolError) -> LocalError {
+        use crate::pgtools::ToolError;
+        match error {
+            ToolError::BinariesNotFound(what) => LocalError::BinariesNotFound(what),
+            ToolError::Io { context, source } => LocalError::Io { context, source },
+            ToolError::Tool { tool, message } => LocalError::Tool { tool, message },
+        }
+    }
 }
 
 impl From<LocalError> for ProviderError {

@@ -56,7 +56,9 @@ impl LocalProvider {
             .args(["-X", "stream", "-S", &slot, "-R", "--checkpoint=fast", "-D"])
             .arg(&data)
             .env("PGPASSWORD", &secret);
-        super::tools::run_command("pg_basebackup", command, BASE_BACKUP_TIMEOUT).await?;
+        crate::pgtools::run_command("pg_basebackup", command, BASE_BACKUP_TIMEOUT)
+            .await
+            .map_err(LocalError::from)?;
         cluster.write_internal_secret(&secret, &self.tools)?;
         cluster.write_settings(&Self::settings(meta)?, &self.tools)?;
         cluster.start(&self.tools).await?;

@@ -1,10 +1,27 @@
-//! Finding the PostgreSQL binaries and running them as the right OS user.
+//! Running the PostgreSQL tools: finding the binaries, the OS user clusters run as, and one
+//! tool run with an explicit timeout that dies with pgfleet. A leaf module: the local provider
+//! (initdb, pg_ctl, pg_basebackup) and the migration (pg_dump, pg_restore) both use it.
 //!
 //! Owns: the search order for the binaries, the user clusters run as (the unprivileged
 //! `postgres` user when pgfleet runs as root, since initdb refuses root), and running one tool
 //! with an explicit timeout. Must not: know about servers, specs or the fleet.
 
-use super::LocalError;
+/// Why a tool could not be found or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("PostgreSQL binaries not found: {0}")]
+    BinariesNotFound(String),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{tool} failed: {message}")]
+    Tool { tool: String, message: String },
+}
+
+use ToolError as LocalError;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,9 +1,12 @@
-//! The executor's view of a migration: `DumpRestoreMigrator` runs [`run_migration`] for a
-//! plan's `migrate` change, turning migration events into step progress. It holds the admin
-//! passwords the new servers get; it never records them.
+//! The executor's view of a migration: `DumpRestoreMigrator` runs
+//! [`crate::migrate::run_migration`] for a plan's `migrate` change, turning migration events into
+//! step progress. It holds the admin passwords the new servers get; it never records them. It
+//! lives with the executor (the [`Migrator`] trait's home) so that `migrate` knows nothing of
+//! plans or steps.
 
-use super::{MigrateError, MigrationEvent, MigrationRequest, MigrationStep, run_migration};
-use crate::exec::{EventKind, Migrator, StepContext};
+use super::retrying_provider::RetryingProvider;
+use super::{EventKind, Migrator, StepContext};
+use crate::migrate::{MigrateError, MigrationEvent, MigrationRequest, MigrationStep, run_migration};
 use crate::model::{ObservedServer, ServerName};
 use crate::plan::{Change, Operation};
 use crate::providers::{Provider, ProviderError, ProviderErrorKind};
@@ -62,7 +65,7 @@ impl Migrator for DumpRestoreMigrator {
         };
         // Each provider call is retried like the executor's own calls (bounded by its policy):
         // a re-run after a crash meets the staging server mid-operation (409).
-        let retrying = super::RetryingProvider { inner: provider, context };
+        let retrying = RetryingProvider { inner: provider, context };
         run_migration(&retrying, &request, &progress).await.map_err(into_provider_error)
     }
 }

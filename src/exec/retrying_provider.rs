@@ -6,13 +6,13 @@
 //!
 //! Must not: retry what a retry cannot fix (refusals), or change what a call does.
 
-use crate::exec::StepContext;
+use super::StepContext;
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
 use crate::providers::{Connection, CreateRequest, Provider, ProviderError};
 use async_trait::async_trait;
 
 /// `inner` with each call run through [`StepContext::call`].
-pub struct RetryingProvider<'a> {
+pub(crate) struct RetryingProvider<'a> {
     pub inner: &'a dyn Provider,
     pub context: &'a StepContext,
 }
