@@ -3,6 +3,7 @@
 //! from `AZURE_AUTHORITY_HOST` pointed at the emulator's token endpoint. Its own test binary,
 //! because it sets process environment variables.
 
+#[path = "it/azure_common/mod.rs"]
 mod azure_common;
 
 use azure_common::*;

@@ -6,9 +6,8 @@
 //! The validator and the planner take their refusals from the same `rules::check` functions;
 //! their tests (tests/validate_rules.rs, src/plan/tests) pin the keys and messages.
 
-mod azure_common;
-mod exec_support;
-mod local_support;
+use crate::azure_common;
+use crate::local_support;
 
 use pgfleet::model::{ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::providers::test_provider::TestProvider;

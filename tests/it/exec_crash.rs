@@ -2,7 +2,7 @@
 //! state that, reconciled against the provider's reality and applied again, converges: nothing
 //! created twice, nothing forgotten, and the state equal to what exists.
 
-mod exec_support;
+use crate::exec_support;
 
 use exec_support::*;
 use pgfleet::exec::{ApplyOptions, Cancel, reconcile_interrupted};

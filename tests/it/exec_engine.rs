@@ -1,6 +1,6 @@
 //! Engine tests: the executor against the in-process test provider, with paused time.
 
-mod exec_support;
+use crate::exec_support;
 
 use exec_support::*;
 use pgfleet::exec::{ApplyOptions, Cancel, ChangeOutcome, EventKind, RetryPolicy};

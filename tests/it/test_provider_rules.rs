@@ -1,7 +1,7 @@
 //! The test provider refuses what the service refuses (DOMAIN.md §2–§4.6), reading
 //! `crate::rules`, so a wrongly ordered plan fails in tests as it would on Azure.
 
-mod exec_support;
+use crate::exec_support;
 
 use exec_support::*;
 use pgfleet::model::{ServerPatch, ServerSpec};

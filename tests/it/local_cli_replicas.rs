@@ -4,7 +4,7 @@
 //! changes in the wrong order, sent to the provider directly, are refused and leave the fleet
 //! as the state says. A replica's slot holds WAL from the moment it is made.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Fleet, PASSWORD, position, restart_windows, show, step_events, wait_streaming};
 use pgfleet::model::{ServerName, ServerPatch};

@@ -2,7 +2,7 @@
 //! replication support, delete. Each test has its own root and ports; the harness stops every
 //! cluster it started.
 
-mod local_support;
+use crate::local_support;
 
 use local_support::{Harness, PASSWORD, admin, replica, show, spec};
 use pgfleet::model::{ServerName, ServerPatch, ServerStatus};

@@ -1,7 +1,7 @@
 //! `pgfleet state list|show` and `pgfleet force-unlock` as a user runs them: the built binary,
 //! real files, exit codes, stdout and stderr.
 
-mod common;
+use crate::common;
 
 use common::{pgfleet, write_state};
 use pgfleet::state::{LockHolder, default_state_path, lock_path};

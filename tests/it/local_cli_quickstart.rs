@@ -2,7 +2,7 @@
 //! fleet is created, its clusters serve and stream, and a second plan has nothing to do. Then
 //! the service's refusals as a user meets them on the command line, each changing nothing.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Fleet, PASSWORD, connect_as, json_lines, show, text, wait_streaming};
 use pgfleet::model::{ServerName, ServerPatch};

@@ -2,7 +2,7 @@
 //! emulator on 127.0.0.1: a saved plan is refused once a server was changed out of band on the
 //! emulator, naming the server and the change, and nothing is written; a fresh plan applies.
 
-mod azure_common;
+use crate::azure_common;
 
 use azure_common::*;
 use pgfleet::emulator::{FaultRates, RunningEmulator};

@@ -3,7 +3,7 @@
 //! cluster, the emulator's gateway) is used in plain text unless TLS is required. Against a real
 //! PostgreSQL cluster whose TLS is switched on and off with a self-signed certificate.
 
-mod local_support;
+use crate::local_support;
 
 use local_support::{Harness, PASSWORD, admin, spec};
 use pgfleet::migrate::{SessionTls, connect_with};

@@ -2,7 +2,7 @@
 //! provider: tokens, throttling, async operations, eventual consistency, restart windows,
 //! child resources and the state file.
 
-mod azure_common;
+use crate::azure_common;
 
 use azure_common::*;
 use pgfleet::emulator::{self, EmulatorOptions, FaultRates, Latencies};

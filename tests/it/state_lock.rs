@@ -1,7 +1,7 @@
 //! The state lock between real processes: this test process, the built `pgfleet` binary, and a
 //! child that re-runs this test binary to hold the lock through the library until it is killed.
 
-mod common;
+use crate::common;
 
 use common::{host, pgfleet, write_state};
 use pgfleet::state::{LockStatus, StateError, StateStore, lock_path, lock_status};

@@ -4,7 +4,7 @@
 //! old cluster outlives the verification. Then the same migration with `pgfleet apply` killed
 //! (SIGKILL) while it restores: the next apply recognises it and finishes with nothing lost.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Fleet, PASSWORD, admin, processes_mentioning, show, text};
 use pgfleet::model::ServerName;

@@ -1,7 +1,7 @@
 //! Replicas on real PostgreSQL: scaling in the service's order while streaming continues, the
 //! wrong order refused, promote, and delete.
 
-mod local_support;
+use crate::local_support;
 
 use local_support::{Harness, admin, replica, show, spec, wait_streaming};
 use pgfleet::model::{ServerName, ServerPatch};

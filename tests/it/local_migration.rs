@@ -1,7 +1,7 @@
 //! Migrations between real PostgreSQL clusters through the local provider: Basic to General
 //! Purpose with every row verified, and re-runs after interruptions at each stage.
 
-mod local_support;
+use crate::local_support;
 
 use async_trait::async_trait;
 use local_support::{Harness, PASSWORD, admin, admin_to, spec};

@@ -4,7 +4,7 @@
 //! migrated to General Purpose (dump, restore, verify, cutover) and keeps every row, by
 //! checksums computed here. Deleting a primary leaves its replica a writable standalone server.
 
-mod azure_common;
+use crate::azure_common;
 
 use azure_common::backed::{backed_emulator, checksums, connect, running_clusters};
 use azure_common::converge::{converge_with, refresh};

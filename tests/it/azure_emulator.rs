@@ -1,7 +1,7 @@
 //! The `azure` provider against the ARM emulator, over real HTTP on 127.0.0.1: creates,
 //! replicas, scaling in both orders, promote, delete, cutover, and what a refresh costs.
 
-mod azure_common;
+use crate::azure_common;
 
 use azure_common::*;
 use pgfleet::emulator::FaultRates;

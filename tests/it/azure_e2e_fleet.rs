@@ -6,7 +6,7 @@
 //! emulator's own checks, replays every write the emulator accepted and finds none that breaks
 //! the service's rules.
 
-mod azure_common;
+use crate::azure_common;
 
 use azure_common::audit::{Audit, Violation};
 use azure_common::converge::{Convergence, converge};

@@ -6,7 +6,7 @@
 //! in the cutover, after the staging server took the server's name and before the old server
 //! is deleted.
 
-mod azure_common;
+use crate::azure_common;
 
 use azure_common::backed::{backed_emulator_with, checksums, connect, running_clusters};
 use azure_common::converge::refresh;
