@@ -47,7 +47,7 @@ struct HoldingChild {
 impl HoldingChild {
     fn start(state: &Path) -> HoldingChild {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "lock_holding_child", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "state_lock::lock_holding_child", "--nocapture", "--test-threads=1"])
             .env(HOLD_ENV, state)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
