@@ -53,9 +53,9 @@ pub struct Address {
 
 impl Address {
     /// The prefix of server addresses.
-    pub const SERVERS: &'static str = "servers";
+    pub(crate) const SERVERS: &'static str = "servers";
 
-    pub fn server(server: ServerName) -> Address {
+    pub(crate) fn server(server: ServerName) -> Address {
         Address { server }
     }
 
@@ -179,7 +179,7 @@ impl ServerSpec {
     }
 
     /// The size that replica rules compare (`rules::replica_fits`).
-    pub fn size(&self) -> rules::SkuSize {
+    pub(crate) fn size(&self) -> rules::SkuSize {
         rules::SkuSize {
             tier: self.tier,
             generation: self.generation,
@@ -193,7 +193,7 @@ impl ServerSpec {
     }
 
     /// The facts `rules::check` reads, for the server called `name`.
-    pub fn shape<'a>(&'a self, name: &'a str) -> rules::Shape<'a> {
+    pub(crate) fn shape<'a>(&'a self, name: &'a str) -> rules::Shape<'a> {
         rules::Shape {
             name,
             tier: self.tier,
@@ -241,7 +241,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// The libpq connection URI without a password
     /// (`postgresql://fleetadmin@127.0.0.1:54321/postgres`).
-    pub fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         let user = percent_encode_userinfo(&self.user);
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         format!("postgresql://{user}@{host}:{}/{}", self.port, self.database)
@@ -342,7 +342,7 @@ impl ServerPatch {
     }
 
     /// The fleet-file keys the patch changes.
-    pub fn keys(&self) -> Vec<rules::Key> {
+    pub(crate) fn keys(&self) -> Vec<rules::Key> {
         use rules::Key;
         [
             (Key::Tier, self.tier.is_some()),
@@ -361,12 +361,12 @@ impl ServerPatch {
     }
 
     /// Whether applying the patch restarts the server (`rules::restarts`).
-    pub fn restarts(&self) -> bool {
+    pub(crate) fn restarts(&self) -> bool {
         rules::restarts(self.keys())
     }
 
     /// The spec after the patch.
-    pub fn apply_to(&self, spec: &ServerSpec) -> ServerSpec {
+    pub(crate) fn apply_to(&self, spec: &ServerSpec) -> ServerSpec {
         let mut next = spec.clone();
         if let Some(tier) = self.tier {
             next.tier = tier;

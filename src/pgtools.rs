@@ -32,7 +32,7 @@ use tokio::process::Command;
 pub const BINDIR_VARIABLE: &str = "PGFLEET_PG_BINDIR";
 
 /// The OS user clusters run as when pgfleet runs as root.
-pub const CLUSTER_OS_USER: &str = "postgres";
+pub(crate) const CLUSTER_OS_USER: &str = "postgres";
 
 /// Finds the directory holding `initdb`, `pg_ctl`, `postgres` and the client tools: the
 /// `PGFLEET_PG_BINDIR` variable, then `pg_config --bindir`, then the newest
@@ -99,7 +99,7 @@ fn path_bindir(tool: &str) -> Option<PathBuf> {
 
 /// The uid and gid that run the clusters: `postgres`'s when the process is root, none otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunAs {
+pub(crate) struct RunAs {
     pub uid: u32,
     pub gid: u32,
 }
@@ -108,7 +108,7 @@ pub struct RunAs {
 ///
 /// # Errors
 /// When pgfleet runs as root and there is no `postgres` OS user.
-pub fn cluster_user() -> Result<Option<RunAs>, LocalError> {
+pub(crate) fn cluster_user() -> Result<Option<RunAs>, LocalError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
@@ -133,14 +133,14 @@ pub fn cluster_user() -> Result<Option<RunAs>, LocalError> {
 
 /// The PostgreSQL binaries and the user they run as.
 #[derive(Debug, Clone)]
-pub struct Tools {
+pub(crate) struct Tools {
     pub bindir: PathBuf,
     pub run_as: Option<RunAs>,
 }
 
 impl Tools {
     /// A command for one tool of the bindir, run as the cluster user.
-    pub fn command(&self, tool: &str) -> Command {
+    pub(crate) fn command(&self, tool: &str) -> Command {
         let mut command = Command::new(self.bindir.join(tool));
         if let Some(run_as) = self.run_as {
             command.uid(run_as.uid).gid(run_as.gid);
@@ -158,7 +158,7 @@ impl Tools {
     ///
     /// # Errors
     /// `LocalError::Tool` with the tool's stderr, or a timeout.
-    pub async fn run<I, S>(&self, tool: &str, args: I, timeout: Duration) -> Result<Output, LocalError>
+    pub(crate) async fn run<I, S>(&self, tool: &str, args: I, timeout: Duration) -> Result<Output, LocalError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -172,7 +172,7 @@ impl Tools {
     ///
     /// # Errors
     /// When the ownership cannot be changed.
-    pub fn give(&self, path: &Path) -> Result<(), LocalError> {
+    pub(crate) fn give(&self, path: &Path) -> Result<(), LocalError> {
         if let Some(run_as) = self.run_as {
             std::os::unix::fs::chown(path, Some(run_as.uid), Some(run_as.gid)).map_err(|source| {
                 LocalError::Io { context: format!("giving {} to {CLUSTER_OS_USER}", path.display()), source }
@@ -217,7 +217,11 @@ pub fn end_with_pgfleet(command: &mut Command) {
 ///
 /// # Errors
 /// `LocalError::Tool` on a non-zero exit (with stderr) or a timeout.
-pub async fn run_command(tool: &str, mut command: Command, timeout: Duration) -> Result<Output, LocalError> {
+pub(crate) async fn run_command(
+    tool: &str,
+    mut command: Command,
+    timeout: Duration,
+) -> Result<Output, LocalError> {
     command.stdin(std::process::Stdio::null());
     let output = tokio::time::timeout(timeout, command.output())
         .await

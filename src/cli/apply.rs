@@ -13,7 +13,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// A plan saved by `pgfleet plan --out PLANFILE`; applied exactly, if still fresh.
     pub plan_file: Option<PathBuf>,
     /// Apply without asking for confirmation.
@@ -30,7 +30,7 @@ pub struct ApplyArgs {
     pub json: bool,
 }
 
-pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let fleet = session::load_fleet(global, printer)?;
     let mut locked = session::open_state(global, &fleet, "apply", printer)?;
     let runtime = session::runtime()?;

@@ -4,13 +4,13 @@ use super::{Cli, Outcome};
 use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to write completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     let mut command = Cli::command();
     clap_complete::generate(args.shell, &mut command, "pgfleet", &mut std::io::stdout());
     Ok(Outcome::Success)

@@ -8,7 +8,7 @@ use crate::plan::{self, PlanRequest, render};
 use anyhow::bail;
 
 #[derive(Debug, clap::Args)]
-pub struct DestroyArgs {
+pub(crate) struct DestroyArgs {
     /// Required: destroying deletes servers and their data.
     #[arg(long)]
     pub allow_delete: bool,
@@ -23,7 +23,7 @@ pub struct DestroyArgs {
     pub json: bool,
 }
 
-pub fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     if !args.allow_delete {
         bail!(
             "destroy deletes every server of the fleet and their data\nhint: pass --allow-delete to confirm that this is what you want"

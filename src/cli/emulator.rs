@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 /// Options of `pgfleet emulator`.
 #[derive(Debug, clap::Args)]
-pub struct EmulatorArgs {
+pub(crate) struct EmulatorArgs {
     /// Where to listen; a loopback address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
@@ -47,7 +47,7 @@ pub struct EmulatorArgs {
 
 /// What backs the emulated servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackingKind {
+pub(crate) enum BackingKind {
     /// PostgreSQL clusters managed like the `local` provider's.
     Local,
 }
@@ -68,7 +68,7 @@ fn backing_options(args: &EmulatorArgs) -> Option<BackingOptions> {
 ///
 /// # Errors
 /// A non-loopback `--listen`, an address in use, or an unreadable state file.
-pub fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     if !args.listen.ip().is_loopback() {
         anyhow::bail!(
             "--listen {} is not a loopback address; the emulator serves this machine only",

@@ -8,12 +8,12 @@ use crate::state;
 use anyhow::{Context, bail};
 
 #[derive(Debug, clap::Args)]
-pub struct EndpointArgs {
+pub(crate) struct EndpointArgs {
     /// The server's name (`pay-main`) or address (`servers.pay-main`).
     pub server: String,
 }
 
-pub fn run(global: &GlobalArgs, args: &EndpointArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, args: &EndpointArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let path = state_path(global)?;
     let state =
         state::read_state(&path).with_context(|| format!("could not read the state {}", path.display()))?;

@@ -10,14 +10,14 @@ use crate::plan::render::{self, github};
 use std::path::{Path, PathBuf};
 
 /// Whether pgfleet runs as a GitHub Actions step.
-pub fn on_actions() -> bool {
+pub(crate) fn on_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|value| value == "true")
 }
 
 /// Prints the diagnostics as workflow annotations when running on GitHub Actions. The runner
 /// reads workflow commands from the step's stderr as well as its stdout; stderr keeps them out
 /// of data a workflow captures (`plan --format markdown > plan.md`, `plan --json`).
-pub fn annotate(diagnostics: &[Diagnostic], printer: &Printer) {
+pub(crate) fn annotate(diagnostics: &[Diagnostic], printer: &Printer) {
     if !on_actions() || diagnostics.is_empty() {
         return;
     }
@@ -28,7 +28,7 @@ pub fn annotate(diagnostics: &[Diagnostic], printer: &Printer) {
 }
 
 /// Converts one diagnostic: the title is the key path, the message carries the hint.
-pub fn annotation(diagnostic: &Diagnostic, workspace: Option<&Path>) -> github::Annotation {
+pub(crate) fn annotation(diagnostic: &Diagnostic, workspace: Option<&Path>) -> github::Annotation {
     let level = match diagnostic.severity {
         Severity::Error => github::AnnotationLevel::Error,
         Severity::Warning => github::AnnotationLevel::Warning,
@@ -62,7 +62,7 @@ pub fn annotation(diagnostic: &Diagnostic, workspace: Option<&Path>) -> github::
 
 /// Appends the Markdown plan to `$GITHUB_STEP_SUMMARY` when it is set (1 MiB budget, degraded
 /// like a comment when larger). A failure to write is a warning: the plan itself was printed.
-pub fn step_summary(plan: &Plan, plan_id: &str, printer: &Printer) {
+pub(crate) fn step_summary(plan: &Plan, plan_id: &str, printer: &Printer) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty()) else {
         return;
     };

@@ -12,14 +12,14 @@ mod endpoint;
 mod github;
 mod output;
 mod plan;
-pub mod progress;
+pub(crate) mod progress;
 mod refresh;
 mod session;
 mod show;
 mod state_cmd;
 mod validate;
 
-pub use output::{Outcome, Printer};
+pub(crate) use output::{Outcome, Printer};
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ use std::process::ExitCode;
 /// Declarative reconciler for fleets of Azure Database for PostgreSQL servers.
 #[derive(Debug, Parser)]
 #[command(name = "pgfleet", version, about, long_about = None, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -37,7 +37,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// The fleet file.
     #[arg(short = 'c', long = "config", global = true, default_value = "fleet.toml", env = "PGFLEET_CONFIG")]
     pub config: PathBuf,
@@ -56,14 +56,14 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorWhen {
+pub(crate) enum ColorWhen {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check the fleet file against every rule and report all problems at once.
     Validate(validate::ValidateArgs),
     /// Show the changes that would make the live servers match the fleet file.

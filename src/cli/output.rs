@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 /// How a command ended, mapped to DESIGN.md's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// 0: success, or no changes.
     Success,
     /// 1: an error (reported before returning).
@@ -20,7 +20,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> ExitCode {
+    pub(crate) fn exit_code(self) -> ExitCode {
         ExitCode::from(match self {
             Outcome::Success => 0,
             Outcome::Error => 1,
@@ -32,13 +32,13 @@ impl Outcome {
 
 /// Writes everything pgfleet prints.
 #[derive(Debug, Clone)]
-pub struct Printer {
+pub(crate) struct Printer {
     quiet: bool,
     verbose: bool,
 }
 
 impl Printer {
-    pub fn new(global: &GlobalArgs) -> Printer {
+    pub(crate) fn new(global: &GlobalArgs) -> Printer {
         let choice = match global.color {
             ColorWhen::Auto => ColorChoice::Auto,
             ColorWhen::Always => ColorChoice::Always,
@@ -49,17 +49,17 @@ impl Printer {
     }
 
     /// Whether stderr gets colour (a terminal, no `NO_COLOR`, or `--color always`).
-    pub fn stderr_color(&self) -> bool {
+    pub(crate) fn stderr_color(&self) -> bool {
         !matches!(anstream::AutoStream::choice(&std::io::stderr()), ColorChoice::Never)
     }
 
     /// Whether stdout gets colour.
-    pub fn stdout_color(&self) -> bool {
+    pub(crate) fn stdout_color(&self) -> bool {
         !matches!(anstream::AutoStream::choice(&std::io::stdout()), ColorChoice::Never)
     }
 
     /// Data for scripts and people (plans, JSON, state): always printed, on stdout.
-    pub fn data(&self, text: &str) {
+    pub(crate) fn data(&self, text: &str) {
         let mut out = anstream::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         if !text.ends_with('\n') {
@@ -69,21 +69,21 @@ impl Printer {
     }
 
     /// A message for people on stderr, hidden by `-q`.
-    pub fn info(&self, text: &str) {
+    pub(crate) fn info(&self, text: &str) {
         if !self.quiet {
             let _ = writeln!(anstream::stderr(), "{text}");
         }
     }
 
     /// Detail shown only with `-v`.
-    pub fn debug(&self, text: &str) {
+    pub(crate) fn debug(&self, text: &str) {
         if self.verbose {
             let _ = writeln!(anstream::stderr(), "debug: {text}");
         }
     }
 
     /// A warning on stderr, hidden by `-q`.
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         if !self.quiet {
             let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Yellow.into())).bold();
             let _ = writeln!(anstream::stderr(), "{style}warning{style:#}: {text}");
@@ -91,13 +91,13 @@ impl Printer {
     }
 
     /// Pre-rendered text for stderr (diagnostics), always printed.
-    pub fn stderr_raw(&self, text: &str) {
+    pub(crate) fn stderr_raw(&self, text: &str) {
         let _ = write!(anstream::stderr(), "{text}");
     }
 
     /// An error and its causes, one `caused by:` line each, then any `hint:` lines the error
     /// carries in its message.
-    pub fn error_chain(&self, error: &anyhow::Error) {
+    pub(crate) fn error_chain(&self, error: &anyhow::Error) {
         let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Red.into())).bold();
         let mut err = anstream::stderr();
         let _ = writeln!(err, "{style}error{style:#}: {error}");

@@ -7,7 +7,7 @@ use crate::plan::{self, Plan, PlanRequest, render, saved};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Save the plan to this file, for `pgfleet apply PLANFILE`.
     #[arg(long, value_name = "PLANFILE")]
     pub out: Option<PathBuf>,
@@ -30,7 +30,7 @@ pub struct PlanArgs {
 
 /// How a plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// For people at a terminal.
     Human,
     /// The versioned JSON contract, for bots.
@@ -40,12 +40,12 @@ pub enum Format {
 }
 
 impl PlanArgs {
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         if self.json { Format::Json } else { self.format.unwrap_or(Format::Human) }
     }
 }
 
-pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let fleet = session::load_fleet(global, printer)?;
     let locked = session::open_state(global, &fleet, "plan", printer)?;
     let live = if args.refresh {
@@ -76,7 +76,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::R
 }
 
 /// Prints a plan in a format, and appends it to the GitHub job summary when one is set.
-pub fn print_plan(plan: &Plan, format: Format, printer: &Printer) {
+pub(crate) fn print_plan(plan: &Plan, format: Format, printer: &Printer) {
     let plan_id = saved::plan_id(plan);
     match format {
         Format::Human => printer.data(&render::human(plan, printer.stdout_color())),
@@ -87,7 +87,7 @@ pub fn print_plan(plan: &Plan, format: Format, printer: &Printer) {
 }
 
 /// The exit code of a plan (DESIGN.md): refused changes are errors, blocked plans exit 3.
-pub fn outcome(plan: &Plan, detailed: bool) -> Outcome {
+pub(crate) fn outcome(plan: &Plan, detailed: bool) -> Outcome {
     if !plan.refused.is_empty() {
         Outcome::Error
     } else if plan.is_blocked() {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 /// How to render.
 #[derive(Debug, Clone)]
-pub struct ProgressOptions {
+pub(crate) struct ProgressOptions {
     /// Bars (stderr is a terminal) or lines.
     pub terminal: bool,
     /// How many changes the plan has (the overall bar's length).
@@ -36,7 +36,7 @@ fn verbs(action: Action) -> (&'static str, &'static str) {
 }
 
 /// `45s`, `1m20s`, `1h02m`.
-pub fn format_elapsed(elapsed: Duration) -> String {
+pub(crate) fn format_elapsed(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs();
     match seconds {
         0..60 => format!("{seconds}s"),
@@ -46,7 +46,7 @@ pub fn format_elapsed(elapsed: Duration) -> String {
 }
 
 /// The line for one event in lines mode (`None` for events only bars show).
-pub fn event_line(event: &Event) -> Option<String> {
+pub(crate) fn event_line(event: &Event) -> Option<String> {
     let server = |address: &Address| address.server_name().to_string();
     Some(match &event.kind {
         EventKind::StepStarted { address, action, .. } => {
@@ -78,7 +78,7 @@ fn capitalize(word: &str) -> String {
 }
 
 /// "Apply complete: 1 created, 3 updated, … 2 restarts, 1m02s." (or "Apply failed: …").
-pub fn summary_line(summary: &ApplySummary) -> String {
+pub(crate) fn summary_line(summary: &ApplySummary) -> String {
     let verdict =
         if summary.failed + summary.aborted > 0 || summary.skipped > 0 { "failed" } else { "complete" };
     let mut line = format!(
@@ -112,7 +112,7 @@ struct Running {
 
 /// Reads events until the engine's sender is dropped, rendering them; returns the summary of
 /// the `apply_finished` event, if one came.
-pub async fn render(
+pub(crate) async fn render(
     events: UnboundedReceiver<Event>,
     options: ProgressOptions,
     printer: &Printer,

@@ -7,9 +7,9 @@ use crate::model::ServerName;
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
-pub struct RefreshArgs {}
+pub(crate) struct RefreshArgs {}
 
-pub fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let fleet = session::load_fleet(global, printer)?;
     let mut locked = session::open_state(global, &fleet, "refresh", printer)?;
     let provider = session::build_provider(&fleet)?;

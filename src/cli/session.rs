@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// Loads and validates the fleet file. Problems are rendered (and, on GitHub Actions, also
 /// printed as annotations) before the error returns.
-pub fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<DesiredFleet> {
+pub(crate) fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<DesiredFleet> {
     match check_fleet(global, printer)? {
         Ok(fleet) => Ok(fleet),
         Err(errors) => bail!(
@@ -31,7 +31,10 @@ pub fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Desi
 ///
 /// # Errors
 /// When the file cannot be read.
-pub fn check_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Result<DesiredFleet, usize>> {
+pub(crate) fn check_fleet(
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<Result<DesiredFleet, usize>> {
     let path = &global.config;
     let bytes = std::fs::read(path).with_context(|| {
         format!(
@@ -52,13 +55,13 @@ pub fn check_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Res
 }
 
 /// The state file of a fleet: `--state`, else `state/<fleet>.state.json`.
-pub fn state_path(global: &GlobalArgs, fleet: &DesiredFleet) -> PathBuf {
+pub(crate) fn state_path(global: &GlobalArgs, fleet: &DesiredFleet) -> PathBuf {
     global.state.clone().unwrap_or_else(|| state::default_state_path(&fleet.name))
 }
 
 /// Opens the fleet's state under its exclusive lock (held until the value drops), printing what
 /// the store noticed on the way (a lock taken over from a dead process, a torn journal line).
-pub fn open_state(
+pub(crate) fn open_state(
     global: &GlobalArgs,
     fleet: &DesiredFleet,
     command: &str,
@@ -75,13 +78,13 @@ pub fn open_state(
 /// Builds the provider of the fleet's kind. Providers get no secrets: the executor hands each
 /// create the password it needs, and migrations connect with theirs. Azure credentials come
 /// from the environment (service principal, then the Azure CLI, then managed identity).
-pub fn build_provider(fleet: &DesiredFleet) -> anyhow::Result<Arc<dyn Provider>> {
+pub(crate) fn build_provider(fleet: &DesiredFleet) -> anyhow::Result<Arc<dyn Provider>> {
     build_provider_with_events(fleet, None)
 }
 
 /// [`build_provider`], with the local provider's measurements (restart windows, storage
 /// used, replica lag) sent to `events`.
-pub fn build_provider_with_events(
+pub(crate) fn build_provider_with_events(
     fleet: &DesiredFleet,
     events: Option<tokio::sync::mpsc::UnboundedSender<ProviderEvent>>,
 ) -> anyhow::Result<Arc<dyn Provider>> {
@@ -132,7 +135,7 @@ fn fleet_dir(path: &Path) -> PathBuf {
 }
 
 /// Reads the live servers of the fleet.
-pub async fn refresh(provider: &dyn Provider) -> anyhow::Result<LiveFleet> {
+pub(crate) async fn refresh(provider: &dyn Provider) -> anyhow::Result<LiveFleet> {
     provider
         .refresh()
         .await
@@ -140,7 +143,7 @@ pub async fn refresh(provider: &dyn Provider) -> anyhow::Result<LiveFleet> {
 }
 
 /// The async runtime commands use to talk to providers.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +152,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Finishes what an interrupted apply left: when the state lists steps in flight, says so,
 /// refreshes, and records what really exists before anything is planned.
-pub async fn recover_interrupted(
+pub(crate) async fn recover_interrupted(
     locked: &mut LockedState,
     provider: &dyn Provider,
     printer: &Printer,
@@ -177,7 +180,7 @@ impl crate::exec::StateSink for JournalSink {
 }
 
 /// What [`execute`] needs.
-pub struct Execution<'a> {
+pub(crate) struct Execution<'a> {
     pub plan: &'a crate::plan::Plan,
     pub fleet: &'a DesiredFleet,
     pub provider: Arc<dyn Provider>,
@@ -190,7 +193,7 @@ pub struct Execution<'a> {
 
 /// Applies a plan: runs the executor with the state journal as its sink, renders its events,
 /// turns Ctrl-C into a graceful stop (first) or an abort (second), and compacts the state.
-pub async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome> {
+pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome> {
     use crate::exec::{self, ApplyOptions, Cancel, CancelLevel, EventSender};
     let Execution { plan, fleet, provider, locked, parallelism, json, printer } = execution;
     let passwords = resolve_passwords(fleet, plan)?;
@@ -261,7 +264,7 @@ fn render_events(
 
 /// Prints what the provider measured while it worked: restart windows and storage use for
 /// people (or as JSON lines with `--json`); replica lag only with `-v`.
-pub fn report_provider_events(
+pub(crate) fn report_provider_events(
     mut events: tokio::sync::mpsc::UnboundedReceiver<ProviderEvent>,
     json: bool,
     printer: Printer,

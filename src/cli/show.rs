@@ -8,7 +8,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// A plan saved by `pgfleet plan --out PLANFILE`.
     pub plan_file: PathBuf,
     /// Print the plan as JSON (the same as `--format json`).
@@ -19,7 +19,7 @@ pub struct ShowArgs {
     pub format: Option<Format>,
 }
 
-pub fn run(_global: &GlobalArgs, args: &ShowArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(_global: &GlobalArgs, args: &ShowArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let saved = saved::load(&args.plan_file)
         .with_context(|| format!("could not read the saved plan {}", args.plan_file.display()))?;
     let format = if args.json { Format::Json } else { args.format.unwrap_or(Format::Human) };

@@ -13,7 +13,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum StateCommand {
+pub(crate) enum StateCommand {
     /// List the addresses of every recorded server.
     List,
     /// Show what is recorded of one server (never secrets).
@@ -27,7 +27,7 @@ pub enum StateCommand {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ForceUnlockArgs {
+pub(crate) struct ForceUnlockArgs {
     /// Break the lock even though a running process holds it (it may still write the state).
     #[arg(long)]
     pub even_if_held: bool,
@@ -39,7 +39,7 @@ pub struct ForceUnlockArgs {
 /// # Errors
 /// When the state path cannot be found, the state is locked, unreadable or corrupt, or (for
 /// `show`) the address is not recorded.
-pub fn run(global: &GlobalArgs, command: &StateCommand, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, command: &StateCommand, printer: &Printer) -> anyhow::Result<Outcome> {
     let path = state_path(global)?;
     let command_line = match command {
         StateCommand::List => "pgfleet state list".to_string(),
@@ -75,7 +75,7 @@ pub fn run(global: &GlobalArgs, command: &StateCommand, printer: &Printer) -> an
 /// # Errors
 /// When the state path cannot be found, the lock file cannot be removed, or a running process
 /// holds the lock and `--even-if-held` was not given.
-pub fn force_unlock(
+pub(crate) fn force_unlock(
     global: &GlobalArgs,
     args: &ForceUnlockArgs,
     printer: &Printer,

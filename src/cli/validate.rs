@@ -7,9 +7,9 @@ use crate::rules::Tier;
 use std::collections::BTreeMap;
 
 #[derive(Debug, clap::Args)]
-pub struct ValidateArgs {}
+pub(crate) struct ValidateArgs {}
 
-pub fn run(global: &GlobalArgs, _args: &ValidateArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(crate) fn run(global: &GlobalArgs, _args: &ValidateArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     match super::session::check_fleet(global, printer)? {
         Ok(fleet) => {
             printer.info(&summary(&fleet));

@@ -51,12 +51,12 @@ impl Cancel {
         next
     }
 
-    pub fn level(&self) -> CancelLevel {
+    pub(crate) fn level(&self) -> CancelLevel {
         *self.level.borrow()
     }
 
     /// Resolves once the level is at least `level`.
-    pub async fn reached(&self, level: CancelLevel) {
+    pub(crate) async fn reached(&self, level: CancelLevel) {
         let mut receiver = self.level.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = receiver.wait_for(|current| *current >= level).await;

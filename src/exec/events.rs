@@ -19,12 +19,12 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn now(kind: EventKind) -> Event {
+    pub(crate) fn now(kind: EventKind) -> Event {
         Event { timestamp: Utc::now(), kind }
     }
 
     /// The event as one JSON object on one line (no trailing newline), for `apply --json`.
-    pub fn to_json_line(&self) -> String {
+    pub(crate) fn to_json_line(&self) -> String {
         // Serializing plain strings, numbers and timestamps cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -132,7 +132,7 @@ impl EventSender {
         EventSender { sender: None }
     }
 
-    pub fn emit(&self, kind: EventKind) {
+    pub(crate) fn emit(&self, kind: EventKind) {
         if let Some(sender) = &self.sender {
             let _ = sender.send(Event::now(kind));
         }

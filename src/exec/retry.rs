@@ -36,7 +36,7 @@ impl RetryPolicy {
     /// The wait before attempt `failed + 1`: `initial * 2^(failed-1)` capped at `max_backoff`,
     /// jittered into its upper half (so concurrent steps spread out), and never shorter than
     /// what the service asked for.
-    pub fn delay(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = failed.saturating_sub(1).min(20);
         let backoff = self.initial_backoff.saturating_mul(1 << exponent).min(self.max_backoff);
         let half = backoff / 2;

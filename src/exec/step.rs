@@ -47,7 +47,7 @@ pub struct StepContext {
 }
 
 impl StepContext {
-    pub fn events(&self) -> &EventSender {
+    pub(crate) fn events(&self) -> &EventSender {
         &self.events
     }
 
@@ -56,7 +56,7 @@ impl StepContext {
     ///
     /// # Errors
     /// When the state cannot be saved; the step must then stop.
-    pub async fn stage(&self, stage: &str) -> Result<(), ProviderError> {
+    pub(crate) async fn stage(&self, stage: &str) -> Result<(), ProviderError> {
         self.journal.write(self.started_record(Some(stage))).await.map_err(sink_failure)?;
         self.events.emit(EventKind::StepProgress {
             change_id: self.change.id.clone(),
@@ -71,7 +71,7 @@ impl StepContext {
     ///
     /// # Errors
     /// The call's last error.
-    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ProviderError>
+    pub(crate) async fn call<T, F, Fut>(&self, call: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,

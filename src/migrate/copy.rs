@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 /// How long one dump or restore may take.
-pub const TOOL_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(crate) const TOOL_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where and with what the copy works.
 #[derive(Debug, Clone)]

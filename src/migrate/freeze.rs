@@ -103,7 +103,7 @@ pub async fn unfreeze(source: &Connection, work_dir: &Path) -> Result<(), Migrat
 ///
 /// # Errors
 /// When the record cannot be removed.
-pub fn forget(work_dir: &Path) -> Result<(), MigrateError> {
+pub(crate) fn forget(work_dir: &Path) -> Result<(), MigrateError> {
     let path = record_path(work_dir);
     match std::fs::remove_file(&path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(error)),

@@ -54,7 +54,7 @@ pub enum MigrationStep {
 }
 
 /// Receives migration events; called from the migration's task.
-pub type Progress<'a> = &'a (dyn Fn(MigrationEvent) + Send + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(MigrationEvent) + Send + Sync);
 
 /// What a verified copy found.
 #[derive(Debug, Clone, PartialEq, Eq)]

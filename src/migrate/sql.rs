@@ -7,7 +7,7 @@ use crate::providers::Connection;
 use std::time::Duration;
 
 /// How long one connection attempt may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to one database of a server as its admin.
 ///
@@ -56,13 +56,13 @@ pub async fn connect_with(
 }
 
 /// A closure turning a driver error into a `MigrateError` with context.
-pub fn context(text: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> MigrateError {
+pub(crate) fn context(text: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> MigrateError {
     let context = text.into();
     move |source| MigrateError::Sql { context, source }
 }
 
 /// Quotes an identifier for SQL.
-pub fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -71,7 +71,7 @@ pub fn ident(name: &str) -> String {
 ///
 /// # Errors
 /// When the list cannot be read.
-pub async fn user_databases(client: &tokio_postgres::Client) -> Result<Vec<String>, MigrateError> {
+pub(crate) async fn user_databases(client: &tokio_postgres::Client) -> Result<Vec<String>, MigrateError> {
     let rows = client
         .query(
             "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate \

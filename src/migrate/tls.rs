@@ -36,7 +36,7 @@ impl SessionTls {
     ///
     /// # Errors
     /// An unknown `PGSSLMODE`, or a `PGSSLROOTCERT` that cannot be read as PEM certificates.
-    pub fn from_env() -> Result<SessionTls, MigrateError> {
+    pub(crate) fn from_env() -> Result<SessionTls, MigrateError> {
         let mode = std::env::var("PGSSLMODE").unwrap_or_default();
         let roots = std::env::var_os("PGSSLROOTCERT").filter(|path| !path.is_empty());
         SessionTls::new(&mode, roots.as_deref().map(Path::new))

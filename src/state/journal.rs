@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 /// The journal beside a state file.
-pub fn journal_path(state_path: &Path) -> PathBuf {
+pub(crate) fn journal_path(state_path: &Path) -> PathBuf {
     sibling(state_path, ".journal")
 }
 

@@ -33,7 +33,7 @@ pub struct LockHolder {
 
 impl LockHolder {
     /// This process, running `command`, from now on.
-    pub fn current(command: &str) -> LockHolder {
+    pub(crate) fn current(command: &str) -> LockHolder {
         LockHolder {
             pid: std::process::id(),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -98,7 +98,10 @@ impl StateLock {
     /// # Errors
     /// [`StateError::Locked`] naming the holder when another process holds the lock;
     /// [`StateError::Io`] when the lock file cannot be created, locked or written.
-    pub fn acquire(state_path: &Path, command: &str) -> Result<(StateLock, Option<LockHolder>), StateError> {
+    pub(crate) fn acquire(
+        state_path: &Path,
+        command: &str,
+    ) -> Result<(StateLock, Option<LockHolder>), StateError> {
         let path = lock_path(state_path);
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StateError::io("create the directory", parent, e))?;

@@ -13,8 +13,8 @@
 
 mod atomic;
 mod error;
-pub mod journal;
-pub mod lock;
+pub(crate) mod journal;
+pub(crate) mod lock;
 mod model;
 mod schema;
 mod store;
@@ -24,7 +24,8 @@ pub use lock::{
     LockHolder, LockStatus, StateLock, abandoned_lock_note, force_unlock, lock_path, lock_status,
 };
 pub use model::{InFlightStep, JournalRecord, RecordOutcome, STATE_FORMAT_VERSION, ServerRecord, State};
-pub use schema::state_schema;
+#[cfg(test)]
+pub(crate) use schema::state_schema;
 pub use store::{
     COMPACT_AFTER_RECORDS, LockedState, ReadState, StateStore, backup_path, default_state_path, read_state,
     read_state_with_notes,

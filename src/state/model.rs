@@ -72,7 +72,7 @@ impl State {
 
     /// Records what a provider observed of a server, keeping what pgfleet recorded of its
     /// configuration (an observation, such as a refresh, never tells what was configured).
-    pub fn record_observed(&mut self, observed: ObservedServer) {
+    pub(crate) fn record_observed(&mut self, observed: ObservedServer) {
         let configured_storage_gb =
             self.servers.get(&observed.name).and_then(|record| record.configured_storage_gb);
         let record = ServerRecord { configured_storage_gb, ..ServerRecord::new(observed) };

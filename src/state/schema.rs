@@ -2,11 +2,10 @@
 //! `schemas/state.schema.json` so tools can read state files without pgfleet. The schema is
 //! derived from the types only; nothing here reads or writes a state.
 
-use super::State;
-
 /// The JSON Schema of the state file.
-pub fn state_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(State)).expect("a schema is always JSON")
+#[cfg(test)]
+pub(crate) fn state_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(super::State)).expect("a schema is always JSON")
 }
 
 #[cfg(test)]

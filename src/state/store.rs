@@ -110,17 +110,17 @@ impl LockedState {
     }
 
     /// Whether no state file exists yet (nothing has been written or journalled).
-    pub fn is_new(&self) -> bool {
+    pub(crate) fn is_new(&self) -> bool {
         !self.on_disk
     }
 
     /// The state file's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Steps an earlier apply recorded as started and never as finished: it was interrupted.
-    pub fn interrupted(&self) -> &[InFlightStep] {
+    pub(crate) fn interrupted(&self) -> &[InFlightStep] {
         &self.interrupted
     }
 
