@@ -123,9 +123,9 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         }
     }
     let names: Vec<String> = document
-        .json
+        .root
         .get("servers")
-        .and_then(|servers| servers.as_object())
+        .and_then(|servers| servers.as_table())
         .map(|servers| servers.keys().cloned().collect())
         .unwrap_or_default();
     findings.extend(replicas::check_replicas(&resolved, &names, default_location));

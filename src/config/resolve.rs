@@ -8,8 +8,8 @@ use super::finding::{Anchor, Finding, display_path, key_path};
 use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer};
 use crate::rules::{Generation, Key, PgVersion, Shape, Tier, TlsVersion};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::collections::BTreeMap;
+use toml::{Table, Value};
 
 /// Where a resolved value was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +47,9 @@ pub(crate) struct Sections {
 /// so its other problems are reported too.
 pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections, Vec<Finding>) {
     let mut findings = Vec::new();
-    let mut json = document.json.clone();
+    let mut root = document.root.clone();
     for finding in structural.iter().filter(|finding| finding.unknown_key) {
-        remove(&mut json, &finding.at);
+        remove(&mut root, &finding.at);
     }
     let is_broken = |prefix: &[String]| {
         structural.iter().any(|finding| !finding.unknown_key && finding.at.starts_with(prefix))
@@ -61,19 +61,19 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
         }
         Some(value.cloned())
     };
-    let json = &json;
+    let root = &root;
     let mut sections = Sections { all_servers_read: true, ..Sections::default() };
     sections.fleet =
-        read(&["fleet"], json.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
-    sections.provider = read(&["provider"], json.get("provider"))
+        read(&["fleet"], root.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
+    sections.provider = read(&["provider"], root.get("provider"))
         .flatten()
         .and_then(|v| typed(v, &["provider"], &mut findings));
-    sections.defaults = match read(&["defaults"], json.get("defaults")) {
+    sections.defaults = match read(&["defaults"], root.get("defaults")) {
         None => None,
         Some(None) => Some(RawServer::default()),
         Some(Some(value)) => typed(value, &["defaults"], &mut findings),
     };
-    let servers = json.get("servers").and_then(Value::as_object).cloned().unwrap_or_default();
+    let servers = root.get("servers").and_then(Value::as_table).cloned().unwrap_or_default();
     for (name, value) in servers {
         let path = ["servers", name.as_str()];
         let server = read(&path, Some(&value)).flatten().and_then(|v| typed(v, &path, &mut findings));
@@ -90,25 +90,24 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
     (sections, findings)
 }
 
-/// Removes the value at a key path from a JSON document.
-fn remove(json: &mut Value, path: &[String]) {
+/// Removes the value at a key path from a TOML table.
+fn remove(root: &mut Table, path: &[String]) {
     let Some((last, parents)) = path.split_last() else { return };
-    let mut current = json;
+    let mut current = root;
     for key in parents {
-        let Some(next) = current.get_mut(key) else { return };
+        let Some(Value::Table(next)) = current.get_mut(key) else { return };
         current = next;
     }
-    if let Some(table) = current.as_object_mut() {
-        table.remove(last);
-    }
+    current.remove(last);
 }
 
-/// Reads one structurally valid section; the schema should make this infallible, but a failure
-/// is reported rather than trusted away.
+/// Reads one structurally valid section; the structural check should make this infallible,
+/// but a failure is reported rather than trusted away.
 fn typed<T: DeserializeOwned>(value: Value, keys: &[&str], findings: &mut Vec<Finding>) -> Option<T> {
-    match serde_json::from_value(value) {
+    match value.try_into() {
         Ok(typed) => Some(typed),
         Err(error) => {
+            let error = error.to_string().trim_end().replace('\n', "; ");
             findings.push(Finding::error(key_path(keys), Anchor::Key, format!("cannot be read: {error}")));
             None
         }
