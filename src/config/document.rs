@@ -1,13 +1,14 @@
 //! The fleet file as a spanned TOML document: decoding the bytes, parsing with error recovery
-//! (every syntax error, duplicate keys included), and two views of the result: a JSON rendering
-//! for structural checking against the schema, and an index from key paths to where each key
-//! and value is written. This module knows TOML, not the fleet file's keys.
+//! (every syntax error, duplicate keys included), and two views of the result: the TOML values
+//! (`toml::Table`, which structural checking walks and the sections are read from), and an index
+//! from key paths to where each key and value is written. This module knows TOML, not the fleet
+//! file's keys.
 
 use super::diagnostics::LineStarts;
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
+use toml::{Table, Value};
 
 /// A key path: the keys from the document's root (`["servers", "pay-main", "vcores"]`).
 pub(crate) type KeyPath = Vec<String>;
@@ -40,9 +41,10 @@ pub(crate) struct Document {
     /// The file's text (the bytes, when they are UTF-8).
     pub text: String,
     pub lines: LineStarts,
-    /// The document as JSON. TOML floats, datetimes and integers out of range become arrays:
-    /// the fleet file has no such values, so the schema rejects them with a type error.
-    pub json: Value,
+    /// The document's values. An integer too large for TOML's 64 bits is kept saturated
+    /// (`i64::MAX` or `i64::MIN`): every integer key of the fleet file has a far smaller bound,
+    /// which it then breaks.
+    pub root: Table,
     pub entries: BTreeMap<KeyPath, Entry>,
 }
 
@@ -88,9 +90,9 @@ impl Document {
         let mut entries = BTreeMap::new();
         let root_span = root.span();
         entries.insert(Vec::new(), Entry { key: 0..0, value: root_span, kind: "table" });
-        let json = table_to_json(root.get_ref(), &mut Vec::new(), &mut entries);
+        let root = to_table(root.get_ref(), &mut Vec::new(), &mut entries);
         let lines = LineStarts::new(&text);
-        Ok((Document { text, lines, json, entries }, problems))
+        Ok((Document { text, lines, root, entries }, problems))
     }
 
     /// The entry at a path, or the nearest enclosing one that exists.
@@ -111,49 +113,46 @@ impl Document {
     }
 }
 
-fn table_to_json(table: &DeTable<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Value {
-    let mut object = Map::new();
+fn to_table(table: &DeTable<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Table {
+    let mut converted = Table::new();
     for (key, value) in table.iter() {
         path.push(key.get_ref().to_string());
         entries.insert(
             path.clone(),
             Entry { key: key.span(), value: value.span(), kind: value.get_ref().type_str() },
         );
-        let json = value_to_json(value.get_ref(), path, entries);
-        object.insert(key.get_ref().to_string(), json);
+        converted.insert(key.get_ref().to_string(), to_value(value.get_ref(), path, entries));
         path.pop();
     }
-    Value::Object(object)
+    converted
 }
 
-fn value_to_json(value: &DeValue<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Value {
+fn to_value(value: &DeValue<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Value {
     match value {
         DeValue::String(text) => Value::String(text.to_string()),
-        DeValue::Integer(integer) => i64::from_str_radix(integer.as_str(), integer.radix())
-            .map_or_else(|_| not_in_fleet_files("integer out of range"), Value::from),
-        DeValue::Float(_) => not_in_fleet_files("float"),
-        DeValue::Boolean(flag) => Value::Bool(*flag),
-        DeValue::Datetime(_) => not_in_fleet_files("datetime"),
+        DeValue::Integer(integer) => {
+            let digits = integer.as_str();
+            let saturated = if digits.starts_with('-') { i64::MIN } else { i64::MAX };
+            Value::Integer(i64::from_str_radix(digits, integer.radix()).unwrap_or(saturated))
+        }
+        DeValue::Float(float) => Value::Float(float.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(flag) => Value::Boolean(*flag),
+        DeValue::Datetime(datetime) => Value::Datetime(*datetime),
         DeValue::Array(items) => {
-            let mut array = vec![Value::String("array".into())];
+            let mut array = Vec::new();
             for (index, item) in items.iter().enumerate() {
                 path.push(index.to_string());
                 entries.insert(
                     path.clone(),
                     Entry { key: item.span(), value: item.span(), kind: item.get_ref().type_str() },
                 );
-                array.push(value_to_json(item.get_ref(), path, entries));
+                array.push(to_value(item.get_ref(), path, entries));
                 path.pop();
             }
             Value::Array(array)
         }
-        DeValue::Table(table) => table_to_json(table, path, entries),
+        DeValue::Table(table) => Value::Table(to_table(table, path, entries)),
     }
-}
-
-/// A stand-in for a TOML value no fleet-file key accepts: an array, which no key accepts either.
-fn not_in_fleet_files(kind: &str) -> Value {
-    Value::Array(vec![Value::String(kind.to_string())])
 }
 
 #[cfg(test)]
@@ -173,15 +172,20 @@ mod tests {
         assert_eq!(vcores.kind, "integer");
         let env = document.entry(&["servers", "pay-main", "admin_password", "env"]).unwrap();
         assert_eq!(&text[env.value.clone()], "\"P\"");
-        assert_eq!(document.json["servers"]["pay-main"]["vcores"], 8);
+        assert_eq!(document.root["servers"]["pay-main"]["vcores"].as_integer(), Some(8));
     }
 
     #[test]
-    fn floats_and_datetimes_are_not_numbers_or_strings() {
-        let (document, _) = Document::parse(b"a = 8.0\nb = 1979-05-27\n").unwrap();
-        assert!(document.json["a"].is_array());
-        assert!(document.json["b"].is_array());
+    fn floats_datetimes_and_huge_integers_keep_their_kind() {
+        let (document, _) = Document::parse(
+            b"a = 8.0\nb = 1979-05-27\nc = 99999999999999999999\nd = -99999999999999999999\n",
+        )
+        .unwrap();
+        assert!(document.root["a"].is_float());
+        assert!(document.root["b"].is_datetime());
         assert_eq!(document.entry(&["a"]).unwrap().kind, "float");
+        assert_eq!(document.root["c"].as_integer(), Some(i64::MAX));
+        assert_eq!(document.root["d"].as_integer(), Some(i64::MIN));
     }
 
     #[test]

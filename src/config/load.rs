@@ -105,12 +105,15 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         .and_then(|checked| checked.map_err(|problems| findings.extend(problems)).ok());
     let Some(defaults) = &sections.defaults else { return (findings, None) };
     findings.extend(validate::check_defaults(defaults));
+    // Where servers that name no location are; the rules read no location of a lone server, so
+    // a broken provider section leaves it empty.
+    let default_location = provider.as_ref().map_or("", ProviderSettings::default_location);
     let mut resolved = BTreeMap::new();
     let mut all_resolved = sections.all_servers_read;
     for (name, server) in &sections.servers {
         match resolve_server(name, server, defaults) {
             Ok(server) => {
-                findings.extend(validate::check_server(&server));
+                findings.extend(validate::check_server(&server, default_location));
                 resolved.insert(name.clone(), server);
             }
             Err(missing) => {
@@ -120,12 +123,12 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         }
     }
     let names: Vec<String> = document
-        .json
+        .root
         .get("servers")
-        .and_then(|servers| servers.as_object())
+        .and_then(|servers| servers.as_table())
         .map(|servers| servers.keys().cloned().collect())
         .unwrap_or_default();
-    findings.extend(replicas::check_replicas(&resolved, &names));
+    findings.extend(replicas::check_replicas(&resolved, &names, default_location));
     let (Some(fleet), Some(provider), true) = (&sections.fleet, provider, all_resolved) else {
         return (findings, None);
     };
@@ -159,7 +162,7 @@ fn desired_server(server: &ResolvedServer, provider: &ProviderSettings, line: us
             .location
             .as_ref()
             .map_or_else(|| provider.default_location().to_string(), |location| location.value.clone()),
-        tags: server.tags.clone(),
+        tags: server.tags.iter().map(|(key, tag)| (key.clone(), tag.value.clone())).collect(),
         replica_of: server.replica_of.as_ref().map(|primary| ServerName::new(&primary.value)),
     };
     let admin_password = match &server.admin_password.value {

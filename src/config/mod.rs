@@ -3,9 +3,10 @@
 //! file, line, column, key path and a hint. This module reads the fleet file and the files it
 //! names, and nothing else; it never writes.
 //!
-//! Stages: `document` (bytes → spanned TOML, syntax errors) → `structure` (keys and types,
-//! against the schema derived from `raw`) → `resolve` (`[defaults]` inherited) → `validate` and
-//! `replicas` (the service's rules, read from `crate::rules`) → `load` (the [`DesiredFleet`]).
+//! Stages: `document` (bytes → spanned TOML, syntax errors) → `structure` (keys and types: the
+//! TOML walked against what the `raw` types expect) → `resolve` (`[defaults]` inherited) →
+//! `validate` and `replicas` (the service's rules, asked of `crate::rules::check`) → `load` (the
+//! [`DesiredFleet`]).
 
 mod diagnostics;
 mod document;

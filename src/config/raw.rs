@@ -1,8 +1,8 @@
 //! The raw fleet file: a serde mirror of the TOML exactly as users write it, with unknown keys
 //! denied. These types are the one source of the fleet file's key names and value types: the
-//! JSON schema (`schemas/fleet.schema.json`) is derived from them and structural checking reads
-//! that schema. They hold what was written, nothing inherited or checked; `resolve` and
-//! `validate` do that.
+//! JSON schema (`schemas/fleet.schema.json`) is derived from them, and so is what structural
+//! checking expects of each table (`schema::Expected`). They hold what was written, nothing
+//! inherited or checked; `resolve` and `validate` do that.
 
 use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
 use schemars::JsonSchema;

@@ -1,19 +1,25 @@
-//! The replica rules that relate servers to each other: `replica_of` names a server of the
-//! fleet, no replica of a replica, no replicas of Basic servers, at most five per primary, a
-//! replica at least as large as its primary and sharing its create-only properties. The rules
-//! come from `crate::rules`.
+//! The rules that relate servers to each other. What only the file can get wrong is checked
+//! here: `replica_of` names a server of the fleet, and not the replica itself. The service's
+//! replica rules (no replica of a replica, none of or on Basic, at most five per primary, a
+//! replica at least as large as its primary and sharing its create-only properties) are asked
+//! of `rules::check::replica_problems`, and each refusal is reported where its key is written.
 
 use super::finding::{Anchor, Finding, did_you_mean, key_path};
-use super::resolve::{ResolvedServer, Sourced, field_finding};
-use crate::rules::{self, TierFeature};
+use super::resolve::{ResolvedServer, field_finding};
+use super::validate::refusal_finding;
+use crate::rules::check::{self, PrimaryFacts};
+use crate::rules::{self, Key, Refusal, Rule, Shape};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Every replica problem of the fleet. `servers` are the resolved servers; `names` every
-/// server name in the file (some may not have resolved).
-pub(crate) fn check_replicas(servers: &BTreeMap<String, ResolvedServer>, names: &[String]) -> Vec<Finding> {
+/// server name in the file (some may not have resolved); `default_location` the provider's.
+pub(crate) fn check_replicas(
+    servers: &BTreeMap<String, ResolvedServer>,
+    names: &[String],
+    default_location: &str,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut replicas_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut replicas_of: BTreeMap<&str, Vec<&ResolvedServer>> = BTreeMap::new();
     for replica in servers.values() {
         let Some(primary_name) = &replica.replica_of else { continue };
         let target = primary_name.value.as_str();
@@ -33,136 +39,64 @@ pub(crate) fn check_replicas(servers: &BTreeMap<String, ResolvedServer>, names: 
             });
             continue;
         }
-        replicas_of.entry(target).or_default().push(&replica.name);
-        let Some(primary) = servers.get(target) else { continue };
-        findings.extend(check_pair(replica, primary_name, primary));
+        replicas_of.entry(target).or_default().push(replica);
     }
-    for (primary, replicas) in replicas_of {
-        if replicas.len() > rules::MAX_REPLICAS_PER_PRIMARY {
-            findings.push(
-                Finding::error(
-                    key_path(&["servers", primary]),
-                    Anchor::Key,
-                    format!(
-                        "has {} replicas ({}); a primary has at most {}",
-                        replicas.len(),
-                        replicas.join(", "),
-                        rules::MAX_REPLICAS_PER_PRIMARY
-                    ),
-                )
-                .with_hint(format!(
-                    "remove {} of them, or make some replicas of another primary",
-                    replicas.len() - rules::MAX_REPLICAS_PER_PRIMARY
-                )),
-            );
+    for (primary_name, replicas) in replicas_of {
+        // A primary whose table did not resolve has its own errors; its replicas wait for it.
+        let Some(primary) = servers.get(primary_name) else { continue };
+        findings.extend(check_replication_set(primary, &replicas, default_location));
+    }
+    findings
+}
+
+/// One primary and the replicas the file gives it, in name order. Each replica is judged as if
+/// created after the ones before it, so the rules refuse exactly the replicas past the limit;
+/// those are reported once, on the primary.
+fn check_replication_set(
+    primary: &ResolvedServer,
+    replicas: &[&ResolvedServer],
+    default_location: &str,
+) -> Vec<Finding> {
+    let primary_shape = primary.shape(default_location);
+    let mut findings = Vec::new();
+    let mut refused_for_count = Vec::new();
+    for (before, replica) in replicas.iter().enumerate() {
+        let shape = replica.shape(default_location);
+        let facts = PrimaryFacts { shape: primary_shape, replication_support: None, other_replicas: before };
+        // A SKU the service does not sell has no connection limit to compare: its own finding
+        // says what is wrong, and a size comparison with it would only repeat it.
+        let unsold = not_sold(&shape) || not_sold(&primary_shape);
+        for refusal in check::replica_problems(&shape, &facts) {
+            match (refusal.rule, refusal.key) {
+                (Rule::TooManyReplicas, _) => refused_for_count.push(replica.name.as_str()),
+                (Rule::ReplicaSmallerThanPrimary, Key::Vcores) if unsold => {}
+                _ => findings.push(refusal_finding(replica, refusal)),
+            }
         }
     }
-    findings
-}
-
-/// The rules between one replica and its primary.
-fn check_pair(replica: &ResolvedServer, link: &Sourced<String>, primary: &ResolvedServer) -> Vec<Finding> {
-    let name = replica.name.as_str();
-    let mut findings = Vec::new();
-    if let Some(grand) = &primary.replica_of {
+    if !refused_for_count.is_empty() {
+        let names: Vec<&str> = replicas.iter().map(|replica| replica.name.as_str()).collect();
         findings.push(
-            field_finding(
-                name,
-                "replica_of",
-                link,
+            Finding::error(
+                key_path(&["servers", &primary.name]),
+                Anchor::Key,
                 format!(
-                    "{} is itself a replica (of {}); replicas of replicas are not allowed",
-                    primary.name, grand.value
+                    "has {} replicas ({}); a primary has at most {}",
+                    replicas.len(),
+                    names.join(", "),
+                    rules::MAX_REPLICAS_PER_PRIMARY
                 ),
             )
-            .with_hint(format!("make it a replica of {} instead", grand.value)),
-        );
-    }
-    let primary_tier = primary.tier.value;
-    if !rules::tier_supports(primary_tier, TierFeature::ReadReplicas) {
-        findings.push(
-            field_finding(
-                name,
-                "replica_of",
-                link,
-                format!(
-                    "{} is a {primary_tier} server, and {primary_tier} servers have no replicas",
-                    primary.name
-                ),
-            )
-            .with_hint(format!("move {} to GeneralPurpose or MemoryOptimized", primary.name)),
-        );
-    }
-    let tier = replica.tier.value;
-    if !rules::tier_supports(tier, TierFeature::ReadReplicas) {
-        findings.push(
-            field_finding(name, "tier", &replica.tier, format!("a replica cannot be on {tier}"))
-                .with_hint("replicas are GeneralPurpose or MemoryOptimized"),
-        );
-    }
-    findings.extend(check_sizes(replica, primary));
-    for key in rules::REPLICA_INHERITED_PROPERTIES {
-        let finding = match *key {
-            "version" => differing(name, key, &replica.version, &primary.version, &primary.name),
-            "admin_login" => differing(name, key, &replica.admin_login, &primary.admin_login, &primary.name),
-            _ => None,
-        };
-        findings.extend(finding);
-    }
-    findings
-}
-
-/// A replica has at least its primary's vCores (so at least its max_connections) and storage.
-fn check_sizes(replica: &ResolvedServer, primary: &ResolvedServer) -> Vec<Finding> {
-    let name = replica.name.as_str();
-    let mut findings = Vec::new();
-    let primary_vcores = primary.vcores.value;
-    if replica.vcores.value < primary_vcores {
-        findings.push(
-            field_finding(name, "vcores", &replica.vcores, format!("the replica has {} vCores, fewer than its primary {} ({primary_vcores})", replica.vcores.value, primary.name))
-                .with_hint(format!("replicas must have at least the primary's vcores ({primary_vcores}); raise it to {primary_vcores} or more")),
-        );
-    }
-    let size = |server: &ResolvedServer| rules::SkuSize {
-        tier: server.tier.value,
-        generation: server.generation.value,
-        vcores: server.vcores.value,
-        storage_gb: server.storage_gb.value,
-    };
-    let both_sold = size(replica).max_connections() > 0 && size(primary).max_connections() > 0;
-    if let (true, true, Some(rules::ReplicaShortfall::MaxConnections { primary: wanted, replica: has })) =
-        (both_sold, findings.is_empty(), rules::replica_shortfall(size(primary), size(replica)))
-    {
-        let (tier, vcores) = (primary.tier.value, primary.vcores.value);
-        findings.push(
-            field_finding(name, "vcores", &replica.vcores, format!("the replica's SKU allows {has} connections, fewer than its primary {} ({tier} with {vcores} vCores: {wanted})", primary.name))
-                .with_hint(format!("a replica's max_connections (fixed by its SKU) must be at least its primary's; give {name} the primary's tier ({tier}), or more vCores")),
-        );
-    }
-    let primary_storage = primary.storage_gb.value;
-    if replica.storage_gb.value < primary_storage {
-        findings.push(
-            field_finding(name, "storage_gb", &replica.storage_gb, format!("the replica has {} GB of storage, less than its primary {} ({primary_storage} GB)", replica.storage_gb.value, primary.name))
-                .with_hint(format!("replicas must have at least the primary's storage_gb ({primary_storage}); raise it to {primary_storage} or more")),
+            .with_hint(format!(
+                "remove {} of them (for example {}), or make some replicas of another primary",
+                refused_for_count.len(),
+                refused_for_count.join(", ")
+            )),
         );
     }
     findings
 }
 
-/// A finding when a replica's create-only property differs from its primary's.
-fn differing<T: PartialEq + fmt::Display>(
-    name: &str,
-    key: &str,
-    replica: &Sourced<T>,
-    primary: &Sourced<T>,
-    primary_name: &str,
-) -> Option<Finding> {
-    (replica.value != primary.value).then(|| {
-        let message = format!(
-            "is \"{}\" but its primary {primary_name} has \"{}\"; a replica takes {key} from its primary",
-            replica.value, primary.value
-        );
-        field_finding(name, key, replica, message)
-            .with_hint(format!("set {key} = \"{}\" on {name}, as on {primary_name}", primary.value))
-    })
+fn not_sold(server: &Shape) -> bool {
+    check::server_problems(server).iter().any(|refusal: &Refusal| refusal.rule == Rule::SkuNotOffered)
 }

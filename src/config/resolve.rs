@@ -6,10 +6,10 @@
 use super::document::Document;
 use super::finding::{Anchor, Finding, display_path, key_path};
 use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer};
-use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
+use crate::rules::{Generation, Key, PgVersion, Shape, Tier, TlsVersion};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::collections::BTreeMap;
+use toml::{Table, Value};
 
 /// Where a resolved value was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +47,9 @@ pub(crate) struct Sections {
 /// so its other problems are reported too.
 pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections, Vec<Finding>) {
     let mut findings = Vec::new();
-    let mut json = document.json.clone();
+    let mut root = document.root.clone();
     for finding in structural.iter().filter(|finding| finding.unknown_key) {
-        remove(&mut json, &finding.at);
+        remove(&mut root, &finding.at);
     }
     let is_broken = |prefix: &[String]| {
         structural.iter().any(|finding| !finding.unknown_key && finding.at.starts_with(prefix))
@@ -61,19 +61,19 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
         }
         Some(value.cloned())
     };
-    let json = &json;
+    let root = &root;
     let mut sections = Sections { all_servers_read: true, ..Sections::default() };
     sections.fleet =
-        read(&["fleet"], json.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
-    sections.provider = read(&["provider"], json.get("provider"))
+        read(&["fleet"], root.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
+    sections.provider = read(&["provider"], root.get("provider"))
         .flatten()
         .and_then(|v| typed(v, &["provider"], &mut findings));
-    sections.defaults = match read(&["defaults"], json.get("defaults")) {
+    sections.defaults = match read(&["defaults"], root.get("defaults")) {
         None => None,
         Some(None) => Some(RawServer::default()),
         Some(Some(value)) => typed(value, &["defaults"], &mut findings),
     };
-    let servers = json.get("servers").and_then(Value::as_object).cloned().unwrap_or_default();
+    let servers = root.get("servers").and_then(Value::as_table).cloned().unwrap_or_default();
     for (name, value) in servers {
         let path = ["servers", name.as_str()];
         let server = read(&path, Some(&value)).flatten().and_then(|v| typed(v, &path, &mut findings));
@@ -90,25 +90,24 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
     (sections, findings)
 }
 
-/// Removes the value at a key path from a JSON document.
-fn remove(json: &mut Value, path: &[String]) {
+/// Removes the value at a key path from a TOML table.
+fn remove(root: &mut Table, path: &[String]) {
     let Some((last, parents)) = path.split_last() else { return };
-    let mut current = json;
+    let mut current = root;
     for key in parents {
-        let Some(next) = current.get_mut(key) else { return };
+        let Some(Value::Table(next)) = current.get_mut(key) else { return };
         current = next;
     }
-    if let Some(table) = current.as_object_mut() {
-        table.remove(last);
-    }
+    current.remove(last);
 }
 
-/// Reads one structurally valid section; the schema should make this infallible, but a failure
-/// is reported rather than trusted away.
+/// Reads one structurally valid section; the structural check should make this infallible,
+/// but a failure is reported rather than trusted away.
 fn typed<T: DeserializeOwned>(value: Value, keys: &[&str], findings: &mut Vec<Finding>) -> Option<T> {
-    match serde_json::from_value(value) {
+    match value.try_into() {
         Ok(typed) => Some(typed),
         Err(error) => {
+            let error = error.to_string().trim_end().replace('\n', "; ");
             findings.push(Finding::error(key_path(keys), Anchor::Key, format!("cannot be read: {error}")));
             None
         }
@@ -133,7 +132,56 @@ pub(crate) struct ResolvedServer {
     pub admin_login: Sourced<String>,
     pub admin_password: Sourced<RawSecret>,
     pub location: Option<Sourced<String>>,
-    pub tags: BTreeMap<String, String>,
+    /// The server's tags and `[defaults]`' tags, the server's winning, each with its origin.
+    pub tags: BTreeMap<String, Sourced<String>>,
+}
+
+impl ResolvedServer {
+    /// The facts `rules::check` reads. `default_location` is the provider's, for a server that
+    /// names none.
+    pub(crate) fn shape<'a>(&'a self, default_location: &'a str) -> Shape<'a> {
+        Shape {
+            name: &self.name,
+            tier: self.tier.value,
+            generation: self.generation.value,
+            vcores: self.vcores.value,
+            storage_gb: self.storage_gb.value,
+            version: self.version.value,
+            backup_retention_days: self.backup_retention_days.value,
+            geo_redundant_backup: self.geo_redundant_backup.value,
+            storage_autogrow: self.storage_autogrow.value,
+            ssl_enforcement: self.ssl_enforcement.value,
+            minimal_tls_version: self.minimal_tls_version.value,
+            admin_login: &self.admin_login.value,
+            location: self.location.as_ref().map_or(default_location, |location| &location.value),
+            replica_of: self.replica_of.as_ref().map(|primary| primary.value.as_str()),
+        }
+    }
+
+    /// Where the value of a server key was written. The server's name is written in its own
+    /// header; `location` unset is the provider's; `tags` is its own table (tags are judged one by
+    /// one, see `validate`).
+    pub(crate) fn origin(&self, key: Key) -> Origin {
+        match key {
+            Key::Name | Key::Tags => Origin::Server,
+            Key::Tier => self.tier.origin,
+            Key::Generation => self.generation.origin,
+            Key::Vcores => self.vcores.origin,
+            Key::StorageGb => self.storage_gb.origin,
+            Key::Version => self.version.origin,
+            Key::BackupRetentionDays => self.backup_retention_days.origin,
+            Key::GeoRedundantBackup => self.geo_redundant_backup.origin,
+            Key::StorageAutogrow => self.storage_autogrow.origin,
+            Key::SslEnforcement => self.ssl_enforcement.origin,
+            Key::MinimalTlsVersion => self.minimal_tls_version.origin,
+            Key::AdminLogin => self.admin_login.origin,
+            Key::AdminPassword => self.admin_password.origin,
+            Key::Location => self.location.as_ref().map_or(Origin::Builtin, |location| location.origin),
+            Key::ReplicaOf => self.replica_of.as_ref().map_or(Origin::Builtin, |primary| primary.origin),
+            // Not a fleet-file key: pgfleet sets it.
+            Key::ReplicationSupport => Origin::Builtin,
+        }
+    }
 }
 
 /// The server's value, else the default's.
@@ -184,8 +232,15 @@ pub(crate) fn resolve_server(
         pick_or(&server.ssl_enforcement, &defaults.ssl_enforcement, raw::DEFAULT_SSL_ENFORCEMENT);
     let default_tls =
         if ssl_enforcement.value { TlsVersion::Tls1_2 } else { TlsVersion::EnforcementDisabled };
-    let mut tags = defaults.tags.clone().unwrap_or_default();
-    tags.extend(server.tags.clone().unwrap_or_default());
+    // Tags merge key by key; every other key is the server's own, else `[defaults]`', else
+    // pgfleet's: nothing is taken from a replica's primary (geo-redundant backup, location and
+    // the rest are judged per server).
+    let mut tags = BTreeMap::new();
+    for (written, origin) in [(&defaults.tags, Origin::Defaults), (&server.tags, Origin::Server)] {
+        for (key, value) in written.iter().flatten() {
+            tags.insert(key.clone(), Sourced { value: value.clone(), origin });
+        }
+    }
     Ok(ResolvedServer {
         name: name.to_string(),
         replica_of: pick(&server.replica_of, &None),
@@ -233,9 +288,14 @@ pub(crate) fn field_finding<T>(
     field: &Sourced<T>,
     message: impl Into<String>,
 ) -> Finding {
+    finding_at(server, key, field.origin, message)
+}
+
+/// [`field_finding`] for a value written at `origin`.
+pub(crate) fn finding_at(server: &str, key: &str, origin: Origin, message: impl Into<String>) -> Finding {
     let message = message.into();
     let path = display_path(&key_path(&["servers", server, key]));
-    match field.origin {
+    match origin {
         Origin::Server => Finding::error(key_path(&["servers", server, key]), Anchor::Value, message),
         Origin::Defaults => Finding::error(
             key_path(&["defaults", key]),
@@ -278,8 +338,8 @@ mod tests {
         assert_eq!(resolved.tier, Sourced { value: Tier::GeneralPurpose, origin: Origin::Defaults });
         assert_eq!(resolved.generation, Sourced { value: Generation::Gen5, origin: Origin::Builtin });
         assert_eq!(resolved.minimal_tls_version.value, TlsVersion::Tls1_2);
-        assert_eq!(resolved.tags["env"], "prod");
-        assert_eq!(resolved.tags["team"], "pay");
+        assert_eq!(resolved.tags["env"], Sourced { value: "prod".into(), origin: Origin::Server });
+        assert_eq!(resolved.tags["team"], Sourced { value: "pay".into(), origin: Origin::Defaults });
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The fleet file's JSON schema, derived from the raw serde types (so their doc comments become
-//! editor help) and checked in as `schemas/fleet.schema.json`. Structural checking reads this
-//! same schema. This module derives and walks the schema; it does not check documents.
+//! editor help) and checked in as `schemas/fleet.schema.json`, and what structural checking
+//! reads from it: per table, the keys the raw types know, which are required, and the kind of
+//! value each takes ([`Expected`]). No JSON Schema validator runs here; this module describes
+//! the model, `structure` walks the TOML against it.
 
 use super::raw::RawFleetFile;
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
 use serde_json::Value;
+use std::sync::LazyLock;
 
 /// The JSON schema of the fleet file (draft-07, which TOML editors such as taplo understand). TOML has no null, so optional keys are
 /// described by their value's type alone.
@@ -69,26 +72,112 @@ fn toml_shapes(schema: &mut schemars::Schema) {
     }
 }
 
-/// The subschema describing the value at a key path, following `properties` and
-/// `additionalProperties`.
-pub(crate) fn schema_at<'a>(schema: &'a Value, path: &[String]) -> Option<&'a Value> {
-    let mut current = schema;
-    for segment in path {
-        current = match current.get("properties").and_then(|p| p.get(segment)) {
-            Some(next) => next,
-            None => current.get("additionalProperties").filter(|next| next.is_object())?,
-        };
-    }
-    Some(current)
+/// What the fleet file expects at a key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Expected {
+    /// A table with these keys (in the raw type's order), and, for maps such as `servers` and
+    /// `tags`, what any other key holds; without it, other keys are unknown.
+    Table {
+        keys: Vec<KeyDoc>,
+        others: Option<Box<Expected>>,
+    },
+    /// A string; one of `options` when there are any.
+    String {
+        options: Vec<String>,
+    },
+    Integer {
+        minimum: Option<i64>,
+        maximum: Option<i64>,
+    },
+    Boolean,
+    /// Exactly one of these (the secret reference: `{ env = … }` or `{ file = … }`).
+    OneOf(Vec<Expected>),
 }
 
-/// The keys a table at a path may hold, as the schema names them.
-pub(crate) fn known_keys(schema: &Value, path: &[String]) -> Vec<String> {
-    schema_at(schema, path)
-        .and_then(|table| table.get("properties"))
-        .and_then(Value::as_object)
-        .map(|properties| properties.keys().cloned().collect())
-        .unwrap_or_default()
+/// One key of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyDoc {
+    pub name: String,
+    pub expected: Expected,
+    pub required: bool,
+    /// The raw type's doc comment, for hints.
+    pub description: Option<String>,
+}
+
+impl Expected {
+    /// The fleet file as a whole, derived once from the raw types.
+    pub(crate) fn fleet_file() -> &'static Expected {
+        static FLEET_FILE: LazyLock<Expected> = LazyLock::new(|| Expected::from_schema(&fleet_schema()));
+        &FLEET_FILE
+    }
+
+    /// What the raw types' schema says, for the shapes the fleet file uses. The unit tests
+    /// derive the whole fleet file, so a new kind of field is noticed there, not by a user.
+    fn from_schema(schema: &Value) -> Expected {
+        if let Some(Value::Array(choices)) = schema.get("oneOf") {
+            return Expected::OneOf(choices.iter().map(Expected::from_schema).collect());
+        }
+        let integer = |key: &str| schema.get(key).and_then(Value::as_i64);
+        match schema.get("type").and_then(Value::as_str) {
+            Some("object") => {
+                let required: Vec<&str> = schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let keys = schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| KeyDoc {
+                        name: name.clone(),
+                        expected: Expected::from_schema(value),
+                        required: required.contains(&name.as_str()),
+                        description: value.get("description").and_then(Value::as_str).map(str::to_string),
+                    })
+                    .collect();
+                let others = schema
+                    .get("additionalProperties")
+                    .filter(|others| others.is_object())
+                    .map(|others| Box::new(Expected::from_schema(others)));
+                Expected::Table { keys, others }
+            }
+            Some("string") => Expected::String {
+                options: schema
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .map(|options| options.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .unwrap_or_default(),
+            },
+            Some("integer") => Expected::Integer { minimum: integer("minimum"), maximum: integer("maximum") },
+            Some("boolean") => Expected::Boolean,
+            _ => panic!("the fleet file's model has a value structural checking does not know: {schema}"),
+        }
+    }
+
+    /// What is expected at a key path below this.
+    #[cfg(test)]
+    fn at(&self, path: &[String]) -> Option<&Expected> {
+        let mut current = self;
+        for key in path {
+            let Expected::Table { keys, others } = current else { return None };
+            current = match keys.iter().find(|known| &known.name == key) {
+                Some(known) => &known.expected,
+                None => others.as_deref()?,
+            };
+        }
+        Some(current)
+    }
+
+    /// The keys a table takes, by name.
+    #[cfg(test)]
+    fn key_names(&self) -> Vec<&str> {
+        match self {
+            Expected::Table { keys, .. } => keys.iter().map(|key| key.name.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -102,13 +191,13 @@ mod tests {
     #[test]
     fn optional_keys_have_no_null_and_integers_have_bounds() {
         let schema = fleet_schema();
-        let vcores = schema_at(&schema, &path(&["servers", "x", "vcores"])).unwrap();
+        let vcores = &schema["properties"]["servers"]["additionalProperties"]["properties"]["vcores"];
         assert_eq!(vcores["type"], "integer");
         assert_eq!(vcores["maximum"], u64::from(u32::MAX));
         assert!(vcores["description"].as_str().unwrap().contains("vCores"));
-        let tier = schema_at(&schema, &path(&["defaults", "tier"])).unwrap();
+        let tier = &schema["properties"]["defaults"]["properties"]["tier"];
         assert_eq!(tier["enum"], serde_json::json!(["Basic", "GeneralPurpose", "MemoryOptimized"]));
-        let password = schema_at(&schema, &path(&["servers", "x", "admin_password"])).unwrap();
+        let password = &schema["properties"]["defaults"]["properties"]["admin_password"];
         assert!(password.get("anyOf").is_none());
         assert_eq!(password["oneOf"].as_array().unwrap().len(), 2);
         assert!(!schema.to_string().contains("null"), "TOML has no null");
@@ -116,9 +205,29 @@ mod tests {
 
     #[test]
     fn known_keys_come_from_the_raw_types() {
-        let schema = fleet_schema();
-        assert_eq!(known_keys(&schema, &[]), vec!["fleet", "provider", "defaults", "servers"]);
-        assert!(known_keys(&schema, &path(&["servers", "pay-main"])).contains(&"replica_of".to_string()));
-        assert_eq!(known_keys(&schema, &path(&["provider", "local"])), vec!["root", "port_base"]);
+        let fleet = Expected::fleet_file();
+        assert_eq!(fleet.key_names(), ["fleet", "provider", "defaults", "servers"]);
+        let server = fleet.at(&path(&["servers", "pay-main"])).unwrap();
+        assert!(server.key_names().contains(&"replica_of"));
+        assert_eq!(fleet.at(&path(&["provider", "local"])).unwrap().key_names(), ["root", "port_base"]);
+        let Expected::Table { keys, .. } = fleet.at(&path(&["provider", "azure"])).unwrap() else {
+            panic!("a table")
+        };
+        let required: Vec<&str> =
+            keys.iter().filter(|key| key.required).map(|key| key.name.as_str()).collect();
+        assert_eq!(required, ["subscription_id", "resource_group", "location"]);
+        assert_eq!(
+            fleet.at(&path(&["defaults", "vcores"])),
+            Some(&Expected::Integer { minimum: Some(0), maximum: Some(i64::from(u32::MAX)) })
+        );
+        assert_eq!(
+            fleet.at(&path(&["servers", "x", "tags", "team"])),
+            Some(&Expected::String { options: Vec::new() })
+        );
+        assert!(matches!(
+            fleet.at(&path(&["servers", "x", "admin_password"])),
+            Some(Expected::OneOf(choices)) if choices.len() == 2
+        ));
+        assert!(fleet.at(&path(&["servers", "x", "vcpus"])).is_none());
     }
 }

@@ -1,186 +1,161 @@
 //! Structural checking: every key known, every value of the right type, every required key
-//! present, all problems at once. The document's JSON rendering is validated against the schema
-//! derived from the raw serde types, and each schema error is mapped back to its key path with
-//! a message a person can act on. Rules of the service are not checked here (see `validate`).
+//! present, all problems at once. The TOML is walked against what the raw serde types expect
+//! ([`Expected`], derived from them), and each problem is reported at its key path with a
+//! message a person can act on. Rules of the service are not checked here (see `validate`).
 
 use super::document::{Document, KeyPath};
 use super::finding::{Anchor, Finding, did_you_mean, display_path};
-use super::schema::{fleet_schema, known_keys, schema_at};
-use jsonschema::error::{TypeKind, ValidationErrorKind};
-use jsonschema::paths::LocationSegment;
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use super::schema::{Expected, KeyDoc};
+use toml::{Table, Value};
 
-/// The schema and its compiled validator, built once.
-static SCHEMA: LazyLock<(Value, jsonschema::Validator)> = LazyLock::new(|| {
-    let schema = fleet_schema();
-    let validator =
-        jsonschema::validator_for(&schema).expect("the derived fleet schema is a valid JSON schema");
-    (schema, validator)
-});
-
-/// Every structural problem of the document, at most one per key path, in path order.
+/// Every structural problem of the document, at most one per key path.
 pub(crate) fn check(document: &Document) -> Vec<Finding> {
-    let (schema, validator) = &*SCHEMA;
-    // One finding per key path: a value of the wrong type fails `type` and `enum` alike, and
-    // the type error (priority 0) is the one worth reading.
-    let mut by_path: BTreeMap<(KeyPath, String, u8), Finding> = BTreeMap::new();
-    for error in validator.iter_errors(&document.json) {
-        let path: KeyPath = error
-            .instance_path()
-            .iter()
-            .map(|segment| match segment {
-                LocationSegment::Property(name) => name.to_string(),
-                LocationSegment::Index(index) => index.to_string(),
-            })
-            .collect();
-        for (priority, finding) in describe(document, schema, path, error.kind()) {
-            by_path.entry((finding.at.clone(), finding.path.clone(), priority)).or_insert(finding);
-        }
-    }
-    let mut findings: Vec<Finding> = Vec::new();
-    for finding in by_path.into_values() {
-        if findings.last().is_none_or(|last| (&last.at, &last.path) != (&finding.at, &finding.path)) {
-            findings.push(finding);
-        }
-    }
+    let mut findings = Vec::new();
+    check_table(document, &document.root, &mut Vec::new(), Expected::fleet_file(), &mut findings);
     findings
 }
 
-/// The findings one schema error stands for, each with a priority (lower wins when one key
-/// path has several).
-fn describe(
+/// A table against what it expects: unknown keys, each known key's value, required keys.
+fn check_table(
     document: &Document,
-    schema: &Value,
-    path: KeyPath,
-    kind: &ValidationErrorKind,
-) -> Vec<(u8, Finding)> {
-    match kind {
-        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
-            .iter()
-            .map(|key| {
-                let mut at = path.clone();
-                at.push(key.clone());
-                (0, unknown_key(schema, &path, at))
-            })
-            .collect(),
-        ValidationErrorKind::Required { property } => {
-            let key = property.as_str().unwrap_or_default().to_string();
-            vec![(1, missing_key(schema, path, key))]
+    table: &Table,
+    path: &mut KeyPath,
+    expected: &Expected,
+    findings: &mut Vec<Finding>,
+) {
+    let Expected::Table { keys, others } = expected else { return };
+    for (key, value) in table {
+        path.push(key.clone());
+        match (keys.iter().find(|known| &known.name == key), others) {
+            (Some(known), _) => check_value(document, value, path, &known.expected, findings),
+            (None, Some(others)) => check_value(document, value, path, others, findings),
+            (None, None) => findings.push(unknown_key(keys, path.clone())),
         }
-        _ => vec![(
-            if matches!(kind, ValidationErrorKind::Type { .. }) { 0 } else { 1 },
-            wrong_value(document, schema, path, kind),
-        )],
+        path.pop();
+    }
+    for known in keys.iter().filter(|known| known.required && !table.contains_key(&known.name)) {
+        findings.push(missing_key(path.clone(), known));
     }
 }
 
-fn unknown_key(schema: &Value, table: &[String], at: KeyPath) -> Finding {
+/// One value against what its key expects.
+fn check_value(
+    document: &Document,
+    value: &Value,
+    path: &mut KeyPath,
+    expected: &Expected,
+    findings: &mut Vec<Finding>,
+) {
+    match (expected, value) {
+        (Expected::Table { .. }, Value::Table(table)) => {
+            check_table(document, table, path, expected, findings)
+        }
+        (Expected::String { options }, Value::String(text)) => {
+            if !options.is_empty() && !options.contains(text) {
+                findings.push(not_an_option(path.clone(), text, options));
+            }
+        }
+        (Expected::Integer { minimum, maximum }, Value::Integer(number)) => {
+            let bound = match (minimum, maximum) {
+                (Some(minimum), _) if number < minimum => Some(format!("at least {minimum}")),
+                (_, Some(maximum)) if number > maximum => Some(format!("at most {maximum}")),
+                _ => None,
+            };
+            if let Some(bound) = bound {
+                findings.push(Finding::error(path.clone(), Anchor::Value, format!("must be {bound}")));
+            }
+        }
+        (Expected::Boolean, Value::Boolean(_)) => {}
+        (Expected::OneOf(choices), _) => {
+            let fits = |choice: &Expected| {
+                let mut problems = Vec::new();
+                check_value(document, value, &mut path.clone(), choice, &mut problems);
+                problems.is_empty()
+            };
+            if choices.iter().filter(|choice| fits(choice)).count() != 1 {
+                findings.push(no_choice(document, path.clone(), value));
+            }
+        }
+        _ => findings.push(wrong_type(document, path.clone(), expected)),
+    }
+}
+
+fn unknown_key(keys: &[KeyDoc], at: KeyPath) -> Finding {
     let key = at.last().cloned().unwrap_or_default();
-    let known = known_keys(schema, table);
+    let known: Vec<&str> = keys.iter().map(|known| known.name.as_str()).collect();
     let mut finding = Finding::error(at, Anchor::Key, format!("unknown key `{key}`"));
     finding.unknown_key = true;
-    match did_you_mean(&key, known.iter().map(String::as_str)) {
+    match did_you_mean(&key, known.iter().copied()) {
         Some(suggestion) => finding.with_hint(format!("did you mean `{suggestion}`?")),
         None if known.is_empty() => finding,
         None => finding.with_hint(format!("the keys allowed here are: {}", known.join(", "))),
     }
 }
 
-fn missing_key(schema: &Value, table: KeyPath, key: String) -> Finding {
+fn missing_key(table: KeyPath, missing: &KeyDoc) -> Finding {
+    let key = &missing.name;
     let mut full = table.clone();
     full.push(key.clone());
-    let is_table = schema_at(schema, &full).and_then(|s| s.get("type")).is_some_and(|t| t == "object");
-    let message = if is_table {
+    let message = if matches!(missing.expected, Expected::Table { .. }) {
         format!("missing the [{}] table", display_path(&full))
     } else if table.is_empty() {
         format!("missing required key `{key}`")
     } else {
         format!("missing required key `{key}` in [{}]", display_path(&table))
     };
-    let hint = schema_at(schema, &full)
-        .and_then(|s| s.get("description"))
-        .and_then(Value::as_str)
-        .map(|description| format!("`{key}`: {}", description.replace('\n', " ")));
     let finding = Finding::error(table, Anchor::Key, message).with_path(display_path(&full));
-    match hint {
-        Some(hint) => finding.with_hint(hint),
+    match &missing.description {
+        Some(description) => finding.with_hint(format!("`{key}`: {}", description.replace('\n', " "))),
         None => finding,
     }
 }
 
-fn wrong_value(document: &Document, schema: &Value, path: KeyPath, kind: &ValidationErrorKind) -> Finding {
+/// A value of another TOML type than its key takes, with how to write it when that is a matter
+/// of quotes or a decimal point.
+fn wrong_type(document: &Document, path: KeyPath, expected: &Expected) -> Finding {
     let found = document.entries.get(&path).map_or("value", |entry| entry.kind);
-    let expected = schema_at(schema, &path);
-    if path.last().is_some_and(|key| key == "admin_password") {
-        let keys = document
-            .entries
-            .keys()
-            .filter(|key| key.len() == path.len() + 1 && key.starts_with(&path))
-            .filter_map(|key| key.last().cloned())
-            .collect();
-        return secret_problem(path, found, keys);
-    }
-    match kind {
-        ValidationErrorKind::Type { kind } => {
-            let wanted = match kind {
-                TypeKind::Single(single) => toml_type(&single.to_string()),
-                TypeKind::Multiple(_) => "another type".to_string(),
-            };
-            let finding =
-                Finding::error(path, Anchor::Value, format!("expected {wanted}, found {}", article(found)));
-            match (wanted.as_str(), found) {
-                ("a string", "integer" | "float") => {
-                    let key = finding.at.last().cloned().unwrap_or_default();
-                    let written = document
-                        .entries
-                        .get(&finding.at)
-                        .and_then(|entry| document.text.get(entry.value.clone()))
-                        .unwrap_or("…")
-                        .to_string();
-                    finding.with_hint(format!("quote it: {key} = \"{written}\""))
-                }
-                ("an integer", "string") => finding.with_hint("write the number without quotes"),
-                ("an integer", "float") => finding.with_hint("write a whole number, without a decimal point"),
-                _ => finding,
-            }
+    let wanted = match expected {
+        Expected::Table { .. } => "a table",
+        Expected::String { .. } => "a string",
+        Expected::Integer { .. } => "an integer",
+        Expected::Boolean => "a boolean (true or false)",
+        Expected::OneOf(_) => "another type",
+    };
+    let finding = Finding::error(path, Anchor::Value, format!("expected {wanted}, found {}", article(found)));
+    match (wanted, found) {
+        ("a string", "integer" | "float") => {
+            let key = finding.at.last().cloned().unwrap_or_default();
+            let written = document
+                .entries
+                .get(&finding.at)
+                .and_then(|entry| document.text.get(entry.value.clone()))
+                .unwrap_or("…")
+                .to_string();
+            finding.with_hint(format!("quote it: {key} = \"{written}\""))
         }
-        ValidationErrorKind::Enum { options } => not_an_option(document, path, options),
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
-            let bound =
-                if matches!(kind, ValidationErrorKind::Minimum { .. }) { "at least" } else { "at most" };
-            Finding::error(path, Anchor::Value, format!("must be {bound} {limit}"))
-        }
-        _ => {
-            let description = expected.and_then(|s| s.get("description")).and_then(Value::as_str);
-            let finding = Finding::error(path, Anchor::Value, format!("invalid {}", article(found)));
-            match description {
-                Some(description) => finding.with_hint(description.replace('\n', " ")),
-                None => finding,
-            }
-        }
+        ("an integer", "string") => finding.with_hint("write the number without quotes"),
+        ("an integer", "float") => finding.with_hint("write a whole number, without a decimal point"),
+        _ => finding,
     }
 }
 
+/// A value that fits none of its key's forms (the secret reference is the one such key).
+fn no_choice(document: &Document, path: KeyPath, value: &Value) -> Finding {
+    let found = document.entries.get(&path).map_or("value", |entry| entry.kind);
+    let keys = value.as_table().map(|table| table.keys().cloned().collect()).unwrap_or_default();
+    secret_problem(path, found, keys)
+}
+
 /// A value outside an enumeration (`tier = "GeneralPurpse"`), with the closest option.
-fn not_an_option(document: &Document, path: KeyPath, options: &Value) -> Finding {
-    let value = document
-        .entries
-        .get(&path)
-        .and_then(|entry| document.text.get(entry.value.clone()))
-        .map(|text| text.trim_matches('"').to_string());
-    let options: Vec<&str> =
-        options.as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+fn not_an_option(path: KeyPath, value: &str, options: &[String]) -> Finding {
     let listed = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
     let key = path.last().cloned().unwrap_or_default();
-    let shown = value.as_deref().map_or("the value".to_string(), |v| format!("\"{v}\""));
     let finding = Finding::error(
         path,
         Anchor::Value,
-        format!("{shown} is not a valid {key}; expected one of {listed}"),
+        format!("\"{value}\" is not a valid {key}; expected one of {listed}"),
     );
-    match value.as_deref().and_then(|v| did_you_mean(v, options.iter().copied())) {
+    match did_you_mean(value, options.iter().map(String::as_str)) {
         Some(suggestion) => finding.with_hint(format!("did you mean \"{suggestion}\"?")),
         None => finding,
     }
@@ -217,20 +192,56 @@ fn secret_problem(path: KeyPath, found: &str, keys: Vec<String>) -> Finding {
     }
 }
 
-/// A JSON schema type as the TOML type a user writes.
-fn toml_type(json_type: &str) -> String {
-    match json_type {
-        "object" => "a table".into(),
-        "integer" => "an integer".into(),
-        "boolean" => "a boolean (true or false)".into(),
-        "string" => "a string".into(),
-        other => format!("a {other}"),
-    }
-}
-
 fn article(kind: &str) -> String {
     match kind {
         "integer" | "array" => format!("an {kind}"),
         _ => format!("a {kind}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<(String, String)> {
+        let (document, syntax) = Document::parse(text.as_bytes()).unwrap();
+        assert!(syntax.is_empty(), "{syntax:?}");
+        let mut found: Vec<(String, String)> =
+            check(&document).into_iter().map(|finding| (finding.path, finding.message)).collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn every_problem_of_every_table_at_once() {
+        let found = problems(
+            "[fleet]\ncolour = 1\n[provider]\nkind = \"azure\"\n[provider.azure]\nlocation = 5\n\
+             [defaults]\nvcores = 99999999999999999999\nstorage_gb = -5\nversion = 11.0\n\
+             [servers.a]\ntags = { team = true }\nadmin_password = { env = \"A\", file = \"b\" }\n",
+        );
+        let expected = [
+            ("defaults.storage_gb", "must be at least 0"),
+            ("defaults.vcores", "must be at most 4294967295"),
+            ("defaults.version", "expected a string, found a float"),
+            ("fleet.colour", "unknown key `colour`"),
+            ("fleet.name", "missing required key `name` in [fleet]"),
+            ("provider.azure.location", "expected a string, found an integer"),
+            ("provider.azure.resource_group", "missing required key `resource_group` in [provider.azure]"),
+            ("provider.azure.subscription_id", "missing required key `subscription_id` in [provider.azure]"),
+            (
+                "servers.a.admin_password",
+                "names both an environment variable and a file; a password comes from one place",
+            ),
+            ("servers.a.tags.team", "expected a string, found a boolean"),
+        ];
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(path, message)| (path.to_string(), message.to_string())).collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn a_sound_file_has_no_structural_problem() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mixed-fleet.toml"));
+        assert_eq!(problems(&text.unwrap()), []);
     }
 }

@@ -1,13 +1,13 @@
-//! The service's rules, checked against the resolved fleet: SKUs, storage and retention limits,
-//! tier features, TLS, names and logins, replicas, and the provider section. Every rule is read
-//! from `crate::rules`; none is written down again here. Only what the file alone can tell is
-//! checked: nothing here looks at live servers or state.
+//! The service's rules, checked against the resolved fleet through `rules::check` (each
+//! [`Refusal`] becomes a finding at the key it names), and what is the validator's own: the fleet
+//! name and the provider section. No rule is written down again here. Only what the file alone
+//! can tell is checked: nothing here looks at live servers or state.
 
 use super::finding::{Anchor, Finding, key_path};
 use super::model::{AzureSettings, LocalSettings, ProviderSettings};
 use super::raw::{self, ProviderKind, RawFleet, RawProvider, RawServer};
-use super::resolve::{ResolvedServer, field_finding};
-use crate::rules::{self, TlsVersion};
+use super::resolve::{Origin, ResolvedServer, finding_at};
+use crate::rules::{Key, Refusal, check};
 use std::path::PathBuf;
 
 /// `[fleet]`: the name becomes a file name (`state/NAME.state.json`), so it must be one.
@@ -118,167 +118,55 @@ fn check_azure(azure: Option<&raw::RawAzure>) -> Result<ProviderSettings, Vec<Fi
 }
 
 /// `[defaults]` may hold every server key but `replica_of`: a fleet of replicas of one server
-/// would include that server itself.
+/// would include that server itself. Its tags are judged once, where they are written.
 pub(crate) fn check_defaults(defaults: &RawServer) -> Vec<Finding> {
-    match defaults.replica_of {
-        Some(_) => vec![
+    let mut findings = Vec::new();
+    if defaults.replica_of.is_some() {
+        findings.push(
             Finding::error(
                 key_path(&["defaults", "replica_of"]),
                 Anchor::Key,
                 "replica_of cannot be a default",
             )
             .with_hint("set replica_of in each replica's [servers.NAME] table"),
-        ],
-        None => Vec::new(),
-    }
-}
-
-/// The rules one server must meet on its own.
-pub(crate) fn check_server(server: &ResolvedServer) -> Vec<Finding> {
-    let name = server.name.as_str();
-    let mut findings = Vec::new();
-    if let Some(problem) = rules::server_name_problem(name) {
-        findings.push(
-            Finding::error(key_path(&["servers", name]), Anchor::Key, format!("server name {name:?} {problem}"))
-                .with_hint("server names are 3 to 63 lowercase letters, digits and hyphens, not starting or ending with a hyphen"),
         );
     }
-    findings.extend(check_sku(server));
-    findings.extend(check_storage_and_backups(server));
-    findings.extend(check_access(server));
-    findings
-}
-
-/// The tier, generation and vCores name a SKU the service sells.
-fn check_sku(server: &ResolvedServer) -> Option<Finding> {
-    let name = server.name.as_str();
-    let (tier, generation, vcores) = (server.tier.value, server.generation.value, server.vcores.value);
-    let offered = rules::valid_vcores(tier, generation);
-    if offered.is_empty() {
-        let generations: Vec<&str> = [rules::Generation::Gen4, rules::Generation::Gen5]
-            .into_iter()
-            .filter(|g| !rules::valid_vcores(tier, *g).is_empty())
-            .map(rules::Generation::as_str)
-            .collect();
-        return Some(
-            field_finding(
-                name,
-                "generation",
-                &server.generation,
-                format!("{tier} is not offered on {generation}"),
-            )
-            .with_hint(format!("{tier} servers use {}", generations.join(" or "))),
-        );
-    }
-    rules::sku(tier, generation, vcores).is_none().then(|| {
-        let list: Vec<String> = offered.iter().map(u32::to_string).collect();
-        field_finding(
-            name,
-            "vcores",
-            &server.vcores,
-            format!("{vcores} vCores is not offered on {tier} {generation}"),
-        )
-        .with_hint(format!("{tier} {generation} offers {} vCores", list.join(", ")))
-    })
-}
-
-/// Storage within the tier's range; retention within the service's; geo-redundant backup only
-/// where the tier has it.
-fn check_storage_and_backups(server: &ResolvedServer) -> Vec<Finding> {
-    let name = server.name.as_str();
-    let tier = server.tier.value;
-    let mut findings = Vec::new();
-    let limits = rules::storage_limits(tier);
-    let storage = server.storage_gb.value;
-    if !(limits.min_gb..=limits.max_gb).contains(&storage) || storage % limits.step_gb != 0 {
-        findings.push(
-            field_finding(
-                name,
-                "storage_gb",
-                &server.storage_gb,
-                format!("{storage} GB is outside {tier}'s storage range"),
-            )
-            .with_hint(format!("{tier} storage is {} to {} GB, in whole GB", limits.min_gb, limits.max_gb)),
-        );
-    }
-    let days = server.backup_retention_days.value;
-    if !rules::RETENTION_DAYS.contains(&days) {
-        findings.push(
-            field_finding(
-                name,
-                "backup_retention_days",
-                &server.backup_retention_days,
-                format!("{days} days is outside the retention range"),
-            )
-            .with_hint(format!(
-                "keep backups {} to {} days",
-                rules::RETENTION_DAYS.start(),
-                rules::RETENTION_DAYS.end()
-            )),
-        );
-    }
-    if server.geo_redundant_backup.value && !rules::GEO_BACKUP_TIERS.contains(&tier) {
-        findings.push(
-            field_finding(
-                name,
-                "geo_redundant_backup",
-                &server.geo_redundant_backup,
-                format!("geo-redundant backup is not available on {tier}"),
-            )
-            .with_hint(format!(
-                "set geo_redundant_backup = false, or use one of: {}",
-                tier_list(rules::GEO_BACKUP_TIERS)
-            )),
-        );
+    for tag in defaults.tags.iter().flat_map(|tags| tags.keys()) {
+        for refusal in check::tag_problems([tag.as_str()]) {
+            let at = key_path(&["defaults", refusal.key.as_str(), tag]);
+            findings.push(Finding::error(at, Anchor::Key, refusal.message).with_hint(refusal.hint));
+        }
     }
     findings
 }
 
-/// TLS agrees with SSL enforcement; the admin login is one the service accepts; the version is
-/// not retired (a warning: existing servers keep running).
-fn check_access(server: &ResolvedServer) -> Vec<Finding> {
-    let name = server.name.as_str();
-    let mut findings = Vec::new();
-    let tls = server.minimal_tls_version.value;
-    if !server.ssl_enforcement.value && tls != TlsVersion::EnforcementDisabled {
-        findings.push(
-            field_finding(
-                name,
-                "minimal_tls_version",
-                &server.minimal_tls_version,
-                format!("is {tls} but ssl_enforcement is false"),
-            )
-            .with_hint(format!(
-                "without SSL, set minimal_tls_version = \"{}\" (or turn ssl_enforcement on)",
-                TlsVersion::EnforcementDisabled
-            )),
-        );
+/// The rules one server must meet on its own, as `rules::check` states them: name, admin
+/// login, SKU, storage, retention, geo-redundant backup, TLS, reserved tags; a retired version
+/// is a warning (servers already on it keep running). `default_location` is the provider's.
+pub(crate) fn check_server(server: &ResolvedServer, default_location: &str) -> Vec<Finding> {
+    let shape = server.shape(default_location);
+    let mut findings: Vec<Finding> =
+        check::server_problems(&shape).into_iter().map(|refusal| refusal_finding(server, refusal)).collect();
+    if let Some(refusal) = check::new_server_version_problem(&shape) {
+        findings.push(refusal_finding(server, refusal).warning());
     }
-    if let Some(problem) = rules::admin_login_problem(&server.admin_login.value) {
-        findings.push(
-            field_finding(name, "admin_login", &server.admin_login, format!("admin login {problem}"))
-                .with_hint(format!(
-                    "choose another login, for example \"fleetadmin\"; reserved: {}",
-                    rules::FORBIDDEN_ADMIN_LOGINS.join(", ")
-                )),
-        );
-    }
-    let version = server.version.value;
-    if !version.is_supported() {
-        findings.push(
-            field_finding(
-                name,
-                "version",
-                &server.version,
-                format!("PostgreSQL {version} is retired by the service"),
-            )
-            .with_hint("new servers cannot be created with it; plan an upgrade to a supported version")
-            .warning(),
-        );
+    // Tags from `[defaults]` are reported once, by `check_defaults`.
+    let own_tags = server.tags.iter().filter(|(_, tag)| tag.origin == Origin::Server);
+    for (tag, _) in own_tags {
+        for refusal in check::tag_problems([tag.as_str()]) {
+            let at = key_path(&["servers", &server.name, refusal.key.as_str(), tag]);
+            findings.push(Finding::error(at, Anchor::Key, refusal.message).with_hint(refusal.hint));
+        }
     }
     findings
 }
 
-fn tier_list(tiers: &[rules::Tier]) -> String {
-    tiers.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+/// A refusal as a finding where the key it is about is written: the server's own key, the
+/// `[defaults]` key it inherits, or its header (for its name and for pgfleet's defaults).
+pub(crate) fn refusal_finding(server: &ResolvedServer, refusal: Refusal) -> Finding {
+    let finding = match refusal.key {
+        Key::Name => Finding::error(key_path(&["servers", &server.name]), Anchor::Key, refusal.message),
+        key => finding_at(&server.name, key.as_str(), server.origin(key), refusal.message),
+    };
+    finding.with_hint(refusal.hint)
 }

@@ -61,6 +61,18 @@ fn wrong_types_literal_password_and_unknown_keys() {
 }
 
 #[test]
+fn reserved_tags_are_refused_where_each_is_written() {
+    let file = "tests/fixtures/invalid/reserved-tags.toml";
+    let (code, stdout, stderr) = stderr_of(&["validate", "-c", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    for at in [":12:29", ":21:1", ":28:6"] {
+        assert!(stderr.contains(&format!("--> {file}{at}")), "{at}: {stderr}");
+    }
+    insta::assert_snapshot!("invalid_reserved-tags", stderr);
+}
+
+#[test]
 fn a_literal_password_is_masked_where_the_source_line_is_shown() {
     let file = "tests/fixtures/invalid/literal-password.toml";
     let password = std::fs::read_to_string(file)

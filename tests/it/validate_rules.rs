@@ -186,18 +186,31 @@ fn at_most_five_replicas_per_primary() {
 }
 
 #[test]
-fn replicas_have_at_least_the_primarys_vcores() {
+fn replicas_have_at_least_the_primarys_connections() {
     let error = single_error(
         "replica-fewer-vcores",
         "servers.db-ro.vcores",
         21,
         10,
-        "fewer than its primary db-main (8)",
+        "falls short of its primary db-main in connections: GP_Gen5_4 (250 connections) against db-main's \
+         GP_Gen5_8 (480)",
     );
     assert_eq!(
         error.hint.as_deref(),
-        Some("replicas must have at least the primary's vcores (8); raise it to 8 or more")
+        Some("set vcores = 8 or more on db-ro (GP_Gen5_8 allows 480 connections), or keep db-main smaller")
     );
+}
+
+#[test]
+fn replicas_have_at_least_the_primarys_vcores() {
+    let error = single_error(
+        "replica-fewer-vcores-more-connections",
+        "servers.db-ro.vcores",
+        21,
+        10,
+        "falls short of its primary db-main in vcores: 2 vCores (MO_Gen5_2) against db-main's 4 (GP_Gen5_4)",
+    );
+    assert_eq!(error.hint.as_deref(), Some("set vcores = 4 or more on db-ro, or keep db-main smaller"));
 }
 
 #[test]
@@ -207,20 +220,64 @@ fn replica_sku_must_allow_the_primarys_connections() {
         "servers.db-ro.vcores",
         22,
         10,
-        "allows 250 connections, fewer than its primary db-main (MemoryOptimized with 2 vCores: 300)",
+        "GP_Gen5_4 (250 connections) against db-main's MO_Gen5_2 (300), 50 short",
     );
-    assert!(error.hint.as_deref().unwrap().contains("primary's tier (MemoryOptimized)"), "{error}");
+    assert!(error.hint.as_deref().unwrap().contains("set vcores = 8 or more on db-ro"), "{error}");
 }
 
 #[test]
 fn replicas_have_at_least_the_primarys_storage() {
-    single_error(
+    let error = single_error(
         "replica-less-storage",
         "servers.db-ro.storage_gb",
         22,
         14,
-        "less than its primary db-main (100 GB)",
+        "falls short of its primary db-main in storage: 50 GB against db-main's 100 GB",
     );
+    assert_eq!(error.hint.as_deref(), Some("set storage_gb = 100 or more on db-ro"));
+}
+
+#[test]
+fn reserved_tags_are_refused_in_servers_and_defaults() {
+    let found = diagnostics("reserved-tags");
+    let summary: Vec<(&str, usize, usize)> =
+        found.iter().map(|d| (d.path.as_str(), d.line, d.column)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("defaults.tags.pgfleet-owner", 12, 29),
+            ("servers.db-main.tags.PGFLEET-cutover", 21, 1),
+            ("servers.db-ro.tags.pgfleet-staging", 28, 6),
+        ],
+        "{found:#?}"
+    );
+    assert!(found.iter().all(|d| d.severity == Severity::Error && d.message.contains("is reserved")));
+    assert!(found.iter().all(|d| d.hint.as_deref().is_some_and(|hint| hint.contains("\"pgfleet-\""))));
+}
+
+#[test]
+fn replicas_take_no_per_server_key_from_their_primary() {
+    // The primary has geo-redundant backup, its own location, retention and TLS; its replica
+    // sets none of them, so it gets pgfleet's defaults (and the provider's location), not the
+    // primary's. A replica may also set geo-redundant backup its primary does not have.
+    let text = std::fs::read_to_string(fixture("replica-fewer-vcores").0)
+        .unwrap()
+        .replace("vcores = 8\nstorage_gb = 100\n", "vcores = 4\nstorage_gb = 100\ngeo_redundant_backup = true\nlocation = \"northeurope\"\nbackup_retention_days = 21\nminimal_tls_version = \"TLS1_1\"\n")
+        .replace("[servers.db-ro]", "[servers.db-ro-geo]\nreplica_of = \"db-main\"\ntier = \"GeneralPurpose\"\nvcores = 4\nstorage_gb = 100\ngeo_redundant_backup = true\n\n[servers.db-ro]");
+    let (fleet, warnings) = match config::parse(Path::new("replicas.toml"), text.as_bytes()) {
+        Ok(parsed) => parsed,
+        Err(diagnostics) => panic!("{}", diagnostics.render(&text, false)),
+    };
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let main = &fleet.servers[&"db-main".into()].spec;
+    assert!(main.geo_redundant_backup);
+    assert_eq!(main.location, "northeurope");
+    let replica = &fleet.servers[&"db-ro".into()].spec;
+    assert!(!replica.geo_redundant_backup, "not inherited from the primary");
+    assert_eq!(replica.location, "local", "the provider's, not the primary's");
+    assert_eq!(replica.backup_retention_days, 7);
+    assert_eq!(replica.minimal_tls_version, pgfleet::rules::TlsVersion::Tls1_2);
+    assert!(fleet.servers[&"db-ro-geo".into()].spec.geo_redundant_backup);
 }
 
 #[test]

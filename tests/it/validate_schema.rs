@@ -20,6 +20,7 @@ fn checked_in_fleet_schema_is_current() {
     );
 }
 
+/// Every `examples/*.toml`: the editors' schema and pgfleet's own validator agree on them.
 #[test]
 fn every_example_validates_against_the_checked_in_schema() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -27,8 +28,16 @@ fn every_example_validates_against_the_checked_in_schema() {
         serde_json::from_str(&std::fs::read_to_string(root.join("schemas/fleet.schema.json")).unwrap())
             .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for name in ["quickstart", "single-basic", "primary-with-replicas", "mixed-fleet"] {
-        let text = std::fs::read_to_string(root.join("examples").join(format!("{name}.toml"))).unwrap();
+    let mut examples: Vec<_> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "toml"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 4, "{examples:?}");
+    for path in examples {
+        let name = path.display();
+        let text = std::fs::read_to_string(&path).unwrap();
         let value: toml::Value = toml::from_str(&text).unwrap();
         let json = serde_json::to_value(value).unwrap();
         let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
@@ -36,5 +45,11 @@ fn every_example_validates_against_the_checked_in_schema() {
         let mut broken = json.clone();
         broken["servers"].as_object_mut().unwrap().values_mut().next().unwrap()["vcpus"] = 2.into();
         assert!(!validator.is_valid(&broken), "{name}: unknown keys are refused");
+        let mut broken_toml: toml::Value = toml::from_str(&text).unwrap();
+        let server = broken_toml["servers"].as_table_mut().unwrap().iter_mut().next().unwrap().1;
+        server.as_table_mut().unwrap().insert("vcpus".into(), 2.into());
+        let diagnostics = pgfleet::config::parse(&path, toml::to_string(&broken_toml).unwrap().as_bytes())
+            .expect_err("pgfleet refuses the unknown key too");
+        assert!(diagnostics.iter().any(|d| d.message == "unknown key `vcpus`"), "{name}: {diagnostics}");
     }
 }
