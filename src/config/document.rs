@@ -51,7 +51,7 @@ pub(crate) struct Document {
 impl Document {
     /// Decodes and parses a fleet file. Syntax problems are returned with whatever could be
     /// recovered; a file that is not UTF-8 yields no document.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<(Document, Vec<SyntaxProblem>), (String, SyntaxProblem)> {
+    pub fn parse(bytes: &[u8]) -> Result<(Document, Vec<SyntaxProblem>), (String, SyntaxProblem)> {
         let text = match std::str::from_utf8(bytes) {
             Ok(text) => text.to_string(),
             Err(error) => {

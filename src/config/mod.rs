@@ -13,7 +13,7 @@ mod document;
 mod finding;
 mod load;
 mod model;
-pub mod raw;
+pub(crate) mod raw;
 mod redact;
 mod replicas;
 mod resolve;
@@ -27,6 +27,5 @@ pub use load::{ConfigError, load, parse};
 pub use model::{
     AzureSettings, DesiredFleet, DesiredServer, LocalSettings, ProviderSettings, SecretRef, SourceFile,
 };
-pub use redact::shown_source;
+pub(crate) use redact::shown_source;
 pub use schema::fleet_schema;
-pub use secret::SecretError;

@@ -52,7 +52,7 @@ pub enum ProviderSettings {
 }
 
 impl ProviderSettings {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ProviderSettings::Local(_) => "local",
             ProviderSettings::Azure(_) => "azure",
@@ -60,7 +60,7 @@ impl ProviderSettings {
     }
 
     /// The location servers get when they do not name one: the Azure region, or `local`.
-    pub fn default_location(&self) -> &str {
+    pub(crate) fn default_location(&self) -> &str {
         match self {
             ProviderSettings::Local(_) => "local",
             ProviderSettings::Azure(azure) => &azure.location,

@@ -11,10 +11,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A pgfleet fleet file: the servers of one fleet, where they run, and their shared defaults.
+/// The schema's root: the loader reads the sections one by one (so every error is reported),
+/// so nothing reads these fields but the schema generator.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "pgfleet fleet file")]
-pub struct RawFleetFile {
+pub(crate) struct RawFleetFile {
     /// The fleet itself.
     pub fleet: RawFleet,
     /// Where the servers run: the local machine or Azure.
@@ -32,7 +35,7 @@ pub struct RawFleetFile {
 /// `[fleet]`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawFleet {
+pub(crate) struct RawFleet {
     /// The fleet's name; it names the state file (`state/NAME.state.json`).
     pub name: String,
 }
@@ -40,7 +43,7 @@ pub struct RawFleet {
 /// The kinds of provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
+pub(crate) enum ProviderKind {
     Local,
     Azure,
 }
@@ -48,7 +51,7 @@ pub enum ProviderKind {
 /// `[provider]`: which provider runs the servers, and its settings.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawProvider {
+pub(crate) struct RawProvider {
     /// `"local"` runs real PostgreSQL clusters on this machine; `"azure"` manages Azure Database
     /// for PostgreSQL servers through the ARM API.
     pub kind: ProviderKind,
@@ -63,7 +66,7 @@ pub struct RawProvider {
 /// `[provider.local]`: real PostgreSQL clusters on this machine.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawLocal {
+pub(crate) struct RawLocal {
     /// Data directories live under `ROOT/<fleet>/<server>`; relative to the working directory.
     #[schemars(default = "default_local_root")]
     #[serde(default)]
@@ -77,7 +80,7 @@ pub struct RawLocal {
 /// `[provider.azure]`: the ARM REST API.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawAzure {
+pub(crate) struct RawAzure {
     /// The Azure subscription's id.
     pub subscription_id: String,
     /// The resource group that holds the servers.
@@ -93,7 +96,7 @@ pub struct RawAzure {
 /// One server (`[servers.NAME]`), or the defaults every server inherits (`[defaults]`).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     /// Makes this server a read replica of the named server of this fleet (not allowed in
     /// `[defaults]`).
     #[serde(default)]
@@ -157,7 +160,7 @@ pub struct RawServer {
 /// A reference to a secret: the fleet file never holds the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawSecret {
+pub(crate) enum RawSecret {
     /// Read from this environment variable.
     Env(String),
     /// Read from this file (trailing newline removed); a relative path is relative to the fleet
@@ -166,14 +169,14 @@ pub enum RawSecret {
 }
 
 /// `[provider.local] root` when not set.
-pub const DEFAULT_LOCAL_ROOT: &str = "state/local";
+pub(crate) const DEFAULT_LOCAL_ROOT: &str = "state/local";
 /// `[provider.local] port_base` when not set.
-pub const DEFAULT_PORT_BASE: u16 = 54320;
+pub(crate) const DEFAULT_PORT_BASE: u16 = 54320;
 /// `[provider.azure] endpoint` when not set.
-pub const DEFAULT_AZURE_ENDPOINT: &str = "https://management.azure.com";
+pub(crate) const DEFAULT_AZURE_ENDPOINT: &str = "https://management.azure.com";
 /// What a server key is when neither the server nor `[defaults]` sets it: the service's own
 /// defaults, which `rules` holds.
-pub use crate::rules::{
+pub(crate) use crate::rules::{
     DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,
     DEFAULT_STORAGE_AUTOGROW,
 };

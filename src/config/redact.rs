@@ -10,7 +10,7 @@ const MASK: char = '*';
 
 /// The text of a fleet file with every literal `admin_password` string masked, character for
 /// character. Bytes that are not UTF-8 are decoded lossily, as diagnostics render them.
-pub fn shown_source(bytes: &[u8]) -> String {
+pub(crate) fn shown_source(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes).into_owned();
     let mut masked: Vec<bool> = vec![false; text.len()];
     if let Ok((document, _)) = Document::parse(bytes) {
