@@ -91,6 +91,7 @@ mod tests {
             path: "servers.pay-ro-1.vcores".into(),
             message: "the replica has 4 vCores, fewer than its primary pay-main (8)".into(),
             hint: Some("raise it to 8 or more".into()),
+            rule: None,
         };
         let annotation = annotation(&diagnostic, Some(Path::new("/repo")));
         assert_eq!(annotation.file, "fleets/prod.toml");

@@ -40,6 +40,9 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it, when pgfleet knows.
     pub hint: Option<String>,
+    /// The service rule the problem breaks, when it is one: its code is the one every backend
+    /// answers with (`docs/service-rules.md`).
+    pub rule: Option<crate::rules::Rule>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -207,6 +210,7 @@ mod tests {
             path: "servers.pay-ro-1.vcores".into(),
             message: "is below its primary's".into(),
             hint: Some("raise it to 8 or more".into()),
+            rule: None,
         }
     }
 

@@ -29,6 +29,8 @@ pub(crate) struct Finding {
     pub hint: Option<String>,
     /// An unknown key: the rest of its table can still be read and checked without it.
     pub unknown_key: bool,
+    /// The service rule the problem breaks, when it is one (`rules::check`'s refusals).
+    pub rule: Option<crate::rules::Rule>,
 }
 
 impl Finding {
@@ -43,11 +45,18 @@ impl Finding {
             message: message.into(),
             hint: None,
             unknown_key: false,
+            rule: None,
         }
     }
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Finding {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// The service rule the finding reports.
+    pub(crate) fn with_rule(mut self, rule: crate::rules::Rule) -> Finding {
+        self.rule = Some(rule);
         self
     }
 
@@ -96,6 +105,7 @@ pub(crate) fn positioned(
         path: finding.path.clone(),
         message: finding.message.clone(),
         hint: finding.hint.clone(),
+        rule: finding.rule,
     }
 }
 

@@ -60,6 +60,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(DesiredFleet, Vec<Diagnostic>
                 path: String::new(),
                 message: problem.message,
                 hint: problem.hint,
+                rule: None,
             }]));
         }
     };

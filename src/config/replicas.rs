@@ -91,7 +91,8 @@ fn check_replication_set(
                 "remove {} of them (for example {}), or make some replicas of another primary",
                 refused_for_count.len(),
                 refused_for_count.join(", ")
-            )),
+            ))
+            .with_rule(Rule::TooManyReplicas),
         );
     }
     findings

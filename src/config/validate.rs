@@ -168,5 +168,5 @@ pub(crate) fn refusal_finding(server: &ResolvedServer, refusal: Refusal) -> Find
         Key::Name => Finding::error(key_path(&["servers", &server.name]), Anchor::Key, refusal.message),
         key => finding_at(&server.name, key.as_str(), server.origin(key), refusal.message),
     };
-    finding.with_hint(refusal.hint)
+    finding.with_hint(refusal.hint).with_rule(refusal.rule)
 }

@@ -3,8 +3,8 @@
 //! the ARM emulator over HTTP (through the `azure` provider, and raw requests for what the
 //! provider never sends). Each row asserts the rule's documented code (`rules::Rule::code`,
 //! listed in docs/service-rules.md) from each backend, so one rule cannot answer with two codes.
-//! The validator and the planner take their refusals from the same `rules::check` functions;
-//! their tests (tests/validate_rules.rs, src/plan/tests) pin the keys and messages.
+//! The validator answers the rows a fleet file alone can break (every create), through
+//! `config::parse`, with each diagnostic naming the rule it reports.
 
 use crate::azure_common;
 use crate::local_support;
@@ -162,6 +162,83 @@ async fn seed(provider: &dyn Provider) {
         provider.restart(&name).await.unwrap();
     }
     provider.create(create("rep-1", replica_of("pri", 4))).await.expect("create rep-1");
+}
+
+/// The seed fleet and one more server as a fleet file (the servers that `seed` creates).
+fn fleet_file(extra: Option<(&str, &ServerSpec)>) -> String {
+    let mut text = String::from(
+        "[fleet]\nname = \"rules\"\n\n[provider]\nkind = \"local\"\n\n[defaults]\n\
+         admin_password = { env = \"PGFLEET_ADMIN_PASSWORD\" }\n",
+    );
+    let seeded = [
+        ("pri", spec(Tier::GeneralPurpose, 4, 100)),
+        ("bas", spec(Tier::Basic, 2, 100)),
+        ("off-p", spec(Tier::GeneralPurpose, 4, 100)),
+        ("rep-1", replica_of("pri", 4)),
+    ];
+    let servers = seeded.iter().map(|(name, spec)| (*name, spec)).chain(extra);
+    for (name, spec) in servers {
+        text.push_str(&format!(
+            "\n[servers.\"{name}\"]\ntier = \"{}\"\ngeneration = \"{}\"\nvcores = {}\nstorage_gb = {}\n\
+             version = \"{}\"\nbackup_retention_days = {}\ngeo_redundant_backup = {}\n\
+             storage_autogrow = {}\nssl_enforcement = {}\nminimal_tls_version = \"{}\"\n\
+             admin_login = \"{}\"\nlocation = \"{}\"\n",
+            spec.tier,
+            spec.generation,
+            spec.vcores,
+            spec.storage_gb,
+            spec.version,
+            spec.backup_retention_days,
+            spec.geo_redundant_backup,
+            spec.storage_autogrow,
+            spec.ssl_enforcement,
+            spec.minimal_tls_version,
+            spec.admin_login,
+            spec.location,
+        ));
+        if let Some(primary) = &spec.replica_of {
+            text.push_str(&format!("replica_of = \"{primary}\"\n"));
+        }
+    }
+    text
+}
+
+/// The rules a fleet file alone can break are reported by the validator, each diagnostic
+/// naming the rule (and so the code every backend answers with).
+#[test]
+fn the_validator_reports_every_rule_a_fleet_file_can_break() {
+    let path = std::path::Path::new("rules.toml");
+    let (_, warnings) =
+        pgfleet::config::parse(path, fleet_file(None).as_bytes()).expect("the seed fleet is valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // What needs live servers (replication support in force) is not the validator's to see.
+    let rows = rows().into_iter().filter(|row| row.rule != Rule::ReplicationSupportOff);
+    let mut checked = 0;
+    for row in rows {
+        let Ask::Create(name, spec) = row.ask else { continue };
+        let diagnostics = match pgfleet::config::parse(path, fleet_file(Some((name, &spec))).as_bytes()) {
+            Ok((_, warnings)) => warnings,
+            Err(errors) => errors.0,
+        };
+        assert!(
+            diagnostics.iter().any(|diagnostic| diagnostic.rule == Some(row.rule)),
+            "validator: {:?} not reported: {diagnostics:#?}",
+            row.rule
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 11);
+    // Six replicas of one primary.
+    let mut text = fleet_file(None);
+    for index in 2..=MAX_REPLICAS_PER_PRIMARY + 1 {
+        text.push_str(&format!(
+            "\n[servers.rep-{index}]\ntier = \"GeneralPurpose\"\nvcores = 4\nstorage_gb = 100\nversion = \"11\"\n\
+             ssl_enforcement = false\nminimal_tls_version = \"TLSEnforcementDisabled\"\n\
+             admin_login = \"fleetadmin\"\nreplica_of = \"pri\"\n"
+        ));
+    }
+    let errors = pgfleet::config::parse(path, text.as_bytes()).expect_err("six replicas are refused").0;
+    assert!(errors.iter().any(|error| error.rule == Some(Rule::TooManyReplicas)), "{errors:#?}");
 }
 
 #[tokio::test]
