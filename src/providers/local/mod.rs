@@ -18,7 +18,7 @@ mod replicas;
 mod settings;
 mod tools;
 
-pub use checks::{INVALID_PARAMETER, INVALID_REPLICA, INVALID_UPGRADE_EDITION, UNSUPPORTED_UPDATE};
+pub use checks::INVALID_PARAMETER;
 pub use settings::{ClusterSettings, MEMORY_SCALE_DIVISOR};
 pub use tools::{BINDIR_VARIABLE, end_with_pgfleet, find_bindir_with, find_pg_bindir};
 
