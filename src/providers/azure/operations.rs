@@ -248,8 +248,9 @@ impl Provider for AzureProvider {
         let server = self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?;
         self.remember(&request.name, location);
         let observed = self.observe_one(&server)?;
-        // A replica starts with its primary's settings; what the fleet wants differently is
-        // one follow-up PATCH (DOMAIN.md §1.6, TF-PG).
+        // A replica's create sends its own settings; should the service have taken some from
+        // the primary instead, what the fleet wants differently is one follow-up PATCH
+        // (DOMAIN.md §1.6, TF-PG).
         let follow_up = wire::patch_between(&observed.spec, &request.spec);
         if request.spec.replica_of.is_some() && !follow_up.is_empty() {
             return self.patch(&request.name, &follow_up).await;
