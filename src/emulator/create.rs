@@ -20,7 +20,7 @@ const DEFAULT_SKU: &str = "GP_Gen5_2";
 /// The storage a `Default` create without one gets (5 GB).
 const DEFAULT_STORAGE_MB: u64 = 5120;
 /// The service's backup retention when a create names none.
-const DEFAULT_RETENTION_DAYS: u32 = 7;
+const DEFAULT_BACKUP_RETENTION: u32 = 7;
 /// The service's minimal TLS version when a create names none.
 const DEFAULT_MINIMAL_TLS: &str = "TLSEnforcementDisabled";
 
@@ -45,7 +45,7 @@ fn own_settings(body: &ServerForCreate) -> OwnSettings {
     let props = &body.properties;
     let storage = props.storage_profile.clone().unwrap_or_default();
     OwnSettings {
-        backup_retention_days: storage.backup_retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+        backup_retention_days: storage.backup_retention_days.unwrap_or(DEFAULT_BACKUP_RETENTION),
         geo_redundant_backup: flag(storage.geo_redundant_backup.as_ref(), false),
         storage_autogrow: flag(storage.storage_autogrow.as_ref(), true),
         ssl_enforcement: flag(props.ssl_enforcement.as_ref(), true),
