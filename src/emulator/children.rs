@@ -1,10 +1,11 @@
 //! A server's child resources in the emulator: configurations (server parameters), firewall
 //! rules and databases, with the shapes of the upstream examples.
 
-use super::store::{ApiError, Store, WriteOutcome};
+use super::store::{ApiError, Store, WriteOutcome, refused, shape_of};
 use crate::providers::azure::parse_replication_support;
 use crate::providers::azure::wire::{ChildResource, Configuration, ConfigurationProperties};
-use crate::rules::{self, ReplicationSupport, TierFeature};
+use crate::rules::ReplicationSupport;
+use crate::rules::check;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -119,7 +120,6 @@ impl Store {
     ) -> Result<WriteOutcome, ApiError> {
         let parameter = parameter(name)?;
         let found = self.find(group, server, now)?;
-        let sku = super::store::sku_of(&found.sku)?;
         let value = body.properties.value.unwrap_or_else(|| parameter.default.to_string());
         if !parameter.allowed.split(',').any(|a| a.eq_ignore_ascii_case(&value)) {
             return Err(ApiError::new(
@@ -128,17 +128,13 @@ impl Store {
                 format!("Invalid value '{value}' for parameter '{name}'; allowed: {}.", parameter.allowed),
             ));
         }
-        let wants_replicas =
-            parse_replication_support(&value).is_some_and(ReplicationSupport::allows_replicas);
-        if name == ReplicationSupport::PARAMETER
-            && wants_replicas
-            && !rules::tier_supports(sku.tier, TierFeature::ReadReplicas)
+        if let Some(support) =
+            parse_replication_support(&value).filter(|_| name == ReplicationSupport::PARAMETER)
         {
-            return Err(ApiError::new(
-                400,
-                "ReplicationNotSupportedForBasicTier",
-                "Read replicas are not supported in the Basic tier.",
-            ));
+            let key = found.name.to_ascii_lowercase();
+            let replicas =
+                self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).count();
+            check::check_replication_support(&shape_of(found)?, support, replicas).map_err(refused)?;
         }
         let server = self.servers.get_mut(&server.to_ascii_lowercase()).expect("found above");
         server.configurations.insert(name.to_string(), stored_value(name, &value));

@@ -1,16 +1,15 @@
 //! Changes to existing emulated servers: PATCH (scaling, storage, settings, promote), restart
-//! and delete, with the service's rules (DOMAIN.md §2–§3) read from `crate::rules`.
+//! and delete. What the service refuses is `rules::check` (`check_update`, the resize checks of
+//! a replication set, `check_password_change`, `check_promote`); which changes restart the
+//! server is `rules::restarts`.
 
 use super::store::{
-    ApiError, EmServer, Store, WriteOutcome, check_settings, edition_message, replica_smaller_error,
+    ApiError, EmServer, Store, WriteOutcome, refused, requested_storage_mb, shape_of, sku_of,
 };
 use crate::providers::azure::wire::ServerUpdateParameters;
-use crate::rules::{self, PgVersion, SkuSize, TierChange};
+use crate::rules::check;
+use crate::rules::{self, Key, PgVersion, Shape};
 use tokio::time::Instant;
-
-fn unsupported(field: &str) -> ApiError {
-    ApiError::new(400, "UnsupportedUpdate", format!("Cannot update {field} for server"))
-}
 
 /// 409 while another operation runs on the server (or, for a new replica, on its source).
 pub(super) fn busy(name: &str) -> ApiError {
@@ -19,6 +18,23 @@ pub(super) fn busy(name: &str) -> ApiError {
         "AnotherOperationInProgress",
         format!("An operation is already in progress on server '{name}'; retry when it completes."),
     )
+}
+
+/// The keys whose values differ between two shapes of one server.
+fn changed_keys(before: &Shape, after: &Shape) -> Vec<Key> {
+    [
+        (Key::Tier, before.tier != after.tier),
+        (Key::Generation, before.generation != after.generation),
+        (Key::Vcores, before.vcores != after.vcores),
+        (Key::StorageGb, before.storage_gb != after.storage_gb),
+        (Key::BackupRetentionDays, before.backup_retention_days != after.backup_retention_days),
+        (Key::StorageAutogrow, before.storage_autogrow != after.storage_autogrow),
+        (Key::SslEnforcement, before.ssl_enforcement != after.ssl_enforcement),
+        (Key::MinimalTlsVersion, before.minimal_tls_version != after.minimal_tls_version),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
 }
 
 impl Store {
@@ -47,98 +63,33 @@ impl Store {
         if props.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("None")) {
             return self.promote(&current, &body, now);
         }
-        if props.administrator_login_password.is_some() && current.master.is_some() {
-            return Err(ApiError::new(
-                400,
-                "PasswordChangeOnReplicaNotSupported",
-                "The administrator password of a replica cannot be changed.",
-            ));
+        if props.administrator_login_password.is_some() {
+            check::check_password_change(&shape_of(&current)?, false).map_err(refused)?;
         }
-        let next = self.patched(&current, &body)?;
-        self.check_replica_sizes(&current, &next)?;
-        let compute_changed = next.sku != current.sku;
+        let next = patched(&current, &body)?;
+        let restarts = self.check_update(&current, &next)?;
         let key = name.to_ascii_lowercase();
         let latency = self.latencies.update;
         let mut next = next;
-        next.busy(now, latency, compute_changed.then_some("Inaccessible"));
+        next.busy(now, latency, restarts.then_some("Inaccessible"));
         let outcome = self.accepted_for(&next, latency, now);
         self.servers.insert(key, next);
         Ok(outcome)
     }
 
-    /// The server after a PATCH, or the refusal of a field the service cannot change.
-    fn patched(&self, current: &EmServer, body: &ServerUpdateParameters) -> Result<EmServer, ApiError> {
-        let mut next = current.clone();
-        let props = &body.properties;
-        if let Some(sku) = &body.sku {
-            let (from, to) = (super::store::sku_of(&current.sku)?, super::store::sku_of(&sku.name)?);
-            if rules::tier_change(from.tier, to.tier) == TierChange::Migration {
-                return Err(ApiError::new(400, "InvalidUpgradeEdition", edition_message(to.tier)));
-            }
-            next.sku = to.name.to_string();
-        }
-        if let Some(version) = &props.version {
-            if PgVersion::from_wire(version) != PgVersion::from_wire(&current.version) {
-                return Err(unsupported("Version"));
-            }
-        }
-        if let Some(storage) = &props.storage_profile {
-            if let Some(mb) = storage.storage_mb {
-                if mb < current.storage_mb {
-                    return Err(unsupported("StorageMB Downscaling"));
-                }
-                next.storage_mb = mb;
-            }
-            if let Some(geo) = &storage.geo_redundant_backup {
-                if geo.eq_ignore_ascii_case("Enabled") != current.geo_redundant_backup {
-                    return Err(unsupported("GeoRedundantBackup"));
-                }
-            }
-            if let Some(days) = storage.backup_retention_days {
-                next.backup_retention_days = days;
-            }
-            if let Some(autogrow) = &storage.storage_autogrow {
-                next.storage_autogrow = autogrow.eq_ignore_ascii_case("Enabled");
-                if current.master.is_some() && !next.storage_autogrow {
-                    return Err(unsupported("StorageAutogrow on a replica"));
-                }
-            }
-        }
-        if let Some(ssl) = &props.ssl_enforcement {
-            next.ssl_enforcement = ssl.eq_ignore_ascii_case("Enabled");
-        }
-        if let Some(tls) = &props.minimal_tls_version {
-            next.minimal_tls_version = tls.clone();
-        }
-        if let Some(tags) = &body.tags {
-            next.tags = tags.clone();
-        }
-        check_settings(&next)?;
-        Ok(next)
-    }
-
-    /// A primary may not outgrow a replica, and a replica may not shrink below its primary.
-    /// Only a change that leaves a pair short and worse is refused (`rules::replica_resize_shortfall`).
-    fn check_replica_sizes(&self, current: &EmServer, next: &EmServer) -> Result<(), ApiError> {
-        let size =
-            |s: &EmServer| super::store::sku_of(&s.sku).map(|sku| SkuSize::of_sku(sku, s.storage_gb()));
-        let change = (size(current)?, size(next)?);
-        let unchanged = |s: &EmServer| size(s).map(|size| (size, size));
+    /// Whether the service takes the change from `current` to `next`: the change itself, and a
+    /// primary not outgrowing its replicas nor a replica shrinking below its primary (only a
+    /// change that leaves a pair short and worse is refused). `Ok(true)` when it restarts.
+    fn check_update(&self, current: &EmServer, next: &EmServer) -> Result<bool, ApiError> {
+        let (before, after) = (shape_of(current)?, shape_of(next)?);
+        check::check_update(&before, &after).map_err(refused)?;
         if let Some(master) = next.master.as_ref().and_then(|m| self.servers.get(m)) {
-            if rules::replica_resize_shortfall(unchanged(master)?, change).is_some() {
-                return Err(ApiError::new(
-                    400,
-                    "ReplicaSmallerThanMaster",
-                    "The requested sku update would cause the replica server to have a smaller max_connections value than its master server.",
-                ));
-            }
+            check::check_replica_resize(&shape_of(master)?, &before, &after).map_err(refused)?;
         }
-        for replica in self.replicas_of(&next.name) {
-            if rules::replica_resize_shortfall(change, unchanged(replica)?).is_some() {
-                return Err(replica_smaller_error());
-            }
-        }
-        Ok(())
+        let replicas = self.replicas_of(&next.name);
+        let replicas = replicas.iter().map(|replica| shape_of(replica)).collect::<Result<Vec<_>, _>>()?;
+        check::check_primary_resize(&before, &after, &replicas).map_err(refused)?;
+        Ok(rules::restarts(changed_keys(&before, &after)))
     }
 
     /// `replicationRole: None`: the replica restarts as a standalone server (irreversible).
@@ -148,20 +99,11 @@ impl Store {
         body: &ServerUpdateParameters,
         now: Instant,
     ) -> Result<WriteOutcome, ApiError> {
+        let shape = shape_of(current)?;
         if body.properties.administrator_login_password.is_some() {
-            return Err(ApiError::new(
-                400,
-                "PromoteWithPasswordChangeNotSupported",
-                "Stopping replication cannot be combined with a password change; promote first.",
-            ));
+            check::check_password_change(&shape, true).map_err(refused)?;
         }
-        if current.master.is_none() {
-            return Err(ApiError::new(
-                400,
-                "ServerIsNotReplica",
-                format!("Server '{}' is not a replica.", current.name),
-            ));
-        }
+        check::check_promote(&shape).map_err(refused)?;
         let mut next = current.clone();
         next.master = None;
         let latency = self.latencies.restart;
@@ -225,4 +167,44 @@ impl Store {
         let latency = self.latencies.delete;
         Ok(Some(self.accepted_for(&server, latency, now)))
     }
+}
+
+/// The server after a PATCH: the fields it sets, parsed (a SKU name, a whole-GB storage); the
+/// rules are checked on the result.
+fn patched(current: &EmServer, body: &ServerUpdateParameters) -> Result<EmServer, ApiError> {
+    let mut next = current.clone();
+    let props = &body.properties;
+    if let Some(sku) = &body.sku {
+        next.sku = sku_of(&sku.name)?.name.to_string();
+    }
+    if let Some(version) = &props.version {
+        // `10.0` and `10` are one version: only another one is a change.
+        if PgVersion::from_wire(version) != PgVersion::from_wire(&current.version) {
+            next.version = version.clone();
+        }
+    }
+    if let Some(storage) = &props.storage_profile {
+        if let Some(mb) = storage.storage_mb {
+            next.storage_mb = requested_storage_mb(mb)?;
+        }
+        if let Some(geo) = &storage.geo_redundant_backup {
+            next.geo_redundant_backup = geo.eq_ignore_ascii_case("Enabled");
+        }
+        if let Some(days) = storage.backup_retention_days {
+            next.backup_retention_days = days;
+        }
+        if let Some(autogrow) = &storage.storage_autogrow {
+            next.storage_autogrow = autogrow.eq_ignore_ascii_case("Enabled");
+        }
+    }
+    if let Some(ssl) = &props.ssl_enforcement {
+        next.ssl_enforcement = ssl.eq_ignore_ascii_case("Enabled");
+    }
+    if let Some(tls) = &props.minimal_tls_version {
+        next.minimal_tls_version = tls.clone();
+    }
+    if let Some(tags) = &body.tags {
+        next.tags = tags.clone();
+    }
+    Ok(next)
 }

@@ -1,18 +1,21 @@
 //! The emulator's servers and what the service does to them: create, update, promote, restart,
-//! delete, each checked against `crate::rules` and refused with the service's error codes.
+//! delete, each checked by `crate::rules::check` and refused with the rule's one code
+//! ([`refused`]; the facts the rules read come from [`shape_of`]).
 //!
 //! Owns: the in-memory servers, their timing (invisible for a while after create, `Inaccessible`
 //! during a restart or compute change, busy while an operation runs) and the async operations.
 //! Must not: do I/O or know about HTTP beyond status codes; re-encode a rule that `rules` holds.
 //!
-//! Where DOMAIN.md §4.6 found no real error code (replica rules, immutable fields other than
-//! storage), the codes here are the emulator's own, named after the rule; the texts DOMAIN.md
-//! quotes are used verbatim.
+//! The codes are `Rule::code` (docs/service-rules.md): the service's where one is recorded,
+//! pgfleet's names for the rule where none is. Wire errors that are no rule (404, 409 busy,
+//! a missing password, an unknown create mode) keep their own codes.
 
 use crate::providers::azure::wire::{
     self, ServerForCreate, ServerProperties, ServerUpdateParameters, Sku, StorageProfile,
 };
-use crate::rules::{self, MAX_REPLICAS_PER_PRIMARY, RETENTION_DAYS, ReplicationSupport, TlsVersion};
+use crate::rules::{
+    self, MAX_REPLICAS_PER_PRIMARY, PgVersion, Refusal, ReplicationSupport, Rule, Shape, TlsVersion,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -142,9 +145,16 @@ pub struct Store {
     pub latencies: Latencies,
 }
 
+/// The catalog row of a SKU name: a parse step, refused with the code of the SKU rule.
+///
+/// # Errors
+/// 400 `InvalidSkuName` for a name the catalog does not sell.
 pub fn sku_of(name: &str) -> Result<&'static rules::SkuInfo, ApiError> {
     rules::sku_by_name(name).ok_or_else(|| {
-        ApiError::bad_request("InvalidSkuName", format!("The sku '{name}' is not a valid sku name."))
+        ApiError::bad_request(
+            Rule::SkuNotOffered.code_str(),
+            format!("The sku '{name}' is not a valid sku name."),
+        )
     })
 }
 
@@ -352,12 +362,6 @@ impl Store {
             }
             return self.recreate_as_update(resource_group, name, body, now);
         }
-        if let Some(problem) = rules::server_name_problem(name) {
-            return Err(ApiError::bad_request(
-                "InvalidServerName",
-                format!("Server name '{name}' {problem}."),
-            ));
-        }
         let server = match body.properties.create_mode.as_str() {
             "Default" => self.new_default(subscription_id, resource_group, name, &body)?,
             "Replica" => {
@@ -407,49 +411,63 @@ impl Store {
     }
 }
 
-/// The InvalidUpgradeEdition message (DOMAIN.md §4.6, verbatim).
-pub fn edition_message(tier: rules::Tier) -> String {
-    format!("The edition '{tier}' is not a valid edition. Edition cannot be changed by update.")
+/// A rule's refusal on the wire: 400 with the rule's one code (`Rule::code`). The only place
+/// the emulator turns a [`Refusal`] into an answer.
+pub fn refused(refusal: Refusal) -> ApiError {
+    ApiError::bad_request(refusal.code(), refusal.message)
 }
 
-/// The refusal of a primary larger than a replica (portal text, DOMAIN.md §3).
-pub fn replica_smaller_error() -> ApiError {
-    ApiError::bad_request(
-        "MasterLargerThanReplica",
-        "The requested sku update would cause the master server to have a larger max_connections value than its replica(s).",
-    )
-}
-
-/// Storage, retention and TLS rules every server obeys.
-pub fn check_settings(server: &EmServer) -> Result<(), ApiError> {
+/// The facts of a server the rules read (`rules::check`): the one place an emulated server
+/// becomes a [`Shape`].
+///
+/// # Errors
+/// 400 for a SKU, version or minimal TLS version the service does not know, with the code of
+/// the rule about that property.
+pub fn shape_of(server: &EmServer) -> Result<Shape<'_>, ApiError> {
     let sku = sku_of(&server.sku)?;
-    let limits = rules::storage_limits(sku.tier);
-    let (min_mb, max_mb) = (u64::from(limits.min_gb) * 1024, u64::from(limits.max_gb) * 1024);
-    if !(min_mb..=max_mb).contains(&server.storage_mb) {
+    let version = PgVersion::from_wire(&server.version).ok_or_else(|| {
+        ApiError::bad_request(
+            Rule::RetiredVersion.code_str(),
+            format!("Version '{}' is not supported.", server.version),
+        )
+    })?;
+    let minimal_tls_version: TlsVersion = serde_json::from_value(serde_json::Value::String(
+        server.minimal_tls_version.clone(),
+    ))
+    .map_err(|_| {
+        ApiError::bad_request(
+            Rule::TlsWithoutSsl.code_str(),
+            format!("Unknown minimalTlsVersion '{}'.", server.minimal_tls_version),
+        )
+    })?;
+    Ok(Shape {
+        name: &server.name,
+        tier: sku.tier,
+        generation: sku.generation,
+        vcores: sku.vcores,
+        storage_gb: server.storage_gb(),
+        version,
+        backup_retention_days: server.backup_retention_days,
+        geo_redundant_backup: server.geo_redundant_backup,
+        storage_autogrow: server.storage_autogrow,
+        ssl_enforcement: server.ssl_enforcement,
+        minimal_tls_version,
+        admin_login: &server.administrator_login,
+        location: &server.location,
+        replica_of: server.master.as_deref(),
+    })
+}
+
+/// A requested `storageMB`: the service sizes storage in whole GB (1024 MB).
+///
+/// # Errors
+/// 400 with the storage rule's code for a size that is not whole GB.
+pub fn requested_storage_mb(mb: u64) -> Result<u64, ApiError> {
+    if mb % 1024 != 0 {
         return Err(ApiError::bad_request(
-            "InvalidStorageSize",
-            format!(
-                "Storage {} MB is outside {min_mb}–{max_mb} MB for the {} tier.",
-                server.storage_mb, sku.tier
-            ),
+            Rule::StorageOutOfRange.code_str(),
+            format!("Storage {mb} MB is not a whole number of GB (1024 MB)."),
         ));
     }
-    if !RETENTION_DAYS.contains(&server.backup_retention_days) {
-        return Err(ApiError::bad_request(
-            "InvalidBackupRetentionDays",
-            format!("Backup retention must be {} to {} days.", RETENTION_DAYS.start(), RETENTION_DAYS.end()),
-        ));
-    }
-    let tls: Option<TlsVersion> =
-        serde_json::from_value(serde_json::Value::String(server.minimal_tls_version.clone())).ok();
-    match tls {
-        None => Err(ApiError::bad_request("InvalidMinimalTlsVersion", "Unknown minimalTlsVersion.")),
-        Some(tls) if !server.ssl_enforcement && tls != TlsVersion::EnforcementDisabled => {
-            Err(ApiError::bad_request(
-                "InvalidMinimalTlsVersion",
-                "minimalTlsVersion must be TLSEnforcementDisabled when sslEnforcement is Disabled.",
-            ))
-        }
-        Some(_) => Ok(()),
-    }
+    Ok(mb)
 }

@@ -544,6 +544,42 @@ pub fn check_promote(server: &Shape) -> Result<(), Refusal> {
     ))
 }
 
+/// May `server`, which has `replicas` replicas, have `azure.replication_support` set to
+/// `support`? Not to a value allowing replicas on a tier without them, and not to one that
+/// stops them while it has replicas.
+///
+/// # Errors
+/// [`Rule::ReplicaOnBasic`] or [`Rule::ReplicationSupportOff`].
+pub fn check_replication_support(
+    server: &Shape,
+    support: ReplicationSupport,
+    replicas: usize,
+) -> Result<(), Refusal> {
+    if support.allows_replicas() && !tier_supports(server.tier, TierFeature::ReadReplicas) {
+        return Err(Refusal::new(
+            Rule::ReplicaOnBasic,
+            Key::ReplicationSupport,
+            format!(
+                "{} is a {} server, and {} servers have no replicas",
+                server.name, server.tier, server.tier
+            ),
+            format!("leave {} OFF on {}", ReplicationSupport::PARAMETER, server.name),
+        ));
+    }
+    if !support.allows_replicas() && replicas > 0 {
+        return Err(Refusal::new(
+            Rule::ReplicationSupportOff,
+            Key::ReplicationSupport,
+            format!(
+                "{} has {replicas} replica(s); replication support cannot be turned off under them",
+                server.name
+            ),
+            "delete or promote its replicas first",
+        ));
+    }
+    Ok(())
+}
+
 fn first(problems: impl IntoIterator<Item = Refusal>) -> Result<(), Refusal> {
     match problems.into_iter().next() {
         Some(refusal) => Err(refusal),
@@ -703,6 +739,20 @@ mod tests {
         assert_eq!(check_password_change(&replica, true).unwrap_err().rule, Rule::PasswordChangeOnReplica);
         check_promote(&replica).unwrap();
         assert_eq!(check_promote(&primary).unwrap_err().rule, Rule::NotAReplica);
+    }
+
+    #[test]
+    fn replication_support() {
+        let primary = shape("p-server", Tier::GeneralPurpose, 4, 100);
+        let basic = shape("b-server", Tier::Basic, 2, 100);
+        check_replication_support(&primary, ReplicationSupport::Replica, 0).unwrap();
+        check_replication_support(&primary, ReplicationSupport::Off, 0).unwrap();
+        check_replication_support(&basic, ReplicationSupport::Off, 0).unwrap();
+        let refused = |server, support, replicas| {
+            check_replication_support(server, support, replicas).unwrap_err().rule
+        };
+        assert_eq!(refused(&basic, ReplicationSupport::Replica, 0), Rule::ReplicaOnBasic);
+        assert_eq!(refused(&primary, ReplicationSupport::Off, 1), Rule::ReplicationSupportOff);
     }
 
     #[test]

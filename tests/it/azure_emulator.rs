@@ -7,7 +7,7 @@ use azure_common::*;
 use pgfleet::emulator::FaultRates;
 use pgfleet::model::{ServerName, ServerPatch};
 use pgfleet::providers::{Provider, ProviderErrorKind};
-use pgfleet::rules::{ReplicationSupport, Tier};
+use pgfleet::rules::{ReplicationSupport, Rule, Tier};
 
 fn name(text: &str) -> ServerName {
     ServerName::new(text)
@@ -39,7 +39,7 @@ async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_a
     // Replicas need replication support first, and never on Basic or of a replica.
     assert_eq!(
         refused_code(provider.create(replica("pay-ro-1", "pay-main", 4)).await),
-        "ReplicationSupportNotEnabled"
+        Rule::ReplicationSupportOff.code_str()
     );
     enable_replication(&provider, "pay-main").await;
     let ro1 = provider.create(replica("pay-ro-1", "pay-main", 4)).await.unwrap();
@@ -47,15 +47,16 @@ async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_a
     provider.create(replica("pay-ro-2", "pay-main", 8)).await.unwrap();
     assert_eq!(
         refused_code(provider.create(replica("pay-ro-b", "pay-basic", 2)).await),
-        "ReplicationNotSupportedForBasicTier"
+        Rule::ReplicaOnBasic.code_str()
     );
     assert_eq!(
         refused_code(provider.create(replica("pay-ro-ro", "pay-ro-1", 4)).await),
-        "ReplicaOfReplicaNotSupported"
+        Rule::ReplicaOfReplica.code_str()
     );
+    assert_eq!(Rule::ReplicaOfReplica.code_str(), "ReplicaOfReplicaNotSupported");
     assert_eq!(
         refused_code(provider.create(replica("pay-ro-s", "pay-main", 2)).await),
-        "MasterLargerThanReplica"
+        Rule::ReplicaSmallerThanPrimary.code_str()
     );
 
     emulator.clear_requests();
@@ -101,21 +102,33 @@ async fn scaling_goes_replicas_first_up_and_primary_first_down() {
     provider.create(replica("app-ro", "app", 4)).await.unwrap();
     let to = |vcores| ServerPatch { vcores: Some(vcores), ..ServerPatch::default() };
 
-    assert_eq!(refused_code(provider.update(&name("app"), &to(8)).await), "MasterLargerThanReplica");
+    assert_eq!(
+        refused_code(provider.update(&name("app"), &to(8)).await),
+        Rule::PrimaryLargerThanReplica.code_str()
+    );
     assert_eq!(provider.update(&name("app-ro"), &to(8)).await.unwrap().spec.vcores, 8);
     assert_eq!(provider.update(&name("app"), &to(8)).await.unwrap().spec.vcores, 8);
 
-    assert_eq!(refused_code(provider.update(&name("app-ro"), &to(4)).await), "ReplicaSmallerThanMaster");
+    assert_eq!(
+        refused_code(provider.update(&name("app-ro"), &to(4)).await),
+        Rule::ReplicaSmallerThanPrimary.code_str()
+    );
     provider.update(&name("app"), &to(4)).await.unwrap();
     provider.update(&name("app-ro"), &to(4)).await.unwrap();
 
     let shrink = ServerPatch { storage_gb: Some(50), ..ServerPatch::default() };
-    assert_eq!(refused_code(provider.update(&name("app"), &shrink).await), "UnsupportedUpdate");
+    assert_eq!(refused_code(provider.update(&name("app"), &shrink).await), Rule::StorageShrink.code_str());
     let basic = ServerPatch { tier: Some(Tier::Basic), vcores: Some(2), ..ServerPatch::default() };
-    assert_eq!(refused_code(provider.update(&name("app"), &basic).await), "InvalidUpgradeEdition");
+    assert_eq!(
+        refused_code(provider.update(&name("app"), &basic).await),
+        Rule::TierChangeNotInPlace.code_str()
+    );
     // Storage grows replicas first too (DESIGN.md: replica storage >= primary's).
     let grow = ServerPatch { storage_gb: Some(200), ..ServerPatch::default() };
-    assert_eq!(refused_code(provider.update(&name("app"), &grow).await), "MasterLargerThanReplica");
+    assert_eq!(
+        refused_code(provider.update(&name("app"), &grow).await),
+        Rule::PrimaryLargerThanReplica.code_str()
+    );
     provider.update(&name("app-ro"), &grow).await.unwrap();
     assert_eq!(provider.update(&name("app"), &grow).await.unwrap().spec.storage_gb, 200);
 
@@ -223,7 +236,10 @@ async fn a_primary_has_at_most_five_replicas() {
     for index in 1..=pgfleet::rules::MAX_REPLICAS_PER_PRIMARY {
         provider.create(replica(&format!("hub-ro-{index}"), "hub", 2)).await.unwrap();
     }
-    assert_eq!(refused_code(provider.create(replica("hub-ro-6", "hub", 2)).await), "ReplicaCountExceeded");
+    assert_eq!(
+        refused_code(provider.create(replica("hub-ro-6", "hub", 2)).await),
+        Rule::TooManyReplicas.code_str()
+    );
     assert_eq!(provider.refresh().await.unwrap().len(), 6);
 }
 
@@ -239,17 +255,19 @@ async fn invalid_servers_are_refused_with_the_service_codes() {
         edit(&mut request.spec);
         provider.create(request)
     };
-    let cases: [(SpecEdit, &str); 6] = [
-        (|s| s.admin_login = "admin".into(), "InvalidAdministratorLogin"),
-        (|s| s.storage_gb = 2000, "InvalidStorageSize"),
-        (|s| s.geo_redundant_backup = true, "GeoRedundantBackupNotSupported"),
-        (|s| s.ssl_enforcement = false, "InvalidMinimalTlsVersion"),
-        (|s| s.backup_retention_days = 40, "InvalidBackupRetentionDays"),
-        (|s| s.version = pgfleet::rules::PgVersion::V9_5, "InvalidServerVersion"),
+    let cases: [(SpecEdit, Rule); 7] = [
+        (|s| s.admin_login = "admin".into(), Rule::InvalidAdminLogin),
+        (|s| s.storage_gb = 2000, Rule::StorageOutOfRange),
+        (|s| s.geo_redundant_backup = true, Rule::GeoBackupNotOffered),
+        (|s| s.ssl_enforcement = false, Rule::TlsWithoutSsl),
+        (|s| s.backup_retention_days = 40, Rule::RetentionOutOfRange),
+        (|s| s.version = pgfleet::rules::PgVersion::V9_5, Rule::RetiredVersion),
+        (|s| s.vcores = 3, Rule::SkuNotOffered),
     ];
-    for (edit, code) in cases {
-        assert_eq!(refused_code(attempt(edit).await), code);
+    for (edit, rule) in cases {
+        assert_eq!(refused_code(attempt(edit).await), rule.code_str(), "{rule:?}");
     }
+    assert_eq!(Rule::StorageOutOfRange.code_str(), "InvalidStorageSize");
     let log = emulator.requests();
     assert!(log.iter().filter(|r| r.method == "PUT").all(|r| !r.accepted && r.status == 400));
     assert!(provider.refresh().await.unwrap().is_empty());

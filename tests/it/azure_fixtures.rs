@@ -116,7 +116,23 @@ fn replica_create_request_is_what_pgfleet_sends() {
     let mut intent = spec(Tier::GeneralPurpose, Generation::Gen5, 2, 2000);
     intent.location = "westcentralus".into();
     intent.replica_of = Some(ServerName::new("testserver-master"));
-    let sent = serde_json::to_value(wire::create_body(&intent, None, Some(&source))).unwrap();
+    let mut sent = serde_json::to_value(wire::create_body(&intent, None, Some(&source))).unwrap();
+    // Beyond Microsoft's minimal example, a replica sends the settings that are its own (the
+    // `ServerPropertiesForCreate` fields a replica may set, as azurerm does): geo-redundant
+    // backup is set only at create, so a replica that took its primary's could never converge.
+    // Never a login, a password or a version: those it takes from its source.
+    let own = sent["properties"].as_object_mut().unwrap();
+    let storage = own.remove("storageProfile").unwrap();
+    assert_eq!(
+        storage,
+        serde_json::json!({"storageMB": 2000 * 1024, "backupRetentionDays": 7,
+                           "geoRedundantBackup": "Disabled", "storageAutogrow": "Enabled"})
+    );
+    assert_eq!(own.remove("sslEnforcement").unwrap(), "Enabled");
+    assert_eq!(own.remove("minimalTlsVersion").unwrap(), intent.minimal_tls_version.as_str());
+    for absent in ["administratorLogin", "administratorLoginPassword", "version"] {
+        assert!(!own.contains_key(absent), "{absent}");
+    }
     assert_eq!(sent, request(&file));
 }
 

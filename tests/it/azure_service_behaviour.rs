@@ -9,7 +9,7 @@ use pgfleet::emulator::{self, EmulatorOptions, FaultRates, Latencies};
 use pgfleet::model::ServerName;
 use pgfleet::providers::azure::AzureProvider;
 use pgfleet::providers::{Provider, ProviderErrorKind};
-use pgfleet::rules::Tier;
+use pgfleet::rules::{Rule, Tier};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -243,41 +243,66 @@ async fn create_only_fields_and_password_rules_are_refused_on_patch() {
         (
             "main-server",
             json!({"properties": {"version": "10"}}),
-            "UnsupportedUpdate",
-            "Cannot update Version for server",
+            Rule::VersionDowngrade,
+            "PostgreSQL 11 cannot be downgraded to 10",
         ),
         (
             "main-server",
             json!({"properties": {"storageProfile": {"geoRedundantBackup": "Enabled"}}}),
-            "UnsupportedUpdate",
-            "Cannot update GeoRedundantBackup for server",
+            Rule::CreateOnlyChange,
+            "Cannot update geo_redundant_backup for server",
         ),
+        (
+            "main-server",
+            json!({"properties": {"storageProfile": {"storageMB": 2048}}}),
+            Rule::StorageShrink,
+            "Cannot update StorageMB Downscaling for server",
+        ),
+        (
+            "main-server",
+            json!({"properties": {"storageProfile": {"backupRetentionDays": 40}}}),
+            Rule::RetentionOutOfRange,
+            "retention range",
+        ),
+        (
+            "main-server",
+            json!({"sku": {"name": "B_Gen5_2"}}),
+            Rule::TierChangeNotInPlace,
+            "Edition cannot be changed by update",
+        ),
+        ("main-server", json!({"sku": {"name": "GP_Gen5_3"}}), Rule::SkuNotOffered, "not a valid sku name"),
         (
             "copy-server",
             json!({"properties": {"administratorLoginPassword": "New-Password-2"}}),
-            "PasswordChangeOnReplicaNotSupported",
-            "",
+            Rule::PasswordChangeOnReplica,
+            "replicated from its primary",
+        ),
+        (
+            "copy-server",
+            json!({"properties": {"storageProfile": {"storageAutogrow": "Disabled"}}}),
+            Rule::ReplicaAutogrowOff,
+            "always on for replicas",
         ),
         (
             "copy-server",
             json!({"properties": {"replicationRole": "None", "administratorLoginPassword": "New-Password-2"}}),
-            "PromoteWithPasswordChangeNotSupported",
-            "",
+            Rule::PasswordChangeOnReplica,
+            "cannot be combined with a promote",
         ),
         (
             "main-server",
             json!({"properties": {"replicationRole": "None"}}),
-            "ServerIsNotReplica",
+            Rule::NotAReplica,
             "not a replica",
         ),
     ];
-    for (server, body, code, message) in cases {
+    for (server, body, rule, message) in cases {
         let answer =
             client.patch(server_url(&base, server)).bearer_auth(&token).json(&body).send().await.unwrap();
         assert_eq!(answer.status(), 400, "{body}");
         let error: Value = answer.json().await.unwrap();
-        assert_eq!(error["error"]["code"], code);
-        assert!(error["error"]["message"].as_str().unwrap().contains(message));
+        assert_eq!(error["error"]["code"], rule.code_str(), "{body}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(message), "{error}");
     }
     let replica: Value = client
         .get(server_url(&base, "copy-server"))

@@ -5,7 +5,7 @@ use crate::exec_support;
 use exec_support::*;
 use pgfleet::exec::{ApplyOptions, Cancel, ChangeOutcome, EventKind, RetryPolicy};
 use pgfleet::plan::Operation;
-use pgfleet::providers::test_provider::{Op, PRIMARY_LARGER_THAN_REPLICA};
+use pgfleet::providers::test_provider::Op;
 use pgfleet::providers::{ProviderError, ProviderErrorKind};
 use pgfleet::rules::ReplicationSupport;
 use pgfleet::state::JournalRecord;
@@ -107,7 +107,8 @@ async fn the_provider_refuses_a_primary_scaled_before_its_replicas() {
     let Some(ChangeOutcome::Failed { error }) = report.outcome("update:pay-main") else {
         panic!("{report:?}")
     };
-    assert!(error.contains(PRIMARY_LARGER_THAN_REPLICA), "{error}");
+    assert!(error.contains(pgfleet::rules::Rule::PrimaryLargerThanReplica.code_str()), "{error}");
+    assert!(error.contains("larger max_connections value than its replica(s)"), "{error}");
 }
 
 #[tokio::test(start_paused = true)]

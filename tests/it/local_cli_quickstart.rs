@@ -7,7 +7,7 @@ use crate::cli_support;
 use cli_support::{Fleet, PASSWORD, connect_as, json_lines, show, text, wait_streaming};
 use pgfleet::model::{ServerName, ServerPatch};
 use pgfleet::providers::Provider;
-use pgfleet::providers::local::{INVALID_UPGRADE_EDITION, LocalProvider, LocalProviderOptions};
+use pgfleet::providers::local::{LocalProvider, LocalProviderOptions};
 use pgfleet::rules::{self, Generation, Tier};
 
 fn max_connections(tier: Tier, vcores: u32) -> String {
@@ -122,7 +122,7 @@ async fn storage_shrink_replica_on_basic_and_basic_to_gp_in_place_are_refused_an
     let provider = LocalProvider::new(LocalProviderOptions::from_settings(&settings, "refusals")).unwrap();
     let in_place = ServerPatch { tier: Some(Tier::GeneralPurpose), vcores: Some(2), ..Default::default() };
     let error = provider.update(&ServerName::from("ref-basic"), &in_place).await.unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(INVALID_UPGRADE_EDITION), "{error}");
+    assert_eq!(error.code.as_deref(), Some(pgfleet::rules::Rule::TierChangeNotInPlace.code_str()), "{error}");
     assert!(error.message.contains("Edition cannot be changed by update"), "{error}");
 
     // Nothing changed: same clusters, same settings, the state untouched, no changes planned.

@@ -9,8 +9,8 @@ use crate::cli_support;
 use cli_support::{Fleet, PASSWORD, position, restart_windows, show, step_events, wait_streaming};
 use pgfleet::model::{ServerName, ServerPatch};
 use pgfleet::providers::Provider;
-use pgfleet::providers::local::{LocalProvider, LocalProviderOptions, UNSUPPORTED_UPDATE};
-use pgfleet::rules::{self, Generation, Tier};
+use pgfleet::providers::local::{LocalProvider, LocalProviderOptions};
+use pgfleet::rules::{self, Generation, Rule, Tier};
 use std::time::Duration;
 
 const REPLICAS: [&str; 2] = ["sc-ro-1", "sc-ro-2"];
@@ -85,9 +85,9 @@ async fn scaling_through_apply_orders_replicas_and_primary_and_streaming_survive
     let provider = LocalProvider::new(LocalProviderOptions::from_settings(&settings, "scaling")).unwrap();
     let to = |vcores| ServerPatch { vcores: Some(vcores), ..Default::default() };
     let down_first = provider.update(&ServerName::from("sc-ro-1"), &to(2)).await.unwrap_err();
-    assert_eq!(down_first.code.as_deref(), Some(UNSUPPORTED_UPDATE), "{down_first}");
+    assert_eq!(down_first.code.as_deref(), Some(Rule::ReplicaSmallerThanPrimary.code_str()), "{down_first}");
     let up_first = provider.update(&ServerName::from("sc-main"), &to(16)).await.unwrap_err();
-    assert_eq!(up_first.code.as_deref(), Some(UNSUPPORTED_UPDATE), "{up_first}");
+    assert_eq!(up_first.code.as_deref(), Some(Rule::PrimaryLargerThanReplica.code_str()), "{up_first}");
     assert!(up_first.message.contains("larger max_connections value than its replica(s)"), "{up_first}");
     assert_eq!(show(replicas[0].1, PASSWORD, "max_connections").await, max_connections(8));
     assert_eq!(show(primary, PASSWORD, "max_connections").await, max_connections(8));

@@ -6,11 +6,9 @@ use crate::local_support;
 
 use local_support::{Harness, PASSWORD, admin, replica, show, spec};
 use pgfleet::model::{ServerName, ServerPatch, ServerStatus};
-use pgfleet::providers::local::{
-    INVALID_REPLICA, INVALID_UPGRADE_EDITION, ProviderEvent, UNSUPPORTED_UPDATE,
-};
+use pgfleet::providers::local::ProviderEvent;
 use pgfleet::providers::{CreateRequest, Provider, ProviderErrorKind};
-use pgfleet::rules::{self, Generation, ReplicationSupport, Tier};
+use pgfleet::rules::{self, Generation, ReplicationSupport, Rule, Tier};
 use pgfleet::secret::Redacted;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,17 +126,17 @@ async fn the_service_refusals_come_with_their_codes() {
 
     let shrink = ServerPatch { storage_gb: Some(50), ..Default::default() };
     let error = provider.update(&"gp-three".into(), &shrink).await.unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(UNSUPPORTED_UPDATE));
+    assert_eq!(error.code.as_deref(), Some(Rule::StorageShrink.code_str()));
     assert!(error.message.contains("Downscaling"), "{error}");
 
     let to_gp = ServerPatch { tier: Some(Tier::GeneralPurpose), vcores: Some(2), ..Default::default() };
     let error = provider.update(&"basic-three".into(), &to_gp).await.unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(INVALID_UPGRADE_EDITION));
+    assert_eq!(error.code.as_deref(), Some(Rule::TierChangeNotInPlace.code_str()));
 
     let on_basic =
         CreateRequest { name: "basic-ro".into(), spec: replica("basic-three", 2, 50), admin_password: None };
     let error = provider.create(on_basic).await.unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(INVALID_REPLICA));
+    assert_eq!(error.code.as_deref(), Some(Rule::ReplicaOnBasic.code_str()));
     assert!(error.message.contains("Basic"), "{error}");
     assert!(!harness.server_dir("basic-ro").exists());
 
@@ -165,7 +163,7 @@ async fn the_service_refusals_come_with_their_codes() {
         })
         .await
         .unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(INVALID_REPLICA));
+    assert_eq!(error.code.as_deref(), Some(Rule::ReplicationSupportOff.code_str()));
     let error =
         provider.set_parameter(&"gp-three".into(), "azure.replication_support", "ON").await.unwrap_err();
     assert_eq!(error.kind, ProviderErrorKind::Refused);

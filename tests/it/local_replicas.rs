@@ -6,8 +6,8 @@ use crate::local_support;
 use local_support::{Harness, admin, replica, show, spec, wait_streaming};
 use pgfleet::model::{ServerName, ServerPatch};
 use pgfleet::providers::Provider;
-use pgfleet::providers::local::{INVALID_REPLICA, ProviderEvent, UNSUPPORTED_UPDATE};
-use pgfleet::rules::{self, Generation, Tier};
+use pgfleet::providers::local::ProviderEvent;
+use pgfleet::rules::{self, Generation, Rule, Tier};
 use std::time::Duration;
 
 fn vcores(count: u32) -> ServerPatch {
@@ -32,7 +32,7 @@ async fn scaling_follows_the_replica_order_and_streaming_survives_every_step() {
 
     // The primary first is the wrong order going up.
     let error = provider.update(&"scale-main".into(), &vcores(8)).await.unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(UNSUPPORTED_UPDATE));
+    assert_eq!(error.code.as_deref(), Some(Rule::PrimaryLargerThanReplica.code_str()));
     assert!(error.message.contains("larger max_connections value than its replica(s)"), "{error}");
     assert_eq!(show(primary_port, "max_connections").await, max_connections(2));
 
@@ -48,7 +48,7 @@ async fn scaling_follows_the_replica_order_and_streaming_survives_every_step() {
 
     // The replica first is the wrong order going down.
     let error = provider.update(&"scale-ro-1".into(), &vcores(2)).await.unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(UNSUPPORTED_UPDATE));
+    assert_eq!(error.code.as_deref(), Some(Rule::ReplicaSmallerThanPrimary.code_str()));
     assert_eq!(show(replica_ports[0], "max_connections").await, max_connections(8));
 
     // Down: the primary first, then the replicas.
@@ -93,10 +93,11 @@ async fn promote_makes_a_writable_server_and_delete_removes_clusters() {
         })
         .await
         .unwrap_err();
-    assert_eq!(error.code.as_deref(), Some(INVALID_REPLICA));
+    assert_eq!(error.code.as_deref(), Some(Rule::ReplicaOfReplica.code_str()));
+    assert_eq!(error.code.as_deref(), Some("ReplicaOfReplicaNotSupported"));
     assert_eq!(
         provider.promote(&"prom-main".into()).await.unwrap_err().code.as_deref(),
-        Some(INVALID_REPLICA)
+        Some(Rule::NotAReplica.code_str())
     );
 
     admin(primary_port).await.batch_execute("CREATE TABLE kept AS SELECT 7 AS id").await.unwrap();

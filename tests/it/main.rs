@@ -11,6 +11,7 @@ mod local_support;
 
 mod apply_cli;
 mod azure_e2e_backing;
+mod azure_e2e_example_replicas;
 mod azure_e2e_fleet;
 mod azure_e2e_sigkill;
 mod azure_e2e_stale;

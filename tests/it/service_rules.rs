@@ -284,8 +284,8 @@ async fn the_emulator_answers_every_rule_with_its_documented_code_over_http() {
     assert_documented_codes("emulator", &answers(&provider).await);
     assert_sixth_replica_refused(&provider).await;
 
-    // What the provider never sends, straight on the wire: a version change in a PATCH, a
-    // password change on a replica, a promote of a primary.
+    // What the provider never sends, straight on the wire: a create-only field or a lower
+    // version in a PATCH, a password change on a replica, a promote of a primary.
     let (client, token) = azure_common::raw_client(&emulator.base_url()).await;
     let patch = |name: &str, body: serde_json::Value| {
         client
@@ -295,7 +295,12 @@ async fn the_emulator_answers_every_rule_with_its_documented_code_over_http() {
             .send()
     };
     let wire_rows = [
-        (Rule::CreateOnlyChange, "pri", serde_json::json!({ "properties": { "version": "10" } })),
+        (
+            Rule::CreateOnlyChange,
+            "pri",
+            serde_json::json!({ "properties": { "storageProfile": { "geoRedundantBackup": "Enabled" } } }),
+        ),
+        (Rule::VersionDowngrade, "pri", serde_json::json!({ "properties": { "version": "10" } })),
         (
             Rule::PasswordChangeOnReplica,
             "rep-1",

@@ -3,8 +3,8 @@
 //! Pure functions, no I/O; re-exported from `wire`.
 
 use super::wire::{
-    CreateProperties, MappingError, Server, ServerForCreate, ServerUpdateParameters, Sku, StorageProfile,
-    UpdateProperties, enabled, is_enabled, parse_server_id, status_of, storage_mb,
+    CreateProperties, MappingError, RESERVED_TAG_PREFIX, Server, ServerForCreate, ServerUpdateParameters,
+    Sku, StorageProfile, UpdateProperties, enabled, is_enabled, parse_server_id, status_of, storage_mb,
 };
 use crate::model::{Endpoint, ObservedServer, ServerName, ServerPatch, ServerSpec};
 use crate::rules::{self, PgVersion, ReplicationSupport, TlsVersion};
@@ -89,41 +89,58 @@ pub fn to_observed(server: &Server, context: MappingContext<'_>) -> Result<Obser
 }
 
 /// The create body for a server (`createMode: Default`) or a replica (`createMode: Replica`,
-/// `source_server_id` set). A replica sends only its location, sku and tags: it inherits the
-/// rest from its primary, and what differs is PATCHed afterwards (DOMAIN.md §1.6, TF-PG).
+/// `source_server_id` set). A replica takes its version and admin login from its source and
+/// sends neither (nor a password); everything else that is its own (location, sku, storage,
+/// backup retention, geo-redundant backup, auto-grow, SSL, TLS, tags) it sends as a new server
+/// does, so the service keeps what the fleet file says for it and refresh maps it back as such.
+/// Geo-redundant backup in particular is set only at create: a replica that took its
+/// primary's could never converge.
 pub fn create_body(
     spec: &ServerSpec,
     password: Option<&Redacted<String>>,
     source_server_id: Option<&str>,
 ) -> ServerForCreate {
+    let own = CreateProperties {
+        ssl_enforcement: Some(enabled(spec.ssl_enforcement)),
+        minimal_tls_version: Some(spec.minimal_tls_version.as_str().to_string()),
+        storage_profile: Some(StorageProfile {
+            storage_mb: Some(storage_mb(spec.storage_gb)),
+            backup_retention_days: Some(spec.backup_retention_days),
+            geo_redundant_backup: Some(enabled(spec.geo_redundant_backup)),
+            storage_autogrow: Some(enabled(spec.storage_autogrow)),
+        }),
+        ..CreateProperties::default()
+    };
     let properties = match source_server_id {
         Some(source) => CreateProperties {
             create_mode: "Replica".into(),
             source_server_id: Some(source.to_string()),
-            ..CreateProperties::default()
+            ..own
         },
         None => CreateProperties {
             administrator_login: Some(spec.admin_login.clone()),
             administrator_login_password: password.map(|p| p.expose().clone()),
             version: Some(spec.version.as_str().to_string()),
-            ssl_enforcement: Some(enabled(spec.ssl_enforcement)),
-            minimal_tls_version: Some(spec.minimal_tls_version.as_str().to_string()),
-            storage_profile: Some(StorageProfile {
-                storage_mb: Some(storage_mb(spec.storage_gb)),
-                backup_retention_days: Some(spec.backup_retention_days),
-                geo_redundant_backup: Some(enabled(spec.geo_redundant_backup)),
-                storage_autogrow: Some(enabled(spec.storage_autogrow)),
-            }),
             create_mode: "Default".into(),
-            ..CreateProperties::default()
+            ..own
         },
     };
     ServerForCreate {
         location: spec.location.clone(),
         properties,
         sku: Some(Sku::of(spec)),
-        tags: spec.tags.clone(),
+        tags: user_tags(&spec.tags),
     }
+}
+
+/// The user's tags as pgfleet sends them: never one named `pgfleet-*`. Those are pgfleet's own
+/// (the fleet name after a cutover, the cutover count); refresh reads a server's fleet name
+/// from `pgfleet-name`, so a user-written one would report the server under another name.
+fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(key, _)| !key.to_ascii_lowercase().starts_with(RESERVED_TAG_PREFIX))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// The PATCH body of a `ServerPatch`: only the changed fields. A compute change sends the whole
@@ -143,7 +160,7 @@ pub fn update_body(
     };
     ServerUpdateParameters {
         sku: patch.changes_compute().then(|| Sku::of(&target)),
-        tags: patch.tags.clone(),
+        tags: patch.tags.as_ref().map(user_tags),
         properties: UpdateProperties {
             storage_profile: (storage != StorageProfile::default()).then_some(storage),
             administrator_login_password: password.map(|p| p.expose().clone()),
@@ -164,8 +181,8 @@ pub fn promote_body() -> ServerUpdateParameters {
 }
 
 /// The patch that brings `observed` to `desired` in the fields a PATCH can change (compute,
-/// storage growth, retention, auto-grow, TLS, tags); used after a replica create, which
-/// inherits its primary's settings.
+/// storage growth, retention, auto-grow, TLS, tags); used after a replica create, in case the
+/// service set some of them from its source instead of the request.
 pub fn patch_between(observed: &ServerSpec, desired: &ServerSpec) -> ServerPatch {
     fn changed<T: PartialEq + Clone>(from: &T, to: &T) -> Option<T> {
         (from != to).then(|| to.clone())
@@ -180,5 +197,46 @@ pub fn patch_between(observed: &ServerSpec, desired: &ServerSpec) -> ServerPatch
         ssl_enforcement: changed(&observed.ssl_enforcement, &desired.ssl_enforcement),
         minimal_tls_version: changed(&observed.minimal_tls_version, &desired.minimal_tls_version),
         tags: changed(&observed.tags, &desired.tags),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Tier;
+
+    fn spec() -> ServerSpec {
+        ServerSpec {
+            geo_redundant_backup: false,
+            backup_retention_days: 7,
+            tags: [("team".to_string(), "ro".to_string()), ("pgfleet-name".to_string(), "other".to_string())]
+                .into(),
+            ..ServerSpec::new(Tier::GeneralPurpose, 8, 512, PgVersion::V11, "fleetadmin", "northeurope")
+        }
+    }
+
+    #[test]
+    fn a_replica_create_sends_its_own_settings_but_no_login_password_or_version() {
+        let body =
+            create_body(&spec(), None, Some("/subscriptions/s/resourceGroups/g/providers/x/servers/p"));
+        let props = &body.properties;
+        assert_eq!(props.create_mode, "Replica");
+        assert_eq!((&props.administrator_login, &props.administrator_login_password), (&None, &None));
+        assert_eq!(props.version, None);
+        let storage = props.storage_profile.clone().unwrap();
+        assert_eq!(storage.geo_redundant_backup.as_deref(), Some("Disabled"));
+        assert_eq!(storage.backup_retention_days, Some(7));
+        assert_eq!(storage.storage_mb, Some(512 * 1024));
+        assert_eq!(props.minimal_tls_version.as_deref(), Some(spec().minimal_tls_version.as_str()));
+        assert_eq!(body.location, "northeurope");
+        assert_eq!(body.sku.unwrap().name, "GP_Gen5_8");
+    }
+
+    #[test]
+    fn reserved_tags_written_by_the_user_are_never_sent() {
+        let only_team: BTreeMap<String, String> = [("team".to_string(), "ro".to_string())].into();
+        assert_eq!(create_body(&spec(), None, None).tags, only_team);
+        let patch = ServerPatch { tags: Some(spec().tags), ..ServerPatch::default() };
+        assert_eq!(update_body(&spec(), &patch, None).tags, Some(only_team));
     }
 }

@@ -5,7 +5,7 @@ use super::wire::{self, Configuration, ConfigurationProperties, MappingContext, 
 use super::{AzureProvider, ServerRef, parse_replication_support};
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
 use crate::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
-use crate::rules::{ReplicationSupport, Tier};
+use crate::rules::ReplicationSupport;
 use async_trait::async_trait;
 use reqwest::Method;
 use std::collections::BTreeMap;
@@ -58,12 +58,15 @@ impl AzureProvider {
         self.client.get(&self.client.url(&AzureProvider::server_path(location))).await
     }
 
-    /// What `azure.replication_support` is known to be without reading it.
-    fn inferred_replication(&self, server: &Server, name: &ServerName) -> ReplicationSupport {
-        let tier = server.sku.as_ref().and_then(|s| crate::rules::sku_by_name(&s.name)).map(|s| s.tier);
-        let known = self.known_replication(name);
-        match (tier, known) {
-            (Some(Tier::Basic), _) => ReplicationSupport::Off,
+    /// What `azure.replication_support` is known to be without reading it: never on where the
+    /// rules allow no replicas (`rules::check::check_replication_support`).
+    fn inferred_replication(&self, server: &Server, observed: &ObservedServer) -> ReplicationSupport {
+        let shape = observed.spec.shape(observed.name.as_str());
+        let may_have_replicas =
+            crate::rules::check::check_replication_support(&shape, ReplicationSupport::Replica, 0).is_ok();
+        let known = self.known_replication(&observed.name);
+        match (may_have_replicas, known) {
+            (false, _) => ReplicationSupport::Off,
             (_, Some(value)) if value.allows_replicas() || !server.is_primary_with_replicas() => value,
             _ if server.is_primary_with_replicas() => ReplicationSupport::Replica,
             _ => ReplicationSupport::Off,
@@ -76,10 +79,10 @@ impl AzureProvider {
         server: &Server,
         names_by_id: &BTreeMap<String, ServerName>,
     ) -> Result<ObservedServer, ProviderError> {
-        let name = server.fleet_name();
-        let context =
-            MappingContext { names_by_id, replication_support: self.inferred_replication(server, &name) };
-        wire::to_observed(server, context).map_err(mapping_error)
+        let context = MappingContext { names_by_id, replication_support: ReplicationSupport::Off };
+        let mut observed = wire::to_observed(server, context).map_err(mapping_error)?;
+        observed.replication_support = self.inferred_replication(server, &observed);
+        Ok(observed)
     }
 
     /// Maps a single server, looking its primary's fleet name up in what is known.
@@ -248,8 +251,9 @@ impl Provider for AzureProvider {
         let server = self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?;
         self.remember(&request.name, location);
         let observed = self.observe_one(&server)?;
-        // A replica starts with its primary's settings; what the fleet wants differently is
-        // one follow-up PATCH (DOMAIN.md §1.6, TF-PG).
+        // A replica's create sends its own settings; should the service have taken some from
+        // the primary instead, what the fleet wants differently is one follow-up PATCH
+        // (DOMAIN.md §1.6, TF-PG).
         let follow_up = wire::patch_between(&observed.spec, &request.spec);
         if request.spec.replica_of.is_some() && !follow_up.is_empty() {
             return self.patch(&request.name, &follow_up).await;

@@ -292,9 +292,19 @@ impl Server {
         self.tags.iter().filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX)).map(clone_pair).collect()
     }
 
-    /// The server's name in the fleet: the `pgfleet-name` tag after a cutover, else its name.
+    /// The server's name in the fleet: the `pgfleet-name` tag after a cutover (or a create
+    /// under another Azure name), else its name. The tag is believed where pgfleet wrote it: with
+    /// `pgfleet-generation` beside it (a cutover writes both), or on an Azure name pgfleet
+    /// derives from the tag's value ([`derives_from`], a create under a taken name). A lone tag
+    /// written by hand (in the portal, or by an older pgfleet that sent the fleet file's
+    /// `pgfleet-*` tags) cannot make refresh report a server under an unrelated name, which
+    /// would plan the real name's create and the other name's delete, again and again.
     pub fn fleet_name(&self) -> ServerName {
-        ServerName::new(self.tags.get(FLEET_NAME_TAG).unwrap_or(&self.name).as_str())
+        let cut_over = self.tags.contains_key(GENERATION_TAG);
+        match self.tags.get(FLEET_NAME_TAG) {
+            Some(tagged) if cut_over || derives_from(&self.name, tagged) => ServerName::new(tagged.as_str()),
+            _ => ServerName::new(self.name.as_str()),
+        }
     }
 
     /// The cutovers behind this server (`pgfleet-generation`, 0 without the tag).
@@ -311,6 +321,29 @@ impl Server {
     pub fn is_primary_with_replicas(&self) -> bool {
         self.properties.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("Master"))
     }
+}
+
+/// Whether `azure` is an Azure name pgfleet gives a server whose fleet name is `fleet`: the
+/// name itself, or the name followed by what a migration's staging server (`-migration`) and a
+/// create under a taken name (`-2`, `-3` …) add, the name cut short to keep within 63
+/// characters (so the added part may be cut too).
+pub fn derives_from(azure: &str, fleet: &str) -> bool {
+    const LONGEST: usize = 63;
+    let (azure, fleet) = (azure.to_ascii_lowercase(), fleet.to_ascii_lowercase());
+    if azure == fleet {
+        return true;
+    }
+    let cut_short = azure.len() + 2 >= LONGEST;
+    let added = |suffix: &str| {
+        suffix.split('-').skip(1).all(|part| {
+            let migration = part == "migration" || (cut_short && "migration".starts_with(part));
+            !part.is_empty() && (part.bytes().all(|b| b.is_ascii_digit()) || migration)
+        })
+    };
+    azure.match_indices('-').any(|(at, _)| {
+        let (base, suffix) = azure.split_at(at);
+        !base.is_empty() && (base == fleet || (cut_short && fleet.starts_with(base))) && added(suffix)
+    })
 }
 
 fn clone_pair((k, v): (&String, &String)) -> (String, String) {
@@ -363,4 +396,45 @@ pub struct ServiceLevelObjective {
     pub max_storage_mb: u64,
     pub min_backup_retention_days: u32,
     pub max_backup_retention_days: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_name_tag_is_believed_only_on_a_name_pgfleet_derives_from_it() {
+        for azure in ["app-db", "app-db-2", "app-db-migration", "app-db-migration-2", "APP-DB-migration-13"] {
+            assert!(derives_from(azure, "app-db"), "{azure}");
+        }
+        for azure in
+            ["pay-main", "app-db-replica", "app-dbx-2", "app", "app-2", "app-db-migration-x", "app-db-m"]
+        {
+            assert!(!derives_from(azure, "app-db"), "{azure}");
+        }
+        // Long names are cut to make room for what is added, and what is added may be cut too.
+        let long = "a".repeat(60);
+        let staging = format!("{}-migration", &long[..53]);
+        assert!(derives_from(&staging, &long));
+        assert!(derives_from(&format!("{}-2", &staging[..61]), &long));
+        assert!(!derives_from(&format!("{}-2", &long[..10]), &long), "short names are not cut");
+
+        let server = |name: &str, tags: &[(&str, &str)]| Server {
+            id: format!("/subscriptions/s/resourceGroups/g/providers/{SERVER_TYPE}/{name}"),
+            name: name.to_string(),
+            kind: SERVER_TYPE.to_string(),
+            location: "westeurope".to_string(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            sku: None,
+            properties: ServerProperties::default(),
+        };
+        let fleet_name =
+            |name: &str, tags: &[(&str, &str)]| server(name, tags).fleet_name().as_str().to_string();
+        assert_eq!(fleet_name("pay-main-2", &[(FLEET_NAME_TAG, "pay-main")]), "pay-main");
+        assert_eq!(fleet_name("pay-main", &[(FLEET_NAME_TAG, "other")]), "pay-main", "a lone tag by hand");
+        assert_eq!(fleet_name("pay-main", &[]), "pay-main");
+        // A cutover writes the generation beside the name, onto whatever staging server it had.
+        let cut_over = [(FLEET_NAME_TAG, "shop"), (GENERATION_TAG, "1")];
+        assert_eq!(fleet_name("shop-next", &cut_over), "shop");
+    }
 }

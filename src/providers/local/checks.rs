@@ -1,21 +1,17 @@
 //! The service's refusals, enforced by the local provider before it touches a cluster, so a
 //! wrongly ordered plan fails here as it would on Azure.
 //!
-//! Owns: turning `crate::rules` into `ProviderError::refused` with the service's error codes.
-//! Must not: restate a rule `crate::rules` already holds, or do I/O.
+//! Owns: gathering the facts `crate::rules::check` reads (the server, its primary, its
+//! replicas) and turning a [`Refusal`] into `ProviderError::refused` with the rule's one code
+//! ([`refused`], the only place that does). Must not: restate a rule, or do I/O.
 
 use crate::model::{ServerName, ServerPatch, ServerSpec};
-use crate::providers::ProviderError;
-use crate::rules::{self, ReplicationSupport, TierChange, TierFeature};
+use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::rules::check::{self, PrimaryFacts};
+use crate::rules::{Refusal, ReplicationSupport, Rule};
 use std::collections::BTreeMap;
 
-/// The service's code for a tier change to or from Basic (DOMAIN.md §2).
-pub const INVALID_UPGRADE_EDITION: &str = "InvalidUpgradeEdition";
-/// The service's code for a storage decrease and create-only fields (DOMAIN.md §2, §4.6).
-pub const UNSUPPORTED_UPDATE: &str = "UnsupportedUpdate";
-/// DOMAIN.md §4.6 found no code for replica refusals; pgfleet names them with this one.
-pub const INVALID_REPLICA: &str = "InvalidReplicaOperation";
-/// An unknown SKU, parameter or value.
+/// An unknown parameter or value (not a rule: a parse step).
 pub const INVALID_PARAMETER: &str = "InvalidParameterValue";
 
 /// What the checks need to know of each server of the fleet.
@@ -29,65 +25,48 @@ pub struct ServerFacts {
 /// The servers of the fleet, by name.
 pub type FleetFacts = BTreeMap<ServerName, ServerFacts>;
 
-fn replicas_of<'a>(fleet: &'a FleetFacts, primary: &'a ServerName) -> impl Iterator<Item = &'a ServerFacts> {
-    fleet.values().filter(move |facts| facts.spec.replica_of.as_ref() == Some(primary))
+/// A rule's refusal as the local provider answers it: `Refused` with the rule's code.
+pub fn refused(refusal: Refusal) -> ProviderError {
+    ProviderError::refused(refusal.code(), refusal.message)
 }
 
-fn max_connections(spec: &ServerSpec) -> Result<u32, ProviderError> {
-    spec.sku().map(|sku| sku.max_connections).ok_or_else(|| {
-        ProviderError::refused(INVALID_PARAMETER, format!("The SKU {} does not exist.", spec.sku_name()))
-    })
+fn replicas_of<'a>(
+    fleet: &'a FleetFacts,
+    primary: &'a ServerName,
+) -> impl Iterator<Item = (&'a ServerName, &'a ServerFacts)> {
+    fleet.iter().filter(move |(_, facts)| facts.spec.replica_of.as_ref() == Some(primary))
 }
 
-/// Refuses a create the service would refuse: an unknown SKU, or a replica that breaks the
-/// replica rules (DOMAIN.md §3).
+/// Refuses a create the service would refuse (`rules::check::check_create`).
 ///
 /// # Errors
-/// `Refused` with the service's code.
-pub fn check_create(spec: &ServerSpec, fleet: &FleetFacts) -> Result<(), ProviderError> {
-    max_connections(spec)?;
-    let Some(primary_name) = &spec.replica_of else { return Ok(()) };
-    let refuse = |message: String| Err(ProviderError::refused(INVALID_REPLICA, message));
-    let Some(primary) = fleet.get(primary_name) else {
-        return Err(ProviderError::new(
-            crate::providers::ProviderErrorKind::NotFound,
-            format!("The primary server {primary_name} does not exist."),
-        ));
+/// `Refused` with the rule's code; `NotFound` for a replica of a missing primary.
+pub fn check_create(name: &ServerName, spec: &ServerSpec, fleet: &FleetFacts) -> Result<(), ProviderError> {
+    let primary = match &spec.replica_of {
+        None => None,
+        Some(primary_name) => {
+            let primary = fleet.get(primary_name).ok_or_else(|| {
+                ProviderError::new(
+                    ProviderErrorKind::NotFound,
+                    format!("The primary server {primary_name} does not exist."),
+                )
+            })?;
+            Some(PrimaryFacts {
+                shape: primary.spec.shape(primary_name.as_str()),
+                replication_support: Some(primary.replication_support),
+                other_replicas: replicas_of(fleet, primary_name).filter(|(other, _)| *other != name).count(),
+            })
+        }
     };
-    if !rules::tier_supports(primary.spec.tier, TierFeature::ReadReplicas) {
-        return refuse(format!("Replicas are not supported on the Basic tier ({primary_name} is Basic)."));
-    }
-    if primary.spec.replica_of.is_some() {
-        return refuse(format!("{primary_name} is a replica; a replica of a replica is not allowed."));
-    }
-    if replicas_of(fleet, primary_name).count() >= rules::MAX_REPLICAS_PER_PRIMARY {
-        return refuse(format!(
-            "{primary_name} already has {} replicas, the most a server can have.",
-            rules::MAX_REPLICAS_PER_PRIMARY
-        ));
-    }
-    if !primary.replication_support.allows_replicas() {
-        return refuse(format!(
-            "{primary_name} does not have replication support on; set {} to REPLICA and restart it first.",
-            ReplicationSupport::PARAMETER
-        ));
-    }
-    if !rules::replica_fits(primary.spec.size(), spec.size()) {
-        return refuse(format!(
-            "A replica must have equal or greater compute and storage than its primary {primary_name} ({}, {} GB).",
-            primary.spec.sku_name(),
-            primary.spec.storage_gb
-        ));
-    }
-    Ok(())
+    check::check_create(&spec.shape(name.as_str()), primary.as_ref()).map_err(refused)
 }
 
-/// Refuses an in-place update the service would refuse: to or from Basic, a storage
-/// decrease, an unknown SKU, and a SKU order that would leave a replica with a lower
-/// `max_connections` than its primary (DOMAIN.md §2, §3).
+/// Refuses an in-place update the service would refuse: the change itself
+/// (`rules::check::check_update`), and a resize that would leave a replica short of its primary
+/// (`check_primary_resize`, `check_replica_resize`).
 ///
 /// # Errors
-/// `Refused` with the service's code.
+/// `Refused` with the rule's code.
 pub fn check_update(
     name: &ServerName,
     current: &ServerSpec,
@@ -95,46 +74,49 @@ pub fn check_update(
     fleet: &FleetFacts,
 ) -> Result<(), ProviderError> {
     let next = patch.apply_to(current);
-    if rules::tier_change(current.tier, next.tier) == TierChange::Migration {
-        return Err(ProviderError::refused(
-            INVALID_UPGRADE_EDITION,
-            format!(
-                "The edition '{}' is not a valid edition. Edition cannot be changed by update.",
-                next.tier
-            ),
-        ));
-    }
-    if next.storage_gb < current.storage_gb {
-        return Err(ProviderError::refused(
-            UNSUPPORTED_UPDATE,
-            "Cannot update StorageMB Downscaling for server",
-        ));
-    }
-    max_connections(&next)?;
-    let unchanged = |spec: &ServerSpec| (spec.size(), spec.size());
-    if replicas_of(fleet, name).any(|replica| {
-        rules::replica_resize_shortfall((current.size(), next.size()), unchanged(&replica.spec)).is_some()
-    }) {
-        return Err(ProviderError::refused(
-            UNSUPPORTED_UPDATE,
-            "The requested sku update would cause the master server to have a larger max_connections value than its replica(s).",
-        ));
-    }
-    if let Some(primary) = current.replica_of.as_ref().and_then(|primary| fleet.get(primary)) {
-        if rules::replica_resize_shortfall(unchanged(&primary.spec), (current.size(), next.size())).is_some()
-        {
-            return Err(ProviderError::refused(
-                UNSUPPORTED_UPDATE,
-                format!(
-                    "The requested sku update would cause the replica to have a smaller max_connections value \
-                     or storage than its master server {} ({}).",
-                    current.replica_of.as_ref().map(ServerName::as_str).unwrap_or_default(),
-                    primary.spec.sku_name()
-                ),
-            ));
-        }
+    let (before, after) = (current.shape(name.as_str()), next.shape(name.as_str()));
+    check::check_update(&before, &after).map_err(refused)?;
+    let replicas: Vec<_> =
+        replicas_of(fleet, name).map(|(replica, facts)| facts.spec.shape(replica.as_str())).collect();
+    check::check_primary_resize(&before, &after, &replicas).map_err(refused)?;
+    if let Some((primary_name, primary)) =
+        current.replica_of.as_ref().and_then(|primary| fleet.get_key_value(primary))
+    {
+        check::check_replica_resize(&primary.spec.shape(primary_name.as_str()), &before, &after)
+            .map_err(refused)?;
     }
     Ok(())
+}
+
+/// Refuses a promote of a server that is not a replica (`rules::check::check_promote`).
+///
+/// # Errors
+/// `Refused` with the rule's code.
+pub fn check_promote(name: &ServerName, spec: &ServerSpec) -> Result<(), ProviderError> {
+    check::check_promote(&spec.shape(name.as_str())).map_err(refused)
+}
+
+/// Refuses a replication support `support` on `name` that the rules forbid
+/// (`rules::check::check_replication_support`).
+///
+/// # Errors
+/// `Refused` with the rule's code.
+pub fn check_replication_support(
+    name: &ServerName,
+    spec: &ServerSpec,
+    support: ReplicationSupport,
+    fleet: &FleetFacts,
+) -> Result<(), ProviderError> {
+    let replicas = replicas_of(fleet, name).count();
+    check::check_replication_support(&spec.shape(name.as_str()), support, replicas).map_err(refused)
+}
+
+/// The refusal of a SKU the catalog does not sell, for a spec that was checked before.
+pub fn unknown_sku(spec: &ServerSpec) -> ProviderError {
+    ProviderError::refused(
+        Rule::SkuNotOffered.code_str(),
+        format!("The SKU {} does not exist.", spec.sku_name()),
+    )
 }
 
 /// Parses a value of `azure.replication_support`, refusing other parameters and values.
@@ -162,7 +144,6 @@ pub fn parse_replication_support(parameter: &str, value: &str) -> Result<Replica
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::ProviderErrorKind;
     use crate::rules::{PgVersion, Tier, TlsVersion};
 
     fn spec(tier: Tier, vcores: u32, storage_gb: u32, replica_of: Option<&str>) -> ServerSpec {
@@ -199,7 +180,10 @@ mod tests {
         let current = spec(Tier::Basic, 2, 10, None);
         let patch = ServerPatch { tier: Some(Tier::GeneralPurpose), ..Default::default() };
         let facts = fleet(&[("a", current.clone())]);
-        assert_eq!(code(check_update(&"a".into(), &current, &patch, &facts)), INVALID_UPGRADE_EDITION);
+        assert_eq!(
+            code(check_update(&"a".into(), &current, &patch, &facts)),
+            Rule::TierChangeNotInPlace.code_str()
+        );
     }
 
     #[test]
@@ -207,7 +191,7 @@ mod tests {
         let current = spec(Tier::GeneralPurpose, 2, 100, None);
         let patch = ServerPatch { storage_gb: Some(50), ..Default::default() };
         let facts = fleet(&[("a", current.clone())]);
-        assert_eq!(code(check_update(&"a".into(), &current, &patch, &facts)), UNSUPPORTED_UPDATE);
+        assert_eq!(code(check_update(&"a".into(), &current, &patch, &facts)), Rule::StorageShrink.code_str());
     }
 
     #[test]
@@ -216,6 +200,7 @@ mod tests {
         let facts = fleet(&[("p", primary.clone()), ("r", spec(Tier::GeneralPurpose, 2, 10, Some("p")))]);
         let up = ServerPatch { vcores: Some(8), ..Default::default() };
         let error = check_update(&"p".into(), &primary, &up, &facts).unwrap_err();
+        assert_eq!(error.code.as_deref(), Some(Rule::PrimaryLargerThanReplica.code_str()));
         assert!(error.message.contains("larger max_connections value than its replica(s)"));
         // The replica first is fine, and then the primary.
         let replica = facts[&ServerName::from("r")].spec.clone();
@@ -227,7 +212,7 @@ mod tests {
         let bigger = fleet(&[("p", up.apply_to(&primary)), ("r", up.apply_to(&replica))]);
         assert_eq!(
             code(check_update(&"r".into(), &up.apply_to(&replica), &down, &bigger)),
-            UNSUPPORTED_UPDATE
+            Rule::ReplicaSmallerThanPrimary.code_str()
         );
     }
 
@@ -247,44 +232,81 @@ mod tests {
         check_update(&"r".into(), &replica, &towards, &facts).unwrap();
         // Worse is still refused: the primary growing further, or its compute past the replica's.
         let further = ServerPatch { storage_gb: Some(200), ..Default::default() };
-        assert_eq!(code(check_update(&"p".into(), &primary, &further, &facts)), UNSUPPORTED_UPDATE);
+        let larger = Rule::PrimaryLargerThanReplica.code_str();
+        assert_eq!(code(check_update(&"p".into(), &primary, &further, &facts)), larger);
         let compute = ServerPatch { vcores: Some(8), ..Default::default() };
-        assert_eq!(code(check_update(&"p".into(), &primary, &compute, &facts)), UNSUPPORTED_UPDATE);
+        assert_eq!(code(check_update(&"p".into(), &primary, &compute, &facts)), larger);
     }
 
     #[test]
     fn replica_rules_at_create() {
+        let new = |primary: &str| spec(Tier::GeneralPurpose, 2, 10, Some(primary));
+        let create =
+            |spec: &ServerSpec, fleet: &FleetFacts| code(check_create(&"new-ro".into(), spec, fleet));
         let basic = fleet(&[("b", spec(Tier::Basic, 1, 10, None))]);
-        assert_eq!(
-            code(check_create(&spec(Tier::GeneralPurpose, 2, 10, Some("b")), &basic)),
-            INVALID_REPLICA
-        );
+        assert_eq!(create(&new("b"), &basic), Rule::ReplicaOnBasic.code_str());
         let mut chain = fleet(&[
             ("p", spec(Tier::GeneralPurpose, 2, 10, None)),
             ("r", spec(Tier::GeneralPurpose, 2, 10, Some("p"))),
         ]);
-        assert_eq!(
-            code(check_create(&spec(Tier::GeneralPurpose, 2, 10, Some("r")), &chain)),
-            INVALID_REPLICA
-        );
+        assert_eq!(create(&new("r"), &chain), Rule::ReplicaOfReplica.code_str());
+        assert_eq!(create(&new("r"), &chain), "ReplicaOfReplicaNotSupported");
         let smaller = spec(Tier::GeneralPurpose, 2, 5, Some("p"));
-        assert_eq!(code(check_create(&smaller, &chain)), INVALID_REPLICA);
+        assert_eq!(create(&smaller, &chain), Rule::ReplicaSmallerThanPrimary.code_str());
+        check_create(&"new-ro".into(), &new("p"), &chain).unwrap();
         for index in 0..4 {
             chain.insert(
-                ServerName::new(format!("r{index}")),
+                ServerName::new(format!("rep{index}")),
                 ServerFacts {
                     spec: spec(Tier::GeneralPurpose, 2, 10, Some("p")),
                     replication_support: ReplicationSupport::Off,
                 },
             );
         }
-        assert_eq!(
-            code(check_create(&spec(Tier::GeneralPurpose, 2, 10, Some("p")), &chain)),
-            INVALID_REPLICA
-        );
+        assert_eq!(create(&new("p"), &chain), Rule::TooManyReplicas.code_str());
+        // A retry of one of the five is not a sixth.
+        check_create(&"rep0".into(), &new("p"), &chain).unwrap();
         let mut off = fleet(&[("p", spec(Tier::GeneralPurpose, 2, 10, None))]);
         off.get_mut(&ServerName::from("p")).unwrap().replication_support = ReplicationSupport::Off;
-        assert_eq!(code(check_create(&spec(Tier::GeneralPurpose, 2, 10, Some("p")), &off)), INVALID_REPLICA);
+        assert_eq!(create(&new("p"), &off), Rule::ReplicationSupportOff.code_str());
+        let missing = check_create(&"new-ro".into(), &new("gone"), &off).unwrap_err();
+        assert_eq!(missing.kind, ProviderErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_server_on_its_own_is_checked_at_create_and_update() {
+        let none = FleetFacts::new();
+        let create = |spec: &ServerSpec| code(check_create(&"a-server".into(), spec, &none));
+        assert_eq!(create(&spec(Tier::Basic, 2, 2000, None)), Rule::StorageOutOfRange.code_str());
+        assert_eq!(create(&spec(Tier::Basic, 2, 2000, None)), "InvalidStorageSize");
+        assert_eq!(create(&spec(Tier::GeneralPurpose, 3, 100, None)), Rule::SkuNotOffered.code_str());
+        let old = ServerSpec { version: PgVersion::V9_6, ..spec(Tier::GeneralPurpose, 2, 100, None) };
+        assert_eq!(create(&old), Rule::RetiredVersion.code_str());
+        let current = spec(Tier::Basic, 2, 100, None);
+        let facts = fleet(&[("a-server", current.clone())]);
+        let patch = ServerPatch { storage_gb: Some(2000), ..Default::default() };
+        assert_eq!(
+            code(check_update(&"a-server".into(), &current, &patch, &facts)),
+            Rule::StorageOutOfRange.code_str()
+        );
+    }
+
+    #[test]
+    fn promote_and_replication_support() {
+        let primary = spec(Tier::GeneralPurpose, 2, 10, None);
+        let facts = fleet(&[("p", primary.clone()), ("r", spec(Tier::GeneralPurpose, 2, 10, Some("p")))]);
+        assert_eq!(code(check_promote(&"p".into(), &primary)), Rule::NotAReplica.code_str());
+        check_promote(&"r".into(), &facts[&ServerName::from("r")].spec).unwrap();
+        assert_eq!(
+            code(check_replication_support(&"p".into(), &primary, ReplicationSupport::Off, &facts)),
+            Rule::ReplicationSupportOff.code_str()
+        );
+        let basic = spec(Tier::Basic, 2, 10, None);
+        assert_eq!(
+            code(check_replication_support(&"b".into(), &basic, ReplicationSupport::Replica, &facts)),
+            Rule::ReplicaOnBasic.code_str()
+        );
+        check_replication_support(&"p".into(), &primary, ReplicationSupport::Logical, &facts).unwrap();
     }
 
     #[test]

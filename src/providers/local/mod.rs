@@ -19,7 +19,7 @@ mod settings;
 
 use crate::pgtools as tools;
 pub use crate::pgtools::{BINDIR_VARIABLE, end_with_pgfleet, find_bindir_with, find_pg_bindir};
-pub use checks::{INVALID_PARAMETER, INVALID_REPLICA, INVALID_UPGRADE_EDITION, UNSUPPORTED_UPDATE};
+pub use checks::INVALID_PARAMETER;
 pub use settings::{ClusterSettings, MEMORY_SCALE_DIVISOR};
 
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};

@@ -239,7 +239,7 @@ impl LocalProvider {
                 return Ok(self.observe(&cluster, &meta).await);
             }
         }
-        checks::check_create(&request.spec, &self.fleet_facts().await?)?;
+        checks::check_create(name, &request.spec, &self.fleet_facts().await?)?;
         let password = match (&request.admin_password, request.spec.is_replica()) {
             (_, true) => None,
             (Some(password), false) => Some(password),
@@ -266,12 +266,8 @@ impl LocalProvider {
     }
 
     pub(super) fn settings(meta: &ClusterMeta) -> Result<ClusterSettings, ProviderError> {
-        ClusterSettings::for_spec(&meta.spec, meta.port, meta.replication_support).ok_or_else(|| {
-            ProviderError::refused(
-                checks::INVALID_PARAMETER,
-                format!("The SKU {} does not exist.", meta.spec.sku_name()),
-            )
-        })
+        ClusterSettings::for_spec(&meta.spec, meta.port, meta.replication_support)
+            .ok_or_else(|| checks::unknown_sku(&meta.spec))
     }
 
     async fn build_primary(
@@ -305,7 +301,7 @@ impl LocalProvider {
         meta.spec = patch.apply_to(&meta.spec);
         Self::settings(&meta)?;
         cluster.write_meta(&meta, &self.tools)?;
-        if patch.changes_compute() {
+        if patch.restarts() {
             let reason = format!("compute change to {}", meta.spec.sku_name());
             return self.restart_server(name, &reason).await;
         }
@@ -348,14 +344,7 @@ impl LocalProvider {
     ) -> Result<(), ProviderError> {
         let support = checks::parse_replication_support(parameter, value)?;
         let (cluster, mut meta) = self.existing(name)?;
-        if !support.allows_replicas() && self.replica_names(name)?.next().is_some() {
-            return Err(ProviderError::refused(
-                checks::INVALID_REPLICA,
-                format!(
-                    "{name} has replicas; delete or promote them before turning replication support off."
-                ),
-            ));
-        }
+        checks::check_replication_support(name, &meta.spec, support, &self.fleet_facts().await?)?;
         meta.replication_support = support;
         cluster.write_meta(&meta, &self.tools)?;
         Ok(())

@@ -69,9 +69,8 @@ impl LocalProvider {
     /// old primary is dropped. A server that is already standalone after a promote succeeds.
     pub(super) async fn promote_replica(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
         let (cluster, mut meta) = self.existing(name)?;
-        let Some(primary) = meta.spec.replica_of.clone() else {
-            return Err(ProviderError::refused(super::INVALID_REPLICA, format!("{name} is not a replica.")));
-        };
+        super::checks::check_promote(name, &meta.spec)?;
+        let primary = meta.spec.replica_of.clone().expect("check_promote passes replicas only");
         cluster.start(&self.tools).await?;
         let client = cluster.connect(meta.port).await?;
         let in_recovery: bool = client

@@ -83,9 +83,11 @@ impl ClusterSettings {
 }
 
 /// The replication support a new server starts with: `REPLICA`, the default on most servers
-/// (DOMAIN.md §3), where the tier has replicas; `OFF` on Basic.
+/// (DOMAIN.md §3), where the rules allow it (`rules::check::check_replication_support`); `OFF`
+/// on Basic.
 pub fn default_replication_support(spec: &ServerSpec) -> ReplicationSupport {
-    if rules::tier_supports(spec.tier, rules::TierFeature::ReadReplicas) {
+    let shape = spec.shape("");
+    if rules::check::check_replication_support(&shape, ReplicationSupport::Replica, 0).is_ok() {
         ReplicationSupport::Replica
     } else {
         ReplicationSupport::Off

@@ -11,7 +11,6 @@ mod migrator;
 mod rules;
 
 pub use migrator::MemoryMigrator;
-pub use rules::PRIMARY_LARGER_THAN_REPLICA;
 
 use super::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
 use crate::model::{Endpoint, LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec, ServerStatus};
@@ -296,11 +295,14 @@ impl Inner {
     fn update(&mut self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
         let current = self.servers.get(name).ok_or_else(|| not_found(name))?.spec.clone();
         let replica_names = self.replicas_of(name);
-        let replicas: Vec<&ServerSpec> =
-            replica_names.iter().filter_map(|replica| self.servers.get(replica)).map(|s| &s.spec).collect();
+        let replicas: Vec<(&ServerName, &ServerSpec)> = replica_names
+            .iter()
+            .filter_map(|replica| self.servers.get(replica))
+            .map(|s| (&s.name, &s.spec))
+            .collect();
         rules::check_update(&self.servers, name, &current, &replicas, patch)?;
         self.server_mut(name)?.spec = patch.apply_to(&current);
-        if patch.changes_compute() {
+        if patch.restarts() {
             return self.restart(name);
         }
         Ok(self.server_mut(name)?.clone())
@@ -369,9 +371,8 @@ impl Provider for TestProvider {
         self.operate(Op::Promote, name, |inner| {
             inner.replica_index = None;
             let server = inner.server_mut(name)?;
-            if server.spec.replica_of.take().is_none() {
-                return Err(ProviderError::refused("NotAReplica", format!("{name} is not a replica.")));
-            }
+            rules::check_promote(name, &server.spec)?;
+            server.spec.replica_of = None;
             Ok(server.clone())
         })
         .await
@@ -384,11 +385,13 @@ impl Provider for TestProvider {
         value: &str,
     ) -> Result<(), ProviderError> {
         self.operate(Op::SetParameter, name, |inner| {
-            inner.server_mut(name)?;
+            let spec = inner.server_mut(name)?.spec.clone();
             let known = [ReplicationSupport::Off, ReplicationSupport::Replica, ReplicationSupport::Logical];
             let parsed = known.into_iter().find(|known| known.as_str().eq_ignore_ascii_case(value));
             match (parameter == ReplicationSupport::PARAMETER, parsed) {
                 (true, Some(value)) => {
+                    let replicas = inner.replicas_of(name).len();
+                    rules::check_replication_support(name, &spec, value, replicas)?;
                     inner.pending_replication.insert(name.clone(), value);
                     Ok(())
                 }

@@ -137,10 +137,18 @@ impl Audit {
             if vcores < source.vcores {
                 broken.push(format!("replica with {vcores} vCores of a primary with {}", source.vcores));
             }
+            // A replica create may name its storage; without one it takes its source's.
+            let storage_mb = body
+                .pointer("/properties/storageProfile/storageMB")
+                .and_then(Value::as_u64)
+                .unwrap_or(source.storage_mb);
+            if storage_mb < source.storage_mb {
+                broken.push(format!("replica with {storage_mb} MB of a primary with {}", source.storage_mb));
+            }
             AuditedServer {
                 tier,
                 vcores,
-                storage_mb: source.storage_mb,
+                storage_mb,
                 master: Some(source_name),
                 configured_replication: "OFF".into(),
                 effective_replication: "OFF".into(),
