@@ -80,7 +80,7 @@ impl Store {
             ));
         }
         let own = own_settings(body);
-        let server = EmServer {
+        let mut server = EmServer {
             subscription_id: subscription_id.to_string(),
             resource_group: resource_group.to_string(),
             name: name.to_string(),
@@ -96,7 +96,7 @@ impl Store {
             version: props.version.clone().unwrap_or_else(|| "11".to_string()),
             administrator_login: props.administrator_login.clone().unwrap_or_default(),
             master: None,
-            // The stricter reading of DOMAIN.md §3: replicas need an explicit setting + restart.
+            // Set below from the rules, once the server's shape is known.
             replication_effective: ReplicationSupport::Off,
             configurations: BTreeMap::new(),
             children: ChildMaps::default(),
@@ -106,7 +106,9 @@ impl Store {
             busy_until: None,
             busy_state: None,
         };
-        check::check_create(&shape_of(&server)?, None).map_err(refused)?;
+        let shape = shape_of(&server)?;
+        check::check_create(&shape, None).map_err(refused)?;
+        server.replication_effective = check::initial_replication_support(&shape);
         Ok(server)
     }
 

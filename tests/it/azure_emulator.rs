@@ -36,7 +36,11 @@ async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_a
     let basic = provider.create(primary("pay-basic", Tier::Basic, 1)).await.unwrap();
     assert_eq!((basic.spec.tier, basic.replication_support), (Tier::Basic, ReplicationSupport::Off));
 
-    // Replicas need replication support first, and never on Basic or of a replica.
+    // New GP/MO servers start with replication support on (the rules' initial value); a
+    // primary with it off refuses replicas until it is set and restarted. Never on Basic or
+    // of a replica.
+    provider.set_parameter(&name("pay-main"), ReplicationSupport::PARAMETER, "OFF").await.unwrap();
+    provider.restart(&name("pay-main")).await.unwrap();
     assert_eq!(
         refused_code(provider.create(replica("pay-ro-1", "pay-main", 4)).await),
         Rule::ReplicationSupportOff.code_str()

@@ -110,6 +110,9 @@ async fn replica_creation_rules() {
 #[tokio::test]
 async fn a_replica_needs_replication_support_set_and_a_restart() {
     let provider = TestProvider::new();
+    // New servers start as the rules say (REPLICA on GP/MO); this one as a server whose
+    // replication support the service left OFF.
+    provider.set_default_replication_support(ReplicationSupport::Off);
     create(&provider, "pri", spec(4, 100)).await.unwrap();
     refused_with(create(&provider, "rep", replica_spec(4, 100, "pri")).await, Rule::ReplicationSupportOff);
     provider.set_parameter(&name("pri"), ReplicationSupport::PARAMETER, "REPLICA").await.unwrap();

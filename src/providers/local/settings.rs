@@ -82,16 +82,9 @@ impl ClusterSettings {
     }
 }
 
-/// The replication support a new server starts with: `REPLICA`, the default on most servers
-/// (DOMAIN.md §3), where the rules allow it (`rules::check::check_replication_support`); `OFF`
-/// on Basic.
+/// The replication support a new server starts with (`rules::check::initial_replication_support`).
 pub fn default_replication_support(spec: &ServerSpec) -> ReplicationSupport {
-    let shape = spec.shape("");
-    if rules::check::check_replication_support(&shape, ReplicationSupport::Replica, 0).is_ok() {
-        ReplicationSupport::Replica
-    } else {
-        ReplicationSupport::Off
-    }
+    rules::check::initial_replication_support(&spec.shape(""))
 }
 
 /// The replication support a running server's `wal_level` stands for.

@@ -55,7 +55,9 @@ struct Inner {
     servers: LiveFleet,
     /// Parameter values that take effect at the next restart.
     pending_replication: BTreeMap<ServerName, ReplicationSupport>,
-    default_replication: ReplicationSupport,
+    /// What new servers start with, when a test overrides the rule
+    /// (`rules::check::initial_replication_support`).
+    default_replication: Option<ReplicationSupport>,
     latencies: BTreeMap<Op, Duration>,
     /// Scripted failures: the Nth call (1-based) of an op on a server fails with the error.
     failures: BTreeMap<(Op, ServerName, usize), ProviderError>,
@@ -113,7 +115,7 @@ impl TestProvider {
                 epoch: Instant::now(),
                 servers: LiveFleet::new(),
                 pending_replication: BTreeMap::new(),
-                default_replication: ReplicationSupport::Off,
+                default_replication: None,
                 latencies: BTreeMap::new(),
                 failures: BTreeMap::new(),
                 call_counts: BTreeMap::new(),
@@ -157,7 +159,7 @@ impl TestProvider {
 
     /// The replication support new primaries get.
     pub fn set_default_replication_support(&self, value: ReplicationSupport) {
-        self.lock().default_replication = value;
+        self.lock().default_replication = Some(value);
     }
 
     /// Makes the `nth` call (1-based) of `op` on `server` fail with `error`, without effect.
@@ -285,8 +287,12 @@ impl Inner {
         rules::check_create(&self.servers, &request.name, &request.spec)?;
         self.replica_index = None;
         let mut server = observed(&request.name, request.spec.clone());
-        server.replication_support =
-            if request.spec.is_replica() { ReplicationSupport::Off } else { self.default_replication };
+        let initial =
+            crate::rules::check::initial_replication_support(&request.spec.shape(request.name.as_str()));
+        server.replication_support = match self.default_replication {
+            Some(value) if !request.spec.is_replica() => value,
+            _ => initial,
+        };
         self.servers.insert(request.name.clone(), server.clone());
         *self.creations.entry(request.name.clone()).or_insert(0) += 1;
         Ok(server)

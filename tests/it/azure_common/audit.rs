@@ -157,6 +157,7 @@ impl Audit {
             let Some((tier, vcores)) = sku else {
                 return vec!["a create without a sku".into()];
             };
+            let initial = initial_replication(&tier);
             AuditedServer {
                 tier,
                 vcores,
@@ -165,8 +166,10 @@ impl Audit {
                     .and_then(Value::as_u64)
                     .unwrap_or(5120),
                 master: None,
-                configured_replication: "OFF".into(),
-                effective_replication: "OFF".into(),
+                // The service's default on GP/MO servers; Basic has no replicas (read from the
+                // docs, not from pgfleet's rules).
+                configured_replication: initial.into(),
+                effective_replication: initial.into(),
             }
         };
         self.servers.insert(name.to_string(), server);
@@ -289,6 +292,22 @@ fn patch(name: &str, body: Value) -> LoggedRequest {
     logged("PATCH", name, body)
 }
 
+/// What a new primary of `tier` starts with: REPLICA, except on Basic.
+fn initial_replication(tier: &str) -> &'static str {
+    if tier.eq_ignore_ascii_case("basic") || tier == "B" { "OFF" } else { "REPLICA" }
+}
+
+fn disable_replication(name: &str) -> [LoggedRequest; 2] {
+    [
+        logged(
+            "PUT",
+            &format!("{name}/configurations/azure.replication_support"),
+            serde_json::json!({"properties": {"value": "OFF"}}),
+        ),
+        logged("POST", &format!("{name}/restart"), Value::Null),
+    ]
+}
+
 fn enable_replication(name: &str) -> [LoggedRequest; 2] {
     [
         logged(
@@ -329,7 +348,15 @@ pub fn self_test() {
             ],
             "tier change",
         ),
-        (vec![create("q", "GP_Gen5_2", 102400), replica("q1", "q", "GP_Gen5_2")], "replication support"),
+        (
+            [
+                vec![create("q", "GP_Gen5_2", 102400)],
+                disable_replication("q").to_vec(),
+                vec![replica("q1", "q", "GP_Gen5_2")],
+            ]
+            .concat(),
+            "replication support",
+        ),
         (vec![replica("rr", "r", "GP_Gen5_4")], "itself a replica"),
         ((1..=5).map(|i| replica(&format!("x{i}"), "p", "GP_Gen5_4")).collect(), "replica number 6"),
     ];
