@@ -263,7 +263,7 @@ fn replica_smaller_than_its_primary_is_refused() {
         .plan();
     assert_eq!(plan.refused.len(), 1);
     assert_eq!((plan.refused[0].server.as_str(), plan.refused[0].path.as_str()), ("pay-ro-1", "vcores"));
-    assert!(plan.refused[0].reason.contains("480 connections"), "{}", plan.refused[0].reason);
+    assert!(plan.refused[0].reason.contains("GP_Gen5_8 (480)"), "{}", plan.refused[0].reason);
 
     let plan = Case::new()
         .want("pay-main", spec(4, 300))
