@@ -7,11 +7,21 @@
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
 use crate::model::{ServerName, ServerPatch, ServerSpec};
-use crate::plan::AttributeChange;
 use crate::rules::{self, PropertyChange, SkuSize, TierChange, VersionChange};
 use crate::state::ServerRecord;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// One attribute's before and after (`null` before on create, `null` after on delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttributeChange {
+    /// The fleet-file key (`vcores`, `storage_gb`, `tags.team`, `replication_support`).
+    pub path: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
 
 /// How one server has to change to match the config.
 #[derive(Debug, Clone, PartialEq)]

@@ -192,7 +192,7 @@ impl<'r> Planner<'r> {
     /// server of the fleet: the migration would take that server for its copy. Returns whether
     /// it did.
     fn refuse_taken_staging_name(&mut self, name: &ServerName, diff: &ServerDiff) -> bool {
-        let staging = crate::migrate::staging_name(name);
+        let staging = crate::model::staging_name(name);
         let request = self.request;
         let taken = request.desired.servers.contains_key(&staging)
             || request.stored.is_some_and(|state| state.servers.contains_key(&staging));
@@ -369,7 +369,11 @@ impl<'r> Planner<'r> {
         let new = NewChange {
             kind: Kind::Migrate,
             action: Action::Migrate,
-            operation: Operation::Migrate { from: live.clone(), to: diff.target.clone() },
+            operation: Operation::Migrate {
+                from: live.clone(),
+                to: diff.target.clone(),
+                staging: crate::model::staging_name(name),
+            },
             attributes: without_replica_of(&diff.attributes),
             impact: impact::migrate(),
             reason,

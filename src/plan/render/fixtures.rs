@@ -181,7 +181,11 @@ pub(crate) fn restarts_with_replicas() -> Plan {
 pub(crate) fn basic_to_general_purpose() -> Plan {
     let from = spec(Tier::Basic, 2, 100);
     let to = spec(Tier::GeneralPurpose, 4, 100);
-    let mut migrate = change(Action::Migrate, "ledger", Operation::Migrate { from, to });
+    let mut migrate = change(
+        Action::Migrate,
+        "ledger",
+        Operation::Migrate { from, to, staging: "ledger-migration".into() },
+    );
     migrate.attributes = vec![
         attribute("tier", json!("Basic"), json!("GeneralPurpose")),
         attribute("vcores", json!(2), json!(4)),
@@ -325,7 +329,8 @@ pub(crate) fn large(servers: usize) -> Plan {
             let mut from = spec(Tier::GeneralPurpose, 4, 256);
             from.version = PgVersion::V10;
             let to = spec(Tier::GeneralPurpose, 4, 256);
-            let mut migrate = change(Action::Migrate, &name, Operation::Migrate { from, to });
+            let staging = crate::model::staging_name(&ServerName::new(name.clone()));
+            let mut migrate = change(Action::Migrate, &name, Operation::Migrate { from, to, staging });
             migrate.attributes = vec![attribute("version", json!("10"), json!("11"))];
             migrate.impact = impact(Downtime::MIGRATION, false, true, false);
             migrate.reason =

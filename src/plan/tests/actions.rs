@@ -86,7 +86,11 @@ fn create_only_changes_migrate_with_steps() {
         let plan = Case::new().want("pay-main", wanted.clone()).have("pay-main", live.clone()).plan();
         assert_eq!(ids(&plan), vec!["migrate:pay-main"], "{key}");
         let migrate = change(&plan, "migrate:pay-main");
-        assert_eq!(migrate.operation, Operation::Migrate { from: live, to: wanted }, "{key}");
+        assert_eq!(
+            migrate.operation,
+            Operation::Migrate { from: live, to: wanted, staging: name("pay-main-migration") },
+            "{key}"
+        );
         assert!(migrate.reason.contains(key), "{key}: {}", migrate.reason);
         assert!(migrate.impact.data_migration && !migrate.impact.reversible, "{key}");
         assert_eq!(migrate.steps.len(), 7, "{key}");
