@@ -11,7 +11,8 @@ mod server;
 pub(crate) use drift::display_value;
 pub use drift::{Drift, detect_drift};
 pub use server::{
-    AttributeChange, FieldRefusal, Relationship, ServerDiff, diff_server, size_of, spec_fields,
+    AttributeChange, AttributePath, FieldRefusal, Relationship, ServerDiff, diff_server, size_of,
+    spec_attributes, spec_fields,
 };
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::impact;
 use super::model::{Action, AttributeChange, Blocked, ChangeId, Note, Operation, Refusal};
 use crate::diff::{self, Relationship, ServerDiff};
 use crate::model::{ServerName, ServerPatch, ServerSpec};
-use crate::rules::{self, TierFeature};
+use crate::rules::{self, Key, TierFeature};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -64,14 +64,8 @@ impl<'r> Planner<'r> {
         }
     }
 
-    pub(super) fn refuse(&mut self, server: &ServerName, path: &str, reason: String, hint: String) {
-        self.refused.push(Refusal {
-            address: server.address(),
-            server: server.clone(),
-            path: path.to_string(),
-            reason,
-            hint,
-        });
+    pub(super) fn refuse(&mut self, server: &ServerName, path: Key, reason: String, hint: String) {
+        self.refused.push(Refusal { address: server.address(), server: server.clone(), path, reason, hint });
     }
 
     fn note(&mut self, server: &ServerName, message: String) {
@@ -101,7 +95,7 @@ impl<'r> Planner<'r> {
             let stored = request.stored.and_then(|state| state.servers.get(name));
             let diff = diff::diff_server(&spec, stored, &observed.spec);
             for refusal in &diff.refusals {
-                self.refuse(name, &refusal.path, refusal.reason.clone(), refusal.hint.clone());
+                self.refuse(name, refusal.path, refusal.reason.clone(), refusal.hint.clone());
             }
             for note in &diff.notes {
                 self.note(name, note.clone());
@@ -134,7 +128,7 @@ impl<'r> Planner<'r> {
         let list = replicas.iter().map(ServerName::as_str).collect::<Vec<_>>().join(", ");
         self.refuse(
             name,
-            "tier",
+            Key::Tier,
             format!("{name} cannot move to {} while the config has replicas of it ({list}): that tier has no replicas", spec.tier),
             format!("remove or promote its replicas ({list}) first, then change the tier"),
         );
@@ -200,13 +194,13 @@ impl<'r> Planner<'r> {
             return false;
         }
         self.migrating.remove(name);
-        let key = diff.migration_keys.first().copied().unwrap_or("tier");
+        let key = diff.migration_keys.first().copied().unwrap_or(Key::Tier);
         self.refuse(
             name,
             key,
             format!(
                 "{name} must move to a new server ({}), which is built as {staging} — and {staging} is                  a server of this fleet",
-                diff.migration_keys.join(", ")
+                join_keys(&diff.migration_keys)
             ),
             format!("rename or remove the fleet's server {staging} before migrating {name}"),
         );
@@ -226,7 +220,7 @@ impl<'r> Planner<'r> {
         let newest = supported.last().copied().unwrap_or_default();
         self.refuse(
             name,
-            "version",
+            Key::Version,
             format!(
                 "PostgreSQL {version} is retired: the service creates no new server on it, and {name} {why}"
             ),
@@ -244,7 +238,7 @@ impl<'r> Planner<'r> {
             Some(primary) => format!("{name} is in the config as a new read replica of {primary}"),
             None => format!("{name} is in the config but does not exist"),
         };
-        let attributes = diff::spec_fields(spec)
+        let attributes = diff::spec_attributes(spec)
             .into_iter()
             .map(|(path, after)| AttributeChange { path, before: Value::Null, after })
             .collect();
@@ -264,7 +258,7 @@ impl<'r> Planner<'r> {
 
     fn add_promote(&mut self, name: &ServerName, primary: &ServerName) {
         let attributes = vec![AttributeChange {
-            path: "replica_of".into(),
+            path: Key::ReplicaOf.into(),
             before: Value::String(primary.to_string()),
             after: Value::Null,
         }];
@@ -308,13 +302,13 @@ impl<'r> Planner<'r> {
     /// created again after it (see [`Planner::straddles`]).
     fn add_rebuild(&mut self, name: &ServerName, diff: &ServerDiff) {
         let primary = diff.target.replica_of.clone().unwrap_or_else(|| name.clone());
-        let keys = diff.migration_keys.join(", ");
+        let keys = join_keys(&diff.migration_keys);
         let live = &self.request.live[name].spec;
         let delete = NewChange {
             kind: Kind::Delete,
             action: Action::Delete,
             operation: Operation::Delete,
-            attributes: diff::spec_fields(live)
+            attributes: diff::spec_attributes(live)
                 .into_iter()
                 .map(|(path, before)| AttributeChange { path, before, after: Value::Null })
                 .collect(),
@@ -345,7 +339,7 @@ impl<'r> Planner<'r> {
             format!(
                 "{} can only be set when a server is created; {name} is a replica and holds no data of its \
                  own, so it is deleted and created again from {primary}",
-                diff.migration_keys.join(", ")
+                join_keys(&diff.migration_keys)
             )
         };
         let new = NewChange {
@@ -364,7 +358,7 @@ impl<'r> Planner<'r> {
         let reason = format!(
             "{} can only be set when a server is created: pgfleet moves the data to a new server (dump, \
              restore, verify, cutover) instead of replacing the server",
-            diff.migration_keys.join(", ")
+            join_keys(&diff.migration_keys)
         );
         let new = NewChange {
             kind: Kind::Migrate,
@@ -429,7 +423,7 @@ impl<'r> Planner<'r> {
                 });
                 continue;
             }
-            let attributes = diff::spec_fields(&observed.spec)
+            let attributes = diff::spec_attributes(&observed.spec)
                 .into_iter()
                 .map(|(path, before)| AttributeChange { path, before, after: Value::Null })
                 .collect();
@@ -448,7 +442,12 @@ impl<'r> Planner<'r> {
 }
 
 fn without_replica_of(attributes: &[AttributeChange]) -> Vec<AttributeChange> {
-    attributes.iter().filter(|attribute| attribute.path != "replica_of").cloned().collect()
+    attributes.iter().filter(|attribute| attribute.path != Key::ReplicaOf).cloned().collect()
+}
+
+/// `tier, version`.
+fn join_keys(keys: &[Key]) -> String {
+    keys.iter().map(|key| key.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// `vcores 4 → 8, storage_gb 100 → 200`.

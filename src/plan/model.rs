@@ -3,7 +3,7 @@
 
 pub use crate::diff::{AttributeChange, Drift};
 use crate::model::{Address, ServerName, ServerPatch, ServerSpec};
-use crate::rules::ReplicationSupport;
+use crate::rules::{Key, ReplicationSupport};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -186,7 +186,7 @@ pub struct Refusal {
     pub address: Address,
     pub server: ServerName,
     /// The fleet-file key (`storage_gb`).
-    pub path: String,
+    pub path: Key,
     pub reason: String,
     pub hint: String,
 }

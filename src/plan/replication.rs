@@ -9,7 +9,7 @@ use super::draft::{Draft, Kind, NewChange};
 use super::impact;
 use super::model::{Action, AttributeChange, ChangeId, Operation};
 use crate::model::{ServerName, ServerPatch};
-use crate::rules::ReplicationSupport;
+use crate::rules::{Key, ReplicationSupport};
 use serde_json::Value;
 
 impl Planner<'_> {
@@ -109,7 +109,7 @@ impl Planner<'_> {
         patch.storage_gb = None;
         change.impact = impact::update(patch, replication_support.is_some());
         let (moved, kept): (Vec<_>, Vec<_>) =
-            change.attributes.drain(..).partition(|attribute| attribute.path == "storage_gb");
+            change.attributes.drain(..).partition(|attribute| attribute.path == Key::StorageGb);
         change.attributes = kept;
         let storage = ServerPatch { storage_gb: Some(storage_gb), ..ServerPatch::default() };
         let new = NewChange {
@@ -132,7 +132,7 @@ impl Planner<'_> {
 /// The attribute change of turning replication support on.
 fn enabling(before: Value) -> AttributeChange {
     AttributeChange {
-        path: "replication_support".into(),
+        path: Key::ReplicationSupport.into(),
         before,
         after: Value::String(ReplicationSupport::Replica.as_str().into()),
     }

@@ -31,7 +31,8 @@ pub(crate) fn impact(downtime: Downtime, restart: bool, data_migration: bool, re
 }
 
 pub(crate) fn attribute(path: &str, before: serde_json::Value, after: serde_json::Value) -> AttributeChange {
-    AttributeChange { path: path.into(), before, after }
+    let path = crate::diff::AttributePath::parse(path).expect("a fleet-file key");
+    AttributeChange { path, before, after }
 }
 
 /// A change with no dependencies in wave 1; tests fill in the rest.
@@ -234,7 +235,7 @@ pub(crate) fn blocked_delete() -> Plan {
     plan.refused.push(Refusal {
         address: address("pay-main"),
         server: ServerName::new("pay-main"),
-        path: "storage_gb".into(),
+        path: crate::rules::Key::StorageGb,
         reason: "storage never shrinks: pay-main has 1024 GB, fleet.toml asks for 512 GB".into(),
         hint: "set storage_gb to 1024 or more".into(),
     });

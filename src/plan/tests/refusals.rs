@@ -174,7 +174,7 @@ fn each_short_dimension_is_refused_and_tiers_count_by_connections() {
     let memory = ServerSpec { tier: crate::rules::Tier::MemoryOptimized, ..spec(4, 100) };
     let plan = Case::new().want("pay-main", memory).want("pay-ro-1", replica("pay-main", 4, 100)).plan();
     let refusal = &plan.refused[0];
-    assert_eq!(refusal.path, "vcores");
+    assert_eq!(refusal.path, crate::rules::Key::Vcores);
     assert!(refusal.reason.contains("in connections: GP_Gen5_4 (250 connections)"), "{}", refusal.reason);
     assert!(refusal.reason.contains("against pay-main's MO_Gen5_4 (500), 250 short"), "{}", refusal.reason);
     assert!(refusal.hint.starts_with("set vcores = 16 or more on pay-ro-1 (GP_Gen5_16 allows 950"));
