@@ -7,7 +7,7 @@
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
 use crate::model::{ServerName, ServerPatch, ServerSpec};
-use crate::rules::{self, Key, PropertyChange, SkuSize, TierChange, VersionChange};
+use crate::rules::{self, Key, PropertyChange, SkuSize, StorageChange, TierChange, VersionChange};
 use crate::state::ServerRecord;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -289,15 +289,17 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
 fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
     let wanted = diff.target.storage_gb;
     let has = live.storage_gb;
-    if wanted > has {
-        diff.patch.storage_gb = Some(wanted);
-        return;
-    }
-    if wanted == has {
-        return;
+    match rules::storage_change(has, wanted) {
+        StorageChange::Grow => {
+            diff.patch.storage_gb = Some(wanted);
+            return;
+        }
+        StorageChange::Same => return,
+        StorageChange::ShrinkRefused => {}
     }
     diff.target.storage_gb = has;
-    let lowered_from = applied.filter(|&applied| wanted < applied);
+    let lowered_from =
+        applied.filter(|&applied| rules::storage_change(applied, wanted) == StorageChange::ShrinkRefused);
     let above_config = match applied {
         Some(_) => lowered_from.is_none(),
         None => live.storage_autogrow && diff.target.storage_autogrow,

@@ -1,6 +1,6 @@
 //! The changes of each server: create, update, migrate, re-create, promote, delete, and the
 //! replication-support switch a first replica needs. Which change a difference becomes is
-//! decided by [`crate::diff`] from the rules; ordering is [`super::ordering`]'s job.
+//! decided by [`crate::diff`] from the rules; ordering is [`super::edges`]'s job.
 
 use super::PlanRequest;
 use super::draft::{Draft, Kind, NewChange};
@@ -165,7 +165,11 @@ impl<'r> Planner<'r> {
             if new_server && self.refuse_retired_version(name, &target, why) {
                 continue;
             }
-            if target.is_replica() && !primary_migrates && diff.needs_migration() && self.straddles(name) {
+            if target.is_replica()
+                && !primary_migrates
+                && diff.needs_migration()
+                && self.straddles(name, &target)
+            {
                 self.add_rebuild(name, diff);
             } else if target.is_replica() && (diff.needs_migration() || primary_migrates) {
                 self.add_recreate(name, diff, primary_migrates);
@@ -279,27 +283,15 @@ impl<'r> Planner<'r> {
         self.draft.add(name, new);
     }
 
-    /// Whether a replica to re-create can go neither before nor after its primary's update:
-    /// the primary's storage grows past the old replica while its compute shrinks below the
-    /// new one (rules::replica_fits both ways).
-    fn straddles(&self, replica: &ServerName) -> bool {
-        let live = self.request.live;
-        let target = &self.targets[replica];
+    /// Whether a replica to re-create can go neither before nor after its primary's update
+    /// ([`super::edges::resize`], the one place that orders a resizing pair).
+    fn straddles(&self, replica: &ServerName, target: &ServerSpec) -> bool {
         let Some(primary) = &target.replica_of else { return false };
-        let (Some(primary_live), Some(primary_target), Some(replica_live)) =
-            (live.get(primary), self.targets.get(primary), live.get(replica))
-        else {
-            return false;
-        };
-        let grow_first =
-            !rules::replica_fits(self.held_size(primary, primary_target), diff::size_of(&replica_live.spec));
-        let shrink_after =
-            !rules::replica_fits(self.held_size(primary, &primary_live.spec), diff::size_of(target));
-        grow_first && shrink_after
+        super::edges::resize(self, primary, replica).is_some_and(|resize| resize.straddles())
     }
 
     /// A re-created replica in two changes around its primary's update: deleted before it and
-    /// created again after it (see [`Planner::straddles`]).
+    /// created again after it (see [`super::edges::Resize::straddles`]).
     fn add_rebuild(&mut self, name: &ServerName, diff: &ServerDiff) {
         let primary = diff.target.replica_of.clone().unwrap_or_else(|| name.clone());
         let keys = join_keys(&diff.migration_keys);

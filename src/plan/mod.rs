@@ -7,10 +7,10 @@
 
 mod build;
 mod draft;
+mod edges;
 mod graph;
 mod impact;
 mod model;
-mod ordering;
 pub mod render;
 mod replication;
 pub mod saved;
@@ -56,7 +56,7 @@ pub fn build(request: &PlanRequest) -> Plan {
     planner.server_changes();
     planner.replication_support();
     planner.deletes();
-    ordering::add_edges(&mut planner);
+    edges::add_edges(&mut planner);
     let unchanged = request.desired.servers.keys().filter(|name| !planner.draft.has_changes(name)).count();
     let mut changes = std::mem::take(&mut planner.draft.changes);
     record_configured_storage(&mut changes, request);

@@ -2,7 +2,7 @@
 //! replica. A primary needs `azure.replication_support` on (a parameter write and a restart)
 //! before its first replica is created; a replica whose storage must grow before its primary's
 //! update while its compute shrinks after it gets its storage growth as a change of its own.
-//! The edges around these changes are [`super::ordering`]'s; this module only makes them.
+//! The edges around these changes are [`super::edges`]'s; this module only makes them.
 
 use super::build::Planner;
 use super::draft::{Draft, Kind, NewChange};

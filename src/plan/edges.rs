@@ -119,26 +119,50 @@ fn has_replication(planner: &Planner, id: &ChangeId) -> bool {
     })
 }
 
+/// Which side of a live replication pair has to resize first, decided once (DESIGN.md ordering
+/// rules) for every use: a replica's update (split or not) and a replica's re-creation.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Resize {
+    /// The primary's size before and after its change, as its replicas are held to it.
+    pub primary_before: SkuSize,
+    pub primary_after: SkuSize,
+    /// The replica as it is does not fit the primary's new size: the replica grows first.
+    pub grow_first: bool,
+    /// The replica's new size does not fit the primary as it is: the primary shrinks first.
+    pub shrink_after: bool,
+}
+
+impl Resize {
+    /// Neither order works: the replica has to grow before the primary's change and shrink
+    /// after it (storage up, compute down).
+    pub fn straddles(&self) -> bool {
+        self.grow_first && self.shrink_after
+    }
+}
+
+/// How `replica` (live, becoming `targets[replica]`) and its primary (live, becoming
+/// `targets[primary]`) have to be ordered; `None` when either is not both live and configured.
+/// Whether a size fits is `rules::replica_fits`'s answer.
+pub(super) fn resize(planner: &Planner, primary: &ServerName, replica: &ServerName) -> Option<Resize> {
+    let (primary_live, replica_live) =
+        (planner.request.live.get(primary)?, planner.request.live.get(replica)?);
+    let (primary_target, replica_target) = (planner.targets.get(primary)?, planner.targets.get(replica)?);
+    let primary_before = planner.held_size(primary, &primary_live.spec);
+    let primary_after = planner.held_size(primary, primary_target);
+    Some(Resize {
+        primary_before,
+        primary_after,
+        grow_first: !rules::replica_fits(primary_after, size_of(&replica_live.spec)),
+        shrink_after: !rules::replica_fits(primary_before, size_of(replica_target)),
+    })
+}
+
 /// Grow replicas before their primary; shrink the primary before its replicas. A replica that
 /// already fits the primary's new size gets no edge.
 fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, replica_change: &ChangeId) {
     let Some(primary_update) = planner.draft.id(primary, Kind::Update) else { return };
-    let (Some(primary_live), Some(replica_live)) =
-        (planner.request.live.get(primary), planner.request.live.get(replica))
-    else {
-        return;
-    };
-    let (Some(primary_target), Some(replica_target)) =
-        (planner.targets.get(primary), planner.targets.get(replica))
-    else {
-        return;
-    };
-    let primary_before = planner.held_size(primary, &primary_live.spec);
-    let primary_after = planner.held_size(primary, primary_target);
-    let replica_before = size_of(&replica_live.spec);
-    let replica_after = size_of(replica_target);
-    let grow_first = !rules::replica_fits(primary_after, replica_before);
-    let shrink_after = !rules::replica_fits(primary_before, replica_after);
+    let Some(resize) = resize(planner, primary, replica) else { return };
+    let Resize { primary_before, primary_after, grow_first, shrink_after } = resize;
     let grow_reason = format!(
         "replica {replica} must reach at least {primary}'s new size ({}) before {primary}'s update: a replica may \
          not have fewer connections or less storage than its primary",
@@ -149,7 +173,7 @@ fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, rep
          smaller",
         describe_size(primary_before)
     );
-    if grow_first && shrink_after {
+    if resize.straddles() {
         // Storage grows (it never shrinks) while compute shrinks: the replica's storage goes
         // first on its own, its compute after the primary's.
         if let Some(storage) = planner.split_storage(replica, replica_change) {
