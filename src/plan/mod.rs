@@ -6,6 +6,7 @@
 //! [`saved`] touches the disk, to write and read plan files.
 
 mod build;
+mod decide;
 mod draft;
 mod edges;
 mod graph;
@@ -51,9 +52,9 @@ pub struct PlanRequest<'a> {
 pub fn build(request: &PlanRequest) -> Plan {
     let drift = crate::diff::detect_drift(request.stored, request.live, request.refreshed);
     let mut planner = build::Planner::new(request);
-    planner.diff_servers();
+    planner.assess_servers();
     planner.check_replica_sizes();
-    planner.server_changes();
+    planner.decide_changes();
     planner.replication_support();
     planner.deletes();
     edges::add_edges(&mut planner);

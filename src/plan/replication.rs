@@ -24,7 +24,7 @@ impl Planner<'_> {
             // A new replica, or a replica re-created from a migrated (so new) primary. A replica
             // re-created for its own create-only change is not a first replica: its primary
             // already replicates to it.
-            let migrating = self.migrating.contains(&primary);
+            let migrating = self.migrates(&primary);
             let gets_replica = replicas.iter().any(|replica| {
                 self.draft.id(replica, Kind::Create).is_some()
                     || (migrating && self.draft.id(replica, Kind::Recreate).is_some())
@@ -36,7 +36,7 @@ impl Planner<'_> {
                 self.add_replication(&primary, false);
                 continue;
             }
-            if self.migrating.contains(&primary) {
+            if self.migrates(&primary) {
                 self.add_replication(&primary, true);
                 continue;
             }

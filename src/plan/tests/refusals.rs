@@ -354,3 +354,24 @@ fn a_migration_whose_staging_name_is_a_fleet_server_is_refused() {
     let plan = Case::new().want("pay-main", spec(2, 100)).have("pay-main", basic).plan();
     assert_eq!(ids(&plan), ["migrate:pay-main"]);
 }
+
+/// Whether a primary migrates is decided once, for the primary and every replica alike: a
+/// refused migration re-creates none of its replicas, whatever their names sort before.
+#[test]
+fn replicas_of_a_primary_whose_migration_is_refused_are_not_re_created() {
+    let geo = ServerSpec { geo_redundant_backup: true, ..spec(2, 100) };
+    let plan = Case::new()
+        .want("pay-main", geo)
+        .want("pay-main-migration", spec(2, 100))
+        .want("a-ro", replica("pay-main", 2, 100))
+        .want("z-ro", replica("pay-main", 2, 100))
+        .have("pay-main", spec(2, 100))
+        .have("pay-main-migration", spec(2, 100))
+        .have("a-ro", replica("pay-main", 2, 100))
+        .have("z-ro", replica("pay-main", 2, 100))
+        .plan();
+    assert!(plan.changes.is_empty(), "{:?}", ids(&plan));
+    let refused: Vec<(&str, &str)> =
+        plan.refused.iter().map(|r| (r.server.as_str(), r.path.as_str())).collect();
+    assert_eq!(refused, [("pay-main", "geo_redundant_backup")]);
+}
