@@ -8,8 +8,8 @@ use super::decide::{self, Assessment, PrimaryView};
 use super::draft::{Draft, Kind, NewChange};
 use super::edges;
 use super::impact;
-use super::model::{Action, AttributeChange, Blocked, Note, Operation, Refusal};
-use crate::model::{ServerName, ServerPatch, ServerSpec};
+use super::model::{Action, Blocked, Note, Operation, Refusal};
+use crate::model::{ServerName, ServerSpec};
 use crate::rules::{Key, SkuSize};
 use std::collections::BTreeMap;
 
@@ -92,10 +92,12 @@ impl<'r> Planner<'r> {
         }
     }
 
-    /// The create, update, migrate, re-create and promote changes of configured servers, each
-    /// server decided once ([`decide::decide`]).
+    /// The changes of configured servers: each server's decided once ([`decide::decide`]),
+    /// then replication support for primaries that get their first replica
+    /// ([`super::replication::support`]), from those decisions.
     pub fn decide_changes(&mut self) {
         let request = self.request;
+        let mut decisions = BTreeMap::new();
         for (name, own) in &self.assessments {
             let primary = own.target.replica_of.as_ref().and_then(|primary| {
                 let assessment = self.assessments.get(primary)?;
@@ -103,21 +105,31 @@ impl<'r> Planner<'r> {
                 Some(PrimaryView { assessment, resize })
             });
             let decision = decide::decide(request, name, own, primary);
-            self.refused.extend(decision.refusals);
-            for change in decision.changes {
-                self.draft.add(name, change);
+            self.refused.extend(decision.refusals.iter().cloned());
+            decisions.insert(name.clone(), decision.changes);
+        }
+        for (primary, replicas) in &self.desired_replicas {
+            let Some(own) = self.assessments.get(primary) else { continue };
+            // A new replica, or a replica re-created from a migrated (so new) primary. A replica
+            // re-created for its own create-only change is not a first replica: its primary
+            // already replicates to it.
+            let has = |server: &ServerName, kind| {
+                decisions
+                    .get(server)
+                    .is_some_and(|changes| changes.iter().any(|c: &NewChange| c.kind == kind))
+            };
+            let gets_replica = replicas
+                .iter()
+                .any(|replica| has(replica, Kind::Create) || (own.migrates && has(replica, Kind::Recreate)));
+            if let Some(changes) = decisions.get_mut(primary) {
+                super::replication::support(request, primary, own, changes, gets_replica);
             }
         }
-    }
-
-    pub(super) fn add_update(
-        &mut self,
-        name: &ServerName,
-        patch: ServerPatch,
-        attributes: Vec<AttributeChange>,
-        reason: String,
-    ) {
-        self.draft.add(name, decide::update(patch, attributes, reason));
+        for (name, changes) in decisions {
+            for change in changes {
+                self.draft.add(&name, change);
+            }
+        }
     }
 
     /// Servers pgfleet manages that left the config: deleted with `allow_delete`, else blocked.

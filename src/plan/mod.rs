@@ -55,7 +55,6 @@ pub fn build(request: &PlanRequest) -> Plan {
     planner.assess_servers();
     planner.check_replica_sizes();
     planner.decide_changes();
-    planner.replication_support();
     planner.deletes();
     edges::add_edges(&mut planner);
     let unchanged = request.desired.servers.keys().filter(|name| !planner.draft.has_changes(name)).count();
