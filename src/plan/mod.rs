@@ -52,6 +52,9 @@ pub struct PlanRequest<'a> {
 pub fn build(request: &PlanRequest) -> Plan {
     let drift = crate::diff::detect_drift(request.stored, request.live, request.refreshed);
     let mut planner = build::Planner::new(request);
+    // Each configured server judged on its own, once; replicas against their primary's size;
+    // each server's changes decided once from those judgements (replication support from the
+    // decisions); servers that left the config; then the edges, derived from all of that.
     planner.assess_servers();
     planner.check_replica_sizes();
     planner.decide_changes();
