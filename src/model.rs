@@ -33,6 +33,19 @@ impl ServerName {
     }
 }
 
+/// The suffix of migration staging servers' names.
+const STAGING_SUFFIX: &str = "-migration";
+
+/// The staging server a migration of `name` builds its copy on: derived from the server's name,
+/// at most 63 characters, so a re-run finds it again. The planner records it in the migrate
+/// operation (and refuses a migration whose staging name is taken); the migration reads it from
+/// there.
+pub fn staging_name(name: &ServerName) -> ServerName {
+    let keep = 63 - STAGING_SUFFIX.len();
+    let base: String = name.as_str().chars().take(keep).collect();
+    ServerName::new(format!("{}{STAGING_SUFFIX}", base.trim_end_matches('-')))
+}
+
 impl fmt::Display for ServerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -282,6 +295,18 @@ pub type LiveFleet = BTreeMap<ServerName, ObservedServer>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_names_are_deterministic_and_fit() {
+        assert_eq!(staging_name(&"pay-main".into()).as_str(), "pay-main-migration");
+        let long = ServerName::new("a".repeat(63));
+        let staged = staging_name(&long);
+        assert_eq!(staged.as_str().len(), 63);
+        assert_eq!(staged, staging_name(&long));
+        assert!(crate::rules::server_name_problem(staged.as_str()).is_none());
+        let hyphen = ServerName::new(format!("{}-b", "a".repeat(52)));
+        assert!(crate::rules::server_name_problem(staging_name(&hyphen).as_str()).is_none());
+    }
 
     #[test]
     fn addresses_round_trip() {

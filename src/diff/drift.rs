@@ -3,10 +3,26 @@
 //! is computed against live, so acting on it is the planner's business.
 
 use super::server::spec_fields;
-use crate::model::{LiveFleet, ObservedServer, ServerName};
-use crate::plan::Drift;
+use crate::model::{Address, LiveFleet, ObservedServer, ServerName};
 use crate::state::State;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// Something that changed outside pgfleet since it last recorded the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Drift {
+    pub address: Address,
+    pub server: ServerName,
+    /// The attribute (`vcores`), or `server` when the whole server is missing.
+    pub path: String,
+    /// What pgfleet last recorded (`null` if it recorded nothing).
+    pub recorded: serde_json::Value,
+    /// What the provider reports now (`null` when the server is gone).
+    pub live: serde_json::Value,
+    /// One line for people: "changed outside pgfleet: pay-main vcores 4 → 8".
+    pub message: String,
+}
 
 /// Every difference between the recorded and the live servers. Empty when nothing was
 /// refreshed (the live fleet is then the state itself) or when there is no state yet.

@@ -8,9 +8,12 @@
 mod drift;
 mod server;
 
-pub use drift::detect_drift;
 pub(crate) use drift::display_value;
-pub use server::{FieldRefusal, Relationship, ServerDiff, diff_server, size_of, spec_fields};
+pub use drift::{Drift, detect_drift};
+pub use server::{
+    AttributeChange, AttributePath, FieldRefusal, Relationship, ServerDiff, diff_server, size_of,
+    spec_attributes, spec_fields,
+};
 
 #[cfg(test)]
 mod tests;

@@ -7,11 +7,108 @@
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
 use crate::model::{ServerName, ServerPatch, ServerSpec};
-use crate::plan::AttributeChange;
-use crate::rules::{self, PropertyChange, SkuSize, TierChange, VersionChange};
+use crate::rules::{self, Key, PropertyChange, SkuSize, StorageChange, TierChange, VersionChange};
 use crate::state::ServerRecord;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// One attribute's before and after (`null` before on create, `null` after on delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttributeChange {
+    /// The fleet-file key (`vcores`, `storage_gb`, `tags.team`, `replication_support`).
+    pub path: AttributePath,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// Which attribute changes: a fleet-file key, or one tag. Written as the fleet file spells it
+/// (`vcores`, `tags.team`), so the plan JSON holds the same strings as before it was typed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttributePath {
+    Key(Key),
+    /// One tag, by its name: `tags.NAME`.
+    Tag(String),
+}
+
+impl AttributePath {
+    /// The path written `text` (`vcores`, `tags.team`), if it names one.
+    pub fn parse(text: &str) -> Option<AttributePath> {
+        match text.strip_prefix("tags.") {
+            Some(tag) => Some(AttributePath::Tag(tag.to_string())),
+            None => Key::parse(text).map(AttributePath::Key),
+        }
+    }
+
+    /// The path as the fleet file writes it (`vcores`, `tags.team`).
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            AttributePath::Key(key) => key.as_str().into(),
+            AttributePath::Tag(tag) => format!("tags.{tag}").into(),
+        }
+    }
+
+    /// The key, when the path is a whole key (not one tag).
+    pub fn key(&self) -> Option<Key> {
+        match self {
+            AttributePath::Key(key) => Some(*key),
+            AttributePath::Tag(_) => None,
+        }
+    }
+
+    /// A spec field as `spec_fields` names it; every such name is a path.
+    fn of_field(field: &str) -> AttributePath {
+        AttributePath::parse(field).unwrap_or_else(|| panic!("spec field {field} is not a fleet-file key"))
+    }
+}
+
+impl From<Key> for AttributePath {
+    fn from(key: Key) -> AttributePath {
+        AttributePath::Key(key)
+    }
+}
+
+impl PartialEq<Key> for AttributePath {
+    fn eq(&self, key: &Key) -> bool {
+        self.key() == Some(*key)
+    }
+}
+
+impl fmt::Display for AttributePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.name())
+    }
+}
+
+impl Serialize for AttributePath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AttributePath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AttributePath, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        AttributePath::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a fleet-file key")))
+    }
+}
+
+impl JsonSchema for AttributePath {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AttributePath".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
 
 /// How one server has to change to match the config.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +123,7 @@ pub struct ServerDiff {
     pub patch: ServerPatch,
     /// Create-only keys that change (`tier` when moving to or from Basic): the data has to move
     /// to a new server.
-    pub migration_keys: Vec<&'static str>,
+    pub migration_keys: Vec<Key>,
     /// Changes the service cannot make, with what to do instead.
     pub refusals: Vec<FieldRefusal>,
     /// Facts a reviewer should see that are not changes.
@@ -55,7 +152,7 @@ impl ServerDiff {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRefusal {
     /// The fleet-file key (`storage_gb`, `version`, `replica_of`).
-    pub path: String,
+    pub path: Key,
     pub reason: String,
     /// What to do instead.
     pub hint: String,
@@ -95,38 +192,38 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
     match rules::tier_change(live.tier, target.tier) {
         TierChange::Same => {}
         TierChange::InPlaceRestart => diff.patch.tier = Some(target.tier),
-        TierChange::Migration => diff.migration_keys.push("tier"),
+        TierChange::Migration => diff.migration_keys.push(Key::Tier),
     }
     let patch = &mut diff.patch;
     let mut keys = Vec::new();
-    in_place("generation", live.generation != target.generation, &mut keys, || {
+    in_place(Key::Generation, live.generation != target.generation, &mut keys, || {
         patch.generation = Some(target.generation)
     });
-    in_place("vcores", live.vcores != target.vcores, &mut keys, || patch.vcores = Some(target.vcores));
+    in_place(Key::Vcores, live.vcores != target.vcores, &mut keys, || patch.vcores = Some(target.vcores));
     in_place(
-        "backup_retention_days",
+        Key::BackupRetentionDays,
         live.backup_retention_days != target.backup_retention_days,
         &mut keys,
         || patch.backup_retention_days = Some(target.backup_retention_days),
     );
-    in_place("storage_autogrow", live.storage_autogrow != target.storage_autogrow, &mut keys, || {
+    in_place(Key::StorageAutogrow, live.storage_autogrow != target.storage_autogrow, &mut keys, || {
         patch.storage_autogrow = Some(target.storage_autogrow)
     });
-    in_place("ssl_enforcement", live.ssl_enforcement != target.ssl_enforcement, &mut keys, || {
+    in_place(Key::SslEnforcement, live.ssl_enforcement != target.ssl_enforcement, &mut keys, || {
         patch.ssl_enforcement = Some(target.ssl_enforcement)
     });
     in_place(
-        "minimal_tls_version",
+        Key::MinimalTlsVersion,
         live.minimal_tls_version != target.minimal_tls_version,
         &mut keys,
         || patch.minimal_tls_version = Some(target.minimal_tls_version),
     );
-    in_place("tags", live.tags != target.tags, &mut keys, || patch.tags = Some(target.tags.clone()));
+    in_place(Key::Tags, live.tags != target.tags, &mut keys, || patch.tags = Some(target.tags.clone()));
     // These have no PATCH field: the service sets them only at create (rules say create-only).
     for (key, differs) in [
-        ("geo_redundant_backup", live.geo_redundant_backup != target.geo_redundant_backup),
-        ("location", live.location != target.location),
-        ("admin_login", live.admin_login != target.admin_login),
+        (Key::GeoRedundantBackup, live.geo_redundant_backup != target.geo_redundant_backup),
+        (Key::Location, live.location != target.location),
+        (Key::AdminLogin, live.admin_login != target.admin_login),
     ] {
         if differs {
             keys.push(key);
@@ -142,11 +239,11 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
 
 /// Records an in-place change through `set`, or a migration key when the rules say the
 /// property is create-only.
-fn in_place(key: &'static str, differs: bool, migration_keys: &mut Vec<&'static str>, set: impl FnOnce()) {
+fn in_place(key: Key, differs: bool, migration_keys: &mut Vec<Key>, set: impl FnOnce()) {
     if !differs {
         return;
     }
-    match rules::Key::parse(key).and_then(rules::property_rule).map(|rule| rule.change) {
+    match rules::property_rule(key).map(|rule| rule.change) {
         Some(PropertyChange::CreateOnly) => migration_keys.push(key),
         _ => set(),
     }
@@ -157,7 +254,7 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
         (Some(primary), None) => diff.relationship = Relationship::Promote { primary: primary.clone() },
         (None, Some(primary)) => {
             diff.refusals.push(FieldRefusal {
-                path: "replica_of".into(),
+                path: Key::ReplicaOf,
                 reason: format!(
                     "the service cannot turn an existing server into a replica (of {primary}); a replica is \
                      always created as one"
@@ -171,7 +268,7 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
         }
         (Some(current), Some(wanted)) if current != wanted => {
             diff.refusals.push(FieldRefusal {
-                path: "replica_of".into(),
+                path: Key::ReplicaOf,
                 reason: format!("a replica of {current} cannot be moved to another primary ({wanted})"),
                 hint: format!(
                     "remove replica_of to promote it to a standalone server, or add a new server with \
@@ -192,15 +289,17 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
 fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
     let wanted = diff.target.storage_gb;
     let has = live.storage_gb;
-    if wanted > has {
-        diff.patch.storage_gb = Some(wanted);
-        return;
-    }
-    if wanted == has {
-        return;
+    match rules::storage_change(has, wanted) {
+        StorageChange::Grow => {
+            diff.patch.storage_gb = Some(wanted);
+            return;
+        }
+        StorageChange::Same => return,
+        StorageChange::ShrinkRefused => {}
     }
     diff.target.storage_gb = has;
-    let lowered_from = applied.filter(|&applied| wanted < applied);
+    let lowered_from =
+        applied.filter(|&applied| rules::storage_change(applied, wanted) == StorageChange::ShrinkRefused);
     let above_config = match applied {
         Some(_) => lowered_from.is_none(),
         None => live.storage_autogrow && diff.target.storage_autogrow,
@@ -236,7 +335,7 @@ fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
         ),
     };
     diff.refusals.push(FieldRefusal {
-        path: "storage_gb".into(),
+        path: Key::StorageGb,
         reason,
         hint: format!(
             "set storage_gb = {floor} or more; for a smaller disk, create a new server of that size and \
@@ -248,10 +347,10 @@ fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
 fn version(live: &ServerSpec, diff: &mut ServerDiff) {
     match rules::version_change(live.version, diff.target.version) {
         VersionChange::Same => {}
-        VersionChange::UpgradeByMigration => diff.migration_keys.push("version"),
+        VersionChange::UpgradeByMigration => diff.migration_keys.push(Key::Version),
         VersionChange::DowngradeRefused => {
             diff.refusals.push(FieldRefusal {
-                path: "version".into(),
+                path: Key::Version,
                 reason: format!(
                     "PostgreSQL {} cannot be downgraded to {}: a dump of a newer server is not guaranteed to \
                      restore into an older one",
@@ -285,6 +384,11 @@ pub fn spec_fields(spec: &ServerSpec) -> BTreeMap<String, Value> {
     fields
 }
 
+/// A spec as attribute paths and JSON values, in the order of [`spec_fields`].
+pub fn spec_attributes(spec: &ServerSpec) -> Vec<(AttributePath, Value)> {
+    spec_fields(spec).into_iter().map(|(field, value)| (AttributePath::of_field(&field), value)).collect()
+}
+
 /// Every key whose value differs between two specs (`null` where a key is absent).
 fn changed_attributes(before: &ServerSpec, after: &ServerSpec) -> Vec<AttributeChange> {
     let before = spec_fields(before);
@@ -296,7 +400,11 @@ fn changed_attributes(before: &ServerSpec, after: &ServerSpec) -> Vec<AttributeC
         .filter_map(|key| {
             let old = before.get(key).cloned().unwrap_or(Value::Null);
             let new = after.get(key).cloned().unwrap_or(Value::Null);
-            (old != new).then(|| AttributeChange { path: key.clone(), before: old, after: new })
+            (old != new).then(|| AttributeChange {
+                path: AttributePath::of_field(key),
+                before: old,
+                after: new,
+            })
         })
         .collect()
 }

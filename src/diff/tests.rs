@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::{ObservedServer, ServerName, ServerPatch, ServerSpec, ServerStatus};
-use crate::rules::{Generation, PgVersion, ReplicationSupport, Tier, TlsVersion};
+use crate::rules::{Generation, Key, PgVersion, ReplicationSupport, Tier, TlsVersion};
 use crate::state::{ServerRecord, State};
 use std::collections::BTreeMap;
 
@@ -74,25 +74,28 @@ fn tags_are_one_attribute_per_key() {
     let mut desired = spec();
     desired.tags.insert("team".into(), "b".into());
     let diff = diff_server(&desired, None, &live);
-    let paths: Vec<(&str, String, String)> = diff
+    let paths: Vec<(String, String, String)> = diff
         .attributes
         .iter()
-        .map(|a| (a.path.as_str(), a.before.to_string(), a.after.to_string()))
+        .map(|a| (a.path.to_string(), a.before.to_string(), a.after.to_string()))
         .collect();
     assert_eq!(
         paths,
-        vec![("tags.old", "\"x\"".into(), "null".into()), ("tags.team", "\"a\"".into(), "\"b\"".into())]
+        vec![
+            ("tags.old".into(), "\"x\"".into(), "null".into()),
+            ("tags.team".into(), "\"a\"".into(), "\"b\"".into())
+        ]
     );
     assert_eq!(diff.patch.tags, Some(desired.tags.clone()));
 }
 
 #[test]
 fn create_only_properties_need_a_migration() {
-    let cases: Vec<(ServerSpec, &str)> = vec![
-        (ServerSpec { tier: Tier::Basic, vcores: 2, ..spec() }, "tier"),
-        (ServerSpec { geo_redundant_backup: true, ..spec() }, "geo_redundant_backup"),
-        (ServerSpec { location: "northeurope".into(), ..spec() }, "location"),
-        (ServerSpec { admin_login: "owner".into(), ..spec() }, "admin_login"),
+    let cases: Vec<(ServerSpec, Key)> = vec![
+        (ServerSpec { tier: Tier::Basic, vcores: 2, ..spec() }, Key::Tier),
+        (ServerSpec { geo_redundant_backup: true, ..spec() }, Key::GeoRedundantBackup),
+        (ServerSpec { location: "northeurope".into(), ..spec() }, Key::Location),
+        (ServerSpec { admin_login: "owner".into(), ..spec() }, Key::AdminLogin),
     ];
     for (desired, key) in cases {
         let diff = diff_server(&desired, None, &spec());
@@ -100,7 +103,7 @@ fn create_only_properties_need_a_migration() {
         assert_eq!(diff.target, desired);
     }
     let older = ServerSpec { version: PgVersion::V10, ..spec() };
-    assert_eq!(diff_server(&spec(), None, &older).migration_keys, vec!["version"]);
+    assert_eq!(diff_server(&spec(), None, &older).migration_keys, vec![Key::Version]);
 }
 
 #[test]
@@ -122,7 +125,7 @@ fn auto_grown_storage_is_a_note_only_while_auto_grow_is_on() {
     assert!(diff.notes[0].contains("auto-grew to 130 GB"));
     // Turning auto-grow off in the config: the larger size is then a shrink request.
     let diff = diff_server(&spec(), None, &live);
-    assert_eq!(diff.refusals[0].path, "storage_gb");
+    assert_eq!(diff.refusals[0].path, Key::StorageGb);
     assert_eq!(diff.patch, ServerPatch { storage_autogrow: Some(false), ..ServerPatch::default() });
 }
 
@@ -164,7 +167,7 @@ fn storage_lowered_below_the_applied_size_is_a_refused_shrink() {
         assert!(!diff.storage_above_config && diff.notes.is_empty(), "{diff:?}");
         assert_eq!(diff.refusals.len(), 1, "{diff:?}");
         let refusal = &diff.refusals[0];
-        assert_eq!(refusal.path, "storage_gb");
+        assert_eq!(refusal.path, Key::StorageGb);
         assert!(refusal.reason.contains("lowered from 200 GB"), "{}", refusal.reason);
         assert!(refusal.hint.starts_with("set storage_gb = 200 or more"), "{}", refusal.hint);
         assert!(refusal.hint.contains("pg_dump/pg_restore"), "{}", refusal.hint);
@@ -183,7 +186,7 @@ fn storage_above_the_applied_size_without_auto_grow_is_a_note() {
     assert!(diff.refusals.is_empty() && diff.storage_above_config && diff.is_unchanged(), "{diff:?}");
     assert!(diff.notes[0].contains("grew to 150 GB since pgfleet applied 100 GB"), "{}", diff.notes[0]);
     let diff = diff_server(&spec(), None, &live);
-    assert_eq!(diff.refusals[0].path, "storage_gb");
+    assert_eq!(diff.refusals[0].path, Key::StorageGb);
     assert!(diff.refusals[0].hint.starts_with("set storage_gb = 150 or more"), "{}", diff.refusals[0].hint);
 }
 
@@ -194,11 +197,11 @@ fn replica_relationships() {
     let promote = diff_server(&spec(), None, &replica);
     assert_eq!(promote.relationship, Relationship::Promote { primary: primary.clone() });
     let adopt = diff_server(&replica, None, &spec());
-    assert_eq!(adopt.refusals[0].path, "replica_of");
+    assert_eq!(adopt.refusals[0].path, Key::ReplicaOf);
     assert_eq!(adopt.target.replica_of, None);
     let moved = ServerSpec { replica_of: Some(ServerName::new("other")), ..spec() };
     let repoint = diff_server(&moved, None, &replica);
-    assert_eq!(repoint.refusals[0].path, "replica_of");
+    assert_eq!(repoint.refusals[0].path, Key::ReplicaOf);
     assert_eq!(repoint.target.replica_of, Some(primary));
 }
 
@@ -240,4 +243,20 @@ fn drift_lists_every_attribute_changed_outside_pgfleet() {
     );
     assert!(detect_drift(Some(&state), &live, false).is_empty());
     assert!(detect_drift(None, &live, true).is_empty());
+}
+
+#[test]
+fn attribute_paths_are_written_as_the_fleet_file_keys() {
+    let mut tagged = spec();
+    tagged.tags.insert("team".into(), "a".into());
+    tagged.replica_of = Some(ServerName::new("p"));
+    for (field, _) in spec_fields(&tagged) {
+        let path = AttributePath::parse(&field).unwrap_or_else(|| panic!("{field}"));
+        assert_eq!(serde_json::to_value(&path).unwrap(), serde_json::Value::String(field.clone()));
+        let back: AttributePath = serde_json::from_value(serde_json::Value::String(field.clone())).unwrap();
+        assert_eq!(back, path);
+    }
+    assert_eq!(AttributePath::parse("tags.team"), Some(AttributePath::Tag("team".into())));
+    assert_eq!(format!("{:8}|", AttributePath::from(Key::Tier)), "tier    |");
+    assert!(serde_json::from_value::<AttributePath>("nonsense".into()).is_err());
 }

@@ -33,7 +33,7 @@ impl Migrator for DumpRestoreMigrator {
         change: &Change,
         context: &StepContext,
     ) -> Result<ObservedServer, ProviderError> {
-        let Operation::Migrate { to, .. } = &change.operation else {
+        let Operation::Migrate { to, staging, .. } = &change.operation else {
             return Err(ProviderError::new(
                 ProviderErrorKind::Other,
                 format!("{} is not a migration", change.id),
@@ -48,6 +48,7 @@ impl Migrator for DumpRestoreMigrator {
         let request = MigrationRequest {
             name: change.server.clone(),
             target: to.clone(),
+            staging: staging.clone(),
             admin_password: password.clone(),
             work_dir: self.work_dir.clone(),
             client_bindir: self.client_bindir.clone(),

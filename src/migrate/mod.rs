@@ -17,9 +17,10 @@ mod sql;
 mod tls;
 mod verify;
 
+pub use crate::model::staging_name;
 pub use copy::{CopyOptions, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
-pub use run::{MigrationRequest, run_migration, staging_name};
+pub use run::{MigrationRequest, run_migration};
 pub use sql::{connect, connect_with};
 pub use tls::SessionTls;
 pub use verify::{DatabaseCheck, TableCheck, verify};

@@ -22,23 +22,15 @@ pub struct MigrationRequest {
     pub name: ServerName,
     /// The server it becomes.
     pub target: ServerSpec,
+    /// The staging server the copy is built on (`crate::model::staging_name`, recorded in the
+    /// plan's migrate operation).
+    pub staging: ServerName,
     /// The admin password of the server, which the new server gets too.
     pub admin_password: Redacted<String>,
     /// The state directory; the migration works in `migrations/<name>/` under it.
     pub work_dir: PathBuf,
     /// Where `pg_dump`, `pg_dumpall` and `pg_restore` are; searched when `None`.
     pub client_bindir: Option<PathBuf>,
-}
-
-/// The suffix of staging servers' names.
-const STAGING_SUFFIX: &str = "-migration";
-
-/// The staging server of a migration: derived from the server's name, at most 63 characters,
-/// so a re-run finds it again.
-pub fn staging_name(name: &ServerName) -> ServerName {
-    let keep = 63 - STAGING_SUFFIX.len();
-    let base: String = name.as_str().chars().take(keep).collect();
-    ServerName::new(format!("{}{STAGING_SUFFIX}", base.trim_end_matches('-')))
 }
 
 /// How far a migration got.
@@ -101,7 +93,7 @@ pub async fn run_migration(
     progress: Progress<'_>,
 ) -> Result<ObservedServer, MigrateError> {
     let name = &request.name;
-    let staging = staging_name(name);
+    let staging = &request.staging;
     let dir = request.work_dir.join("migrations").join(name.as_str());
     std::fs::create_dir_all(&dir)
         .map_err(|source| MigrateError::Io { context: format!("creating {}", dir.display()), source })?;
@@ -111,19 +103,19 @@ pub async fn run_migration(
         |server: &ServerName| live.get(server).filter(|observed| observed.status == ServerStatus::Ready);
     let mut phase = read_phase(&dir);
     if phase == Phase::Verified {
-        if let (Some(source), Some(target)) = (ready(name), ready(&staging)) {
+        if let (Some(source), Some(target)) = (ready(name), ready(staging)) {
             let (source, target) =
                 (connection(source, &request.admin_password)?, connection(target, &request.admin_password)?);
             if verify(&source, &target, progress).await.is_err() {
                 phase = Phase::Copying;
             }
-        } else if !live.contains_key(&staging) {
+        } else if !live.contains_key(staging) {
             // No staging server: the cutover finished before the crash (the server already is
             // the target), or the verified copy is gone and the copy is made again.
             phase = Phase::Copying;
         }
     }
-    if phase == Phase::Copying && !live.contains_key(&staging) {
+    if phase == Phase::Copying && !live.contains_key(staging) {
         if let Some(done) = live.get(name).filter(|server| server.spec == request.target) {
             // Migrated before: the server already is the target and the staging server is gone.
             forget_work(&dir)?;
@@ -145,10 +137,10 @@ pub async fn run_migration(
         let source_connection = connection(source, &request.admin_password)?;
         let target_connection = connection(&target, &request.admin_password)?;
         copy_and_verify(&source_connection, &target_connection, &options, progress).await?;
-        write_phase(&dir, &staging, Phase::Verified)?;
+        write_phase(&dir, staging, Phase::Verified)?;
     }
     progress(MigrationEvent::Step(MigrationStep::Cutover));
-    let observed = provider.cutover(name, &staging).await?;
+    let observed = provider.cutover(name, staging).await?;
     progress(MigrationEvent::Step(MigrationStep::Retire));
     forget_work(&dir)?;
     Ok(observed)
@@ -162,22 +154,5 @@ fn forget_work(dir: &Path) -> Result<(), MigrateError> {
             Err(MigrateError::Io { context: format!("removing {}", dir.display()), source })
         }
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn staging_names_are_deterministic_and_fit() {
-        assert_eq!(staging_name(&"pay-main".into()).as_str(), "pay-main-migration");
-        let long = ServerName::new("a".repeat(63));
-        let staged = staging_name(&long);
-        assert_eq!(staged.as_str().len(), 63);
-        assert_eq!(staged, staging_name(&long));
-        assert!(crate::rules::server_name_problem(staged.as_str()).is_none());
-        let hyphen = ServerName::new(format!("{}-b", "a".repeat(52)));
-        assert!(crate::rules::server_name_problem(staging_name(&hyphen).as_str()).is_none());
     }
 }

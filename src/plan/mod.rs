@@ -6,11 +6,12 @@
 //! [`saved`] touches the disk, to write and read plan files.
 
 mod build;
+mod decide;
 mod draft;
+mod edges;
 mod graph;
 mod impact;
 mod model;
-mod ordering;
 pub mod render;
 mod replication;
 pub mod saved;
@@ -51,12 +52,14 @@ pub struct PlanRequest<'a> {
 pub fn build(request: &PlanRequest) -> Plan {
     let drift = crate::diff::detect_drift(request.stored, request.live, request.refreshed);
     let mut planner = build::Planner::new(request);
-    planner.diff_servers();
+    // Each configured server judged on its own, once; replicas against their primary's size;
+    // each server's changes decided once from those judgements (replication support from the
+    // decisions); servers that left the config; then the edges, derived from all of that.
+    planner.assess_servers();
     planner.check_replica_sizes();
-    planner.server_changes();
-    planner.replication_support();
+    planner.decide_changes();
     planner.deletes();
-    ordering::add_edges(&mut planner);
+    edges::add_edges(&mut planner);
     let unchanged = request.desired.servers.keys().filter(|name| !planner.draft.has_changes(name)).count();
     let mut changes = std::mem::take(&mut planner.draft.changes);
     record_configured_storage(&mut changes, request);

@@ -1,8 +1,9 @@
 //! The plan: the one structured model every renderer (human, Markdown, JSON) and the executor
 //! read. Nothing downstream re-derives a fact or parses text.
 
+pub use crate::diff::{AttributeChange, Drift};
 use crate::model::{Address, ServerName, ServerPatch, ServerSpec};
-use crate::rules::ReplicationSupport;
+use crate::rules::{Key, ReplicationSupport};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -111,15 +112,6 @@ pub struct Ordering {
     pub reason: String,
 }
 
-/// One attribute's before and after (`null` before on create, `null` after on delete).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct AttributeChange {
-    /// The fleet-file key (`vcores`, `storage_gb`, `tags.team`, `replication_support`).
-    pub path: String,
-    pub before: serde_json::Value,
-    pub after: serde_json::Value,
-}
-
 /// What a change costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Impact {
@@ -164,6 +156,9 @@ pub enum Operation {
     Migrate {
         from: ServerSpec,
         to: ServerSpec,
+        /// The staging server the copy is built on before cutover
+        /// (`crate::model::staging_name`).
+        staging: ServerName,
     },
     /// Delete a replica of a migrated primary and create it again from the new primary.
     Recreate {
@@ -191,24 +186,9 @@ pub struct Refusal {
     pub address: Address,
     pub server: ServerName,
     /// The fleet-file key (`storage_gb`).
-    pub path: String,
+    pub path: Key,
     pub reason: String,
     pub hint: String,
-}
-
-/// Something that changed outside pgfleet since it last recorded the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Drift {
-    pub address: Address,
-    pub server: ServerName,
-    /// The attribute (`vcores`), or `server` when the whole server is missing.
-    pub path: String,
-    /// What pgfleet last recorded (`null` if it recorded nothing).
-    pub recorded: serde_json::Value,
-    /// What the provider reports now (`null` when the server is gone).
-    pub live: serde_json::Value,
-    /// One line for people: "changed outside pgfleet: pay-main vcores 4 → 8".
-    pub message: String,
 }
 
 /// A fact a reviewer should see that is not a change.

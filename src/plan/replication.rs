@@ -2,100 +2,103 @@
 //! replica. A primary needs `azure.replication_support` on (a parameter write and a restart)
 //! before its first replica is created; a replica whose storage must grow before its primary's
 //! update while its compute shrinks after it gets its storage growth as a change of its own.
-//! The edges around these changes are [`super::ordering`]'s; this module only makes them.
+//! The edges around these changes are [`super::edges`]'s; this module only makes them.
 
+use super::PlanRequest;
 use super::build::Planner;
-use super::draft::{Draft, Kind, NewChange};
+use super::decide::{self, Assessment};
+use super::draft::{Kind, NewChange};
 use super::impact;
 use super::model::{Action, AttributeChange, ChangeId, Operation};
 use crate::model::{ServerName, ServerPatch};
-use crate::rules::ReplicationSupport;
+use crate::rules::{Key, ReplicationSupport};
 use serde_json::Value;
 
-impl Planner<'_> {
-    /// Turns replication support on for every primary that gets its first replica and may not
-    /// have it: merged into the primary's update when it has one (one restart), else its own
-    /// change; after the create or migration of a new primary.
-    pub fn replication_support(&mut self) {
-        let request = self.request;
-        let primaries: Vec<ServerName> = self.desired_replicas.keys().cloned().collect();
-        for primary in primaries {
-            let replicas = &self.desired_replicas[&primary];
-            // A new replica, or a replica re-created from a migrated (so new) primary. A replica
-            // re-created for its own create-only change is not a first replica: its primary
-            // already replicates to it.
-            let migrating = self.migrating.contains(&primary);
-            let gets_replica = replicas.iter().any(|replica| {
-                self.draft.id(replica, Kind::Create).is_some()
-                    || (migrating && self.draft.id(replica, Kind::Recreate).is_some())
-            });
-            if !gets_replica || !request.desired.servers.contains_key(&primary) {
-                continue;
-            }
-            if self.draft.id(&primary, Kind::Create).is_some() {
-                self.add_replication(&primary, false);
-                continue;
-            }
-            if self.migrating.contains(&primary) {
-                self.add_replication(&primary, true);
-                continue;
-            }
-            let Some(live) = request.live.get(&primary) else { continue };
-            if live.replication_support.allows_replicas() {
-                continue;
-            }
-            let before = Value::String(live.replication_support.as_str().into());
-            let why = format!(
-                "its first replica needs azure.replication_support = REPLICA (now {}), which takes a restart",
-                live.replication_support
-            );
-            match self.draft.id(&primary, Kind::Update) {
-                Some(id) => enable_in_update(&mut self.draft, &id, enabling(before), &why),
-                None => self.add_update(
-                    &primary,
-                    ServerPatch::default(),
-                    vec![enabling(before)],
-                    format!("{primary}: {why}"),
-                ),
-            }
-            if let Some(id) = self.draft.id(&primary, Kind::Update) {
-                set_replication(&mut self.draft, &id);
-            }
+/// Turns replication support on for `primary` when it gets its first replica
+/// (`gets_replica`: a replica created, or re-created from it as a new server) and may not have
+/// it: merged into the primary's update when it has one (one restart), else its own change;
+/// after the create or migration of a new primary. `changes` are the primary's decided changes.
+pub(super) fn support(
+    request: &PlanRequest,
+    primary: &ServerName,
+    own: &Assessment,
+    changes: &mut Vec<NewChange>,
+    gets_replica: bool,
+) {
+    if !gets_replica {
+        return;
+    }
+    let has = |changes: &[NewChange], kind| changes.iter().any(|change| change.kind == kind);
+    if has(changes, Kind::Create) {
+        changes.push(replication(primary, false));
+        return;
+    }
+    if own.migrates {
+        changes.push(replication(primary, true));
+        return;
+    }
+    let Some(live) = request.live.get(primary) else { return };
+    if live.replication_support.allows_replicas() {
+        return;
+    }
+    let before = Value::String(live.replication_support.as_str().into());
+    let why = format!(
+        "its first replica needs azure.replication_support = REPLICA (now {}), which takes a restart",
+        live.replication_support
+    );
+    let update = match changes.iter_mut().find(|change| change.kind == Kind::Update) {
+        Some(update) => {
+            update.attributes.push(enabling(before));
+            update.reason = format!("{}; also {why} (merged: one restart)", update.reason);
+            update
         }
+        None => {
+            changes.push(decide::update(
+                ServerPatch::default(),
+                vec![enabling(before)],
+                format!("{primary}: {why}"),
+            ));
+            changes.last_mut().expect("just pushed")
+        }
+    };
+    if let Operation::Update { patch, replication_support } = &mut update.operation {
+        *replication_support = Some(ReplicationSupport::Replica);
+        update.impact = impact::update(patch, true);
     }
+}
 
-    /// Its own change turning replication support on, for a server the plan creates or
-    /// migrates: what the service sets on a new server is not known, and the setting needs a
-    /// restart, so it is made once the server exists and before any replica is created.
-    fn add_replication(&mut self, primary: &ServerName, migrated: bool) {
-        let when = if migrated {
-            "after the migration's cutover (one more short restart of the new server)"
+/// Its own change turning replication support on, for a server the plan creates or migrates:
+/// what the service sets on a new server is not known, and the setting needs a restart, so it
+/// is made once the server exists and before any replica is created.
+fn replication(primary: &ServerName, migrated: bool) -> NewChange {
+    let when = if migrated {
+        "after the migration's cutover (one more short restart of the new server)"
+    } else {
+        "right after the server is created, before any client uses it"
+    };
+    let reason = format!(
+        "{primary} is a new server and its first replica needs azure.replication_support = REPLICA, which \
+         takes a restart; it is set {when}, and the replicas are created after it"
+    );
+    NewChange {
+        kind: Kind::Replication,
+        action: Action::Update,
+        operation: Operation::Update {
+            patch: ServerPatch::default(),
+            replication_support: Some(ReplicationSupport::Replica),
+        },
+        attributes: vec![enabling(Value::Null)],
+        impact: if migrated {
+            impact::update(&ServerPatch::default(), true)
         } else {
-            "right after the server is created, before any client uses it"
-        };
-        let reason = format!(
-            "{primary} is a new server and its first replica needs azure.replication_support = REPLICA, which \
-             takes a restart; it is set {when}, and the replicas are created after it"
-        );
-        let new = NewChange {
-            kind: Kind::Replication,
-            action: Action::Update,
-            operation: Operation::Update {
-                patch: ServerPatch::default(),
-                replication_support: Some(ReplicationSupport::Replica),
-            },
-            attributes: vec![enabling(Value::Null)],
-            impact: if migrated {
-                impact::update(&ServerPatch::default(), true)
-            } else {
-                impact::new_server_replication()
-            },
-            reason,
-            steps: Vec::new(),
-        };
-        self.draft.add(primary, new);
+            impact::new_server_replication()
+        },
+        reason,
+        steps: Vec::new(),
     }
+}
 
+impl Planner<'_> {
     /// Moves a replica's storage growth out of its update into a change of its own (online, no
     /// restart), so it can come before the primary's update while the rest comes after. Returns
     /// the new change's id, or `None` when the update has no storage growth or nothing else.
@@ -109,7 +112,7 @@ impl Planner<'_> {
         patch.storage_gb = None;
         change.impact = impact::update(patch, replication_support.is_some());
         let (moved, kept): (Vec<_>, Vec<_>) =
-            change.attributes.drain(..).partition(|attribute| attribute.path == "storage_gb");
+            change.attributes.drain(..).partition(|attribute| attribute.path == Key::StorageGb);
         change.attributes = kept;
         let storage = ServerPatch { storage_gb: Some(storage_gb), ..ServerPatch::default() };
         let new = NewChange {
@@ -132,23 +135,8 @@ impl Planner<'_> {
 /// The attribute change of turning replication support on.
 fn enabling(before: Value) -> AttributeChange {
     AttributeChange {
-        path: "replication_support".into(),
+        path: Key::ReplicationSupport.into(),
         before,
         after: Value::String(ReplicationSupport::Replica.as_str().into()),
-    }
-}
-
-fn enable_in_update(draft: &mut Draft, id: &String, attribute: AttributeChange, why: &str) {
-    if let Some(change) = draft.change_mut(id) {
-        change.attributes.push(attribute);
-        change.reason = format!("{}; also {why} (merged: one restart)", change.reason);
-    }
-}
-
-fn set_replication(draft: &mut Draft, id: &String) {
-    let Some(change) = draft.change_mut(id) else { return };
-    if let Operation::Update { patch, replication_support } = &mut change.operation {
-        *replication_support = Some(ReplicationSupport::Replica);
-        change.impact = impact::update(patch, true);
     }
 }

@@ -191,6 +191,25 @@ pub fn tier_change(from: Tier, to: Tier) -> TierChange {
     }
 }
 
+/// How a server's storage can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageChange {
+    Same,
+    /// Online, in place.
+    Grow,
+    /// Storage never shrinks: the service refuses (`UnsupportedUpdate`).
+    ShrinkRefused,
+}
+
+/// Decides how a storage change happens (`storage_gb` is grow-only).
+pub fn storage_change(from_gb: u32, to_gb: u32) -> StorageChange {
+    match from_gb.cmp(&to_gb) {
+        std::cmp::Ordering::Equal => StorageChange::Same,
+        std::cmp::Ordering::Less => StorageChange::Grow,
+        std::cmp::Ordering::Greater => StorageChange::ShrinkRefused,
+    }
+}
+
 /// How a server can move between PostgreSQL major versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionChange {
@@ -229,6 +248,9 @@ mod tests {
     fn storage_only_grows_and_is_online() {
         let rule = property_rule(Key::StorageGb).unwrap();
         assert_eq!(rule.change, PropertyChange::GrowOnly);
+        assert_eq!(storage_change(100, 200), StorageChange::Grow);
+        assert_eq!(storage_change(100, 100), StorageChange::Same);
+        assert_eq!(storage_change(200, 100), StorageChange::ShrinkRefused);
         assert_eq!(rule.downtime, Downtime::NONE);
         assert!(!rule.reversible);
     }

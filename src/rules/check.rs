@@ -13,8 +13,9 @@ use super::replicas::{ReplicaShortfall, SkuSize, replica_resize_shortfall};
 use super::{FORBIDDEN_ADMIN_LOGINS, Tier};
 use super::{
     GEO_BACKUP_TIERS, Generation, MAX_REPLICAS_PER_PRIMARY, PgVersion, RETENTION_DAYS, ReplicationSupport,
-    TierChange, TierFeature, TlsVersion, VersionChange, admin_login_problem, server_name_problem, sku,
-    storage_limits, tier_change, tier_supports, valid_vcores, version_change,
+    StorageChange, TierChange, TierFeature, TlsVersion, VersionChange, admin_login_problem,
+    server_name_problem, sku, storage_change, storage_limits, tier_change, tier_supports, valid_vcores,
+    version_change,
 };
 
 /// The tag prefix pgfleet reserves for its own tags (staging and cutover markers on Azure).
@@ -383,7 +384,7 @@ pub fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
             "a move to or from Basic is a migration: pgfleet plans it as one (dump, restore, verify, cutover)",
         ));
     }
-    if next.storage_gb < current.storage_gb {
+    if storage_change(current.storage_gb, next.storage_gb) == StorageChange::ShrinkRefused {
         problems.push(Refusal::new(
             Rule::StorageShrink,
             Key::StorageGb,

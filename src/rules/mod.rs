@@ -22,8 +22,8 @@ pub use catalog::{
     tier_supports, valid_vcores,
 };
 pub use changes::{
-    Downtime, PropertyChange, PropertyRule, TierChange, VersionChange, property_rule, restarts, tier_change,
-    version_change,
+    Downtime, PropertyChange, PropertyRule, StorageChange, TierChange, VersionChange, property_rule,
+    restarts, storage_change, tier_change, version_change,
 };
 pub use check::{PrimaryFacts, Shape};
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};

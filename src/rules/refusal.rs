@@ -10,7 +10,9 @@ use std::fmt;
 
 /// A fleet-file key that describes a server: what refusals, attribute changes and property
 /// rules are about. Serialized as the key is written in the fleet file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Key {
     /// The server's name (the key of its `[servers.NAME]` table).

@@ -62,7 +62,12 @@ fn the_plan() -> Plan {
             &["replication:new-main"],
         ),
         change("delete:old-db", "old-db", Operation::Delete, &[]),
-        change("migrate:legacy", "legacy", Operation::Migrate { from: basic, to: spec(2, 50) }, &[]),
+        change(
+            "migrate:legacy",
+            "legacy",
+            Operation::Migrate { from: basic, to: spec(2, 50), staging: "legacy-migration".into() },
+            &[],
+        ),
     ])
 }
 

@@ -404,7 +404,11 @@ async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
         change(
             "migrate:pay-main",
             "pay-main",
-            Operation::Migrate { from: old(spec(4, 100)), to: spec(4, 100) },
+            Operation::Migrate {
+                from: old(spec(4, 100)),
+                to: spec(4, 100),
+                staging: "pay-main-migration".into(),
+            },
             &[],
         ),
         change("replication:pay-main", "pay-main", replication, &["migrate:pay-main"]),

@@ -80,6 +80,7 @@ fn request(harness: &Harness, name: &str) -> MigrationRequest {
     MigrationRequest {
         name: name.into(),
         target: spec(Tier::GeneralPurpose, 2, 20),
+        staging: staging_name(&name.into()),
         admin_password: Redacted::new(PASSWORD.into()),
         work_dir: harness.root.join("state"),
         client_bindir: None,

@@ -31,7 +31,8 @@ pub(crate) fn impact(downtime: Downtime, restart: bool, data_migration: bool, re
 }
 
 pub(crate) fn attribute(path: &str, before: serde_json::Value, after: serde_json::Value) -> AttributeChange {
-    AttributeChange { path: path.into(), before, after }
+    let path = crate::diff::AttributePath::parse(path).expect("a fleet-file key");
+    AttributeChange { path, before, after }
 }
 
 /// A change with no dependencies in wave 1; tests fill in the rest.
@@ -181,7 +182,11 @@ pub(crate) fn restarts_with_replicas() -> Plan {
 pub(crate) fn basic_to_general_purpose() -> Plan {
     let from = spec(Tier::Basic, 2, 100);
     let to = spec(Tier::GeneralPurpose, 4, 100);
-    let mut migrate = change(Action::Migrate, "ledger", Operation::Migrate { from, to });
+    let mut migrate = change(
+        Action::Migrate,
+        "ledger",
+        Operation::Migrate { from, to, staging: "ledger-migration".into() },
+    );
     migrate.attributes = vec![
         attribute("tier", json!("Basic"), json!("GeneralPurpose")),
         attribute("vcores", json!(2), json!(4)),
@@ -230,7 +235,7 @@ pub(crate) fn blocked_delete() -> Plan {
     plan.refused.push(Refusal {
         address: address("pay-main"),
         server: ServerName::new("pay-main"),
-        path: "storage_gb".into(),
+        path: crate::rules::Key::StorageGb,
         reason: "storage never shrinks: pay-main has 1024 GB, fleet.toml asks for 512 GB".into(),
         hint: "set storage_gb to 1024 or more".into(),
     });
@@ -325,7 +330,8 @@ pub(crate) fn large(servers: usize) -> Plan {
             let mut from = spec(Tier::GeneralPurpose, 4, 256);
             from.version = PgVersion::V10;
             let to = spec(Tier::GeneralPurpose, 4, 256);
-            let mut migrate = change(Action::Migrate, &name, Operation::Migrate { from, to });
+            let staging = crate::model::staging_name(&ServerName::new(name.clone()));
+            let mut migrate = change(Action::Migrate, &name, Operation::Migrate { from, to, staging });
             migrate.attributes = vec![attribute("version", json!("10"), json!("11"))];
             migrate.impact = impact(Downtime::MIGRATION, false, true, false);
             migrate.reason =

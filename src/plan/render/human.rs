@@ -101,7 +101,8 @@ fn change_block(out: &mut String, change: &Change, paint: &Paint) {
         paint.apply(Style::new().bold(), change.action.as_str()),
         paint.dim(&format!("{} · wave {}", change.id, change.wave))
     );
-    let width = change.attributes.iter().map(|attribute| attribute.path.chars().count()).max().unwrap_or(0);
+    let width =
+        change.attributes.iter().map(|attribute| attribute.path.name().chars().count()).max().unwrap_or(0);
     for attribute in &change.attributes {
         attribute_lines(out, attribute, width, paint);
     }

@@ -66,7 +66,7 @@ pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
     let mut out = String::new();
     alert(&mut out, "CAUTION", &caution_lines(plan, groups));
     let refused: Vec<String> =
-        plan.refused.iter().map(|r| format!("`{}` {}", r.server, escape(&r.path))).collect();
+        plan.refused.iter().map(|r| format!("`{}` {}", r.server, escape(r.path.as_str()))).collect();
     if !refused.is_empty() {
         let lines =
             [format!("{} the service cannot make: {}.", plural(refused.len(), "change"), list_of(&refused))];
@@ -208,10 +208,10 @@ pub(super) fn server_change_summary(group: &ServerGroup<'_>) -> String {
 /// "~ update: vcores, storage_gb".
 fn change_summary(change: &Change) -> String {
     const SHOWN: usize = 4;
-    let paths: Vec<&str> = change.attributes.iter().map(|attribute| attribute.path.as_str()).collect();
+    let paths: Vec<String> = change.attributes.iter().map(|attribute| attribute.path.to_string()).collect();
     let mut text = format!("{} {}", action_symbol(change.action), change.action.as_str());
     if !paths.is_empty() {
-        let _ = write!(text, ": {}", paths.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", "));
+        let _ = write!(text, ": {}", paths.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", "));
         if paths.len() > SHOWN {
             let _ = write!(text, " +{}", paths.len() - SHOWN);
         }
@@ -274,7 +274,8 @@ pub(super) fn diff_block(attributes: &[AttributeChange]) -> String {
     let mut body = String::new();
     for attribute in attributes {
         let kind = AttributeKind::of(attribute);
-        let path = code_line(&attribute.path);
+        let name = attribute.path.name();
+        let path = code_line(&name);
         if let Some((before, after)) = multiline_pair(attribute) {
             let _ = writeln!(body, "! {path}:");
             for (tag, line) in line_diff(before, after) {
@@ -402,7 +403,7 @@ pub(super) fn blocked_refused_notes(plan: &Plan) -> String {
                 out,
                 "- `{}` {}: {} **Hint:** {}",
                 refusal.server,
-                escape(&refusal.path),
+                escape(refusal.path.as_str()),
                 escape(&refusal.reason),
                 escape(&refusal.hint)
             );

@@ -147,7 +147,7 @@ fn hostile() -> crate::plan::Plan {
     plan.refused.push(crate::plan::Refusal {
         address: "servers.reports".parse().unwrap(),
         server: crate::model::ServerName::new("reports"),
-        path: key.into(),
+        path: crate::rules::Key::Tags,
         reason: "no\n```".into(),
         hint: "|\n> [!NOTE]".into(),
     });
@@ -181,7 +181,12 @@ fn user_text_cannot_break_blocks_or_diff_markers_at_any_step() {
                 assert!(!line.contains("```"), "{context}: a backtick run in prose: {line}");
             }
         }
-        assert!(text.contains(r"tags.note \`\`\` &lt;/details&gt; # heading"), "{context}\n{text}");
+        // The hostile tag key is in the drift, which every level but the names-only one shows
+        // (a refusal's path is a typed key, so it holds no user text).
+        if level != Level::NamesOnly {
+            assert!(text.contains(r"tags.note \`\`\` &lt;/details&gt; # heading"), "{context}\n{text}");
+        }
+        assert!(!text.contains("tags.note\n```"), "{context}\n{text}");
         assert_eq!(text.matches("<details>").count(), text.matches("</details>").count(), "{context}");
     }
 }

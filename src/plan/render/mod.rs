@@ -189,10 +189,7 @@ impl AttributeKind {
             AttributeKind::Added
         } else if attribute.after.is_null() {
             AttributeKind::Removed
-        } else if rules::Key::parse(&attribute.path)
-            .and_then(rules::property_rule)
-            .is_some_and(|rule| !rule.reversible)
-        {
+        } else if attribute.path.key().and_then(rules::property_rule).is_some_and(|rule| !rule.reversible) {
             AttributeKind::Irreversible
         } else {
             AttributeKind::Changed
@@ -279,9 +276,10 @@ mod tests {
 
     #[test]
     fn storage_growth_is_marked_irreversible_by_the_rules() {
-        let storage = AttributeChange { path: "storage_gb".into(), before: 512.into(), after: 1024.into() };
+        let storage =
+            AttributeChange { path: rules::Key::StorageGb.into(), before: 512.into(), after: 1024.into() };
         assert_eq!(AttributeKind::of(&storage), AttributeKind::Irreversible);
-        let vcores = AttributeChange { path: "vcores".into(), before: 4.into(), after: 8.into() };
+        let vcores = AttributeChange { path: rules::Key::Vcores.into(), before: 4.into(), after: 8.into() };
         assert_eq!(AttributeKind::of(&vcores), AttributeKind::Changed);
     }
 

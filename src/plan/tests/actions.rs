@@ -4,7 +4,7 @@
 use super::*;
 use crate::model::ServerPatch;
 use crate::plan::{Action, Operation};
-use crate::rules::{Downtime, PgVersion, Tier};
+use crate::rules::{Downtime, Key, PgVersion, Tier};
 
 #[test]
 fn no_difference_no_change() {
@@ -21,7 +21,7 @@ fn a_new_server_is_created() {
     assert_eq!(create.action, Action::Create);
     assert_eq!(create.operation, Operation::Create { spec: spec(4, 100) });
     assert!(!create.impact.restart && create.impact.reversible);
-    assert!(create.attributes.iter().any(|a| a.path == "vcores" && a.before.is_null() && a.after == 4));
+    assert!(create.attributes.iter().any(|a| a.path == Key::Vcores && a.before.is_null() && a.after == 4));
     assert_eq!((plan.summary.create, plan.summary.unchanged), (1, 0));
 }
 
@@ -41,7 +41,7 @@ fn in_place_changes_merge_into_one_update_with_one_restart() {
         ..ServerPatch::default()
     };
     assert_eq!(update.operation, Operation::Update { patch: expected, replication_support: None });
-    let paths: Vec<&str> = update.attributes.iter().map(|a| a.path.as_str()).collect();
+    let paths: Vec<String> = update.attributes.iter().map(|a| a.path.to_string()).collect();
     assert_eq!(paths, vec!["backup_retention_days", "storage_gb", "tags.team", "vcores"]);
     assert!(update.impact.restart);
     assert_eq!(update.impact.downtime_seconds.max, Downtime::COMPUTE_SCALING.max_seconds);
@@ -86,7 +86,11 @@ fn create_only_changes_migrate_with_steps() {
         let plan = Case::new().want("pay-main", wanted.clone()).have("pay-main", live.clone()).plan();
         assert_eq!(ids(&plan), vec!["migrate:pay-main"], "{key}");
         let migrate = change(&plan, "migrate:pay-main");
-        assert_eq!(migrate.operation, Operation::Migrate { from: live, to: wanted }, "{key}");
+        assert_eq!(
+            migrate.operation,
+            Operation::Migrate { from: live, to: wanted, staging: name("pay-main-migration") },
+            "{key}"
+        );
         assert!(migrate.reason.contains(key), "{key}: {}", migrate.reason);
         assert!(migrate.impact.data_migration && !migrate.impact.reversible, "{key}");
         assert_eq!(migrate.steps.len(), 7, "{key}");
@@ -111,7 +115,7 @@ fn removing_replica_of_promotes() {
     let promote = change(&plan, "promote:pay-ro-1");
     assert_eq!((promote.action, &promote.operation), (Action::Promote, &Operation::Promote));
     assert!(promote.impact.restart && !promote.impact.reversible);
-    assert_eq!(promote.attributes[0].path, "replica_of");
+    assert_eq!(promote.attributes[0].path, Key::ReplicaOf);
 }
 
 #[test]
@@ -160,9 +164,9 @@ fn unmanaged_live_server_is_left_alone() {
 
 #[test]
 fn refusals_keep_the_live_value() {
-    let cases: Vec<(&str, ServerSpec, ServerSpec, &str)> = vec![
-        ("storage_gb", spec(4, 200), spec(4, 100), "cannot shrink"),
-        ("version", spec(4, 100), ServerSpec { version: PgVersion::V10, ..spec(4, 100) }, "downgraded"),
+    let cases: Vec<(Key, ServerSpec, ServerSpec, &str)> = vec![
+        (Key::StorageGb, spec(4, 200), spec(4, 100), "cannot shrink"),
+        (Key::Version, spec(4, 100), ServerSpec { version: PgVersion::V10, ..spec(4, 100) }, "downgraded"),
     ];
     for (path, live, wanted, words) in cases {
         let plan = Case::new().want("pay-main", wanted).have("pay-main", live).plan();
@@ -263,7 +267,7 @@ fn replica_smaller_than_its_primary_is_refused() {
         .plan();
     assert_eq!(plan.refused.len(), 1);
     assert_eq!((plan.refused[0].server.as_str(), plan.refused[0].path.as_str()), ("pay-ro-1", "vcores"));
-    assert!(plan.refused[0].reason.contains("480 connections"), "{}", plan.refused[0].reason);
+    assert!(plan.refused[0].reason.contains("GP_Gen5_8 (480)"), "{}", plan.refused[0].reason);
 
     let plan = Case::new()
         .want("pay-main", spec(4, 300))

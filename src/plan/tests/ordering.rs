@@ -125,7 +125,7 @@ fn first_replica_enables_replication_support_with_a_restart_first() {
         }
     );
     assert!(enable.impact.restart);
-    assert_eq!(enable.attributes[0].path, "replication_support");
+    assert_eq!(enable.attributes[0].path, crate::rules::Key::ReplicationSupport);
     assert!(waits_for(&plan, "create:pay-ro-1", "update:pay-main"));
     assert!(change(&plan, "create:pay-ro-1").ordering[0].reason.contains("azure.replication_support"));
 }

@@ -105,12 +105,28 @@ fn sized(memory: bool, vcores: usize, storage_gb: u32, replica_of: Option<&str>)
     spec
 }
 
+/// The wanted vCores of a primary: its compute moves up or down as a whole. A tier change that
+/// raises connections while lowering vCores (GP_Gen5_4 → MO_Gen5_2) or the reverse
+/// (MO_Gen5_4 → GP_Gen5_8) leaves no order of two in-place updates in which a replica keeps
+/// at least its primary's connections and vCores (both are held, `rules::replica_fits`): such a
+/// seed keeps the live vCores instead.
+fn wanted_vcores(group: &GroupSeed) -> usize {
+    let before = sized(group.live_memory, group.live_vcores, 0, None).size();
+    let after = sized(group.want_memory, group.want_vcores, 0, None).size();
+    let up = |a: u32, b: u32| a.cmp(&b);
+    let connections = up(after.max_connections(), before.max_connections());
+    let vcores = up(after.vcores, before.vcores);
+    let opposite = connections.is_lt() && vcores.is_gt() || connections.is_gt() && vcores.is_lt();
+    if opposite { group.live_vcores.min(4) } else { group.want_vcores }
+}
+
 fn fleet(groups: &[GroupSeed]) -> Case {
     let mut case = Case::new().allow_delete();
     for (at, group) in groups.iter().enumerate() {
         let primary = format!("p{at}");
         let want_storage = group.live_storage + group.grow;
-        let mut wanted = sized(group.want_memory, group.want_vcores, want_storage, None);
+        let want_vcores = wanted_vcores(group);
+        let mut wanted = sized(group.want_memory, want_vcores, want_storage, None);
         wanted.geo_redundant_backup = group.migrate && group.exists;
         if group.exists {
             // A primary with live replicas has replication support on: the service needs it.
@@ -146,7 +162,7 @@ fn fleet(groups: &[GroupSeed]) -> Case {
                     });
                     let spec = sized(
                         group.want_memory,
-                        group.want_vcores + seed.want_extra_vcores,
+                        want_vcores + seed.want_extra_vcores,
                         storage,
                         Some(&primary),
                     );

@@ -108,8 +108,9 @@ fn changes_carry_the_configured_storage_for_the_state() {
     assert_eq!(change(&plan, "delete:pay-old").configured_storage_gb, None);
 }
 
-/// The replica falls short in vCores: the refusal names the dimension, the shortfall and the
-/// size that would fit, all from `rules::replica_shortfall`.
+/// The replica falls short in vCores (and so in connections): the refusal names the
+/// dimension, the shortfall and the size that would fit, all from `rules::check::size_problems`.
+/// With more connections but fewer vCores (MO_Gen5_2 against GP_Gen5_4), the vCores themselves.
 #[test]
 fn a_replica_short_in_vcores_is_told_by_how_much() {
     let plan = Case::new()
@@ -121,11 +122,28 @@ fn a_replica_short_in_vcores_is_told_by_how_much() {
     assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
     let refusal = &plan.refused[0];
     assert_eq!((refusal.server.as_str(), refusal.path.as_str()), ("pay-ro-1", "vcores"));
-    assert!(refusal.reason.contains("falls short of its primary pay-main in vcores"), "{}", refusal.reason);
-    assert!(refusal.reason.contains("4 vCores (GP_Gen5_4, 250 connections)"), "{}", refusal.reason);
-    assert!(refusal.reason.contains("pay-main's 16 (GP_Gen5_16, 950 connections)"), "{}", refusal.reason);
-    assert!(refusal.reason.contains("12 vCores and 700 connections short"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("falls short of its primary pay-main in connections"),
+        "{}",
+        refusal.reason
+    );
+    assert!(refusal.reason.contains("GP_Gen5_4 (250 connections)"), "{}", refusal.reason);
+    assert!(refusal.reason.contains("pay-main's GP_Gen5_16 (950), 700 short"), "{}", refusal.reason);
     assert!(refusal.hint.starts_with("set vcores = 16 or more on pay-ro-1"), "{}", refusal.hint);
+
+    let memory =
+        |vcores| ServerSpec { tier: crate::rules::Tier::MemoryOptimized, ..replica("pay-main", vcores, 100) };
+    let plan = Case::new().want("pay-main", spec(4, 100)).want("pay-ro-1", memory(2)).plan();
+    assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
+    let refusal = &plan.refused[0];
+    assert_eq!((refusal.server.as_str(), refusal.path.as_str()), ("pay-ro-1", "vcores"));
+    assert!(refusal.reason.contains("falls short of its primary pay-main in vcores"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("2 vCores (MO_Gen5_2) against pay-main's 4 (GP_Gen5_4), 2 short"),
+        "{}",
+        refusal.reason
+    );
+    assert!(refusal.hint.starts_with("set vcores = 4 or more on pay-ro-1"), "{}", refusal.hint);
 }
 
 /// Short in storage only: the storage dimension, with the GB missing.
@@ -156,7 +174,9 @@ fn each_short_dimension_is_refused_and_tiers_count_by_connections() {
     let memory = ServerSpec { tier: crate::rules::Tier::MemoryOptimized, ..spec(4, 100) };
     let plan = Case::new().want("pay-main", memory).want("pay-ro-1", replica("pay-main", 4, 100)).plan();
     let refusal = &plan.refused[0];
-    assert!(refusal.reason.contains("250 connections short at 4 vCores"), "{}", refusal.reason);
+    assert_eq!(refusal.path, crate::rules::Key::Vcores);
+    assert!(refusal.reason.contains("in connections: GP_Gen5_4 (250 connections)"), "{}", refusal.reason);
+    assert!(refusal.reason.contains("against pay-main's MO_Gen5_4 (500), 250 short"), "{}", refusal.reason);
     assert!(refusal.hint.starts_with("set vcores = 16 or more on pay-ro-1 (GP_Gen5_16 allows 950"));
 }
 
@@ -333,4 +353,25 @@ fn a_migration_whose_staging_name_is_a_fleet_server_is_refused() {
     // Without that server the same change is a migration.
     let plan = Case::new().want("pay-main", spec(2, 100)).have("pay-main", basic).plan();
     assert_eq!(ids(&plan), ["migrate:pay-main"]);
+}
+
+/// Whether a primary migrates is decided once, for the primary and every replica alike: a
+/// refused migration re-creates none of its replicas, whatever their names sort before.
+#[test]
+fn replicas_of_a_primary_whose_migration_is_refused_are_not_re_created() {
+    let geo = ServerSpec { geo_redundant_backup: true, ..spec(2, 100) };
+    let plan = Case::new()
+        .want("pay-main", geo)
+        .want("pay-main-migration", spec(2, 100))
+        .want("a-ro", replica("pay-main", 2, 100))
+        .want("z-ro", replica("pay-main", 2, 100))
+        .have("pay-main", spec(2, 100))
+        .have("pay-main-migration", spec(2, 100))
+        .have("a-ro", replica("pay-main", 2, 100))
+        .have("z-ro", replica("pay-main", 2, 100))
+        .plan();
+    assert!(plan.changes.is_empty(), "{:?}", ids(&plan));
+    let refused: Vec<(&str, &str)> =
+        plan.refused.iter().map(|r| (r.server.as_str(), r.path.as_str())).collect();
+    assert_eq!(refused, [("pay-main", "geo_redundant_backup")]);
 }

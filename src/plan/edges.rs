@@ -5,7 +5,9 @@
 //!
 //! Size comparisons are `rules::replica_fits`; this module only decides which change waits.
 
+use super::PlanRequest;
 use super::build::Planner;
+use super::decide::Assessment;
 use super::draft::Kind;
 use super::model::ChangeId;
 use crate::diff::size_of;
@@ -70,7 +72,7 @@ fn configured_replicas(planner: &mut Planner) {
             after_primary(planner, &primary, &replica, &create);
         }
         if let Some(recreate) = planner.draft.id(&replica, Kind::Recreate) {
-            if planner.migrating.contains(&primary) {
+            if planner.migrates(&primary) {
                 after_primary(planner, &primary, &replica, &recreate);
             } else {
                 sizing(planner, &primary, &replica, &recreate);
@@ -119,26 +121,58 @@ fn has_replication(planner: &Planner, id: &ChangeId) -> bool {
     })
 }
 
+/// Which side of a live replication pair has to resize first, decided once (DESIGN.md ordering
+/// rules) for every use: a replica's update (split or not) and a replica's re-creation.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Resize {
+    /// The primary's size before and after its change, as its replicas are held to it.
+    pub primary_before: SkuSize,
+    pub primary_after: SkuSize,
+    /// The replica as it is does not fit the primary's new size: the replica grows first.
+    pub grow_first: bool,
+    /// The replica's new size does not fit the primary as it is: the primary shrinks first.
+    pub shrink_after: bool,
+}
+
+impl Resize {
+    /// Neither order works: the replica has to grow before the primary's change and shrink
+    /// after it (storage up, compute down).
+    pub fn straddles(&self) -> bool {
+        self.grow_first && self.shrink_after
+    }
+}
+
+/// How a configured replica and its configured primary, both live, have to be ordered as each
+/// goes from its live spec to its assessed target; `None` when either is not live. Whether a
+/// size fits is `rules::replica_fits`'s answer.
+pub(super) fn resize(
+    request: &PlanRequest,
+    (primary, primary_assessment): (&ServerName, &Assessment),
+    (replica, replica_assessment): (&ServerName, &Assessment),
+) -> Option<Resize> {
+    let (primary_live, replica_live) = (request.live.get(primary)?, request.live.get(replica)?);
+    let primary_before = primary_assessment.held_size(&primary_live.spec);
+    let primary_after = primary_assessment.held_size(&primary_assessment.target);
+    Some(Resize {
+        primary_before,
+        primary_after,
+        grow_first: !rules::replica_fits(primary_after, size_of(&replica_live.spec)),
+        shrink_after: !rules::replica_fits(primary_before, size_of(&replica_assessment.target)),
+    })
+}
+
 /// Grow replicas before their primary; shrink the primary before its replicas. A replica that
 /// already fits the primary's new size gets no edge.
 fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, replica_change: &ChangeId) {
     let Some(primary_update) = planner.draft.id(primary, Kind::Update) else { return };
-    let (Some(primary_live), Some(replica_live)) =
-        (planner.request.live.get(primary), planner.request.live.get(replica))
+    let (Some(primary_assessment), Some(replica_assessment)) =
+        (planner.assessments.get(primary), planner.assessments.get(replica))
     else {
         return;
     };
-    let (Some(primary_target), Some(replica_target)) =
-        (planner.targets.get(primary), planner.targets.get(replica))
-    else {
-        return;
-    };
-    let primary_before = planner.held_size(primary, &primary_live.spec);
-    let primary_after = planner.held_size(primary, primary_target);
-    let replica_before = size_of(&replica_live.spec);
-    let replica_after = size_of(replica_target);
-    let grow_first = !rules::replica_fits(primary_after, replica_before);
-    let shrink_after = !rules::replica_fits(primary_before, replica_after);
+    let pair = ((primary, primary_assessment), (replica, replica_assessment));
+    let Some(resize) = resize(planner.request, pair.0, pair.1) else { return };
+    let Resize { primary_before, primary_after, grow_first, shrink_after } = resize;
     let grow_reason = format!(
         "replica {replica} must reach at least {primary}'s new size ({}) before {primary}'s update: a replica may \
          not have fewer connections or less storage than its primary",
@@ -149,7 +183,7 @@ fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, rep
          smaller",
         describe_size(primary_before)
     );
-    if grow_first && shrink_after {
+    if resize.straddles() {
         // Storage grows (it never shrinks) while compute shrinks: the replica's storage goes
         // first on its own, its compute after the primary's.
         if let Some(storage) = planner.split_storage(replica, replica_change) {
@@ -211,7 +245,7 @@ fn live_replicas(planner: &mut Planner) {
                 format!("replica {replica} is deleted before its primary {primary}"),
             );
         }
-        let too_small = match (planner.targets.get(&primary), planner.request.live.get(&replica)) {
+        let too_small = match (planner.target(&primary), planner.request.live.get(&replica)) {
             (Some(target), Some(live)) => {
                 !rules::replica_fits(planner.held_size(&primary, target), size_of(&live.spec))
             }
