@@ -159,8 +159,10 @@ impl Store {
                 .filter(|s| s.master.as_deref() == Some(source_key.as_str()))
                 .count(),
         };
-        check::check_create(&shape_of(&replica)?, Some(&primary)).map_err(refused)?;
-        Ok(replica)
+        let shape = shape_of(&replica)?;
+        check::check_create(&shape, Some(&primary)).map_err(refused)?;
+        let initial = check::initial_replication_support(&shape);
+        Ok(EmServer { replication_effective: initial, ..replica })
     }
 
     /// The server a replica create names.

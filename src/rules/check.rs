@@ -530,11 +530,12 @@ pub fn check_password_change(server: &Shape, with_promote: bool) -> Result<(), R
 }
 
 /// The replication support a new server starts with: `REPLICA`, the service's default on most
-/// servers, where the tier has replicas; `OFF` on Basic and on a replica. Every backend starts
+/// servers, where the tier has replicas (a replica too: promoted, it is a primary like any
+/// other); `OFF` on Basic. Every backend starts
 /// new servers with it; the planner still sets it explicitly before a first replica (on some
 /// servers the service starts with `OFF`).
 pub fn initial_replication_support(server: &Shape) -> ReplicationSupport {
-    if !server.is_replica() && check_replication_support(server, ReplicationSupport::Replica, 0).is_ok() {
+    if check_replication_support(server, ReplicationSupport::Replica, 0).is_ok() {
         ReplicationSupport::Replica
     } else {
         ReplicationSupport::Off

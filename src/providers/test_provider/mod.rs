@@ -291,6 +291,7 @@ impl Inner {
             crate::rules::check::initial_replication_support(&request.spec.shape(request.name.as_str()));
         server.replication_support = match self.default_replication {
             Some(value) if !request.spec.is_replica() => value,
+            // A replica as the rules start any server of its tier.
             _ => initial,
         };
         self.servers.insert(request.name.clone(), server.clone());
