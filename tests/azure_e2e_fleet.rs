@@ -6,7 +6,9 @@
 //! emulator's own checks, replays every write the emulator accepted and finds none that breaks
 //! the service's rules.
 
-use crate::azure_common;
+#[macro_use]
+#[path = "it/azure_common/mod.rs"]
+mod azure_common;
 
 use azure_common::audit::{Audit, Violation};
 use azure_common::converge::{Convergence, converge};
