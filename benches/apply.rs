@@ -12,12 +12,13 @@
 //! the side-by-side. The makespan runs three times per sink: timer rounding and a busy machine
 //! show as spread.
 
+use pgfleet::exec::MemoryMigrator;
 use pgfleet::exec::{ApplyOptions, Cancel, EventSender, MemorySink, SinkError, StateSink, apply};
 use pgfleet::model::{ServerName, ServerPatch, ServerSpec};
 use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
 };
-use pgfleet::providers::test_provider::{MemoryMigrator, Op, TestProvider, observed};
+use pgfleet::providers::test_provider::{Op, TestProvider, observed};
 use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{JournalRecord, State};
 use std::collections::BTreeMap;

@@ -14,6 +14,8 @@
 
 mod cancel;
 mod events;
+#[cfg(any(test, feature = "test-support"))]
+mod memory_migrator;
 mod migration;
 mod reconcile;
 mod report;
@@ -25,6 +27,8 @@ mod step;
 
 pub use cancel::{Cancel, CancelLevel};
 pub use events::{ApplySummary, Event, EventKind, EventSender};
+#[cfg(any(test, feature = "test-support"))]
+pub use memory_migrator::MemoryMigrator;
 pub use migration::DumpRestoreMigrator;
 pub use reconcile::reconcile_interrupted;
 pub use report::{ApplyReport, ChangeOutcome, ChangeReport};

@@ -370,7 +370,7 @@ async fn a_state_that_cannot_be_saved_stops_the_apply() {
     let report = pgfleet::exec::apply(
         &plan,
         std::sync::Arc::new(provider.clone()),
-        std::sync::Arc::new(pgfleet::providers::test_provider::MemoryMigrator),
+        std::sync::Arc::new(pgfleet::exec::MemoryMigrator),
         Box::new(FullDisk { ok: 1 }),
         ApplyOptions::default(),
         events,

@@ -218,7 +218,7 @@ impl Provider for AzureProvider {
         let mut fleet = LiveFleet::new();
         for (name, mut claimants) in claims {
             claimants.sort_by_key(|(rank, ..)| *rank);
-            let staging = crate::migrate::staging_name(&name);
+            let staging = crate::model::staging_name(&name);
             for (index, (_, mut observed, server)) in claimants.into_iter().enumerate().take(2) {
                 if index == 1 {
                     observed.name = staging.clone();

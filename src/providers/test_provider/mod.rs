@@ -7,10 +7,7 @@
 //! An operation's effect happens halfway through its latency, so an apply dropped mid-call may
 //! leave the change made but not reported, as a crash against the real service can.
 
-mod migrator;
 mod rules;
-
-pub use migrator::MemoryMigrator;
 
 use super::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
 use crate::model::{Endpoint, LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec, ServerStatus};

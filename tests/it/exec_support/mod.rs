@@ -2,12 +2,13 @@
 //! elsewhere; these tests write plans by hand).
 #![allow(dead_code)]
 
+use pgfleet::exec::MemoryMigrator;
 use pgfleet::exec::{ApplyOptions, ApplyReport, Cancel, Event, EventSender, MemorySink, StateSink, apply};
 use pgfleet::model::{ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
 };
-use pgfleet::providers::test_provider::{MemoryMigrator, TestProvider, observed};
+use pgfleet::providers::test_provider::{TestProvider, observed};
 use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{JournalRecord, State};
 use std::collections::BTreeMap;

@@ -1,8 +1,9 @@
 //! The in-memory migration the test provider's engine tests use: create the staging server,
 //! "copy" (both servers must be reachable), cutover, each stage journaled first. It must not
 //! claim to move data: it exercises the executor's ordering and crash-safety, not pg_dump.
+//! Behind the `test-support` feature, with the test provider it serves.
 
-use crate::exec::{Migrator, StepContext};
+use super::{Migrator, StepContext};
 use crate::model::{ObservedServer, ServerName};
 use crate::plan::{Change, Operation};
 use crate::providers::{CreateRequest, Provider, ProviderError, ProviderErrorKind};
