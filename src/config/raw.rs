@@ -10,9 +10,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+// The schema's root: the loader reads the sections one by one (so every error is reported),
+// so nothing reads these fields but the schema generator.
 /// A pgfleet fleet file: the servers of one fleet, where they run, and their shared defaults.
-/// The schema's root: the loader reads the sections one by one (so every error is reported),
-/// so nothing reads these fields but the schema generator.
 #[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
