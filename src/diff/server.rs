@@ -7,7 +7,7 @@
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
 use crate::model::{ServerName, ServerPatch, ServerSpec};
-use crate::rules::{self, Key, PropertyChange, SkuSize, StorageChange, TierChange, VersionChange};
+use crate::rules::{self, Key, PropertyChange, Rule, SkuSize, StorageChange, TierChange, VersionChange};
 use crate::state::ServerRecord;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -151,6 +151,8 @@ impl ServerDiff {
 /// A change the service cannot make to one property.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRefusal {
+    /// The service rule that refuses it.
+    pub rule: Rule,
     /// The fleet-file key (`storage_gb`, `version`, `replica_of`).
     pub path: Key,
     pub reason: String,
@@ -254,6 +256,7 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
         (Some(primary), None) => diff.relationship = Relationship::Promote { primary: primary.clone() },
         (None, Some(primary)) => {
             diff.refusals.push(FieldRefusal {
+                rule: Rule::ServerToReplica,
                 path: Key::ReplicaOf,
                 reason: format!(
                     "the service cannot turn an existing server into a replica (of {primary}); a replica is \
@@ -268,6 +271,7 @@ fn relationship(live: &ServerSpec, diff: &mut ServerDiff) {
         }
         (Some(current), Some(wanted)) if current != wanted => {
             diff.refusals.push(FieldRefusal {
+                rule: Rule::ReplicaMove,
                 path: Key::ReplicaOf,
                 reason: format!("a replica of {current} cannot be moved to another primary ({wanted})"),
                 hint: format!(
@@ -335,6 +339,7 @@ fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
         ),
     };
     diff.refusals.push(FieldRefusal {
+        rule: Rule::StorageShrink,
         path: Key::StorageGb,
         reason,
         hint: format!(
@@ -350,6 +355,7 @@ fn version(live: &ServerSpec, diff: &mut ServerDiff) {
         VersionChange::UpgradeByMigration => diff.migration_keys.push(Key::Version),
         VersionChange::DowngradeRefused => {
             diff.refusals.push(FieldRefusal {
+                rule: Rule::VersionDowngrade,
                 path: Key::Version,
                 reason: format!(
                     "PostgreSQL {} cannot be downgraded to {}: a dump of a newer server is not guaranteed to \

@@ -11,15 +11,6 @@ use crate::rules::check;
 use crate::rules::{self, Key, PgVersion, Shape};
 use tokio::time::Instant;
 
-/// 409 while another operation runs on the server (or, for a new replica, on its source).
-pub(super) fn busy(name: &str) -> ApiError {
-    ApiError::new(
-        409,
-        "AnotherOperationInProgress",
-        format!("An operation is already in progress on server '{name}'; retry when it completes."),
-    )
-}
-
 /// The keys whose values differ between two shapes of one server.
 fn changed_keys(before: &Shape, after: &Shape) -> Vec<Key> {
     [
@@ -57,7 +48,7 @@ impl Store {
     ) -> Result<WriteOutcome, ApiError> {
         let current = self.find(resource_group, name, now)?.clone();
         if current.is_busy_at(now) {
-            return Err(busy(name));
+            return Err(ApiError::busy(name));
         }
         let props = &body.properties;
         if props.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("None")) {
@@ -126,7 +117,7 @@ impl Store {
     ) -> Result<WriteOutcome, ApiError> {
         let mut server = self.find(resource_group, name, now)?.clone();
         if server.is_busy_at(now) {
-            return Err(busy(name));
+            return Err(ApiError::busy(name));
         }
         if let Some(value) = server.configured_replication_support() {
             server.replication_effective = value;
@@ -155,7 +146,7 @@ impl Store {
         // A replica still being built (or restarting) from this server holds it too.
         let replica_busy = self.replicas_of(name).iter().any(|replica| replica.is_busy_at(now));
         if server.is_busy_at(now) || replica_busy {
-            return Err(busy(name));
+            return Err(ApiError::busy(name));
         }
         let key = name.to_ascii_lowercase();
         self.servers.remove(&key);

@@ -47,6 +47,15 @@ impl ApiError {
             format!("The Resource 'Microsoft.DBforPostgreSQL/servers/{name}' was not found."),
         )
     }
+
+    /// 409 while another operation runs on the server (or, for a new replica, on its source).
+    pub(super) fn busy(name: &str) -> ApiError {
+        ApiError::new(
+            409,
+            "AnotherOperationInProgress",
+            format!("An operation is already in progress on server '{name}'; retry when it completes."),
+        )
+    }
 }
 
 /// How long operations take (the `--latency` option).
@@ -358,7 +367,7 @@ impl Store {
             }
             if !existing.is_visible(now) {
                 // Still being created: the PUT waits its turn, as any write on a busy server.
-                return Err(super::lifecycle::busy(name));
+                return Err(ApiError::busy(name));
             }
             return self.recreate_as_update(resource_group, name, body, now);
         }
@@ -368,7 +377,7 @@ impl Store {
                 let replica = self.new_replica(subscription_id, resource_group, name, &body)?;
                 let source = replica.master.as_ref().and_then(|m| self.servers.get(m));
                 if let Some(source) = source.filter(|s| s.is_busy_at(now)) {
-                    return Err(super::lifecycle::busy(&source.name));
+                    return Err(ApiError::busy(&source.name));
                 }
                 replica
             }

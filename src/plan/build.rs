@@ -10,7 +10,7 @@ use super::edges;
 use super::impact;
 use super::model::{Action, Blocked, Note, Operation, Refusal};
 use crate::model::{ServerName, ServerSpec};
-use crate::rules::{Key, SkuSize};
+use crate::rules::{self, SkuSize};
 use std::collections::BTreeMap;
 
 /// Everything the planner works out before the graph is ordered.
@@ -54,8 +54,14 @@ impl<'r> Planner<'r> {
         }
     }
 
-    pub(super) fn refuse(&mut self, server: &ServerName, path: Key, reason: String, hint: String) {
-        self.refused.push(decide::refusal_of(server, path, reason, hint));
+    pub(super) fn refuse(&mut self, server: &ServerName, refusal: rules::Refusal) {
+        self.refused.push(decide::refusal_of(
+            server,
+            Some(refusal.rule),
+            refusal.key,
+            refusal.message,
+            refusal.hint,
+        ));
     }
 
     fn note(&mut self, server: &ServerName, message: String) {

@@ -15,7 +15,7 @@ use super::impact;
 use super::model::{Action, AttributeChange, Note, Operation, Refusal};
 use crate::diff::{self, Relationship, ServerDiff};
 use crate::model::{ServerName, ServerPatch, ServerSpec, staging_name};
-use crate::rules::{self, Key, SkuSize, TierFeature};
+use crate::rules::{self, Key, Rule, SkuSize, TierFeature};
 use serde_json::Value;
 
 /// One configured server, judged on its own.
@@ -79,6 +79,7 @@ pub(super) fn assess(request: &PlanRequest, name: &ServerName, replicas: &[Serve
     for refusal in &diff.refusals {
         assessment.refusals.push(refusal_of(
             name,
+            Some(refusal.rule),
             refusal.path,
             refusal.reason.clone(),
             refusal.hint.clone(),
@@ -114,6 +115,7 @@ fn refuse_replicas_on_basic(
     let list = replicas.iter().map(ServerName::as_str).collect::<Vec<_>>().join(", ");
     assessment.refusals.push(refusal_of(
         name,
+        Some(Rule::ReplicaOnBasic),
         Key::Tier,
         format!(
             "{name} cannot move to {} while the config has replicas of it ({list}): that tier has no replicas",
@@ -204,6 +206,7 @@ fn staging_refusal(name: &ServerName, staging: &ServerName, diff: &ServerDiff) -
     let key = diff.migration_keys.first().copied().unwrap_or(Key::Tier);
     refusal_of(
         name,
+        None,
         key,
         format!(
             "{name} must move to a new server ({}), which is built as {staging} — and {staging} is                  a server of this fleet",
@@ -218,11 +221,23 @@ fn staging_refusal(name: &ServerName, staging: &ServerName, diff: &ServerDiff) -
 /// on it keep their in-place changes.
 fn new_server_version_refusal(name: &ServerName, target: &ServerSpec, why: &str) -> Option<Refusal> {
     let problem = rules::check::new_server_version_problem(&target.shape(name.as_str()))?;
-    Some(refusal_of(name, problem.key, format!("{}, and {name} {why}", problem.message), problem.hint))
+    Some(refusal_of(
+        name,
+        Some(problem.rule),
+        problem.key,
+        format!("{}, and {name} {why}", problem.message),
+        problem.hint,
+    ))
 }
 
-pub(super) fn refusal_of(server: &ServerName, path: Key, reason: String, hint: String) -> Refusal {
-    Refusal { address: server.address(), server: server.clone(), path, reason, hint }
+pub(super) fn refusal_of(
+    server: &ServerName,
+    rule: Option<Rule>,
+    path: Key,
+    reason: String,
+    hint: String,
+) -> Refusal {
+    Refusal { address: server.address(), server: server.clone(), rule, path, reason, hint }
 }
 
 fn note(server: &ServerName, message: String) -> Note {

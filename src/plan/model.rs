@@ -3,7 +3,7 @@
 
 pub use crate::diff::{AttributeChange, Drift};
 use crate::model::{Address, ServerName, ServerPatch, ServerSpec};
-use crate::rules::{Key, ReplicationSupport};
+use crate::rules::{Key, ReplicationSupport, Rule};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -185,6 +185,11 @@ pub struct Blocked {
 pub struct Refusal {
     pub address: Address,
     pub server: ServerName,
+    /// The service rule that refuses the change (its row in docs/service-rules.md); absent
+    /// when pgfleet itself refuses (a migration whose staging name the fleet already uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub rule: Option<Rule>,
     /// The fleet-file key (`storage_gb`).
     pub path: Key,
     pub reason: String,

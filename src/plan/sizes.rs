@@ -24,7 +24,7 @@ impl Planner<'_> {
             }
         }
         for (replica, refusal) in problems {
-            self.refuse(&replica, refusal.key, refusal.message, refusal.hint);
+            self.refuse(&replica, refusal);
         }
     }
 }

@@ -153,11 +153,15 @@ pub enum Rule {
     PasswordChangeOnReplica,
     /// A promote of a server that is not a replica.
     NotAReplica,
+    /// An existing server turned into a replica: a replica is always created as one.
+    ServerToReplica,
+    /// A replica moved to another primary.
+    ReplicaMove,
 }
 
 impl Rule {
     /// Every rule, in the order of `docs/service-rules.md`.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 25] = [
         Rule::InvalidServerName,
         Rule::InvalidAdminLogin,
         Rule::SkuNotOffered,
@@ -181,6 +185,8 @@ impl Rule {
         Rule::ReplicaDiffersFromPrimary,
         Rule::PasswordChangeOnReplica,
         Rule::NotAReplica,
+        Rule::ServerToReplica,
+        Rule::ReplicaMove,
     ];
 
     /// The error code every backend answers this rule with, and whose it is.
@@ -210,6 +216,8 @@ impl Rule {
             Rule::ReplicaDiffersFromPrimary => ("ReplicaPropertyMismatch", Pgfleet),
             Rule::PasswordChangeOnReplica => ("PasswordChangeOnReplicaNotSupported", Pgfleet),
             Rule::NotAReplica => ("ServerIsNotReplica", Pgfleet),
+            Rule::ServerToReplica => ("ServerCannotBecomeReplica", Pgfleet),
+            Rule::ReplicaMove => ("ReplicaSourceChangeNotSupported", Pgfleet),
         }
     }
 

@@ -235,6 +235,7 @@ pub(crate) fn blocked_delete() -> Plan {
     plan.refused.push(Refusal {
         address: address("pay-main"),
         server: ServerName::new("pay-main"),
+        rule: Some(crate::rules::Rule::StorageShrink),
         path: crate::rules::Key::StorageGb,
         reason: "storage never shrinks: pay-main has 1024 GB, fleet.toml asks for 512 GB".into(),
         hint: "set storage_gb to 1024 or more".into(),

@@ -243,6 +243,9 @@ fn refused(out: &mut String, plan: &Plan, paint: &Paint) {
             refusal.reason
         );
         let _ = writeln!(out, "      hint: {}", refusal.hint);
+        if let Some(rule) = refusal.rule {
+            let _ = writeln!(out, "      rule: {rule} ({})", rule.doc_anchor());
+        }
     }
 }
 

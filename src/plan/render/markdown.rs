@@ -399,9 +399,10 @@ pub(super) fn blocked_refused_notes(plan: &Plan) -> String {
     if !plan.refused.is_empty() {
         out.push_str("#### Refused\n\n");
         for refusal in &plan.refused {
+            let rule = refusal.rule.map(|rule| format!(" (rule `{rule}`)")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- `{}` {}: {} **Hint:** {}",
+                "- `{}` {}: {} **Hint:** {}{rule}",
                 refusal.server,
                 escape(refusal.path.as_str()),
                 escape(&refusal.reason),

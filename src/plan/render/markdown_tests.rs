@@ -147,6 +147,7 @@ fn hostile() -> crate::plan::Plan {
     plan.refused.push(crate::plan::Refusal {
         address: "servers.reports".parse().unwrap(),
         server: crate::model::ServerName::new("reports"),
+        rule: None,
         path: crate::rules::Key::Tags,
         reason: "no\n```".into(),
         hint: "|\n> [!NOTE]".into(),

@@ -351,6 +351,7 @@ fn a_migration_whose_staging_name_is_a_fleet_server_is_refused() {
     assert_eq!((refusal.server.as_str(), refusal.path.as_str()), ("pay-main", "tier"));
     assert!(refusal.reason.contains("built as pay-main-migration"), "{}", refusal.reason);
     assert!(refusal.hint.contains("rename or remove"), "{}", refusal.hint);
+    assert_eq!(refusal.rule, None, "pgfleet's own refusal, no service rule");
     // Without that server the same change is a migration.
     let plan = Case::new().want("pay-main", spec(2, 100)).have("pay-main", basic).plan();
     assert_eq!(ids(&plan), ["migrate:pay-main"]);
@@ -375,4 +376,69 @@ fn replicas_of_a_primary_whose_migration_is_refused_are_not_re_created() {
     let refused: Vec<(&str, &str)> =
         plan.refused.iter().map(|r| (r.server.as_str(), r.path.as_str())).collect();
     assert_eq!(refused, [("pay-main", "geo_redundant_backup")]);
+}
+
+/// Every refusal the planner makes names the service rule behind it (the row of
+/// docs/service-rules.md the human and Markdown output cite), the same rule the validator and
+/// every backend answer with; only pgfleet's own refusal (a taken staging name, below) has none.
+#[test]
+fn each_planner_refusal_names_its_rule() {
+    use crate::rules::Rule;
+    let basic = ServerSpec { tier: crate::rules::Tier::Basic, ..spec(2, 100) };
+    let v10 = ServerSpec { version: PgVersion::V10, ..spec(4, 100) };
+    let retired = ServerSpec { version: PgVersion::V9_6, ..spec(4, 100) };
+    let table: Vec<(Rule, Case)> = vec![
+        (Rule::StorageShrink, Case::new().want("a", spec(4, 100)).have("a", spec(4, 200))),
+        (Rule::VersionDowngrade, Case::new().want("a", v10).have("a", spec(4, 100))),
+        (Rule::RetiredVersion, Case::new().want("a", retired)),
+        (
+            Rule::ServerToReplica,
+            Case::new()
+                .want("a", spec(4, 100))
+                .want("b", replica("a", 4, 100))
+                .have("a", spec(4, 100))
+                .have("b", spec(4, 100)),
+        ),
+        (
+            Rule::ReplicaMove,
+            Case::new()
+                .want("a", spec(4, 100))
+                .want("c", spec(4, 100))
+                .want("b", replica("c", 4, 100))
+                .have("a", spec(4, 100))
+                .have("c", spec(4, 100))
+                .have("b", replica("a", 4, 100)),
+        ),
+        (
+            Rule::ReplicaSmallerThanPrimary,
+            Case::new()
+                .want("a", spec(8, 100))
+                .want("b", replica("a", 4, 100))
+                .have("a", spec(8, 100))
+                .have("b", replica("a", 8, 100)),
+        ),
+        (
+            Rule::ReplicaOnBasic,
+            Case::new()
+                .want("a", basic)
+                .want("b", replica("a", 4, 100))
+                .have("a", spec(4, 100))
+                .have("b", replica("a", 4, 100)),
+        ),
+    ];
+    for (rule, case) in table {
+        let plan = case.plan();
+        assert!(
+            plan.refused.iter().any(|refusal| refusal.rule == Some(rule)),
+            "{rule:?} not named: {:#?}",
+            plan.refused
+        );
+        assert!(plan.refused.iter().all(|refusal| refusal.rule.is_some()), "{:#?}", plan.refused);
+        let human = render::human(&plan, false);
+        assert!(human.contains(&format!("rule: {rule} ({})", rule.doc_anchor())), "{human}");
+        assert!(
+            render::markdown(&plan, "id", COMMENT_BUDGET).contains(&format!("(rule `{rule}`)")),
+            "{rule:?}"
+        );
+    }
 }

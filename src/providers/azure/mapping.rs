@@ -7,7 +7,7 @@ use super::wire::{
     Sku, StorageProfile, UpdateProperties, enabled, is_enabled, parse_server_id, status_of, storage_mb,
 };
 use crate::model::{Endpoint, ObservedServer, ServerName, ServerPatch, ServerSpec};
-use crate::rules::{self, PgVersion, ReplicationSupport, TlsVersion};
+use crate::rules::{self, PgVersion, ReplicationSupport, StorageChange, TlsVersion};
 use crate::secret::Redacted;
 use std::collections::BTreeMap;
 
@@ -191,7 +191,8 @@ pub fn patch_between(observed: &ServerSpec, desired: &ServerSpec) -> ServerPatch
         tier: changed(&observed.tier, &desired.tier),
         generation: changed(&observed.generation, &desired.generation),
         vcores: changed(&observed.vcores, &desired.vcores),
-        storage_gb: (desired.storage_gb > observed.storage_gb).then_some(desired.storage_gb),
+        storage_gb: (rules::storage_change(observed.storage_gb, desired.storage_gb) == StorageChange::Grow)
+            .then_some(desired.storage_gb),
         backup_retention_days: changed(&observed.backup_retention_days, &desired.backup_retention_days),
         storage_autogrow: changed(&observed.storage_autogrow, &desired.storage_autogrow),
         ssl_enforcement: changed(&observed.ssl_enforcement, &desired.ssl_enforcement),
