@@ -19,8 +19,10 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The plan file format this build writes; a file with a newer version is refused.
-pub const SAVED_PLAN_FORMAT_VERSION: u64 = 1;
+/// The plan file format this build writes; a file with another version is refused (a newer
+/// one needs a newer pgfleet; an older one is planned again, which a saved plan is for: it is
+/// short-lived and refuses to apply once stale anyway). 2: a migration names its staging server.
+pub const SAVED_PLAN_FORMAT_VERSION: u64 = 2;
 
 /// What a plan file says it is, so another JSON file is not taken for a plan.
 const SAVED_PLAN_KIND: &str = "pgfleet-plan";
@@ -117,6 +119,11 @@ pub enum SavedPlanError {
         path.display()
     )]
     NewerFormat { path: PathBuf, found: u64, supported: u64 },
+    #[error(
+        "the plan file {} has format version {found}, written by an older pgfleet; this pgfleet writes {supported}: run `pgfleet plan --out` again and apply the new file",
+        path.display()
+    )]
+    OlderFormat { path: PathBuf, found: u64, supported: u64 },
     #[error("the live snapshot given for {server} is not the one the plan was made from")]
     SnapshotMismatch { server: ServerName },
 }
@@ -175,7 +182,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Reads a plan file, checking its kind, format version and plan id.
 ///
 /// # Errors
-/// `Read` when the file cannot be read; `NewerFormat` when a newer pgfleet wrote it; `Corrupt`
+/// `Read` when the file cannot be read; `NewerFormat` when a newer pgfleet wrote it,
+/// `OlderFormat` when an older one did (plan again); `Corrupt`
 /// when it is not a plan file, does not parse, or its content does not match its plan id.
 pub fn load(path: &Path) -> Result<SavedPlan, SavedPlanError> {
     let bytes =
@@ -192,6 +200,13 @@ pub fn load(path: &Path) -> Result<SavedPlan, SavedPlanError> {
         .ok_or_else(|| corrupt("it has no format_version".into()))?;
     if found > SAVED_PLAN_FORMAT_VERSION {
         return Err(SavedPlanError::NewerFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: SAVED_PLAN_FORMAT_VERSION,
+        });
+    }
+    if found < SAVED_PLAN_FORMAT_VERSION {
+        return Err(SavedPlanError::OlderFormat {
             path: path.to_path_buf(),
             found,
             supported: SAVED_PLAN_FORMAT_VERSION,

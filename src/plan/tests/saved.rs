@@ -124,11 +124,25 @@ fn a_newer_format_is_refused() {
     let case = scenario();
     let (_directory, path, _loaded) = saved_plan(&case);
     let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    value["format_version"] = 2.into();
+    value["format_version"] = 3.into();
     std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
     let error = saved::load(&path).unwrap_err();
-    assert!(matches!(error, SavedPlanError::NewerFormat { found: 2, supported: 1, .. }), "{error}");
+    assert!(matches!(error, SavedPlanError::NewerFormat { found: 3, supported: 2, .. }), "{error}");
     assert!(error.to_string().contains("newer"));
+}
+
+/// A plan saved by the release before migrations named their staging server (format 1) is
+/// not taken for a corrupt file: the error says to plan again.
+#[test]
+fn an_older_format_is_refused_with_plan_again() {
+    let case = scenario();
+    let (_directory, path, _loaded) = saved_plan(&case);
+    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    value["format_version"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    let error = saved::load(&path).unwrap_err();
+    assert!(matches!(error, SavedPlanError::OlderFormat { found: 1, supported: 2, .. }), "{error}");
+    assert!(error.to_string().contains("run `pgfleet plan --out` again"), "{error}");
 }
 
 #[test]
