@@ -184,6 +184,13 @@ fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, rep
         describe_size(primary_before)
     );
     if resize.straddles() {
+        // A re-created replica is deleted before the primary's update and created after it;
+        // only an update in place has to fit both sizes of its primary.
+        let in_place = planner.draft.id(replica, Kind::Update).as_ref() == Some(replica_change);
+        if let Some(refusal) = compute_straddle(planner, (primary, resize), replica).filter(|_| in_place) {
+            planner.refuse(replica, refusal);
+            return;
+        }
         // Storage grows (it never shrinks) while compute shrinks: the replica's storage goes
         // first on its own, its compute after the primary's.
         if let Some(storage) = planner.split_storage(replica, replica_change) {
@@ -202,6 +209,51 @@ fn sizing(planner: &mut Planner, primary: &ServerName, replica: &ServerName, rep
     } else if shrink_after {
         planner.draft.edge(&primary_update, replica_change, shrink_reason);
     }
+}
+
+/// When the replica's compute can neither change before its primary's (it would fall short of
+/// the primary's current size) nor after it (the primary's new size would exceed the replica's
+/// current compute) — a tier change that raises connections while lowering vCores, for
+/// instance — no order of the two updates keeps the pair valid, whatever the storage does.
+/// pgfleet refuses, naming the compute the replica can hold through both sizes of its primary.
+fn compute_straddle(
+    planner: &Planner,
+    (primary, resize): (&ServerName, Resize),
+    replica: &ServerName,
+) -> Option<rules::Refusal> {
+    let live = size_of(&planner.request.live.get(replica)?.spec);
+    let target = size_of(planner.target(replica)?);
+    let storage_gb = live.storage_gb.max(target.storage_gb);
+    let compute_first = SkuSize { storage_gb, ..target };
+    let compute_last = SkuSize { storage_gb, ..live };
+    let blocked = !rules::replica_fits(resize.primary_before, compute_first)
+        && !rules::replica_fits(resize.primary_after, compute_last);
+    if !blocked {
+        return None;
+    }
+    let interim = rules::size_fitting_all(&[resize.primary_before, resize.primary_after], compute_first);
+    let first_step = match interim {
+        Some(size) => format!(
+            "first set {replica} to {} ({} connections; it fits {primary} before and after) and apply, then              set the final sizes and apply again",
+            size.sku_name(),
+            size.max_connections()
+        ),
+        None => format!(
+            "first change {primary} alone (remove or promote {replica} if it cannot follow) and apply, then              change {replica}"
+        ),
+    };
+    Some(rules::Refusal::new(
+        rules::Rule::ReplicaSmallerThanPrimary,
+        rules::Key::Vcores,
+        format!(
+            "{replica} and its primary {primary} cannot reach their new sizes in either order: changed first,              {replica} ({}) would be smaller than {primary} as it is ({}); changed last, it ({}) would be              smaller than {primary}'s new size ({})",
+            describe_size(compute_first),
+            describe_size(resize.primary_before),
+            describe_size(compute_last),
+            describe_size(resize.primary_after)
+        ),
+        first_step,
+    ))
 }
 
 fn describe_size(size: SkuSize) -> String {

@@ -30,6 +30,7 @@ pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem
 pub use refusal::{CodeOrigin, Key, Refusal, Rule};
 pub use replicas::{
     ReplicaShortfall, SkuSize, replica_fits, replica_resize_shortfall, replica_shortfall, replica_shortfalls,
+    size_fitting_all,
 };
 
 use schemars::JsonSchema;

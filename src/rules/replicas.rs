@@ -92,6 +92,16 @@ pub fn replica_fits(primary: SkuSize, replica: SkuSize) -> bool {
     replica_shortfall(primary, replica).is_none()
 }
 
+/// The smallest compute of `replica`'s tier and generation (with its storage) that fits a
+/// primary of every size in `primaries`: the size a replica can hold while its primary moves
+/// between them, when no order of the two changes keeps the replica fitting its primary.
+pub fn size_fitting_all(primaries: &[SkuSize], replica: SkuSize) -> Option<SkuSize> {
+    super::valid_vcores(replica.tier, replica.generation)
+        .into_iter()
+        .map(|vcores| SkuSize { vcores, ..replica })
+        .find(|candidate| primaries.iter().all(|&primary| replica_fits(primary, *candidate)))
+}
+
 /// Whether a server of the pair may change size from `before` to `after` while the other side
 /// stays as it is: refused (with the shortfall) only when the change leaves the replica short
 /// and makes the pair worse. A pair already short because the primary's storage grew by itself

@@ -265,3 +265,42 @@ fn changes_are_sorted_by_wave_then_server() {
     assert_eq!(ids(&plan), vec!["update:m-solo", "update:z-ro", "update:a-main"]);
     assert!(position(&plan, "update:z-ro") < position(&plan, "update:a-main"));
 }
+
+/// GP 4 vCores (250 connections) to MO 2 vCores (300) on a primary and its replica: connections
+/// rise while vCores fall. Changed first, the replica would have fewer vCores than its primary;
+/// changed last, fewer connections than its primary's new size. No order works, so the plan is
+/// refused, naming the size the replica can hold through both (MO 4).
+#[test]
+fn compute_that_rises_in_connections_and_falls_in_vcores_is_refused_with_the_interim_size() {
+    let memory = |vcores| ServerSpec { tier: Tier::MemoryOptimized, ..spec(vcores, 100) };
+    let memory_replica = |vcores| ServerSpec { replica_of: Some(name("pay-main")), ..memory(vcores) };
+    let plan = Case::new()
+        .want("pay-main", memory(2))
+        .want("pay-ro-1", memory_replica(2))
+        .have("pay-main", spec(4, 100))
+        .have("pay-ro-1", replica("pay-main", 4, 100))
+        .plan();
+    assert_eq!(plan.refused.len(), 1, "{:#?}", plan.refused);
+    let refusal = &plan.refused[0];
+    assert_eq!(refusal.server.as_str(), "pay-ro-1");
+    assert_eq!(refusal.rule, Some(crate::rules::Rule::ReplicaSmallerThanPrimary));
+    assert!(refusal.reason.contains("cannot reach their new sizes in either order"), "{}", refusal.reason);
+    assert!(refusal.hint.starts_with("first set pay-ro-1 to MO_Gen5_4"), "{}", refusal.hint);
+
+    // The interim size the hint names works: from there, each step fits.
+    let plan = Case::new()
+        .want("pay-main", spec(4, 100))
+        .want("pay-ro-1", memory_replica(4))
+        .have("pay-main", spec(4, 100))
+        .have("pay-ro-1", replica("pay-main", 4, 100))
+        .plan();
+    assert!(plan.refused.is_empty(), "{:#?}", plan.refused);
+    let plan = Case::new()
+        .want("pay-main", memory(2))
+        .want("pay-ro-1", memory_replica(2))
+        .have("pay-main", spec(4, 100))
+        .have("pay-ro-1", memory_replica(4))
+        .plan();
+    assert!(plan.refused.is_empty(), "{:#?}", plan.refused);
+    assert!(waits_for(&plan, "update:pay-ro-1", "update:pay-main"));
+}
