@@ -12,8 +12,9 @@
 //! the side-by-side. The makespan runs three times per sink: timer rounding and a busy machine
 //! show as spread.
 
-use pgfleet::exec::MemoryMigrator;
+use pgfleet::exec::PhasedMigrator;
 use pgfleet::exec::{ApplyOptions, Cancel, EventSender, MemorySink, SinkError, StateSink, apply};
+use pgfleet::migrate::MemoryCopier;
 use pgfleet::model::{ServerName, ServerPatch, ServerSpec};
 use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
@@ -135,7 +136,7 @@ fn child(servers: usize) {
     let report = runtime().block_on(apply(
         &plan,
         Arc::new(provider),
-        Arc::new(MemoryMigrator),
+        Arc::new(PhasedMigrator::in_memory(&plan, dir.path(), MemoryCopier::default())),
         sink,
         ApplyOptions::default(),
         EventSender::discard(),
@@ -283,7 +284,7 @@ fn makespan(groups: usize) {
         let report = runtime().block_on(apply(
             &plan,
             Arc::new(provider),
-            Arc::new(MemoryMigrator),
+            Arc::new(PhasedMigrator::in_memory(&plan, dir.path(), MemoryCopier::default())),
             sink,
             options,
             EventSender::discard(),

@@ -198,12 +198,10 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     let Execution { plan, fleet, provider, locked, parallelism, json, printer } = execution;
     let passwords = resolve_passwords(fleet, plan)?;
     let work_dir = locked.path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut migrator = crate::exec::PhasedMigrator::dump_restore(work_dir, passwords.clone(), None);
+    migrator.unfinished = locked.state().migrations.clone();
+    let migrator = Arc::new(migrator);
     let shared = Arc::new(std::sync::Mutex::new(locked));
-    let migrator = Arc::new(crate::exec::DumpRestoreMigrator {
-        work_dir,
-        passwords: passwords.clone(),
-        client_bindir: None,
-    });
     let options = ApplyOptions { parallelism, admin_passwords: passwords, ..ApplyOptions::default() };
     let (events, receiver) = EventSender::channel();
     let cancel = Cancel::new();

@@ -1,12 +1,16 @@
-//! The executor's view of a migration: `DumpRestoreMigrator` runs
-//! [`crate::migrate::run_migration`] for a plan's `migrate` change, turning migration events into
-//! step progress. It holds the admin passwords the new servers get; it never records them. It
-//! lives with the executor (the [`Migrator`] trait's home) so that `migrate` knows nothing of
-//! plans or steps.
+//! The executor's view of a migration: [`PhasedMigrator`] runs
+//! [`crate::migrate::run_migration`] for a plan's `migrate` change with a [`Copier`]
+//! (pg_dump / pg_restore for real servers, in memory for the engine's tests), journaling each
+//! phase in the state's fsynced journal and turning migration events into step progress. It
+//! holds the admin passwords the new servers get; it never records them. It lives with the
+//! executor (the [`Migrator`] trait's home) so that `migrate` knows nothing of plans or steps.
 
 use super::retrying_provider::RetryingProvider;
 use super::{EventKind, Migrator, StepContext};
-use crate::migrate::{MigrateError, MigrationEvent, MigrationRequest, MigrationStep, run_migration};
+use crate::migrate::{
+    Copier, MigrateError, MigrationEvent, MigrationJournal, MigrationRecord, MigrationRequest, PgCopier,
+    Phase, run_migration,
+};
 use crate::model::{ObservedServer, ServerName};
 use crate::plan::{Change, Operation};
 use crate::providers::{Provider, ProviderError, ProviderErrorKind};
@@ -14,19 +18,84 @@ use crate::secret::Redacted;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Migrates with pg_dump / pg_restore and verification, through any provider.
-pub struct DumpRestoreMigrator {
-    /// The state directory: dumps live under `migrations/<server>/` until a migration completes.
+/// Migrates through the one migration protocol, with any copier, through any provider.
+pub struct PhasedMigrator {
+    /// Does the data phases (freeze, dump, restore, verify).
+    pub copier: Arc<dyn Copier>,
+    /// The state directory: work files live under `migrations/<server>/` while a migration runs.
     pub work_dir: PathBuf,
     /// Admin passwords by server: the source's, which the new server gets too.
     pub passwords: BTreeMap<ServerName, Redacted<String>>,
-    /// Where pg_dump and pg_restore are; searched when `None`.
-    pub client_bindir: Option<PathBuf>,
+    /// The unfinished migrations the state recorded when the apply began (where to resume).
+    pub unfinished: BTreeMap<ServerName, MigrationRecord>,
+}
+
+impl PhasedMigrator {
+    /// The real migrator: pg_dump / pg_restore from `client_bindir` (searched when `None`).
+    pub fn dump_restore(
+        work_dir: PathBuf,
+        passwords: BTreeMap<ServerName, Redacted<String>>,
+        client_bindir: Option<PathBuf>,
+    ) -> PhasedMigrator {
+        PhasedMigrator {
+            copier: Arc::new(PgCopier { client_bindir }),
+            work_dir,
+            passwords,
+            unfinished: BTreeMap::new(),
+        }
+    }
+
+    /// The engine tests' migrator: the real protocol with `copier` in memory, working under
+    /// `work_dir`, each migrated server of `plan` given a test password.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn in_memory(
+        plan: &crate::plan::Plan,
+        work_dir: &std::path::Path,
+        copier: crate::migrate::MemoryCopier,
+    ) -> PhasedMigrator {
+        let passwords = plan
+            .changes
+            .iter()
+            .filter(|change| matches!(change.operation, Operation::Migrate { .. }))
+            .map(|change| (change.server.clone(), Redacted::new("test-password".to_string())))
+            .collect();
+        PhasedMigrator {
+            copier: Arc::new(copier),
+            work_dir: work_dir.to_path_buf(),
+            passwords,
+            unfinished: BTreeMap::new(),
+        }
+    }
+}
+
+/// The state's journal as a migration writes to it: through the step's context.
+struct StepJournal<'a> {
+    context: &'a StepContext,
+    unfinished: Option<MigrationRecord>,
 }
 
 #[async_trait]
-impl Migrator for DumpRestoreMigrator {
+impl MigrationJournal for StepJournal<'_> {
+    fn unfinished(&self, _server: &ServerName) -> Option<MigrationRecord> {
+        self.unfinished.clone()
+    }
+
+    async fn record(
+        &self,
+        _server: &ServerName,
+        record: Option<&MigrationRecord>,
+    ) -> Result<(), MigrateError> {
+        self.context
+            .record_migration(record)
+            .await
+            .map_err(|error| MigrateError::Invalid(format!("the state could not be saved: {error}")))
+    }
+}
+
+#[async_trait]
+impl Migrator for PhasedMigrator {
     async fn migrate(
         &self,
         provider: &dyn Provider,
@@ -51,10 +120,7 @@ impl Migrator for DumpRestoreMigrator {
             staging: staging.clone(),
             admin_password: password.clone(),
             work_dir: self.work_dir.clone(),
-            client_bindir: self.client_bindir.clone(),
         };
-        // The migration keeps its own resumable phase on disk; the journal says one is running.
-        context.stage("dump_restore").await?;
         let events = context.events().clone();
         let (change_id, address) = (change.id.clone(), change.address.clone());
         let progress = move |event: MigrationEvent| {
@@ -64,24 +130,27 @@ impl Migrator for DumpRestoreMigrator {
                 message: describe(&event),
             });
         };
+        let journal = StepJournal { context, unfinished: self.unfinished.get(&change.server).cloned() };
         // Each provider call is retried like the executor's own calls (bounded by its policy):
         // a re-run after a crash meets the staging server mid-operation (409).
         let retrying = RetryingProvider { inner: provider, context };
-        run_migration(&retrying, &request, &progress).await.map_err(into_provider_error)
+        run_migration(&retrying, &request, self.copier.as_ref(), &journal, &progress)
+            .await
+            .map_err(into_provider_error)
     }
 }
 
 /// One line for people: "dumped payments (1.2 MB)", "verified payments.public.orders (100000 rows)".
 fn describe(event: &MigrationEvent) -> String {
     match event {
-        MigrationEvent::Step(step) => match step {
-            MigrationStep::CreateTarget => "creating the target server".into(),
-            MigrationStep::FreezeWrites => "freezing writes on the source".into(),
-            MigrationStep::Dump => "dumping".into(),
-            MigrationStep::Restore => "restoring into the target".into(),
-            MigrationStep::Verify => "verifying every table".into(),
-            MigrationStep::Cutover => "cutting over".into(),
-            MigrationStep::Retire => "retiring the source".into(),
+        MigrationEvent::Step(phase) => match phase {
+            Phase::CreateTarget => "creating the target server".into(),
+            Phase::FreezeWrites => "freezing writes on the source".into(),
+            Phase::Dump => "dumping".into(),
+            Phase::Restore => "restoring into the target".into(),
+            Phase::Verify => "verifying every table".into(),
+            Phase::Cutover => "cutting over".into(),
+            Phase::Retire => "retiring the source".into(),
         },
         MigrationEvent::Dumped { database, bytes } => format!("dumped {database} ({})", human_bytes(*bytes)),
         MigrationEvent::Restored { database, bytes } => {

@@ -8,14 +8,13 @@
 //! - `sink`: the [`StateSink`] contract and the batching writer task. Records are persisted in
 //!   the order they are queued, which is what lets a dependent start as soon as its
 //!   dependency's `Finished` record is queued.
-//! - `migration`: [`DumpRestoreMigrator`], which runs `migrate`'s dump/restore for a `migrate`
-//!   change, its provider calls retried by `retrying_provider` under the apply's policy.
+//! - `migration`: [`PhasedMigrator`], which runs `migrate`'s phases for a `migrate` change
+//!   (journaled in the state), its provider calls retried by `retrying_provider` under the
+//!   apply's policy.
 //! - `retry`, `events`, `cancel`, `report`, `reconcile`.
 
 mod cancel;
 mod events;
-#[cfg(any(test, feature = "test-support"))]
-mod memory_migrator;
 mod migration;
 mod reconcile;
 mod report;
@@ -27,9 +26,7 @@ mod step;
 
 pub use cancel::{Cancel, CancelLevel};
 pub use events::{ApplySummary, Event, EventKind, EventSender};
-#[cfg(any(test, feature = "test-support"))]
-pub use memory_migrator::MemoryMigrator;
-pub use migration::DumpRestoreMigrator;
+pub use migration::PhasedMigrator;
 pub use reconcile::reconcile_interrupted;
 pub use report::{ApplyReport, ChangeOutcome, ChangeReport};
 pub use retry::{RetryNotice, RetryPolicy, with_retries};

@@ -66,6 +66,24 @@ impl StepContext {
         Ok(())
     }
 
+    /// Records durably how far the migration of this step's server got (`None`: it ended), and
+    /// the phase as the step's stage, so an interrupted apply says where it stopped.
+    ///
+    /// # Errors
+    /// When the state cannot be saved; the migration must then stop.
+    pub(crate) async fn record_migration(
+        &self,
+        migration: Option<&crate::migrate::MigrationRecord>,
+    ) -> Result<(), SinkError> {
+        let record =
+            JournalRecord::Migration { server: self.change.server.clone(), migration: migration.cloned() };
+        self.journal.write(record).await?;
+        if let Some(migration) = migration {
+            self.journal.write(self.started_record(Some(migration.phase.as_str()))).await?;
+        }
+        Ok(())
+    }
+
     /// Runs one provider call under the retry policy and the operation timeout, emitting a
     /// `step_retried` event before each retry.
     ///

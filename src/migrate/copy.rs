@@ -1,14 +1,16 @@
-//! Copy and verify: freeze the source, dump the roles (`pg_dumpall --globals-only`) and every
-//! database (`pg_dump` custom format) into the work directory with their sha256, restore into
-//! the target, verify. Any failure unfreezes the source.
+//! The data phases of a migration behind one trait ([`Copier`]): freeze the source, dump the
+//! roles (`pg_dumpall --globals-only`) and every database (`pg_dump` custom format) into the
+//! work directory with their sha256, restore into the target, verify.
 //!
-//! Owns: running the client tools with explicit timeouts. Must not: create or delete servers.
+//! Owns: running the client tools with explicit timeouts. Must not: create or delete servers,
+//! or decide the order of the phases (`protocol` and `run` do).
 
 use super::freeze::{freeze, unfreeze};
 use super::sql::{connect, context, ident, user_databases};
-use super::verify::verify;
-use super::{DumpFile, MigrateError, MigrationEvent, MigrationReport, MigrationStep, Progress};
+use super::verify::{DatabaseCheck, verify};
+use super::{DumpFile, MigrateError, MigrationEvent, MigrationReport, Phase, Progress, work};
 use crate::providers::Connection;
+use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -89,8 +91,154 @@ fn check_digest(dump: &DumpFile) -> Result<(), MigrateError> {
     }
 }
 
-/// Copies every database and role of `source` into `target` and verifies the copy. Writes on
-/// the source stay frozen when this succeeds (until cutover); any failure unfreezes them.
+/// The dumps of one migration: the roles script and each database's dump, with their digests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dumps {
+    pub globals: Option<DumpFile>,
+    /// Each database of the source with its dump.
+    pub databases: Vec<(String, DumpFile)>,
+}
+
+/// The data phases of a migration ([`super::Phase`]'s freeze, dump, restore and verify):
+/// pg_dump / pg_restore for real servers, or an in-memory copy for the engine's tests. The
+/// order, the journal and the failure handling are [`super::run_migration`]'s; a copier only
+/// does each phase's work.
+#[async_trait]
+pub trait Copier: Send + Sync {
+    /// Freezes writes on the source, recording what to restore in `work_dir` first.
+    async fn freeze(&self, source: &Connection, work_dir: &Path) -> Result<(), MigrateError>;
+    /// Undoes [`Copier::freeze`] exactly; a no-op when nothing is frozen.
+    async fn unfreeze(&self, source: &Connection, work_dir: &Path) -> Result<(), MigrateError>;
+    /// Dumps the roles and every database into `work_dir` (0600 files).
+    async fn dump(
+        &self,
+        source: &Connection,
+        work_dir: &Path,
+        progress: Progress<'_>,
+    ) -> Result<Dumps, MigrateError>;
+    /// Restores `dumps` into the target, each checked against its digest first.
+    async fn restore(
+        &self,
+        target: &Connection,
+        dumps: &Dumps,
+        progress: Progress<'_>,
+    ) -> Result<(), MigrateError>;
+    /// Compares both sides; fails on the first difference.
+    async fn verify(
+        &self,
+        source: &Connection,
+        target: &Connection,
+        progress: Progress<'_>,
+    ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError>;
+}
+
+/// The real copier: `pg_dumpall --globals-only`, `pg_dump` (custom format), `pg_restore`, and
+/// verification in SQL.
+#[derive(Debug, Clone, Default)]
+pub struct PgCopier {
+    /// The directory of `pg_dump`, `pg_dumpall` and `pg_restore`; searched when `None`.
+    pub client_bindir: Option<PathBuf>,
+}
+
+impl PgCopier {
+    fn tools(&self) -> Result<Tools, MigrateError> {
+        let bindir = match &self.client_bindir {
+            Some(dir) => dir.clone(),
+            None => crate::pgtools::find_bindir_with(&["pg_dump", "pg_dumpall", "pg_restore"])
+                .map_err(|error| MigrateError::ToolsNotFound(error.to_string()))?,
+        };
+        Ok(Tools { bindir })
+    }
+}
+
+#[async_trait]
+impl Copier for PgCopier {
+    async fn freeze(&self, source: &Connection, work_dir: &Path) -> Result<(), MigrateError> {
+        freeze(source, work_dir).await
+    }
+
+    async fn unfreeze(&self, source: &Connection, work_dir: &Path) -> Result<(), MigrateError> {
+        unfreeze(source, work_dir).await
+    }
+
+    async fn dump(
+        &self,
+        source: &Connection,
+        work_dir: &Path,
+        progress: Progress<'_>,
+    ) -> Result<Dumps, MigrateError> {
+        let tools = self.tools()?;
+        let globals_path = work::private_file(&work_dir.join("globals.sql"))?;
+        let mut command = tools.command("pg_dumpall", source);
+        command.args(["--globals-only", "--no-tablespaces", "-l", "postgres", "-f"]).arg(&globals_path);
+        tools.run("pg_dumpall", command).await?;
+        let globals = sha256_of(&globals_path)?;
+        let databases = user_databases(&connect(source, "postgres").await?).await?;
+        let mut dumps = Vec::new();
+        for database in databases {
+            let path =
+                work::private_file(&work_dir.join(format!("database-{}.dump", hex::encode(&database))))?;
+            let mut command = tools.command("pg_dump", source);
+            command.args(["--format=custom", "-d", &database, "-f"]).arg(&path);
+            tools.run("pg_dump", command).await?;
+            let dump = sha256_of(&path)?;
+            progress(MigrationEvent::Dumped { database: database.clone(), bytes: dump.bytes });
+            dumps.push((database, dump));
+        }
+        Ok(Dumps { globals: Some(globals), databases: dumps })
+    }
+
+    async fn restore(
+        &self,
+        target: &Connection,
+        dumps: &Dumps,
+        progress: Progress<'_>,
+    ) -> Result<(), MigrateError> {
+        let tools = self.tools()?;
+        if let Some(globals) = &dumps.globals {
+            check_digest(globals)?;
+            restore_roles(&globals.path, target).await?;
+        }
+        let target_admin = connect(target, "postgres").await?;
+        let existing: BTreeSet<String> = user_databases(&target_admin).await?.into_iter().collect();
+        for (database, dump) in &dumps.databases {
+            if !existing.contains(database) {
+                let statement = format!("CREATE DATABASE {}", ident(database));
+                target_admin
+                    .batch_execute(&statement)
+                    .await
+                    .map_err(context(format!("creating {database}")))?;
+            }
+            check_digest(dump)?;
+            let mut command = tools.command("pg_restore", target);
+            command.args([
+                "--clean",
+                "--if-exists",
+                "--exit-on-error",
+                "--single-transaction",
+                "-d",
+                database,
+            ]);
+            command.arg(&dump.path);
+            tools.run("pg_restore", command).await?;
+            progress(MigrationEvent::Restored { database: database.clone(), bytes: dump.bytes });
+        }
+        Ok(())
+    }
+
+    async fn verify(
+        &self,
+        source: &Connection,
+        target: &Connection,
+        progress: Progress<'_>,
+    ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError> {
+        verify(source, target, progress).await
+    }
+}
+
+/// Copies every database and role of `source` into `target` and verifies the copy, outside a
+/// migration (the phases of [`super::run_migration`] without a staging server or a journal).
+/// Writes on the source stay frozen when this succeeds; any failure unfreezes them.
 ///
 /// # Errors
 /// A tool, SQL or verification failure; the source is unfrozen first.
@@ -100,85 +248,49 @@ pub async fn copy_and_verify(
     options: &CopyOptions,
     progress: Progress<'_>,
 ) -> Result<MigrationReport, MigrateError> {
-    let bindir = match &options.client_bindir {
-        Some(dir) => dir.clone(),
-        None => crate::pgtools::find_bindir_with(&["pg_dump", "pg_dumpall", "pg_restore"])
-            .map_err(|error| MigrateError::ToolsNotFound(error.to_string()))?,
-    };
-    let tools = Tools { bindir };
-    std::fs::create_dir_all(&options.work_dir).map_err(|source| MigrateError::Io {
-        context: format!("creating {}", options.work_dir.display()),
-        source,
-    })?;
+    let copier = PgCopier { client_bindir: options.client_bindir.clone() };
+    work::create_private_dir(&options.work_dir)?;
     let started = Instant::now();
-    progress(MigrationEvent::Step(MigrationStep::FreezeWrites));
-    let copied = match freeze(source, &options.work_dir).await {
-        Ok(()) => copy(&tools, source, target, &options.work_dir, progress).await,
-        Err(error) => Err(error),
-    };
+    let work_dir = options.work_dir.as_path();
+    let copied = async {
+        progress(MigrationEvent::Step(Phase::FreezeWrites));
+        copier.freeze(source, work_dir).await?;
+        progress(MigrationEvent::Step(Phase::Dump));
+        let dumps = copier.dump(source, work_dir, progress).await?;
+        progress(MigrationEvent::Step(Phase::Restore));
+        copier.restore(target, &dumps, progress).await?;
+        progress(MigrationEvent::Step(Phase::Verify));
+        let (mut checks, roles) = copier.verify(source, target, progress).await?;
+        for check in &mut checks {
+            check.dump =
+                dumps.databases.iter().find(|(name, _)| *name == check.name).map(|(_, dump)| dump.clone());
+        }
+        let globals = dumps.globals.clone().ok_or_else(|| MigrateError::Invalid("no roles dump".into()))?;
+        Ok::<_, MigrateError>(MigrationReport { databases: checks, roles, globals, elapsed: Duration::ZERO })
+    }
+    .await;
     match copied {
         Ok(mut report) => {
             report.elapsed = started.elapsed();
             Ok(report)
         }
-        Err(error) => match unfreeze(source, &options.work_dir).await {
-            Ok(()) => Err(error),
-            Err(unfreeze_error) => Err(MigrateError::Invalid(format!(
-                "{error}; and unfreezing the source failed: {unfreeze_error}"
-            ))),
-        },
+        Err(error) => Err(unfreeze_after(&copier, source, work_dir, error).await),
     }
 }
 
-async fn copy(
-    tools: &Tools,
+/// The error of a failed phase, after unfreezing the source (and saying so if that fails too).
+pub(crate) async fn unfreeze_after(
+    copier: &dyn Copier,
     source: &Connection,
-    target: &Connection,
     work_dir: &Path,
-    progress: Progress<'_>,
-) -> Result<MigrationReport, MigrateError> {
-    progress(MigrationEvent::Step(MigrationStep::Dump));
-    let globals_path = work_dir.join("globals.sql");
-    let mut command = tools.command("pg_dumpall", source);
-    command.args(["--globals-only", "--no-tablespaces", "-l", "postgres", "-f"]).arg(&globals_path);
-    tools.run("pg_dumpall", command).await?;
-    let globals = sha256_of(&globals_path)?;
-    let databases = user_databases(&connect(source, "postgres").await?).await?;
-    let mut dumps = Vec::new();
-    for database in &databases {
-        let path = work_dir.join(format!("database-{}.dump", hex::encode(database)));
-        let mut command = tools.command("pg_dump", source);
-        command.args(["--format=custom", "-d", database, "-f"]).arg(&path);
-        tools.run("pg_dump", command).await?;
-        let dump = sha256_of(&path)?;
-        progress(MigrationEvent::Dumped { database: database.clone(), bytes: dump.bytes });
-        dumps.push(dump);
-    }
-
-    progress(MigrationEvent::Step(MigrationStep::Restore));
-    check_digest(&globals)?;
-    restore_roles(&globals.path, target).await?;
-    let target_admin = connect(target, "postgres").await?;
-    let existing: BTreeSet<String> = user_databases(&target_admin).await?.into_iter().collect();
-    for (database, dump) in databases.iter().zip(&dumps) {
-        if !existing.contains(database) {
-            let statement = format!("CREATE DATABASE {}", ident(database));
-            target_admin.batch_execute(&statement).await.map_err(context(format!("creating {database}")))?;
+    error: MigrateError,
+) -> MigrateError {
+    match copier.unfreeze(source, work_dir).await {
+        Ok(()) => error,
+        Err(unfreeze_error) => {
+            MigrateError::Invalid(format!("{error}; and unfreezing the source failed: {unfreeze_error}"))
         }
-        check_digest(dump)?;
-        let mut command = tools.command("pg_restore", target);
-        command.args(["--clean", "--if-exists", "--exit-on-error", "--single-transaction", "-d", database]);
-        command.arg(&dump.path);
-        tools.run("pg_restore", command).await?;
-        progress(MigrationEvent::Restored { database: database.clone(), bytes: dump.bytes });
     }
-
-    progress(MigrationEvent::Step(MigrationStep::Verify));
-    let (mut checks, roles) = verify(source, target, progress).await?;
-    for (check, dump) in checks.iter_mut().zip(dumps) {
-        check.dump = Some(dump);
-    }
-    Ok(MigrationReport { databases: checks, roles, globals, elapsed: Duration::ZERO })
 }
 
 /// Runs the roles script on the target, leaving out the statements about roles the target

@@ -1,6 +1,7 @@
 //! Freezing writes on the source: every database defaults to read-only transactions and open
 //! sessions are ended. The previous per-database setting is recorded in the work directory
-//! before anything changes, so unfreezing restores exactly what was there, even after a crash.
+//! before anything changes (0600, fsynced), so unfreezing restores exactly what was there, even
+//! after a crash.
 
 use super::MigrateError;
 use super::sql::{connect, context, ident, user_databases};
@@ -20,10 +21,6 @@ struct FreezeRecord {
 
 fn record_path(work_dir: &Path) -> PathBuf {
     work_dir.join("freeze.json")
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
-    move |source| MigrateError::Io { context: format!("writing {}", path.display()), source }
 }
 
 /// Freezes writes on every database of the source. A freeze left by a crashed run is kept: its
@@ -51,9 +48,8 @@ pub async fn freeze(source: &Connection, work_dir: &Path) -> Result<(), MigrateE
         let record = FreezeRecord { databases: rows.iter().map(|row| (row.get(0), row.get(1))).collect() };
         let text = serde_json::to_string_pretty(&record)
             .map_err(|error| MigrateError::Invalid(error.to_string()))?;
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, text).map_err(io(&temporary))?;
-        std::fs::rename(&temporary, &path).map_err(io(&path))?;
+        // Durable before the first ALTER: a crash after it must still know what to restore.
+        super::work::write_record(&path, text.as_bytes())?;
         record
     };
     for database in record.databases.keys() {
@@ -96,7 +92,7 @@ pub async fn unfreeze(source: &Connection, work_dir: &Path) -> Result<(), Migrat
         };
         client.batch_execute(&statement).await.map_err(context(format!("unfreezing {database}")))?;
     }
-    std::fs::remove_file(&path).map_err(io(&path))
+    super::work::remove_record(&path)
 }
 
 /// Forgets the freeze once the source is retired.
@@ -104,11 +100,7 @@ pub async fn unfreeze(source: &Connection, work_dir: &Path) -> Result<(), Migrat
 /// # Errors
 /// When the record cannot be removed.
 pub(crate) fn forget(work_dir: &Path) -> Result<(), MigrateError> {
-    let path = record_path(work_dir);
-    match std::fs::remove_file(&path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(error)),
-        _ => Ok(()),
-    }
+    super::work::remove_record(&record_path(work_dir))
 }
 
 fn read_record(path: &Path) -> Result<FreezeRecord, MigrateError> {

@@ -1,26 +1,36 @@
 //! Data migration between two servers, provider-agnostic: it needs two endpoints and the admin
-//! credentials (`providers::Connection`). Freeze writes on the source, dump every database
-//! (custom format) and the roles, restore into the target, verify table by table, and — in
-//! [`run_migration`] — cut over through the provider and retire the source.
+//! credentials (`providers::Connection`). The phases ([`Phase`], one list the planner renders
+//! and the executor runs): create the staging server, freeze writes on the source, dump every
+//! database (custom format) and the roles, restore into the target, verify table by table, cut
+//! over through the provider and retire the source.
 //!
-//! Owns: the migration's steps, their order, and what a re-run after a crash finds on disk
-//! (a freeze record and a journal in the work directory). Must not: know how a provider
-//! creates or replaces servers, or put a password anywhere but a child process's environment.
+//! Owns: the phases, their order, and what a re-run after a crash does at each (from the
+//! [`MigrationRecord`] the state journals, and the freeze record in the work directory). Must
+//! not: know how a provider creates or replaces servers, or put a password anywhere but a child
+//! process's environment.
 //!
-//! Guarantees: any failure before cutover unfreezes the source and leaves it as it was; the
-//! dump files are kept until the migration is complete.
+//! Guarantees: any failure before cutover unfreezes the source and leaves it as it was; work
+//! files are private (0600 in a 0700 directory) and removed when the migration ends, fails,
+//! is aborted or is resumed.
 
 mod copy;
 mod freeze;
+#[cfg(any(test, feature = "test-support"))]
+mod memory;
+mod protocol;
 mod run;
 mod sql;
 mod tls;
 mod verify;
+mod work;
 
 pub use crate::model::staging_name;
-pub use copy::{CopyOptions, copy_and_verify};
+pub use copy::{Copier, CopyOptions, Dumps, PgCopier, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
-pub use run::{MigrationRequest, run_migration};
+#[cfg(any(test, feature = "test-support"))]
+pub use memory::{MemoryCopier, MemoryJournal};
+pub use protocol::{MigrationRecord, Phase, plan_steps};
+pub use run::{MigrationJournal, MigrationRequest, abort_migration, run_migration, work_dir_of};
 pub use sql::{connect, connect_with};
 pub use tls::SessionTls;
 pub use verify::{DatabaseCheck, TableCheck, verify};
@@ -32,26 +42,14 @@ use std::time::Duration;
 /// What a migration reports as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigrationEvent {
-    /// A step of [`run_migration`] starts.
-    Step(MigrationStep),
+    /// A phase of [`run_migration`] starts.
+    Step(Phase),
     /// One database's dump is written.
     Dumped { database: String, bytes: u64 },
     /// One database's dump is restored into the target.
     Restored { database: String, bytes: u64 },
     /// One table matches on both sides.
     TableVerified { database: String, table: String, rows: i64 },
-}
-
-/// The steps of a migration, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MigrationStep {
-    CreateTarget,
-    FreezeWrites,
-    Dump,
-    Restore,
-    Verify,
-    Cutover,
-    Retire,
 }
 
 /// Receives migration events; called from the migration's task.

@@ -1,20 +1,24 @@
-//! The whole migration of one server through a provider: create the staging server, copy and
-//! verify, cut over, retire. A journal in the work directory records how far it got, so a
-//! re-run after a crash at any point finishes the job without losing data.
+//! The whole migration of one server through a provider, phase by phase as `protocol` orders
+//! them: create the staging server, freeze writes, dump, restore, verify, cut over, retire.
+//! Each phase is journaled (a [`MigrationRecord`] through [`MigrationJournal`]) before its work
+//! starts, so a re-run after a crash at any point finishes the job without losing data, and
+//! every command can say where an interrupted migration stopped.
 //!
-//! Owns: the order of the steps and what a re-run does at each point. Must not: know how the
-//! provider creates servers or performs the cutover.
+//! Owns: what a re-run does at each point, and the failure rule (before cutover, a failure
+//! unfreezes the source). Must not: know how the provider creates servers or cuts over, or how
+//! the data is copied (the [`Copier`]).
 
-use super::copy::{CopyOptions, copy_and_verify};
-use super::verify::verify;
-use super::{MigrateError, MigrationEvent, MigrationStep, Progress, freeze};
-use crate::model::{ObservedServer, ServerName, ServerSpec, ServerStatus};
+use super::copy::{Copier, unfreeze_after};
+use super::protocol::{MigrationRecord, Phase};
+use super::{MigrateError, MigrationEvent, Progress, work};
+use crate::model::{LiveFleet, ObservedServer, ServerName, ServerSpec, ServerStatus};
 use crate::providers::{Connection, CreateRequest, Provider};
 use crate::secret::Redacted;
-use serde::{Deserialize, Serialize};
+use async_trait::async_trait;
+use chrono::Utc;
 use std::path::{Path, PathBuf};
 
-/// What to migrate, and where to keep the dumps and the journal.
+/// What to migrate, and where its work files go.
 #[derive(Debug, Clone)]
 pub struct MigrationRequest {
     /// The server whose data moves; it keeps its name (and, where the backend allows, its
@@ -29,46 +33,33 @@ pub struct MigrationRequest {
     pub admin_password: Redacted<String>,
     /// The state directory; the migration works in `migrations/<name>/` under it.
     pub work_dir: PathBuf,
-    /// Where `pg_dump`, `pg_dumpall` and `pg_restore` are; searched when `None`.
-    pub client_bindir: Option<PathBuf>,
 }
 
-/// How far a migration got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Phase {
-    Copying,
-    /// The staging server holds a verified copy and the source's writes are frozen.
-    Verified,
+impl MigrationRequest {
+    /// The migration's work directory (its freeze record and dumps).
+    pub fn dir(&self) -> PathBuf {
+        work_dir_of(&self.work_dir, &self.name)
+    }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Journal {
-    staging: ServerName,
-    phase: Phase,
+/// `migrations/<server>/` under the state directory.
+pub fn work_dir_of(state_dir: &Path, server: &ServerName) -> PathBuf {
+    state_dir.join("migrations").join(server.as_str())
 }
 
-fn journal_path(dir: &Path) -> PathBuf {
-    dir.join("journal.json")
-}
+/// Where a migration's progress is kept: the state's fsynced journal in an apply.
+#[async_trait]
+pub trait MigrationJournal: Send + Sync {
+    /// The unfinished migration of `server` that an earlier run recorded, if any.
+    fn unfinished(&self, server: &ServerName) -> Option<MigrationRecord>;
 
-fn read_phase(dir: &Path) -> Phase {
-    std::fs::read_to_string(journal_path(dir))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Journal>(&text).ok())
-        .map(|journal| journal.phase)
-        .unwrap_or(Phase::Copying)
-}
-
-fn write_phase(dir: &Path, staging: &ServerName, phase: Phase) -> Result<(), MigrateError> {
-    let journal = Journal { staging: staging.clone(), phase };
-    let text =
-        serde_json::to_string_pretty(&journal).map_err(|error| MigrateError::Invalid(error.to_string()))?;
-    let path = journal_path(dir);
-    let temporary = path.with_extension("tmp");
-    let io = |source| MigrateError::Io { context: format!("writing {}", path.display()), source };
-    std::fs::write(&temporary, text).map_err(io)?;
-    std::fs::rename(&temporary, &path).map_err(io)
+    /// Records durably that the migration of `server` reached `record.phase` (before the
+    /// phase's work starts), or, with `None`, that it is over.
+    ///
+    /// # Errors
+    /// When the record cannot be made durable; the migration must then stop.
+    async fn record(&self, server: &ServerName, record: Option<&MigrationRecord>)
+    -> Result<(), MigrateError>;
 }
 
 fn connection(server: &ObservedServer, password: &Redacted<String>) -> Result<Connection, MigrateError> {
@@ -79,54 +70,135 @@ fn connection(server: &ObservedServer, password: &Redacted<String>) -> Result<Co
     Ok(Connection { endpoint, password: password.clone() })
 }
 
-/// Migrates a server to `request.target`: creates the staging server, copies and verifies the
-/// data, cuts over (the server keeps its name) and retires the old server. Re-running after a
-/// crash at any point finishes the migration: a copy not yet verified is redone, a verified
-/// copy is checked again and cut over, a cutover in progress is finished by the provider.
+fn ready<'a>(live: &'a LiveFleet, server: &ServerName) -> Option<&'a ObservedServer> {
+    live.get(server).filter(|observed| observed.status == ServerStatus::Ready)
+}
+
+/// One migration as it runs: the request, its record and where each phase is journaled.
+struct Run<'a> {
+    request: &'a MigrationRequest,
+    copier: &'a dyn Copier,
+    journal: &'a dyn MigrationJournal,
+    progress: Progress<'a>,
+    record: MigrationRecord,
+    dir: PathBuf,
+}
+
+impl Run<'_> {
+    /// Journals that `phase` begins, then tells the progress listener.
+    async fn begin(&mut self, phase: Phase) -> Result<(), MigrateError> {
+        self.record.phase = phase;
+        if phase == Phase::FreezeWrites {
+            self.record.writes_frozen_since.get_or_insert_with(Utc::now);
+        }
+        self.journal.record(&self.request.name, Some(&self.record)).await?;
+        (self.progress)(MigrationEvent::Step(phase));
+        Ok(())
+    }
+
+    /// The data phases: freeze, dump, restore, verify. On failure the source is unfrozen, the
+    /// dumps removed, and the record says the staging server exists with writes flowing.
+    async fn copy(&mut self, source: &Connection, target: &Connection) -> Result<(), MigrateError> {
+        let copied = self.copy_phases(source, target).await;
+        let Err(error) = copied else { return Ok(()) };
+        let error = unfreeze_after(self.copier, source, &self.dir, error).await;
+        work::remove_dumps(&self.dir)?;
+        self.record.phase = Phase::CreateTarget;
+        self.record.writes_frozen_since = None;
+        self.journal.record(&self.request.name, Some(&self.record)).await?;
+        Err(error)
+    }
+
+    async fn copy_phases(&mut self, source: &Connection, target: &Connection) -> Result<(), MigrateError> {
+        self.begin(Phase::FreezeWrites).await?;
+        self.copier.freeze(source, &self.dir).await?;
+        self.begin(Phase::Dump).await?;
+        let dumps = self.copier.dump(source, &self.dir, self.progress).await?;
+        self.begin(Phase::Restore).await?;
+        self.copier.restore(target, &dumps, self.progress).await?;
+        self.begin(Phase::Verify).await?;
+        self.copier.verify(source, target, self.progress).await?;
+        Ok(())
+    }
+
+    /// Whether only the cutover is left: a run stopped at or after the cutover's start, and
+    /// either both servers are up and the verified copy still matches, or the cutover left
+    /// them mid-way (the provider finishes it). A copy that no longer matches, or a staging
+    /// server that is gone, is made again.
+    async fn only_cutover_left(&self, live: &LiveFleet) -> Result<bool, MigrateError> {
+        if self.record.phase < Phase::Cutover || !live.contains_key(&self.request.staging) {
+            return Ok(false);
+        }
+        let (Some(source), Some(target)) =
+            (ready(live, &self.request.name), ready(live, &self.request.staging))
+        else {
+            return Ok(true);
+        };
+        let password = &self.request.admin_password;
+        let (source, target) = (connection(source, password)?, connection(target, password)?);
+        Ok(self.copier.verify(&source, &target, self.progress).await.is_ok())
+    }
+
+    /// Cutover, then retire: the work files go and the record is cleared.
+    async fn finish(&mut self, provider: &dyn Provider) -> Result<ObservedServer, MigrateError> {
+        self.begin(Phase::Cutover).await?;
+        let observed = provider.cutover(&self.request.name, &self.request.staging).await?;
+        self.begin(Phase::Retire).await?;
+        forget(self.journal, &self.request.name, &self.dir).await?;
+        Ok(observed)
+    }
+}
+
+/// Removes a migration's work directory and clears its record: it is over.
+async fn forget(journal: &dyn MigrationJournal, server: &ServerName, dir: &Path) -> Result<(), MigrateError> {
+    super::freeze::forget(dir)?;
+    work::remove_dir(dir)?;
+    journal.record(server, None).await
+}
+
+/// Migrates a server to `request.target`, phase by phase ([`Phase::ALL`]). Re-running after a
+/// crash at any point finishes the migration: a staging server an earlier run created is
+/// reused (creates are idempotent), a copy not yet verified is redone from the freeze (the
+/// freeze record keeps the settings from before the first freeze), a verified copy is checked
+/// again and cut over, a cutover in progress is finished by the provider.
 ///
 /// # Errors
-/// A provider, copy or verification failure. Before verification the source is unfrozen and
-/// unchanged; after it, writes stay frozen and a re-run finishes the cutover.
+/// A provider, copy or verification failure. Before cutover the source is unfrozen and
+/// unchanged; from the cutover on, writes stay frozen and a re-run finishes the migration.
 pub async fn run_migration(
     provider: &dyn Provider,
     request: &MigrationRequest,
+    copier: &dyn Copier,
+    journal: &dyn MigrationJournal,
     progress: Progress<'_>,
 ) -> Result<ObservedServer, MigrateError> {
-    let name = &request.name;
-    let staging = &request.staging;
-    let dir = request.work_dir.join("migrations").join(name.as_str());
-    std::fs::create_dir_all(&dir)
-        .map_err(|source| MigrateError::Io { context: format!("creating {}", dir.display()), source })?;
-    let options = CopyOptions { work_dir: dir.clone(), client_bindir: request.client_bindir.clone() };
+    let (name, staging) = (&request.name, &request.staging);
+    let dir = request.dir();
+    work::create_private_dir(&dir)?;
     let live = provider.refresh().await?;
-    let ready =
-        |server: &ServerName| live.get(server).filter(|observed| observed.status == ServerStatus::Ready);
-    let mut phase = read_phase(&dir);
-    if phase == Phase::Verified {
-        if let (Some(source), Some(target)) = (ready(name), ready(staging)) {
-            let (source, target) =
-                (connection(source, &request.admin_password)?, connection(target, &request.admin_password)?);
-            if verify(&source, &target, progress).await.is_err() {
-                phase = Phase::Copying;
-            }
-        } else if !live.contains_key(staging) {
-            // No staging server: the cutover finished before the crash (the server already is
-            // the target), or the verified copy is gone and the copy is made again.
-            phase = Phase::Copying;
-        }
-    }
-    if phase == Phase::Copying && !live.contains_key(staging) {
+    if !live.contains_key(staging) {
         if let Some(done) = live.get(name).filter(|server| server.spec == request.target) {
             // Migrated before: the server already is the target and the staging server is gone.
-            forget_work(&dir)?;
+            forget(journal, name, &dir).await?;
             return Ok(done.clone());
         }
     }
-    if phase == Phase::Copying {
+    let record = journal.unfinished(name).filter(|record| &record.staging == staging).unwrap_or_else(|| {
+        MigrationRecord {
+            staging: staging.clone(),
+            phase: Phase::CreateTarget,
+            started_at: Utc::now(),
+            writes_frozen_since: None,
+        }
+    });
+    let mut run = Run { request, copier, journal, progress, record, dir };
+    if !run.only_cutover_left(&live).await? {
+        // A resumed copy dumps again: what an interrupted run left goes first.
+        work::remove_dumps(&run.dir)?;
         let source = live.get(name).ok_or_else(|| {
             MigrateError::Invalid(format!("{name} does not exist and no verified copy of it was made"))
         })?;
-        progress(MigrationEvent::Step(MigrationStep::CreateTarget));
+        run.begin(Phase::CreateTarget).await?;
         let spec = ServerSpec { replica_of: None, ..request.target.clone() };
         let create = CreateRequest {
             name: staging.clone(),
@@ -134,25 +206,51 @@ pub async fn run_migration(
             admin_password: Some(request.admin_password.clone()),
         };
         let target = provider.create(create).await?;
-        let source_connection = connection(source, &request.admin_password)?;
-        let target_connection = connection(&target, &request.admin_password)?;
-        copy_and_verify(&source_connection, &target_connection, &options, progress).await?;
-        write_phase(&dir, staging, Phase::Verified)?;
+        let password = &request.admin_password;
+        run.copy(&connection(source, password)?, &connection(&target, password)?).await?;
     }
-    progress(MigrationEvent::Step(MigrationStep::Cutover));
-    let observed = provider.cutover(name, staging).await?;
-    progress(MigrationEvent::Step(MigrationStep::Retire));
-    forget_work(&dir)?;
-    Ok(observed)
+    run.finish(provider).await
 }
 
-/// Removes a finished migration's work directory: its freeze record, journal and dumps.
-fn forget_work(dir: &Path) -> Result<(), MigrateError> {
-    freeze::forget(dir)?;
-    match std::fs::remove_dir_all(dir) {
-        Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
-            Err(MigrateError::Io { context: format!("removing {}", dir.display()), source })
-        }
-        _ => Ok(()),
+/// Abandons an unfinished migration of `server` that has not begun its cutover: the source's
+/// writes are unfrozen exactly, the staging server deleted, the work files removed and the
+/// record cleared. `source` is the server's connection (its admin password from the fleet).
+///
+/// # Errors
+/// When the cutover has begun (`pgfleet apply` must finish it), or a step fails (the record is
+/// kept, so the abort can be run again).
+pub async fn abort_migration(
+    provider: &dyn Provider,
+    server: &ServerName,
+    source: Option<&Connection>,
+    copier: &dyn Copier,
+    journal: &dyn MigrationJournal,
+    state_dir: &Path,
+) -> Result<MigrationRecord, MigrateError> {
+    let record = journal
+        .unfinished(server)
+        .ok_or_else(|| MigrateError::Invalid(format!("no unfinished migration of {server} is recorded")))?;
+    if !record.phase.abortable() {
+        return Err(MigrateError::Invalid(format!(
+            "the cutover of {server} to {} has begun, so the migration can no longer be aborted: run `pgfleet apply` \
+             to finish it",
+            record.staging
+        )));
     }
+    let dir = work_dir_of(state_dir, server);
+    match source {
+        Some(source) => copier.unfreeze(source, &dir).await?,
+        None if record.writes_frozen_since.is_some() => {
+            return Err(MigrateError::Invalid(format!(
+                "{server} does not exist, so its writes cannot be unfrozen; nothing was changed"
+            )));
+        }
+        None => {}
+    }
+    let live = provider.refresh().await?;
+    if live.contains_key(&record.staging) {
+        provider.delete(&record.staging).await?;
+    }
+    forget(journal, server, &dir).await?;
+    Ok(record)
 }

@@ -341,18 +341,15 @@ fn migrate(name: &ServerName, live: &ServerSpec, diff: &ServerDiff) -> NewChange
          restore, verify, cutover) instead of replacing the server",
         join_keys(&diff.migration_keys)
     );
+    let staging = staging_name(name);
     NewChange {
         kind: Kind::Migrate,
         action: Action::Migrate,
-        operation: Operation::Migrate {
-            from: live.clone(),
-            to: diff.target.clone(),
-            staging: staging_name(name),
-        },
+        steps: crate::migrate::plan_steps(name, &staging, &diff.target),
+        operation: Operation::Migrate { from: live.clone(), to: diff.target.clone(), staging },
         attributes: without_replica_of(&diff.attributes),
         impact: impact::migrate(),
         reason,
-        steps: migration_steps(name, &diff.target),
     }
 }
 
@@ -393,24 +390,4 @@ fn describe(attributes: &[AttributeChange]) -> String {
         .map(|a| format!("{} {} → {}", a.path, diff::display_value(&a.before), diff::display_value(&a.after)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The ordered steps of a migration (DESIGN.md: freeze writes → dump → create target →
-/// restore → verify → cutover → retire source).
-fn migration_steps(name: &ServerName, target: &ServerSpec) -> Vec<String> {
-    vec![
-        format!("freeze writes on {name} (it keeps serving reads)"),
-        format!("dump every database of {name} with pg_dump"),
-        format!(
-            "create the new server ({}, PostgreSQL {}, {} GB, {})",
-            target.sku_name(),
-            target.version,
-            target.storage_gb,
-            target.location
-        ),
-        "restore the dump into the new server with pg_restore".to_string(),
-        "verify the copy: every database, table and row count matches the source".to_string(),
-        format!("cut over: {name} becomes the new server; clients reconnect"),
-        format!("retire the old {name}"),
-    ]
 }

@@ -151,8 +151,9 @@ pub enum Operation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replication_support: Option<ReplicationSupport>,
     },
-    /// Move the data to a new server with `to`'s spec: freeze, dump, create, restore, verify,
-    /// cutover, retire the source.
+    /// Move the data to a new server with `to`'s spec, through the phases of
+    /// `crate::migrate::Phase` (create the target, freeze, dump, restore, verify, cutover,
+    /// retire the source).
     Migrate {
         from: ServerSpec,
         to: ServerSpec,

@@ -1,6 +1,7 @@
 //! The state file's data: what pgfleet last recorded of each server it manages, and the
 //! journal records an apply appends while it runs.
 
+use crate::migrate::MigrationRecord;
 use crate::model::{Address, ObservedServer, ServerName};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -27,6 +28,11 @@ pub struct State {
     /// Steps an apply started and had not finished when it last wrote: an interrupted apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_flight: Vec<InFlightStep>,
+    /// Migrations that began and have not ended, by the server whose data moves: where each
+    /// stopped, its staging server, and since when the source's writes are frozen. Kept until
+    /// the migration ends or is aborted (an interrupted apply's recovery keeps them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub migrations: BTreeMap<ServerName, MigrationRecord>,
 }
 
 impl State {
@@ -40,6 +46,7 @@ impl State {
             fleet: fleet.to_string(),
             servers: BTreeMap::new(),
             in_flight: Vec::new(),
+            migrations: BTreeMap::new(),
         }
     }
 
@@ -67,6 +74,14 @@ impl State {
                 }
             }
             JournalRecord::Observed { outcome } => self.apply_outcome(outcome),
+            JournalRecord::Migration { server, migration } => match migration {
+                Some(record) => {
+                    self.migrations.insert(server.clone(), record.clone());
+                }
+                None => {
+                    self.migrations.remove(server);
+                }
+            },
         }
     }
 
@@ -143,6 +158,13 @@ pub enum JournalRecord {
     },
     /// A fact learnt outside a step (for example a refresh of one server).
     Observed { outcome: RecordOutcome },
+    /// A migration of `server` reached a phase (`Some`, before the phase's work starts), or
+    /// ended (`None`: finished or aborted).
+    Migration {
+        server: ServerName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        migration: Option<MigrationRecord>,
+    },
 }
 
 /// How a finished step changed what exists.

@@ -10,7 +10,7 @@ use azure_common::backed::{backed_emulator, checksums, connect, running_clusters
 use azure_common::converge::{converge_with, refresh};
 use azure_common::*;
 use pgfleet::emulator::gateway::INVALID_USERNAME;
-use pgfleet::exec::DumpRestoreMigrator;
+use pgfleet::exec::PhasedMigrator;
 use pgfleet::model::{ServerName, ServerStatus};
 use pgfleet::providers::Provider;
 use pgfleet::providers::azure::AzureProvider;
@@ -65,11 +65,7 @@ async fn a_basic_to_general_purpose_migration_keeps_every_row() {
     let path = directory.path().join("fleet.toml");
     let mut state = pgfleet::state::State::new("backed");
     let passwords = BTreeMap::from([(ServerName::new("shop-db"), Redacted::new(PASSWORD.to_string()))]);
-    let migrator = Arc::new(DumpRestoreMigrator {
-        work_dir: directory.path().join("work"),
-        passwords,
-        client_bindir: None,
-    });
+    let migrator = Arc::new(PhasedMigrator::dump_restore(directory.path().join("work"), passwords, None));
 
     std::fs::write(&path, fleet_toml(&emulator.base_url(), "Basic", 1)).unwrap();
     let (desired, _) = pgfleet::config::parse(&path, &std::fs::read(&path).unwrap()).unwrap();
@@ -139,11 +135,11 @@ async fn a_basic_to_general_purpose_migration_keeps_every_row() {
     drop(shop);
     std::fs::write(&path, fleet_toml_geo(&emulator.base_url(), "GeneralPurpose", 2, true)).unwrap();
     let (desired, _) = pgfleet::config::parse(&path, &std::fs::read(&path).unwrap()).unwrap();
-    let migrator = Arc::new(DumpRestoreMigrator {
-        work_dir: directory.path().join("work"),
-        passwords: BTreeMap::from([(ServerName::new("shop-db"), Redacted::new(PASSWORD.to_string()))]),
-        client_bindir: None,
-    });
+    let migrator = Arc::new(PhasedMigrator::dump_restore(
+        directory.path().join("work"),
+        BTreeMap::from([(ServerName::new("shop-db"), Redacted::new(PASSWORD.to_string()))]),
+        None,
+    ));
     let again = converge_with(provider.clone(), &desired, &mut state, PASSWORD, migrator).await.unwrap();
     assert_eq!(again.applies, 1, "{:?}", again.errors);
     let live = refresh(provider.as_ref()).await.unwrap();

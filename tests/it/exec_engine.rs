@@ -258,6 +258,7 @@ async fn every_step_is_in_flight_before_and_done_after() {
                 JournalRecord::Started { step } => (format!("started {}", step.change_id), *calls),
                 JournalRecord::Finished { change_id, .. } => (format!("finished {change_id}"), *calls),
                 JournalRecord::Observed { .. } => ("observed".to_string(), *calls),
+                JournalRecord::Migration { .. } => ("migration".to_string(), *calls),
             })
         })
         .collect();
@@ -370,7 +371,11 @@ async fn a_state_that_cannot_be_saved_stops_the_apply() {
     let report = pgfleet::exec::apply(
         &plan,
         std::sync::Arc::new(provider.clone()),
-        std::sync::Arc::new(pgfleet::exec::MemoryMigrator),
+        std::sync::Arc::new(pgfleet::exec::PhasedMigrator::in_memory(
+            &plan,
+            &std::env::temp_dir(),
+            pgfleet::migrate::MemoryCopier::default(),
+        )),
         Box::new(FullDisk { ok: 1 }),
         ApplyOptions::default(),
         events,
@@ -430,7 +435,7 @@ async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
         .map(|call| (call.op, call.server.to_string()))
         .collect();
     let expected = [
-        (Op::Create, "pay-main-migrating"),
+        (Op::Create, "pay-main-migration"),
         (Op::Cutover, "pay-main"),
         (Op::SetParameter, "pay-main"),
         (Op::Restart, "pay-main"),
@@ -446,7 +451,9 @@ async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
             _ => None,
         })
         .collect();
-    assert_eq!(stages, [None, Some("create_staging".into()), Some("copy".into()), Some("cutover".into())]);
+    let phases = pgfleet::migrate::Phase::ALL.map(|phase| Some(phase.as_str().to_string()));
+    assert_eq!(stages[0], None);
+    assert_eq!(stages[1..], phases, "every phase is journaled, in the protocol's order");
     let live = provider.servers();
     assert_eq!(live.len(), 2);
     assert_eq!(live[&name("pay-ro-1")].spec.version, pgfleet::rules::PgVersion::V11);

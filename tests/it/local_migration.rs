@@ -6,8 +6,8 @@ use crate::local_support;
 use async_trait::async_trait;
 use local_support::{Harness, PASSWORD, admin, admin_to, spec};
 use pgfleet::migrate::{
-    CopyOptions, MigrateError, MigrationEvent, MigrationRequest, copy_and_verify, run_migration,
-    staging_name, unfreeze, verify,
+    CopyOptions, MemoryJournal, MigrateError, MigrationEvent, MigrationRequest, PgCopier, copy_and_verify,
+    run_migration, staging_name, unfreeze, verify,
 };
 use pgfleet::model::{LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::providers::local::LocalProvider;
@@ -83,7 +83,6 @@ fn request(harness: &Harness, name: &str) -> MigrationRequest {
         staging: staging_name(&name.into()),
         admin_password: Redacted::new(PASSWORD.into()),
         work_dir: harness.root.join("state"),
-        client_bindir: None,
     }
 }
 
@@ -100,14 +99,35 @@ async fn basic_server_with_100k_rows_migrates_to_general_purpose_keeping_name_an
     let events = Mutex::new(Vec::new());
     let source_dir = harness.server_dir("shop-db");
     let source_seen_at_verification = Mutex::new(Vec::new());
+    let work = harness.root.join("state/migrations/shop-db");
+    let modes_at_restore = Mutex::new(Vec::new());
     let progress = |event: MigrationEvent| {
         if matches!(event, MigrationEvent::TableVerified { .. }) {
             source_seen_at_verification.lock().unwrap().push(source_dir.join("data").exists());
         }
+        if matches!(event, MigrationEvent::Restored { .. }) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            let mut modes = modes_at_restore.lock().unwrap();
+            modes.push(("dir".to_string(), mode(&work)));
+            for entry in std::fs::read_dir(&work).unwrap() {
+                let path = entry.unwrap().path();
+                modes.push((path.file_name().unwrap().to_string_lossy().into_owned(), mode(&path)));
+            }
+        }
         events.lock().unwrap().push(event);
     };
+    let journal = MemoryJournal::default();
     let started = std::time::Instant::now();
-    let migrated = run_migration(&harness.provider, &request(&harness, "shop-db"), &progress).await.unwrap();
+    let migrated = run_migration(
+        &harness.provider,
+        &request(&harness, "shop-db"),
+        &PgCopier::default(),
+        &journal,
+        &progress,
+    )
+    .await
+    .unwrap();
     eprintln!("migration of 100,002 rows took {:?}", started.elapsed());
 
     assert_eq!(migrated.name.as_str(), "shop-db");
@@ -138,6 +158,17 @@ async fn basic_server_with_100k_rows_migrates_to_general_purpose_keeping_name_an
         std::fs::read_dir(&fleet_dir).unwrap().map(|entry| entry.unwrap().file_name()).collect();
     assert_eq!(left, ["shop-db"], "the old cluster and the staging directory are gone");
     assert!(!harness.root.join("state/migrations/shop-db").exists(), "the dump is removed once complete");
+    let modes = modes_at_restore.into_inner().unwrap();
+    assert!(modes.iter().any(|(file, _)| file == "globals.sql"), "{modes:?}");
+    assert!(modes.iter().any(|(file, _)| file == "freeze.json"), "{modes:?}");
+    for (file, mode) in &modes {
+        let private = if file == "dir" { 0o700 } else { 0o600 };
+        assert_eq!(*mode, private, "{file} is readable by others: {mode:o}");
+    }
+    let phases: Vec<_> =
+        journal.history().into_iter().map(|(_, record)| record.map(|record| record.phase)).collect();
+    let expected: Vec<_> = pgfleet::migrate::Phase::ALL.into_iter().map(Some).chain([None]).collect();
+    assert_eq!(phases, expected, "each phase journaled once, in order, then the record cleared");
 
     let seen = source_seen_at_verification.into_inner().unwrap();
     assert!(!seen.is_empty() && seen.iter().all(|present| *present), "the old cluster outlives verification");
@@ -261,9 +292,13 @@ async fn a_failure_before_cutover_leaves_the_source_unfrozen_and_unchanged() {
     let settings = database_settings(port).await;
     let before = fingerprint(port).await;
 
+    let journal = MemoryJournal::default();
     let broken =
         Interrupting { inner: &harness.provider, harness: &harness, mode: Interruption::BrokenTarget };
-    let error = run_migration(&broken, &request(&harness, "frozen-db"), &quiet).await.unwrap_err();
+    let error =
+        run_migration(&broken, &request(&harness, "frozen-db"), &PgCopier::default(), &journal, &quiet)
+            .await
+            .unwrap_err();
     assert!(error.to_string().contains("pg_restore") || error.to_string().contains("nobody_here"), "{error}");
 
     assert_eq!(database_settings(port).await, settings, "the freeze is undone exactly");
@@ -276,16 +311,25 @@ async fn a_failure_before_cutover_leaves_the_source_unfrozen_and_unchanged() {
     let fleet = harness.provider.refresh().await.unwrap();
     assert_eq!(fleet[&ServerName::from("frozen-db")].spec.tier, Tier::Basic);
 
-    // The dump is kept for inspection; a re-run without the fault completes with the new row.
-    assert!(harness.root.join("state/migrations/frozen-db/globals.sql").exists());
+    // The dumps (roles with their password hashes, every row) are gone with the failed copy;
+    // the record says the staging server exists with writes flowing. A re-run without the
+    // fault completes with the new row.
+    let work = harness.root.join("state/migrations/frozen-db");
+    let left: Vec<_> = std::fs::read_dir(&work).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    let record = journal.history().last().cloned().unwrap().1.expect("the migration is unfinished");
+    assert_eq!((record.phase, record.writes_frozen_since), (pgfleet::migrate::Phase::CreateTarget, None));
     let after_failure = fingerprint(port).await;
-    run_migration(&harness.provider, &request(&harness, "frozen-db"), &quiet).await.unwrap();
+    run_migration(&harness.provider, &request(&harness, "frozen-db"), &PgCopier::default(), &journal, &quiet)
+        .await
+        .unwrap();
     assert_eq!(fingerprint(port).await, after_failure);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_migrations_complete_on_rerun_without_losing_data() {
     let harness = Harness::new(55680);
+    let journal = MemoryJournal::default();
     for (name, mode) in
         [("cut-before", Interruption::BeforeCutover), ("cut-during", Interruption::DuringCutover)]
     {
@@ -293,17 +337,35 @@ async fn interrupted_migrations_complete_on_rerun_without_losing_data() {
         fill(port, 800).await;
         let before = fingerprint(port).await;
         let interrupting = Interrupting { inner: &harness.provider, harness: &harness, mode };
-        run_migration(&interrupting, &request(&harness, name), &quiet).await.unwrap_err();
+        run_migration(&interrupting, &request(&harness, name), &PgCopier::default(), &journal, &quiet)
+            .await
+            .unwrap_err();
         assert!(harness.server_dir(staging_name(&name.into()).as_str()).exists());
 
-        let migrated = run_migration(&harness.provider, &request(&harness, name), &quiet).await.unwrap();
+        let migrated = run_migration(
+            &harness.provider,
+            &request(&harness, name),
+            &PgCopier::default(),
+            &journal,
+            &quiet,
+        )
+        .await
+        .unwrap();
         assert_eq!(migrated.spec.tier, Tier::GeneralPurpose, "{name}");
         assert_eq!(migrated.endpoint.unwrap().port, port, "{name}");
         assert_eq!(fingerprint(port).await, before, "{name}");
         assert!(!harness.server_dir(staging_name(&name.into()).as_str()).exists(), "{name}");
         assert!(!harness.root.join(format!("testfleet/.retired-{name}")).exists(), "{name}");
         // A third run finds the migration done and changes nothing.
-        let again = run_migration(&harness.provider, &request(&harness, name), &quiet).await.unwrap();
+        let again = run_migration(
+            &harness.provider,
+            &request(&harness, name),
+            &PgCopier::default(),
+            &journal,
+            &quiet,
+        )
+        .await
+        .unwrap();
         assert_eq!(again.spec, spec_of_target());
     }
 }

@@ -263,8 +263,9 @@ fn brand_new_servers_do_not_count_as_restarts_in_any_renderer() {
 /// no shrink; lowering the config below what was applied is then refused.
 #[tokio::test]
 async fn apply_records_the_configured_storage_and_a_refresh_does_not_turn_it_into_a_shrink() {
-    use crate::exec::MemoryMigrator;
+    use crate::exec::PhasedMigrator;
     use crate::exec::{ApplyOptions, Cancel, EventSender, MemorySink, apply};
+    use crate::migrate::MemoryCopier;
     use crate::providers::test_provider::{TestProvider, observed as provider_observed};
     use std::sync::Arc;
 
@@ -281,7 +282,7 @@ async fn apply_records_the_configured_storage_and_a_refresh_does_not_turn_it_int
     let report = apply(
         &plan,
         Arc::new(provider.clone()),
-        Arc::new(MemoryMigrator),
+        Arc::new(PhasedMigrator::in_memory(&plan, &std::env::temp_dir(), MemoryCopier::default())),
         Box::new(sink.clone()),
         ApplyOptions::default(),
         events,

@@ -2,8 +2,9 @@
 //! elsewhere; these tests write plans by hand).
 #![allow(dead_code)]
 
-use pgfleet::exec::MemoryMigrator;
+use pgfleet::exec::PhasedMigrator;
 use pgfleet::exec::{ApplyOptions, ApplyReport, Cancel, Event, EventSender, MemorySink, StateSink, apply};
+use pgfleet::migrate::MemoryCopier;
 use pgfleet::model::{ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
@@ -155,7 +156,8 @@ impl StateSink for RecordingSink {
     }
 }
 
-/// Runs an apply with the in-memory migrator and collects its events.
+/// Runs an apply with the real migration protocol and an in-memory copier (resuming the
+/// migrations the sink's state records as unfinished), and collects its events.
 pub async fn run(
     plan: &Plan,
     provider: &TestProvider,
@@ -163,17 +165,25 @@ pub async fn run(
     options: ApplyOptions,
     cancel: Cancel,
 ) -> (ApplyReport, Vec<Event>) {
+    run_with_copier(plan, provider, sink, options, cancel, MemoryCopier::default()).await
+}
+
+/// [`run`] with a given copier (to see its calls or make a phase fail).
+pub async fn run_with_copier(
+    plan: &Plan,
+    provider: &TestProvider,
+    sink: RecordingSink,
+    options: ApplyOptions,
+    cancel: Cancel,
+    copier: MemoryCopier,
+) -> (ApplyReport, Vec<Event>) {
     let (events, mut receiver) = EventSender::channel();
-    let report = apply(
-        plan,
-        Arc::new(provider.clone()),
-        Arc::new(MemoryMigrator),
-        Box::new(sink),
-        options,
-        events,
-        cancel,
-    )
-    .await;
+    let work = tempfile::tempdir().expect("a work directory");
+    let mut migrator = PhasedMigrator::in_memory(plan, work.path(), copier);
+    migrator.unfinished = sink.memory.state().migrations;
+    let report =
+        apply(plan, Arc::new(provider.clone()), Arc::new(migrator), Box::new(sink), options, events, cancel)
+            .await;
     let mut collected = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         collected.push(event);
