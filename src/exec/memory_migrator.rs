@@ -36,7 +36,7 @@ impl Migrator for MemoryMigrator {
         };
         let name = &change.server;
         let staging = MemoryMigrator::staging_name(name);
-        let live = context.call(|| provider.refresh()).await?;
+        let live = provider.refresh().await?;
         if let Some(server) =
             live.get(name).filter(|server| server.spec == *to && !live.contains_key(&staging))
         {
@@ -44,11 +44,11 @@ impl Migrator for MemoryMigrator {
         }
         context.stage("create_staging").await?;
         let request = CreateRequest { name: staging.clone(), spec: to.clone(), admin_password: None };
-        context.call(|| provider.create(request.clone())).await?;
+        provider.create(request.clone()).await?;
         context.stage("copy").await?;
-        context.call(|| provider.connection(name)).await?;
-        context.call(|| provider.connection(&staging)).await?;
+        provider.connection(name).await?;
+        provider.connection(&staging).await?;
         context.stage("cutover").await?;
-        context.call(|| provider.cutover(name, &staging)).await
+        provider.cutover(name, &staging).await
     }
 }

@@ -4,7 +4,6 @@
 //! lives with the executor (the [`Migrator`] trait's home) so that `migrate` knows nothing of
 //! plans or steps.
 
-use super::retrying_provider::RetryingProvider;
 use super::{EventKind, Migrator, StepContext};
 use crate::migrate::{MigrateError, MigrationEvent, MigrationRequest, MigrationStep, run_migration};
 use crate::model::{ObservedServer, ServerName};
@@ -64,10 +63,9 @@ impl Migrator for DumpRestoreMigrator {
                 message: describe(&event),
             });
         };
-        // Each provider call is retried like the executor's own calls (bounded by its policy):
-        // a re-run after a crash meets the staging server mid-operation (409).
-        let retrying = RetryingProvider { inner: provider, context };
-        run_migration(&retrying, &request, &progress).await.map_err(into_provider_error)
+        // `provider` is the command's retrying provider: a re-run after a crash that meets the
+        // staging server mid-operation (409) waits and tries again like every other call.
+        run_migration(provider, &request, &progress).await.map_err(into_provider_error)
     }
 }
 

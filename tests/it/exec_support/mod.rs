@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use pgfleet::exec::MemoryMigrator;
-use pgfleet::exec::{ApplyOptions, ApplyReport, Cancel, Event, EventSender, MemorySink, StateSink, apply};
+use pgfleet::exec::{
+    ApplyOptions, ApplyReport, Cancel, Event, EventKind, EventSender, MemorySink, RetryNotice, RetryPolicy,
+    RetryingProvider, StateSink, apply,
+};
 use pgfleet::model::{ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::plan::{
     Action, Change, DowntimeRange, Impact, Operation, PLAN_FORMAT_VERSION, Plan, PlanInputs, Summary,
@@ -155,7 +158,8 @@ impl StateSink for RecordingSink {
     }
 }
 
-/// Runs an apply with the in-memory migrator and collects its events.
+/// Runs an apply with the in-memory migrator and collects its events, the provider wrapped
+/// in the retrying layer with the default policy, as the CLI wraps it.
 pub async fn run(
     plan: &Plan,
     provider: &TestProvider,
@@ -163,20 +167,32 @@ pub async fn run(
     options: ApplyOptions,
     cancel: Cancel,
 ) -> (ApplyReport, Vec<Event>) {
+    let (report, events, _) =
+        run_with_retries(plan, provider, sink, options, RetryPolicy::default(), cancel).await;
+    (report, events)
+}
+
+/// [`run`] under `policy`; also returns the `retry` events the retrying layer reported.
+pub async fn run_with_retries(
+    plan: &Plan,
+    provider: &TestProvider,
+    sink: RecordingSink,
+    options: ApplyOptions,
+    policy: RetryPolicy,
+    cancel: Cancel,
+) -> (ApplyReport, Vec<Event>, Vec<EventKind>) {
+    let retries = Arc::new(Mutex::new(Vec::new()));
+    let heard = retries.clone();
+    let retrying = RetryingProvider::new(Arc::new(provider.clone()), policy)
+        .observed(Arc::new(move |notice: &RetryNotice<'_>| heard.lock().unwrap().push(notice.to_event())));
     let (events, mut receiver) = EventSender::channel();
-    let report = apply(
-        plan,
-        Arc::new(provider.clone()),
-        Arc::new(MemoryMigrator),
-        Box::new(sink),
-        options,
-        events,
-        cancel,
-    )
-    .await;
+    let report =
+        apply(plan, Arc::new(retrying), Arc::new(MemoryMigrator), Box::new(sink), options, events, cancel)
+            .await;
     let mut collected = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         collected.push(event);
     }
-    (report, collected)
+    let retries = retries.lock().unwrap().clone();
+    (report, collected, retries)
 }
