@@ -167,4 +167,25 @@ mod tests {
         assert_eq!(value["action"], "update");
         assert!(value["@timestamp"].as_str().unwrap().contains('T'));
     }
+
+    #[test]
+    fn a_retry_names_its_call_and_server_only_when_there_is_one() {
+        let retry = |server: Option<ServerName>| {
+            let line = Event::now(EventKind::Retry {
+                call: "refresh",
+                server,
+                attempt: 1,
+                max_attempts: 10,
+                delay_ms: 1300,
+                error: "Injected server error. (InternalServerError)".into(),
+            })
+            .to_json_line();
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()
+        };
+        let refresh = retry(None);
+        assert_eq!((refresh["type"].as_str(), refresh["call"].as_str()), (Some("retry"), Some("refresh")));
+        assert!(refresh.get("server").is_none(), "{refresh}");
+        assert_eq!(refresh["delay_ms"], 1300);
+        assert_eq!(retry(Some(ServerName::new("pay-main")))["server"], "pay-main");
+    }
 }

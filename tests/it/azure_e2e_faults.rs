@@ -80,8 +80,10 @@ struct SeedRun {
     /// CLI runs, and those that did not exit as expected (command, code, stderr).
     runs: usize,
     failures: Vec<String>,
-    /// Retries the commands reported (`retry` events of `apply --json`, `-v` lines otherwise).
-    retries: usize,
+    /// Retries the commands reported: `retry` events of `apply --json` and `destroy --json`,
+    /// and `-v` lines of the others.
+    json_retries: usize,
+    verbose_retries: usize,
     requests: usize,
     faults: usize,
     token_faults: usize,
@@ -94,8 +96,8 @@ impl SeedRun {
         let output = run_pgfleet(directory, &emulator.base_url(), args).await;
         let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
         self.runs += 1;
-        self.retries += stdout.lines().filter(|line| line.contains(r#""type":"retry""#)).count();
-        self.retries += stderr.lines().filter(|line| line.starts_with("debug: retrying ")).count();
+        self.json_retries += stdout.lines().filter(|line| line.contains(r#""type":"retry""#)).count();
+        self.verbose_retries += stderr.lines().filter(|line| line.starts_with("debug: retrying ")).count();
         for secret in [PASSWORD, "client-secret-cli"] {
             assert!(
                 !stdout.contains(secret) && !stderr.contains(secret),
@@ -158,14 +160,15 @@ async fn run_seed(seed: u64, throttling: bool) -> SeedRun {
 fn check(results: &[SeedRun]) {
     for run in results {
         eprintln!(
-            "seed {:2}: {} CLI runs, {} failed; {} requests, {} faults injected ({} at the token endpoint), {} retries reported",
+            "seed {:2}: {} CLI runs, {} failed; {} requests, {} faults injected ({} at the token endpoint); retries reported: {} events, {} -v lines",
             run.seed,
             run.runs,
             run.failures.len(),
             run.requests,
             run.faults,
             run.token_faults,
-            run.retries
+            run.json_retries,
+            run.verbose_retries
         );
     }
     let runs: usize = results.iter().map(|run| run.runs).sum();
@@ -181,7 +184,9 @@ fn check(results: &[SeedRun]) {
         );
     }
     assert!(results.iter().map(|run| run.faults).sum::<usize>() > 0, "faults were injected");
-    assert!(results.iter().map(|run| run.retries).sum::<usize>() > 0, "retries were reported");
+    let json: usize = results.iter().map(|run| run.json_retries).sum();
+    let verbose: usize = results.iter().map(|run| run.verbose_retries).sum();
+    assert!(json > 0 && verbose > 0, "retries were reported as events ({json}) and -v lines ({verbose})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
