@@ -35,7 +35,12 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
     let mut locked = session::open_state(global, &fleet, "apply", printer)?;
     let runtime = session::runtime()?;
     let (provider_events, provider_receiver) = tokio::sync::mpsc::unbounded_channel();
-    let provider = session::build_provider_with_events(&fleet, Some(provider_events))?;
+    let provider = session::build_provider_with_events(
+        &fleet,
+        Some(provider_events),
+        session::RetryReport::for_json(args.json),
+        printer,
+    )?;
     runtime.block_on(async {
         let measurements = session::report_provider_events(provider_receiver, args.json, printer.clone());
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;

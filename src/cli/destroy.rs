@@ -31,7 +31,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
     }
     let fleet = session::load_fleet(global, printer)?;
     let mut locked = session::open_state(global, &fleet, "destroy", printer)?;
-    let provider = session::build_provider(&fleet)?;
+    let provider = session::build_provider(&fleet, session::RetryReport::for_json(args.json), printer)?;
     session::runtime()?.block_on(async {
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         let live = session::refresh(provider.as_ref()).await?;

@@ -28,7 +28,7 @@ pub(crate) struct EmulatorArgs {
     /// "invisible=1s": how long a new server answers 404.
     #[arg(long)]
     pub latency: Option<Latencies>,
-    /// Probabilities of injected faults per request, e.g. "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01" (lost: carried out, answer dropped).
+    /// Probabilities of injected faults per request, the token endpoint's included, e.g. "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01" (lost: carried out, answer dropped).
     #[arg(long)]
     pub faults: Option<FaultRates>,
     /// Turn off ARM's throttling (token buckets of 250 reads and 200 writes).

@@ -49,7 +49,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
     let fleet = session::load_fleet(global, printer)?;
     let locked = session::open_state(global, &fleet, "plan", printer)?;
     let live = if args.refresh {
-        let provider = session::build_provider(&fleet)?;
+        let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
         session::runtime()?.block_on(session::refresh(provider.as_ref()))?
     } else {
         locked.state().observed()

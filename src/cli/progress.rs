@@ -53,11 +53,6 @@ pub(crate) fn event_line(event: &Event) -> Option<String> {
             format!("{} {}…", capitalize(verbs(*action).0), server(address))
         }
         EventKind::StepProgress { address, message, .. } => format!("{}: {message}", server(address)),
-        EventKind::StepRetried { address, attempt, delay_ms, error, .. } => format!(
-            "{}: attempt {attempt} failed ({error}); retrying in {}",
-            server(address),
-            format_elapsed(Duration::from_millis(*delay_ms))
-        ),
         EventKind::StepSucceeded { address, action, elapsed_ms, .. } => format!(
             "{} {} [{}]",
             server(address),
@@ -68,7 +63,8 @@ pub(crate) fn event_line(event: &Event) -> Option<String> {
             format!("error: {} {} failed: {error}", verbs(*action).0, server(address))
         }
         EventKind::StepSkipped { address, reason, .. } => format!("{}: {reason}", server(address)),
-        EventKind::ApplyFinished { .. } => return None,
+        // Retries are printed by the retrying layer's observer (`-v`), not by the progress.
+        EventKind::Retry { .. } | EventKind::ApplyFinished { .. } => return None,
     })
 }
 
@@ -224,7 +220,7 @@ impl Bars {
         if counts {
             self.overall.inc(1);
         }
-        if counts || matches!(event.kind, EventKind::StepRetried { .. }) {
+        if counts {
             if let Some(line) = event_line(event) {
                 let _ = self.multi.println(line);
             }

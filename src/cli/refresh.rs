@@ -12,7 +12,7 @@ pub(crate) struct RefreshArgs {}
 pub(crate) fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let fleet = session::load_fleet(global, printer)?;
     let mut locked = session::open_state(global, &fleet, "refresh", printer)?;
-    let provider = session::build_provider(&fleet)?;
+    let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
     let live = session::runtime()?.block_on(async {
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         session::refresh(provider.as_ref()).await

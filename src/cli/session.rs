@@ -3,6 +3,7 @@
 
 use super::{GlobalArgs, Printer};
 use crate::config::{self, DesiredFleet, ProviderSettings};
+use crate::exec::{RetryNotice, RetryObserver, RetryPolicy, RetryingProvider};
 use crate::model::{LiveFleet, ServerName};
 use crate::providers::Provider;
 use crate::providers::azure::{AzureProvider, AzureProviderOptions};
@@ -75,16 +76,57 @@ pub(crate) fn open_state(
     Ok(locked)
 }
 
-/// Builds the provider of the fleet's kind. Providers get no secrets: the executor hands each
-/// create the password it needs, and migrations connect with theirs. Azure credentials come
-/// from the environment (service principal, then the Azure CLI, then managed identity).
-pub(crate) fn build_provider(fleet: &DesiredFleet) -> anyhow::Result<Arc<dyn Provider>> {
-    build_provider_with_events(fleet, None)
+/// Where a command reports the retries of its provider calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryReport {
+    /// A `debug:` line on stderr each, shown with `-v`.
+    Verbose,
+    /// A `retry` event each on stdout, with the command's other JSON events (`apply --json`,
+    /// `destroy --json`).
+    Json,
+}
+
+impl RetryReport {
+    /// JSON events when the command prints JSON events, else `-v` lines.
+    pub(crate) fn for_json(json: bool) -> RetryReport {
+        if json { RetryReport::Json } else { RetryReport::Verbose }
+    }
+}
+
+/// Builds the provider of the fleet's kind, wrapped once in the retrying layer, so every call
+/// the command makes (its first refresh included) is retried under one policy
+/// ([`RetryPolicy::from_environment`]) and each retry is reported as `report` says. Providers
+/// get no secrets: the executor hands each create the password it needs, and migrations
+/// connect with theirs. Azure credentials come from the environment (service principal, then
+/// the Azure CLI, then managed identity).
+pub(crate) fn build_provider(
+    fleet: &DesiredFleet,
+    report: RetryReport,
+    printer: &Printer,
+) -> anyhow::Result<Arc<dyn Provider>> {
+    build_provider_with_events(fleet, None, report, printer)
 }
 
 /// [`build_provider`], with the local provider's measurements (restart windows, storage
 /// used, replica lag) sent to `events`.
 pub(crate) fn build_provider_with_events(
+    fleet: &DesiredFleet,
+    events: Option<tokio::sync::mpsc::UnboundedSender<ProviderEvent>>,
+    report: RetryReport,
+    printer: &Printer,
+) -> anyhow::Result<Arc<dyn Provider>> {
+    let policy = RetryPolicy::from_environment().map_err(anyhow::Error::msg)?;
+    let printer = printer.clone();
+    let observer: RetryObserver = Arc::new(move |notice: &RetryNotice<'_>| match report {
+        RetryReport::Verbose => printer.debug(&notice.describe()),
+        RetryReport::Json => printer.data(&crate::exec::Event::now(notice.to_event()).to_json_line()),
+    });
+    let inner = build_backend(fleet, events)?;
+    Ok(Arc::new(RetryingProvider::new(inner, policy).observed(observer)))
+}
+
+/// The bare provider of the fleet's kind (no retries).
+fn build_backend(
     fleet: &DesiredFleet,
     events: Option<tokio::sync::mpsc::UnboundedSender<ProviderEvent>>,
 ) -> anyhow::Result<Arc<dyn Provider>> {
@@ -134,7 +176,7 @@ fn fleet_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// Reads the live servers of the fleet.
+/// Reads the live servers of the fleet (through the retrying provider, like every call).
 pub(crate) async fn refresh(provider: &dyn Provider) -> anyhow::Result<LiveFleet> {
     provider
         .refresh()
@@ -202,7 +244,7 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     migrator.unfinished = locked.state().migrations.clone();
     let migrator = Arc::new(migrator);
     let shared = Arc::new(std::sync::Mutex::new(locked));
-    let options = ApplyOptions { parallelism, admin_passwords: passwords, ..ApplyOptions::default() };
+    let options = ApplyOptions { parallelism, admin_passwords: passwords };
     let (events, receiver) = EventSender::channel();
     let cancel = Cancel::new();
     let signals = tokio::spawn(watch_interrupts(cancel.clone(), printer.clone()));

@@ -1,6 +1,8 @@
 //! The emulator's HTTP surface: the ARM paths of `Microsoft.DBforPostgreSQL/servers` and their
 //! children, the async-operation polls, and a client-credentials token endpoint; plus the gate
-//! every ARM request passes (bearer token, throttling, injected faults, request log).
+//! every ARM request passes (bearer token, throttling, injected faults, request log). The token
+//! endpoint gets the same injected faults, answered as an OAuth endpoint would (429, 503, a
+//! dropped connection), but no bearer check or throttling.
 //!
 //! Must not: decide a rule (the store does) or sleep on the wall clock.
 
@@ -105,8 +107,11 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
     let is_write = !is_token && RequestClass::of(&method) != RequestClass::Read;
     let (request, body) = if is_write { with_logged_body(request).await } else { (request, None) };
     let _order = if is_write { Some(shared.write_order.lock().await) } else { None };
-    let (response, fault) =
-        if is_token { (next.run(request).await, None) } else { arm_gate(&shared, request, next).await };
+    let (response, fault) = if is_token {
+        token_gate(&shared, request, next).await
+    } else {
+        arm_gate(&shared, request, next).await
+    };
     // A lost answer logs what was carried out, not what reached the wire.
     let status = response.extensions().get::<LostStatus>().map_or(response.status().as_u16(), |s| s.0);
     let code = response.extensions().get::<LoggedCode>().map(|c| c.0.clone());
@@ -210,6 +215,35 @@ async fn arm_gate(shared: &Shared, request: Request, next: Next) -> (Response, O
     if let Some(remaining) = remaining {
         response.headers_mut().insert(class.header(), HeaderValue::from(remaining));
     }
+    (response, fault)
+}
+
+/// Maybe injects a fault into a token request: 429 (with `Retry-After`), 503 for a server
+/// error or a conflict (a token endpoint has no operations to conflict with), a dropped
+/// connection, or a token issued whose answer is lost.
+async fn token_gate(shared: &Shared, request: Request, next: Next) -> (Response, Option<Fault>) {
+    let oauth_error = |status: StatusCode, error: &str| {
+        let body = json!({"error": error, "error_description": format!("Injected: {error}.")});
+        (status, Json(body)).into_response()
+    };
+    let fault = shared.draw_fault();
+    let response = match fault {
+        None => next.run(request).await,
+        Some(Fault::Throttled) => with_retry_after(
+            oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            shared.options.fault_retry_after.as_secs(),
+        ),
+        Some(Fault::ServerError | Fault::Conflict) => {
+            oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
+        Some(Fault::Drop) => dropped_connection(),
+        Some(Fault::Lost) => {
+            let issued = next.run(request).await;
+            let mut lost = dropped_connection();
+            lost.extensions_mut().insert(LostStatus(issued.status().as_u16()));
+            lost
+        }
+    };
     (response, fault)
 }
 

@@ -46,12 +46,21 @@ pub enum EventKind {
         address: Address,
         message: String,
     },
-    /// A provider call failed with a retryable error and will be tried again.
-    StepRetried {
-        change_id: ChangeId,
-        address: Address,
-        /// The attempt that failed (1-based).
+    /// A provider call failed with an error a retry can fix and will be tried again. Sent by
+    /// the retrying provider layer ([`super::RetryingProvider`]) for any call of a command,
+    /// the refresh before the plan included, so it names the call and server, not a step.
+    Retry {
+        /// `refresh`, `create`, `update`, `delete`, `restart`, `promote`, `set_parameter`,
+        /// `cutover` or `connection`.
+        call: &'static str,
+        /// The server the call is about (a migration's staging server has its own name);
+        /// absent for `refresh`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server: Option<crate::model::ServerName>,
+        /// The attempt that failed (1-based), of at most `max_attempts`.
         attempt: u32,
+        max_attempts: u32,
+        /// The wait before the next attempt (at least the service's `Retry-After`).
         delay_ms: u64,
         error: String,
     },
@@ -87,11 +96,10 @@ impl EventKind {
         match self {
             EventKind::StepStarted { address, .. }
             | EventKind::StepProgress { address, .. }
-            | EventKind::StepRetried { address, .. }
             | EventKind::StepSucceeded { address, .. }
             | EventKind::StepFailed { address, .. }
             | EventKind::StepSkipped { address, .. } => Some(address),
-            EventKind::ApplyFinished { .. } => None,
+            EventKind::Retry { .. } | EventKind::ApplyFinished { .. } => None,
         }
     }
 }
@@ -158,5 +166,26 @@ mod tests {
         assert_eq!(value["address"], "servers.pay-main");
         assert_eq!(value["action"], "update");
         assert!(value["@timestamp"].as_str().unwrap().contains('T'));
+    }
+
+    #[test]
+    fn a_retry_names_its_call_and_server_only_when_there_is_one() {
+        let retry = |server: Option<ServerName>| {
+            let line = Event::now(EventKind::Retry {
+                call: "refresh",
+                server,
+                attempt: 1,
+                max_attempts: 10,
+                delay_ms: 1300,
+                error: "Injected server error. (InternalServerError)".into(),
+            })
+            .to_json_line();
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()
+        };
+        let refresh = retry(None);
+        assert_eq!((refresh["type"].as_str(), refresh["call"].as_str()), (Some("retry"), Some("refresh")));
+        assert!(refresh.get("server").is_none(), "{refresh}");
+        assert_eq!(refresh["delay_ms"], 1300);
+        assert_eq!(retry(Some(ServerName::new("pay-main")))["server"], "pay-main");
     }
 }

@@ -5,7 +5,6 @@
 //! holds the admin passwords the new servers get; it never records them. It lives with the
 //! executor (the [`Migrator`] trait's home) so that `migrate` knows nothing of plans or steps.
 
-use super::retrying_provider::RetryingProvider;
 use super::{EventKind, Migrator, StepContext};
 use crate::migrate::{
     Copier, MigrateError, MigrationEvent, MigrationJournal, MigrationRecord, MigrationRequest, PgCopier,
@@ -131,10 +130,9 @@ impl Migrator for PhasedMigrator {
             });
         };
         let journal = StepJournal { context, unfinished: self.unfinished.get(&change.server).cloned() };
-        // Each provider call is retried like the executor's own calls (bounded by its policy):
-        // a re-run after a crash meets the staging server mid-operation (409).
-        let retrying = RetryingProvider { inner: provider, context };
-        run_migration(&retrying, &request, self.copier.as_ref(), &journal, &progress)
+        // `provider` is the command's retrying provider: a re-run after a crash that meets the
+        // staging server mid-operation (409) waits and tries again like every other call.
+        run_migration(provider, &request, self.copier.as_ref(), &journal, &progress)
             .await
             .map_err(into_provider_error)
     }

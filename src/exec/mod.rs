@@ -1,7 +1,9 @@
 //! The DAG executor: applies a plan through a provider, in dependency order, in parallel where
-//! it can, persisting every step, so the state file never lies. It owns scheduling, retries,
-//! per-step journaling, the event stream and the reconciliation of an interrupted apply. It never
-//! prints (the CLI renders its events) and never reads the fleet file.
+//! it can, persisting every step, so the state file never lies. It owns scheduling, per-step
+//! journaling, the event stream, the reconciliation of an interrupted apply, and the one
+//! retrying layer every provider call goes through ([`RetryingProvider`], which the CLI wraps
+//! around the provider where it builds it; the executor itself never retries). It never prints
+//! (the CLI renders its events) and never reads the fleet file.
 //!
 //! - `scheduler`: the ready-set walk (JoinSet + Semaphore) and cancel handling.
 //! - `step`: one change's provider calls; the [`Migrator`] trait for data migrations.
@@ -9,9 +11,9 @@
 //!   the order they are queued, which is what lets a dependent start as soon as its
 //!   dependency's `Finished` record is queued.
 //! - `migration`: [`PhasedMigrator`], which runs `migrate`'s phases for a `migrate` change
-//!   (journaled in the state), its provider calls retried by `retrying_provider` under the
-//!   apply's policy.
-//! - `retry`, `events`, `cancel`, `report`, `reconcile`.
+//!   (journaled in the state).
+//! - `retry`: [`RetryPolicy`] and [`RetryingProvider`].
+//! - `events`, `cancel`, `report`, `reconcile`.
 
 mod cancel;
 mod events;
@@ -19,7 +21,6 @@ mod migration;
 mod reconcile;
 mod report;
 mod retry;
-mod retrying_provider;
 mod scheduler;
 mod sink;
 mod step;
@@ -29,7 +30,7 @@ pub use events::{ApplySummary, Event, EventKind, EventSender};
 pub use migration::PhasedMigrator;
 pub use reconcile::reconcile_interrupted;
 pub use report::{ApplyReport, ChangeOutcome, ChangeReport};
-pub use retry::{RetryNotice, RetryPolicy, with_retries};
+pub use retry::{BACKOFF_VARIABLE, RetryNotice, RetryObserver, RetryPolicy, RetryingProvider};
 pub use sink::{MemorySink, SinkError, StateSink};
 pub use step::{Migrator, StepContext};
 
@@ -39,16 +40,12 @@ use crate::providers::Provider;
 use crate::secret::Redacted;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// How an apply runs.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// Most steps running at once (each step is one server's provider operations).
     pub parallelism: usize,
-    pub retry: RetryPolicy,
-    /// The longest one provider call may take before it counts as timed out (and is retried).
-    pub operation_timeout: Duration,
     /// Admin passwords of servers the plan creates, by server (replicas need none). Never
     /// recorded anywhere.
     pub admin_passwords: BTreeMap<ServerName, Redacted<String>>,
@@ -56,12 +53,7 @@ pub struct ApplyOptions {
 
 impl Default for ApplyOptions {
     fn default() -> ApplyOptions {
-        ApplyOptions {
-            parallelism: 10,
-            retry: RetryPolicy::default(),
-            operation_timeout: Duration::from_secs(60 * 60),
-            admin_passwords: BTreeMap::new(),
-        }
+        ApplyOptions { parallelism: 10, admin_passwords: BTreeMap::new() }
     }
 }
 
@@ -71,6 +63,9 @@ impl Default for ApplyOptions {
 /// A failed step skips its dependents; independent changes go on. `cancel` at `Stop` starts no
 /// new step and lets running ones finish; at `Abort` running steps are dropped and stay in flight
 /// in the state. Events go to `events`; nothing is printed.
+///
+/// The executor calls `provider` once per operation and never retries: pass a
+/// [`RetryingProvider`] (as the CLI does) for calls to be retried.
 ///
 /// Dropping the returned future is a crash: what was persisted tells the truth, and
 /// [`reconcile_interrupted`] recovers on the next run.

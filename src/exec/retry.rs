@@ -1,12 +1,26 @@
-//! Retrying provider calls: exponential backoff with jitter, the service's `Retry-After`
-//! honoured, a timeout on every attempt, and bounds on attempts and total time. It owns the
-//! policy and the loop; it must not decide what a call does or record state.
+//! The one retrying layer: [`RetryingProvider`] wraps the provider where a command builds it,
+//! so every provider call the command makes (its first refresh, each step, each migration's
+//! calls, and the token fetch and polls inside them) is retried under one [`RetryPolicy`]:
+//! exponential backoff with jitter, the service's `Retry-After` honoured, a timeout on every
+//! attempt, and bounds on attempts and total time. Which errors are retried is
+//! [`ProviderError::is_retryable`]'s decision, nobody else's.
+//!
+//! Must not: retry what a retry cannot fix (refusals, missing servers, bad credentials), change
+//! what a call does, record state, or print (an observer hears of each retry).
 
-use crate::providers::{ProviderError, ProviderErrorKind};
+use super::events::EventKind;
+use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
+use crate::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
+use async_trait::async_trait;
 use rand::Rng;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The environment variable that overrides the first backoff (`50ms`, `2s`): for the emulator,
+/// whose operations take milliseconds, and for tests. Later backoffs double from it.
+pub const BACKOFF_VARIABLE: &str = "PGFLEET_RETRY_BACKOFF";
 
 /// How provider calls are retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,22 +33,46 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// No retry is started once this much time has passed since the first attempt.
     pub max_total: Duration,
+    /// The longest one attempt may take before it counts as timed out (and is retried).
+    pub attempt_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
+    /// Ten attempts, 2 s doubling to 60 s, at most 30 minutes per call and 60 minutes per
+    /// attempt (Terraform's timeout for one operation). Ten attempts because one refresh is
+    /// several ARM requests, any of which fails the attempt: at a fault in nine requests a
+    /// refresh of four requests fails one attempt in three, and ten attempts in a row about
+    /// once in 20 000 refreshes.
     fn default() -> RetryPolicy {
         RetryPolicy {
-            max_attempts: 6,
+            max_attempts: 10,
             initial_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(60),
             max_total: Duration::from_secs(30 * 60),
+            attempt_timeout: Duration::from_secs(60 * 60),
         }
     }
 }
 
 impl RetryPolicy {
+    /// The defaults, with the first backoff from [`BACKOFF_VARIABLE`] when it is set.
+    ///
+    /// # Errors
+    /// A value that is not a whole number of `ms` or `s` above zero (an ignored value would
+    /// hide a typo behind 2-second backoffs).
+    pub fn from_environment() -> Result<RetryPolicy, String> {
+        let mut policy = RetryPolicy::default();
+        if let Some(text) = std::env::var(BACKOFF_VARIABLE).ok().filter(|v| !v.trim().is_empty()) {
+            policy.initial_backoff = crate::providers::azure::client::parse_interval(text.trim())
+                .ok_or_else(|| {
+                    format!("{BACKOFF_VARIABLE}={text:?} is not a duration above zero such as 50ms or 2s")
+                })?;
+        }
+        Ok(policy)
+    }
+
     /// The wait before attempt `failed + 1`: `initial * 2^(failed-1)` capped at `max_backoff`,
-    /// jittered into its upper half (so concurrent steps spread out), and never shorter than
+    /// jittered into its upper half (so concurrent calls spread out), and never shorter than
     /// what the service asked for.
     pub(crate) fn delay(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = failed.saturating_sub(1).min(20);
@@ -49,24 +87,64 @@ impl RetryPolicy {
     }
 }
 
-/// A retry about to happen, for the caller's event.
+/// A retry about to happen: what the observer of a [`RetryingProvider`] hears.
 #[derive(Debug, Clone)]
 pub struct RetryNotice<'a> {
+    /// The provider call: `refresh`, `create`, `update` …
+    pub call: &'static str,
+    /// The server the call is about; `None` for `refresh`.
+    pub server: Option<&'a ServerName>,
+    /// The attempt that failed (1-based).
     pub attempt: u32,
+    pub max_attempts: u32,
+    /// The wait before the next attempt.
     pub delay: Duration,
     pub error: &'a ProviderError,
 }
 
+impl RetryNotice<'_> {
+    /// The notice as an event of `apply --json` (`"type": "retry"`).
+    pub fn to_event(&self) -> EventKind {
+        EventKind::Retry {
+            call: self.call,
+            server: self.server.cloned(),
+            attempt: self.attempt,
+            max_attempts: self.max_attempts,
+            delay_ms: self.delay.as_millis() as u64,
+            error: self.error.to_string(),
+        }
+    }
+
+    /// One line for people: "retrying update of pay-main in 1.2s (attempt 1 of 10 failed:
+    /// Injected server error. (InternalServerError))".
+    pub fn describe(&self) -> String {
+        let what = match self.server {
+            Some(server) => format!("{} of {server}", self.call),
+            None => self.call.to_string(),
+        };
+        format!(
+            "retrying {what} in {:.1}s (attempt {} of {} failed: {})",
+            self.delay.as_secs_f64(),
+            self.attempt,
+            self.max_attempts,
+            self.error
+        )
+    }
+}
+
+/// Hears of every retry (the CLI prints it with `-v` or as a JSON event).
+pub type RetryObserver = Arc<dyn Fn(&RetryNotice<'_>) + Send + Sync>;
+
 /// Runs `call` until it succeeds, fails with an error a retry cannot fix, or the policy's
-/// bounds are reached. Each attempt is cut off after `timeout` (a retryable `Timeout`).
+/// bounds are reached. Each attempt is cut off after `policy.attempt_timeout` (a retryable
+/// `Timeout`). `on_retry` hears of each retry, with the attempt that failed and the delay.
 ///
 /// # Errors
 /// The last error: not retryable, or retryable but out of attempts or time.
-pub async fn with_retries<T, F, Fut>(
+pub(crate) async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
-    timeout: Duration,
     mut call: F,
-    mut on_retry: impl FnMut(RetryNotice<'_>),
+    mut on_retry: impl FnMut(u32, Duration, &ProviderError),
 ) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
@@ -76,12 +154,12 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let error = match tokio::time::timeout(timeout, call()).await {
+        let error = match tokio::time::timeout(policy.attempt_timeout, call()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => error,
             Err(_) => ProviderError::new(
                 ProviderErrorKind::Timeout,
-                format!("no answer within {}s", timeout.as_secs()),
+                format!("no answer within {}s", policy.attempt_timeout.as_secs()),
             ),
         };
         if !error.is_retryable() || attempt >= policy.max_attempts {
@@ -91,14 +169,109 @@ where
         if started.elapsed() + delay > policy.max_total {
             return Err(error);
         }
-        on_retry(RetryNotice { attempt, delay, error: &error });
+        on_retry(attempt, delay, &error);
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// A provider whose every call is retried under one policy. Built once, where a command builds
+/// its provider; everything downstream (the executor, migrations) uses it as a plain provider.
+pub struct RetryingProvider {
+    inner: Arc<dyn Provider>,
+    policy: RetryPolicy,
+    /// Told of each retry before its wait.
+    observer: Option<RetryObserver>,
+}
+
+impl RetryingProvider {
+    /// `inner` with its calls retried under `policy`, silently.
+    pub fn new(inner: Arc<dyn Provider>, policy: RetryPolicy) -> RetryingProvider {
+        RetryingProvider { inner, policy, observer: None }
+    }
+
+    /// The same, telling `observer` of each retry.
+    pub fn observed(self, observer: RetryObserver) -> RetryingProvider {
+        RetryingProvider { observer: Some(observer), ..self }
+    }
+
+    async fn retry<T, F, Fut>(
+        &self,
+        call: &'static str,
+        server: Option<&ServerName>,
+        operation: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        with_retries(&self.policy, operation, |attempt, delay, error| {
+            if let Some(observer) = &self.observer {
+                let max_attempts = self.policy.max_attempts;
+                observer(&RetryNotice { call, server, attempt, max_attempts, delay, error });
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Provider for RetryingProvider {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    async fn refresh(&self) -> Result<LiveFleet, ProviderError> {
+        self.retry("refresh", None, || self.inner.refresh()).await
+    }
+
+    async fn create(&self, request: CreateRequest) -> Result<ObservedServer, ProviderError> {
+        self.retry("create", Some(&request.name), || self.inner.create(request.clone())).await
+    }
+
+    async fn update(&self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
+        self.retry("update", Some(name), || self.inner.update(name, patch)).await
+    }
+
+    async fn delete(&self, name: &ServerName) -> Result<(), ProviderError> {
+        self.retry("delete", Some(name), || self.inner.delete(name)).await
+    }
+
+    async fn restart(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        self.retry("restart", Some(name), || self.inner.restart(name)).await
+    }
+
+    async fn promote(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        self.retry("promote", Some(name), || self.inner.promote(name)).await
+    }
+
+    async fn set_parameter(
+        &self,
+        name: &ServerName,
+        parameter: &str,
+        value: &str,
+    ) -> Result<(), ProviderError> {
+        self.retry("set_parameter", Some(name), || self.inner.set_parameter(name, parameter, value)).await
+    }
+
+    async fn cutover(
+        &self,
+        name: &ServerName,
+        staging: &ServerName,
+    ) -> Result<ObservedServer, ProviderError> {
+        self.retry("cutover", Some(name), || self.inner.cutover(name, staging)).await
+    }
+
+    async fn connection(&self, name: &ServerName) -> Result<Connection, ProviderError> {
+        self.retry("connection", Some(name), || self.inner.connection(name)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ServerName;
+    use crate::providers::test_provider::{Op, TestProvider};
+    use std::sync::Mutex;
 
     #[test]
     fn delay_grows_is_capped_and_honours_retry_after() {
@@ -107,6 +280,7 @@ mod tests {
             initial_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(10),
             max_total: Duration::from_secs(600),
+            ..RetryPolicy::default()
         };
         for _ in 0..50 {
             let first = policy.delay(1, None);
@@ -126,20 +300,50 @@ mod tests {
             initial_backoff: Duration::from_secs(10),
             max_backoff: Duration::from_secs(10),
             max_total: Duration::from_secs(35),
+            attempt_timeout: Duration::from_secs(5),
         };
         let mut calls = 0;
         let result: Result<(), _> = with_retries(
             &policy,
-            Duration::from_secs(5),
             || {
                 calls += 1;
                 async { Err(ProviderError::new(ProviderErrorKind::ServerError, "boom")) }
             },
-            |_| {},
+            |_, _, _| {},
         )
         .await;
         assert!(result.is_err());
         // Delays are 5..=10 s each, so 35 s allows at least 3 and at most 7 retries.
         assert!((4..=8).contains(&calls), "{calls}");
+    }
+
+    /// The first read of a command is retried like every other call, and the observer hears
+    /// of each retry with the call's name; a refusal is not retried.
+    #[tokio::test(start_paused = true)]
+    async fn refresh_is_retried_and_refusals_are_not() {
+        let provider = TestProvider::new();
+        let pay = ServerName::new("pay-main");
+        for nth in 1..=2 {
+            let error = ProviderError::new(ProviderErrorKind::ServerError, "Injected server error.");
+            // The test provider counts refreshes under the empty server name.
+            provider.fail_call(Op::Refresh, &ServerName::new(""), nth, error);
+        }
+        provider.fail_call(Op::Delete, &pay, 1, ProviderError::refused("Nope", "refused"));
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let retrying = RetryingProvider::new(Arc::new(provider.clone()), RetryPolicy::default())
+            .observed(Arc::new(move |notice: &RetryNotice<'_>| log.lock().unwrap().push(notice.describe())));
+
+        retrying.refresh().await.unwrap();
+        let error = retrying.delete(&pay).await.unwrap_err();
+
+        assert_eq!(error.kind, ProviderErrorKind::Refused);
+        let heard = heard.lock().unwrap().clone();
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        assert!(
+            heard[0].starts_with("retrying refresh in ") && heard[0].contains("attempt 1 of 10"),
+            "{heard:?}"
+        );
+        assert_eq!(provider.calls().iter().filter(|c| c.op == Op::Delete).count(), 1);
     }
 }

@@ -85,8 +85,6 @@ pub(crate) async fn run(
         migrator,
         journal,
         events: events.clone(),
-        retry: options.retry,
-        timeout: options.operation_timeout,
         admin_passwords: Arc::new(options.admin_passwords),
     };
     let graph = Graph::new(&plan.changes);

@@ -1,9 +1,8 @@
-//! One step of an apply: maps a plan `Operation` to provider calls (each retried under the
-//! policy), journals it as in flight before and as done after, and reports what it did. It
+//! One step of an apply: maps a plan `Operation` to provider calls (retried by the provider's
+//! own retrying layer, not here), journals it as in flight before and as done after, and reports what it did. It
 //! must not choose which step runs when (the scheduler does) or talk to the sink directly.
 
 use super::events::{EventKind, EventSender};
-use super::retry::{RetryPolicy, with_retries};
 use super::sink::{Durable, Journal, SinkError};
 use crate::model::{ObservedServer, ServerName, ServerSpec};
 use crate::plan::{Change, Operation};
@@ -14,7 +13,6 @@ use crate::state::{InFlightStep, JournalRecord, RecordOutcome};
 use async_trait::async_trait;
 use chrono::Utc;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,13 +34,11 @@ pub trait Migrator: Send + Sync {
     ) -> Result<ObservedServer, ProviderError>;
 }
 
-/// What a step's code may use besides the provider: events, the stage journal, retries.
+/// What a step's code may use besides the provider: events and the stage journal.
 pub struct StepContext {
     change: Change,
     events: EventSender,
     journal: Journal,
-    retry: RetryPolicy,
-    timeout: Duration,
     started_at: chrono::DateTime<Utc>,
 }
 
@@ -84,28 +80,6 @@ impl StepContext {
         Ok(())
     }
 
-    /// Runs one provider call under the retry policy and the operation timeout, emitting a
-    /// `step_retried` event before each retry.
-    ///
-    /// # Errors
-    /// The call's last error.
-    pub(crate) async fn call<T, F, Fut>(&self, call: F) -> Result<T, ProviderError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, ProviderError>>,
-    {
-        with_retries(&self.retry, self.timeout, call, |notice| {
-            self.events.emit(EventKind::StepRetried {
-                change_id: self.change.id.clone(),
-                address: self.change.address.clone(),
-                attempt: notice.attempt,
-                delay_ms: notice.delay.as_millis() as u64,
-                error: notice.error.to_string(),
-            });
-        })
-        .await
-    }
-
     fn started_record(&self, stage: Option<&str>) -> JournalRecord {
         JournalRecord::Started {
             step: InFlightStep {
@@ -130,8 +104,6 @@ pub(crate) struct StepDeps {
     pub migrator: Arc<dyn Migrator>,
     pub journal: Journal,
     pub events: EventSender,
-    pub retry: RetryPolicy,
-    pub timeout: Duration,
     pub admin_passwords: Arc<BTreeMap<ServerName, Redacted<String>>>,
 }
 
@@ -162,8 +134,6 @@ pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
         change,
         events: deps.events.clone(),
         journal: deps.journal.clone(),
-        retry: deps.retry.clone(),
-        timeout: deps.timeout,
         started_at: Utc::now(),
     };
     if let Err(error) = deps.journal.write(context.started_record(None)).await {
@@ -202,16 +172,16 @@ async fn perform(context: &StepContext, deps: &StepDeps) -> Result<(RecordOutcom
             update(context, provider, name, patch, *replication_support).await
         }
         Operation::Promote => {
-            let observed = context.call(|| provider.promote(name)).await?;
+            let observed = provider.promote(name).await?;
             Ok((RecordOutcome::Upsert(observed), 1))
         }
         Operation::Delete => {
-            context.call(|| provider.delete(name)).await?;
+            provider.delete(name).await?;
             Ok((RecordOutcome::Remove(name.clone()), 0))
         }
         Operation::Recreate { spec } => {
             context.stage("delete").await?;
-            context.call(|| provider.delete(name)).await?;
+            provider.delete(name).await?;
             context.stage("create_replica").await?;
             let observed = create(context, deps, spec.clone()).await?;
             Ok((RecordOutcome::Upsert(observed), 0))
@@ -231,7 +201,7 @@ async fn create(
     let name = &context.change.server;
     let admin_password = if spec.is_replica() { None } else { deps.admin_passwords.get(name).cloned() };
     let request = CreateRequest { name: name.clone(), spec, admin_password };
-    context.call(|| deps.provider.create(request.clone())).await
+    deps.provider.create(request).await
 }
 
 /// Replication support first (a parameter write), then the patch, then a restart unless the
@@ -244,15 +214,15 @@ async fn update(
     replication_support: Option<ReplicationSupport>,
 ) -> Result<(RecordOutcome, u32), ProviderError> {
     if let Some(value) = replication_support {
-        context.call(|| provider.set_parameter(name, ReplicationSupport::PARAMETER, value.as_str())).await?;
+        provider.set_parameter(name, ReplicationSupport::PARAMETER, value.as_str()).await?;
     }
     let mut observed = None;
     if !patch.is_empty() {
-        observed = Some(context.call(|| provider.update(name, patch)).await?);
+        observed = Some(provider.update(name, patch).await?);
     }
     if replication_support.is_some() && !patch.restarts() {
         context.stage("restart").await?;
-        observed = Some(context.call(|| provider.restart(name)).await?);
+        observed = Some(provider.restart(name).await?);
     }
     let restarts = u32::from(patch.restarts() || replication_support.is_some());
     let outcome = observed.map_or(RecordOutcome::Unchanged, RecordOutcome::Upsert);

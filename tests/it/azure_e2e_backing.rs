@@ -7,7 +7,7 @@
 use crate::azure_common;
 
 use azure_common::backed::{backed_emulator, checksums, connect, running_clusters};
-use azure_common::converge::{converge_with, refresh};
+use azure_common::converge::converge_with;
 use azure_common::*;
 use pgfleet::emulator::gateway::INVALID_USERNAME;
 use pgfleet::exec::PhasedMigrator;
@@ -73,7 +73,7 @@ async fn a_basic_to_general_purpose_migration_keeps_every_row() {
         converge_with(provider.clone(), &desired, &mut state, PASSWORD, migrator.clone()).await.unwrap();
     assert_eq!(created.applies, 1, "{:?}", created.errors);
 
-    let live = refresh(provider.as_ref()).await.unwrap();
+    let live = retrying(provider.clone()).refresh().await.unwrap();
     let source = live[&ServerName::new("shop-db")].endpoint.clone().unwrap();
     // The host name is the server's own loopback address, port 5432, as on Azure.
     assert_eq!(source.port, 5432);
@@ -106,7 +106,7 @@ async fn a_basic_to_general_purpose_migration_keeps_every_row() {
     );
     assert_eq!(migrated.applies, 1, "{:?}", migrated.errors);
 
-    let live = refresh(provider.as_ref()).await.unwrap();
+    let live = retrying(provider.clone()).refresh().await.unwrap();
     let server = &live[&ServerName::new("shop-db")];
     assert_eq!(
         (server.spec.tier, server.spec.vcores, server.status),
@@ -142,7 +142,7 @@ async fn a_basic_to_general_purpose_migration_keeps_every_row() {
     ));
     let again = converge_with(provider.clone(), &desired, &mut state, PASSWORD, migrator).await.unwrap();
     assert_eq!(again.applies, 1, "{:?}", again.errors);
-    let live = refresh(provider.as_ref()).await.unwrap();
+    let live = retrying(provider.clone()).refresh().await.unwrap();
     assert_eq!(live.keys().map(ServerName::as_str).collect::<Vec<_>>(), ["shop-db"]);
     let server = &live[&ServerName::new("shop-db")];
     assert!(server.spec.geo_redundant_backup && server.status == ServerStatus::Ready, "{server:?}");
@@ -162,7 +162,7 @@ async fn deleting_a_primary_leaves_its_replica_a_writable_standalone_cluster() {
     let directory = tempfile::tempdir().unwrap();
     let root = directory.path().join("clusters");
     let emulator = backed_emulator(&root).await;
-    let provider = slow_provider(&emulator, &["ledger-main"]);
+    let provider = retrying(Arc::new(slow_provider(&emulator, &["ledger-main"])));
     let main = ServerName::new("ledger-main");
     let replica_name = ServerName::new("ledger-ro");
     provider.create(primary("ledger-main", Tier::GeneralPurpose, 2)).await.unwrap();
@@ -185,7 +185,7 @@ async fn deleting_a_primary_leaves_its_replica_a_writable_standalone_cluster() {
     // The replica restarts as a standalone server; once Ready its cluster takes writes.
     let mut ready = false;
     for _ in 0..600 {
-        let live = refresh(&provider).await.unwrap();
+        let live = provider.refresh().await.unwrap();
         if live
             .get(&replica_name)
             .is_some_and(|s| s.status == ServerStatus::Ready && s.spec.replica_of.is_none())

@@ -9,7 +9,6 @@
 use crate::azure_common;
 
 use azure_common::backed::{backed_emulator_with, checksums, connect, running_clusters};
-use azure_common::converge::refresh;
 use azure_common::*;
 use pgfleet::emulator::RunningEmulator;
 use pgfleet::model::ServerName;
@@ -153,7 +152,7 @@ async fn killed_and_rerun(death: Death) {
     setup.write_fleet("Basic", 1);
     assert_exit(&setup.run(&["apply", "--auto-approve"]).await, 0);
 
-    let provider = setup.provider();
+    let provider = retrying(std::sync::Arc::new(setup.provider()));
     let source = provider.connection(&ServerName::new(SERVER)).await.unwrap().endpoint;
     connect(&source, "postgres").await.batch_execute("CREATE DATABASE shop").await.unwrap();
     let shop = connect(&source, "shop").await;
@@ -187,7 +186,7 @@ async fn killed_and_rerun(death: Death) {
     let again = setup.run(&["plan", "--detailed-exitcode"]).await;
     assert_exit(&again, 0);
 
-    let live = refresh(&provider).await.unwrap();
+    let live = provider.refresh().await.unwrap();
     let server = &live[&ServerName::new(SERVER)];
     assert_eq!((server.spec.tier, server.spec.vcores), (Tier::GeneralPurpose, 2));
     let target = server.endpoint.clone().unwrap();

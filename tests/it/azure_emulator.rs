@@ -206,18 +206,18 @@ async fn operations_survive_injected_faults() {
     let mut injected = 0;
     for seed in [1, 2, 3] {
         let emulator = emulator(faults, seed).await;
-        let provider = provider(&emulator, &["core"]);
-        retrying!(provider.create(primary("core", Tier::GeneralPurpose, 2))).unwrap();
+        let provider = retrying(std::sync::Arc::new(provider(&emulator, &["core"])));
+        provider.create(primary("core", Tier::GeneralPurpose, 2)).await.unwrap();
         let value = ReplicationSupport::Replica.as_str();
-        retrying!(provider.set_parameter(&name("core"), ReplicationSupport::PARAMETER, value)).unwrap();
-        retrying!(provider.restart(&name("core"))).unwrap();
-        retrying!(provider.create(replica("core-ro", "core", 2))).unwrap();
+        provider.set_parameter(&name("core"), ReplicationSupport::PARAMETER, value).await.unwrap();
+        provider.restart(&name("core")).await.unwrap();
+        provider.create(replica("core-ro", "core", 2)).await.unwrap();
         let up = ServerPatch { vcores: Some(4), ..ServerPatch::default() };
-        retrying!(provider.update(&name("core-ro"), &up)).unwrap();
-        retrying!(provider.update(&name("core"), &up)).unwrap();
-        retrying!(provider.promote(&name("core-ro"))).unwrap();
-        retrying!(provider.delete(&name("core"))).unwrap();
-        let fleet = retrying!(provider.refresh()).unwrap();
+        provider.update(&name("core-ro"), &up).await.unwrap();
+        provider.update(&name("core"), &up).await.unwrap();
+        provider.promote(&name("core-ro")).await.unwrap();
+        provider.delete(&name("core")).await.unwrap();
+        let fleet = provider.refresh().await.unwrap();
         let names: Vec<&str> = fleet.keys().map(ServerName::as_str).collect();
         assert_eq!(names, ["core-ro"], "seed {seed}");
         assert_eq!(

@@ -151,21 +151,32 @@ async fn retries_honour_retry_after() {
     provider.fail_call(Op::Update, &name("pay-main"), 2, throttled);
     let plan = plan(vec![update("update:pay-main", "pay-main", vcores(8), &[])]);
     let started = Instant::now();
-    let (report, events) =
-        run(&plan, &provider, RecordingSink::new(state, &provider), ApplyOptions::default(), Cancel::new())
-            .await;
+    let sink = RecordingSink::new(state, &provider);
+    let (report, _, retries) = run_with_retries(
+        &plan,
+        &provider,
+        sink,
+        ApplyOptions::default(),
+        RetryPolicy::default(),
+        Cancel::new(),
+    )
+    .await;
 
     assert!(report.succeeded(), "{report:?}");
     assert!(started.elapsed() >= Duration::from_secs(60));
     assert_eq!(provider.calls().iter().filter(|c| c.op == Op::Update).count(), 3);
-    let retried: Vec<u64> = events
+    let retried: Vec<u64> = retries
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::StepRetried { delay_ms, .. } => Some(*delay_ms),
+        .filter_map(|kind| match kind {
+            EventKind::Retry { call: "update", server: Some(server), delay_ms, .. }
+                if server.as_str() == "pay-main" =>
+            {
+                Some(*delay_ms)
+            }
             _ => None,
         })
         .collect();
-    assert_eq!(retried.len(), 2);
+    assert_eq!(retried.len(), 2, "{retries:?}");
     assert!(retried.iter().all(|delay| *delay >= 30_000), "{retried:?}");
 }
 
@@ -180,13 +191,11 @@ async fn retries_stop_at_their_bound() {
             ProviderError::new(ProviderErrorKind::ServerError, "500"),
         );
     }
-    let options = ApplyOptions {
-        retry: RetryPolicy { max_attempts: 3, ..RetryPolicy::default() },
-        ..ApplyOptions::default()
-    };
+    let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
     let plan = plan(vec![update("update:pay-main", "pay-main", vcores(8), &[])]);
-    let (report, _) =
-        run(&plan, &provider, RecordingSink::new(state, &provider), options, Cancel::new()).await;
+    let sink = RecordingSink::new(state, &provider);
+    let (report, _, _) =
+        run_with_retries(&plan, &provider, sink, ApplyOptions::default(), policy, Cancel::new()).await;
     assert!(matches!(report.outcome("update:pay-main"), Some(ChangeOutcome::Failed { .. })));
     assert_eq!(provider.calls().iter().filter(|c| c.op == Op::Update).count(), 3);
 }

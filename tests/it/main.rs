@@ -1,11 +1,7 @@
 //! Every integration test of pgfleet in one binary (each test binary links the whole crate, so
 //! one binary builds and links once). Tests that change process-wide state (environment
-//! variables) stay in binaries of their own beside this directory, and so does the fleet
-//! convergence test under ARM throttling, whose request budget is paced by wall time and which
-//! must not share the machine with the rest of the suite (the path-users-run issue tracks
-//! making it independent of load).
+//! variables) stay in binaries of their own beside this directory.
 
-#[macro_use]
 mod azure_common;
 mod cli_support;
 mod common;
@@ -15,6 +11,7 @@ mod local_support;
 mod apply_cli;
 mod azure_e2e_backing;
 mod azure_e2e_example_replicas;
+mod azure_e2e_faults;
 mod azure_e2e_sigkill;
 mod azure_e2e_stale;
 mod azure_emulator;

@@ -7,6 +7,12 @@
 //! (DOMAIN.md §4.8), the CLI is one subprocess, and managed identity one GET, so doing them here
 //! keeps the build small and lets tests point `AZURE_AUTHORITY_HOST` at the emulator.
 //!
+//! A token endpoint that is busy or failing (429, 5xx, a dropped connection) answers with a
+//! retryable error, so the provider call that needed the token is retried by the command's one
+//! retrying layer; a refused credential is `Unauthorized` and is not. Nothing here retries: the
+//! fetch runs inside a provider call that the layer already retries, and a second loop here
+//! would multiply the attempts.
+//!
 //! Must not: log, print or store a token or a secret (they stay in `Redacted`).
 
 use crate::providers::{ProviderError, ProviderErrorKind};
@@ -113,7 +119,8 @@ impl TokenCache {
     /// A bearer token for ARM.
     ///
     /// # Errors
-    /// `Unauthorized` when no credential yields a token; `Unavailable` when the token endpoint
+    /// `Unauthorized` when no credential yields a token; `Throttled` or `ServerError` when the
+    /// token endpoint is busy or failing; `Unavailable` when the token endpoint
     /// cannot be reached.
     pub async fn token(&self) -> Result<Redacted<String>, ProviderError> {
         let mut cached = self.cached.lock().await;
@@ -216,6 +223,7 @@ async fn read_token_response(
     response: reqwest::Response,
 ) -> Result<(Redacted<String>, Duration), ProviderError> {
     let status = response.status();
+    let retry_after = super::client::retry_after(response.headers());
     let text = response
         .text()
         .await
@@ -224,7 +232,7 @@ async fn read_token_response(
         // The error body names the problem (`error`, `error_description`); it holds no secret.
         let detail: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let code = detail["error"].as_str().unwrap_or("unknown_error");
-        return Err(auth_error(format!("the token endpoint refused the credential: {status} {code}")));
+        return Err(token_status_error(status, code, retry_after));
     }
     let parsed: TokenResponse =
         serde_json::from_str(&text).map_err(|_| auth_error("the token endpoint's answer is not a token"))?;
@@ -234,6 +242,26 @@ async fn read_token_response(
         _ => 300,
     };
     Ok((Redacted::new(parsed.access_token), Duration::from_secs(seconds)))
+}
+
+/// The error of a token endpoint's non-2xx answer: busy or failing (429, 5xx) is retryable, as
+/// for ARM itself; anything else is the credential's fault.
+fn token_status_error(
+    status: reqwest::StatusCode,
+    code: &str,
+    retry_after: Option<Duration>,
+) -> ProviderError {
+    let kind = match status.as_u16() {
+        429 => ProviderErrorKind::Throttled,
+        408 => ProviderErrorKind::Timeout,
+        500..=599 => ProviderErrorKind::ServerError,
+        _ => {
+            return auth_error(format!("the token endpoint refused the credential: {status} {code}"));
+        }
+    };
+    let mut error = ProviderError::new(kind, format!("the token endpoint answered {status} {code}"));
+    error.retry_after = retry_after;
+    error
 }
 
 async fn azure_cli_token() -> Result<(Redacted<String>, Duration), ProviderError> {
@@ -267,6 +295,22 @@ mod tests {
     fn form_encoding_escapes_reserved_characters() {
         let body = serde_urlencoded_form(&[("scope", ARM_SCOPE), ("client_secret", "a b&c=d")]);
         assert_eq!(body, "scope=https%3A%2F%2Fmanagement.azure.com%2F.default&client_secret=a+b%26c%3Dd");
+    }
+
+    /// A 503 from the token endpoint is retried by the layer around the provider call; a
+    /// refused credential is not.
+    #[test]
+    fn a_busy_token_endpoint_is_retryable_and_a_refusal_is_not() {
+        use reqwest::StatusCode;
+        let unavailable =
+            token_status_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", None);
+        assert_eq!(unavailable.kind, ProviderErrorKind::ServerError);
+        let throttled = token_status_error(StatusCode::TOO_MANY_REQUESTS, "x", Some(Duration::from_secs(3)));
+        assert!(throttled.is_retryable());
+        assert_eq!(throttled.retry_after, Some(Duration::from_secs(3)));
+        let refused = token_status_error(StatusCode::BAD_REQUEST, "invalid_client", None);
+        assert_eq!(refused.kind, ProviderErrorKind::Unauthorized);
+        assert!(!refused.is_retryable());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! `ProviderError` kinds, the throttling budget (logged and paced), and long-running operations
 //! (201/202 then polling `Azure-AsyncOperation`, else `Location`, honouring `Retry-After`).
 //!
-//! Must not: retry a failed operation (the executor decides; only polls of an operation that
-//! is already running are repeated), or log a token, a password or a request body.
+//! Must not: retry a failed call (the command's one retrying layer, `exec::RetryingProvider`,
+//! retries the provider call around it; only polls of an operation that is already running are
+//! repeated, since a poll is a wait, until the operation's deadline), or log a token, a
+//! password or a request body.
 
 use super::auth::TokenCache;
 use super::wire::{API_VERSION, AsyncOperation, CloudError};
@@ -61,7 +63,7 @@ impl PollSettings {
 }
 
 /// `200ms` or `2s`; zero is refused (it would poll ARM as fast as it answers).
-fn parse_interval(text: &str) -> Option<Duration> {
+pub(crate) fn parse_interval(text: &str) -> Option<Duration> {
     let interval = match text.strip_suffix("ms") {
         Some(ms) => ms.parse().ok().map(Duration::from_millis),
         None => text.strip_suffix('s')?.parse().ok().map(Duration::from_secs),

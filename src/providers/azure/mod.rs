@@ -4,7 +4,7 @@
 //! Owns: the mapping of `Provider` operations to ARM calls (DOMAIN.md §4), waiting for
 //! long-running operations and for `userVisibleState == Ready`, and what is learned on the way
 //! (which resource group holds a server, what `azure.replication_support` is known to be).
-//! Must not: retry a failed operation (the executor does), or let a password or token reach a
+//! Must not: retry a failed operation (the command's retrying layer around the provider does), or let a password or token reach a
 //! log, an error message or the returned model.
 //!
 //! # What a refresh costs

@@ -1,18 +1,20 @@
 //! Driving a fleet to its fleet file through the library, as `pgfleet apply` does: refresh,
 //! recover what an earlier apply left in flight, plan, apply; again until the plan is empty.
+//! The provider goes through the product's retrying layer, as the CLI's does. Tests of what a
+//! user sees under faults drive the binary instead (`azure_e2e_faults`).
 
 use pgfleet::config::DesiredFleet;
 use pgfleet::exec::{
-    ApplyOptions, Cancel, EventKind, EventSender, MemorySink, Migrator, RetryPolicy, StepContext, apply,
-    reconcile_interrupted,
+    ApplyOptions, Cancel, EventKind, EventSender, MemorySink, Migrator, RetryNotice, RetryingProvider,
+    StepContext, apply, reconcile_interrupted,
 };
-use pgfleet::model::{LiveFleet, ObservedServer};
+use pgfleet::model::ObservedServer;
 use pgfleet::plan::{self, Change, Operation, PlanRequest};
 use pgfleet::providers::{Provider, ProviderError, ProviderErrorKind};
 use pgfleet::secret::Redacted;
 use pgfleet::state::State;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The most applies a phase may take before it counts as not converging.
 pub const MAX_APPLIES: usize = 6;
@@ -22,28 +24,10 @@ pub const MAX_APPLIES: usize = 6;
 pub struct Convergence {
     /// Applies run until the plan was empty (1 when the first apply did it all).
     pub applies: usize,
-    /// Provider calls the executor retried.
+    /// Provider calls the retrying layer retried.
     pub retries: usize,
     /// The errors of steps that failed even after retries (a later apply finished them).
     pub errors: Vec<String>,
-}
-
-/// A retry policy scaled to the emulator's milliseconds.
-pub fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 10,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(200),
-        max_total: Duration::from_secs(60),
-    }
-}
-
-/// Refreshes, retrying what a retry can fix (the provider leaves retries to its caller).
-///
-/// # Errors
-/// The last error after 50 attempts, or one a retry cannot fix.
-pub async fn refresh(provider: &dyn Provider) -> Result<LiveFleet, ProviderError> {
-    crate::retrying!(provider.refresh(), 50)
 }
 
 /// A fleet without migrations: any migrate step is a test failure.
@@ -85,9 +69,18 @@ pub async fn converge_with(
     password: &str,
     migrator: Arc<dyn Migrator>,
 ) -> Result<Convergence, String> {
+    let retried = Arc::new(AtomicUsize::new(0));
+    let counter = retried.clone();
+    let provider: Arc<dyn Provider> =
+        Arc::new(RetryingProvider::new(provider, super::fast_retries()).observed(Arc::new(
+            move |_: &RetryNotice<'_>| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            },
+        )));
     let mut convergence = Convergence::default();
     loop {
-        let live = refresh(provider.as_ref()).await.map_err(|e| format!("refresh: {e}"))?;
+        convergence.retries = retried.load(Ordering::Relaxed);
+        let live = provider.refresh().await.map_err(|e| format!("refresh: {e}"))?;
         let (recovered, _) = reconcile_interrupted(state, &live);
         *state = recovered;
         let plan = plan::build(&PlanRequest {
@@ -117,12 +110,7 @@ pub async fn converge_with(
             )
             .map(|change| (change.server.clone(), Redacted::new(password.to_string())))
             .collect();
-        let options = ApplyOptions {
-            parallelism: 10,
-            retry: fast_retries(),
-            operation_timeout: Duration::from_secs(120),
-            admin_passwords,
-        };
+        let options = ApplyOptions { parallelism: 10, admin_passwords };
         let sink = MemorySink::new(state.clone());
         let (events, mut receiver) = EventSender::channel();
         let report = apply(
@@ -136,10 +124,8 @@ pub async fn converge_with(
         )
         .await;
         while let Ok(event) = receiver.try_recv() {
-            match event.kind {
-                EventKind::StepRetried { .. } => convergence.retries += 1,
-                EventKind::StepFailed { error, .. } => convergence.errors.push(error),
-                _ => {}
+            if let EventKind::StepFailed { error, .. } = event.kind {
+                convergence.errors.push(error);
             }
         }
         if let Some(error) = &report.state_error {

@@ -5,11 +5,12 @@
 
 use pgfleet::config::AzureSettings;
 use pgfleet::emulator::{self, EmulatorOptions, FaultRates, Latencies, RunningEmulator};
+use pgfleet::exec::{RetryPolicy, RetryingProvider};
 use pgfleet::model::{ServerName, ServerSpec};
-use pgfleet::providers::CreateRequest;
 use pgfleet::providers::azure::{
     AzureProvider, AzureProviderOptions, Credential, PollSettings, ServicePrincipal,
 };
+use pgfleet::providers::{CreateRequest, Provider};
 use pgfleet::rules::{PgVersion, Tier};
 use pgfleet::secret::Redacted;
 use std::collections::BTreeMap;
@@ -87,26 +88,21 @@ pub fn replica(name: &str, of: &str, vcores: u32) -> CreateRequest {
     CreateRequest { name: ServerName::new(name), spec, admin_password: None }
 }
 
-/// Retries what the executor would retry (retryable errors, honouring `Retry-After`), up to
-/// 30 times or the given number.
-#[macro_export]
-macro_rules! retrying {
-    ($call:expr) => {
-        $crate::retrying!($call, 30)
-    };
-    ($call:expr, $attempts:expr) => {{
-        let mut attempt = 0;
-        loop {
-            match $call.await {
-                Err(error) if error.is_retryable() && attempt < $attempts => {
-                    attempt += 1;
-                    let pause = error.retry_after.unwrap_or(std::time::Duration::from_millis(5));
-                    tokio::time::sleep(pause.max(std::time::Duration::from_millis(5))).await;
-                }
-                other => break other,
-            }
-        }
-    }};
+/// The product's retrying layer around `provider`, as the CLI builds it, with a policy scaled
+/// to the emulator's milliseconds.
+pub fn retrying(provider: std::sync::Arc<dyn Provider>) -> RetryingProvider {
+    RetryingProvider::new(provider, fast_retries())
+}
+
+/// The default policy with backoffs scaled to the emulator's milliseconds.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
+        max_total: Duration::from_secs(60),
+        attempt_timeout: Duration::from_secs(120),
+        ..RetryPolicy::default()
+    }
 }
 
 pub mod audit;
@@ -143,8 +139,8 @@ pub fn server_url(base: &str, name: &str) -> String {
 }
 
 /// The `pgfleet` binary on `dir/fleet.toml` and `dir/state.json`, run in `dir`, with credentials
-/// pointed at the emulator at `base` (never at Azure or the managed-identity endpoint) and fast
-/// polls; no terminal, no GitHub Actions.
+/// pointed at the emulator at `base` (never at Azure or the managed-identity endpoint), fast
+/// polls and fast retries; no terminal, no GitHub Actions.
 pub fn pgfleet_command(dir: &std::path::Path, base: &str, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pgfleet"));
     command
@@ -160,6 +156,7 @@ pub fn pgfleet_command(dir: &std::path::Path, base: &str, args: &[&str]) -> std:
         .env("AZURE_CLIENT_SECRET", "client-secret-cli")
         .env("AZURE_AUTHORITY_HOST", base)
         .env("PGFLEET_AZURE_POLL_INTERVAL", "20ms")
+        .env("PGFLEET_RETRY_BACKOFF", "10ms")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .stdin(std::process::Stdio::null());

@@ -2,8 +2,10 @@
 //! elsewhere; these tests write plans by hand).
 #![allow(dead_code)]
 
-use pgfleet::exec::PhasedMigrator;
-use pgfleet::exec::{ApplyOptions, ApplyReport, Cancel, Event, EventSender, MemorySink, StateSink, apply};
+use pgfleet::exec::{
+    ApplyOptions, ApplyReport, Cancel, Event, EventKind, EventSender, MemorySink, PhasedMigrator,
+    RetryNotice, RetryPolicy, RetryingProvider, StateSink, apply,
+};
 use pgfleet::migrate::MemoryCopier;
 use pgfleet::model::{ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::plan::{
@@ -157,7 +159,8 @@ impl StateSink for RecordingSink {
 }
 
 /// Runs an apply with the real migration protocol and an in-memory copier (resuming the
-/// migrations the sink's state records as unfinished), and collects its events.
+/// migrations the sink's state records as unfinished), the provider wrapped in the retrying
+/// layer with the default policy as the CLI wraps it, and collects its events.
 pub async fn run(
     plan: &Plan,
     provider: &TestProvider,
@@ -177,16 +180,46 @@ pub async fn run_with_copier(
     cancel: Cancel,
     copier: MemoryCopier,
 ) -> (ApplyReport, Vec<Event>) {
+    let (report, events, _) =
+        run_full(plan, provider, sink, options, RetryPolicy::default(), cancel, copier).await;
+    (report, events)
+}
+
+/// [`run`] under `policy`; also returns the `retry` events the retrying layer reported.
+pub async fn run_with_retries(
+    plan: &Plan,
+    provider: &TestProvider,
+    sink: RecordingSink,
+    options: ApplyOptions,
+    policy: RetryPolicy,
+    cancel: Cancel,
+) -> (ApplyReport, Vec<Event>, Vec<EventKind>) {
+    run_full(plan, provider, sink, options, policy, cancel, MemoryCopier::default()).await
+}
+
+async fn run_full(
+    plan: &Plan,
+    provider: &TestProvider,
+    sink: RecordingSink,
+    options: ApplyOptions,
+    policy: RetryPolicy,
+    cancel: Cancel,
+    copier: MemoryCopier,
+) -> (ApplyReport, Vec<Event>, Vec<EventKind>) {
+    let retries = Arc::new(Mutex::new(Vec::new()));
+    let heard = retries.clone();
+    let retrying = RetryingProvider::new(Arc::new(provider.clone()), policy)
+        .observed(Arc::new(move |notice: &RetryNotice<'_>| heard.lock().unwrap().push(notice.to_event())));
     let (events, mut receiver) = EventSender::channel();
     let work = tempfile::tempdir().expect("a work directory");
     let mut migrator = PhasedMigrator::in_memory(plan, work.path(), copier);
     migrator.unfinished = sink.memory.state().migrations;
     let report =
-        apply(plan, Arc::new(provider.clone()), Arc::new(migrator), Box::new(sink), options, events, cancel)
-            .await;
+        apply(plan, Arc::new(retrying), Arc::new(migrator), Box::new(sink), options, events, cancel).await;
     let mut collected = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         collected.push(event);
     }
-    (report, collected)
+    let retries = retries.lock().unwrap().clone();
+    (report, collected, retries)
 }
