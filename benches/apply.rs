@@ -62,6 +62,7 @@ fn change(id: String, server: &str, operation: Operation, depends_on: Vec<String
         wave: 1,
         operation,
         configured_storage_gb: None,
+        endpoint: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn plan(changes: Vec<Change>) -> Plan {
     Plan {
         format_version: PLAN_FORMAT_VERSION.into(),
         fleet: "bench".into(),
+        unfinished_migrations: Vec::new(),
         changes,
         blocked: Vec::new(),
         refused: Vec::new(),

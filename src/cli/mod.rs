@@ -10,6 +10,7 @@ mod destroy;
 mod emulator;
 mod endpoint;
 mod github;
+mod migrate_cmd;
 mod output;
 mod plan;
 pub(crate) mod progress;
@@ -81,6 +82,9 @@ pub(crate) enum Command {
     Show(show::ShowArgs),
     /// Print a server's connection URI (without the password).
     Endpoint(endpoint::EndpointArgs),
+    /// Abandon a migration an interrupted apply left unfinished (before its cutover).
+    #[command(subcommand)]
+    Migrate(migrate_cmd::MigrateCommand),
     /// Inspect the state file.
     #[command(subcommand)]
     State(state_cmd::StateCommand),
@@ -104,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(&cli.global, args, &printer),
         Command::Show(args) => show::run(&cli.global, args, &printer),
         Command::Endpoint(args) => endpoint::run(&cli.global, args, &printer),
+        Command::Migrate(command) => migrate_cmd::run(&cli.global, command, &printer),
         Command::State(command) => state_cmd::run(&cli.global, command, &printer),
         Command::ForceUnlock(args) => state_cmd::force_unlock(&cli.global, args, &printer),
         Command::Completions(args) => completions::run(args),

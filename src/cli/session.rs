@@ -60,8 +60,9 @@ pub(crate) fn state_path(global: &GlobalArgs, fleet: &DesiredFleet) -> PathBuf {
     global.state.clone().unwrap_or_else(|| state::default_state_path(&fleet.name))
 }
 
-/// Opens the fleet's state under its exclusive lock (held until the value drops), printing what
-/// the store noticed on the way (a lock taken over from a dead process, a torn journal line).
+/// Opens the fleet's state under its exclusive lock (held until the value drops), printing
+/// first every migration an earlier apply left unfinished, then what the store noticed on the
+/// way (a lock taken over from a dead process, a torn journal line).
 pub(crate) fn open_state(
     global: &GlobalArgs,
     fleet: &DesiredFleet,
@@ -70,10 +71,19 @@ pub(crate) fn open_state(
 ) -> anyhow::Result<LockedState> {
     let path = state_path(global, fleet);
     let locked = state::StateStore::open(&path, &fleet.name, command)?;
+    warn_unfinished_migrations(locked.state(), printer);
     for note in locked.notes() {
         printer.warn(note);
     }
     Ok(locked)
+}
+
+/// Says, for each migration the state records as unfinished, whether the source's writes are
+/// frozen and what finishes or abandons it: the first thing any command says.
+pub(crate) fn warn_unfinished_migrations(state: &crate::state::State, printer: &Printer) {
+    for (server, record) in &state.migrations {
+        printer.warn(&record.headline(server));
+    }
 }
 
 /// Where a command reports the retries of its provider calls.
@@ -150,7 +160,6 @@ fn resolve_passwords(
     plan: &crate::plan::Plan,
 ) -> anyhow::Result<BTreeMap<ServerName, Redacted<String>>> {
     use crate::plan::Operation;
-    let fleet_dir = fleet_dir(&fleet.source.path);
     let needed: std::collections::BTreeSet<&ServerName> = plan
         .changes
         .iter()
@@ -162,14 +171,28 @@ fn resolve_passwords(
         .map(|change| &change.server)
         .collect();
     let mut passwords = BTreeMap::new();
-    for (name, server) in fleet.servers.iter().filter(|(name, _)| needed.contains(name)) {
-        let password = server
-            .admin_password
-            .resolve(&fleet_dir)
-            .with_context(|| format!("could not read the admin password of servers.{name}"))?;
-        passwords.insert(name.clone(), password);
+    for name in fleet.servers.keys().filter(|name| needed.contains(name)) {
+        if let Some(password) = resolve_password(fleet, name)? {
+            passwords.insert(name.clone(), password);
+        }
     }
     Ok(passwords)
+}
+
+/// The admin password of a server of the fleet file (`None` when the file has no such server).
+///
+/// # Errors
+/// When the password's reference (a file, a variable) cannot be read.
+pub(crate) fn resolve_password(
+    fleet: &DesiredFleet,
+    name: &ServerName,
+) -> anyhow::Result<Option<Redacted<String>>> {
+    let Some(server) = fleet.servers.get(name) else { return Ok(None) };
+    let password = server
+        .admin_password
+        .resolve(&fleet_dir(&fleet.source.path))
+        .with_context(|| format!("could not read the admin password of servers.{name}"))?;
+    Ok(Some(password))
 }
 
 fn fleet_dir(path: &Path) -> PathBuf {
@@ -209,6 +232,21 @@ pub(crate) async fn recover_interrupted(
     }
     locked.write(recovered).context("could not save the recovered state")?;
     Ok(())
+}
+
+/// After an apply, where clients of each migrated server that moved now connect, as recorded.
+fn report_endpoint_moves(plan: &crate::plan::Plan, state: &crate::state::State, printer: &Printer) {
+    for change in &plan.changes {
+        let Some(moved) = &change.endpoint else { continue };
+        let now = state.servers.get(&change.server).and_then(|record| record.observed.endpoint.as_ref());
+        match now.map(crate::model::Endpoint::uri) {
+            Some(uri) if uri != moved.from => printer.info(&format!(
+                "{}: clients now connect to {uri} (was {}); `pgfleet endpoint {}` prints it",
+                change.address, moved.from, change.server
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// Journals an apply's records through the locked state file (durable when `persist` returns).
@@ -261,6 +299,7 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     if cancel.level() != CancelLevel::Running {
         printer.warn("the apply was interrupted; run `pgfleet apply` again to finish it");
     }
+    report_endpoint_moves(plan, locked.state(), printer);
     Ok(if report.succeeded() { super::Outcome::Success } else { super::Outcome::Error })
 }
 

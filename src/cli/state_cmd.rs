@@ -63,7 +63,12 @@ pub(crate) fn run(global: &GlobalArgs, command: &StateCommand, printer: &Printer
         }
         StateCommand::Show { address, json } => {
             let record = find_record(state.as_ref(), address, &path)?;
-            let text = if *json { serde_json::to_string_pretty(record)? } else { describe(record) };
+            let migration = state.as_ref().and_then(|state| state.migrations.get(&record.observed.name));
+            let mut value = serde_json::to_value(record)?;
+            if let (Some(migration), serde_json::Value::Object(fields)) = (migration, &mut value) {
+                fields.insert("migration".into(), serde_json::to_value(migration)?);
+            }
+            let text = if *json { serde_json::to_string_pretty(&value)? } else { describe(record, &value) };
             printer.data(&text);
         }
     }
@@ -131,10 +136,15 @@ fn read_locked(path: &Path, command_line: &str, printer: &Printer) -> anyhow::Re
         return Ok(None);
     }
     let (_lock, previous) = StateLock::acquire(path, command_line)?;
+    let read = read_state_with_notes(path);
+    // An unfinished migration is the first thing said; then what the store noticed.
+    if let Ok(read) = &read {
+        super::session::warn_unfinished_migrations(&read.state, printer);
+    }
     if let Some(previous) = previous {
         printer.warn(&abandoned_lock_note(&previous));
     }
-    match read_state_with_notes(path) {
+    match read {
         Ok(read) => {
             for note in &read.notes {
                 printer.warn(note);
@@ -173,12 +183,12 @@ fn find_record<'a>(state: Option<&'a State>, address: &str, path: &Path) -> anyh
     anyhow::bail!("{address} is not recorded in the state {}{hint}", path.display())
 }
 
-/// The record as `path = value` lines, one per attribute in the state file's order, then the
-/// derived SKU name and connection URI (without a password).
-fn describe(record: &ServerRecord) -> String {
-    let value = serde_json::to_value(record).unwrap_or_default();
+/// The record as `path = value` lines, one per attribute in the state file's order (an
+/// unfinished migration's under `migration.`), then the derived SKU name and connection URI
+/// (without a password).
+fn describe(record: &ServerRecord, value: &serde_json::Value) -> String {
     let mut lines = Vec::new();
-    flatten("", &value, &mut lines);
+    flatten("", value, &mut lines);
     // Derived, for people: the SKU name the service shows and the URI to connect with.
     lines.push(("sku".to_string(), record.observed.spec.sku_name()));
     if let Some(endpoint) = &record.observed.endpoint {

@@ -59,6 +59,16 @@ impl ProviderSettings {
         }
     }
 
+    /// Whether a migrated server is reached where it was before. Locally the new cluster takes
+    /// the server's port; on Azure the new server keeps the name it was created under (the
+    /// staging name), and a server's name is its host name, so clients must move.
+    pub(crate) fn keeps_endpoint_on_cutover(&self) -> bool {
+        match self {
+            ProviderSettings::Local(_) => true,
+            ProviderSettings::Azure(_) => false,
+        }
+    }
+
     /// The location servers get when they do not name one: the Azure region, or `local`.
     pub(crate) fn default_location(&self) -> &str {
         match self {

@@ -25,7 +25,8 @@ pub struct Drift {
 }
 
 /// Every difference between the recorded and the live servers. Empty when nothing was
-/// refreshed (the live fleet is then the state itself) or when there is no state yet.
+/// refreshed (the live fleet is then the state itself) or when there is no state yet. The
+/// staging server of an unfinished migration is not drift: the state records it as such.
 pub fn detect_drift(stored: Option<&State>, live: &LiveFleet, refreshed: bool) -> Vec<Drift> {
     let Some(stored) = stored.filter(|_| refreshed) else {
         return Vec::new();
@@ -44,7 +45,10 @@ pub fn detect_drift(stored: Option<&State>, live: &LiveFleet, refreshed: bool) -
             }),
         }
     }
-    for (name, observed) in live.iter().filter(|(name, _)| !stored.servers.contains_key(*name)) {
+    // A staging server of a migration pgfleet recorded as unfinished is pgfleet's own.
+    let staging = |name: &ServerName| stored.migrations.values().any(|record| &record.staging == name);
+    let unrecorded = live.iter().filter(|(name, _)| !stored.servers.contains_key(*name) && !staging(name));
+    for (name, observed) in unrecorded {
         drift.push(Drift {
             address: name.address(),
             server: name.clone(),

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCopier {
     calls: Arc<Mutex<Vec<(Phase, u16)>>>,
+    unfrozen: Arc<Mutex<Vec<u16>>>,
     fail: Arc<Mutex<Option<Phase>>>,
 }
 
@@ -27,6 +28,11 @@ impl MemoryCopier {
     /// The phases run so far, in order, with the port each ran against.
     pub fn calls(&self) -> Vec<(Phase, u16)> {
         self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The ports of the sources unfrozen so far, in order.
+    pub fn unfrozen(&self) -> Vec<u16> {
+        self.unfrozen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Makes the next run of `phase` fail (once).
@@ -54,7 +60,8 @@ impl Copier for MemoryCopier {
         self.call(Phase::FreezeWrites, source)
     }
 
-    async fn unfreeze(&self, _source: &Connection, _work_dir: &Path) -> Result<(), MigrateError> {
+    async fn unfreeze(&self, source: &Connection, _work_dir: &Path) -> Result<(), MigrateError> {
+        self.unfrozen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(source.endpoint.port);
         Ok(())
     }
 

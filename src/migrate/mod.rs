@@ -29,7 +29,7 @@ pub use copy::{Copier, CopyOptions, Dumps, PgCopier, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
 #[cfg(any(test, feature = "test-support"))]
 pub use memory::{MemoryCopier, MemoryJournal};
-pub use protocol::{MigrationRecord, Phase, plan_steps};
+pub use protocol::{FINISH_COMMAND, MigrationRecord, Phase, abort_command, plan_steps};
 pub use run::{MigrationJournal, MigrationRequest, abort_migration, run_migration, work_dir_of};
 pub use sql::{connect, connect_with};
 pub use tls::SessionTls;

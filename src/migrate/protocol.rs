@@ -103,6 +103,14 @@ pub fn plan_steps(name: &ServerName, staging: &ServerName, target: &ServerSpec) 
     Phase::ALL.iter().map(|phase| phase.step(name, staging, target)).collect()
 }
 
+/// The command that finishes an unfinished migration.
+pub const FINISH_COMMAND: &str = "pgfleet apply";
+
+/// The command that abandons the unfinished migration of `server` (until its cutover begins).
+pub fn abort_command(server: &ServerName) -> String {
+    format!("pgfleet migrate abort {server}")
+}
+
 /// How far an unfinished migration got, as the state records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MigrationRecord {
@@ -122,21 +130,22 @@ impl MigrationRecord {
         let at = self.phase.as_str().replace('_', " ");
         match self.writes_frozen_since {
             Some(since) if self.phase.abortable() => format!(
-                "writes frozen on {server} since {} (migration stopped at {at}): `pgfleet apply` finishes the \
-                 migration; `pgfleet migrate abort {server}` unfreezes the source and removes the staging server \
-                 {}",
+                "writes frozen on {server} since {} (migration stopped at {at}): `{FINISH_COMMAND}` finishes the \
+                 migration; `{}` unfreezes the source and removes the staging server {}",
                 since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                abort_command(server),
                 self.staging
             ),
             Some(since) => format!(
-                "writes frozen on {server} since {} and its cutover to {} has begun: `pgfleet apply` finishes the \
-                 migration (it can no longer be aborted)",
+                "writes frozen on {server} since {} and its cutover to {} has begun: `{FINISH_COMMAND}` finishes \
+                 the migration (it can no longer be aborted)",
                 since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 self.staging
             ),
             None => format!(
                 "the migration of {server} is unfinished (stopped at {at}; {server} serves reads and writes): \
-                 `pgfleet apply` finishes it; `pgfleet migrate abort {server}` removes the staging server {}",
+                 `{FINISH_COMMAND}` finishes it; `{}` removes the staging server {}",
+                abort_command(server),
                 self.staging
             ),
         }

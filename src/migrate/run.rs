@@ -254,3 +254,80 @@ pub async fn abort_migration(
     forget(journal, server, &dir).await?;
     Ok(record)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::{MemoryCopier, MemoryJournal};
+    use crate::providers::test_provider::{TestProvider, observed};
+    use crate::rules::{PgVersion, Tier};
+
+    fn spec(tier: Tier) -> ServerSpec {
+        ServerSpec::new(tier, 2, 100, PgVersion::V11, "fleetadmin", "westeurope")
+    }
+
+    /// `ledger` and its staging server live, and a journal recording its migration at `phase`.
+    async fn stopped_at(phase: Phase) -> (TestProvider, MemoryJournal, Connection) {
+        let provider = TestProvider::new();
+        let (ledger, staging) = (ServerName::new("ledger"), ServerName::new("ledger-migration"));
+        let source = observed(&ledger, spec(Tier::Basic));
+        provider.insert(source.clone());
+        provider.insert(observed(&staging, spec(Tier::GeneralPurpose)));
+        let journal = MemoryJournal::default();
+        let record = MigrationRecord {
+            staging,
+            phase,
+            started_at: Utc::now(),
+            writes_frozen_since: phase.writes_frozen().then(Utc::now),
+        };
+        journal.record(&ledger, Some(&record)).await.unwrap();
+        let password = Redacted::new("secret".to_string());
+        (provider, journal, connection(&source, &password).unwrap())
+    }
+
+    #[tokio::test]
+    async fn abort_unfreezes_the_source_deletes_the_staging_server_and_forgets_the_migration() {
+        let (provider, journal, source) = stopped_at(Phase::Restore).await;
+        let copier = MemoryCopier::default();
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ServerName::new("ledger");
+        let record =
+            abort_migration(&provider, &ledger, Some(&source), &copier, &journal, dir.path()).await.unwrap();
+        assert_eq!(record.phase, Phase::Restore);
+        assert_eq!(copier.unfrozen(), [source.endpoint.port]);
+        let live = provider.servers();
+        assert!(live.contains_key(&ledger) && !live.contains_key(&ServerName::new("ledger-migration")));
+        assert_eq!(journal.unfinished(&ledger), None);
+        assert!(!work_dir_of(dir.path(), &ledger).exists());
+    }
+
+    #[tokio::test]
+    async fn abort_refuses_once_the_cutover_began_and_changes_nothing() {
+        for phase in [Phase::Cutover, Phase::Retire] {
+            let (provider, journal, source) = stopped_at(phase).await;
+            let copier = MemoryCopier::default();
+            let dir = tempfile::tempdir().unwrap();
+            let ledger = ServerName::new("ledger");
+            let error = abort_migration(&provider, &ledger, Some(&source), &copier, &journal, dir.path())
+                .await
+                .unwrap_err();
+            assert!(error.to_string().contains("run `pgfleet apply` to finish it"), "{error}");
+            assert!(copier.unfrozen().is_empty());
+            assert_eq!(provider.servers().len(), 2, "{phase}: the staging server stays");
+            assert_eq!(journal.unfinished(&ledger).map(|record| record.phase), Some(phase));
+        }
+    }
+
+    #[tokio::test]
+    async fn abort_without_a_source_refuses_when_writes_are_frozen() {
+        let (provider, journal, _) = stopped_at(Phase::Dump).await;
+        let ledger = ServerName::new("ledger");
+        let dir = tempfile::tempdir().unwrap();
+        let copier = MemoryCopier::default();
+        let error =
+            abort_migration(&provider, &ledger, None, &copier, &journal, dir.path()).await.unwrap_err();
+        assert!(error.to_string().contains("cannot be unfrozen"), "{error}");
+        assert_eq!(provider.servers().len(), 2);
+        assert!(journal.unfinished(&ledger).is_some());
+    }
+}

@@ -143,8 +143,14 @@ impl<'r> Planner<'r> {
         let request = self.request;
         let managed =
             |name: &ServerName| request.stored.is_some_and(|state| state.servers.contains_key(name));
+        // The staging server of an unfinished migration: the plan reports the migration itself.
+        let staging = |name: &ServerName| {
+            request
+                .stored
+                .is_some_and(|state| state.migrations.values().any(|record| &record.staging == name))
+        };
         for (name, observed) in request.live {
-            if request.desired.servers.contains_key(name) {
+            if request.desired.servers.contains_key(name) || staging(name) {
                 continue;
             }
             if !managed(name) {

@@ -75,6 +75,7 @@ impl Draft {
             wave: 0,
             operation: new.operation,
             configured_storage_gb: None,
+            endpoint: None,
         });
         id
     }

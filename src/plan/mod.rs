@@ -21,8 +21,8 @@ mod sizes;
 mod tests;
 
 pub use model::{
-    Action, AttributeChange, Blocked, Change, ChangeId, DowntimeRange, Drift, Impact, Note, Operation,
-    Ordering, PLAN_FORMAT_VERSION, Plan, PlanInputs, Refusal, Summary,
+    Action, AttributeChange, Blocked, Change, ChangeId, DowntimeRange, Drift, EndpointMove, Impact, Note,
+    Operation, Ordering, PLAN_FORMAT_VERSION, Plan, PlanInputs, Refusal, Summary, UnfinishedMigration,
 };
 pub use saved::plan_id;
 
@@ -63,12 +63,14 @@ pub fn build(request: &PlanRequest) -> Plan {
     let unchanged = request.desired.servers.keys().filter(|name| !planner.draft.has_changes(name)).count();
     let mut changes = std::mem::take(&mut planner.draft.changes);
     record_configured_storage(&mut changes, request);
+    record_endpoint_moves(&mut changes, request);
     graph::assign_waves(&mut changes);
     graph::sort(&mut changes);
     let summary = graph::summary(&changes, unchanged, planner.blocked.len());
     Plan {
         format_version: PLAN_FORMAT_VERSION.to_string(),
         fleet: request.desired.name.clone(),
+        unfinished_migrations: unfinished_migrations(request),
         changes,
         blocked: planner.blocked,
         refused: planner.refused,
@@ -85,6 +87,67 @@ fn record_configured_storage(changes: &mut [Change], request: &PlanRequest) {
     for change in changes.iter_mut().filter(|change| change.action != Action::Delete) {
         change.configured_storage_gb =
             request.desired.servers.get(&change.server).map(|server| server.spec.storage_gb);
+    }
+}
+
+/// The migrations the state records as unfinished, each with the sentence people read first.
+fn unfinished_migrations(request: &PlanRequest) -> Vec<UnfinishedMigration> {
+    let Some(stored) = request.stored else { return Vec::new() };
+    stored
+        .migrations
+        .iter()
+        .map(|(server, record)| UnfinishedMigration {
+            address: server.address(),
+            server: server.clone(),
+            staging: record.staging.clone(),
+            phase: record.phase,
+            started_at: record.started_at,
+            writes_frozen_since: record.writes_frozen_since,
+            abortable: record.phase.abortable(),
+            finish_command: crate::migrate::FINISH_COMMAND.to_string(),
+            abort_command: record.phase.abortable().then(|| crate::migrate::abort_command(server)),
+            message: record.headline(server),
+        })
+        .collect()
+}
+
+/// A migration on a provider whose new server is reached elsewhere says where clients go. The
+/// new address is known ahead when the server's host is named after it (Azure: `NAME.…`, login
+/// `admin@NAME`) and no live server already goes by the staging name (a server migrated before
+/// does): the staging server's name takes its place. Otherwise it is known once the new server
+/// exists, and the end of the apply prints it.
+fn record_endpoint_moves(changes: &mut [Change], request: &PlanRequest) {
+    if request.desired.provider.keeps_endpoint_on_cutover() {
+        return;
+    }
+    let known_as = |name: &str| {
+        request.live.values().filter_map(|live| live.endpoint.as_ref()).any(|endpoint| {
+            endpoint.user.rsplit_once('@').is_some_and(|(_, named)| named.eq_ignore_ascii_case(name))
+        })
+    };
+    for change in changes.iter_mut() {
+        let Operation::Migrate { staging, .. } = &change.operation else { continue };
+        let Some(endpoint) = request.live.get(&change.server).and_then(|live| live.endpoint.as_ref()) else {
+            continue;
+        };
+        let renamed = endpoint.user.rsplit_once('@').filter(|_| !known_as(staging.as_str())).and_then(
+            |(login, named)| {
+                let rest = endpoint.host.strip_prefix(named)?.strip_prefix('.')?;
+                Some(crate::model::Endpoint {
+                    host: format!("{staging}.{rest}"),
+                    user: format!("{login}@{staging}"),
+                    ..endpoint.clone()
+                })
+            },
+        );
+        let (from_uri, to) = (endpoint.uri(), renamed.map(|endpoint| endpoint.uri()));
+        let message = match &to {
+            Some(to) => format!("clients reconnect: {from_uri} → {to}"),
+            None => format!(
+                "clients reconnect: {from_uri} → the new server {staging}'s address, printed when the apply ends"
+            ),
+        };
+        change.endpoint = Some(EndpointMove { from: from_uri, to, message });
     }
 }
 

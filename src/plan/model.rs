@@ -10,13 +10,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The plan JSON format version (DESIGN.md): minor versions only add fields.
-pub const PLAN_FORMAT_VERSION: &str = "1.0";
+pub const PLAN_FORMAT_VERSION: &str = "1.1";
 
 /// A dependency-ordered set of changes, with what was refused, blocked or drifted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub format_version: String,
     pub fleet: String,
+    /// Migrations an earlier apply began and did not finish, as the state records them: the
+    /// first thing a reviewer must know (a source may have its writes frozen). Since 1.1.
+    #[serde(default)]
+    pub unfinished_migrations: Vec<UnfinishedMigration>,
     /// Changes in an order that respects every dependency (wave, then server name).
     pub changes: Vec<Change>,
     /// Changes the plan will not make without an explicit allowance (a delete without
@@ -77,6 +81,47 @@ pub struct Change {
     /// Absent on deletes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_storage_gb: Option<u32>,
+    /// For a migrate whose new server is reached at another address: where clients connect
+    /// before and after. Absent when the server keeps its endpoint. Since 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<EndpointMove>,
+}
+
+/// Where clients connect before and after a migration that moves the server to a new address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EndpointMove {
+    /// The connection URI now (no password).
+    pub from: String,
+    /// The connection URI after the cutover, when it is known before the new server exists
+    /// (absent otherwise: the end of the apply prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// One line for people: "clients reconnect: postgresql://… → postgresql://…".
+    pub message: String,
+}
+
+/// A migration an earlier apply began and did not finish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnfinishedMigration {
+    pub address: Address,
+    pub server: ServerName,
+    /// The staging server the copy is built on (pgfleet's: never drift, never a change).
+    pub staging: ServerName,
+    /// The phase that began last.
+    pub phase: crate::migrate::Phase,
+    pub started_at: DateTime<Utc>,
+    /// Since when the source serves reads only; absent while its writes flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_frozen_since: Option<DateTime<Utc>>,
+    /// Whether `pgfleet migrate abort SERVER` can still abandon it (until the cutover begins).
+    pub abortable: bool,
+    /// What to run to finish it: `pgfleet apply`.
+    pub finish_command: String,
+    /// What to run to abandon it (`pgfleet migrate abort SERVER`); absent from the cutover on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_command: Option<String>,
+    /// The sentence people read first: "writes frozen on pay-main since …: …".
+    pub message: String,
 }
 
 /// What happens to a server.

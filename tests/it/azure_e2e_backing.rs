@@ -326,3 +326,44 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// On Azure a migrated server lives on under its staging server's name, so its host changes:
+/// `pgfleet plan` says so (the address is known once the new server exists, behind the
+/// emulator's loopback gateway), and `pgfleet apply` ends with where clients connect now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_through_the_binary_says_where_clients_reconnect() {
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    let root = dir.join("clusters");
+    let emulator = backed_emulator(&root).await;
+    let base = emulator.base_url();
+    std::fs::write(dir.join("fleet.toml"), fleet_toml(&base, "Basic", 1)).unwrap();
+    assert_exit(&run_pgfleet(dir, &base, &["apply", "--auto-approve"]).await, 0);
+    let before = text(&run_pgfleet(dir, &base, &["endpoint", "shop-db"]).await.stdout).trim().to_string();
+    assert!(before.starts_with("postgresql://fleetadmin%40shop-db@127."), "{before}");
+
+    std::fs::write(dir.join("fleet.toml"), fleet_toml(&base, "GeneralPurpose", 2)).unwrap();
+    let plan = run_pgfleet(dir, &base, &["plan"]).await;
+    assert_exit(&plan, 0);
+    let said = format!(
+        "endpoint: clients reconnect: {before} → the new server shop-db-migration's address, printed when the \
+         apply ends"
+    );
+    assert!(text(&plan.stdout).contains(&said), "{}", text(&plan.stdout));
+    let json = run_pgfleet(dir, &base, &["plan", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["changes"][0]["endpoint"]["from"], before.as_str(), "{json:#}");
+    assert!(json["changes"][0]["endpoint"].get("to").is_none(), "{json:#}");
+
+    let apply = run_pgfleet(dir, &base, &["apply", "--auto-approve"]).await;
+    assert_exit(&apply, 0);
+    let after = text(&run_pgfleet(dir, &base, &["endpoint", "shop-db"]).await.stdout).trim().to_string();
+    assert!(after.starts_with("postgresql://fleetadmin%40shop-db-migration@127."), "{after}");
+    assert_ne!(after, before);
+    let told = format!("servers.shop-db: clients now connect to {after} (was {before})");
+    assert!(text(&apply.stderr).contains(&told), "{}", text(&apply.stderr));
+
+    emulator.shutdown().await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+}

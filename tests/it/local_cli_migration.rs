@@ -299,3 +299,84 @@ fn pgfleet_port(dir: &std::path::Path) -> u64 {
         serde_json::from_str(&std::fs::read_to_string(dir.join("pgfleet.json")).unwrap()).unwrap();
     meta["port"].as_u64().unwrap()
 }
+
+/// Whether a new connection to the server may write (a frozen source serves reads only).
+async fn writable(port: u16) -> bool {
+    admin(port).await.batch_execute("CREATE TABLE write_probe (id int); DROP TABLE write_probe").await.is_ok()
+}
+
+/// The first line pgfleet wrote to stderr.
+fn first_line(output: &std::process::Output) -> String {
+    text(&output.stderr).lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_with_writes_frozen_is_said_first_everywhere_and_migrate_abort_undoes_it() {
+    let fleet = Fleet::new("abort", &basic("till"));
+    let (port, before) = filled_basic_server(&fleet, "till").await;
+
+    fleet.write_servers(&general_purpose("till"));
+    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
+    apply
+        .events_until(Duration::from_secs(120), |event| {
+            event["type"] == "step_progress" && event["message"] == "restoring into the target"
+        })
+        .await;
+    // Killed while pg_restore runs: writes are frozen and the cutover has not begun.
+    let dumps = fleet.path("migrations").display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_mentioning(&dumps).iter().any(|(_, command)| command.contains("pg_restore")) {
+        assert!(Instant::now() < deadline, "pg_restore never started: {}", apply.stderr_text());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    apply.kill();
+    assert!(!writable(port).await, "the freeze holds while the migration is unfinished");
+
+    // Every command opens with it; the staging server is the migration's, not drift.
+    let headline = "warning: writes frozen on till since ";
+    let plan = fleet.run_expecting(&["plan"], 0);
+    assert!(first_line(&plan).starts_with(headline), "{}", text(&plan.stderr));
+    assert!(first_line(&plan).contains("`pgfleet migrate abort till`"), "{}", first_line(&plan));
+    assert!(!text(&plan.stdout).contains("changed outside pgfleet"), "{}", text(&plan.stdout));
+    assert!(!text(&plan.stdout).contains("till-migration exists"), "{}", text(&plan.stdout));
+    let json: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
+    assert_eq!(json["format_version"], "1.1");
+    let unfinished = &json["unfinished_migrations"][0];
+    assert_eq!(unfinished["server"], "till", "{json:#}");
+    assert_eq!(unfinished["staging"], "till-migration", "{json:#}");
+    assert_eq!(unfinished["phase"], "restore", "{json:#}");
+    assert_eq!(unfinished["abort_command"], "pgfleet migrate abort till", "{json:#}");
+    assert!(unfinished["writes_frozen_since"].is_string(), "{json:#}");
+    assert!(json["drift"].as_array().unwrap().is_empty(), "{json:#}");
+    let markdown = text(&fleet.run_expecting(&["plan", "--format", "markdown"], 0).stdout);
+    assert!(markdown.contains("writes frozen on till since"), "{markdown}");
+    let show = fleet.run_expecting(&["state", "show", "servers.till"], 0);
+    assert!(first_line(&show).starts_with(headline), "{}", text(&show.stderr));
+    assert!(text(&show.stdout).contains("migration.phase"), "{}", text(&show.stdout));
+    assert!(text(&show.stdout).contains("till-migration"), "{}", text(&show.stdout));
+    let list = fleet.run_expecting(&["state", "list"], 0);
+    assert!(first_line(&list).starts_with(headline), "{}", text(&list.stderr));
+
+    // The abort unfreezes the source exactly and removes the staging server, with no
+    // --allow-delete; the data is as it was.
+    let abort = fleet.run_expecting(&["migrate", "abort", "till"], 0);
+    assert!(text(&abort.stderr).contains("Aborted the migration of till"), "{}", text(&abort.stderr));
+    assert!(writable(port).await, "writes flow again");
+    assert_eq!(&fingerprint(port).await, &before);
+    assert_eq!(fleet.cluster_dirs(), ["till"]);
+    assert!(!fleet.path("migrations").join("till").exists(), "no dump is left");
+    let settings = pgfleet::config::LocalSettings { root: fleet.root(), port_base: fleet.port_base };
+    let provider = LocalProvider::new(LocalProviderOptions::from_settings(&settings, &fleet.name)).unwrap();
+    let live = provider.refresh().await.unwrap();
+    assert_eq!(live[&ServerName::from("till")].spec.tier, Tier::Basic);
+
+    // Nothing is unfinished any more; the fleet file still asks for the migration.
+    let plan = fleet.run_expecting(&["plan", "--detailed-exitcode"], 2);
+    assert!(!text(&plan.stderr).contains("writes frozen"), "{}", text(&plan.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
+    assert_eq!(json["unfinished_migrations"], serde_json::json!([]));
+    let again = fleet.run_expecting(&["migrate", "abort", "servers.till"], 1);
+    assert!(text(&again.stderr).contains("no unfinished migration of till"), "{}", text(&again.stderr));
+}

@@ -52,6 +52,7 @@ pub(crate) fn change(action: Action, server: &str, operation: Operation) -> Chan
         wave: 1,
         operation,
         configured_storage_gb: None,
+        endpoint: None,
     }
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn plan(changes: Vec<Change>, unchanged: usize) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION.to_string(),
         fleet: "payments".into(),
+        unfinished_migrations: Vec::new(),
         changes,
         blocked: Vec::new(),
         refused: Vec::new(),

@@ -114,6 +114,9 @@ fn change_block(out: &mut String, change: &Change, paint: &Paint) {
     if change.impact.downtime_seconds.max > 0 {
         let _ = writeln!(out, "      {}", paint.dim(&format!("basis: {}", change.impact.downtime_basis)));
     }
+    if let Some(endpoint) = &change.endpoint {
+        let _ = writeln!(out, "    endpoint: {}", endpoint.message);
+    }
 }
 
 fn attribute_lines(out: &mut String, attribute: &AttributeChange, width: usize, paint: &Paint) {

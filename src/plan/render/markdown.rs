@@ -60,10 +60,16 @@ pub(super) fn title(plan: &Plan) -> String {
     out
 }
 
-/// GitHub alert blocks for deletes and migrations (CAUTION), refusals (IMPORTANT), restarts
-/// (WARNING) and drift (NOTE).
+/// GitHub alert blocks: unfinished migrations first, then deletes and migrations (CAUTION),
+/// refusals (IMPORTANT), restarts (WARNING) and drift (NOTE).
 pub(super) fn alerts(plan: &Plan, groups: &[ServerGroup<'_>]) -> String {
     let mut out = String::new();
+    let unfinished: Vec<String> = plan
+        .unfinished_migrations
+        .iter()
+        .map(|migration| format!("**{}**", escape(&migration.message)))
+        .collect();
+    alert(&mut out, "CAUTION", &unfinished);
     alert(&mut out, "CAUTION", &caution_lines(plan, groups));
     let refused: Vec<String> =
         plan.refused.iter().map(|r| format!("`{}` {}", r.server, escape(r.path.as_str()))).collect();
@@ -143,6 +149,11 @@ fn caution_lines(plan: &Plan, groups: &[ServerGroup<'_>]) -> Vec<String> {
             format_downtime(widest(migrating.iter().map(|group| group.downtime()))),
             names(&list)
         ));
+    }
+    for change in &plan.changes {
+        if let Some(endpoint) = &change.endpoint {
+            caution.push(format!("`{}`: {}.", change.server, escape(&endpoint.message)));
+        }
     }
     caution
 }
@@ -256,6 +267,9 @@ fn change_details(out: &mut String, change: &Change) {
     let _ = writeln!(out, "- why: {}", escape(&change.reason));
     if change.impact.downtime_seconds.max > 0 {
         let _ = writeln!(out, "- downtime basis: {}", escape(&change.impact.downtime_basis));
+    }
+    if let Some(endpoint) = &change.endpoint {
+        let _ = writeln!(out, "- endpoint: {}", escape(&endpoint.message));
     }
     for edge in &change.ordering {
         let _ = writeln!(out, "- after `{}`: {}", edge.after, escape(&edge.reason));

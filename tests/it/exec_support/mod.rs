@@ -84,6 +84,7 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         wave: 1,
         operation,
         configured_storage_gb: None,
+        endpoint: None,
     }
 }
 
@@ -95,6 +96,7 @@ pub fn plan(changes: Vec<Change>) -> Plan {
     Plan {
         format_version: PLAN_FORMAT_VERSION.into(),
         fleet: "payments".into(),
+        unfinished_migrations: Vec::new(),
         changes,
         blocked: Vec::new(),
         refused: Vec::new(),
