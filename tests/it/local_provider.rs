@@ -184,6 +184,9 @@ async fn a_create_that_did_not_finish_is_redone_on_retry_with_its_port() {
         serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
     meta["complete"] = serde_json::Value::Bool(false);
     std::fs::write(&meta_path, meta.to_string()).unwrap();
+    // A crash during initdb also leaves the admin password file it reads.
+    let password_file = harness.server_dir("half-made").join("initdb.pw");
+    std::fs::write(&password_file, "left-by-a-crash").unwrap();
     assert!(harness.provider.refresh().await.unwrap().is_empty(), "an unfinished server is not reported");
     let error = harness.provider.update(&"half-made".into(), &ServerPatch::default()).await.unwrap_err();
     assert_eq!(error.kind, ProviderErrorKind::NotFound);
@@ -192,4 +195,5 @@ async fn a_create_that_did_not_finish_is_redone_on_retry_with_its_port() {
     assert_eq!(redone.endpoint.unwrap().port, port);
     assert_eq!(redone.status, ServerStatus::Ready);
     admin(port).await.batch_execute("SELECT 1").await.unwrap();
+    assert!(!password_file.exists(), "no password file outlives the create");
 }

@@ -30,6 +30,8 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 const META_FILE: &str = "pgfleet.json";
 const SECRET_FILE: &str = "internal.secret";
+/// The admin password initdb reads while it runs (never kept).
+const INIT_PASSWORD_FILE: &str = "initdb.pw";
 
 /// What the provider records beside each cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,13 +122,28 @@ impl Cluster {
         write_atomically(&self.data_dir().join("pgfleet.conf"), &settings.render(), tools)
     }
 
+    /// Removes the admin password file initdb reads (0600, written just before it runs and
+    /// removed after it), which a crash in between leaves behind.
+    ///
+    /// # Errors
+    /// When the file exists and cannot be removed.
+    pub fn remove_init_password(&self) -> Result<(), LocalError> {
+        let path = self.dir.join(INIT_PASSWORD_FILE);
+        match std::fs::remove_file(&path) {
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                Err(LocalError::Io { context: format!("removing {}", path.display()), source })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs initdb with the admin role and password, then writes pg_hba.conf (SCRAM over TCP
     /// from 127.0.0.1, replication included) and includes `pgfleet.conf`.
     ///
     /// # Errors
     /// When initdb fails or the files cannot be written.
     pub async fn init(&self, tools: &Tools, admin_login: &str, password: &str) -> Result<(), LocalError> {
-        let password_file = self.dir.join("initdb.pw");
+        let password_file = self.dir.join(INIT_PASSWORD_FILE);
         write_atomically(&password_file, password, tools)?;
         let data = self.data_dir();
         let result = tools

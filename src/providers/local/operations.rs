@@ -196,6 +196,8 @@ impl LocalProvider {
         let port = if cluster.exists() {
             let unfinished = cluster.read_meta()?;
             cluster.stop(&self.tools).await?;
+            // A crash during initdb leaves its password file behind: it goes before anything else.
+            cluster.remove_init_password()?;
             let data = cluster.data_dir();
             if data.exists() {
                 std::fs::remove_dir_all(&data).map_err(|source| LocalError::Io {
