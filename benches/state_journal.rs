@@ -37,7 +37,7 @@ fn step(index: usize) -> [JournalRecord; 2] {
             step: InFlightStep {
                 change_id: change_id.clone(),
                 server: ServerName::new(name.as_str()),
-                action: "create".into(),
+                action: pgfleet::model::Action::Create,
                 stage: None,
                 started_at: Utc::now(),
             },

@@ -292,6 +292,29 @@ pub struct ObservedServer {
 /// Every live server a provider found for the fleet, by name.
 pub type LiveFleet = BTreeMap<ServerName, ObservedServer>;
 
+/// What happens to a server: a plan change's action, and what an interrupted step was doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Migrate,
+    Promote,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Migrate => "migrate",
+            Action::Promote => "promote",
+            Action::Delete => "delete",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

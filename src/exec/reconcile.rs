@@ -2,8 +2,9 @@
 //! fresh refresh of the live servers, the corrected state. Pure: it reads no provider and
 //! writes no file; the caller persists the result before planning.
 
+use crate::model::Action;
 use crate::model::{LiveFleet, ServerName};
-use crate::state::{InFlightStep, State};
+use crate::state::{InFlightStep, Stage, State};
 use std::collections::BTreeMap;
 
 /// Corrects a state whose apply was interrupted: every server an in-flight step touched is
@@ -50,22 +51,21 @@ pub fn reconcile_interrupted(state: &State, live: &LiveFleet) -> (State, Vec<Str
 /// Whether an interrupted step could have removed its server: a delete, a migration (cutover
 /// retires the old server) or a re-creation (delete, then create).
 fn explains_removal(step: &InFlightStep) -> bool {
-    matches!(step.action.as_str(), "delete" | "migrate")
-        || matches!(step.stage.as_deref(), Some("delete" | "create_replica"))
+    matches!(step.action, Action::Delete | Action::Migrate)
+        || matches!(step.stage, Some(Stage::Delete | Stage::CreateReplica))
 }
 
 /// "migrating pay-main (at stage copy)".
 fn describe(step: &InFlightStep) -> String {
-    let verb = match step.action.as_str() {
-        "create" => "creating",
-        "update" => "updating",
-        "migrate" => "migrating",
-        "promote" => "promoting",
-        "delete" => "deleting",
-        other => other,
+    let verb = match step.action {
+        Action::Create => "creating",
+        Action::Update => "updating",
+        Action::Migrate => "migrating",
+        Action::Promote => "promoting",
+        Action::Delete => "deleting",
     };
     match &step.stage {
-        Some(stage) => format!("{verb} {} (at stage {})", step.server, stage.replace('_', " ")),
+        Some(stage) => format!("{verb} {} (at stage {})", step.server, stage.describe()),
         None => format!("{verb} {}", step.server),
     }
 }
@@ -85,13 +85,13 @@ mod tests {
         observed(&ServerName::new(name), spec)
     }
 
-    fn in_flight(state: &mut State, server: &str, action: &str, stage: Option<&str>) {
+    fn in_flight(state: &mut State, server: &str, action: Action, stage: Option<Stage>) {
         state.apply_record(&JournalRecord::Started {
             step: InFlightStep {
-                change_id: format!("{action}:{server}"),
+                change_id: format!("{}:{server}", action.as_str()),
                 server: ServerName::new(server),
-                action: action.into(),
-                stage: stage.map(str::to_string),
+                action,
+                stage,
                 started_at: Utc::now(),
             },
         });
@@ -108,10 +108,15 @@ mod tests {
     #[test]
     fn records_what_exists_and_removes_only_what_a_step_explains() {
         let mut state = recorded(&[server("pay-main", 4), server("old-db", 2), server("gone", 2)]);
-        in_flight(&mut state, "pay-main", "migrate", Some("copy"));
-        in_flight(&mut state, "new-db", "create", None);
-        in_flight(&mut state, "old-db", "delete", None);
-        in_flight(&mut state, "gone", "update", None);
+        in_flight(
+            &mut state,
+            "pay-main",
+            Action::Migrate,
+            Some(Stage::Migration(crate::migrate::Phase::Restore)),
+        );
+        in_flight(&mut state, "new-db", Action::Create, None);
+        in_flight(&mut state, "old-db", Action::Delete, None);
+        in_flight(&mut state, "gone", Action::Update, None);
         let live: LiveFleet =
             [server("pay-main", 8), server("new-db", 2)].into_iter().map(|s| (s.name.clone(), s)).collect();
 
@@ -124,7 +129,7 @@ mod tests {
         assert!(next.servers.contains_key(&ServerName::new("gone")));
         assert_eq!(
             messages[0],
-            "an apply was interrupted while migrating pay-main (at stage copy); refreshing"
+            "an apply was interrupted while migrating pay-main (at stage restore); refreshing"
         );
         assert!(messages.iter().any(|m| m.contains("gone is recorded but does not exist")));
         assert_eq!(next.serial, state.serial + 1);

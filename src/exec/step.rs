@@ -9,7 +9,7 @@ use crate::plan::{Change, Operation};
 use crate::providers::{CreateRequest, Provider, ProviderError};
 use crate::rules::ReplicationSupport;
 use crate::secret::Redacted;
-use crate::state::{InFlightStep, JournalRecord, RecordOutcome};
+use crate::state::{InFlightStep, JournalRecord, RecordOutcome, Stage};
 use async_trait::async_trait;
 use chrono::Utc;
 use std::collections::BTreeMap;
@@ -47,17 +47,18 @@ impl StepContext {
         &self.events
     }
 
-    /// Records durably that the step reached `stage` (`create_staging`, `copy`, `cutover` …)
-    /// before it does that stage's work, so an interrupted migration says where it stopped.
+    /// Records durably that the step reached `stage` (a re-created replica's delete or create,
+    /// a restart) before it does that stage's work, so an interrupted step says where it stopped.
     ///
     /// # Errors
     /// When the state cannot be saved; the step must then stop.
-    pub(crate) async fn stage(&self, stage: &str) -> Result<(), ProviderError> {
+    pub(crate) async fn stage(&self, stage: Stage) -> Result<(), ProviderError> {
+        let message = stage.describe();
         self.journal.write(self.started_record(Some(stage))).await.map_err(sink_failure)?;
         self.events.emit(EventKind::StepProgress {
             change_id: self.change.id.clone(),
             address: self.change.address.clone(),
-            message: stage.replace('_', " "),
+            message,
         });
         Ok(())
     }
@@ -75,18 +76,18 @@ impl StepContext {
             JournalRecord::Migration { server: self.change.server.clone(), migration: migration.cloned() };
         self.journal.write(record).await?;
         if let Some(migration) = migration {
-            self.journal.write(self.started_record(Some(migration.phase.as_str()))).await?;
+            self.journal.write(self.started_record(Some(Stage::Migration(migration.phase)))).await?;
         }
         Ok(())
     }
 
-    fn started_record(&self, stage: Option<&str>) -> JournalRecord {
+    fn started_record(&self, stage: Option<Stage>) -> JournalRecord {
         JournalRecord::Started {
             step: InFlightStep {
                 change_id: self.change.id.clone(),
                 server: self.change.server.clone(),
-                action: self.change.action.as_str().to_string(),
-                stage: stage.map(str::to_string),
+                action: self.change.action,
+                stage,
                 started_at: self.started_at,
             },
         }
@@ -180,9 +181,9 @@ async fn perform(context: &StepContext, deps: &StepDeps) -> Result<(RecordOutcom
             Ok((RecordOutcome::Remove(name.clone()), 0))
         }
         Operation::Recreate { spec } => {
-            context.stage("delete").await?;
+            context.stage(Stage::Delete).await?;
             provider.delete(name).await?;
-            context.stage("create_replica").await?;
+            context.stage(Stage::CreateReplica).await?;
             let observed = create(context, deps, spec.clone()).await?;
             Ok((RecordOutcome::Upsert(observed), 0))
         }
@@ -221,7 +222,7 @@ async fn update(
         observed = Some(provider.update(name, patch).await?);
     }
     if replication_support.is_some() && !patch.restarts() {
-        context.stage("restart").await?;
+        context.stage(Stage::Restart).await?;
         observed = Some(provider.restart(name).await?);
     }
     let restarts = u32::from(patch.restarts() || replication_support.is_some());

@@ -2,6 +2,7 @@
 //! read. Nothing downstream re-derives a fact or parses text.
 
 pub use crate::diff::{AttributeChange, Drift};
+pub use crate::model::Action;
 use crate::model::{Address, ServerName, ServerPatch, ServerSpec};
 use crate::rules::{Key, ReplicationSupport, Rule};
 use chrono::{DateTime, Utc};
@@ -122,29 +123,6 @@ pub struct UnfinishedMigration {
     pub abort_command: Option<String>,
     /// The sentence people read first: "writes frozen on pay-main since …: …".
     pub message: String,
-}
-
-/// What happens to a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Create,
-    Update,
-    Migrate,
-    Promote,
-    Delete,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Migrate => "migrate",
-            Action::Promote => "promote",
-            Action::Delete => "delete",
-        }
-    }
 }
 
 /// An edge of the plan graph, with its reason.

@@ -23,7 +23,9 @@ pub use error::StateError;
 pub use lock::{
     LockHolder, LockStatus, StateLock, abandoned_lock_note, force_unlock, lock_path, lock_status,
 };
-pub use model::{InFlightStep, JournalRecord, RecordOutcome, STATE_FORMAT_VERSION, ServerRecord, State};
+pub use model::{
+    InFlightStep, JournalRecord, RecordOutcome, STATE_FORMAT_VERSION, ServerRecord, Stage, State,
+};
 #[cfg(test)]
 pub(crate) use schema::state_schema;
 pub use store::{

@@ -133,12 +133,45 @@ pub struct InFlightStep {
     /// The plan change this step belongs to.
     pub change_id: String,
     pub server: ServerName,
-    /// The plan action (`create`, `update`, `migrate`, `promote`, `delete`).
-    pub action: String,
-    /// A finer stage inside the change, for migrations (`dump`, `restore`, `cutover` …).
+    /// The plan action.
+    pub action: crate::model::Action,
+    /// A finer stage inside the change: a migration's phase, or a step's own sub-operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     pub started_at: DateTime<Utc>,
+}
+
+/// Where inside its change an interrupted step was (as the journal spells it: `restore`,
+/// `create_replica` …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// A re-created replica's delete.
+    Delete,
+    /// A re-created replica's create.
+    CreateReplica,
+    /// A change's restart (after its parameters are set).
+    Restart,
+    /// A migration's phase.
+    #[serde(untagged)]
+    Migration(crate::migrate::Phase),
+    /// A stage an older pgfleet wrote (its migration's `create_staging`, `copy`); read as is.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl Stage {
+    /// The stage in words ("create replica", "restore").
+    pub fn describe(&self) -> String {
+        let text = match self {
+            Stage::Migration(phase) => phase.as_str(),
+            Stage::Delete => "delete",
+            Stage::CreateReplica => "create_replica",
+            Stage::Restart => "restart",
+            Stage::Other(text) => text,
+        };
+        text.replace('_', " ")
+    }
 }
 
 /// One line of the append-only journal kept beside the state file during an apply.

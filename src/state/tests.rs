@@ -348,3 +348,29 @@ fn records_and_journal_lines_without_the_configured_storage_still_load() {
     assert_eq!(read.servers.len(), written.servers.len() - 1);
     assert_eq!(read.servers[&ServerName::new("pay-main")].configured_storage_gb, None);
 }
+
+#[test]
+fn stages_keep_their_journal_spelling_and_older_ones_still_load() {
+    use crate::migrate::Phase;
+    for (stage, text) in [
+        (Stage::Migration(Phase::Restore), "restore"),
+        (Stage::Migration(Phase::CreateTarget), "create_target"),
+        (Stage::CreateReplica, "create_replica"),
+        (Stage::Delete, "delete"),
+        (Stage::Restart, "restart"),
+    ] {
+        assert_eq!(serde_json::to_value(&stage).unwrap(), text);
+        assert_eq!(serde_json::from_value::<Stage>(text.into()).unwrap(), stage);
+    }
+    // What the migrators before the phased protocol journaled.
+    for older in ["create_staging", "copy"] {
+        assert_eq!(serde_json::from_value::<Stage>(older.into()).unwrap(), Stage::Other(older.into()));
+    }
+    assert_eq!(Stage::Other("create_staging".into()).describe(), "create staging");
+    let step: InFlightStep = serde_json::from_value(serde_json::json!({
+        "change_id": "migrate:pay-main", "server": "pay-main", "action": "migrate", "stage": "copy",
+        "started_at": "2026-12-01T10:00:00Z"
+    }))
+    .unwrap();
+    assert_eq!(step.action, crate::model::Action::Migrate);
+}

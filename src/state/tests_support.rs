@@ -35,7 +35,7 @@ pub(super) fn started(change_id: &str, server: &str) -> JournalRecord {
         step: InFlightStep {
             change_id: change_id.into(),
             server: ServerName::new(server),
-            action: "update".into(),
+            action: crate::model::Action::Update,
             stage: None,
             started_at: Utc::now(),
         },

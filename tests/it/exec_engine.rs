@@ -452,7 +452,7 @@ async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
         (Op::Create, "pay-ro-1"),
     ];
     assert_eq!(calls, expected.map(|(op, server)| (op, server.to_string())));
-    let stages: Vec<Option<String>> = sink
+    let stages: Vec<Option<pgfleet::state::Stage>> = sink
         .records()
         .into_iter()
         .filter_map(|record| match record {
@@ -460,7 +460,7 @@ async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
             _ => None,
         })
         .collect();
-    let phases = pgfleet::migrate::Phase::ALL.map(|phase| Some(phase.as_str().to_string()));
+    let phases = pgfleet::migrate::Phase::ALL.map(|phase| Some(pgfleet::state::Stage::Migration(phase)));
     assert_eq!(stages[0], None);
     assert_eq!(stages[1..], phases, "every phase is journaled, in the protocol's order");
     let live = provider.servers();
