@@ -160,3 +160,60 @@ fn a_command_after_an_abandoned_lock_takes_it_over_with_a_warning() {
     );
     assert!(!lock_path(&path).exists(), "released at exit");
 }
+
+/// A state and journal pgfleet 0.1.0 wrote when an apply was killed mid-migration (see the
+/// fixture's README) load in the current pgfleet, which recovers the interrupted step and
+/// writes the state in its own form in place, keeping the lineage.
+#[test]
+fn a_state_an_earlier_release_left_mid_migration_loads_and_is_upgraded_in_place() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state/0.1.0-interrupted-migration");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["state.json", "state.json.journal", "state.json.backup"] {
+        std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+    }
+    let old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("state.json")).unwrap()).unwrap();
+    std::fs::write(dir.path().join("password"), "Correct-Horse-9").unwrap();
+    let fleet = format!(
+        "[fleet]\nname = \"upgrade\"\n[provider]\nkind = \"local\"\n[provider.local]\nroot = {:?}\nport_base = 57300\n\
+         [defaults]\nversion = \"11\"\ngeneration = \"Gen5\"\nstorage_gb = 20\ntier = \"GeneralPurpose\"\nvcores = 2\n\
+         ssl_enforcement = false\nminimal_tls_version = \"TLSEnforcementDisabled\"\nadmin_login = \"fleetadmin\"\n\
+         admin_password = {{ file = \"password\" }}\n[servers.pay-main]\n[servers.ledger]\n",
+        dir.path().join("local").display().to_string()
+    );
+    std::fs::write(dir.path().join("fleet.toml"), fleet).unwrap();
+    let run =
+        |args: &[&str]| pgfleet(dir.path()).args(args).args(["--state", "state.json"]).output().unwrap();
+
+    // Read as it is: the servers it records and the step in flight.
+    let list = run(&["state", "list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert_eq!(stdout(&list), "servers.ledger\nservers.pay-main\nservers.pay-ro-1\n");
+    let show = run(&["state", "show", "servers.ledger", "--json"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let ledger: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(ledger["spec"]["tier"], "Basic");
+
+    // The first command that writes recovers the interrupted step and upgrades the file. None
+    // of the servers exists on this machine, so the refresh finds them gone.
+    let refresh = run(&["refresh"]);
+    assert!(refresh.status.success(), "{}", stderr(&refresh));
+    assert!(
+        stderr(&refresh).contains("an apply was interrupted while migrating ledger (at stage dump restore)"),
+        "{}",
+        stderr(&refresh)
+    );
+    let new: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap()).unwrap();
+    assert_eq!(new["lineage"], old["lineage"]);
+    assert!(new["serial"].as_u64() > old["serial"].as_u64(), "{new:#}");
+    assert_eq!(new["format_version"], pgfleet::state::STATE_FORMAT_VERSION);
+    assert_eq!(new["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert!(new.get("in_flight").is_none(), "{new:#}");
+    assert!(!dir.path().join("state.json.journal").exists(), "the journal is folded in");
+    let backup: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json.backup")).unwrap())
+            .unwrap();
+    assert_eq!(backup["lineage"], old["lineage"], "the backup is the state before this write");
+}
