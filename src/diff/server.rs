@@ -138,7 +138,7 @@ pub struct ServerDiff {
 
 impl ServerDiff {
     /// Whether a create-only property changes.
-    pub fn needs_migration(&self) -> bool {
+    pub(crate) fn needs_migration(&self) -> bool {
         !self.migration_keys.is_empty()
     }
 

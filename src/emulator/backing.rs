@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// The clusters' fleet directory under the backing root.
-pub const BACKING_FLEET: &str = "emulator";
+pub(crate) const BACKING_FLEET: &str = "emulator";
 
 /// How `--backing local` runs.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct BackingOptions {
 
 /// The clusters' part of one accepted write.
 #[derive(Debug, Clone)]
-pub enum Job {
+pub(crate) enum Job {
     Create {
         name: ServerName,
         spec: ServerSpec,
@@ -78,7 +78,7 @@ impl Job {
 }
 
 /// The clusters behind the emulator.
-pub struct Backing {
+pub(crate) struct Backing {
     provider: Arc<LocalProvider>,
     options: BackingOptions,
     bindir: PathBuf,
@@ -128,7 +128,7 @@ impl Backing {
     ///
     /// # Errors
     /// No address of the block (nor of the next ones) is free.
-    pub fn open_gateway(&self, server: &str) -> std::io::Result<Ipv4Addr> {
+    pub(crate) fn open_gateway(&self, server: &str) -> std::io::Result<Ipv4Addr> {
         self.open_gateway_preferring(server, None)
     }
 
@@ -137,7 +137,7 @@ impl Backing {
     ///
     /// # Errors
     /// No address is free.
-    pub fn open_gateway_preferring(
+    pub(crate) fn open_gateway_preferring(
         &self,
         server: &str,
         preferred: Option<Ipv4Addr>,
@@ -164,12 +164,12 @@ impl Backing {
     }
 
     /// Stops listening for a server.
-    pub fn close_gateway(&self, server: &str) {
+    pub(crate) fn close_gateway(&self, server: &str) {
         super::lock(&self.gateways).remove(&server.to_ascii_lowercase());
     }
 
     /// Keeps a job's task so shutdown can abort it.
-    pub fn track(&self, task: tokio::task::AbortHandle) {
+    pub(crate) fn track(&self, task: tokio::task::AbortHandle) {
         let mut tasks = super::lock(&self.tasks);
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
@@ -206,7 +206,7 @@ impl Backing {
 
     /// Aborts running jobs, closes every gateway and stops every cluster (immediate shutdown);
     /// removes the root when the emulator made it. Blocking: for shutdown and drop.
-    pub fn stop_blocking(&self) {
+    pub(crate) fn stop_blocking(&self) {
         for task in super::lock(&self.tasks).drain(..) {
             task.abort();
         }

@@ -110,7 +110,7 @@ impl Store {
     /// # Errors
     /// 404 for a missing server or parameter; 400 for a value outside the allowed ones, or
     /// replication on Basic.
-    pub fn set_configuration(
+    pub(crate) fn set_configuration(
         &mut self,
         group: &str,
         server: &str,
@@ -159,7 +159,7 @@ impl Store {
     ///
     /// # Errors
     /// 404 for a missing server; 400 for a firewall rule without valid IPv4 addresses.
-    pub fn put_child(
+    pub(crate) fn put_child(
         &mut self,
         group: &str,
         server: &str,
@@ -191,7 +191,7 @@ impl Store {
     ///
     /// # Errors
     /// 404 for a missing server or child.
-    pub fn get_children(
+    pub(crate) fn get_children(
         &mut self,
         group: &str,
         server: &str,
@@ -223,7 +223,7 @@ impl Store {
     ///
     /// # Errors
     /// 404 for a missing server.
-    pub fn delete_child(
+    pub(crate) fn delete_child(
         &mut self,
         group: &str,
         server: &str,

@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// PostgreSQL's port, where Azure's host names answer.
-pub const POSTGRES_PORT: u16 = 5432;
+pub(crate) const POSTGRES_PORT: u16 = 5432;
 
 const PROTOCOL_3: i32 = 196_608;
 const SSL_REQUEST: i32 = 80_877_103;
@@ -34,7 +34,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const INVALID_USERNAME: &str = "Invalid Username specified. Please check the Username and retry connection. The Username should be in <username@hostname> format.";
 
 /// Where a server's cluster listens now (`None` while it has none).
-pub type Backend = Arc<dyn Fn() -> Option<u16> + Send + Sync>;
+pub(crate) type Backend = Arc<dyn Fn() -> Option<u16> + Send + Sync>;
 
 /// One server's listener; dropping it stops listening (sessions already relayed go on until
 /// either side closes).
@@ -152,7 +152,7 @@ fn startup_message(pairs: &[(String, String)]) -> Vec<u8> {
 }
 
 /// `user@server` → `user`, when `server` is this gateway's server.
-pub fn azure_login(user: &str, server: &str) -> Option<String> {
+pub(crate) fn azure_login(user: &str, server: &str) -> Option<String> {
     let (login, named) = user.rsplit_once('@')?;
     (named.eq_ignore_ascii_case(server) && !login.is_empty()).then(|| login.to_string())
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// The operation class ARM budgets separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestClass {
+pub(crate) enum RequestClass {
     Read,
     Write,
     Delete,
@@ -40,7 +40,7 @@ impl RequestClass {
 
 /// A token bucket: `capacity` tokens, refilled at `per_second`.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     capacity: f64,
     per_second: f64,
     tokens: f64,
@@ -69,7 +69,7 @@ impl TokenBucket {
 
 /// The three buckets of one subscription.
 #[derive(Debug, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     reads: TokenBucket,
     writes: TokenBucket,
     deletes: TokenBucket,
@@ -164,7 +164,7 @@ impl FromStr for FaultRates {
 ///
 /// # Errors
 /// A value without a known unit.
-pub fn parse_duration(text: &str) -> Result<Duration, SpecError> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, SpecError> {
     let bad = || SpecError(format!("{text:?} is not a duration such as 500ms, 2s or 1m"));
     let (number, unit) =
         text.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| text.split_at(i)).ok_or_else(bad)?;
@@ -205,7 +205,7 @@ impl FromStr for Latencies {
 
 /// Draws faults from a seeded RNG, so a seed replays the same faults for the same requests.
 #[derive(Debug)]
-pub struct FaultInjector {
+pub(crate) struct FaultInjector {
     rates: FaultRates,
     rng: StdRng,
 }
@@ -216,7 +216,7 @@ impl FaultInjector {
     }
 
     /// The fault for the next request, if any.
-    pub fn draw(&mut self) -> Option<Fault> {
+    pub(crate) fn draw(&mut self) -> Option<Fault> {
         let roll: f64 = self.rng.random();
         let rates = self.rates;
         let table = [

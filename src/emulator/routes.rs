@@ -55,7 +55,7 @@ fn bad_body(rejection: JsonRejection) -> ApiError {
 }
 
 /// The ARM router.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let server =
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DBforPostgreSQL/servers/{server}";
     let rp = "/subscriptions/{sub}/providers/Microsoft.DBforPostgreSQL";

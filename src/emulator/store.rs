@@ -84,7 +84,7 @@ impl Default for Latencies {
 
 /// One emulated server. Timing fields are not persisted: a loaded server is settled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EmServer {
+pub(crate) struct EmServer {
     pub subscription_id: String,
     pub resource_group: String,
     pub name: String,
@@ -135,7 +135,7 @@ pub struct Operation {
 
 /// What a write answered: the status, the body if synchronous, the operation to poll if not.
 #[derive(Debug, Clone)]
-pub struct WriteOutcome {
+pub(crate) struct WriteOutcome {
     pub status: u16,
     pub body: Option<serde_json::Value>,
     pub operation: Option<(String, Duration)>,
@@ -144,7 +144,7 @@ pub struct WriteOutcome {
 
 /// All servers of the emulated subscription(s), by lowercase name (names are global).
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Store {
+pub(crate) struct Store {
     pub servers: BTreeMap<String, EmServer>,
     #[serde(skip)]
     pub operations: BTreeMap<String, Operation>,
@@ -158,7 +158,7 @@ pub struct Store {
 ///
 /// # Errors
 /// 400 `InvalidSkuName` for a name the catalog does not sell.
-pub fn sku_of(name: &str) -> Result<&'static rules::SkuInfo, ApiError> {
+pub(crate) fn sku_of(name: &str) -> Result<&'static rules::SkuInfo, ApiError> {
     rules::sku_by_name(name).ok_or_else(|| {
         ApiError::bad_request(
             Rule::SkuNotOffered.code_str(),
@@ -186,12 +186,12 @@ impl EmServer {
         u32::try_from(self.storage_mb / 1024).unwrap_or(u32::MAX)
     }
 
-    pub fn is_busy_at(&self, now: Instant) -> bool {
+    pub(crate) fn is_busy_at(&self, now: Instant) -> bool {
         self.held || self.busy_until.is_some_and(|until| now < until)
     }
 
     /// The configured `azure.replication_support`, if the user wrote one.
-    pub fn configured_replication_support(&self) -> Option<ReplicationSupport> {
+    pub(crate) fn configured_replication_support(&self) -> Option<ReplicationSupport> {
         self.configurations
             .get(ReplicationSupport::PARAMETER)
             .and_then(|v| crate::providers::azure::parse_replication_support(v))
@@ -213,17 +213,22 @@ impl Store {
     }
 
     /// The wire form of a server at `now`.
-    pub fn to_wire(&self, server: &EmServer, now: Instant) -> wire::Server {
+    pub(crate) fn to_wire(&self, server: &EmServer, now: Instant) -> wire::Server {
         self.to_wire_with(server, now, &self.masters())
     }
 
     /// The names of servers that have replicas (computed once for a list).
-    pub fn masters(&self) -> BTreeSet<String> {
+    pub(crate) fn masters(&self) -> BTreeSet<String> {
         self.servers.values().filter_map(|s| s.master.clone()).collect()
     }
 
     /// The wire form, knowing which servers have replicas.
-    pub fn to_wire_with(&self, server: &EmServer, now: Instant, masters: &BTreeSet<String>) -> wire::Server {
+    pub(crate) fn to_wire_with(
+        &self,
+        server: &EmServer,
+        now: Instant,
+        masters: &BTreeSet<String>,
+    ) -> wire::Server {
         let has_replicas = masters.contains(&server.name.to_ascii_lowercase());
         let role = match (&server.master, has_replicas) {
             (Some(_), _) => "Replica",
@@ -289,7 +294,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(name))
     }
 
-    pub fn find_mut(
+    pub(crate) fn find_mut(
         &mut self,
         resource_group: &str,
         name: &str,
@@ -300,7 +305,7 @@ impl Store {
     }
 
     /// Starts an async operation and returns its id.
-    pub fn start_operation(&mut self, duration: Duration, now: Instant) -> String {
+    pub(crate) fn start_operation(&mut self, duration: Duration, now: Instant) -> String {
         self.next_operation += 1;
         let id = format!("{:08x}-0000-4000-8000-{:012x}", self.next_operation, self.next_operation);
         self.operations.insert(id.clone(), Operation { done_at: now + duration, error: None, held: false });
@@ -322,7 +327,7 @@ impl Store {
 
     /// Ends a hold: the operation completes (failed with `error`, if any) and its servers
     /// take writes again.
-    pub fn release(&mut self, operation: &str, servers: &[String], error: Option<ApiError>) {
+    pub(crate) fn release(&mut self, operation: &str, servers: &[String], error: Option<ApiError>) {
         if let Some(operation) = self.operations.get_mut(operation) {
             operation.held = false;
             operation.error = error;
@@ -334,7 +339,12 @@ impl Store {
         }
     }
 
-    pub fn accepted_for(&mut self, server: &EmServer, duration: Duration, now: Instant) -> WriteOutcome {
+    pub(crate) fn accepted_for(
+        &mut self,
+        server: &EmServer,
+        duration: Duration,
+        now: Instant,
+    ) -> WriteOutcome {
         let id = self.start_operation(duration, now);
         WriteOutcome {
             status: 202,
@@ -432,7 +442,7 @@ pub fn refused(refusal: Refusal) -> ApiError {
 /// # Errors
 /// 400 for a SKU, version or minimal TLS version the service does not know, with the code of
 /// the rule about that property.
-pub fn shape_of(server: &EmServer) -> Result<Shape<'_>, ApiError> {
+pub(crate) fn shape_of(server: &EmServer) -> Result<Shape<'_>, ApiError> {
     let sku = sku_of(&server.sku)?;
     let version = PgVersion::from_wire(&server.version).ok_or_else(|| {
         ApiError::bad_request(
@@ -471,7 +481,7 @@ pub fn shape_of(server: &EmServer) -> Result<Shape<'_>, ApiError> {
 ///
 /// # Errors
 /// 400 with the storage rule's code for a size that is not whole GB.
-pub fn requested_storage_mb(mb: u64) -> Result<u64, ApiError> {
+pub(crate) fn requested_storage_mb(mb: u64) -> Result<u64, ApiError> {
     if mb % 1024 != 0 {
         return Err(ApiError::bad_request(
             Rule::StorageOutOfRange.code_str(),

@@ -1,7 +1,7 @@
 //! In-memory doubles of a migration's two collaborators, so the engine's tests run the real
 //! orchestration ([`super::run_migration`]) against the test provider: a copier that moves no
-//! data but records which phase ran against which endpoint (and can be told to fail one), and
-//! a journal held in memory. Behind the `test-support` feature.
+//! data but records which phase ran against which endpoint, and a journal held in memory.
+//! Behind the `test-support` feature.
 
 use super::copy::{Copier, Dumps};
 use super::protocol::{MigrationRecord, Phase};
@@ -16,12 +16,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// A copier that copies nothing: each phase records `(phase, port)` (the source's port for
-/// freeze and dump, the target's for restore) and succeeds, except the one it is told to fail.
+/// freeze and dump, the target's for restore) and succeeds; unfreezes are recorded apart.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCopier {
     calls: Arc<Mutex<Vec<(Phase, u16)>>>,
     unfrozen: Arc<Mutex<Vec<u16>>>,
-    fail: Arc<Mutex<Option<Phase>>>,
 }
 
 impl MemoryCopier {
@@ -35,21 +34,11 @@ impl MemoryCopier {
         self.unfrozen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Makes the next run of `phase` fail (once).
-    pub fn fail_once(&self, phase: Phase) {
-        *self.fail.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(phase);
-    }
-
     fn call(&self, phase: Phase, server: &Connection) -> Result<(), MigrateError> {
         self.calls
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((phase, server.endpoint.port));
-        let mut fail = self.fail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *fail == Some(phase) {
-            *fail = None;
-            return Err(MigrateError::Invalid(format!("{phase} failed (injected)")));
-        }
         Ok(())
     }
 }
@@ -94,7 +83,7 @@ impl Copier for MemoryCopier {
 }
 
 /// One write to a migration journal: the server and its record (`None` when a migration ended).
-pub type JournalWrite = (ServerName, Option<MigrationRecord>);
+pub(crate) type JournalWrite = (ServerName, Option<MigrationRecord>);
 
 /// A migration journal in memory, shared by the runs of one test (as the state file is).
 #[derive(Debug, Clone, Default)]

@@ -66,7 +66,7 @@ impl Phase {
 
     /// Whether a migration stopped in this phase can still be abandoned (`pgfleet migrate
     /// abort`): until the cutover begins, the source is intact and the staging server is a copy.
-    pub fn abortable(self) -> bool {
+    pub(crate) fn abortable(self) -> bool {
         self < Phase::Cutover
     }
 

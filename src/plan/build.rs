@@ -74,12 +74,12 @@ impl<'r> Planner<'r> {
     }
 
     /// Whether a configured server's data moves to a new server.
-    pub fn migrates(&self, name: &ServerName) -> bool {
+    pub(crate) fn migrates(&self, name: &ServerName) -> bool {
         self.assessments.get(name).is_some_and(|assessment| assessment.migrates)
     }
 
     /// `spec`'s size as `primary`'s replicas are held to it ([`Assessment::held_size`]).
-    pub fn held_size(&self, primary: &ServerName, spec: &ServerSpec) -> SkuSize {
+    pub(crate) fn held_size(&self, primary: &ServerName, spec: &ServerSpec) -> SkuSize {
         match self.assessments.get(primary) {
             Some(assessment) => assessment.held_size(spec),
             None => spec.size(),
@@ -87,7 +87,7 @@ impl<'r> Planner<'r> {
     }
 
     /// Judges every configured server on its own ([`decide::assess`]).
-    pub fn assess_servers(&mut self) {
+    pub(crate) fn assess_servers(&mut self) {
         let request = self.request;
         for name in request.desired.servers.keys() {
             let replicas = self.desired_replicas.get(name).map(Vec::as_slice).unwrap_or_default();
@@ -101,7 +101,7 @@ impl<'r> Planner<'r> {
     /// The changes of configured servers: each server's decided once ([`decide::decide`]),
     /// then replication support for primaries that get their first replica
     /// ([`super::replication::support`]), from those decisions.
-    pub fn decide_changes(&mut self) {
+    pub(crate) fn decide_changes(&mut self) {
         let request = self.request;
         let mut decisions = BTreeMap::new();
         for (name, own) in &self.assessments {

@@ -41,7 +41,7 @@ impl Assessment {
     /// storage that grew by itself (the service's auto-grow) counts at the configured size.
     /// The service grows replicas by itself as well, so pgfleet neither refuses a replica nor
     /// grows or orders it for that growth.
-    pub fn held_size(&self, spec: &ServerSpec) -> SkuSize {
+    pub(crate) fn held_size(&self, spec: &ServerSpec) -> SkuSize {
         let mut size = spec.size();
         if let Some(configured) = self.grown_storage {
             size.storage_gb = size.storage_gb.min(configured);

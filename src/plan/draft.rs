@@ -86,7 +86,7 @@ impl Draft {
     }
 
     /// Every change of a server, by kind.
-    pub fn of_server(&self, server: &ServerName) -> Vec<(Kind, ChangeId)> {
+    pub(crate) fn of_server(&self, server: &ServerName) -> Vec<(Kind, ChangeId)> {
         self.by_server
             .get(server)
             .map(|kinds| kinds.iter().map(|(kind, id)| (*kind, id.clone())).collect())
@@ -102,12 +102,12 @@ impl Draft {
         self.index.get(id).map(|&at| &self.changes[at])
     }
 
-    pub fn change_mut(&mut self, id: &ChangeId) -> Option<&mut Change> {
+    pub(crate) fn change_mut(&mut self, id: &ChangeId) -> Option<&mut Change> {
         self.index.get(id).map(|&at| &mut self.changes[at])
     }
 
     /// Records that `after` waits for `before`, with the reason; a repeated edge is ignored.
-    pub fn edge(&mut self, before: &ChangeId, after: &ChangeId, reason: String) {
+    pub(crate) fn edge(&mut self, before: &ChangeId, after: &ChangeId, reason: String) {
         if before == after || !self.index.contains_key(before) {
             return;
         }

@@ -137,7 +137,7 @@ pub(super) struct Resize {
 impl Resize {
     /// Neither order works: the replica has to grow before the primary's change and shrink
     /// after it (storage up, compute down).
-    pub fn straddles(&self) -> bool {
+    pub(crate) fn straddles(&self) -> bool {
         self.grow_first && self.shrink_after
     }
 }

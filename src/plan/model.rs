@@ -43,7 +43,7 @@ impl Plan {
         !self.changes.is_empty()
     }
 
-    pub fn is_blocked(&self) -> bool {
+    pub(crate) fn is_blocked(&self) -> bool {
         !self.blocked.is_empty()
     }
 }

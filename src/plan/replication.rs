@@ -102,7 +102,7 @@ impl Planner<'_> {
     /// Moves a replica's storage growth out of its update into a change of its own (online, no
     /// restart), so it can come before the primary's update while the rest comes after. Returns
     /// the new change's id, or `None` when the update has no storage growth or nothing else.
-    pub fn split_storage(&mut self, replica: &ServerName, update: &ChangeId) -> Option<ChangeId> {
+    pub(crate) fn split_storage(&mut self, replica: &ServerName, update: &ChangeId) -> Option<ChangeId> {
         let change = self.draft.change_mut(update)?;
         let Operation::Update { patch, replication_support } = &mut change.operation else { return None };
         let storage_gb = patch.storage_gb?;

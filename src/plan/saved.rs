@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The plan file format this build writes; a file with another version is refused (a newer
 /// one needs a newer pgfleet; an older one is planned again, which a saved plan is for: it is
 /// short-lived and refuses to apply once stale anyway). 2: a migration names its staging server.
-pub const SAVED_PLAN_FORMAT_VERSION: u64 = 2;
+pub(crate) const SAVED_PLAN_FORMAT_VERSION: u64 = 2;
 
 /// What a plan file says it is, so another JSON file is not taken for a plan.
 const SAVED_PLAN_KIND: &str = "pgfleet-plan";
@@ -221,7 +221,7 @@ pub fn load(path: &Path) -> Result<SavedPlan, SavedPlanError> {
 
 /// What a saved plan is checked against when it is applied.
 #[derive(Debug, Clone)]
-pub struct CurrentInputs<'a> {
+pub(crate) struct CurrentInputs<'a> {
     /// sha256 of each fleet file, by path as given.
     pub config_files: BTreeMap<String, String>,
     pub state_lineage: Option<String>,
@@ -247,7 +247,7 @@ impl<'a> CurrentInputs<'a> {
 
 /// Why a saved plan may not be applied: everything that moved since it was made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct Stale {
+pub(crate) struct Stale {
     pub reasons: Vec<StaleReason>,
 }
 
@@ -260,7 +260,7 @@ impl fmt::Display for Stale {
 
 /// One input that moved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StaleReason {
+pub(crate) enum StaleReason {
     #[error("the fleet file changed ({path})")]
     ConfigChanged { path: String },
     #[error("the state was replaced (lineage {} → {})", show(.from), show(.to))]
@@ -284,7 +284,7 @@ fn show<T: fmt::Display>(value: &Option<T>) -> String {
 /// # Errors
 /// `Stale`, listing every input that changed: fleet files, the state's lineage or serial, and
 /// each live server that changed, appeared or disappeared.
-pub fn check_fresh(saved: &SavedPlan, current: &CurrentInputs) -> Result<(), Stale> {
+pub(crate) fn check_fresh(saved: &SavedPlan, current: &CurrentInputs) -> Result<(), Stale> {
     let inputs = &saved.plan.inputs;
     let mut reasons = Vec::new();
     let paths: BTreeSet<&String> = inputs.config_files.keys().chain(current.config_files.keys()).collect();

@@ -8,7 +8,7 @@ use crate::rules;
 impl Planner<'_> {
     /// A replica needs at least its primary's size; each dimension it falls short in is
     /// refused (`rules::check::size_problems`), with the shortfall and the value that would fit.
-    pub fn check_replica_sizes(&mut self) {
+    pub(crate) fn check_replica_sizes(&mut self) {
         let mut problems = Vec::new();
         for (primary, replicas) in &self.desired_replicas {
             let Some(primary_spec) = self.target(primary) else { continue };

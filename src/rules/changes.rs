@@ -31,10 +31,10 @@ pub struct Downtime {
 
 impl Downtime {
     /// No downtime at all.
-    pub const NONE: Downtime =
+    pub(crate) const NONE: Downtime =
         Downtime { min_seconds: 0, max_seconds: 0, basis: "online change, the server keeps serving" };
     /// A vCore or GP <-> MO change: the service switches to new compute.
-    pub const COMPUTE_SCALING: Downtime = Downtime {
+    pub(crate) const COMPUTE_SCALING: Downtime = Downtime {
         min_seconds: 0,
         max_seconds: 60,
         basis: "compute scaling switches to a new compute copy; new connections fail briefly and open transactions roll back, usually under a minute (docs/service-rules.md, \"What each change costs\")",
@@ -46,13 +46,13 @@ impl Downtime {
         basis: "a server restart drops connections, usually under a minute (docs/service-rules.md, \"What each change costs\")",
     };
     /// A promote: the replica restarts, applies pending WAL and opens for writes.
-    pub const PROMOTE: Downtime = Downtime {
+    pub(crate) const PROMOTE: Downtime = Downtime {
         min_seconds: 0,
         max_seconds: 60,
         basis: "promote restarts the replica after it applies pending WAL (docs/service-rules.md, \"What each change costs\")",
     };
     /// A migration: writes are frozen on the source from the dump until cutover.
-    pub const MIGRATION: Downtime = Downtime {
+    pub(crate) const MIGRATION: Downtime = Downtime {
         min_seconds: 60,
         max_seconds: 3600,
         basis: "writes are frozen from the start of the dump until cutover; the window grows with the data size (docs/service-rules.md: a create-only change is a dump/restore to a new server)",

@@ -19,7 +19,7 @@ use super::{
 };
 
 /// The tag prefix pgfleet reserves for its own tags (staging and cutover markers on Azure).
-pub const RESERVED_TAG_PREFIX: &str = "pgfleet-";
+pub(crate) const RESERVED_TAG_PREFIX: &str = "pgfleet-";
 
 /// The facts of one server that the rules read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct PrimaryFacts<'a> {
 
 /// Every problem of a server on its own, whether it exists or is new: name, admin login, SKU,
 /// storage range, retention, geo-redundant backup, TLS.
-pub fn server_problems(server: &Shape) -> Vec<Refusal> {
+pub(crate) fn server_problems(server: &Shape) -> Vec<Refusal> {
     let mut problems = Vec::new();
     if let Some(problem) = server_name_problem(server.name) {
         problems.push(Refusal::new(
@@ -171,7 +171,7 @@ fn storage_problem(server: &Shape) -> Option<Refusal> {
 }
 
 /// A new server may not run a retired PostgreSQL version (existing servers on it keep running).
-pub fn new_server_version_problem(server: &Shape) -> Option<Refusal> {
+pub(crate) fn new_server_version_problem(server: &Shape) -> Option<Refusal> {
     let version = server.version;
     if version.is_supported() {
         return None;
@@ -192,7 +192,7 @@ pub fn new_server_version_problem(server: &Shape) -> Option<Refusal> {
 }
 
 /// Tags whose names pgfleet reserves (`pgfleet-*`): it writes those itself on Azure.
-pub fn tag_problems<'t>(tags: impl IntoIterator<Item = &'t str>) -> Vec<Refusal> {
+pub(crate) fn tag_problems<'t>(tags: impl IntoIterator<Item = &'t str>) -> Vec<Refusal> {
     tags.into_iter()
         .filter(|tag| tag.to_ascii_lowercase().starts_with(RESERVED_TAG_PREFIX))
         .map(|tag| {
@@ -210,7 +210,7 @@ pub fn tag_problems<'t>(tags: impl IntoIterator<Item = &'t str>) -> Vec<Refusal>
 
 /// Every problem of a replica against its primary: chains, tiers, replica count, replication
 /// support, size (connections, vCores, storage) and the create-only properties it shares.
-pub fn replica_problems(replica: &Shape, primary: &PrimaryFacts) -> Vec<Refusal> {
+pub(crate) fn replica_problems(replica: &Shape, primary: &PrimaryFacts) -> Vec<Refusal> {
     let p = &primary.shape;
     let mut problems = Vec::new();
     if let Some(grand) = p.replica_of {
@@ -278,7 +278,7 @@ pub fn replica_problems(replica: &Shape, primary: &PrimaryFacts) -> Vec<Refusal>
 }
 
 /// The dimensions a replica falls short of its primary in, each a refusal saying by how much.
-pub fn size_problems(replica: &Shape, primary: &Shape) -> Vec<Refusal> {
+pub(crate) fn size_problems(replica: &Shape, primary: &Shape) -> Vec<Refusal> {
     let (r, p) = (replica.size(), primary.size());
     let mut problems = Vec::new();
     for shortfall in super::replicas::replica_shortfalls(p, r) {
@@ -362,7 +362,7 @@ fn describe_shortfall(
 ///
 /// # Errors
 /// The first rule the create breaks.
-pub fn check_create(server: &Shape, primary: Option<&PrimaryFacts>) -> Result<(), Refusal> {
+pub(crate) fn check_create(server: &Shape, primary: Option<&PrimaryFacts>) -> Result<(), Refusal> {
     first(
         server_problems(server)
             .into_iter()
@@ -374,7 +374,7 @@ pub fn check_create(server: &Shape, primary: Option<&PrimaryFacts>) -> Result<()
 /// Every problem of an in-place change from `current` to `next` on the server itself: a tier
 /// change to or from Basic, a storage decrease, a create-only property, a version downgrade,
 /// auto-grow turned off on a replica, and `next`'s own rules.
-pub fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
+pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
     let mut problems = Vec::new();
     if tier_change(current.tier, next.tier) == TierChange::Migration {
         problems.push(Refusal::new(
@@ -443,7 +443,7 @@ fn create_only(key: Key) -> Refusal {
 ///
 /// # Errors
 /// The first rule the change breaks.
-pub fn check_update(current: &Shape, next: &Shape) -> Result<(), Refusal> {
+pub(crate) fn check_update(current: &Shape, next: &Shape) -> Result<(), Refusal> {
     first(update_problems(current, next))
 }
 
@@ -452,7 +452,7 @@ pub fn check_update(current: &Shape, next: &Shape) -> Result<(), Refusal> {
 ///
 /// # Errors
 /// [`Rule::PrimaryLargerThanReplica`] for the first replica it would outgrow.
-pub fn check_primary_resize<'a>(
+pub(crate) fn check_primary_resize<'a>(
     before: &Shape,
     after: &Shape,
     replicas: impl IntoIterator<Item = &'a Shape<'a>>,
@@ -481,7 +481,7 @@ pub fn check_primary_resize<'a>(
 ///
 /// # Errors
 /// [`Rule::ReplicaSmallerThanPrimary`] when it would fall (further) short of its primary.
-pub fn check_replica_resize(primary: &Shape, before: &Shape, after: &Shape) -> Result<(), Refusal> {
+pub(crate) fn check_replica_resize(primary: &Shape, before: &Shape, after: &Shape) -> Result<(), Refusal> {
     let unchanged = (primary.size(), primary.size());
     match replica_resize_shortfall(unchanged, (before.size(), after.size())) {
         None => Ok(()),
@@ -512,7 +512,7 @@ fn key_of(shortfall: ReplicaShortfall) -> Key {
 ///
 /// # Errors
 /// [`Rule::PasswordChangeOnReplica`].
-pub fn check_password_change(server: &Shape, with_promote: bool) -> Result<(), Refusal> {
+pub(crate) fn check_password_change(server: &Shape, with_promote: bool) -> Result<(), Refusal> {
     if server.is_replica() || with_promote {
         let message = if with_promote {
             "a password change cannot be combined with a promote; promote first"
@@ -534,7 +534,7 @@ pub fn check_password_change(server: &Shape, with_promote: bool) -> Result<(), R
 /// other); `OFF` on Basic. Every backend starts
 /// new servers with it; the planner still sets it explicitly before a first replica (on some
 /// servers the service starts with `OFF`).
-pub fn initial_replication_support(server: &Shape) -> ReplicationSupport {
+pub(crate) fn initial_replication_support(server: &Shape) -> ReplicationSupport {
     if check_replication_support(server, ReplicationSupport::Replica, 0).is_ok() {
         ReplicationSupport::Replica
     } else {
@@ -546,7 +546,7 @@ pub fn initial_replication_support(server: &Shape) -> ReplicationSupport {
 ///
 /// # Errors
 /// [`Rule::NotAReplica`] when it replicates nothing.
-pub fn check_promote(server: &Shape) -> Result<(), Refusal> {
+pub(crate) fn check_promote(server: &Shape) -> Result<(), Refusal> {
     if server.is_replica() {
         return Ok(());
     }
@@ -564,7 +564,7 @@ pub fn check_promote(server: &Shape) -> Result<(), Refusal> {
 ///
 /// # Errors
 /// [`Rule::ReplicaOnBasic`] or [`Rule::ReplicationSupportOff`].
-pub fn check_replication_support(
+pub(crate) fn check_replication_support(
     server: &Shape,
     support: ReplicationSupport,
     replicas: usize,

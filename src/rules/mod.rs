@@ -50,7 +50,7 @@ impl Tier {
     pub const ALL: [Tier; 3] = [Tier::Basic, Tier::GeneralPurpose, Tier::MemoryOptimized];
 
     /// The prefix of SKU names (`B`, `GP`, `MO`).
-    pub fn sku_prefix(self) -> &'static str {
+    pub(crate) fn sku_prefix(self) -> &'static str {
         match self {
             Tier::Basic => "B",
             Tier::GeneralPurpose => "GP",
@@ -128,12 +128,12 @@ impl PgVersion {
     /// Whether the service still supports the version (9.5 and 9.6 are retired, DOMAIN.md §1.5).
     /// The service creates no new server (create, replica, migration target) on a retired
     /// version; existing servers on it keep running and take in-place changes.
-    pub fn is_supported(self) -> bool {
+    pub(crate) fn is_supported(self) -> bool {
         matches!(self, PgVersion::V10 | PgVersion::V11)
     }
 
     /// Parses the wire form, accepting the API's minor spellings `10.0` and `10.2` as 10.
-    pub fn from_wire(text: &str) -> Option<PgVersion> {
+    pub(crate) fn from_wire(text: &str) -> Option<PgVersion> {
         match text {
             "9.5" => Some(PgVersion::V9_5),
             "9.6" => Some(PgVersion::V9_6),
@@ -195,7 +195,7 @@ impl ReplicationSupport {
     pub const PARAMETER: &'static str = "azure.replication_support";
 
     /// Whether a server with this setting can have read replicas (`REPLICA` and `LOGICAL` can).
-    pub fn allows_replicas(self) -> bool {
+    pub(crate) fn allows_replicas(self) -> bool {
         !matches!(self, ReplicationSupport::Off)
     }
 

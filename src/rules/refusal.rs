@@ -235,7 +235,7 @@ impl Rule {
     }
 
     /// The anchor of the rule in `docs/service-rules.md`, which plans and errors cite.
-    pub fn doc_anchor(self) -> String {
+    pub(crate) fn doc_anchor(self) -> String {
         format!("docs/service-rules.md#{}", self.code_str().to_ascii_lowercase())
     }
 

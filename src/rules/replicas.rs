@@ -45,7 +45,7 @@ pub enum ReplicaShortfall {
 
 impl ReplicaShortfall {
     /// `480 connections against 250`, for messages.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             ReplicaShortfall::MaxConnections { primary, replica } => {
                 format!("{primary} connections against {replica}")

@@ -10,7 +10,7 @@ use std::io::{self, Write as _};
 use std::path::Path;
 
 /// How many annotations of each level GitHub shows per step; the rest are counted in one line.
-pub const ANNOTATIONS_PER_LEVEL: usize = 10;
+pub(crate) const ANNOTATIONS_PER_LEVEL: usize = 10;
 
 /// The workflow command an annotation becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,12 +93,12 @@ fn command(item: &Annotation) -> String {
 }
 
 /// Escapes a command's message as the Actions toolkit does: `%`, CR and LF.
-pub fn escape_data(text: &str) -> String {
+pub(crate) fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escapes a command property: as data, plus `:` and `,`.
-pub fn escape_property(text: &str) -> String {
+pub(crate) fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
@@ -108,7 +108,7 @@ pub fn escape_property(text: &str) -> String {
 /// # Errors
 ///
 /// Returns the I/O error when the file cannot be opened or written.
-pub fn append_step_summary(path: &Path, markdown: &str) -> io::Result<()> {
+pub(crate) fn append_step_summary(path: &Path, markdown: &str) -> io::Result<()> {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     file.write_all(markdown.as_bytes())?;
     if !markdown.ends_with('\n') {

@@ -83,7 +83,7 @@ impl Case {
     }
 
     /// The config has this server.
-    pub fn want(mut self, server: &str, spec: ServerSpec) -> Case {
+    pub(crate) fn want(mut self, server: &str, spec: ServerSpec) -> Case {
         let desired = DesiredServer {
             name: name(server),
             spec,
@@ -100,7 +100,12 @@ impl Case {
         self.have_with(server, spec, ReplicationSupport::Replica)
     }
 
-    pub fn have_with(mut self, server: &str, spec: ServerSpec, replication: ReplicationSupport) -> Case {
+    pub(crate) fn have_with(
+        mut self,
+        server: &str,
+        spec: ServerSpec,
+        replication: ReplicationSupport,
+    ) -> Case {
         let configured_storage_gb = Some(spec.storage_gb);
         let observed = observed(server, spec, replication);
         let record = ServerRecord { configured_storage_gb, ..ServerRecord::new(observed.clone()) };
@@ -118,7 +123,7 @@ impl Case {
 
     /// The state records no configured size for the server (a state file written before
     /// pgfleet recorded it).
-    pub fn without_configured_storage(mut self, server: &str) -> Case {
+    pub(crate) fn without_configured_storage(mut self, server: &str) -> Case {
         if let Some(record) = self.stored.servers.get_mut(&name(server)) {
             record.configured_storage_gb = None;
         }
@@ -126,7 +131,7 @@ impl Case {
     }
 
     /// The server is live like this; the record is left as it is.
-    pub fn live_as(mut self, server: &str, spec: ServerSpec) -> Case {
+    pub(crate) fn live_as(mut self, server: &str, spec: ServerSpec) -> Case {
         match self.live.get_mut(&name(server)) {
             Some(live) => live.spec = spec,
             None => {

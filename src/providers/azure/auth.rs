@@ -23,10 +23,10 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// The scope of ARM tokens.
-pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+pub(crate) const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
 /// The default authority host (`AZURE_AUTHORITY_HOST` overrides it).
-pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+pub(crate) const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// Tokens are renewed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
@@ -84,7 +84,7 @@ struct CachedToken {
 }
 
 /// Hands out bearer tokens, fetching a new one only when the cached one is about to expire.
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     credential: Credential,
     http: reqwest::Client,
     cached: Mutex<Option<CachedToken>>,

@@ -43,7 +43,7 @@ impl Default for PollSettings {
 
 /// The environment variable that overrides the poll interval (`500ms`, `2s`): for the
 /// emulator, whose operations take milliseconds, and for tests.
-pub const POLL_INTERVAL_VARIABLE: &str = "PGFLEET_AZURE_POLL_INTERVAL";
+pub(crate) const POLL_INTERVAL_VARIABLE: &str = "PGFLEET_AZURE_POLL_INTERVAL";
 
 impl PollSettings {
     /// The defaults, with the interval from [`POLL_INTERVAL_VARIABLE`] when it is set.
@@ -73,7 +73,7 @@ pub(crate) fn parse_interval(text: &str) -> Option<Duration> {
 
 /// The answer to one successful call.
 #[derive(Debug)]
-pub struct ArmResponse {
+pub(crate) struct ArmResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
@@ -143,7 +143,7 @@ impl Budget {
 const PACING_THRESHOLD: u64 = 20;
 
 /// A client of one subscription's ARM endpoint.
-pub struct ArmClient {
+pub(crate) struct ArmClient {
     http: reqwest::Client,
     /// `https://management.azure.com` or the emulator, without a trailing slash.
     endpoint: String,
@@ -164,7 +164,7 @@ const BUSY_CODES: &[&str] =
     &["OperationInterrupted", "OperationCancelled", "AnotherOperationInProgress", "Conflict"];
 
 /// Maps an ARM error answer to a `ProviderError` (DOMAIN.md §4.5–§4.7).
-pub fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
     let detail = serde_json::from_slice::<CloudError>(body).ok().map(|e| e.error);
     let message =
         detail.as_ref().map(|d| d.message.clone()).unwrap_or_else(|| format!("ARM answered {status}"));
@@ -296,7 +296,7 @@ impl ArmClient {
     ///
     /// # Errors
     /// The operation's own error (`Refused`, `Conflict` …), `Timeout` at the deadline.
-    pub async fn wait_operation(
+    pub(crate) async fn wait_operation(
         &self,
         initial: &ArmResponse,
         deadline: Instant,

@@ -228,7 +228,7 @@ impl AzureProvider {
 }
 
 /// Parses a `azure.replication_support` value as the service spells it (any case).
-pub fn parse_replication_support(value: &str) -> Option<ReplicationSupport> {
+pub(crate) fn parse_replication_support(value: &str) -> Option<ReplicationSupport> {
     match value.to_ascii_uppercase().as_str() {
         "OFF" => Some(ReplicationSupport::Off),
         "REPLICA" => Some(ReplicationSupport::Replica),

@@ -18,17 +18,17 @@ pub use super::mapping::{
 pub const API_VERSION: &str = "2017-12-01";
 
 /// The resource type of a server.
-pub const SERVER_TYPE: &str = "Microsoft.DBforPostgreSQL/servers";
+pub(crate) const SERVER_TYPE: &str = "Microsoft.DBforPostgreSQL/servers";
 
 /// Tags whose key starts with this prefix belong to pgfleet, not to the user's `tags`.
-pub const RESERVED_TAG_PREFIX: &str = "pgfleet-";
+pub(crate) const RESERVED_TAG_PREFIX: &str = "pgfleet-";
 
 /// The tag that records a server's name in the fleet when it differs from its Azure name (after
 /// a migration's cutover, DOMAIN.md: server names are global DNS names and cannot change).
-pub const FLEET_NAME_TAG: &str = "pgfleet-name";
+pub(crate) const FLEET_NAME_TAG: &str = "pgfleet-name";
 /// How many cutovers made this server its fleet name's holder (none: 0). While an interrupted
 /// cutover leaves two servers answering to one name, the older (lower) one stands for it.
-pub const GENERATION_TAG: &str = "pgfleet-generation";
+pub(crate) const GENERATION_TAG: &str = "pgfleet-generation";
 
 /// `sku`: name, tier, capacity (vCores) and family (generation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,7 +233,7 @@ pub struct ChildResource {
 /// The body of an `Azure-AsyncOperation` poll (D-ASYNC).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AsyncOperation {
+pub(crate) struct AsyncOperation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `InProgress`, `Succeeded`, `Failed` or `Canceled`.
@@ -246,13 +246,13 @@ pub struct AsyncOperation {
 
 /// The `CloudError` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CloudError {
+pub(crate) struct CloudError {
     pub error: ErrorDetail,
 }
 
 /// `error` of a `CloudError`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
@@ -288,7 +288,7 @@ pub fn parse_server_id(id: &str) -> Option<(String, String)> {
 
 impl Server {
     /// The user's tags, without pgfleet's reserved ones.
-    pub fn user_tags(&self) -> BTreeMap<String, String> {
+    pub(crate) fn user_tags(&self) -> BTreeMap<String, String> {
         self.tags.iter().filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX)).map(clone_pair).collect()
     }
 
@@ -299,7 +299,7 @@ impl Server {
     /// written by hand (in the portal, or by an older pgfleet that sent the fleet file's
     /// `pgfleet-*` tags) cannot make refresh report a server under an unrelated name, which
     /// would plan the real name's create and the other name's delete, again and again.
-    pub fn fleet_name(&self) -> ServerName {
+    pub(crate) fn fleet_name(&self) -> ServerName {
         let cut_over = self.tags.contains_key(GENERATION_TAG);
         match self.tags.get(FLEET_NAME_TAG) {
             Some(tagged) if cut_over || derives_from(&self.name, tagged) => ServerName::new(tagged.as_str()),
@@ -318,7 +318,7 @@ impl Server {
     }
 
     /// Whether the service reports the server as a primary with replicas (`Master`).
-    pub fn is_primary_with_replicas(&self) -> bool {
+    pub(crate) fn is_primary_with_replicas(&self) -> bool {
         self.properties.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("Master"))
     }
 }
@@ -327,7 +327,7 @@ impl Server {
 /// name itself, or the name followed by what a migration's staging server (`-migration`) and a
 /// create under a taken name (`-2`, `-3` …) add, the name cut short to keep within 63
 /// characters (so the added part may be cut too).
-pub fn derives_from(azure: &str, fleet: &str) -> bool {
+pub(crate) fn derives_from(azure: &str, fleet: &str) -> bool {
     const LONGEST: usize = 63;
     let (azure, fleet) = (azure.to_ascii_lowercase(), fleet.to_ascii_lowercase());
     if azure == fleet {
@@ -351,7 +351,7 @@ fn clone_pair((k, v): (&String, &String)) -> (String, String) {
 }
 
 /// Maps `userVisibleState` to the model (`Restarting` is not in the enum but observed, TF-PG).
-pub fn status_of(state: Option<&str>) -> ServerStatus {
+pub(crate) fn status_of(state: Option<&str>) -> ServerStatus {
     match state.unwrap_or("Ready") {
         "Ready" => ServerStatus::Ready,
         "Dropping" => ServerStatus::Dropping,
