@@ -117,7 +117,7 @@ impl RetryNotice<'_> {
 
     /// One line for people: "retrying update of pay-main in 1.2s (attempt 1 of 10 failed:
     /// Injected server error. (InternalServerError))".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let what = match self.server {
             Some(server) => format!("{} of {server}", self.call),
             None => self.call.to_string(),

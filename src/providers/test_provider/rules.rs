@@ -21,7 +21,11 @@ fn replicas_of<'a>(servers: &'a LiveFleet, primary: &'a ServerName) -> impl Iter
 ///
 /// # Errors
 /// The refusal the service gives; `NotFound` for a replica of a missing primary.
-pub fn check_create(servers: &LiveFleet, name: &ServerName, spec: &ServerSpec) -> Result<(), ProviderError> {
+pub(crate) fn check_create(
+    servers: &LiveFleet,
+    name: &ServerName,
+    spec: &ServerSpec,
+) -> Result<(), ProviderError> {
     let primary = match &spec.replica_of {
         None => None,
         Some(primary_name) => {
@@ -47,7 +51,7 @@ pub fn check_create(servers: &LiveFleet, name: &ServerName, spec: &ServerSpec) -
 ///
 /// # Errors
 /// The refusal the service gives.
-pub fn check_update(
+pub(crate) fn check_update(
     servers: &LiveFleet,
     name: &ServerName,
     current: &ServerSpec,
@@ -70,7 +74,7 @@ pub fn check_update(
 ///
 /// # Errors
 /// The refusal the service gives.
-pub fn check_promote(name: &ServerName, spec: &ServerSpec) -> Result<(), ProviderError> {
+pub(crate) fn check_promote(name: &ServerName, spec: &ServerSpec) -> Result<(), ProviderError> {
     check::check_promote(&spec.shape(name.as_str())).map_err(refused)
 }
 
@@ -79,7 +83,7 @@ pub fn check_promote(name: &ServerName, spec: &ServerSpec) -> Result<(), Provide
 ///
 /// # Errors
 /// The refusal the service gives.
-pub fn check_replication_support(
+pub(crate) fn check_replication_support(
     name: &ServerName,
     spec: &ServerSpec,
     support: ReplicationSupport,
