@@ -247,21 +247,9 @@ async fn an_apply_killed_while_migrating_is_finished_by_the_next_apply_with_noth
     let (port, before) = filled_basic_server(&fleet, "ledger").await;
 
     fleet.write_servers(&general_purpose("ledger"));
-    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
-    let seen = apply
-        .events_until(Duration::from_secs(120), |event| {
-            event["type"] == "step_progress" && event["message"] == "restoring into the target"
-        })
-        .await;
-    // Killed while pg_restore writes into the staging server: the middle of the migration.
-    let dumps = fleet.path("migrations").display().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !processes_mentioning(&dumps).iter().any(|(_, command)| command.contains("pg_restore")) {
-        assert!(Instant::now() < deadline, "pg_restore never started: {}", apply.stderr_text());
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    apply.kill();
+    let seen = apply_killed_while_restoring(&fleet).await;
     assert!(seen.iter().any(|event| event["message"] == "dumping"), "{seen:#?}");
+    let dumps = fleet.path("migrations").display().to_string();
 
     // Nothing the killed apply started goes on writing behind the next one's back. The kernel
     // delivers the kill at once; a restore left running would go on for seconds.
@@ -293,6 +281,26 @@ async fn an_apply_killed_while_migrating_is_finished_by_the_next_apply_with_noth
     assert!(!text(&again.stderr).contains("interrupted"), "{}", text(&again.stderr));
 }
 
+/// Runs `pgfleet apply --json` and kills it (SIGKILL) once pg_restore writes into the staging
+/// server: the middle of the migration, writes frozen, the cutover not begun. Returns the events
+/// seen until the restore began.
+async fn apply_killed_while_restoring(fleet: &Fleet) -> Vec<serde_json::Value> {
+    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
+    let seen = apply
+        .events_until(Duration::from_secs(120), |event| {
+            event["type"] == "step_progress" && event["message"] == "restoring into the target"
+        })
+        .await;
+    let dumps = fleet.path("migrations").display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_mentioning(&dumps).iter().any(|(_, command)| command.contains("pg_restore")) {
+        assert!(Instant::now() < deadline, "pg_restore never started: {}", apply.stderr_text());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    apply.kill();
+    seen
+}
+
 /// The port recorded in a cluster directory's `pgfleet.json`.
 fn pgfleet_port(dir: &std::path::Path) -> u64 {
     let meta: serde_json::Value =
@@ -316,20 +324,8 @@ async fn an_apply_killed_with_writes_frozen_is_said_first_everywhere_and_migrate
     let (port, before) = filled_basic_server(&fleet, "till").await;
 
     fleet.write_servers(&general_purpose("till"));
-    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
-    apply
-        .events_until(Duration::from_secs(120), |event| {
-            event["type"] == "step_progress" && event["message"] == "restoring into the target"
-        })
-        .await;
     // Killed while pg_restore runs: writes are frozen and the cutover has not begun.
-    let dumps = fleet.path("migrations").display().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !processes_mentioning(&dumps).iter().any(|(_, command)| command.contains("pg_restore")) {
-        assert!(Instant::now() < deadline, "pg_restore never started: {}", apply.stderr_text());
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    apply.kill();
+    apply_killed_while_restoring(&fleet).await;
     assert!(!writable(port).await, "the freeze holds while the migration is unfinished");
 
     // Every command opens with it; the staging server is the migration's, not drift.
