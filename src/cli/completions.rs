@@ -1,6 +1,6 @@
 //! `pgfleet completions SHELL`: prints a completion script for the shell.
 
-use super::{Cli, Outcome};
+use super::{Cli, Outcome, Printer};
 use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]
@@ -10,8 +10,12 @@ pub(crate) struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
+/// Writes the script through the printer, so a reader that stops early (`| head`) ends the
+/// output quietly instead of a panic on the closed pipe.
+pub(crate) fn run(args: &CompletionsArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "pgfleet", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "pgfleet", &mut script);
+    printer.data(&String::from_utf8_lossy(&script));
     Ok(Outcome::Success)
 }

@@ -92,11 +92,16 @@ pub(crate) enum Command {
     ForceUnlock(state_cmd::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Print pgfleet's version.
+    Version,
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage(&error),
+    };
     let printer = Printer::new(&cli.global);
     let outcome = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args, &printer),
@@ -111,7 +116,11 @@ pub fn main() -> ExitCode {
         Command::Migrate(command) => migrate_cmd::run(&cli.global, command, &printer),
         Command::State(command) => state_cmd::run(&cli.global, command, &printer),
         Command::ForceUnlock(args) => state_cmd::force_unlock(&cli.global, args, &printer),
-        Command::Completions(args) => completions::run(args),
+        Command::Completions(args) => completions::run(args, &printer),
+        Command::Version => {
+            printer.data(&format!("pgfleet {}", env!("CARGO_PKG_VERSION")));
+            Ok(Outcome::Success)
+        }
     };
     match outcome {
         Ok(outcome) => outcome.exit_code(),
@@ -119,6 +128,18 @@ pub fn main() -> ExitCode {
             printer.error_chain(&error);
             Outcome::Error.exit_code()
         }
+    }
+}
+
+/// What a command line clap could not take becomes: help and `--version` print and succeed;
+/// anything else is a usage error, exit 1 (2 means "changes present").
+fn usage(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    // A closed stdout or stderr is no reason to fail louder.
+    let _ = error.print();
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Outcome::Success.exit_code(),
+        _ => Outcome::Error.exit_code(),
     }
 }
 

@@ -248,3 +248,34 @@ fn a_new_fleet_restarts_nothing_in_every_format() {
     assert!(markdown.contains(": online changes only"), "{markdown}");
     assert!(!markdown.contains("[!WARNING]") && !markdown.contains("🔁 restart"), "{markdown}");
 }
+
+/// A mistyped option is an error (1), never "changes present" (2); `version` and `--version`
+/// succeed; a reader that stops early (`completions bash | head -1`) ends the output quietly.
+#[test]
+fn usage_errors_exit_1_version_exits_0_and_a_closed_pipe_is_no_panic() {
+    let typo = pgfleet().args(["plan", "--detaled-exitcode"]).output().unwrap();
+    assert_eq!(typo.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(stderr.contains("a similar argument exists: '--detailed-exitcode'"), "{stderr}");
+    assert_eq!(pgfleet().arg("nosuchcommand").output().unwrap().status.code(), Some(1));
+    for args in [&["version"][..], &["--version"][..]] {
+        let output = pgfleet().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            format!("pgfleet {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    assert_eq!(pgfleet().arg("--help").output().unwrap().status.code(), Some(0));
+
+    // Its stdout is a pipe whose reader is already gone: every write meets EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pgfleet"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
