@@ -12,10 +12,13 @@
 # dump/restore migration); `pgfleet apply --auto-approve --json` started and killed after
 # D * (i + 0.5) / KILLS seconds, so the kill points spread evenly over the migration; then
 # `pgfleet apply --auto-approve` once more. A kill counts as converged when that re-run exits 0,
-# `pgfleet plan --detailed-exitcode` exits 0 and the row count and md5 match. The last
-# `step_progress` message the killed apply printed names where it was killed. Afterwards the
-# fleet is destroyed, every cluster under the directory stopped and the directory removed; a
-# process still mentioning the directory is reported (and killed) as a stray.
+# `pgfleet plan --detailed-exitcode` exits 0 and the row count and md5 match. Kill points where
+# the apply had already exited (the migration's length varies) are counted apart, and so are
+# tools the killed apply started that still run 300 ms after the kill (an orphaned
+# `postgres --single` of initdb, pg_dump...). The last `step_progress` message the killed apply
+# printed names where it was killed. Afterwards the fleet is destroyed, every cluster under the
+# directory stopped and the directory removed; a process still mentioning the directory or
+# working in it is reported (and killed) as a stray.
 #
 # Usage: scripts/kill-figures.sh [PGFLEET] [KILLS]
 #   PGFLEET   the binary measured (default target/debug/pgfleet)
@@ -121,7 +124,7 @@ teardown() { # dir
             "$pg_ctl" stop -D "$data" -m immediate -w >/dev/null 2>&1 || true
         fi
     done < <(find "$d/local" -name postmaster.pid 2>/dev/null)
-    strays=$(pgrep -f "$d/" || true)
+    strays=$(procs_under "$d" | cut -d' ' -f1)
     if [[ -n $strays ]]; then
         for pid in $strays; do kill -KILL "$pid" 2>/dev/null || true; done
         sleep 0.5
@@ -138,6 +141,22 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+
+# "PID NAME" of every process whose command line mentions the directory or that works in it (an
+# orphaned `postgres --boot`/`--single` of initdb names its data directory nowhere else).
+procs_under() { # dir
+    local pid cmd name
+    for pid in $({ pgrep -f "$1/" || true
+        find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$1" -o -lname "$1/*" \) 2>/dev/null | cut -d/ -f3; } | sort -u); do
+        [[ $pid != "$$" && $pid != "$BASHPID" ]] || continue
+        cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+        [[ -n $cmd ]] || continue
+        name=${cmd%% *}
+        name=${name##*/}
+        if [[ $cmd == *" --boot"* ]]; then name="$name --boot"; elif [[ $cmd == *" --single"* ]]; then name="$name --single"; fi
+        echo "$pid $name"
+    done
+}
 
 started=$(now)
 
@@ -158,7 +177,8 @@ dir=""
 printf 'binary: %s\nunkilled migration: %.2fs (%s rows, md5 kept; %s strays)\n' \
     "$pgfleet" "$duration" "$rows" "$baseline_strays"
 
-converged=0 setup_failures=0 finished_before_kill=0 strays_total=$baseline_strays leftover_tools=0
+converged=0 converged_unkilled=0 setup_failures=0 finished_before_kill=0 strays_total=$baseline_strays
+leftover_tools=0 leftover_names=""
 failures=()
 for ((i = 0; i < kills; i++)); do
     dir=$parent/k$i
@@ -182,12 +202,18 @@ for ((i = 0; i < kills; i++)); do
     where=$(grep -o '"type":"step_progress".*"message":"[^"]*"' "$dir/killed.events" 2>/dev/null | tail -n1 |
         sed 's/.*"message":"\([^"]*\)"/\1/' || true)
     [[ -n $where ]] || where="before the first step_progress"
-    # pg_dump/pg_restore the killed apply started and that outlive it.
+    # Tools the killed apply started (initdb, pg_dump, pg_restore, pg_ctl...) that outlive it,
+    # 300 ms on; a running cluster's postmaster (`postgres -D`) is not one.
     sleep 0.3
-    tools=$(pgrep -f "$dir/" -a 2>/dev/null | grep -c -E 'pg_dump|pg_restore' || true)
-    leftover_tools=$((leftover_tools + tools))
+    tools=$(procs_under "$dir" | grep -v -E ' postgres:?$' | cut -d' ' -f2- | tr ' ' '_' || true)
+    if [[ -n $tools ]]; then
+        leftover_tools=$((leftover_tools + $(echo "$tools" | grep -c .)))
+        leftover_names="$leftover_names $(echo $tools)"
+    fi
 
     verdict="" detail=""
+    outlived=""
+    [[ -z $tools ]] || outlived="; still running 300 ms after the kill: $(echo $tools | tr '_' ' ')"
     if ! timeout 600 "$pgfleet" apply --auto-approve -c "$dir/fleet.toml" --state "$dir/state.json" \
         </dev/null >"$dir/rerun.out" 2>"$dir/rerun.err"; then
         verdict="re-run apply failed"
@@ -207,10 +233,12 @@ for ((i = 0; i < kills; i++)); do
         fi
     fi
     if [[ -z $verdict ]]; then
-        converged=$((converged + 1))
-        printf 'kill %2d at %5.2fs (%s): converged\n' "$i" "$delay" "$where"
+        if [[ $killed == yes ]]; then converged=$((converged + 1)); else converged_unkilled=$((converged_unkilled + 1)); fi
+        printf 'kill %2d at %5.2fs (%s): converged%s\n' "$i" "$delay" "$where" "$outlived"
     else
+        verdict="$verdict$outlived"
         printf 'kill %2d at %5.2fs (%s): %s\n' "$i" "$delay" "$where" "$verdict"
+        [[ $killed == yes ]] || verdict="$verdict (the apply had exited before the kill)"
         failures+=("kill $i at $(printf '%.2f' "$delay")s ($where): $verdict
 $(echo "$detail" | sed 's/^/    /')")
     fi
@@ -221,13 +249,15 @@ $(echo "$detail" | sed 's/^/    /')")
     strays_total=$((strays_total + strays))
 done
 
-left=$(pgrep -f "$parent" || true)
+left=$(procs_under "$parent")
 echo
 echo "binary: $pgfleet"
-printf 'kills: %s (spread over %.2fs; %s finished before the kill; %s not set up); converged on first re-run: %s; failed: %s\n' \
-    "$((kills - setup_failures))" "$duration" "$finished_before_kill" "$setup_failures" "$converged" \
-    "$((kills - setup_failures - converged))"
-echo "pg_dump/pg_restore outliving a killed apply: $leftover_tools; stray processes at teardown: $strays_total;" \
-    "left at the end: $(echo "$left" | grep -c . || true)"
+landed=$((kills - setup_failures - finished_before_kill))
+printf 'kill points: %s, spread over %.2fs (%s not set up)\n' "$kills" "$duration" "$setup_failures"
+printf 'kills that landed: %s; converged on first re-run: %s; failed: %s\n' \
+    "$landed" "$converged" "$((landed - converged))"
+printf 'applies that exited before their kill: %s (%s then converged)\n' "$finished_before_kill" "$converged_unkilled"
+echo "tools outliving a killed apply by 300 ms: $leftover_tools${leftover_names:+ (}${leftover_names# }${leftover_names:+)};" \
+    "stray processes at teardown: $strays_total; left at the end: $(echo "$left" | grep -c . || true)"
 printf 'wall time: %.0fs\n' "$(echo "$(now) - $started" | bc -l)"
 for failure in "${failures[@]}"; do echo "$failure"; done
