@@ -214,34 +214,36 @@ impl Cluster {
     }
 
     /// Ends a standalone `postgres` (bootstrap or single-user mode) still working in the data
-    /// directory, and waits until it is gone: initdb's child, left behind when initdb was
-    /// killed where the tool's watchdog could not run (see `pgtools::group`), or by an older
-    /// pgfleet. Such a process names itself in `postmaster.pid` with its pid negated, and
-    /// `pg_ctl stop` refuses it ("single-user server is running"). It is killed only when its
-    /// working directory is this data directory, so a reused pid is never touched. A no-op
-    /// when there is none.
+    /// directory, waits until it is gone, and removes the lock file it left: initdb's child,
+    /// left behind when initdb was killed where the tool's watchdog could not run (see
+    /// `pgtools::group`), or by an older pgfleet. Such a process names itself in
+    /// `postmaster.pid` with its pid negated, and `pg_ctl` refuses the directory ("single-user
+    /// server is running") for as long as that pid exists, even as a zombie its new parent has
+    /// not reaped yet. It is killed only when its working directory is this data directory, so
+    /// a reused pid is never touched. A no-op when the lock file names no standalone backend.
     ///
     /// # Errors
     /// `LocalError::Timeout` when it does not end within [`START_STOP_TIMEOUT`].
     pub async fn end_standalone_backend(&self) -> Result<(), LocalError> {
         let data = self.data_dir();
-        let Some(pid) = standalone_backend(&data) else { return Ok(()) };
-        // SAFETY: kill(2) on a process verified to be this data directory's backend.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let deadline = tokio::time::Instant::now() + START_STOP_TIMEOUT;
-        // A killed process leaves quickly; its exit is polled (it is not our child to wait for).
-        while works_in(pid, &data) {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(LocalError::Timeout(format!(
-                    "the standalone postgres (pid {pid}) left in {} did not end",
-                    data.display()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // Its lock file is stale now; `pg_ctl` would still see its pid alive until its parent
-        // reaps it, and refuse to touch the directory.
         let lock = data.join("postmaster.pid");
+        let Some(pid) = standalone_pid_recorded(&lock) else { return Ok(()) };
+        if works_in(pid, &data) {
+            // SAFETY: kill(2) on a process verified to be this data directory's backend.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let deadline = tokio::time::Instant::now() + START_STOP_TIMEOUT;
+            // It is not our child to wait for: its exit is polled.
+            while works_in(pid, &data) {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(LocalError::Timeout(format!(
+                        "the standalone postgres (pid {pid}) left in {} did not end",
+                        data.display()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        // Nothing works in the directory under that pid any more: the lock file is stale.
         if standalone_pid_recorded(&lock) == Some(pid) {
             let _ = std::fs::remove_file(&lock);
         }
@@ -279,13 +281,6 @@ pub async fn connect(
         .map_err(|source| LocalError::Sql { context: format!("connecting to 127.0.0.1:{port}"), source })?;
     tokio::spawn(connection);
     Ok(client)
-}
-
-/// The pid of a live standalone backend (bootstrap or single-user `postgres`) that names
-/// itself in `data/postmaster.pid` (as `-pid`) and works in `data`.
-fn standalone_backend(data: &Path) -> Option<libc::pid_t> {
-    let pid = standalone_pid_recorded(&data.join("postmaster.pid"))?;
-    works_in(pid, data).then_some(pid)
 }
 
 /// The pid a standalone backend recorded (negated) on the first line of a `postmaster.pid`.
