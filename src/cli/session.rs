@@ -258,7 +258,8 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     if let Some(error) = &report.state_error {
         bail!("the apply stopped because the state could not be saved: {error}");
     }
-    if cancel.level() != CancelLevel::Running {
+    // An interrupt after the last change had started leaves nothing to finish.
+    if cancel.level() != CancelLevel::Running && !report.succeeded() {
         printer.warn("the apply was interrupted; run `pgfleet apply` again to finish it");
     }
     Ok(if report.succeeded() { super::Outcome::Success } else { super::Outcome::Error })
