@@ -2,7 +2,8 @@
 //! (SIGINT to the whole foreground process group, as a terminal sends it) once lets the running
 //! migration finish, pg_restore included, and starts nothing new; twice cancels it cleanly and
 //! the next apply finishes it. A pgfleet killed outright (SIGKILL) while initdb runs leaves no
-//! postgres of the half-made cluster behind, and the next apply converges.
+//! postgres of the half-made cluster behind, and the next apply converges. Ctrl-C at the
+//! confirmation prompt (on a pseudo-terminal) changes nothing and releases the lock.
 
 use crate::cli_support;
 
@@ -204,4 +205,28 @@ async fn a_pgfleet_killed_during_initdb_leaves_no_postgres_and_the_next_apply_co
     assert!(text(&rerun.stderr).contains("took over the state lock"), "{}", text(&rerun.stderr));
     admin(fleet.port("fresh")).await.batch_execute("SELECT 1").await.unwrap();
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
+}
+
+/// Regression: Ctrl-C at the confirmation prompt killed pgfleet and left the lock file, so the
+/// next command reported that it "took over the state lock" from a command that may have been
+/// interrupted mid-apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_at_the_confirmation_prompt_changes_nothing_and_releases_the_lock() {
+    let fleet = Fleet::new("prompt", "[servers.asked]\ntier = \"GeneralPurpose\"\nvcores = 2\n");
+    // The prompt is asked on a terminal only; nobody ever answers this one.
+    let (_keyboard, terminal) = cli_support::terminal();
+    let mut command = fleet.command(&["apply"]);
+    command.stdin(terminal);
+    let mut apply = cli_support::Running::start(command);
+    apply.stderr_until(PATIENCE, "Only 'yes' will be accepted").await;
+    apply.interrupt();
+    assert_eq!(apply.wait(), Some(1), "{}", apply.stderr_text());
+    let stderr = apply.stderr_text();
+    assert!(stderr.contains("Apply cancelled: nothing was changed."), "{stderr}");
+
+    assert!(!pgfleet::state::lock_path(&fleet.state()).exists(), "the lock file is left behind");
+    assert!(!fleet.state().exists(), "a state was written");
+    assert!(fleet.cluster_dirs().is_empty(), "{:?}", fleet.cluster_dirs());
+    let plan = fleet.run_expecting(&["plan"], 0);
+    assert!(!text(&plan.stderr).contains("took over"), "{}", text(&plan.stderr));
 }

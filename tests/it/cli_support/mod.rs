@@ -474,6 +474,32 @@ pub fn poll_until(timeout: Duration, condition: impl Fn() -> bool) -> bool {
     true
 }
 
+/// A pseudo-terminal: its controlling side (kept by the test; nothing is ever typed on it) and
+/// the terminal side, to give pgfleet as its standard input, where a person would answer.
+pub fn terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: the libc calls get valid arguments; the descriptor is owned by the File at once.
+    let (controller, name) = unsafe {
+        let controller = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(controller >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let controller_file = std::fs::File::from_raw_fd(controller);
+        assert_eq!(libc::grantpt(controller), 0, "grantpt");
+        assert_eq!(libc::unlockpt(controller), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(controller, name.as_mut_ptr(), name.len()), 0, "ptsname_r");
+        let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+        (controller_file, name)
+    };
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .unwrap_or_else(|error| panic!("{name}: {error}"));
+    (controller, terminal)
+}
+
 /// The tests' copy of a file next to the repository's examples.
 pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
