@@ -18,15 +18,17 @@ pub enum StateError {
         source: std::io::Error,
     },
 
-    /// Another process holds the state lock.
+    /// Another process holds the state lock (and still held it after `waited`).
     #[error(
-        "the state {} is locked by {}\nhint: wait for that command to finish; if it is stuck, stop it \
+        "the state {} is locked by {}{}\nhint: wait for that command to finish{}; if it is stuck, stop it \
          (a lock whose process has ended is taken over by the next command), or break the lock with \
          `pgfleet force-unlock --even-if-held`",
         path.display(),
-        describe_holder(holder.as_ref())
+        describe_holder(holder.as_ref()),
+        describe_wait(*waited),
+        if waited.is_zero() { " (or let pgfleet wait for it: --lock-timeout 5m)" } else { "" }
     )]
-    Locked { path: PathBuf, holder: Option<LockHolder> },
+    Locked { path: PathBuf, holder: Option<LockHolder>, waited: std::time::Duration },
 
     /// The state file is not valid JSON, or not a valid state.
     #[error(
@@ -111,5 +113,13 @@ fn describe_holder(holder: Option<&LockHolder>) -> String {
     match holder {
         Some(holder) => holder.to_string(),
         None => "another process that has not yet recorded who it is".to_string(),
+    }
+}
+
+fn describe_wait(waited: std::time::Duration) -> String {
+    if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" (waited {} for it)", humantime::format_duration(waited))
     }
 }

@@ -5,7 +5,7 @@
 
 use super::atomic::{replace_file, sibling};
 use super::journal::{JournalBase, JournalWriter, journal_path, read_journal, remove_journal};
-use super::lock::{StateLock, abandoned_lock_note};
+use super::lock::{LockWait, StateLock, abandoned_lock_note};
 use super::{InFlightStep, JournalRecord, STATE_FORMAT_VERSION, State, StateError};
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,20 @@ impl StateStore {
     /// [`StateError::WrongFleet`] when the file records another fleet; the errors of
     /// [`read_state`] otherwise.
     pub fn open(path: &Path, fleet: &str, command: &str) -> Result<LockedState, StateError> {
-        let (lock, previous) = StateLock::acquire(path, command)?;
+        StateStore::open_waiting(path, fleet, command, LockWait::NEVER)
+    }
+
+    /// [`StateStore::open`], waiting as `wait` says while another process holds the lock.
+    ///
+    /// # Errors
+    /// As [`StateStore::open`]; [`StateError::Locked`] once the wait is over.
+    pub fn open_waiting(
+        path: &Path,
+        fleet: &str,
+        command: &str,
+        wait: LockWait<'_>,
+    ) -> Result<LockedState, StateError> {
+        let (lock, previous) = StateLock::acquire(path, command, wait)?;
         let mut notes = Vec::new();
         if let Some(previous) = previous {
             notes.push(abandoned_lock_note(&previous));

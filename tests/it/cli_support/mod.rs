@@ -214,11 +214,16 @@ impl Running {
         }
     }
 
+    /// The next stdout line, or `None` once stdout closed; panics after `timeout`.
+    pub async fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        tokio::time::timeout(timeout, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no stdout line within {timeout:?}; stderr:\n{}", self.stderr_text()))
+    }
+
     /// The next `--json` event, or `None` once stdout closed; panics after `timeout`.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<serde_json::Value> {
-        let line = tokio::time::timeout(timeout, self.lines.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no event within {timeout:?}; stderr:\n{}", self.stderr_text()))?;
+        let line = self.next_line(timeout).await?;
         Some(serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line}")))
     }
 
