@@ -33,8 +33,9 @@ impl StateStore {
     ///
     /// # Errors
     /// [`StateError::Locked`] naming the holder when another process holds the lock;
-    /// [`StateError::WrongFleet`] when the file records another fleet; the errors of
-    /// [`read_state`] otherwise.
+    /// [`StateError::WrongFleet`] when the file records another fleet;
+    /// [`StateError::MissingWithBackup`] when the state file is gone but its backup is there
+    /// (nothing is written); the errors of [`read_state`] otherwise.
     pub fn open(path: &Path, fleet: &str, command: &str) -> Result<LockedState, StateError> {
         StateStore::open_waiting(path, fleet, command, LockWait::NEVER)
     }
@@ -248,10 +249,11 @@ impl Journal {
 /// Reads the state at `path` without taking the lock: the state file with its journal replayed.
 ///
 /// # Errors
-/// [`StateError::Missing`] when there is no state file; [`StateError::Corrupt`] (with line and
-/// column) when it is not a valid state; [`StateError::NewerFormat`] when a newer pgfleet wrote
-/// it; [`StateError::JournalCorrupt`] or [`StateError::JournalMismatch`] for a damaged or
-/// foreign journal; [`StateError::Io`] when a file cannot be read.
+/// [`StateError::Missing`] when there is no state file, [`StateError::MissingWithBackup`] when
+/// its backup is there; [`StateError::Corrupt`] (with line and column) when it is not a valid
+/// state; [`StateError::NewerFormat`] when a newer pgfleet wrote it;
+/// [`StateError::JournalCorrupt`] or [`StateError::JournalMismatch`] for a damaged or foreign
+/// journal; [`StateError::Io`] when a file cannot be read.
 pub fn read_state(path: &Path) -> Result<State, StateError> {
     read_state_with_notes(path).map(|read| read.state)
 }
@@ -292,6 +294,14 @@ struct Loaded {
 fn load(path: &Path) -> Result<Loaded, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => Some(bytes),
+        // Every write keeps the previous file as the backup, so a backup without its state file
+        // means the state file was lost: a new state would overwrite the only copy left.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && backup_path(path).exists() => {
+            return Err(StateError::MissingWithBackup {
+                path: path.to_path_buf(),
+                backup: backup_path(path),
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(StateError::io("read the state file", path, e)),
     };
