@@ -134,7 +134,11 @@ mod linux {
             // The tool's pipes (its output, std's exec-error pipe) must reach end-of-file when
             // the tool ends, not when the watchdog does.
             if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
-                for descriptor in 0..1024 {
+                // Before Linux 5.9: every descriptor the limit allows (a pipe of another tool
+                // kept open here would delay that tool's end-of-file too).
+                let mut limit = libc::rlimit { rlim_cur: 1024, rlim_max: 1024 };
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                for descriptor in 0..limit.rlim_cur.min(1 << 20) as libc::c_int {
                     libc::close(descriptor);
                 }
             }
