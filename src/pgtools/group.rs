@@ -13,6 +13,9 @@
 //! tool's whole process group. The watchdog is nobody's child but init's (or a subreaper's), so
 //! a tool that waits for all of its children never waits for it; being a member of the group,
 //! it keeps the group's id from being reused while it waits, so it can never kill a stranger.
+//! Costs: two forks per tool, and a copy-on-write image of pgfleet per running tool; where
+//! nothing reaps orphans (pgfleet as PID 1 of a container without an init), each ended
+//! watchdog stays a zombie until pgfleet exits.
 //!
 //! Must not: touch the servers the local provider runs as the fleet. `pg_ctl` is the one tool
 //! whose child is meant to outlive it (the postmaster of `pg_ctl start`), so it gets the group
