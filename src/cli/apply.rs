@@ -67,7 +67,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             printer.info("No changes: the servers match the fleet file.");
             return Ok(Outcome::Success);
         }
-        if args.plan_file.is_none() && !args.auto_approve && !confirm(&plan, printer)? {
+        if args.plan_file.is_none() && !args.auto_approve && !confirm(&plan, printer).await? {
             printer.info("Apply cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
@@ -105,18 +105,39 @@ fn load_fresh_plan(
 }
 
 /// Asks on the terminal; only `yes` applies. Off a terminal, `--auto-approve` is required.
-pub(super) fn confirm(plan: &Plan, printer: &Printer) -> anyhow::Result<bool> {
+/// Ctrl-C at the prompt answers no: the command then returns like any refusal, releasing the
+/// state lock, instead of dying with the lock file left behind for the next command to take
+/// over.
+pub(super) async fn confirm(plan: &Plan, printer: &Printer) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!(
             "apply needs confirmation and standard input is not a terminal\nhint: review the plan, then run again with --auto-approve, or apply a saved plan: pgfleet plan --out PLANFILE; pgfleet apply PLANFILE"
         );
     }
+    // Listening before the question is asked, so that no Ctrl-C at the prompt is missed.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("could not listen for Ctrl-C")?;
     printer.info(&format!(
         "Do you want to apply these {} changes to fleet {:?}? Only 'yes' will be accepted:",
         plan.changes.len(),
         plan.fleet
     ));
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == "yes")
+    // A thread of its own, not the runtime's blocking pool: a read of the terminal cannot be
+    // cancelled, and the runtime would wait for it when it shuts down.
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = sender.send(std::io::stdin().lock().read_line(&mut line).map(|_| line));
+    });
+    tokio::select! {
+        answer = answer => {
+            let answer = answer.context("the confirmation could not be read")??;
+            Ok(answer.trim() == "yes")
+        }
+        _ = interrupt.recv() => {
+            // The terminal echoed `^C` without a line break.
+            printer.info("");
+            Ok(false)
+        }
+    }
 }

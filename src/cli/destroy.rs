@@ -51,7 +51,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             printer.info("Nothing to destroy: the state records no server of this fleet.");
             return Ok(Outcome::Success);
         }
-        if !args.auto_approve && !super::apply::confirm(&plan, printer)? {
+        if !args.auto_approve && !super::apply::confirm(&plan, printer).await? {
             printer.info("Destroy cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }

@@ -6,7 +6,8 @@
 //! loaded at start and rewritten after every accepted write.
 //!
 //! `--backing local [--backing-root DIR]` backs every server with a real PostgreSQL cluster,
-//! reachable at the loopback address the emulator reports as its host name; Ctrl-C stops them.
+//! reachable at the loopback address the emulator reports as its host name; Ctrl-C (SIGINT) or
+//! SIGTERM stops them before the emulator exits.
 
 use super::{GlobalArgs, Outcome, Printer};
 use crate::emulator::backing::BackingOptions;
@@ -64,7 +65,7 @@ fn backing_options(args: &EmulatorArgs) -> Option<BackingOptions> {
     })
 }
 
-/// Runs the emulator until Ctrl-C.
+/// Runs the emulator until Ctrl-C (SIGINT) or SIGTERM.
 ///
 /// # Errors
 /// A non-loopback `--listen`, an address in use, or an unreadable state file.
@@ -89,13 +90,31 @@ pub(crate) fn run(global: &GlobalArgs, args: &EmulatorArgs, printer: &Printer) -
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Listening before anything starts: a stop asked for at any moment stops the clusters.
+        let stop = stop_signals()?;
         let running = emulator::start(options).await.context("cannot start the emulator")?;
         printer.data(&running.base_url());
-        printer.info("emulating Microsoft.DBforPostgreSQL (api-version 2017-12-01); Ctrl-C stops");
-        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        printer.info("emulating Microsoft.DBforPostgreSQL (api-version 2017-12-01); Ctrl-C or SIGTERM stops");
+        let signal = stop.await;
+        printer.info(&format!("{signal}: stopping"));
         let (served, refused) = running.counts();
         printer.info(&format!("served {served} requests ({refused} refused or failed)"));
         running.shutdown().await;
         Ok(Outcome::Success)
+    })
+}
+
+/// Resolves with the name of the first stop signal received: SIGINT (Ctrl-C) or SIGTERM (what
+/// `kill`, service managers and CI runners send). Either way the backing clusters are stopped
+/// before the emulator exits; without this, SIGTERM ended the process and left them running.
+fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "interrupted",
+            _ = terminate.recv() => "terminated",
+        }
     })
 }

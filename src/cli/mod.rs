@@ -45,6 +45,10 @@ pub(crate) struct GlobalArgs {
     /// The state file (default: `state/<fleet>.state.json`).
     #[arg(long, global = true, env = "PGFLEET_STATE")]
     pub state: Option<PathBuf>,
+    /// How long to wait for the state lock while another command holds it, e.g. 30s or 5m
+    /// (0: fail at once, naming the holder).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -54,6 +58,12 @@ pub(crate) struct GlobalArgs {
     /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
+}
+
+/// A duration as people write it (`30s`, `5m`, `1h30m`, `0`), parsed by `humantime`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error}; expected a duration such as 30s, 5m or 0"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -9,7 +9,7 @@ use crate::providers::Provider;
 use crate::providers::azure::{AzureProvider, AzureProviderOptions};
 use crate::providers::local::{LocalProvider, LocalProviderOptions, ProviderEvent};
 use crate::secret::Redacted;
-use crate::state::{self, LockedState};
+use crate::state::{self, LockWait, LockedState};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,9 +60,9 @@ pub(crate) fn state_path(global: &GlobalArgs, fleet: &DesiredFleet) -> PathBuf {
     global.state.clone().unwrap_or_else(|| state::default_state_path(&fleet.name))
 }
 
-/// Opens the fleet's state under its exclusive lock (held until the value drops), printing
-/// first every migration an earlier apply left unfinished, then what the store noticed on the
-/// way (a lock taken over from a dead process, a torn journal line).
+/// Opens the fleet's state under its exclusive lock (held until the value drops), waiting for it
+/// up to `--lock-timeout`, printing first every migration an earlier apply left unfinished, then
+/// what the store noticed on the way (a lock taken over from a dead process, a torn journal line).
 pub(crate) fn open_state(
     global: &GlobalArgs,
     fleet: &DesiredFleet,
@@ -70,7 +70,9 @@ pub(crate) fn open_state(
     printer: &Printer,
 ) -> anyhow::Result<LockedState> {
     let path = state_path(global, fleet);
-    let locked = state::StateStore::open(&path, &fleet.name, command)?;
+    let waiting = waiting_message(&path, global.lock_timeout, printer);
+    let wait = LockWait { timeout: global.lock_timeout, waiting: Some(&waiting) };
+    let locked = state::StateStore::open_waiting(&path, &fleet.name, command, wait)?;
     warn_unfinished_migrations(locked.state(), printer);
     for note in locked.notes() {
         printer.warn(note);
@@ -83,6 +85,22 @@ pub(crate) fn open_state(
 pub(crate) fn warn_unfinished_migrations(state: &crate::state::State, printer: &Printer) {
     for (server, record) in &state.migrations {
         printer.warn(&record.headline(server));
+    }
+}
+
+/// What a command says when it finds the state lock held and waits for it.
+pub(crate) fn waiting_message<'a>(
+    path: &'a Path,
+    timeout: std::time::Duration,
+    printer: &'a Printer,
+) -> impl Fn(Option<&state::LockHolder>) + 'a {
+    move |holder| {
+        let holder = holder.map_or_else(|| "another process".to_string(), ToString::to_string);
+        printer.info(&format!(
+            "waiting up to {} for the lock of the state {}, held by {holder}",
+            humantime::format_duration(timeout),
+            path.display()
+        ));
     }
 }
 
@@ -296,7 +314,8 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     if let Some(error) = &report.state_error {
         bail!("the apply stopped because the state could not be saved: {error}");
     }
-    if cancel.level() != CancelLevel::Running {
+    // An interrupt after the last change had started leaves nothing to finish.
+    if cancel.level() != CancelLevel::Running && !report.succeeded() {
         printer.warn("the apply was interrupted; run `pgfleet apply` again to finish it");
     }
     report_endpoint_moves(plan, locked.state(), printer);

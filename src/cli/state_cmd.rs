@@ -6,8 +6,8 @@
 use super::{GlobalArgs, Outcome, Printer};
 use crate::model::{Address, ServerName};
 use crate::state::{
-    self, LockStatus, ServerRecord, State, StateError, StateLock, abandoned_lock_note, default_state_path,
-    read_state_with_notes,
+    self, LockStatus, LockWait, ServerRecord, State, StateError, StateLock, abandoned_lock_note,
+    default_state_path, read_state_with_notes,
 };
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -45,7 +45,7 @@ pub(crate) fn run(global: &GlobalArgs, command: &StateCommand, printer: &Printer
         StateCommand::List => "pgfleet state list".to_string(),
         StateCommand::Show { address, .. } => format!("pgfleet state show {address}"),
     };
-    let state = read_locked(&path, &command_line, printer)?;
+    let state = read_locked(&path, &command_line, global.lock_timeout, printer)?;
     match command {
         StateCommand::List => {
             if state.is_none() {
@@ -129,13 +129,21 @@ pub(crate) fn state_path(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Reads the state under its lock; `None` when there is no state file.
-fn read_locked(path: &Path, command_line: &str, printer: &Printer) -> anyhow::Result<Option<State>> {
+/// Reads the state under its lock (waiting for it up to `lock_timeout`); `None` when there is
+/// no state file.
+fn read_locked(
+    path: &Path,
+    command_line: &str,
+    lock_timeout: std::time::Duration,
+    printer: &Printer,
+) -> anyhow::Result<Option<State>> {
     let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty());
     if parent.is_some_and(|parent| !parent.exists()) {
         return Ok(None);
     }
-    let (_lock, previous) = StateLock::acquire(path, command_line)?;
+    let waiting = super::session::waiting_message(path, lock_timeout, printer);
+    let wait = LockWait { timeout: lock_timeout, waiting: Some(&waiting) };
+    let (_lock, previous) = StateLock::acquire(path, command_line, wait)?;
     let read = read_state_with_notes(path);
     // An unfinished migration is the first thing said; then what the store noticed.
     if let Ok(read) = &read {

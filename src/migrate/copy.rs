@@ -44,9 +44,10 @@ impl Tools {
             .env("PGCONNECT_TIMEOUT", "10")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
-        // A pgfleet killed outright must not leave a restore writing into the staging server,
-        // or reading a dump the next run rewrites, behind the next run's back.
-        crate::pgtools::end_with_pgfleet(&mut command);
+        // Ctrl-C must not reach the tool (the first one lets a running restore finish), and a
+        // pgfleet killed outright must not leave a restore (or its workers) writing into the
+        // staging server, or reading a dump the next run rewrites, behind the next run's back.
+        crate::pgtools::end_with_pgfleet(&mut command, crate::pgtools::Descendants::EndWithTool);
         command
     }
 

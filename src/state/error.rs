@@ -18,15 +18,17 @@ pub enum StateError {
         source: std::io::Error,
     },
 
-    /// Another process holds the state lock.
+    /// Another process holds the state lock (and still held it after `waited`).
     #[error(
-        "the state {} is locked by {}\nhint: wait for that command to finish; if it is stuck, stop it \
+        "the state {} is locked by {}{}\nhint: wait for that command to finish{}; if it is stuck, stop it \
          (a lock whose process has ended is taken over by the next command), or break the lock with \
          `pgfleet force-unlock --even-if-held`",
         path.display(),
-        describe_holder(holder.as_ref())
+        describe_holder(holder.as_ref()),
+        describe_wait(*waited),
+        if waited.is_zero() { " (or let pgfleet wait for it: --lock-timeout 5m)" } else { "" }
     )]
-    Locked { path: PathBuf, holder: Option<LockHolder> },
+    Locked { path: PathBuf, holder: Option<LockHolder>, waited: std::time::Duration },
 
     /// The state file is not valid JSON, or not a valid state.
     #[error(
@@ -84,6 +86,20 @@ pub enum StateError {
     )]
     OrphanJournal { path: PathBuf },
 
+    /// The state file is gone but its backup is there: starting a new, empty state would begin
+    /// a new lineage and, at its second write, overwrite the only copy of what was recorded.
+    #[error(
+        "the state file {} is missing, but its backup {} is there; pgfleet will not start a new state over \
+         it\nhint: restore it: cp {} {}\nhint: the backup is the state before its last write; \
+         `pgfleet refresh` then brings it up to date with the live servers (to start over on purpose, \
+         move the backup aside instead)",
+        path.display(),
+        backup.display(),
+        shell_quoted(backup),
+        shell_quoted(path)
+    )]
+    MissingWithBackup { path: PathBuf, backup: PathBuf },
+
     /// There is no state file (nothing recorded yet) where a reader expected one.
     #[error("there is no state file at {}\nhint: nothing has been applied to this fleet yet", path.display())]
     Missing { path: PathBuf },
@@ -111,5 +127,38 @@ fn describe_holder(holder: Option<&LockHolder>) -> String {
     match holder {
         Some(holder) => holder.to_string(),
         None => "another process that has not yet recorded who it is".to_string(),
+    }
+}
+
+fn describe_wait(waited: std::time::Duration) -> String {
+    if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" (waited {} for it)", humantime::format_duration(waited))
+    }
+}
+
+/// A path as a POSIX shell reads it: as it is when it holds only characters a shell leaves
+/// alone, else in single quotes (a quote inside written as `'\''`).
+fn shell_quoted(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@,=%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_quoted_only_where_a_shell_would_split_or_expand_them() {
+        assert_eq!(shell_quoted(Path::new("state/payments.state.json")), "state/payments.state.json");
+        assert_eq!(shell_quoted(Path::new("/srv/my fleet/x.json")), "'/srv/my fleet/x.json'");
+        assert_eq!(shell_quoted(Path::new("it's $HOME")), r"'it'\''s $HOME'");
     }
 }

@@ -1,6 +1,7 @@
 //! The exclusive state lock, held for a whole command: an OS file lock (`flock` through `fs4`)
 //! on `<state>.lock`, whose contents name the holder (pid, host, command, since when) so that a
-//! second process can say who is in its way.
+//! second process can say who is in its way. A command fails at once when a live process holds
+//! the lock, or waits for it up to a timeout (`--lock-timeout`), trying again with backoff.
 //!
 //! Policy for a holder that died (even by SIGKILL): the operating system releases its file lock,
 //! so the next command takes the lock over and reports the dead holder as a note (its apply may
@@ -16,10 +17,51 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// How often `acquire` retries when the lock file it locked was removed under it (by a holder
 /// releasing, or by `force-unlock`) before it could check. Each retry opens the new file.
 const ACQUIRE_ATTEMPTS: usize = 5;
+
+/// The first pause between two attempts to take a held lock; it doubles up to
+/// [`LOCK_POLL_MAX`]. An OS file lock cannot be waited for with a timeout, so a waiting
+/// command tries again (reopening the file, which the holder removes on release).
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(10);
+
+/// The longest pause between two attempts: a released lock is taken within this.
+const LOCK_POLL_MAX: Duration = Duration::from_millis(250);
+
+/// What a waiting command is told, once, about the holder it waits for.
+pub type OnWait<'a> = &'a dyn Fn(Option<&LockHolder>);
+
+/// How [`StateLock::acquire`] meets a lock that another live process holds.
+#[derive(Clone, Copy)]
+pub struct LockWait<'a> {
+    /// How long to keep trying; zero fails at once.
+    pub timeout: Duration,
+    /// Told once, when the lock is first found held and there is time to wait, who holds it.
+    pub waiting: Option<OnWait<'a>>,
+}
+
+impl LockWait<'_> {
+    /// Fail at once when the lock is held.
+    pub const NEVER: LockWait<'static> = LockWait { timeout: Duration::ZERO, waiting: None };
+}
+
+impl fmt::Debug for LockWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockWait").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+/// One attempt to take the lock.
+enum Attempt {
+    Taken(StateLock, Option<LockHolder>),
+    /// A live process holds it.
+    Held(Option<LockHolder>),
+    /// The file locked was removed under this process before it could check: try a new one.
+    Replaced,
+}
 
 /// Who holds (or last held) the state lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,47 +134,57 @@ pub struct StateLock {
 
 impl StateLock {
     /// Takes the exclusive lock of the state at `state_path` for `command`, creating the parent
-    /// directories. Returns the lock and, when the previous holder ended without releasing it,
-    /// that holder (so the caller can say that an apply may have been interrupted).
+    /// directories, and trying again while another process holds it for up to `wait.timeout`
+    /// (blocking the calling thread meanwhile; zero fails at once). Returns the lock and, when
+    /// the previous holder ended without releasing it, that holder (so the caller can say that
+    /// an apply may have been interrupted).
     ///
     /// # Errors
-    /// [`StateError::Locked`] naming the holder when another process holds the lock;
-    /// [`StateError::Io`] when the lock file cannot be created, locked or written.
+    /// [`StateError::Locked`] naming the holder when another process still holds the lock at
+    /// the end of the wait; [`StateError::Io`] when the lock file cannot be created, locked or
+    /// written.
     pub(crate) fn acquire(
         state_path: &Path,
         command: &str,
+        wait: LockWait<'_>,
     ) -> Result<(StateLock, Option<LockHolder>), StateError> {
         let path = lock_path(state_path);
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StateError::io("create the directory", parent, e))?;
         }
-        for _ in 0..ACQUIRE_ATTEMPTS {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| StateError::io("open the lock file", &path, e))?;
-            match fs4::FileExt::try_lock(&file) {
-                Ok(()) => {}
-                Err(fs4::TryLockError::WouldBlock) => {
+        let started = Instant::now();
+        let mut pause = LOCK_POLL_FIRST;
+        let mut replaced = 0;
+        let mut announced = false;
+        loop {
+            match attempt(&path, command)? {
+                Attempt::Taken(lock, previous) => return Ok((lock, previous)),
+                Attempt::Replaced if replaced + 1 < ACQUIRE_ATTEMPTS => replaced += 1,
+                Attempt::Replaced => {
                     return Err(StateError::Locked {
                         path: state_path.to_path_buf(),
-                        holder: read_holder(&file),
+                        holder: None,
+                        waited: wait.timeout,
                     });
                 }
-                Err(fs4::TryLockError::Error(e)) => return Err(StateError::io("lock", &path, e)),
+                Attempt::Held(holder) => {
+                    let left = wait.timeout.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(StateError::Locked {
+                            path: state_path.to_path_buf(),
+                            holder,
+                            waited: wait.timeout,
+                        });
+                    }
+                    if let Some(waiting) = wait.waiting.filter(|_| !announced) {
+                        waiting(holder.as_ref());
+                        announced = true;
+                    }
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(LOCK_POLL_MAX);
+                }
             }
-            if !is_same_file(&file, &path) {
-                continue;
-            }
-            let previous = read_holder(&file);
-            let holder = LockHolder::current(command);
-            write_holder(&file, &holder).map_err(|e| StateError::io("write the lock file", &path, e))?;
-            return Ok((StateLock { file, path, holder }, previous));
         }
-        Err(StateError::Locked { path: state_path.to_path_buf(), holder: None })
     }
 
     /// Who holds the lock: this process.
@@ -151,6 +203,29 @@ impl Drop for StateLock {
         }
         let _ = fs4::FileExt::unlock(&self.file);
     }
+}
+
+/// Opens (or creates) the lock file at `path` and tries once to lock it for `command`.
+fn attempt(path: &Path, command: &str) -> Result<Attempt, StateError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StateError::io("open the lock file", path, e))?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => {}
+        Err(fs4::TryLockError::WouldBlock) => return Ok(Attempt::Held(read_holder(&file))),
+        Err(fs4::TryLockError::Error(e)) => return Err(StateError::io("lock", path, e)),
+    }
+    if !is_same_file(&file, path) {
+        return Ok(Attempt::Replaced);
+    }
+    let previous = read_holder(&file);
+    let holder = LockHolder::current(command);
+    write_holder(&file, &holder).map_err(|e| StateError::io("write the lock file", path, e))?;
+    Ok(Attempt::Taken(StateLock { file, path: path.to_path_buf(), holder }, previous))
 }
 
 /// Whether the lock of the state at `state_path` is free, abandoned or held.

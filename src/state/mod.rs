@@ -21,7 +21,7 @@ mod store;
 
 pub use error::StateError;
 pub use lock::{
-    LockHolder, LockStatus, StateLock, abandoned_lock_note, force_unlock, lock_path, lock_status,
+    LockHolder, LockStatus, LockWait, StateLock, abandoned_lock_note, force_unlock, lock_path, lock_status,
 };
 pub use model::{
     InFlightStep, JournalRecord, RecordOutcome, STATE_FORMAT_VERSION, ServerRecord, Stage, State,

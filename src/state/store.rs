@@ -5,7 +5,7 @@
 
 use super::atomic::{replace_file, sibling};
 use super::journal::{JournalBase, JournalWriter, journal_path, read_journal, remove_journal};
-use super::lock::{StateLock, abandoned_lock_note};
+use super::lock::{LockWait, StateLock, abandoned_lock_note};
 use super::{InFlightStep, JournalRecord, STATE_FORMAT_VERSION, State, StateError};
 use std::path::{Path, PathBuf};
 
@@ -33,10 +33,24 @@ impl StateStore {
     ///
     /// # Errors
     /// [`StateError::Locked`] naming the holder when another process holds the lock;
-    /// [`StateError::WrongFleet`] when the file records another fleet; the errors of
-    /// [`read_state`] otherwise.
+    /// [`StateError::WrongFleet`] when the file records another fleet;
+    /// [`StateError::MissingWithBackup`] when the state file is gone but its backup is there
+    /// (nothing is written); the errors of [`read_state`] otherwise.
     pub fn open(path: &Path, fleet: &str, command: &str) -> Result<LockedState, StateError> {
-        let (lock, previous) = StateLock::acquire(path, command)?;
+        StateStore::open_waiting(path, fleet, command, LockWait::NEVER)
+    }
+
+    /// [`StateStore::open`], waiting as `wait` says while another process holds the lock.
+    ///
+    /// # Errors
+    /// As [`StateStore::open`]; [`StateError::Locked`] once the wait is over.
+    pub fn open_waiting(
+        path: &Path,
+        fleet: &str,
+        command: &str,
+        wait: LockWait<'_>,
+    ) -> Result<LockedState, StateError> {
+        let (lock, previous) = StateLock::acquire(path, command, wait)?;
         let mut notes = Vec::new();
         if let Some(previous) = previous {
             notes.push(abandoned_lock_note(&previous));
@@ -235,10 +249,11 @@ impl Journal {
 /// Reads the state at `path` without taking the lock: the state file with its journal replayed.
 ///
 /// # Errors
-/// [`StateError::Missing`] when there is no state file; [`StateError::Corrupt`] (with line and
-/// column) when it is not a valid state; [`StateError::NewerFormat`] when a newer pgfleet wrote
-/// it; [`StateError::JournalCorrupt`] or [`StateError::JournalMismatch`] for a damaged or
-/// foreign journal; [`StateError::Io`] when a file cannot be read.
+/// [`StateError::Missing`] when there is no state file, [`StateError::MissingWithBackup`] when
+/// its backup is there; [`StateError::Corrupt`] (with line and column) when it is not a valid
+/// state; [`StateError::NewerFormat`] when a newer pgfleet wrote it;
+/// [`StateError::JournalCorrupt`] or [`StateError::JournalMismatch`] for a damaged or foreign
+/// journal; [`StateError::Io`] when a file cannot be read.
 pub fn read_state(path: &Path) -> Result<State, StateError> {
     read_state_with_notes(path).map(|read| read.state)
 }
@@ -279,6 +294,14 @@ struct Loaded {
 fn load(path: &Path) -> Result<Loaded, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => Some(bytes),
+        // Every write keeps the previous file as the backup, so a backup without its state file
+        // means the state file was lost: a new state would overwrite the only copy left.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && backup_path(path).exists() => {
+            return Err(StateError::MissingWithBackup {
+                path: path.to_path_buf(),
+                backup: backup_path(path),
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(StateError::io("read the state file", path, e)),
     };

@@ -228,16 +228,21 @@ async fn spawn_emulator(root: &std::path::Path, state: &std::path::Path) -> (Str
     .await
     .unwrap();
     assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
-    (base_url, KillOnDrop(child))
+    (base_url, KillOnDrop { child, root: root.to_path_buf() })
 }
 
 /// Ctrl-C to the emulator; it must exit cleanly.
 async fn interrupt(child: KillOnDrop) {
+    stop_with(child, libc::SIGINT).await;
+}
+
+/// Sends `signal` to the emulator, which must exit cleanly.
+async fn stop_with(child: KillOnDrop, signal: libc::c_int) {
     // SAFETY: kill(2) on our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.child.id() as libc::pid_t, signal) }, 0);
     let status = tokio::task::spawn_blocking(move || {
         let mut child = child;
-        child.0.wait().unwrap()
+        child.child.wait().unwrap()
     })
     .await
     .unwrap();
@@ -268,7 +273,7 @@ fn cli_provider(base_url: &str) -> AzureProvider {
 
 /// `pgfleet emulator --backing local` as a user runs it: the first line of stdout is the base
 /// URL; a server created through the azure provider answers SQL at its host name; Ctrl-C
-/// (SIGINT) stops the emulator and every cluster; started again on the same `--backing-root`
+/// (SIGINT) stops the emulator and every cluster (SIGTERM too: the test after this one); started again on the same `--backing-root`
 /// and `--state`, the server answers again with its data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_emulator_command_backs_servers_with_clusters_stops_them_on_interrupt_and_resumes() {
@@ -314,15 +319,22 @@ async fn the_emulator_command_backs_servers_with_clusters_stops_them_on_interrup
     assert_eq!(running_clusters(&root), Vec::<String>::new());
 }
 
-/// Kills the emulator if the test fails before interrupting it.
-struct KillOnDrop(std::process::Child);
+/// Stops the emulator if the test fails before it does, and then every cluster under its root
+/// (which the emulator may have failed to stop: that is what some tests check).
+struct KillOnDrop {
+    child: std::process::Child,
+    root: std::path::PathBuf,
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
+        if let Ok(None) = self.child.try_wait() {
             // SAFETY: kill(2) on our own child, not yet reaped.
-            let _ = unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
-            let _ = self.0.wait();
+            let _ = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+            let _ = self.child.wait();
+        }
+        if let Ok(bindir) = pgfleet::providers::local::find_pg_bindir() {
+            pgfleet::providers::local::LocalProvider::stop_all_blocking(&self.root, &bindir);
         }
     }
 }
@@ -366,4 +378,26 @@ async fn a_migration_through_the_binary_says_where_clients_reconnect() {
 
     emulator.shutdown().await;
     assert_eq!(running_clusters(&root), Vec::<String>::new());
+}
+
+/// Regression: `pgfleet emulator --backing local` stopped with SIGTERM (as `kill`, service
+/// managers and CI runners stop it) exited at once and left its PostgreSQL clusters running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_command_stops_its_clusters_on_sigterm() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path().join("clusters");
+    let (base_url, child) = spawn_emulator(&root, &directory.path().join("emulator.json")).await;
+    let provider = cli_provider(&base_url);
+    provider.create(primary("cli-backed", Tier::GeneralPurpose, 2)).await.unwrap();
+    let endpoint = provider.connection(&ServerName::new("cli-backed")).await.unwrap().endpoint;
+    connect(&endpoint, "postgres").await.batch_execute("SELECT 1").await.unwrap();
+    let clusters = running_clusters(&root);
+    assert_eq!(clusters.len(), 1);
+    let data = std::path::Path::new(&clusters[0]).join("data");
+    assert!(!crate::cli_support::processes_working_in(&data).is_empty(), "the postmaster runs");
+
+    stop_with(child, libc::SIGTERM).await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+    assert_eq!(crate::cli_support::processes_working_in(&data), Vec::new(), "no postgres is left");
+    assert!(tokio::net::TcpStream::connect((endpoint.host.as_str(), 5432)).await.is_err());
 }

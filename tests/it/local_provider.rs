@@ -6,7 +6,7 @@ use crate::local_support;
 
 use local_support::{Harness, PASSWORD, admin, replica, show, spec};
 use pgfleet::model::{ServerName, ServerPatch, ServerStatus};
-use pgfleet::providers::local::ProviderEvent;
+use pgfleet::providers::local::{ProviderEvent, find_pg_bindir};
 use pgfleet::providers::{CreateRequest, Provider, ProviderErrorKind};
 use pgfleet::rules::{self, Generation, ReplicationSupport, Rule, Tier};
 use pgfleet::secret::Redacted;
@@ -196,4 +196,62 @@ async fn a_create_that_did_not_finish_is_redone_on_retry_with_its_port() {
     assert_eq!(redone.status, ServerStatus::Ready);
     admin(port).await.batch_execute("SELECT 1").await.unwrap();
     assert!(!password_file.exists(), "no password file outlives the create");
+}
+
+/// Regression: after an initdb killed with pgfleet, the next create failed in 9 of 68 kills with
+/// "single-user server is running": initdb's single-user postgres outlived it in the data
+/// directory the create rebuilds. Here such a server is left on purpose (started by the test,
+/// as initdb starts it, with its input still open), and the create ends it and rebuilds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_rebuilds_over_a_single_user_server_a_killed_initdb_left() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let harness = Harness::new(crate::cli_support::free_port_base(16));
+    let port = harness.create("left-over", spec(Tier::GeneralPurpose, 2, 20)).await.endpoint.unwrap().port;
+    harness.stop_all();
+    let meta_path = harness.server_dir("left-over").join("pgfleet.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["complete"] = serde_json::Value::Bool(false);
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+
+    let data = harness.server_dir("left-over").join("data");
+    let owner = std::fs::metadata(&data).unwrap();
+    let mut command = std::process::Command::new(find_pg_bindir().unwrap().join("postgres"));
+    command.args(["--single", "-D"]).arg(&data).arg("postgres").current_dir("/");
+    // The clusters' OS user (postgres refuses to run as root).
+    command.uid(owner.uid()).gid(owner.gid());
+    let single = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let single = KillOnDrop(single);
+    let negated = format!("-{}", single.0.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .is_none_or(|lock| lock.lines().next() != Some(negated.as_str()))
+    {
+        assert!(std::time::Instant::now() < deadline, "the single-user server never locked the directory");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+
+    let redone = harness.create("left-over", spec(Tier::GeneralPurpose, 2, 20)).await;
+    assert_eq!((redone.status, redone.endpoint.unwrap().port), (ServerStatus::Ready, port));
+    admin(port).await.batch_execute("SELECT 1").await.unwrap();
+    let mut single = single;
+    let status = single.0.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL), "{status}");
+}
+
+/// A process of the test, killed if the test ends before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -23,6 +23,7 @@ mod github_cli;
 mod local_cli_migration;
 mod local_cli_quickstart;
 mod local_cli_replicas;
+mod local_cli_signals;
 mod local_migration;
 mod local_provider;
 mod local_replicas;

@@ -217,3 +217,52 @@ fn a_state_an_earlier_release_left_mid_migration_loads_and_is_upgraded_in_place(
             .unwrap();
     assert_eq!(backup["lineage"], old["lineage"], "the backup is the state before this write");
 }
+
+/// The files of a directory with their contents.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.path().is_file())
+        .map(|entry| (entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Regression: a missing state file with its `.backup` beside it silently started a new lineage,
+/// whose second write overwrote the only backup. Now every command refuses, writes nothing, and
+/// gives the command that restores it; that command works.
+#[test]
+fn a_missing_state_file_with_its_backup_beside_it_is_an_error_that_says_how_to_restore_it() {
+    let fleet = crate::cli_support::Fleet::new("lost", "");
+    let path = fleet.state();
+    write_state(&path, "lost", &["pay-main"]);
+    // The backup is the state before the last write: this one adds pay-ro-1.
+    write_state(&path, "lost", &["pay-ro-1"]);
+    let backup = pgfleet::state::backup_path(&path);
+    std::fs::remove_file(&path).unwrap();
+    let dir = path.parent().unwrap();
+    let before = snapshot(dir);
+
+    for args in [&["plan"][..], &["apply", "--auto-approve"], &["refresh"], &["state", "list"]] {
+        let output = fleet.run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains(&format!("the state file {} is missing", path.display())), "{message}");
+        assert!(message.contains(&format!("its backup {} is there", backup.display())), "{message}");
+        assert_eq!(snapshot(dir), before, "{args:?} wrote nothing");
+    }
+
+    let message = stderr(&fleet.run(&["plan"]));
+    let restore = message
+        .lines()
+        .find_map(|line| line.strip_prefix("hint: restore it: "))
+        .unwrap_or_else(|| panic!("no restore command in {message}"));
+    assert_eq!(restore, format!("cp {} {}", backup.display(), path.display()));
+    let restored = std::process::Command::new("sh").args(["-c", restore]).current_dir(dir).status().unwrap();
+    assert!(restored.success());
+    let output = fleet.run(&["state", "list"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "servers.pay-main\n");
+}

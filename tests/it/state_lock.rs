@@ -167,3 +167,83 @@ fn force_unlock_breaks_a_lock_a_running_process_holds_only_when_told_to() {
     assert!(output.status.success(), "{}", stderr(&output));
     drop(child);
 }
+
+/// Regression: a plan started 1-10 ms before an apply made the apply fail; with
+/// `--lock-timeout` the second command waits, says for whom, and proceeds once the lock is
+/// released (here by this test, after it saw the waiting message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_lock_timeout_pgfleet_waits_for_the_holder_and_proceeds_when_it_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    let held = StateStore::open(&path, "payments", "pgfleet apply --auto-approve").unwrap();
+
+    let mut command = pgfleet(dir.path());
+    command.args(["state", "list", "--lock-timeout", "30s", "--state"]).arg(&path).stdin(Stdio::null());
+    let mut waiting = crate::cli_support::Running::start(command);
+    let line = waiting.stderr_until(Duration::from_secs(30), "waiting up to 30s for the lock").await;
+    assert!(line.contains(&format!("held by pid {} on host", std::process::id())), "{line}");
+    assert!(line.contains("running `pgfleet apply --auto-approve`"), "{line}");
+    drop(held);
+
+    assert_eq!(waiting.wait(), Some(0), "{}", waiting.stderr_text());
+    let listed = waiting.next_line(Duration::from_secs(30)).await;
+    assert_eq!(listed.as_deref(), Some("servers.pay-main"));
+    assert!(!waiting.stderr_text().contains("took over"), "{}", waiting.stderr_text());
+}
+
+#[test]
+fn a_lock_timeout_that_runs_out_fails_naming_the_holder_and_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    let _held = StateStore::open(&path, "payments", "pgfleet plan").unwrap();
+
+    let output = pgfleet(dir.path())
+        .args(["state", "list", "--lock-timeout", "100ms", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("waiting up to 100ms for the lock"), "{message}");
+    assert!(message.contains(&format!("is locked by pid {} on host", std::process::id())), "{message}");
+    assert!(message.contains("(waited 100ms for it)"), "{message}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn without_a_lock_timeout_pgfleet_fails_at_once_and_says_how_to_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    let _held = StateStore::open(&path, "payments", "pgfleet plan").unwrap();
+
+    let output = pgfleet(dir.path()).args(["state", "list", "--state"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(!message.contains("waiting"), "{message}");
+    assert!(!message.contains("waited"), "{message}");
+    assert!(message.contains("--lock-timeout"), "{message}");
+
+    let output = pgfleet(dir.path())
+        .args(["state", "list", "--lock-timeout", "soon", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("expected a duration such as 30s, 5m or 0"), "{}", stderr(&output));
+}
+
+/// The same wait in a command that loads the fleet: a plan behind an apply's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_with_a_lock_timeout_waits_for_an_apply_and_then_plans() {
+    let fleet = crate::cli_support::Fleet::new("waiting", "");
+    let held = StateStore::open(&fleet.state(), "waiting", "pgfleet apply").unwrap();
+    let mut plan = crate::cli_support::Running::start(fleet.command(&["plan", "--lock-timeout", "5m"]));
+    let line = plan.stderr_until(Duration::from_secs(30), "waiting up to 5m for the lock").await;
+    assert!(line.contains("running `pgfleet apply`"), "{line}");
+    drop(held);
+    assert_eq!(plan.wait(), Some(0), "{}", plan.stderr_text());
+    assert!(!plan.stderr_text().contains("took over"), "{}", plan.stderr_text());
+}

@@ -265,7 +265,12 @@ fn token_status_error(
 }
 
 async fn azure_cli_token() -> Result<(Redacted<String>, Duration), ProviderError> {
-    let output = tokio::process::Command::new("az")
+    let mut command = tokio::process::Command::new("az");
+    // Like every child tool: out of reach of the terminal's Ctrl-C (pgfleet decides what an
+    // interrupt stops), and gone with pgfleet.
+    command.kill_on_drop(true);
+    crate::pgtools::end_with_pgfleet(&mut command, crate::pgtools::Descendants::EndWithTool);
+    let output = command
         .args([
             "account",
             "get-access-token",

@@ -214,11 +214,12 @@ impl Cluster {
     }
 
     /// Stops the cluster (fast shutdown: sessions are ended, nothing is lost); a no-op when it
-    /// is not running.
+    /// is not running. A standalone backend a killed initdb left is ended first.
     ///
     /// # Errors
     /// When pg_ctl fails or times out.
     pub async fn stop(&self, tools: &Tools) -> Result<(), LocalError> {
+        self.end_standalone_backend().await?;
         if !self.is_running(tools).await {
             return Ok(());
         }
@@ -226,6 +227,43 @@ impl Cluster {
         let timeout = START_STOP_TIMEOUT.as_secs().to_string();
         let args = ["stop", "-w", "-s", "-m", "fast", "-t", &timeout, "-D"];
         tools.run("pg_ctl", args.iter().map(Path::new).chain([data.as_path()]), START_STOP_TIMEOUT).await?;
+        Ok(())
+    }
+
+    /// Ends a standalone `postgres` (bootstrap or single-user mode) still working in the data
+    /// directory, waits until it is gone, and removes the lock file it left: initdb's child,
+    /// left behind when initdb was killed where the tool's watchdog could not run (see
+    /// `pgtools::group`), or by an older pgfleet. Such a process names itself in
+    /// `postmaster.pid` with its pid negated, and `pg_ctl` refuses the directory ("single-user
+    /// server is running") for as long as that pid exists, even as a zombie its new parent has
+    /// not reaped yet. It is killed only when its working directory is this data directory, so
+    /// a reused pid is never touched. A no-op when the lock file names no standalone backend.
+    ///
+    /// # Errors
+    /// `LocalError::Timeout` when it does not end within [`START_STOP_TIMEOUT`].
+    pub async fn end_standalone_backend(&self) -> Result<(), LocalError> {
+        let data = self.data_dir();
+        let lock = data.join("postmaster.pid");
+        let Some(pid) = standalone_pid_recorded(&lock) else { return Ok(()) };
+        if works_in(pid, &data) {
+            // SAFETY: kill(2) on a process verified to be this data directory's backend.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let deadline = tokio::time::Instant::now() + START_STOP_TIMEOUT;
+            // It is not our child to wait for: its exit is polled.
+            while works_in(pid, &data) {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(LocalError::Timeout(format!(
+                        "the standalone postgres (pid {pid}) left in {} did not end",
+                        data.display()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        // Nothing works in the directory under that pid any more: the lock file is stale.
+        if standalone_pid_recorded(&lock) == Some(pid) {
+            let _ = std::fs::remove_file(&lock);
+        }
         Ok(())
     }
 
@@ -260,6 +298,23 @@ pub async fn connect(
         .map_err(|source| LocalError::Sql { context: format!("connecting to 127.0.0.1:{port}"), source })?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// The pid a standalone backend recorded (negated) on the first line of a `postmaster.pid`.
+fn standalone_pid_recorded(lock: &Path) -> Option<libc::pid_t> {
+    let text = std::fs::read_to_string(lock).ok()?;
+    let recorded: libc::pid_t = text.lines().next()?.trim().parse().ok()?;
+    recorded.checked_neg().filter(|pid| *pid > 0)
+}
+
+/// Whether process `pid` runs (not a zombie: its working directory is gone with it) with
+/// `dir` as its working directory, as every postgres process does with its data directory.
+fn works_in(pid: libc::pid_t, dir: &Path) -> bool {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+    match (cwd, std::fs::canonicalize(dir)) {
+        (Ok(cwd), Ok(dir)) => cwd == dir,
+        _ => false,
+    }
 }
 
 /// Writes a file through a temporary file and a rename, owned by the cluster user, mode 0600.
@@ -321,11 +376,13 @@ pub fn stop_all_blocking(root: &Path, tools: &Tools) {
             if !data.join("postmaster.pid").is_file() {
                 continue;
             }
+            use std::os::unix::process::CommandExt;
             let mut command = std::process::Command::new(tools.bindir.join("pg_ctl"));
             if let Some(run_as) = tools.run_as {
-                use std::os::unix::process::CommandExt;
                 command.uid(run_as.uid).gid(run_as.gid).current_dir("/");
             }
+            // Out of reach of a second Ctrl-C at the terminal while the clusters stop.
+            command.process_group(0);
             let _ = command
                 .args(["stop", "-w", "-s", "-m", "immediate", "-t", "30", "-D"])
                 .arg(&data)

@@ -12,6 +12,7 @@ use pgfleet::providers::local::{LocalProvider, find_pg_bindir};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -126,20 +127,10 @@ impl Fleet {
         output
     }
 
-    /// Starts `pgfleet ARGS` as a child whose stdout lines arrive as they are printed.
+    /// Starts `pgfleet ARGS` as a child whose stdout and stderr lines arrive as they are
+    /// printed.
     pub fn spawn(&self, args: &[&str]) -> Running {
-        let stderr = std::fs::File::create(self.path("child.stderr")).unwrap();
-        let mut child = self.command(args).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running { child, lines, stderr: self.path("child.stderr") }
+        Running::start(self.command(args))
     }
 
     /// The port pgfleet recorded for a server, read through `pgfleet endpoint`.
@@ -173,19 +164,66 @@ impl Drop for Fleet {
     }
 }
 
-/// A pgfleet child process; dropping it kills it (SIGKILL) and reaps it.
+/// A pgfleet child process, started as a terminal starts a foreground job: the leader of a
+/// process group of its own, so that [`Running::interrupt`] reaches the whole group as Ctrl-C
+/// does. Dropping it kills it (SIGKILL) and reaps it.
 pub struct Running {
     child: Child,
     lines: mpsc::UnboundedReceiver<String>,
-    stderr: PathBuf,
+    stderr_lines: mpsc::UnboundedReceiver<String>,
+    /// Every stderr line so far, for failure messages.
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
+    /// Starts `command` with its stdout and stderr read line by line as they come.
+    pub fn start(mut command: Command) -> Running {
+        use std::os::unix::process::CommandExt;
+        let mut child =
+            command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let lines = forward_lines(child.stdout.take().unwrap(), None);
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_lines = forward_lines(child.stderr.take().unwrap(), Some(stderr.clone()));
+        Running { child, lines, stderr_lines, stderr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGINT to the process group, as Ctrl-C at the terminal does.
+    pub fn interrupt(&self) {
+        // SAFETY: kill(2) on the group this test started (its leader is not reaped yet).
+        assert_eq!(unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGINT) }, 0);
+    }
+
+    /// Waits for a stderr line containing `needle` (returned); panics after `timeout` or
+    /// when stderr closes first.
+    pub async fn stderr_until(&mut self, timeout: Duration, needle: &str) -> String {
+        let wait = async {
+            while let Some(line) = self.stderr_lines.recv().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Some(line)) => line,
+            _ => panic!("no stderr line with {needle:?} within {timeout:?}; stderr:\n{}", self.stderr_text()),
+        }
+    }
+
+    /// The next stdout line, or `None` once stdout closed; panics after `timeout`.
+    pub async fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        tokio::time::timeout(timeout, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no stdout line within {timeout:?}; stderr:\n{}", self.stderr_text()))
+    }
+
     /// The next `--json` event, or `None` once stdout closed; panics after `timeout`.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<serde_json::Value> {
-        let line = tokio::time::timeout(timeout, self.lines.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no event within {timeout:?}; stderr:\n{}", self.stderr_text()))?;
+        let line = self.next_line(timeout).await?;
         Some(serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line}")))
     }
 
@@ -212,6 +250,15 @@ impl Running {
         }
     }
 
+    /// Every event until stdout closes (the process ended or is ending).
+    pub async fn remaining_events(&mut self, timeout: Duration) -> Vec<serde_json::Value> {
+        let mut seen = Vec::new();
+        while let Some(event) = self.next_event(timeout).await {
+            seen.push(event);
+        }
+        seen
+    }
+
     /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -224,7 +271,7 @@ impl Running {
     }
 
     pub fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).join("\n")
     }
 }
 
@@ -232,6 +279,24 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends each line read from `stream` to the returned channel (and appends it to `kept`).
+fn forward_lines(
+    stream: impl std::io::Read + Send + 'static,
+    kept: Option<Arc<Mutex<Vec<String>>>>,
+) -> mpsc::UnboundedReceiver<String> {
+    let (sender, lines) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(kept) = &kept {
+                kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line.clone());
+            }
+            // The receiver may be gone; the rest is still kept for failure messages.
+            let _ = sender.send(line);
+        }
+    });
+    lines
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -378,6 +443,66 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// Every live process whose working directory is `dir` (as every postgres process of a data
+/// directory has), with its command line; zombies have none and are not listed.
+pub fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
+    let Ok(dir) = std::fs::canonicalize(dir) else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
+            let raw = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&raw).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// Sends `signal` to process `pid` (a process this test found, such as a tool of pgfleet).
+pub fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2); at worst the process is already gone.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held. For what
+/// only /proc shows (processes of other process trees), where there is no event to await.
+pub fn poll_until(timeout: Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// A pseudo-terminal: its controlling side (kept by the test; nothing is ever typed on it) and
+/// the terminal side, to give pgfleet as its standard input, where a person would answer.
+pub fn terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: the libc calls get valid arguments; the descriptor is owned by the File at once.
+    let (controller, name) = unsafe {
+        let controller = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(controller >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let controller_file = std::fs::File::from_raw_fd(controller);
+        assert_eq!(libc::grantpt(controller), 0, "grantpt");
+        assert_eq!(libc::unlockpt(controller), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(controller, name.as_mut_ptr(), name.len()), 0, "ptsname_r");
+        let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+        (controller_file, name)
+    };
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .unwrap_or_else(|error| panic!("{name}: {error}"));
+    (controller, terminal)
 }
 
 /// The tests' copy of a file next to the repository's examples.

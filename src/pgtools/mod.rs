@@ -3,8 +3,9 @@
 //! (initdb, pg_ctl, pg_basebackup) and the migration (pg_dump, pg_restore) both use it.
 //!
 //! Owns: the search order for the binaries, the user clusters run as (the unprivileged
-//! `postgres` user when pgfleet runs as root, since initdb refuses root), and running one tool
-//! with an explicit timeout. Must not: know about servers, specs or the fleet.
+//! `postgres` user when pgfleet runs as root, since initdb refuses root), running one tool
+//! with an explicit timeout, and the process group each tool runs in (`group`). Must not:
+//! know about servers, specs or the fleet.
 
 /// Why a tool could not be found or run.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,13 @@ pub enum ToolError {
     #[error("{tool} failed: {message}")]
     Tool { tool: String, message: String },
 }
+
+mod group;
+
+pub use group::{Descendants, end_with_pgfleet};
+
+/// The one tool whose child is meant to outlive it: `pg_ctl start` leaves the postmaster running.
+const SERVER_LAUNCHER: &str = "pg_ctl";
 
 use ToolError as LocalError;
 use std::ffi::OsStr;
@@ -147,10 +155,12 @@ impl Tools {
             command.current_dir("/");
         }
         command.env("LC_ALL", "C").kill_on_drop(true);
-        // A pgfleet killed outright must not leave a base backup writing into the directory the
-        // next run rebuilds. (The postmaster `pg_ctl start` forks is not affected: a fork clears
-        // the parent-death signal, so clusters keep running, as servers do.)
-        end_with_pgfleet(&mut command);
+        // Ctrl-C must not reach the tool, and a pgfleet killed outright must not leave a base
+        // backup writing into the directory the next run rebuilds, nor initdb's single-user
+        // server behind. The postmaster `pg_ctl start` forks is a server: it stays (`group`).
+        let descendants =
+            if tool == SERVER_LAUNCHER { Descendants::Outlive } else { Descendants::EndWithTool };
+        end_with_pgfleet(&mut command, descendants);
         command
     }
 
@@ -180,37 +190,6 @@ impl Tools {
         }
         Ok(())
     }
-}
-
-/// Makes a child tool end with pgfleet. `kill_on_drop` needs pgfleet alive to run; when pgfleet
-/// is killed outright (SIGKILL, the OOM killer) the kernel sends the tool SIGKILL instead
-/// (`PR_SET_PDEATHSIG`). That signal follows the *thread* that started the child: tools are
-/// started from the runtime's worker threads, which live as long as pgfleet. The hook is set
-/// after the switch to the cluster user (which would clear it) and gives up at once if pgfleet
-/// is already gone. Linux only; elsewhere a no-op.
-pub fn end_with_pgfleet(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        let parent = std::process::id();
-        let hook = move || {
-            // SAFETY: prctl and getppid are plain system calls, safe between fork and exec; the
-            // closure does not allocate.
-            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // SAFETY: as above.
-            if unsafe { libc::getppid() } as u32 != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        };
-        // SAFETY: the hook only makes async-signal-safe system calls.
-        unsafe {
-            command.pre_exec(hook);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
 }
 
 /// Runs a prepared command within `timeout`.
