@@ -3,6 +3,7 @@
 //! state as it goes. Ctrl-C once stops starting new steps; twice aborts.
 
 use super::plan::outcome;
+use super::progress::Command;
 use super::session;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::config::DesiredFleet;
@@ -67,7 +68,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             printer.info("No changes: the servers match the fleet file.");
             return Ok(Outcome::Success);
         }
-        if args.plan_file.is_none() && !args.auto_approve && !confirm(&plan, printer).await? {
+        if args.plan_file.is_none() && !args.auto_approve && !confirm(&plan, Command::Apply, printer).await? {
             printer.info("Apply cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
@@ -79,6 +80,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             parallelism: usize::from(args.parallelism),
             json: args.json,
             printer,
+            command: Command::Apply,
         })
         .await;
         // The provider is gone with the apply: its last measurements are printed, then this ends.
@@ -108,20 +110,33 @@ fn load_fresh_plan(
 /// Ctrl-C at the prompt answers no: the command then returns like any refusal, releasing the
 /// state lock, instead of dying with the lock file left behind for the next command to take
 /// over.
-pub(super) async fn confirm(plan: &Plan, printer: &Printer) -> anyhow::Result<bool> {
+pub(super) async fn confirm(plan: &Plan, command: Command, printer: &Printer) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "apply needs confirmation and standard input is not a terminal\nhint: review the plan, then run again with --auto-approve, or apply a saved plan: pgfleet plan --out PLANFILE; pgfleet apply PLANFILE"
-        );
+        match command {
+            Command::Apply => bail!(
+                "apply needs confirmation and standard input is not a terminal\nhint: review the plan, then run again with --auto-approve, or apply a saved plan: pgfleet plan --out PLANFILE; pgfleet apply PLANFILE"
+            ),
+            Command::Destroy => bail!(
+                "destroy needs confirmation and standard input is not a terminal\nhint: review what it deletes, then run again with --auto-approve"
+            ),
+        }
     }
     // Listening before the question is asked, so that no Ctrl-C at the prompt is missed.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("could not listen for Ctrl-C")?;
-    printer.info(&format!(
-        "Do you want to apply these {} changes to fleet {:?}? Only 'yes' will be accepted:",
-        plan.changes.len(),
-        plan.fleet
-    ));
+    let question = match command {
+        Command::Apply => {
+            let changes = plan.changes.len();
+            let what =
+                if changes == 1 { "this change".to_string() } else { format!("these {changes} changes") };
+            format!("Do you want to apply {what} to fleet {:?}?", plan.fleet)
+        }
+        Command::Destroy => {
+            let servers = super::progress::count(plan.changes.len(), "server");
+            format!("Do you want to destroy {servers} of fleet {:?}, and their data?", plan.fleet)
+        }
+    };
+    printer.info(&format!("{question} Only 'yes' will be accepted:"));
     // A thread of its own, not the runtime's blocking pool: a read of the terminal cannot be
     // cancelled, and the runtime would wait for it when it shuts down.
     let (sender, answer) = tokio::sync::oneshot::channel();

@@ -51,7 +51,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             printer.info("Nothing to destroy: the state records no server of this fleet.");
             return Ok(Outcome::Success);
         }
-        if !args.auto_approve && !super::apply::confirm(&plan, printer).await? {
+        if !args.auto_approve
+            && !super::apply::confirm(&plan, super::progress::Command::Destroy, printer).await?
+        {
             printer.info("Destroy cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
@@ -63,6 +65,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             parallelism: usize::from(args.parallelism),
             json: args.json,
             printer,
+            command: super::progress::Command::Destroy,
         })
         .await
     })

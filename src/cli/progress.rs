@@ -16,12 +16,44 @@ use tokio::time::Instant;
 /// How to render.
 #[derive(Debug, Clone)]
 pub(crate) struct ProgressOptions {
+    /// What the command does (the summary's first word).
+    pub command: Command,
     /// Bars (stderr is a terminal) or lines.
     pub terminal: bool,
     /// How many changes the plan has (the overall bar's length).
     pub total: usize,
     /// How often lines mode says which steps are still running.
     pub heartbeat: Duration,
+}
+
+/// The command that runs the changes: `apply`, or `destroy` (which speaks of destroying).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    Apply,
+    Destroy,
+}
+
+impl Command {
+    /// "Apply", "Destroy".
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Command::Apply => "Apply",
+            Command::Destroy => "Destroy",
+        }
+    }
+
+    /// "apply", "destroy".
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Command::Apply => "apply",
+            Command::Destroy => "destroy",
+        }
+    }
+}
+
+/// `count` and the noun, plural when it is not 1 ("1 change", "3 changes").
+pub(crate) fn count(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// The present participle and past tense of an action, for people.
@@ -73,29 +105,31 @@ fn capitalize(word: &str) -> String {
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-/// "Apply complete: 1 created, 3 updated, … 2 restarts, 1m02s." (or "Apply failed: …").
-pub(crate) fn summary_line(summary: &ApplySummary) -> String {
+/// "Apply complete: 1 created, 3 updated, … 2 restarts, 1m02s." (or "Apply failed: …");
+/// for `destroy`, "Destroy complete: 3 destroyed, 0 failed, 0 skipped; 4s.".
+pub(crate) fn summary_line(summary: &ApplySummary, command: Command) -> String {
     let verdict =
         if summary.failed + summary.aborted > 0 || summary.skipped > 0 { "failed" } else { "complete" };
+    let done = match command {
+        Command::Apply => format!(
+            "{} created, {} updated, {} migrated, {} promoted, {} deleted",
+            summary.created, summary.updated, summary.migrated, summary.promoted, summary.deleted
+        ),
+        Command::Destroy => format!("{} destroyed", summary.deleted),
+    };
     let mut line = format!(
-        "Apply {verdict}: {} created, {} updated, {} migrated, {} promoted, {} deleted, {} failed, {} skipped",
-        summary.created,
-        summary.updated,
-        summary.migrated,
-        summary.promoted,
-        summary.deleted,
+        "{} {verdict}: {done}, {} failed, {} skipped",
+        command.title(),
         summary.failed,
         summary.skipped
     );
     if summary.aborted > 0 {
         line.push_str(&format!(", {} aborted (still in flight in the state)", summary.aborted));
     }
-    line.push_str(&format!(
-        "; {} restart{}; {}.",
-        summary.restarts,
-        if summary.restarts == 1 { "" } else { "s" },
-        format_elapsed(Duration::from_millis(summary.wall_time_ms))
-    ));
+    if command == Command::Apply || summary.restarts > 0 {
+        line.push_str(&format!("; {}", count(summary.restarts as usize, "restart")));
+    }
+    line.push_str(&format!("; {}.", format_elapsed(Duration::from_millis(summary.wall_time_ms))));
     line
 }
 
@@ -155,7 +189,7 @@ async fn render_to(
         bars.overall.finish_and_clear();
     }
     if let Some(summary) = &summary {
-        say(&summary_line(summary));
+        say(&summary_line(summary, options.command));
     }
     summary
 }
@@ -236,7 +270,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn lines_mode_says_what_is_still_running_every_heartbeat() {
         let (sender, receiver) = crate::exec::EventSender::channel();
-        let options = ProgressOptions { terminal: false, total: 1, heartbeat: Duration::from_secs(10) };
+        let options = ProgressOptions {
+            command: Command::Apply,
+            terminal: false,
+            total: 1,
+            heartbeat: Duration::from_secs(10),
+        };
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let collected = lines.clone();
         let renderer = tokio::spawn(async move {
@@ -314,11 +353,24 @@ mod tests {
             ..ApplySummary::default()
         };
         assert_eq!(
-            summary_line(&summary),
+            summary_line(&summary, Command::Apply),
             "Apply failed: 1 created, 3 updated, 0 migrated, 0 promoted, 0 deleted, 1 failed, 2 skipped; 3 restarts; 1m02s."
         );
         let clean = ApplySummary { updated: 1, restarts: 1, ..ApplySummary::default() };
-        assert!(summary_line(&clean).starts_with("Apply complete:"));
-        assert!(summary_line(&clean).contains("1 restart;"));
+        assert!(summary_line(&clean, Command::Apply).starts_with("Apply complete:"));
+        assert!(summary_line(&clean, Command::Apply).contains("1 restart;"));
+        // `destroy` speaks of destroying, and of restarts only when there were some.
+        let destroyed = ApplySummary { deleted: 3, restarts: 0, ..clean.clone() };
+        assert_eq!(
+            summary_line(&destroyed, Command::Destroy),
+            format!(
+                "Destroy complete: 3 destroyed, 0 failed, 0 skipped; {}.",
+                format_elapsed(Duration::from_millis(destroyed.wall_time_ms))
+            )
+        );
+        assert_eq!(
+            (count(1, "error"), count(2, "error"), count(0, "server")),
+            ("1 error".into(), "2 errors".into(), "0 servers".into())
+        );
     }
 }

@@ -21,8 +21,9 @@ pub(crate) fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Resu
     match check_fleet(global, printer)? {
         Ok(fleet) => Ok(fleet),
         Err(errors) => bail!(
-            "{} is not valid: {errors} error(s); `pgfleet validate` shows them alone",
-            global.config.display()
+            "{} is not valid: {}; `pgfleet validate` shows them alone",
+            global.config.display(),
+            super::progress::count(errors, "error")
         ),
     }
 }
@@ -287,13 +288,15 @@ pub(crate) struct Execution<'a> {
     /// JSON event lines on stdout instead of progress for people.
     pub json: bool,
     pub printer: &'a Printer,
+    /// `apply` or `destroy`, as the messages name it.
+    pub command: super::progress::Command,
 }
 
 /// Applies a plan: runs the executor with the state journal as its sink, renders its events,
 /// turns Ctrl-C into a graceful stop (first) or an abort (second), and compacts the state.
 pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome> {
     use crate::exec::{self, ApplyOptions, Cancel, CancelLevel, EventSender};
-    let Execution { plan, fleet, provider, locked, parallelism, json, printer } = execution;
+    let Execution { plan, fleet, provider, locked, parallelism, json, printer, command } = execution;
     let passwords = resolve_passwords(fleet, plan)?;
     let work_dir = locked.path().parent().map(Path::to_path_buf).unwrap_or_default();
     let mut migrator = crate::exec::PhasedMigrator::dump_restore(work_dir, passwords.clone(), None);
@@ -304,7 +307,7 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     let (events, receiver) = EventSender::channel();
     let cancel = Cancel::new();
     let signals = tokio::spawn(watch_interrupts(cancel.clone(), printer.clone()));
-    let renderer = render_events(receiver, plan.changes.len(), json, printer.clone());
+    let renderer = render_events(receiver, plan.changes.len(), json, command, printer.clone());
     let sink = Box::new(JournalSink(shared.clone()));
     let report = exec::apply(plan, provider, migrator, sink, options, events, cancel.clone()).await;
     signals.abort();
@@ -316,7 +319,8 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     }
     // An interrupt after the last change had started leaves nothing to finish.
     if cancel.level() != CancelLevel::Running && !report.succeeded() {
-        printer.warn("the apply was interrupted; run `pgfleet apply` again to finish it");
+        printer
+            .warn(&format!("the {0} was interrupted; run `pgfleet {0}` again to finish it", command.name()));
     }
     report_endpoint_moves(plan, locked.state(), printer);
     Ok(if report.succeeded() { super::Outcome::Success } else { super::Outcome::Error })
@@ -340,6 +344,7 @@ fn render_events(
     receiver: tokio::sync::mpsc::UnboundedReceiver<crate::exec::Event>,
     total: usize,
     json: bool,
+    command: super::progress::Command,
     printer: Printer,
 ) -> tokio::task::JoinHandle<()> {
     use std::io::IsTerminal;
@@ -351,6 +356,7 @@ fn render_events(
             }
         } else {
             let options = super::progress::ProgressOptions {
+                command,
                 terminal: std::io::stderr().is_terminal(),
                 total,
                 heartbeat: std::time::Duration::from_secs(10),

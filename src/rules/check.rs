@@ -585,8 +585,9 @@ pub(crate) fn check_replication_support(
             Rule::ReplicationSupportOff,
             Key::ReplicationSupport,
             format!(
-                "{} has {replicas} replica(s); replication support cannot be turned off under them",
-                server.name
+                "{} has {replicas} {}; replication support cannot be turned off under them",
+                server.name,
+                if replicas == 1 { "replica" } else { "replicas" }
             ),
             "delete or promote its replicas first",
         ));

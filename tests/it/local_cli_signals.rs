@@ -222,6 +222,7 @@ async fn ctrl_c_at_the_confirmation_prompt_changes_nothing_and_releases_the_lock
     apply.interrupt();
     assert_eq!(apply.wait(), Some(1), "{}", apply.stderr_text());
     let stderr = apply.stderr_text();
+    assert!(stderr.contains("Do you want to apply this change to fleet \"prompt\"? Only 'yes'"), "{stderr}");
     assert!(stderr.contains("Apply cancelled: nothing was changed."), "{stderr}");
 
     assert!(!pgfleet::state::lock_path(&fleet.state()).exists(), "the lock file is left behind");
