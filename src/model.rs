@@ -68,6 +68,12 @@ impl Address {
     /// The prefix of server addresses.
     pub(crate) const SERVERS: &'static str = "servers";
 
+    /// The server a command-line argument names: its address (`servers.pay-main`) or its name
+    /// alone (`pay-main`); commands take either.
+    pub(crate) fn server_named(argument: &str) -> ServerName {
+        argument.parse::<Address>().map_or_else(|_| ServerName::new(argument), |address| address.server)
+    }
+
     pub(crate) fn server(server: ServerName) -> Address {
         Address { server }
     }

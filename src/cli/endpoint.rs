@@ -17,10 +17,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &EndpointArgs, printer: &Printer) -
     let path = state_path(global)?;
     let state =
         state::read_state(&path).with_context(|| format!("could not read the state {}", path.display()))?;
-    let name = match args.server.parse::<Address>() {
-        Ok(address) => address.server_name().clone(),
-        Err(_) => ServerName::new(args.server.as_str()),
-    };
+    let name = Address::server_named(&args.server);
     let Some(record) = state.servers.get(&name) else {
         let known: Vec<&str> = state.servers.keys().map(ServerName::as_str).collect();
         let suggestion = known

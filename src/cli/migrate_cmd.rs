@@ -39,10 +39,7 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let MigrateCommand::Abort(args) = command;
-    let server = args
-        .server
-        .parse::<Address>()
-        .map_or_else(|_| ServerName::new(&args.server), |address| address.server_name().clone());
+    let server = Address::server_named(&args.server);
     let fleet = session::load_fleet(global, printer)?;
     let mut locked = session::open_state(global, &fleet, &format!("migrate abort {server}"), printer)?;
     let Some(record) = locked.state().migrations.get(&server).cloned() else {

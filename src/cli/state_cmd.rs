@@ -4,7 +4,7 @@
 //! never write the state.
 
 use super::{GlobalArgs, Outcome, Printer};
-use crate::model::{Address, ServerName};
+use crate::model::Address;
 use crate::state::{
     self, LockStatus, LockWait, ServerRecord, State, StateError, StateLock, abandoned_lock_note,
     default_state_path, read_state_with_notes,
@@ -18,7 +18,7 @@ pub(crate) enum StateCommand {
     List,
     /// Show what is recorded of one server (never secrets).
     Show {
-        /// The server's address, such as servers.pay-main.
+        /// The server's address (`servers.pay-main`) or name (`pay-main`).
         address: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -169,15 +169,12 @@ fn find_record<'a>(state: Option<&'a State>, address: &str, path: &Path) -> anyh
     let Some(state) = state else {
         anyhow::bail!("{address} is not recorded: there is no state file at {}", path.display());
     };
-    let parsed = address.parse::<Address>().ok();
-    if let Some(record) = parsed.as_ref().and_then(|parsed| state.servers.get(parsed.server_name())) {
+    let name = Address::server_named(address);
+    if let Some(record) = state.servers.get(&name) {
         return Ok(record);
     }
     let recorded: Vec<String> = state.servers.values().map(|record| record.address.to_string()).collect();
-    let typed = match parsed {
-        Some(_) => address.to_string(),
-        None => ServerName::new(address).address().to_string(),
-    };
+    let typed = name.address().to_string();
     let closest = recorded
         .iter()
         .map(|candidate| (strsim::normalized_damerau_levenshtein(&typed, candidate), candidate))

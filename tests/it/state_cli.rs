@@ -81,6 +81,15 @@ fn state_show_prints_the_recorded_attributes_as_text_and_json() {
     let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(shown, recorded["servers"]["pay-main"]);
     assert!(!stdout(&output).to_lowercase().contains("password"));
+
+    // The name alone names the same server, as in every command.
+    let output = pgfleet(dir.path())
+        .args(["state", "show", "pay-main", "--json", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap(), shown);
 }
 
 #[test]
@@ -88,7 +97,7 @@ fn state_show_of_an_unknown_address_suggests_the_closest_recorded_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("payments.state.json");
     write_state(&path, "payments", &["pay-main", "audit"]);
-    for typed in ["servers.pay-mian", "pay-main"] {
+    for typed in ["servers.pay-mian", "pay-mian"] {
         let output =
             pgfleet(dir.path()).args(["state", "show", typed, "--state"]).arg(&path).output().unwrap();
         assert_eq!(output.status.code(), Some(1), "{typed}");
