@@ -1,11 +1,19 @@
 //! `pgfleet endpoint SERVER`: prints the server's libpq connection URI, without the password,
-//! from what the state recorded (`postgresql://fleetadmin@127.0.0.1:54321/postgres`).
+//! from what the state recorded (`postgresql://fleetadmin@127.0.0.1:54321/postgres`);
+//! `pgfleet output [--json]`: every recorded server's, for people or for scripts.
 
 use super::state_cmd::state_path;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::model::{Address, ServerName};
 use crate::state;
 use anyhow::{Context, bail};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct OutputArgs {
+    /// Print JSON: each server by name with its address, host, port, user, database and uri.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct EndpointArgs {
@@ -35,4 +43,62 @@ pub(crate) fn run(global: &GlobalArgs, args: &EndpointArgs, printer: &Printer) -
     };
     printer.data(&endpoint.uri());
     Ok(Outcome::Success)
+}
+
+/// Runs `pgfleet output`: every recorded server's endpoint (never a password).
+///
+/// # Errors
+/// When the state cannot be found or read.
+pub(crate) fn output(global: &GlobalArgs, args: &OutputArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+    let path = state_path(global)?;
+    let state = match state::read_state(&path) {
+        Ok(state) => Some(state),
+        Err(state::StateError::Missing { .. }) => None,
+        Err(error) => {
+            return Err(error).with_context(|| format!("could not read the state {}", path.display()));
+        }
+    };
+    let records = state.iter().flat_map(|state| state.servers.values());
+    if args.json {
+        let servers: serde_json::Map<String, serde_json::Value> = records
+            .map(|record| {
+                let endpoint = record.observed.endpoint.as_ref().map(|endpoint| {
+                    serde_json::json!({
+                        "host": endpoint.host,
+                        "port": endpoint.port,
+                        "user": endpoint.user,
+                        "database": endpoint.database,
+                        "uri": endpoint.uri(),
+                    })
+                });
+                let mut entry = serde_json::json!({ "address": record.address.to_string() });
+                entry["endpoint"] = endpoint.unwrap_or(serde_json::Value::Null);
+                (record.observed.name.to_string(), entry)
+            })
+            .collect();
+        printer.data(&serde_json::to_string_pretty(&serde_json::json!({ "servers": servers }))?);
+        return Ok(Outcome::Success);
+    }
+    let lines =
+        endpoint_lines(records.map(|record| (record.address.to_string(), record.observed.endpoint.as_ref())));
+    if lines.is_empty() {
+        printer.info("no server is recorded yet: `pgfleet apply` creates them");
+    } else {
+        printer.data(&lines.join("\n"));
+    }
+    Ok(Outcome::Success)
+}
+
+/// `servers.NAME  URI` lines, the addresses padded to one width ("(no endpoint yet)" when the
+/// state has none).
+pub(crate) fn endpoint_lines<'a>(
+    servers: impl Iterator<Item = (String, Option<&'a crate::model::Endpoint>)>,
+) -> Vec<String> {
+    let servers: Vec<(String, String)> = servers
+        .map(|(address, endpoint)| {
+            (address, endpoint.map_or_else(|| "(no endpoint yet)".to_string(), crate::model::Endpoint::uri))
+        })
+        .collect();
+    let width = servers.iter().map(|(address, _)| address.len()).max().unwrap_or(0);
+    servers.into_iter().map(|(address, uri)| format!("{address:width$}  {uri}")).collect()
 }

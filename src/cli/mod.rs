@@ -92,6 +92,8 @@ pub(crate) enum Command {
     Show(show::ShowArgs),
     /// Print a server's connection URI (without the password).
     Endpoint(endpoint::EndpointArgs),
+    /// Print every recorded server's connection URI (without passwords), or JSON for scripts.
+    Output(endpoint::OutputArgs),
     /// Abandon a migration an interrupted apply left unfinished (before its cutover).
     #[command(subcommand)]
     Migrate(migrate_cmd::MigrateCommand),
@@ -123,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(&cli.global, args, &printer),
         Command::Show(args) => show::run(&cli.global, args, &printer),
         Command::Endpoint(args) => endpoint::run(&cli.global, args, &printer),
+        Command::Output(args) => endpoint::output(&cli.global, args, &printer),
         Command::Migrate(command) => migrate_cmd::run(&cli.global, command, &printer),
         Command::State(command) => state_cmd::run(&cli.global, command, &printer),
         Command::ForceUnlock(args) => state_cmd::force_unlock(&cli.global, args, &printer),

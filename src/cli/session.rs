@@ -253,19 +253,32 @@ pub(crate) async fn recover_interrupted(
     Ok(())
 }
 
-/// After an apply, where clients of each migrated server that moved now connect, as recorded.
-fn report_endpoint_moves(plan: &crate::plan::Plan, state: &crate::state::State, printer: &Printer) {
-    for change in &plan.changes {
-        let Some(moved) = &change.endpoint else { continue };
-        let now = state.servers.get(&change.server).and_then(|record| record.observed.endpoint.as_ref());
-        match now.map(crate::model::Endpoint::uri) {
-            Some(uri) if uri != moved.from => printer.info(&format!(
-                "{}: clients now connect to {uri} (was {}); `pgfleet endpoint {}` prints it",
-                change.address, moved.from, change.server
-            )),
-            _ => {}
+/// After an apply, where clients connect to each server it created or changed, as recorded;
+/// a server a migration moved says where it was.
+fn report_endpoints(plan: &crate::plan::Plan, state: &crate::state::State, printer: &Printer) {
+    // Each changed server once, in name order, with where a migration moved it from.
+    let mut changed: BTreeMap<&ServerName, Option<&str>> = BTreeMap::new();
+    for change in plan.changes.iter().filter(|change| change.action != crate::plan::Action::Delete) {
+        let moved = change.endpoint.as_ref().map(|moved| moved.from.as_str());
+        let entry = changed.entry(&change.server).or_default();
+        *entry = entry.or(moved);
+    }
+    let recorded: Vec<(&crate::state::ServerRecord, Option<&str>)> =
+        changed.into_iter().filter_map(|(server, moved)| Some((state.servers.get(server)?, moved))).collect();
+    if recorded.is_empty() {
+        return;
+    }
+    let lines = super::endpoint::endpoint_lines(
+        recorded.iter().map(|(record, _)| (record.address.to_string(), record.observed.endpoint.as_ref())),
+    );
+    let mut text = String::from("Where clients connect:");
+    for (line, (_, moved)) in lines.iter().zip(&recorded) {
+        text.push_str(&format!("\n  {line}"));
+        if let Some(from) = moved {
+            text.push_str(&format!("  (moved; was {from})"));
         }
     }
+    printer.info(&text);
 }
 
 /// Journals an apply's records through the locked state file (durable when `persist` returns).
@@ -322,7 +335,9 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
         printer
             .warn(&format!("the {0} was interrupted; run `pgfleet {0}` again to finish it", command.name()));
     }
-    report_endpoint_moves(plan, locked.state(), printer);
+    if command == super::progress::Command::Apply {
+        report_endpoints(plan, locked.state(), printer);
+    }
     Ok(if report.succeeded() { super::Outcome::Success } else { super::Outcome::Error })
 }
 

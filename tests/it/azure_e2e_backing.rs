@@ -373,7 +373,7 @@ async fn a_migration_through_the_binary_says_where_clients_reconnect() {
     let after = text(&run_pgfleet(dir, &base, &["endpoint", "shop-db"]).await.stdout).trim().to_string();
     assert!(after.starts_with("postgresql://fleetadmin%40shop-db-migration@127."), "{after}");
     assert_ne!(after, before);
-    let told = format!("servers.shop-db: clients now connect to {after} (was {before})");
+    let told = format!("Where clients connect:\n  servers.shop-db  {after}  (moved; was {before})");
     assert!(text(&apply.stderr).contains(&told), "{}", text(&apply.stderr));
 
     emulator.shutdown().await;

@@ -49,6 +49,22 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     }
     assert_eq!(ports.values().collect::<std::collections::BTreeSet<_>>().len(), 4, "one port each");
 
+    // The apply ends with where clients connect, as `pgfleet output` prints it for scripts.
+    let outputs: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["output", "--json"], 0).stdout).unwrap();
+    let mut told = String::from("Where clients connect:");
+    for (server, port) in &ports {
+        let endpoint = &outputs["servers"][server]["endpoint"];
+        assert_eq!(endpoint["port"], *port, "{outputs:#}");
+        let uri = endpoint["uri"].as_str().unwrap();
+        assert_eq!(uri, text(&fleet.run_expecting(&["endpoint", server], 0).stdout).trim());
+        told.push_str(&format!("\n  servers.{server:<8}  {uri}"));
+    }
+    assert!(stderr.contains(&told), "{stderr}");
+    let human = text(&fleet.run_expecting(&["output"], 0).stdout);
+    assert_eq!(human.lines().count(), 4, "{human}");
+    assert!(!human.contains(&password) && !outputs.to_string().contains(&password));
+
     // The primary streams to both replicas, which are read-only hot standbys with its data.
     let replicas = [("qs-ro-1", ports["qs-ro-1"]), ("qs-ro-2", ports["qs-ro-2"])];
     wait_streaming(ports["qs-main"], &replicas, &password).await.unwrap();
