@@ -206,9 +206,11 @@ impl Cluster {
         command.args(args).arg(&data).arg("-l").arg(&log);
         crate::pgtools::run_command("pg_ctl start", command, START_STOP_TIMEOUT + Duration::from_secs(5))
             .await
-            .map_err(|error| LocalError::Tool {
-                tool: "pg_ctl start".into(),
-                message: format!("{error}; log tail: {}", log_tail(&log)),
+            .map_err(|error| {
+                LocalError::Tool(crate::pgtools::ToolError::Tool {
+                    tool: "pg_ctl start".into(),
+                    message: format!("{error}; log tail: {}", log_tail(&log)),
+                })
             })?;
         Ok(())
     }

@@ -78,16 +78,15 @@ impl LocalProviderOptions {
 /// What went wrong in the local provider.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("PostgreSQL binaries not found: {0}")]
-    BinariesNotFound(String),
+    /// A PostgreSQL tool could not be found, started or finished (`pgtools`).
+    #[error(transparent)]
+    Tool(#[from] crate::pgtools::ToolError),
     #[error("{context}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{tool} failed: {message}")]
-    Tool { tool: String, message: String },
     #[error("{context}")]
     Sql {
         context: String,
@@ -106,17 +105,6 @@ pub enum LocalError {
     Timeout(String),
     #[error("no free port from {0} upwards")]
     NoFreePort(u16),
-}
-
-impl From<crate::pgtools::ToolError> for LocalError {
-    fn from(error: crate::pgtools::ToolError) -> LocalError {
-        use crate::pgtools::ToolError;
-        match error {
-            ToolError::BinariesNotFound(what) => LocalError::BinariesNotFound(what),
-            ToolError::Io { context, source } => LocalError::Io { context, source },
-            ToolError::Tool { tool, message } => LocalError::Tool { tool, message },
-        }
-    }
 }
 
 impl From<LocalError> for ProviderError {
@@ -292,7 +280,8 @@ mod tests {
 
     #[test]
     fn a_failed_tool_is_not_retried() {
-        let error = ProviderError::from(LocalError::Tool { tool: "initdb".into(), message: "exit 1".into() });
+        let failed = crate::pgtools::ToolError::Tool { tool: "initdb".into(), message: "exit 1".into() };
+        let error = ProviderError::from(LocalError::from(failed));
         assert_eq!(error.kind, ProviderErrorKind::Other);
         assert!(error.message.contains("initdb failed"));
     }
