@@ -7,7 +7,7 @@
 #
 # First one migration is run unkilled, to measure how long it takes (D: from the apply's start
 # to its exit). Then for each kill i (0..KILLS-1): a fleet in a temporary directory with one
-# Basic server `ledger`, created by `pgfleet apply`, filled with 50,000 rows through psql (row
+# Basic server `ledger`, created by `pgfleet apply`, filled with ROWS rows (50,000 unless given) through psql (row
 # count and md5 of every row recorded); the fleet file changed to General Purpose (a
 # dump/restore migration); `pgfleet apply --auto-approve --json` started and killed after
 # D * (i + 0.5) / KILLS seconds, so the kill points spread evenly over the migration; then
@@ -20,14 +20,16 @@
 # directory stopped and the directory removed; a process still mentioning the directory or
 # working in it is reported (and killed) as a stray.
 #
-# Usage: scripts/kill-figures.sh [PGFLEET] [KILLS]
+# Usage: scripts/kill-figures.sh [PGFLEET] [KILLS] [ROWS]
 #   PGFLEET   the binary measured (default target/debug/pgfleet)
 #   KILLS     how many killed applies (default 30)
+#   ROWS      rows in the migrated server (default 50000; more rows give the data phases a
+#             larger share of the kill points)
 set -euo pipefail
 
 pgfleet=$(realpath "${1:-target/debug/pgfleet}")
 kills=${2:-30}
-rows=50000
+rows=${3:-50000}
 password="Kill-Figures-Password-1"
 export PGPASSWORD=$password NO_COLOR=1
 unset PGFLEET_STATE PGFLEET_CONFIG GITHUB_ACTIONS GITHUB_STEP_SUMMARY
