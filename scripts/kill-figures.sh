@@ -9,8 +9,8 @@
 # to its exit). Then for each kill i (0..KILLS-1): a fleet in a temporary directory with one
 # Basic server `ledger`, created by `pgfleet apply`, filled with ROWS rows (50,000 unless
 # given) through psql (row count and md5 of every row recorded); the fleet file changed to
-# General Purpose (a
-# dump/restore migration); `pgfleet apply --auto-approve --json` started and killed after
+# General Purpose (a dump/restore migration); `pgfleet apply --auto-approve --json` started
+# and killed after
 # D * (i + 0.5) / KILLS seconds, so the kill points spread evenly over the migration; then
 # `pgfleet apply --auto-approve` once more. A kill counts as converged when that re-run exits 0,
 # `pgfleet plan --detailed-exitcode` exits 0 and the row count and md5 match. Kill points where
