@@ -60,6 +60,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         if !args.json {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
+        session::warn_unplanned_migrations(&plan, printer);
         let verdict = outcome(&plan, false);
         if verdict != Outcome::Success {
             return Ok(verdict);

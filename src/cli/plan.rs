@@ -63,6 +63,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
         allow_delete: args.allow_delete,
         now: chrono::Utc::now(),
     });
+    session::warn_unplanned_migrations(&plan, printer);
     if let Some(out) = &args.out {
         saved::save(&plan, &live, out)?;
         printer.info(&format!(

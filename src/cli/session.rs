@@ -105,6 +105,15 @@ pub(crate) fn waiting_message<'a>(
     }
 }
 
+/// Once a plan is made: an unfinished migration the plan does not finish (the fleet file no
+/// longer asks for it) says what to do instead of the opening line's `pgfleet apply`.
+pub(crate) fn warn_unplanned_migrations(plan: &crate::plan::Plan, printer: &Printer) {
+    for migration in plan.unfinished_migrations.iter().filter(|migration| migration.finish_command.is_none())
+    {
+        printer.warn(&migration.message);
+    }
+}
+
 /// Where a command reports the retries of its provider calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RetryReport {

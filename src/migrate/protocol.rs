@@ -150,6 +150,33 @@ impl MigrationRecord {
             ),
         }
     }
+
+    /// What a user is told when the fleet file no longer asks for the migration of `server`
+    /// (its change was reverted), so `pgfleet apply` would not finish it.
+    pub fn headline_not_planned(&self, server: &ServerName) -> String {
+        let at = self.phase.as_str().replace('_', " ");
+        let frozen = match self.writes_frozen_since {
+            Some(since) => format!(
+                "writes frozen on {server} since {}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            None => format!("the migration of {server} is unfinished"),
+        };
+        if self.phase.abortable() {
+            format!(
+                "{frozen} (migration stopped at {at}), and the fleet file no longer asks for the migration: `{}` \
+                 unfreezes the source and removes the staging server {}",
+                abort_command(server),
+                self.staging
+            )
+        } else {
+            format!(
+                "{frozen} and its cutover to {} has begun, but the fleet file no longer asks for the migration: put \
+                 it back in the fleet file and run `{FINISH_COMMAND}` to finish it (it can no longer be aborted)",
+                self.staging
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub fn build(request: &PlanRequest) -> Plan {
     Plan {
         format_version: PLAN_FORMAT_VERSION.to_string(),
         fleet: request.desired.name.clone(),
-        unfinished_migrations: unfinished_migrations(request),
+        unfinished_migrations: unfinished_migrations(request, &changes),
         changes,
         blocked: planner.blocked,
         refused: planner.refused,
@@ -90,23 +90,30 @@ fn record_configured_storage(changes: &mut [Change], request: &PlanRequest) {
     }
 }
 
-/// The migrations the state records as unfinished, each with the sentence people read first.
-fn unfinished_migrations(request: &PlanRequest) -> Vec<UnfinishedMigration> {
+/// The migrations the state records as unfinished, each with the sentence people read first:
+/// what finishes it when this plan migrates the server again, what to do when the fleet file
+/// no longer asks for it.
+fn unfinished_migrations(request: &PlanRequest, changes: &[Change]) -> Vec<UnfinishedMigration> {
     let Some(stored) = request.stored else { return Vec::new() };
     stored
         .migrations
         .iter()
-        .map(|(server, record)| UnfinishedMigration {
-            address: server.address(),
-            server: server.clone(),
-            staging: record.staging.clone(),
-            phase: record.phase,
-            started_at: record.started_at,
-            writes_frozen_since: record.writes_frozen_since,
-            abortable: record.phase.abortable(),
-            finish_command: crate::migrate::FINISH_COMMAND.to_string(),
-            abort_command: record.phase.abortable().then(|| crate::migrate::abort_command(server)),
-            message: record.headline(server),
+        .map(|(server, record)| {
+            let planned = changes.iter().any(|change| {
+                &change.server == server && matches!(change.operation, Operation::Migrate { .. })
+            });
+            UnfinishedMigration {
+                address: server.address(),
+                server: server.clone(),
+                staging: record.staging.clone(),
+                phase: record.phase,
+                started_at: record.started_at,
+                writes_frozen_since: record.writes_frozen_since,
+                abortable: record.phase.abortable(),
+                finish_command: planned.then(|| crate::migrate::FINISH_COMMAND.to_string()),
+                abort_command: record.phase.abortable().then(|| crate::migrate::abort_command(server)),
+                message: if planned { record.headline(server) } else { record.headline_not_planned(server) },
+            }
         })
         .collect()
 }

@@ -116,8 +116,10 @@ pub struct UnfinishedMigration {
     pub writes_frozen_since: Option<DateTime<Utc>>,
     /// Whether `pgfleet migrate abort SERVER` can still abandon it (until the cutover begins).
     pub abortable: bool,
-    /// What to run to finish it: `pgfleet apply`.
-    pub finish_command: String,
+    /// What to run to finish it: `pgfleet apply`; absent when the fleet file no longer asks
+    /// for the migration (this plan does not migrate the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_command: Option<String>,
     /// What to run to abandon it (`pgfleet migrate abort SERVER`); absent from the cutover on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_command: Option<String>,

@@ -354,6 +354,16 @@ async fn an_apply_killed_with_writes_frozen_is_said_first_everywhere_and_migrate
     let list = fleet.run_expecting(&["state", "list"], 0);
     assert!(first_line(&list).starts_with(headline), "{}", text(&list.stderr));
 
+    // With the change reverted in the fleet file, apply would not finish it: the plan says so.
+    fleet.write_servers(&basic("till"));
+    let reverted = fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
+    let said = "the fleet file no longer asks for the migration: `pgfleet migrate abort till` unfreezes";
+    assert!(text(&reverted.stderr).contains(said), "{}", text(&reverted.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
+    assert!(json["unfinished_migrations"][0].get("finish_command").is_none(), "{json:#}");
+    fleet.write_servers(&general_purpose("till"));
+
     // The abort unfreezes the source exactly and removes the staging server, with no
     // --allow-delete; the data is as it was.
     let abort = fleet.run_expecting(&["migrate", "abort", "till"], 0);

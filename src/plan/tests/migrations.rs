@@ -43,7 +43,7 @@ fn an_unfinished_migration_comes_first_and_its_staging_server_is_not_drift() {
     assert_eq!(unfinished.phase, Phase::Restore);
     assert!(unfinished.abortable);
     assert_eq!(unfinished.abort_command.as_deref(), Some("pgfleet migrate abort ledger"));
-    assert_eq!(unfinished.finish_command, "pgfleet apply");
+    assert_eq!(unfinished.finish_command.as_deref(), Some("pgfleet apply"));
     assert!(
         unfinished.message.starts_with("writes frozen on ledger since 2026-11-23T18:40:00Z"),
         "{}",
@@ -77,6 +77,29 @@ fn a_migration_stopped_at_its_cutover_can_only_be_finished() {
     assert_eq!(unfinished.abort_command, None);
     assert!(unfinished.message.contains("can no longer be aborted"), "{}", unfinished.message);
     assert!(!unfinished.message.contains("migrate abort"), "{}", unfinished.message);
+}
+
+#[test]
+fn a_migration_the_fleet_file_no_longer_asks_for_says_to_abort_it() {
+    // The tier change was reverted: `ledger` is Basic again in the file, as it is live.
+    let mut case = interrupted(Phase::Dump);
+    case = case.want("ledger", basic());
+    let plan = case.plan();
+    assert!(plan.changes.is_empty(), "{:#?}", plan.changes);
+    let unfinished = &plan.unfinished_migrations[0];
+    assert_eq!(unfinished.finish_command, None);
+    assert_eq!(unfinished.abort_command.as_deref(), Some("pgfleet migrate abort ledger"));
+    assert!(
+        unfinished.message.contains("the fleet file no longer asks for the migration"),
+        "{}",
+        unfinished.message
+    );
+    assert!(!unfinished.message.contains("`pgfleet apply` finishes"), "{}", unfinished.message);
+
+    let mut case = interrupted(Phase::Cutover);
+    case = case.want("ledger", basic());
+    let message = &case.plan().unfinished_migrations[0].message;
+    assert!(message.contains("put it back in the fleet file"), "{message}");
 }
 
 #[test]
