@@ -140,7 +140,7 @@ fn attribute_lines(out: &mut String, attribute: &AttributeChange, width: usize, 
         AttributeKind::Added => format_value(&attribute.after),
         AttributeKind::Removed => format_value(&attribute.before),
         AttributeKind::Changed | AttributeKind::Irreversible => {
-            format!("{} -> {}", format_value(&attribute.before), format_value(&attribute.after))
+            format!("{} → {}", format_value(&attribute.before), format_value(&attribute.after))
         }
     };
     let suffix =
@@ -191,15 +191,8 @@ fn drift(out: &mut String, plan: &Plan, paint: &Paint) {
     }
     let _ = writeln!(out, "\n{}", paint.apply(Style::new().bold(), "Drift (changed outside pgfleet)"));
     for drift in &plan.drift {
+        // Once, in words: the message already names the server, the attribute and both values.
         let _ = writeln!(out, "  {} {}", paint.fg(AnsiColor::Yellow, "!"), drift.message);
-        let detail = format!(
-            "{} {}: recorded {}, live {}",
-            drift.server,
-            drift.path,
-            format_value(&drift.recorded),
-            format_value(&drift.live)
-        );
-        let _ = writeln!(out, "      {}", paint.dim(&detail));
     }
 }
 

@@ -307,13 +307,13 @@ pub(super) fn diff_block(attributes: &[AttributeChange]) -> String {
             AttributeKind::Removed => writeln!(body, "- {path}: {}", format_value(&attribute.before)),
             AttributeKind::Changed => writeln!(
                 body,
-                "! {path}: {} -> {}",
+                "! {path}: {} → {}",
                 format_value(&attribute.before),
                 format_value(&attribute.after)
             ),
             AttributeKind::Irreversible => writeln!(
                 body,
-                "! {path}: {} -> {}  # cannot be undone",
+                "! {path}: {} → {}  # cannot be undone",
                 format_value(&attribute.before),
                 format_value(&attribute.after)
             ),

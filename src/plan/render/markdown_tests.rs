@@ -67,13 +67,13 @@ fn code_blocks_hold_raw_text_and_diff_markers_at_column_0() {
         }
     }
     let ledger = diffs.iter().find(|lines| lines.iter().any(|line| line.contains("tags.note"))).unwrap();
-    assert!(ledger.contains(&"! backup_retention_days: 7 -> 14".to_string()), "{ledger:?}");
+    assert!(ledger.contains(&"! backup_retention_days: 7 → 14".to_string()), "{ledger:?}");
     assert!(ledger.contains(&"+ tags.owner: \"<team>\"".to_string()), "{ledger:?}");
     assert!(ledger.contains(&"-   +1 `tick` ```fence```".to_string()), "{ledger:?}");
     assert!(ledger.contains(&"+   +2 `tick` ```fence```".to_string()), "{ledger:?}");
     assert!(text.contains("````diff\n"), "the fence is longer than the content's ``` runs");
     let reports = diffs.iter().find(|lines| lines.iter().any(|line| line.contains("storage_gb"))).unwrap();
-    assert!(reports.contains(&"! storage_gb: 256 -> 512  # cannot be undone".to_string()), "{reports:?}");
+    assert!(reports.contains(&"! storage_gb: 256 → 512  # cannot be undone".to_string()), "{reports:?}");
 }
 
 #[test]
