@@ -415,7 +415,7 @@ impl ServerPatch {
     }
 
     /// Whether applying the patch restarts the server (`rules::restarts`).
-    pub(crate) fn restarts(&self) -> bool {
+    pub fn restarts(&self) -> bool {
         rules::restarts(self.keys())
     }
 

@@ -153,6 +153,10 @@ pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
                 outcome,
                 configured_storage_gb: context.change.configured_storage_gb,
             };
+            // Restarts count as the plan counts them: those clients see. A server the plan
+            // creates restarts once for its replication setting before anyone uses it, and the
+            // plan's impact says so; neither counts it.
+            let restarts = if context.change.impact.restart { restarts } else { 0 };
             StepEnd::Succeeded { restarts, elapsed: started.elapsed(), durable: deps.journal.queue(finished) }
         }
         Err(error) => StepEnd::Failed { error: error.to_string() },

@@ -32,6 +32,10 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     eprintln!("quickstart apply took {:?}", started.elapsed());
     let stderr = text(&output.stderr);
     assert!(!stderr.contains(&password) && !text(&output.stdout).contains(&password));
+    // The plan's "no restarts" and the apply's count agree: the new primary's restart for its
+    // replication setting happens before anyone uses it, and neither counts it.
+    assert!(text(&output.stdout).contains("no restarts"), "{}", text(&output.stdout));
+    assert!(stderr.contains("; 0 restarts;"), "{stderr}");
     assert_eq!(fleet.cluster_dirs(), ["qs-basic", "qs-main", "qs-ro-1", "qs-ro-2"]);
 
     // Every server accepts the admin's connections with its SKU's max_connections.

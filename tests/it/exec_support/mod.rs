@@ -73,7 +73,9 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         ordering: Vec::new(),
         attributes: Vec::new(),
         impact: Impact {
-            restart: false,
+            // As the planner judges it: an update restarts when its patch or replication does.
+            restart: matches!(&operation, Operation::Update { patch, replication_support }
+                if patch.restarts() || replication_support.is_some()),
             downtime_seconds: DowntimeRange { min: 0, max: 0 },
             downtime_basis: String::new(),
             data_migration: false,
