@@ -102,7 +102,7 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
     let provider = sections
         .provider
         .as_ref()
-        .map(validate::check_provider)
+        .map(|provider| validate::check_provider(provider, path.parent().unwrap_or(Path::new(""))))
         .and_then(|checked| checked.map_err(|problems| findings.extend(problems)).ok());
     let Some(defaults) = &sections.defaults else { return (findings, None) };
     findings.extend(validate::check_defaults(defaults));

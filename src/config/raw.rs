@@ -67,7 +67,8 @@ pub(crate) struct RawProvider {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLocal {
-    /// Data directories live under `ROOT/<fleet>/<server>`; relative to the working directory.
+    /// Data directories live under `ROOT/<fleet>/<server>`. A relative path is relative to the
+    /// fleet file's directory; when not set, `state/local` under the working directory.
     #[schemars(default = "default_local_root")]
     #[serde(default)]
     pub root: Option<PathBuf>,

@@ -8,7 +8,7 @@ use super::model::{AzureSettings, LocalSettings, ProviderSettings};
 use super::raw::{self, ProviderKind, RawFleet, RawProvider, RawServer};
 use super::resolve::{Origin, ResolvedServer, finding_at};
 use crate::rules::{Key, Refusal, check};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `[fleet]`: the name becomes a file name (`state/NAME.state.json`), so it must be one.
 pub(crate) fn check_fleet(fleet: &RawFleet) -> Vec<Finding> {
@@ -30,18 +30,28 @@ pub(crate) fn check_fleet(fleet: &RawFleet) -> Vec<Finding> {
 }
 
 /// The provider section of the chosen kind, with its defaults filled in.
-pub(crate) fn check_provider(provider: &RawProvider) -> Result<ProviderSettings, Vec<Finding>> {
+/// `fleet_dir` is the fleet file's directory: a relative path the file writes is relative to
+/// it (as a password file's is); a default the file does not write stays relative to the
+/// working directory.
+pub(crate) fn check_provider(
+    provider: &RawProvider,
+    fleet_dir: &Path,
+) -> Result<ProviderSettings, Vec<Finding>> {
     match provider.kind {
-        ProviderKind::Local => check_local(provider.local.as_ref()),
+        ProviderKind::Local => check_local(provider.local.as_ref(), fleet_dir),
         ProviderKind::Azure => check_azure(provider.azure.as_ref()),
     }
 }
 
 /// `[provider.local]`, optional as a whole.
-fn check_local(local: Option<&raw::RawLocal>) -> Result<ProviderSettings, Vec<Finding>> {
+fn check_local(local: Option<&raw::RawLocal>, fleet_dir: &Path) -> Result<ProviderSettings, Vec<Finding>> {
     let local = local.cloned().unwrap_or(raw::RawLocal { root: None, port_base: None });
     let port_base = local.port_base.unwrap_or(u32::from(raw::DEFAULT_PORT_BASE));
-    let root = local.root.unwrap_or_else(|| PathBuf::from(raw::DEFAULT_LOCAL_ROOT));
+    let root = match local.root {
+        Some(written) if written.is_relative() && !written.as_os_str().is_empty() => fleet_dir.join(written),
+        Some(written) => written,
+        None => PathBuf::from(raw::DEFAULT_LOCAL_ROOT),
+    };
     let mut findings = Vec::new();
     let port = u16::try_from(port_base).ok().filter(|port| *port >= 1024);
     if port.is_none() {

@@ -20,7 +20,7 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     let example = std::fs::read_to_string(cli_support::example("quickstart.toml")).unwrap();
     let root = format!("root = {:?}", fleet.root().display().to_string());
     let config = example
-        .replace("root = \"state/local\"", &root)
+        .replace("root = \"../state/local\"", &root)
         .replace("port_base = 54320", &format!("port_base = {}", fleet.port_base));
     assert_ne!(config, example, "the quickstart's root and port_base lines moved");
     std::fs::write(fleet.config(), config).unwrap();

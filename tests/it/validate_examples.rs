@@ -45,7 +45,7 @@ fn quickstart_resolves_defaults_and_replicas() {
     let password = basic.admin_password.resolve(example("quickstart").parent().unwrap()).unwrap();
     assert!(!password.expose().is_empty());
     assert_eq!(fleet.source.sha256.len(), 64);
-    assert_eq!(basic.line, 28, "the line of [servers.qs-basic]");
+    assert_eq!(basic.line, 29, "the line of [servers.qs-basic]");
 }
 
 #[test]

@@ -438,3 +438,28 @@ fn a_secret_reference_names_exactly_one_known_source() {
     );
     assert!(found[2].hint.as_deref().unwrap().starts_with("did you mean `env`?"), "{}", found[2]);
 }
+
+/// A path the fleet file writes is relative to the fleet file (as a password file is); the
+/// default root, which the file does not write, stays under the working directory.
+#[test]
+fn a_written_local_root_is_relative_to_the_fleet_file() {
+    let root_of = |local: &str| {
+        let text = format!(
+            "[fleet]\nname = \"paths\"\n[provider]\nkind = \"local\"\n{local}\n[defaults]\nversion = \"11\"\n\
+             tier = \"GeneralPurpose\"\nvcores = 2\nstorage_gb = 20\nadmin_login = \"fleetadmin\"\n\
+             admin_password = {{ env = \"PGFLEET_ADMIN_PASSWORD\" }}\n[servers.one]\n"
+        );
+        let (fleet, _) = config::parse(Path::new("team/fleets/paths.toml"), text.as_bytes()).unwrap();
+        match fleet.provider {
+            config::ProviderSettings::Local(local) => local.root,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(root_of("[provider.local]\nroot = \"clusters\""), Path::new("team/fleets/clusters"));
+    assert_eq!(
+        root_of("[provider.local]\nroot = \"../state/local\""),
+        Path::new("team/fleets/../state/local")
+    );
+    assert_eq!(root_of("[provider.local]\nroot = \"/srv/pg\""), Path::new("/srv/pg"));
+    assert_eq!(root_of(""), Path::new("state/local"));
+}
