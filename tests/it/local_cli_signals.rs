@@ -75,6 +75,19 @@ fn summary(events: &[serde_json::Value]) -> &serde_json::Value {
     &finished.unwrap_or_else(|| panic!("no apply_finished in {events:#?}"))["summary"]
 }
 
+/// Starts `pgfleet apply --json` and, once pg_restore runs, sends the terminal's Ctrl-C to the
+/// apply's process group; returns when pgfleet has heard it. The restore (whose pid is
+/// returned) is held still with SIGSTOP while the interrupt arrives, so it is certainly running
+/// when the SIGINT reaches every process of the foreground group; the caller resumes it.
+async fn interrupted_while_restoring(fleet: &Fleet) -> (cli_support::Running, u32) {
+    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
+    let restore = pg_restore_of(fleet, &mut apply).await;
+    signal(restore, libc::SIGSTOP);
+    apply.interrupt();
+    apply.stderr_until(PATIENCE, "interrupt: no new steps will start").await;
+    (apply, restore)
+}
+
 /// Regression: Ctrl-C during an apply killed pg_restore (it shared the terminal's process
 /// group), although the message promised that running steps finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,13 +95,7 @@ async fn the_first_ctrl_c_lets_a_running_restore_finish_and_starts_nothing_new()
     let fleet = Fleet::new("stop", "[servers.shop]\ntier = \"Basic\"\nvcores = 1\n");
     let (port, before) = shop_about_to_migrate(&fleet).await;
 
-    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
-    let restore = pg_restore_of(&fleet, &mut apply).await;
-    // Held still while the interrupt arrives, so the restore is certainly running when the
-    // terminal's SIGINT reaches every process of the foreground group.
-    signal(restore, libc::SIGSTOP);
-    apply.interrupt();
-    apply.stderr_until(PATIENCE, "interrupt: no new steps will start").await;
+    let (mut apply, restore) = interrupted_while_restoring(&fleet).await;
     signal(restore, libc::SIGCONT);
 
     let events = apply.remaining_events(PATIENCE).await;
@@ -126,12 +133,8 @@ async fn a_second_ctrl_c_cancels_the_running_restore_and_the_next_apply_finishes
     let fleet = Fleet::new("abort", "[servers.shop]\ntier = \"Basic\"\nvcores = 1\n");
     let (port, before) = shop_about_to_migrate(&fleet).await;
 
-    let mut apply = fleet.spawn(&["apply", "--auto-approve", "--json"]);
-    let restore = pg_restore_of(&fleet, &mut apply).await;
-    // Held still, so that it is certainly the restore that the second interrupt cancels.
-    signal(restore, libc::SIGSTOP);
-    apply.interrupt();
-    apply.stderr_until(PATIENCE, "interrupt: no new steps will start").await;
+    // The restore is still held, so it is certainly the restore that the second interrupt cancels.
+    let (mut apply, _restore) = interrupted_while_restoring(&fleet).await;
     apply.interrupt();
     apply.stderr_until(PATIENCE, "second interrupt: aborting running steps").await;
 
