@@ -57,7 +57,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
                 now: chrono::Utc::now(),
             }),
         };
-        if !args.json {
+        // With `-q` the plan is shown only when it is to be confirmed.
+        let confirming = args.plan_file.is_none() && !args.auto_approve;
+        if !args.json && (confirming || !printer.is_quiet()) {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
         session::warn_unplanned_migrations(&plan, printer);

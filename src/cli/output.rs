@@ -68,6 +68,17 @@ impl Printer {
         let _ = out.flush();
     }
 
+    /// A command's final word for people on stderr (an apply's summary): shown even with `-q`,
+    /// which keeps only errors and this.
+    pub(crate) fn result(&self, text: &str) {
+        let _ = writeln!(anstream::stderr(), "{text}");
+    }
+
+    /// Whether `-q` was given.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// A message for people on stderr, hidden by `-q`.
     pub(crate) fn info(&self, text: &str) {
         if !self.quiet {

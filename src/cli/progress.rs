@@ -147,14 +147,16 @@ pub(crate) async fn render(
     options: ProgressOptions,
     printer: &Printer,
 ) -> Option<ApplySummary> {
-    render_to(events, options, |line| printer.info(line)).await
+    // Progress lines are hidden by `-q`; the summary never is.
+    render_to(events, options, |line| printer.info(line), |line| printer.result(line)).await
 }
 
-/// `render`, with lines (lines mode and the summary) going to `say`.
+/// `render`, with progress lines going to `say` and the summary to `conclude`.
 async fn render_to(
     mut events: UnboundedReceiver<Event>,
     options: ProgressOptions,
     mut say: impl FnMut(&str),
+    conclude: impl FnOnce(&str),
 ) -> Option<ApplySummary> {
     let bars = options.terminal.then(|| Bars::new(options.total));
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
@@ -189,7 +191,7 @@ async fn render_to(
         bars.overall.finish_and_clear();
     }
     if let Some(summary) = &summary {
-        say(&summary_line(summary, options.command));
+        conclude(&summary_line(summary, options.command));
     }
     summary
 }
@@ -279,7 +281,14 @@ mod tests {
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let collected = lines.clone();
         let renderer = tokio::spawn(async move {
-            render_to(receiver, options, |line| collected.lock().unwrap().push(line.to_string())).await
+            let summary = collected.clone();
+            render_to(
+                receiver,
+                options,
+                |line| collected.lock().unwrap().push(line.to_string()),
+                |line| summary.lock().unwrap().push(line.to_string()),
+            )
+            .await
         });
         let address = ServerName::new("pay-main").address();
         sender.emit(EventKind::StepStarted {

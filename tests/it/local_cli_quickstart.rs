@@ -156,3 +156,16 @@ async fn storage_shrink_replica_on_basic_and_basic_to_gp_in_place_are_refused_an
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
     assert_eq!(std::fs::read(fleet.state()).unwrap(), state_before, "the state file is untouched");
 }
+
+/// `-q` keeps only errors and the final summary: no plan (nothing is to be confirmed with
+/// `--auto-approve`), no progress lines, no endpoints.
+#[test]
+fn a_quiet_apply_says_only_how_it_ended() {
+    let fleet = Fleet::new("quiet", "[servers.hush]\ntier = \"Basic\"\nvcores = 1\n");
+    let output = fleet.run_expecting(&["apply", "-q", "--auto-approve"], 0);
+    assert_eq!(text(&output.stdout), "", "the plan is not printed");
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("Apply complete: 1 created, 0 updated"), "{stderr}");
+}
