@@ -3,7 +3,10 @@
 //!
 //! Plain data with no I/O. Maps are `BTreeMap`s so everything derived from them is deterministic.
 
-use crate::rules::{self, Generation, PgVersion, ReplicationSupport, SkuInfo, Tier, TlsVersion};
+use crate::rules::{
+    self, FlexibleSku, Generation, HaMode, MaintenanceWindow, PgVersion, ReplicationSupport, Service,
+    SkuInfo, StorageType, Tier, TlsVersion,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -154,6 +157,85 @@ pub struct ServerSpec {
     /// The primary this server replicates, if it is a read replica.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_of: Option<ServerName>,
+    /// What only a Flexible Server has; `None` on a Single Server. On a flexible server `tier`
+    /// and `vcores` are those of its SKU, and the Single Server keys (`generation`,
+    /// `ssl_enforcement`, `minimal_tls_version`) keep their defaults and are never compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flexible: Option<FlexibleSpec>,
+}
+
+/// The settings only a Flexible Server has (DESIGN.md, "Two services").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FlexibleSpec {
+    /// The compute size (`Standard_D4ds_v5`).
+    pub sku: String,
+    #[serde(default)]
+    pub storage_type: StorageType,
+    /// Provisioned IOPS (Premium SSD v2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// Provisioned throughput in MB/s (Premium SSD v2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+    #[serde(default)]
+    pub high_availability: HaMode,
+    /// The availability zone of the server (of the primary, with HA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The standby's availability zone (ZoneRedundant HA only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_zone: Option<String>,
+    /// A custom maintenance window; `None` lets the service choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    #[serde(default = "public_by_default")]
+    pub public_network_access: bool,
+}
+
+fn public_by_default() -> bool {
+    true
+}
+
+impl FlexibleSpec {
+    /// A flexible server of `sku` on Premium SSD, without HA, zone or maintenance window.
+    pub fn new(sku: impl Into<String>) -> FlexibleSpec {
+        FlexibleSpec {
+            sku: sku.into(),
+            storage_type: StorageType::Premium,
+            iops: None,
+            throughput: None,
+            high_availability: HaMode::Disabled,
+            zone: None,
+            standby_zone: None,
+            maintenance_window: None,
+            public_network_access: true,
+        }
+    }
+
+    /// The facts `rules::check` reads.
+    pub(crate) fn shape(&self) -> rules::FlexibleShape<'_> {
+        rules::FlexibleShape {
+            sku: &self.sku,
+            storage_type: self.storage_type,
+            iops: self.iops,
+            throughput: self.throughput,
+            high_availability: self.high_availability,
+            zone: self.zone.as_deref(),
+            standby_zone: self.standby_zone.as_deref(),
+            maintenance_window: self.maintenance_window,
+        }
+    }
+
+    /// Whether a `zone` change from `live` to `self` is a planned failover: HA stays on, and
+    /// the zones swap (the new zone is the standby's).
+    pub fn is_failover_of(&self, live: &FlexibleSpec) -> bool {
+        live.high_availability.is_enabled()
+            && self.high_availability.is_enabled()
+            && self.zone.is_some()
+            && self.zone != live.zone
+            && self.zone == live.standby_zone
+            && (self.standby_zone.is_none() || self.standby_zone == live.zone)
+    }
 }
 
 impl ServerSpec {
@@ -184,6 +266,41 @@ impl ServerSpec {
             location: location.into(),
             tags: BTreeMap::new(),
             replica_of: None,
+            flexible: None,
+        }
+    }
+
+    /// A standalone Flexible Server of `sku` with `storage_gb` on `version`: tier and vCores from
+    /// the SKU, everything else as a fleet file leaves it when unset.
+    pub fn flexible(
+        sku: &str,
+        storage_gb: u32,
+        version: PgVersion,
+        admin_login: impl Into<String>,
+        location: impl Into<String>,
+    ) -> ServerSpec {
+        let mut spec = ServerSpec::new(Tier::GeneralPurpose, 0, storage_gb, version, admin_login, location);
+        spec.storage_autogrow = rules::default_storage_autogrow(Service::Flexible);
+        spec.flexible = Some(FlexibleSpec::new(sku));
+        spec.derive_compute();
+        spec
+    }
+
+    /// Which service runs the server.
+    pub fn service(&self) -> Service {
+        if self.flexible.is_some() { Service::Flexible } else { Service::Single }
+    }
+
+    /// The flexible SKU's catalog row, on a flexible server whose SKU pgfleet knows.
+    pub fn flexible_sku(&self) -> Option<&'static FlexibleSku> {
+        self.flexible.as_ref().and_then(|flexible| rules::flexible_sku(&flexible.sku))
+    }
+
+    /// Sets a flexible server's tier and vCores from its SKU (an unknown SKU keeps them).
+    pub(crate) fn derive_compute(&mut self) {
+        if let Some(sku) = self.flexible_sku() {
+            self.tier = sku.tier;
+            self.vcores = sku.vcores;
         }
     }
 
@@ -192,14 +309,20 @@ impl ServerSpec {
         rules::sku(self.tier, self.generation, self.vcores)
     }
 
-    /// The derived SKU name (`GP_Gen5_8`), formed even when the catalog has no such SKU.
+    /// The SKU name: a flexible server's (`Standard_D4ds_v5`), or the Single Server name
+    /// derived from tier, generation and vCores (`GP_Gen5_8`), formed even when the catalog has
+    /// no such SKU.
     pub fn sku_name(&self) -> String {
-        format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores)
+        match &self.flexible {
+            Some(flexible) => flexible.sku.clone(),
+            None => format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores),
+        }
     }
 
     /// The size that replica rules compare (`rules::replica_fits`).
     pub(crate) fn size(&self) -> rules::SkuSize {
         rules::SkuSize {
+            service: self.service(),
             tier: self.tier,
             generation: self.generation,
             vcores: self.vcores,
@@ -228,6 +351,7 @@ impl ServerSpec {
             admin_login: &self.admin_login,
             location: &self.location,
             replica_of: self.replica_of.as_ref().map(ServerName::as_str),
+            flexible: self.flexible.as_ref().map(FlexibleSpec::shape),
         }
     }
 }
@@ -383,6 +507,27 @@ pub struct ServerPatch {
     pub minimal_tls_version: Option<TlsVersion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Flexible Server: a new compute size (tier and vCores follow it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// Flexible Server: an in-place major version upgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<PgVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+    /// Flexible Server: HA enabled, disabled (or, never in one update, switched between modes),
+    /// with the standby's zone when it is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_availability: Option<HaMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_zone: Option<Option<String>>,
+    /// Flexible Server: a custom window, or `Some(None)` to let the service choose again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<Option<MaintenanceWindow>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_network_access: Option<bool>,
 }
 
 impl ServerPatch {
@@ -390,9 +535,10 @@ impl ServerPatch {
         *self == ServerPatch::default()
     }
 
-    /// Whether the patch changes compute (tier, generation or vCores): the SKU a PATCH sends.
+    /// Whether the patch changes compute (tier, generation, vCores or a flexible SKU): the SKU
+    /// a PATCH sends.
     pub fn changes_compute(&self) -> bool {
-        self.tier.is_some() || self.generation.is_some() || self.vcores.is_some()
+        self.tier.is_some() || self.generation.is_some() || self.vcores.is_some() || self.sku.is_some()
     }
 
     /// The fleet-file keys the patch changes.
@@ -408,15 +554,39 @@ impl ServerPatch {
             (Key::SslEnforcement, self.ssl_enforcement.is_some()),
             (Key::MinimalTlsVersion, self.minimal_tls_version.is_some()),
             (Key::Tags, self.tags.is_some()),
+            (Key::Sku, self.sku.is_some()),
+            (Key::Version, self.version.is_some()),
+            (Key::Iops, self.iops.is_some()),
+            (Key::Throughput, self.throughput.is_some()),
+            (Key::HighAvailability, self.high_availability.is_some()),
+            (Key::StandbyZone, self.standby_zone.is_some()),
+            (Key::MaintenanceWindow, self.maintenance_window.is_some()),
+            (Key::PublicNetworkAccess, self.public_network_access.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
         .collect()
     }
 
-    /// Whether applying the patch restarts the server (`rules::restarts`).
-    pub fn restarts(&self) -> bool {
-        rules::restarts(self.keys())
+    /// The rules of the properties the patch changes on `current` (storage judged with its
+    /// sizes: some flexible grows restart).
+    pub(crate) fn rules(&self, current: &ServerSpec) -> Vec<rules::PropertyRule> {
+        use rules::Key;
+        let service = current.service();
+        self.keys()
+            .into_iter()
+            .filter_map(|key| match (key, &current.flexible, self.storage_gb) {
+                (Key::StorageGb, Some(flexible), Some(to)) => {
+                    Some(rules::flexible_storage_rule(flexible.storage_type, current.storage_gb, to))
+                }
+                _ => rules::property_rule(service, key).copied(),
+            })
+            .collect()
+    }
+
+    /// Whether applying the patch to `current` restarts the server.
+    pub fn restarts(&self, current: &ServerSpec) -> bool {
+        self.rules(current).iter().any(|rule| rule.change.restarts())
     }
 
     /// The spec after the patch.
@@ -449,6 +619,33 @@ impl ServerPatch {
         if let Some(tags) = &self.tags {
             next.tags = tags.clone();
         }
+        if let Some(version) = self.version {
+            next.version = version;
+        }
+        if let Some(flexible) = &mut next.flexible {
+            if let Some(sku) = &self.sku {
+                flexible.sku = sku.clone();
+            }
+            if let Some(iops) = self.iops {
+                flexible.iops = Some(iops);
+            }
+            if let Some(throughput) = self.throughput {
+                flexible.throughput = Some(throughput);
+            }
+            if let Some(mode) = self.high_availability {
+                flexible.high_availability = mode;
+            }
+            if let Some(zone) = &self.standby_zone {
+                flexible.standby_zone = zone.clone();
+            }
+            if let Some(window) = self.maintenance_window {
+                flexible.maintenance_window = window;
+            }
+            if let Some(public) = self.public_network_access {
+                flexible.public_network_access = public;
+            }
+        }
+        next.derive_compute();
         next
     }
 }

@@ -9,7 +9,7 @@ use super::model::{DesiredFleet, DesiredServer, ProviderSettings, SecretRef, Sou
 use super::raw::RawSecret;
 use super::resolve::{ResolvedServer, resolve_server, sections};
 use super::{replicas, structure, validate};
-use crate::model::{ServerName, ServerSpec};
+use crate::model::{FlexibleSpec, ServerName, ServerSpec};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +115,9 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         match resolve_server(name, server, defaults) {
             Ok(server) => {
                 findings.extend(validate::check_server(&server, default_location));
+                if let Some(provider) = &provider {
+                    findings.extend(validate::check_provider_runs(&server, provider));
+                }
                 resolved.insert(name.clone(), server);
             }
             Err(missing) => {
@@ -165,6 +168,17 @@ fn desired_server(server: &ResolvedServer, provider: &ProviderSettings, line: us
             .map_or_else(|| provider.default_location().to_string(), |location| location.value.clone()),
         tags: server.tags.iter().map(|(key, tag)| (key.clone(), tag.value.clone())).collect(),
         replica_of: server.replica_of.as_ref().map(|primary| ServerName::new(&primary.value)),
+        flexible: server.flexible.as_ref().map(|flexible| FlexibleSpec {
+            sku: flexible.sku.value.clone(),
+            storage_type: flexible.storage_type.value,
+            iops: flexible.iops.as_ref().map(|iops| iops.value),
+            throughput: flexible.throughput.as_ref().map(|throughput| throughput.value),
+            high_availability: flexible.high_availability.value,
+            zone: flexible.zone.as_ref().map(|zone| zone.value.clone()),
+            standby_zone: flexible.standby_zone.as_ref().map(|zone| zone.value.clone()),
+            maintenance_window: flexible.maintenance_window.as_ref().map(|window| window.value),
+            public_network_access: flexible.public_network_access.value,
+        }),
     };
     let admin_password = match &server.admin_password.value {
         RawSecret::Env(name) => SecretRef::Env(name.clone()),

@@ -4,7 +4,9 @@
 //! checking expects of each table (`schema::Expected`). They hold what was written, nothing
 //! inherited or checked; `resolve` and `validate` do that.
 
-use crate::rules::{Generation, PgVersion, Tier, TlsVersion};
+use crate::rules::{
+    Generation, HaMode, MaintenanceWindow, PgVersion, Service, StorageType, Tier, TlsVersion,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -98,28 +100,71 @@ pub(crate) struct RawAzure {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
+    /// Which service runs the server: "single" (Single Server, the default) or "flexible"
+    /// (Flexible Server). Changing it migrates the data to a server of the other service.
+    #[serde(default)]
+    #[schemars(default = "default_service")]
+    pub service: Option<Service>,
     /// Makes this server a read replica of the named server of this fleet (not allowed in
     /// `[defaults]`).
     #[serde(default)]
     pub replica_of: Option<String>,
-    /// The pricing tier. Moving to or from Basic migrates the data to a new server.
+    /// Single Server: the pricing tier (Basic, GeneralPurpose, MemoryOptimized). Moving to or
+    /// from Basic migrates the data to a new server.
     #[serde(default)]
+    #[schemars(with = "Option<SingleTier>")]
     pub tier: Option<Tier>,
-    /// The hardware generation.
+    /// Single Server: the hardware generation.
     #[serde(default)]
     #[schemars(default = "default_generation")]
     pub generation: Option<Generation>,
-    /// vCores: 1–2 on Basic; 2–32 on General Purpose Gen4, 2–64 on Gen5; 2–32 on Memory
-    /// Optimized (Gen5 only). The SKU name (`GP_Gen5_8`) is derived from tier, generation and
-    /// vCores.
+    /// Single Server: vCores, 1–2 on Basic; 2–32 on General Purpose Gen4, 2–64 on Gen5; 2–32 on
+    /// Memory Optimized (Gen5 only). The SKU name (`GP_Gen5_8`) is derived from tier,
+    /// generation and vCores.
     #[serde(default)]
     pub vcores: Option<u32>,
-    /// Storage in whole GB: 5–1024 on Basic, 5–16384 on General Purpose and Memory Optimized.
+    /// Flexible Server: the compute size, as Azure names it (`Standard_B2s`, `Standard_D4ds_v5`,
+    /// `Standard_E8ds_v5`); its tier and vCores are derived from it. Changing it restarts the
+    /// server.
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Storage: on Single Server whole GB, 5–1024 on Basic, 5–16384 on General Purpose and
+    /// Memory Optimized; on Flexible Server one of the Premium SSD sizes (32, 64, 128, 256, 512,
+    /// 1024, 2048, 4095, 4096, 8192, 16384, 32767 GiB), or 32–65536 GiB on Premium SSD v2.
     /// Storage can only grow.
     #[serde(default)]
     pub storage_gb: Option<u32>,
-    /// The PostgreSQL major version ("10" or "11"; "9.5" and "9.6" are retired). Upgrading
-    /// migrates the data to a new server.
+    /// Flexible Server: "Premium_LRS" (the default) or "PremiumV2_LRS"; set only at create.
+    #[serde(default)]
+    pub storage_type: Option<StorageType>,
+    /// Flexible Server, Premium SSD v2: provisioned IOPS (3000–80000).
+    #[serde(default)]
+    pub iops: Option<u32>,
+    /// Flexible Server, Premium SSD v2: provisioned throughput in MB/s (125–1200).
+    #[serde(default)]
+    pub throughput: Option<u32>,
+    /// Flexible Server: "Disabled" (the default), "SameZone" or "ZoneRedundant"; not on
+    /// Burstable or replicas.
+    #[serde(default)]
+    pub high_availability: Option<HaMode>,
+    /// Flexible Server: the availability zone ("1", "2" or "3"); set at create. Swapping it
+    /// with `standby_zone` is a planned failover.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Flexible Server: the standby's zone, with `high_availability = "ZoneRedundant"` only.
+    #[serde(default)]
+    pub standby_zone: Option<String>,
+    /// Flexible Server: a weekly one-hour maintenance window in UTC,
+    /// `{ day = "Sunday", hour = 2, minute = 0 }`; absent, the service picks one.
+    #[serde(default)]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    /// Flexible Server: whether the server accepts connections from public networks.
+    #[serde(default)]
+    #[schemars(default = "default_true")]
+    pub public_network_access: Option<bool>,
+    /// The PostgreSQL major version: "9.5"–"11" on Single Server (new servers "10" or "11"),
+    /// "11"–"18" on Flexible Server. Upgrading migrates the data to a new server on Single
+    /// Server and upgrades in place on Flexible Server.
     #[serde(default)]
     pub version: Option<PgVersion>,
     /// Days backups are kept (7–35).
@@ -134,11 +179,11 @@ pub(crate) struct RawServer {
     #[serde(default)]
     #[schemars(default = "default_true")]
     pub storage_autogrow: Option<bool>,
-    /// Requires clients to connect with SSL.
+    /// Single Server: requires clients to connect with SSL.
     #[serde(default)]
     #[schemars(default = "default_true")]
     pub ssl_enforcement: Option<bool>,
-    /// The lowest TLS version accepted; must be "TLSEnforcementDisabled" when
+    /// Single Server: the lowest TLS version accepted; must be "TLSEnforcementDisabled" when
     /// `ssl_enforcement = false`. Defaults to "TLS1_2" (or "TLSEnforcementDisabled" without SSL).
     #[serde(default)]
     pub minimal_tls_version: Option<TlsVersion>,
@@ -156,6 +201,53 @@ pub(crate) struct RawServer {
     /// Tags set on the server.
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+}
+
+impl RawServer {
+    /// The server keys this table sets (`replica_of` and `tags` included).
+    pub(crate) fn keys_set(&self) -> Vec<crate::rules::Key> {
+        use crate::rules::Key;
+        [
+            (Key::Service, self.service.is_some()),
+            (Key::ReplicaOf, self.replica_of.is_some()),
+            (Key::Tier, self.tier.is_some()),
+            (Key::Generation, self.generation.is_some()),
+            (Key::Vcores, self.vcores.is_some()),
+            (Key::Sku, self.sku.is_some()),
+            (Key::StorageGb, self.storage_gb.is_some()),
+            (Key::StorageType, self.storage_type.is_some()),
+            (Key::Iops, self.iops.is_some()),
+            (Key::Throughput, self.throughput.is_some()),
+            (Key::HighAvailability, self.high_availability.is_some()),
+            (Key::Zone, self.zone.is_some()),
+            (Key::StandbyZone, self.standby_zone.is_some()),
+            (Key::MaintenanceWindow, self.maintenance_window.is_some()),
+            (Key::PublicNetworkAccess, self.public_network_access.is_some()),
+            (Key::Version, self.version.is_some()),
+            (Key::BackupRetentionDays, self.backup_retention_days.is_some()),
+            (Key::GeoRedundantBackup, self.geo_redundant_backup.is_some()),
+            (Key::StorageAutogrow, self.storage_autogrow.is_some()),
+            (Key::SslEnforcement, self.ssl_enforcement.is_some()),
+            (Key::MinimalTlsVersion, self.minimal_tls_version.is_some()),
+            (Key::AdminLogin, self.admin_login.is_some()),
+            (Key::AdminPassword, self.admin_password.is_some()),
+            (Key::Location, self.location.is_some()),
+            (Key::Tags, self.tags.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+}
+
+/// The tiers a Single Server's `tier` names, for the schema (Burstable is Flexible Server's,
+/// and a flexible server's tier comes from its `sku`).
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+enum SingleTier {
+    Basic,
+    GeneralPurpose,
+    MemoryOptimized,
 }
 
 /// A reference to a secret: the fleet file never holds the secret itself.
@@ -179,7 +271,6 @@ pub(crate) const DEFAULT_AZURE_ENDPOINT: &str = "https://management.azure.com";
 /// defaults, which `rules` holds.
 pub(crate) use crate::rules::{
     DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,
-    DEFAULT_STORAGE_AUTOGROW,
 };
 
 fn default_local_root() -> &'static str {
@@ -192,6 +283,10 @@ fn default_port_base() -> u16 {
 
 fn default_azure_endpoint() -> &'static str {
     DEFAULT_AZURE_ENDPOINT
+}
+
+fn default_service() -> Service {
+    Service::Single
 }
 
 fn default_generation() -> Generation {

@@ -6,7 +6,10 @@
 use super::document::Document;
 use super::finding::{Anchor, Finding, display_path, key_path};
 use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer};
-use crate::rules::{Generation, Key, PgVersion, Shape, Tier, TlsVersion};
+use crate::rules::{
+    FlexibleShape, Generation, HaMode, Key, MaintenanceWindow, PgVersion, Service, Shape, StorageType, Tier,
+    TlsVersion,
+};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use toml::{Table, Value};
@@ -118,6 +121,9 @@ fn typed<T: DeserializeOwned>(value: Value, keys: &[&str], findings: &mut Vec<Fi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResolvedServer {
     pub name: String,
+    pub service: Sourced<Service>,
+    /// Flexible Server's own settings; `None` on a Single Server.
+    pub flexible: Option<ResolvedFlexible>,
     pub replica_of: Option<Sourced<String>>,
     pub tier: Sourced<Tier>,
     pub generation: Sourced<Generation>,
@@ -134,6 +140,36 @@ pub(crate) struct ResolvedServer {
     pub location: Option<Sourced<String>>,
     /// The server's tags and `[defaults]`' tags, the server's winning, each with its origin.
     pub tags: BTreeMap<String, Sourced<String>>,
+}
+
+/// The settings only a Flexible Server has, each with its origin. A Flexible Server's `tier` and
+/// `vcores` are its SKU's, and point where `sku` is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedFlexible {
+    pub sku: Sourced<String>,
+    pub storage_type: Sourced<StorageType>,
+    pub iops: Option<Sourced<u32>>,
+    pub throughput: Option<Sourced<u32>>,
+    pub high_availability: Sourced<HaMode>,
+    pub zone: Option<Sourced<String>>,
+    pub standby_zone: Option<Sourced<String>>,
+    pub maintenance_window: Option<Sourced<MaintenanceWindow>>,
+    pub public_network_access: Sourced<bool>,
+}
+
+impl ResolvedFlexible {
+    fn shape(&self) -> FlexibleShape<'_> {
+        FlexibleShape {
+            sku: &self.sku.value,
+            storage_type: self.storage_type.value,
+            iops: self.iops.as_ref().map(|iops| iops.value),
+            throughput: self.throughput.as_ref().map(|throughput| throughput.value),
+            high_availability: self.high_availability.value,
+            zone: self.zone.as_ref().map(|zone| zone.value.as_str()),
+            standby_zone: self.standby_zone.as_ref().map(|zone| zone.value.as_str()),
+            maintenance_window: self.maintenance_window.as_ref().map(|window| window.value),
+        }
+    }
 }
 
 impl ResolvedServer {
@@ -155,6 +191,7 @@ impl ResolvedServer {
             admin_login: &self.admin_login.value,
             location: self.location.as_ref().map_or(default_location, |location| &location.value),
             replica_of: self.replica_of.as_ref().map(|primary| primary.value.as_str()),
+            flexible: self.flexible.as_ref().map(ResolvedFlexible::shape),
         }
     }
 
@@ -162,8 +199,28 @@ impl ResolvedServer {
     /// header; `location` unset is the provider's; `tags` is its own table (tags are judged one by
     /// one, see `validate`).
     pub(crate) fn origin(&self, key: Key) -> Origin {
+        let optional =
+            |field: &Option<Sourced<_>>| field.as_ref().map_or(Origin::Builtin, |f: &Sourced<_>| f.origin);
+        if let Some(flexible) = &self.flexible {
+            match key {
+                // A flexible server's tier and vCores are its SKU's.
+                Key::Sku | Key::Tier | Key::Vcores => return flexible.sku.origin,
+                Key::StorageType => return flexible.storage_type.origin,
+                Key::Iops => return flexible.iops.as_ref().map_or(Origin::Builtin, |f| f.origin),
+                Key::Throughput => return flexible.throughput.as_ref().map_or(Origin::Builtin, |f| f.origin),
+                Key::HighAvailability => return flexible.high_availability.origin,
+                Key::Zone => return optional(&flexible.zone),
+                Key::StandbyZone => return optional(&flexible.standby_zone),
+                Key::MaintenanceWindow => {
+                    return flexible.maintenance_window.as_ref().map_or(Origin::Builtin, |f| f.origin);
+                }
+                Key::PublicNetworkAccess => return flexible.public_network_access.origin,
+                _ => {}
+            }
+        }
         match key {
             Key::Name | Key::Tags => Origin::Server,
+            Key::Service => self.service.origin,
             Key::Tier => self.tier.origin,
             Key::Generation => self.generation.origin,
             Key::Vcores => self.vcores.origin,
@@ -180,6 +237,16 @@ impl ResolvedServer {
             Key::ReplicaOf => self.replica_of.as_ref().map_or(Origin::Builtin, |primary| primary.origin),
             // Not a fleet-file key: pgfleet sets it.
             Key::ReplicationSupport => Origin::Builtin,
+            // Keys of the other service: a single server has none of them.
+            Key::Sku
+            | Key::StorageType
+            | Key::Iops
+            | Key::Throughput
+            | Key::HighAvailability
+            | Key::Zone
+            | Key::StandbyZone
+            | Key::MaintenanceWindow
+            | Key::PublicNetworkAccess => Origin::Builtin,
         }
     }
 }
@@ -205,33 +272,69 @@ pub(crate) fn resolve_server(
     server: &RawServer,
     defaults: &RawServer,
 ) -> Result<ResolvedServer, Vec<Finding>> {
-    let mut missing = Vec::new();
+    let service = pick_or(&server.service, &defaults.service, Service::Single);
+    let mut problems = keys_not_in_service(name, server, service.value);
     let mut require = |key: &str, present: bool| {
         if !present {
-            missing.push(missing_key(name, key));
+            problems.push(missing_key(name, key));
         }
     };
-    let tier = pick(&server.tier, &defaults.tier);
-    let vcores = pick(&server.vcores, &defaults.vcores);
+    // `[defaults]` keys of the other service do not apply to this server.
+    let own = |key: Key| key.is_of(service.value);
+    let sku = pick(&server.sku, &defaults.sku).filter(|_| own(Key::Sku));
+    let tier = pick(&server.tier, &defaults.tier).filter(|_| own(Key::Tier));
+    let vcores = pick(&server.vcores, &defaults.vcores).filter(|_| own(Key::Vcores));
     let storage_gb = pick(&server.storage_gb, &defaults.storage_gb);
     let version = pick(&server.version, &defaults.version);
     let admin_login = pick(&server.admin_login, &defaults.admin_login);
     let admin_password = pick(&server.admin_password, &defaults.admin_password);
-    require("tier", tier.is_some());
-    require("vcores", vcores.is_some());
+    match service.value {
+        Service::Single => {
+            require("tier", tier.is_some());
+            require("vcores", vcores.is_some());
+        }
+        Service::Flexible => require("sku", sku.is_some()),
+    }
     require("storage_gb", storage_gb.is_some());
     require("version", version.is_some());
     require("admin_login", admin_login.is_some());
     require("admin_password", admin_password.is_some());
-    let (Some(tier), Some(vcores), Some(storage_gb), Some(version), Some(admin_login), Some(admin_password)) =
-        (tier, vcores, storage_gb, version, admin_login, admin_password)
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let (Some(storage_gb), Some(version), Some(admin_login), Some(admin_password)) =
+        (storage_gb, version, admin_login, admin_password)
     else {
-        return Err(missing);
+        return Err(problems);
     };
-    let ssl_enforcement =
-        pick_or(&server.ssl_enforcement, &defaults.ssl_enforcement, raw::DEFAULT_SSL_ENFORCEMENT);
+    let flexible = sku.map(|sku| resolve_flexible(sku, server, defaults));
+    // A flexible server's tier and vCores are its SKU's (an unknown SKU is reported at `sku`).
+    let (tier, vcores) = match &flexible {
+        Some(flexible) => {
+            let known = crate::rules::flexible_sku(&flexible.sku.value);
+            let origin = flexible.sku.origin;
+            (
+                Sourced { value: known.map_or(Tier::GeneralPurpose, |sku| sku.tier), origin },
+                Sourced { value: known.map_or(0, |sku| sku.vcores), origin },
+            )
+        }
+        None => match (tier, vcores) {
+            (Some(tier), Some(vcores)) => (tier, vcores),
+            _ => return Err(problems),
+        },
+    };
+    let single = |key: Key| key.is_of(service.value);
+    let ssl_enforcement = pick(&server.ssl_enforcement, &defaults.ssl_enforcement)
+        .filter(|_| single(Key::SslEnforcement))
+        .unwrap_or(Sourced { value: raw::DEFAULT_SSL_ENFORCEMENT, origin: Origin::Builtin });
     let default_tls =
         if ssl_enforcement.value { TlsVersion::Tls1_2 } else { TlsVersion::EnforcementDisabled };
+    let minimal_tls_version = pick(&server.minimal_tls_version, &defaults.minimal_tls_version)
+        .filter(|_| single(Key::MinimalTlsVersion))
+        .unwrap_or(Sourced { value: default_tls, origin: Origin::Builtin });
+    let generation = pick(&server.generation, &defaults.generation)
+        .filter(|_| single(Key::Generation))
+        .unwrap_or(Sourced { value: raw::DEFAULT_GENERATION, origin: Origin::Builtin });
     // Tags merge key by key; every other key is the server's own, else `[defaults]`', else
     // pgfleet's: nothing is taken from a replica's primary (geo-redundant backup, location and
     // the rest are judged per server).
@@ -244,7 +347,6 @@ pub(crate) fn resolve_server(
     Ok(ResolvedServer {
         name: name.to_string(),
         replica_of: pick(&server.replica_of, &None),
-        generation: pick_or(&server.generation, &defaults.generation, raw::DEFAULT_GENERATION),
         backup_retention_days: pick_or(
             &server.backup_retention_days,
             &defaults.backup_retention_days,
@@ -258,10 +360,13 @@ pub(crate) fn resolve_server(
         storage_autogrow: pick_or(
             &server.storage_autogrow,
             &defaults.storage_autogrow,
-            raw::DEFAULT_STORAGE_AUTOGROW,
+            crate::rules::default_storage_autogrow(service.value),
         ),
-        minimal_tls_version: pick_or(&server.minimal_tls_version, &defaults.minimal_tls_version, default_tls),
         location: pick(&server.location, &defaults.location),
+        service,
+        flexible,
+        generation,
+        minimal_tls_version,
         ssl_enforcement,
         tier,
         vcores,
@@ -271,6 +376,37 @@ pub(crate) fn resolve_server(
         admin_password,
         tags,
     })
+}
+
+/// A flexible server's own settings, from the server's table, else `[defaults]`, else the
+/// service's defaults.
+fn resolve_flexible(sku: Sourced<String>, server: &RawServer, defaults: &RawServer) -> ResolvedFlexible {
+    ResolvedFlexible {
+        sku,
+        storage_type: pick_or(&server.storage_type, &defaults.storage_type, StorageType::default()),
+        iops: pick(&server.iops, &defaults.iops),
+        throughput: pick(&server.throughput, &defaults.throughput),
+        high_availability: pick_or(&server.high_availability, &defaults.high_availability, HaMode::Disabled),
+        zone: pick(&server.zone, &defaults.zone),
+        standby_zone: pick(&server.standby_zone, &defaults.standby_zone),
+        maintenance_window: pick(&server.maintenance_window, &defaults.maintenance_window),
+        public_network_access: pick_or(&server.public_network_access, &defaults.public_network_access, true),
+    }
+}
+
+/// Keys the server's own table sets that its service does not have (`vcores` on a flexible
+/// server), each an error where it is written.
+fn keys_not_in_service(name: &str, server: &RawServer, service: Service) -> Vec<Finding> {
+    server
+        .keys_set()
+        .into_iter()
+        .filter_map(|key| crate::rules::check::key_not_in_service(key, service))
+        .map(|refusal| {
+            Finding::error(key_path(&["servers", name, refusal.key.as_str()]), Anchor::Key, refusal.message)
+                .with_hint(refusal.hint)
+                .with_rule(refusal.rule)
+        })
+        .collect()
 }
 
 /// A required key that neither the server nor `[defaults]` sets, reported at the server's header.

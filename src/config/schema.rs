@@ -62,6 +62,25 @@ fn toml_shapes(schema: &mut schemars::Schema) {
             }
         }
     }
+    // An enum whose variants carry doc comments comes out as a `oneOf` of string constants:
+    // TOML editors and structural checking read one `enum` of strings.
+    let constants: Option<Vec<Value>> = object.get("oneOf").and_then(Value::as_array).and_then(|choices| {
+        choices
+            .iter()
+            .map(|choice| match (choice.get("type"), choice.get("const"), choice.get("enum")) {
+                (Some(kind), Some(constant), _) if kind == "string" => Some(constant.clone()),
+                (Some(kind), None, Some(Value::Array(one))) if kind == "string" && one.len() == 1 => {
+                    Some(one[0].clone())
+                }
+                _ => None,
+            })
+            .collect()
+    });
+    if let Some(constants) = constants {
+        object.remove("oneOf");
+        object.insert("type".into(), "string".into());
+        object.insert("enum".into(), Value::Array(constants));
+    }
     let maximum = match object.get("format").and_then(Value::as_str) {
         Some("uint16") => Some(u64::from(u16::MAX)),
         Some("uint32") => Some(u64::from(u32::MAX)),

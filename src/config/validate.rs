@@ -7,7 +7,7 @@ use super::finding::{Anchor, Finding, key_path};
 use super::model::{AzureSettings, LocalSettings, ProviderSettings};
 use super::raw::{self, ProviderKind, RawFleet, RawProvider, RawServer};
 use super::resolve::{Origin, ResolvedServer, finding_at};
-use crate::rules::{Key, Refusal, check};
+use crate::rules::{Key, Refusal, Rule, Service, check};
 use std::path::{Path, PathBuf};
 
 /// `[fleet]`: the name becomes a file name (`state/NAME.state.json`), so it must be one.
@@ -171,9 +171,36 @@ pub(crate) fn check_server(server: &ResolvedServer, default_location: &str) -> V
     findings
 }
 
+/// Whether the provider runs the server's service: the `azure` provider speaks Single Server's
+/// ARM API (`Microsoft.DBforPostgreSQL/servers`) only so far; the `local` provider runs both.
+pub(crate) fn check_provider_runs(server: &ResolvedServer, provider: &ProviderSettings) -> Vec<Finding> {
+    if server.service.value != Service::Flexible || !matches!(provider, ProviderSettings::Azure(_)) {
+        return Vec::new();
+    }
+    let finding = finding_at(
+        &server.name,
+        Key::Service.as_str(),
+        server.service.origin,
+        "the azure provider does not manage Flexible Server yet: it speaks Single Server's ARM API \
+         (Microsoft.DBforPostgreSQL/servers) only",
+    )
+    .with_hint("run flexible servers with [provider] kind = \"local\" for now, or keep this server on service = \"single\"");
+    vec![finding]
+}
+
 /// A refusal as a finding where the key it is about is written: the server's own key, the
 /// `[defaults]` key it inherits, or its header (for its name and for pgfleet's defaults).
-pub(crate) fn refusal_finding(server: &ResolvedServer, refusal: Refusal) -> Finding {
+pub(crate) fn refusal_finding(server: &ResolvedServer, mut refusal: Refusal) -> Finding {
+    if server.flexible.is_some() && matches!(refusal.key, Key::Tier | Key::Vcores) {
+        // A flexible server's tier and vCores are its SKU's: the finding points at `sku`.
+        refusal.key = Key::Sku;
+    }
+    if let (Rule::SkuNotOffered, Key::Sku, Some(flexible)) = (refusal.rule, refusal.key, &server.flexible) {
+        let names = crate::rules::flexible_skus().iter().map(|sku| sku.name);
+        if let Some(suggestion) = super::finding::did_you_mean(&flexible.sku.value, names) {
+            refusal.hint = format!("did you mean \"{suggestion}\"? {}", refusal.hint);
+        }
+    }
     let finding = match refusal.key {
         Key::Name => Finding::error(key_path(&["servers", &server.name]), Anchor::Key, refusal.message),
         key => finding_at(&server.name, key.as_str(), server.origin(key), refusal.message),

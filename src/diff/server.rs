@@ -6,7 +6,7 @@
 //! One server at a time: it never looks at other servers (replica sizes and ordering are the
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
-use crate::model::{ServerName, ServerPatch, ServerSpec};
+use crate::model::{FlexibleSpec, ServerName, ServerPatch, ServerSpec};
 use crate::rules::{self, Key, PropertyChange, Rule, SkuSize, StorageChange, TierChange, VersionChange};
 use crate::state::ServerRecord;
 use schemars::JsonSchema;
@@ -188,39 +188,39 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
         return diff;
     }
     relationship(live, &mut diff);
+    if live.service() != desired.service() {
+        // A server moves between services only by migration: the new server gets the whole
+        // target.
+        diff.migration_keys.push(Key::Service);
+        diff.attributes = changed_attributes(live, &diff.target);
+        return diff;
+    }
     storage(live, stored.and_then(|record| record.configured_storage_gb), &mut diff);
     version(live, &mut diff);
-    let target = diff.target.clone();
-    match rules::tier_change(live.tier, target.tier) {
-        TierChange::Same => {}
-        TierChange::InPlaceRestart => diff.patch.tier = Some(target.tier),
-        TierChange::Migration => diff.migration_keys.push(Key::Tier),
-    }
-    let patch = &mut diff.patch;
     let mut keys = Vec::new();
-    in_place(Key::Generation, live.generation != target.generation, &mut keys, || {
-        patch.generation = Some(target.generation)
-    });
-    in_place(Key::Vcores, live.vcores != target.vcores, &mut keys, || patch.vcores = Some(target.vcores));
+    match (&live.flexible, diff.target.flexible.clone()) {
+        (Some(live_flexible), Some(target)) => flexible(live_flexible, target, &mut diff, &mut keys),
+        _ => single(live, &mut diff, &mut keys),
+    }
+    let target = diff.target.clone();
+    let patch = &mut diff.patch;
     in_place(
+        target.service(),
         Key::BackupRetentionDays,
         live.backup_retention_days != target.backup_retention_days,
         &mut keys,
         || patch.backup_retention_days = Some(target.backup_retention_days),
     );
-    in_place(Key::StorageAutogrow, live.storage_autogrow != target.storage_autogrow, &mut keys, || {
-        patch.storage_autogrow = Some(target.storage_autogrow)
-    });
-    in_place(Key::SslEnforcement, live.ssl_enforcement != target.ssl_enforcement, &mut keys, || {
-        patch.ssl_enforcement = Some(target.ssl_enforcement)
-    });
     in_place(
-        Key::MinimalTlsVersion,
-        live.minimal_tls_version != target.minimal_tls_version,
+        target.service(),
+        Key::StorageAutogrow,
+        live.storage_autogrow != target.storage_autogrow,
         &mut keys,
-        || patch.minimal_tls_version = Some(target.minimal_tls_version),
+        || patch.storage_autogrow = Some(target.storage_autogrow),
     );
-    in_place(Key::Tags, live.tags != target.tags, &mut keys, || patch.tags = Some(target.tags.clone()));
+    in_place(target.service(), Key::Tags, live.tags != target.tags, &mut keys, || {
+        patch.tags = Some(target.tags.clone())
+    });
     // These have no PATCH field: the service sets them only at create (rules say create-only).
     for (key, differs) in [
         (Key::GeoRedundantBackup, live.geo_redundant_backup != target.geo_redundant_backup),
@@ -239,13 +239,112 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
     diff
 }
 
+/// Single Server's own properties: tier (to or from Basic migrates), generation, vCores, SSL
+/// and TLS.
+fn single(live: &ServerSpec, diff: &mut ServerDiff, keys: &mut Vec<Key>) {
+    let target = diff.target.clone();
+    match rules::tier_change(live.tier, target.tier) {
+        TierChange::Same => {}
+        TierChange::InPlaceRestart => diff.patch.tier = Some(target.tier),
+        TierChange::Migration => diff.migration_keys.push(Key::Tier),
+    }
+    let service = target.service();
+    let patch = &mut diff.patch;
+    in_place(service, Key::Generation, live.generation != target.generation, keys, || {
+        patch.generation = Some(target.generation)
+    });
+    in_place(service, Key::Vcores, live.vcores != target.vcores, keys, || patch.vcores = Some(target.vcores));
+    in_place(service, Key::SslEnforcement, live.ssl_enforcement != target.ssl_enforcement, keys, || {
+        patch.ssl_enforcement = Some(target.ssl_enforcement)
+    });
+    in_place(
+        service,
+        Key::MinimalTlsVersion,
+        live.minimal_tls_version != target.minimal_tls_version,
+        keys,
+        || patch.minimal_tls_version = Some(target.minimal_tls_version),
+    );
+}
+
+/// Flexible Server's own properties: the SKU (any tier to any tier, in place), storage type
+/// and zone (create-only; zones swapped by a failover are no change), IOPS and throughput, HA
+/// (with the standby's zone when enabled), the maintenance window and public access.
+fn flexible(live: &FlexibleSpec, mut target: FlexibleSpec, diff: &mut ServerDiff, keys: &mut Vec<Key>) {
+    let swapped = live.high_availability.is_enabled()
+        && target.high_availability.is_enabled()
+        && live.standby_zone.is_some()
+        && target.zone == live.standby_zone
+        && target.standby_zone.as_ref().is_none_or(|standby| Some(standby) == live.zone.as_ref());
+    if swapped {
+        diff.notes.push(format!(
+            "the primary runs in zone {} and its standby in zone {}: a failover swapped them; that is not a \
+             change",
+            live.zone.as_deref().unwrap_or("?"),
+            live.standby_zone.as_deref().unwrap_or("?")
+        ));
+        target.zone = live.zone.clone();
+        target.standby_zone = live.standby_zone.clone();
+    }
+    // No zone in the file: the service places the server (and the standby); nothing to compare.
+    if target.zone.is_none() {
+        target.zone = live.zone.clone();
+    }
+    if target.standby_zone.is_none() && target.high_availability == live.high_availability {
+        target.standby_zone = live.standby_zone.clone();
+    }
+    let patch = &mut diff.patch;
+    let service = rules::Service::Flexible;
+    in_place(service, Key::Sku, live.sku != target.sku, keys, || patch.sku = Some(target.sku.clone()));
+    in_place(service, Key::StorageType, live.storage_type != target.storage_type, keys, || {});
+    in_place(service, Key::Zone, live.zone != target.zone, keys, || {});
+    in_place(service, Key::Iops, live.iops != target.iops, keys, || patch.iops = target.iops);
+    in_place(service, Key::Throughput, live.throughput != target.throughput, keys, || {
+        patch.throughput = target.throughput
+    });
+    let standby_moves = live.standby_zone != target.standby_zone;
+    in_place(
+        service,
+        Key::HighAvailability,
+        live.high_availability != target.high_availability || standby_moves,
+        keys,
+        || {
+            patch.high_availability = Some(target.high_availability);
+            if target.high_availability.is_enabled() {
+                patch.standby_zone = Some(target.standby_zone.clone());
+            }
+        },
+    );
+    in_place(
+        service,
+        Key::MaintenanceWindow,
+        live.maintenance_window != target.maintenance_window,
+        keys,
+        || patch.maintenance_window = Some(target.maintenance_window),
+    );
+    in_place(
+        service,
+        Key::PublicNetworkAccess,
+        live.public_network_access != target.public_network_access,
+        keys,
+        || patch.public_network_access = Some(target.public_network_access),
+    );
+    diff.target.flexible = Some(target);
+    diff.target.derive_compute();
+}
+
 /// Records an in-place change through `set`, or a migration key when the rules say the
 /// property is create-only.
-fn in_place(key: Key, differs: bool, migration_keys: &mut Vec<Key>, set: impl FnOnce()) {
+fn in_place(
+    service: rules::Service,
+    key: Key,
+    differs: bool,
+    migration_keys: &mut Vec<Key>,
+    set: impl FnOnce(),
+) {
     if !differs {
         return;
     }
-    match rules::property_rule(key).map(|rule| rule.change) {
+    match rules::property_rule(service, key).map(|rule| rule.change) {
         Some(PropertyChange::CreateOnly) => migration_keys.push(key),
         _ => set(),
     }
@@ -350,9 +449,10 @@ fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
 }
 
 fn version(live: &ServerSpec, diff: &mut ServerDiff) {
-    match rules::version_change(live.version, diff.target.version) {
+    match rules::version_change(live.service(), live.version, diff.target.version) {
         VersionChange::Same => {}
         VersionChange::UpgradeByMigration => diff.migration_keys.push(Key::Version),
+        VersionChange::UpgradeInPlace => diff.patch.version = Some(diff.target.version),
         VersionChange::DowngradeRefused => {
             diff.refusals.push(FieldRefusal {
                 rule: Rule::VersionDowngrade,
@@ -374,14 +474,32 @@ fn version(live: &ServerSpec, diff: &mut ServerDiff) {
 }
 
 /// A spec as fleet-file keys and JSON values, with one `tags.KEY` entry per tag.
+///
+/// Only the keys of the server's service are listed (a flexible server's `sku`, `zone` …, with
+/// its derived `tier` and `vcores`; a single server's `generation`, `ssl_enforcement` …).
+/// `service` is listed on flexible servers; a single server leaves it out, as its file may.
 pub fn spec_fields(spec: &ServerSpec) -> BTreeMap<String, Value> {
     let mut fields = BTreeMap::new();
+    let service = spec.service();
     if let Ok(Value::Object(object)) = serde_json::to_value(spec) {
         for (key, value) in object {
-            if key == "tags" {
-                continue;
+            match key.as_str() {
+                "tags" => {}
+                "flexible" => {
+                    fields.insert(Key::Service.as_str().to_string(), Value::String(service.as_str().into()));
+                    if let Value::Object(flexible) = value {
+                        fields.extend(flexible);
+                    }
+                }
+                // Derived from the SKU on a flexible server, and shown.
+                "tier" | "vcores" => {
+                    fields.insert(key, value);
+                }
+                _ if Key::parse(&key).is_some_and(|key| !key.is_of(service)) => {}
+                _ => {
+                    fields.insert(key, value);
+                }
             }
-            fields.insert(key, value);
         }
     }
     for (key, value) in &spec.tags {
@@ -402,10 +520,16 @@ fn changed_attributes(before: &ServerSpec, after: &ServerSpec) -> Vec<AttributeC
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();
+    // A single server leaves `service` out of its fields: it is "single", not absent.
+    let value = |fields: &BTreeMap<String, Value>, key: &str| match fields.get(key) {
+        Some(value) => value.clone(),
+        None if key == Key::Service.as_str() => Value::String(rules::Service::Single.as_str().into()),
+        None => Value::Null,
+    };
     keys.into_iter()
         .filter_map(|key| {
-            let old = before.get(key).cloned().unwrap_or(Value::Null);
-            let new = after.get(key).cloned().unwrap_or(Value::Null);
+            let old = value(&before, key);
+            let new = value(&after, key);
             (old != new).then(|| AttributeChange {
                 path: AttributePath::of_field(key),
                 before: old,

@@ -80,7 +80,7 @@ impl Store {
         let replicas = self.replicas_of(&next.name);
         let replicas = replicas.iter().map(|replica| shape_of(replica)).collect::<Result<Vec<_>, _>>()?;
         check::check_primary_resize(&before, &after, &replicas).map_err(refused)?;
-        Ok(rules::restarts(changed_keys(&before, &after)))
+        Ok(rules::restarts(rules::Service::Single, changed_keys(&before, &after)))
     }
 
     /// `replicationRole: None`: the replica restarts as a standalone server (irreversible).

@@ -474,6 +474,7 @@ pub(crate) fn shape_of(server: &EmServer) -> Result<Shape<'_>, ApiError> {
         admin_login: &server.administrator_login,
         location: &server.location,
         replica_of: server.master.as_deref(),
+        flexible: None,
     })
 }
 

@@ -115,7 +115,7 @@ impl Migrator for PhasedMigrator {
         };
         let request = MigrationRequest {
             name: change.server.clone(),
-            target: to.clone(),
+            target: (**to).clone(),
             staging: staging.clone(),
             admin_password: password.clone(),
             work_dir: self.work_dir.clone(),

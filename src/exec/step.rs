@@ -225,11 +225,16 @@ async fn update(
     if !patch.is_empty() {
         observed = Some(provider.update(name, patch).await?);
     }
-    if replication_support.is_some() && !patch.restarts() {
+    // Replication support is a Single Server parameter; a Single Server patch restarts the
+    // server by its keys alone (compute), and then no explicit restart is needed.
+    let patch_restarts = crate::rules::restarts(crate::rules::Service::Single, patch.keys());
+    if replication_support.is_some() && !patch_restarts {
         context.stage(Stage::Restart).await?;
         observed = Some(provider.restart(name).await?);
     }
-    let restarts = u32::from(patch.restarts() || replication_support.is_some());
+    // The plan judged whether clients see a restart (a flexible SKU or storage change restarts
+    // by its sizes); the step counts as the plan does.
+    let restarts = u32::from(context.change.impact.restart);
     let outcome = observed.map_or(RecordOutcome::Unchanged, RecordOutcome::Upsert);
     Ok((outcome, restarts))
 }

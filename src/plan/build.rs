@@ -114,6 +114,9 @@ impl<'r> Planner<'r> {
             self.refused.extend(decision.refusals.iter().cloned());
             decisions.insert(name.clone(), decision.changes);
         }
+        if !request.allow_delete {
+            self.block_upgrades_with_replicas(&mut decisions);
+        }
         for (primary, replicas) in &self.desired_replicas {
             let Some(own) = self.assessments.get(primary) else { continue };
             // A new replica, or a replica re-created from a migrated (so new) primary. A replica
@@ -134,6 +137,63 @@ impl<'r> Planner<'r> {
         for (name, changes) in decisions {
             for change in changes {
                 self.draft.add(&name, change);
+            }
+        }
+    }
+
+    /// Without `--allow-delete`, a Flexible Server primary's major version upgrade is blocked
+    /// while it has replicas: the service upgrades only a primary without replicas, so its
+    /// replicas would be deleted first (and created again after). The upgrade leaves the
+    /// primary's update; the rest of the update stays.
+    fn block_upgrades_with_replicas(&mut self, decisions: &mut BTreeMap<ServerName, Vec<NewChange>>) {
+        let request = self.request;
+        for (primary, changes) in decisions.iter_mut() {
+            let Some(update) = changes.iter_mut().find(|change| change.kind == Kind::Update) else {
+                continue;
+            };
+            let Operation::Update { patch, .. } = &mut update.operation else { continue };
+            let Some(version) = patch.version else { continue };
+            let replicas = self.live_replicas.get(primary).cloned().unwrap_or_default();
+            if replicas.is_empty() {
+                continue;
+            }
+            let list = replicas.iter().map(ServerName::as_str).collect::<Vec<_>>().join(", ");
+            patch.version = None;
+            let live = &request.live[primary].spec;
+            update.impact = impact::update(patch, live, false);
+            update.attributes.retain(|attribute| attribute.path != rules::Key::Version);
+            let hint = "apply with --allow-delete to delete the replicas, upgrade, and create them again"
+                .to_string();
+            self.blocked.push(Blocked {
+                address: primary.address(),
+                server: primary.clone(),
+                action: Action::Update,
+                reason: format!(
+                    "{primary}'s major version upgrade to {version} needs its replicas ({list}) deleted first and \
+                     created again after"
+                ),
+                hint: hint.clone(),
+            });
+            for replica in &replicas {
+                self.blocked.push(Blocked {
+                    address: replica.address(),
+                    server: replica.clone(),
+                    action: Action::Delete,
+                    reason: format!(
+                        "{replica} would be deleted (and created again) for {primary}'s major version upgrade"
+                    ),
+                    hint: hint.clone(),
+                });
+            }
+            if patch.is_empty() {
+                changes.retain(|change| change.kind != Kind::Update);
+            }
+        }
+        for (name, changes) in decisions.iter_mut() {
+            let blocked = self.blocked.iter().any(|b| &b.server == name && b.action == Action::Delete);
+            if blocked && self.assessments.get(name).is_some_and(|own| own.target.is_replica()) {
+                // Its rebuild waits with the upgrade; the replica keeps running as it is.
+                changes.retain(|change| !matches!(change.kind, Kind::Delete | Kind::Create));
             }
         }
     }

@@ -157,7 +157,7 @@ pub(super) fn decide(
     let Some(diff) = &own.diff else {
         match new_server_version_refusal(name, target, "would be created as a new server") {
             Some(refusal) => decision.refusals.push(refusal),
-            None => decision.changes.push(create(name, target)),
+            None => decision.changes.extend(create_with_follow_up(name, target)),
         }
         return decision;
     };
@@ -176,7 +176,11 @@ pub(super) fn decide(
         return decision;
     }
     let straddles = primary.as_ref().and_then(|p| p.resize).is_some_and(|resize| resize.straddles());
-    if target.is_replica() && !primary_migrates && diff.needs_migration() && straddles {
+    if target.is_replica() && diff.patch.version.is_some() {
+        // A Flexible Server replica cannot be upgraded: its primary's major version upgrade
+        // needs it deleted first, and it is created again from the upgraded primary.
+        decision.changes.extend(upgrade_rebuild(request, name, diff));
+    } else if target.is_replica() && !primary_migrates && diff.needs_migration() && straddles {
         decision.changes.extend(rebuild(request, name, diff));
     } else if target.is_replica() && (diff.needs_migration() || primary_migrates) {
         decision.changes.push(recreate(name, diff, primary_migrates));
@@ -186,11 +190,100 @@ pub(super) fn decide(
             None => decision.changes.push(migrate(name, &request.live[name].spec, diff)),
         }
     } else if !diff.patch.is_empty() {
+        let live = &request.live[name].spec;
         let attributes = without_replica_of(&diff.attributes);
         let reason = format!("in-place changes, all in one update: {}", describe(&attributes));
-        decision.changes.push(update(diff.patch.clone(), attributes, reason));
+        decision.changes.extend(ha_off_first(name, live, &diff.patch));
+        decision.changes.push(update(diff.patch.clone(), live, attributes, reason));
     }
     decision
+}
+
+/// A create, and for a Flexible Server with a custom maintenance window, the update that sets
+/// it: the service does not take a window at create.
+fn create_with_follow_up(name: &ServerName, target: &ServerSpec) -> Vec<NewChange> {
+    let window = target.flexible.as_ref().and_then(|flexible| flexible.maintenance_window);
+    let Some(window) = window else { return vec![create(name, target)] };
+    let mut created = target.clone();
+    if let Some(flexible) = &mut created.flexible {
+        flexible.maintenance_window = None;
+    }
+    let mut create = create(name, &created);
+    create.reason = format!("{}; its maintenance window is set right after", create.reason);
+    let patch = ServerPatch { maintenance_window: Some(Some(window)), ..ServerPatch::default() };
+    let attributes = vec![AttributeChange {
+        path: Key::MaintenanceWindow.into(),
+        before: Value::Null,
+        after: serde_json::to_value(window).unwrap_or(Value::Null),
+    }];
+    let mut follow_up = update(
+        patch,
+        &created,
+        attributes,
+        format!(
+            "the service does not take a custom maintenance window when a server is created: {name}'s ({window}) \
+             is set by an update once it exists"
+        ),
+    );
+    follow_up.kind = Kind::Maintenance;
+    vec![create, follow_up]
+}
+
+/// HA disabled in an update of its own, before the update that enables it again: the service
+/// does not switch between SameZone and ZoneRedundant, nor move the standby to another zone,
+/// while HA is on.
+fn ha_off_first(name: &ServerName, live: &ServerSpec, patch: &ServerPatch) -> Option<NewChange> {
+    let live_mode = live.flexible.as_ref()?.high_availability;
+    let wanted = patch.high_availability?;
+    if !(live_mode.is_enabled() && wanted.is_enabled()) {
+        return None;
+    }
+    let off = ServerPatch { high_availability: Some(rules::HaMode::Disabled), ..ServerPatch::default() };
+    let attributes = vec![AttributeChange {
+        path: Key::HighAvailability.into(),
+        before: Value::String(live_mode.as_str().into()),
+        after: Value::String(rules::HaMode::Disabled.as_str().into()),
+    }];
+    let why = if live_mode == wanted {
+        "the standby's zone cannot change while HA is on".to_string()
+    } else {
+        format!("the service cannot switch HA from {live_mode} to {wanted} directly")
+    };
+    let mut change = update(
+        off,
+        live,
+        attributes,
+        format!("{why}: HA is disabled on {name} first, and enabled again ({wanted}) by the next update"),
+    );
+    change.kind = Kind::HaOff;
+    Some(change)
+}
+
+/// A Flexible Server replica around its primary's major version upgrade: deleted before it
+/// and created again after it (the service refuses the upgrade while the primary has
+/// replicas). The build step blocks both without `--allow-delete`.
+fn upgrade_rebuild(request: &PlanRequest, name: &ServerName, diff: &ServerDiff) -> [NewChange; 2] {
+    let primary = diff.target.replica_of.clone().unwrap_or_else(|| name.clone());
+    let live = &request.live[name].spec;
+    let delete = NewChange {
+        kind: Kind::Delete,
+        action: Action::Delete,
+        operation: Operation::Delete,
+        attributes: deleted_attributes(live),
+        impact: impact::recreate(),
+        reason: format!(
+            "{primary}'s major version upgrade ({} → {}) needs its replicas deleted first: {name} is deleted \
+             before it (a replica holds no data of its own) and created again after it",
+            live.version, diff.target.version
+        ),
+        steps: Vec::new(),
+    };
+    let mut create = create(name, &diff.target);
+    create.reason = format!(
+        "{name} is created again, from {primary}, after {primary}'s major version upgrade to {}",
+        diff.target.version
+    );
+    [delete, create]
 }
 
 /// The staging server's name of a migration of `name` when it belongs to another server of the
@@ -346,7 +439,11 @@ fn migrate(name: &ServerName, live: &ServerSpec, diff: &ServerDiff) -> NewChange
         kind: Kind::Migrate,
         action: Action::Migrate,
         steps: crate::migrate::plan_steps(name, &staging, &diff.target),
-        operation: Operation::Migrate { from: live.clone(), to: diff.target.clone(), staging },
+        operation: Operation::Migrate {
+            from: Box::new(live.clone()),
+            to: Box::new(diff.target.clone()),
+            staging,
+        },
         attributes: without_replica_of(&diff.attributes),
         impact: impact::migrate(),
         reason,
@@ -354,11 +451,16 @@ fn migrate(name: &ServerName, live: &ServerSpec, diff: &ServerDiff) -> NewChange
 }
 
 /// One update with every in-place change of a server.
-pub(super) fn update(patch: ServerPatch, attributes: Vec<AttributeChange>, reason: String) -> NewChange {
+pub(super) fn update(
+    patch: ServerPatch,
+    current: &ServerSpec,
+    attributes: Vec<AttributeChange>,
+    reason: String,
+) -> NewChange {
     NewChange {
         kind: Kind::Update,
         action: Action::Update,
-        impact: impact::update(&patch, false),
+        impact: impact::update(&patch, current, false),
         operation: Operation::Update { patch, replication_support: None },
         attributes,
         reason,

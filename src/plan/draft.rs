@@ -11,6 +11,10 @@ pub(super) enum Kind {
     Create,
     /// Turns `azure.replication_support` on, after the server was created or migrated.
     Replication,
+    /// Flexible Server: a custom maintenance window, which the service takes only after create.
+    Maintenance,
+    /// Flexible Server: HA disabled before the update that enables it in another mode or zone.
+    HaOff,
     Update,
     /// A replica's storage growth split from its update, when it must come before the
     /// primary's update while the rest of the replica's update must come after it.
@@ -26,6 +30,8 @@ impl Kind {
         match self {
             Kind::Create => "create",
             Kind::Replication => "replication",
+            Kind::Maintenance => "maintenance",
+            Kind::HaOff => "ha-off",
             Kind::Update => "update",
             Kind::Storage => "storage",
             Kind::Migrate => "migrate",
@@ -104,6 +110,32 @@ impl Draft {
 
     pub(crate) fn change_mut(&mut self, id: &ChangeId) -> Option<&mut Change> {
         self.index.get(id).map(|&at| &mut self.changes[at])
+    }
+
+    /// Every change id in an order that keeps every edge (by wave, then server and id).
+    pub(crate) fn topological_order(&self) -> Vec<ChangeId> {
+        let mut changes = self.changes.clone();
+        super::graph::assign_waves(&mut changes);
+        super::graph::sort(&mut changes);
+        changes.into_iter().map(|change| change.id).collect()
+    }
+
+    /// Whether `after` waits for `before`, directly or through other changes.
+    pub(crate) fn depends(&self, after: &ChangeId, before: &ChangeId) -> bool {
+        let mut stack = vec![after.clone()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            let Some(change) = self.change(&id) else { continue };
+            for dependency in &change.depends_on {
+                if dependency == before {
+                    return true;
+                }
+                if seen.insert(dependency.clone()) {
+                    stack.push(dependency.clone());
+                }
+            }
+        }
+        false
     }
 
     /// Records that `after` waits for `before`, with the reason; a repeated edge is ignored.

@@ -19,6 +19,7 @@ pub(super) fn add_edges(planner: &mut Planner) {
     same_server(planner);
     configured_replicas(planner);
     live_replicas(planner);
+    one_write_at_a_time(planner);
 }
 
 /// Changes of one server that come in sequence.
@@ -39,6 +40,17 @@ fn same_server(planner: &mut Planner) {
                 let reason = format!("replication support is set on the new {server}, after cutover");
                 draft.edge(&migrate, &replication, reason);
             }
+        }
+        if let (Some(create), Some(window)) =
+            (draft.id(&server, Kind::Create), draft.id(&server, Kind::Maintenance))
+        {
+            let reason =
+                format!("{server}'s maintenance window is set once it exists (not accepted at create)");
+            draft.edge(&create, &window, reason);
+        }
+        if let (Some(off), Some(update)) = (draft.id(&server, Kind::HaOff), draft.id(&server, Kind::Update)) {
+            let reason = format!("HA is disabled on {server} before the update that enables it again");
+            draft.edge(&off, &update, reason);
         }
         if let (Some(delete), Some(create)) =
             (draft.id(&server, Kind::Delete), draft.id(&server, Kind::Create))
@@ -82,6 +94,7 @@ fn configured_replicas(planner: &mut Planner) {
             planner.request.live.get(&replica).and_then(|o| o.spec.replica_of.as_ref()) == Some(&primary);
         if let Some(update) = planner.draft.id(&replica, Kind::Update).filter(|_| stays_replica) {
             sizing(planner, &primary, &replica, &update);
+            autogrow(planner, &primary, &replica);
         }
     }
 }
@@ -106,13 +119,22 @@ fn after_primary(planner: &mut Planner, primary: &ServerName, replica: &ServerNa
                 "{primary}'s update turns replication support on (azure.replication_support = REPLICA), which \
                  {replica} needs, and leaves {primary} at its final size"
             ),
-            Kind::Update | Kind::Storage => {
+            Kind::Update if upgrades_version(planner, &primary_change) => format!(
+                "{replica} is created again after {primary}'s major version upgrade, from the upgraded server"
+            ),
+            Kind::Update | Kind::Storage | Kind::Maintenance | Kind::HaOff => {
                 format!("{replica} is created after {primary}'s update, so it starts from its final size")
             }
             Kind::Recreate | Kind::Delete => continue,
         };
         planner.draft.edge(&primary_change, id, reason);
     }
+}
+
+fn upgrades_version(planner: &Planner, id: &ChangeId) -> bool {
+    planner.draft.change(id).is_some_and(|change| {
+        matches!(&change.operation, super::model::Operation::Update { patch, .. } if patch.version.is_some())
+    })
 }
 
 fn has_replication(planner: &Planner, id: &ChangeId) -> bool {
@@ -257,6 +279,9 @@ fn compute_straddle(
 }
 
 fn describe_size(size: SkuSize) -> String {
+    if size.service == rules::Service::Flexible {
+        return format!("{}, {} GB", size.sku_name(), size.storage_gb);
+    }
     format!(
         "{}_{}_{}, {} connections, {} GB",
         size.tier.sku_prefix(),
@@ -303,9 +328,86 @@ fn live_replicas(planner: &mut Planner) {
             }
             _ => false,
         };
-        if let Some(update) = planner.draft.id(&primary, Kind::Update).filter(|_| too_small) {
+        let update = planner.draft.id(&primary, Kind::Update);
+        if let Some(update) = update.clone().filter(|id| upgrades_version(planner, id)) {
+            let reason = format!(
+                "replica {replica} is deleted before {primary}'s major version upgrade: the service upgrades only a \
+                 primary without replicas"
+            );
+            planner.draft.edge(&delete, &update, reason);
+        } else if let Some(update) = update.filter(|_| too_small) {
             let reason = format!("replica {replica} is deleted before {primary} grows past its size");
             planner.draft.edge(&delete, &update, reason);
+        }
+    }
+}
+
+/// Storage autogrow in a Flexible Server replication pair: a replica has it whenever its
+/// primary does, so it is enabled on the replica first and disabled on the primary first.
+fn autogrow(planner: &mut Planner, primary: &ServerName, replica: &ServerName) {
+    let autogrow_of = |planner: &Planner, server: &ServerName| {
+        let id = planner.draft.id(server, Kind::Update)?;
+        match &planner.draft.change(&id)?.operation {
+            super::model::Operation::Update { patch, .. } => patch.storage_autogrow.map(|on| (id, on)),
+            _ => None,
+        }
+    };
+    let flexible = planner.target(primary).is_some_and(|spec| spec.flexible.is_some());
+    if !flexible {
+        return;
+    }
+    let (primary_change, replica_change) = (autogrow_of(planner, primary), autogrow_of(planner, replica));
+    match (primary_change, replica_change) {
+        (Some((primary_id, true)), Some((replica_id, true))) => planner.draft.edge(
+            &replica_id,
+            &primary_id,
+            format!("storage autogrow is enabled on replica {replica} before its primary {primary}"),
+        ),
+        (Some((primary_id, false)), Some((replica_id, false))) => planner.draft.edge(
+            &primary_id,
+            &replica_id,
+            format!("storage autogrow is disabled on {primary} before its replica {replica}"),
+        ),
+        _ => {}
+    }
+}
+
+/// One write at a time in each Flexible Server replication set: the service locks a primary
+/// while one of its replicas is created, deleted or promoted, so the set's changes run one
+/// after another, in an order that keeps every other edge.
+fn one_write_at_a_time(planner: &mut Planner) {
+    let mut sets: std::collections::BTreeMap<ServerName, std::collections::BTreeSet<ServerName>> =
+        std::collections::BTreeMap::new();
+    let flexible = |planner: &Planner, name: &ServerName| {
+        planner
+            .target(name)
+            .or_else(|| planner.request.live.get(name).map(|o| &o.spec))
+            .is_some_and(|spec| spec.flexible.is_some())
+    };
+    for (primary, replicas) in planner.desired_replicas.iter().chain(planner.live_replicas.iter()) {
+        if !flexible(planner, primary) {
+            continue;
+        }
+        let set = sets.entry(primary.clone()).or_default();
+        set.insert(primary.clone());
+        set.extend(replicas.iter().cloned());
+    }
+    let order = planner.draft.topological_order();
+    for (primary, members) in sets {
+        let chain: Vec<ChangeId> = order
+            .iter()
+            .filter(|id| planner.draft.change(id).is_some_and(|change| members.contains(&change.server)))
+            .cloned()
+            .collect();
+        for pair in chain.windows(2) {
+            if planner.draft.depends(&pair[1], &pair[0]) {
+                continue;
+            }
+            let reason = format!(
+                "one write at a time in {primary}'s replication set: the service locks {primary} while a replica \
+                 is created, deleted or promoted"
+            );
+            planner.draft.edge(&pair[0], &pair[1], reason);
         }
     }
 }

@@ -3,8 +3,8 @@
 //! module only combines them per change.
 
 use super::model::{DowntimeRange, Impact};
-use crate::model::ServerPatch;
-use crate::rules::{self, Downtime, Key, PropertyChange};
+use crate::model::{ServerPatch, ServerSpec};
+use crate::rules::{self, Downtime, Key};
 
 fn impact(restart: bool, downtime: Downtime, basis: &str, data_migration: bool, reversible: bool) -> Impact {
     Impact {
@@ -21,18 +21,18 @@ pub(super) fn patch_keys(patch: &ServerPatch) -> Vec<Key> {
     patch.keys()
 }
 
-/// One in-place update: the worst of its properties' rules; one restart at most, because every
-/// change of the server is in the same update.
-pub(super) fn update(patch: &ServerPatch, replication_support: bool) -> Impact {
-    let mut keys = patch_keys(patch);
+/// One in-place update of `current`: the worst of its properties' rules; one restart at most,
+/// because every change of the server is in the same update.
+pub(super) fn update(patch: &ServerPatch, current: &ServerSpec, replication_support: bool) -> Impact {
+    let mut rules = patch.rules(current);
     if replication_support {
-        keys.push(Key::ReplicationSupport);
+        rules.extend(rules::property_rule(current.service(), Key::ReplicationSupport).copied());
     }
     let mut restart = false;
     let mut downtime = Downtime::NONE;
     let mut reversible = true;
-    for rule in keys.iter().filter_map(|key| rules::property_rule(*key)) {
-        restart |= matches!(rule.change, PropertyChange::Restart | PropertyChange::ParameterWithRestart);
+    for rule in &rules {
+        restart |= rule.change.restarts();
         downtime = downtime.max(rule.downtime);
         reversible &= rule.reversible;
     }
@@ -97,10 +97,33 @@ pub(super) fn delete() -> Impact {
 mod tests {
     use super::*;
 
+    fn single() -> ServerSpec {
+        ServerSpec::new(rules::Tier::GeneralPurpose, 4, 100, rules::PgVersion::V11, "fleetadmin", "local")
+    }
+
+    fn flexible(storage_gb: u32) -> ServerSpec {
+        ServerSpec::flexible("Standard_D4ds_v5", storage_gb, rules::PgVersion::V16, "fleetadmin", "local")
+    }
+
+    #[test]
+    fn flexible_storage_grows_online_except_across_4_tib() {
+        let grow = |to| ServerPatch { storage_gb: Some(to), ..ServerPatch::default() };
+        assert!(!update(&grow(512), &flexible(256), false).restart);
+        assert!(!update(&grow(4096), &flexible(2048), false).restart);
+        let across = update(&grow(8192), &flexible(4096), false);
+        assert!(across.restart);
+        assert_eq!(across.downtime_basis, Downtime::FLEXIBLE_STORAGE_OFFLINE.basis);
+        let sku = ServerPatch { sku: Some("Standard_D8ds_v5".into()), ..ServerPatch::default() };
+        assert!(update(&sku, &flexible(256), false).restart);
+        let upgrade = ServerPatch { version: Some(rules::PgVersion::V17), ..ServerPatch::default() };
+        let upgrade = update(&upgrade, &flexible(256), false);
+        assert!(upgrade.restart && !upgrade.reversible);
+    }
+
     #[test]
     fn online_only_update_does_not_restart() {
         let patch = ServerPatch { backup_retention_days: Some(14), ..ServerPatch::default() };
-        let impact = update(&patch, false);
+        let impact = update(&patch, &single(), false);
         assert!(!impact.restart);
         assert_eq!(impact.downtime_seconds, DowntimeRange { min: 0, max: 0 });
         assert!(impact.reversible);
@@ -109,7 +132,7 @@ mod tests {
     #[test]
     fn compute_and_storage_update_restarts_and_is_irreversible() {
         let patch = ServerPatch { vcores: Some(8), storage_gb: Some(200), ..ServerPatch::default() };
-        let impact = update(&patch, false);
+        let impact = update(&patch, &single(), false);
         assert!(impact.restart);
         assert_eq!(impact.downtime_seconds.max, Downtime::COMPUTE_SCALING.max_seconds);
         assert!(!impact.reversible, "storage can never shrink back");
@@ -117,7 +140,7 @@ mod tests {
 
     #[test]
     fn replication_support_alone_restarts() {
-        let impact = update(&ServerPatch::default(), true);
+        let impact = update(&ServerPatch::default(), &single(), true);
         assert!(impact.restart);
         assert_eq!(impact.downtime_basis, Downtime::RESTART.basis);
     }

@@ -180,8 +180,8 @@ pub enum Operation {
     /// `crate::migrate::Phase` (create the target, freeze, dump, restore, verify, cutover,
     /// retire the source).
     Migrate {
-        from: ServerSpec,
-        to: ServerSpec,
+        from: Box<ServerSpec>,
+        to: Box<ServerSpec>,
         /// The staging server the copy is built on before cutover
         /// (`crate::model::staging_name`).
         staging: ServerName,

@@ -10,7 +10,7 @@ use super::decide::{self, Assessment};
 use super::draft::{Kind, NewChange};
 use super::impact;
 use super::model::{Action, AttributeChange, ChangeId, Operation};
-use crate::model::{ServerName, ServerPatch};
+use crate::model::{ServerName, ServerPatch, ServerSpec};
 use crate::rules::{Key, ReplicationSupport};
 use serde_json::Value;
 
@@ -25,16 +25,18 @@ pub(super) fn support(
     changes: &mut Vec<NewChange>,
     gets_replica: bool,
 ) {
-    if !gets_replica {
+    // `azure.replication_support` is a Single Server parameter: a Flexible Server of a tier
+    // with replicas always has replication on.
+    if !gets_replica || own.target.flexible.is_some() {
         return;
     }
     let has = |changes: &[NewChange], kind| changes.iter().any(|change| change.kind == kind);
     if has(changes, Kind::Create) {
-        changes.push(replication(primary, false));
+        changes.push(replication(primary, &own.target, false));
         return;
     }
     if own.migrates {
-        changes.push(replication(primary, true));
+        changes.push(replication(primary, &own.target, true));
         return;
     }
     let Some(live) = request.live.get(primary) else { return };
@@ -55,6 +57,7 @@ pub(super) fn support(
         None => {
             changes.push(decide::update(
                 ServerPatch::default(),
+                &live.spec,
                 vec![enabling(before)],
                 format!("{primary}: {why}"),
             ));
@@ -63,14 +66,14 @@ pub(super) fn support(
     };
     if let Operation::Update { patch, replication_support } = &mut update.operation {
         *replication_support = Some(ReplicationSupport::Replica);
-        update.impact = impact::update(patch, true);
+        update.impact = impact::update(patch, &live.spec, true);
     }
 }
 
 /// Its own change turning replication support on, for a server the plan creates or migrates:
 /// what the service sets on a new server is not known, and the setting needs a restart, so it
 /// is made once the server exists and before any replica is created.
-fn replication(primary: &ServerName, migrated: bool) -> NewChange {
+fn replication(primary: &ServerName, spec: &ServerSpec, migrated: bool) -> NewChange {
     let when = if migrated {
         "after the migration's cutover (one more short restart of the new server)"
     } else {
@@ -89,7 +92,7 @@ fn replication(primary: &ServerName, migrated: bool) -> NewChange {
         },
         attributes: vec![enabling(Value::Null)],
         impact: if migrated {
-            impact::update(&ServerPatch::default(), true)
+            impact::update(&ServerPatch::default(), spec, true)
         } else {
             impact::new_server_replication()
         },
@@ -110,7 +113,8 @@ impl Planner<'_> {
             return None;
         }
         patch.storage_gb = None;
-        change.impact = impact::update(patch, replication_support.is_some());
+        let live = &self.request.live[replica].spec;
+        change.impact = impact::update(patch, live, replication_support.is_some());
         let (moved, kept): (Vec<_>, Vec<_>) =
             change.attributes.drain(..).partition(|attribute| attribute.path == Key::StorageGb);
         change.attributes = kept;
@@ -118,7 +122,7 @@ impl Planner<'_> {
         let new = NewChange {
             kind: Kind::Storage,
             action: Action::Update,
-            impact: impact::update(&storage, false),
+            impact: impact::update(&storage, live, false),
             operation: Operation::Update { patch: storage, replication_support: None },
             attributes: moved,
             reason: format!(

@@ -1,7 +1,7 @@
 //! What changing each property costs (DOMAIN.md §2): in place and online, in place with a
 //! restart, grow-only, or create-only (pgfleet migrates with dump/restore instead of replacing).
 
-use super::{Key, PgVersion, Tier};
+use super::{Key, ONLINE_GROW_LIMIT_GB, PgVersion, Service, StorageType, Tier};
 use serde::Serialize;
 
 /// How the service can change a property of an existing server.
@@ -18,6 +18,19 @@ pub enum PropertyChange {
     CreateOnly,
     /// Changed by a parameter write followed by an explicit restart.
     ParameterWithRestart,
+    /// Flexible Server's in-place major version upgrade: the server is offline while it runs,
+    /// and it cannot be undone.
+    OfflineUpgrade,
+}
+
+impl PropertyChange {
+    /// Whether the change takes the server down for a while (clients see a restart).
+    pub fn restarts(self) -> bool {
+        matches!(
+            self,
+            PropertyChange::Restart | PropertyChange::ParameterWithRestart | PropertyChange::OfflineUpgrade
+        )
+    }
 }
 
 /// Expected downtime of a change, with the fact it rests on.
@@ -56,6 +69,27 @@ impl Downtime {
         min_seconds: 60,
         max_seconds: 3600,
         basis: "writes are frozen from the start of the dump until cutover; the window grows with the data size (docs/service-rules.md: a create-only change is a dump/restore to a new server)",
+    };
+
+    /// A Flexible Server compute change: near-zero-downtime scaling switches to a new VM
+    /// (10–30 s, plus DNS), regular scaling (replicas, 1–2 vCore Burstable) takes minutes.
+    pub(crate) const FLEXIBLE_COMPUTE_SCALING: Downtime = Downtime {
+        min_seconds: 10,
+        max_seconds: 600,
+        basis: "Flexible Server compute scaling restarts the server: 10–30 s with near-zero-downtime scaling, 2–10 min when it falls back to regular scaling (replicas, 1–2 vCore Burstable sizes); with HA the standby is scaled first, then the primary, without a failover (docs/service-rules.md, \"Flexible Server\")",
+    };
+    /// A Flexible Server storage grow that cannot be done online: across 4096 GiB on Premium SSD,
+    /// or any size change on Premium SSD v2.
+    pub(crate) const FLEXIBLE_STORAGE_OFFLINE: Downtime = Downtime {
+        min_seconds: 30,
+        max_seconds: 600,
+        basis: "this storage grow restarts the server (Premium SSD across 4096 GiB, or any Premium SSD v2 size change): 2–10 min, under 30 s with near-zero-downtime scaling (docs/service-rules.md, \"Flexible Server\")",
+    };
+    /// Flexible Server's in-place major version upgrade: the server stops while it runs.
+    pub(crate) const MAJOR_VERSION_UPGRADE: Downtime = Downtime {
+        min_seconds: 60,
+        max_seconds: 3600,
+        basis: "an in-place major version upgrade stops the server while it runs; the time grows with the number and size of objects, and it cannot be undone (docs/service-rules.md, \"Flexible Server\")",
     };
 
     /// The larger of two ranges, keeping the basis of the longer one.
@@ -156,18 +190,127 @@ const PROPERTY_RULES: &[PropertyRule] = &[
     ),
 ];
 
-/// The rule for a fleet-file key, or `None` for keys that are not server properties
-/// (`replica_of` is a relationship: removing it is a promote, adding it is refused).
-pub fn property_rule(key: Key) -> Option<&'static PropertyRule> {
-    PROPERTY_RULES.iter().find(|rule| rule.key == key)
+/// Flexible Server's property rules (DOMAIN-FLEXIBLE.md §5). Every tier moves in place; the
+/// major version upgrades in place (irreversible); storage grows online except where
+/// [`flexible_storage_grow_restarts`] says; the storage type, zone, geo-redundant backup,
+/// location and admin login are set only at create.
+const FLEXIBLE_PROPERTY_RULES: &[PropertyRule] = &[
+    rule(
+        Key::Sku,
+        PropertyChange::Restart,
+        Downtime::FLEXIBLE_COMPUTE_SCALING,
+        true,
+        "concepts-scaling-resources (any tier to any tier, restart)",
+    ),
+    rule(
+        Key::StorageGb,
+        PropertyChange::GrowOnly,
+        Downtime::NONE,
+        false,
+        "how-to-scale-storage-size (grow only; online up to 4096 GiB)",
+    ),
+    rule(Key::BackupRetentionDays, PropertyChange::Online, Downtime::NONE, true, "concepts-backup-restore"),
+    rule(Key::StorageAutogrow, PropertyChange::Online, Downtime::NONE, true, "how-to-auto-grow-storage"),
+    rule(Key::Iops, PropertyChange::Online, Downtime::NONE, true, "how-to-scale-storage-performance"),
+    rule(Key::Throughput, PropertyChange::Online, Downtime::NONE, true, "how-to-scale-storage-performance"),
+    rule(
+        Key::HighAvailability,
+        PropertyChange::Online,
+        Downtime::NONE,
+        true,
+        "how-to-configure-high-availability (enable/disable is online)",
+    ),
+    rule(
+        Key::StandbyZone,
+        PropertyChange::Online,
+        Downtime::NONE,
+        true,
+        "how-to-configure-high-availability",
+    ),
+    rule(Key::MaintenanceWindow, PropertyChange::Online, Downtime::NONE, true, "concepts-maintenance"),
+    rule(Key::PublicNetworkAccess, PropertyChange::Online, Downtime::NONE, true, "how-to-networking"),
+    rule(Key::Tags, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(Key::AdminPassword, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(
+        Key::Version,
+        PropertyChange::OfflineUpgrade,
+        Downtime::MAJOR_VERSION_UPGRADE,
+        false,
+        "concepts-major-version-upgrade (in place, irreversible)",
+    ),
+    rule(Key::StorageType, PropertyChange::CreateOnly, Downtime::MIGRATION, false, "premium-ssd-v2"),
+    rule(
+        Key::GeoRedundantBackup,
+        PropertyChange::CreateOnly,
+        Downtime::MIGRATION,
+        false,
+        "arm-spec (read, create)",
+    ),
+    rule(Key::Zone, PropertyChange::CreateOnly, Downtime::MIGRATION, false, "arm-spec; limits"),
+    rule(Key::Location, PropertyChange::CreateOnly, Downtime::MIGRATION, false, "azurerm ForceNew"),
+    rule(Key::AdminLogin, PropertyChange::CreateOnly, Downtime::MIGRATION, false, "arm-spec (read, create)"),
+    rule(
+        Key::Service,
+        PropertyChange::CreateOnly,
+        Downtime::MIGRATION,
+        false,
+        "DESIGN: a service change migrates",
+    ),
+];
+
+/// The rule of a fleet-file key on `service`, or `None` for keys that are not server
+/// properties of it (`replica_of` is a relationship: removing it is a promote, adding it is
+/// refused).
+pub fn property_rule(service: Service, key: Key) -> Option<&'static PropertyRule> {
+    const SERVICE_CHANGE: PropertyRule = rule(
+        Key::Service,
+        PropertyChange::CreateOnly,
+        Downtime::MIGRATION,
+        false,
+        "DESIGN: a service change migrates",
+    );
+    match service {
+        Service::Single if key == Key::Service => Some(&SERVICE_CHANGE),
+        Service::Single => PROPERTY_RULES.iter().find(|rule| rule.key == key),
+        Service::Flexible => FLEXIBLE_PROPERTY_RULES.iter().find(|rule| rule.key == key),
+    }
 }
 
-/// Whether changing these keys in place restarts the server (compute changes, and parameters
-/// that take effect at a restart).
-pub fn restarts(keys: impl IntoIterator<Item = Key>) -> bool {
-    keys.into_iter()
-        .filter_map(property_rule)
-        .any(|rule| matches!(rule.change, PropertyChange::Restart | PropertyChange::ParameterWithRestart))
+/// Whether changing `key` cannot be undone by changing it back, on the services that have it
+/// (storage grows and never shrinks; a create-only key migrates; a major upgrade is final).
+pub fn is_irreversible(key: Key) -> bool {
+    key.services().iter().any(|&service| property_rule(service, key).is_some_and(|rule| !rule.reversible))
+}
+
+/// A Flexible Server storage grow that restarts the server: on Premium SSD, a grow from 4096
+/// GiB or less to more than 4096 GiB; on Premium SSD v2, any size change (no online resize).
+pub fn flexible_storage_grow_restarts(storage_type: StorageType, from_gb: u32, to_gb: u32) -> bool {
+    match storage_type {
+        StorageType::Premium => from_gb <= ONLINE_GROW_LIMIT_GB && to_gb > ONLINE_GROW_LIMIT_GB,
+        StorageType::PremiumV2 => from_gb != to_gb,
+    }
+}
+
+/// The rule of a Flexible Server storage grow from `from_gb` to `to_gb`.
+pub fn flexible_storage_rule(storage_type: StorageType, from_gb: u32, to_gb: u32) -> PropertyRule {
+    if flexible_storage_grow_restarts(storage_type, from_gb, to_gb) {
+        rule(
+            Key::StorageGb,
+            PropertyChange::Restart,
+            Downtime::FLEXIBLE_STORAGE_OFFLINE,
+            false,
+            "how-to-scale-storage-size (offline across 4096 GiB); premium-ssd-v2 (no online resize)",
+        )
+    } else {
+        *property_rule(Service::Flexible, Key::StorageGb).expect("storage_gb has a rule")
+    }
+}
+
+/// Whether changing these keys in place on `service` restarts the server (compute changes,
+/// parameters that take effect at a restart, a major version upgrade). Storage grows that
+/// restart are judged with the sizes: [`flexible_storage_grow_restarts`].
+pub fn restarts(service: Service, keys: impl IntoIterator<Item = Key>) -> bool {
+    keys.into_iter().filter_map(|key| property_rule(service, key)).any(|rule| rule.change.restarts())
 }
 
 /// How a server can move between tiers.
@@ -216,16 +359,21 @@ pub enum VersionChange {
     Same,
     /// No in-place major upgrade: dump/restore to a new server (D-VER).
     UpgradeByMigration,
+    /// Flexible Server's in-place major version upgrade (its replicas are deleted first and
+    /// created again after).
+    UpgradeInPlace,
     /// pg_dump output of a newer server is not guaranteed to restore into an older one.
     DowngradeRefused,
 }
 
-/// Decides how a version change happens.
-pub fn version_change(from: PgVersion, to: PgVersion) -> VersionChange {
-    match from.cmp(&to) {
-        std::cmp::Ordering::Equal => VersionChange::Same,
-        std::cmp::Ordering::Less => VersionChange::UpgradeByMigration,
-        std::cmp::Ordering::Greater => VersionChange::DowngradeRefused,
+/// Decides how a version change happens on `service`: Single Server has no in-place upgrade;
+/// Flexible Server upgrades in place (and deletes the replicas first).
+pub fn version_change(service: Service, from: PgVersion, to: PgVersion) -> VersionChange {
+    match (from.cmp(&to), service) {
+        (std::cmp::Ordering::Equal, _) => VersionChange::Same,
+        (std::cmp::Ordering::Less, Service::Single) => VersionChange::UpgradeByMigration,
+        (std::cmp::Ordering::Less, Service::Flexible) => VersionChange::UpgradeInPlace,
+        (std::cmp::Ordering::Greater, _) => VersionChange::DowngradeRefused,
     }
 }
 
@@ -236,7 +384,7 @@ mod tests {
     #[test]
     fn compute_properties_restart() {
         for key in [Key::Tier, Key::Generation, Key::Vcores] {
-            let rule = property_rule(key).unwrap();
+            let rule = property_rule(Service::Single, key).unwrap();
             assert_eq!(rule.change, PropertyChange::Restart, "{key}");
             assert_eq!(rule.downtime, Downtime::COMPUTE_SCALING, "{key}");
             assert!(rule.reversible, "{key}");
@@ -246,7 +394,7 @@ mod tests {
 
     #[test]
     fn storage_only_grows_and_is_online() {
-        let rule = property_rule(Key::StorageGb).unwrap();
+        let rule = property_rule(Service::Single, Key::StorageGb).unwrap();
         assert_eq!(rule.change, PropertyChange::GrowOnly);
         assert_eq!(storage_change(100, 200), StorageChange::Grow);
         assert_eq!(storage_change(100, 100), StorageChange::Same);
@@ -265,7 +413,7 @@ mod tests {
             Key::Tags,
             Key::AdminPassword,
         ] {
-            let rule = property_rule(key).unwrap();
+            let rule = property_rule(Service::Single, key).unwrap();
             assert_eq!(rule.change, PropertyChange::Online, "{key}");
             assert_eq!(rule.downtime.max_seconds, 0, "{key}");
         }
@@ -274,7 +422,7 @@ mod tests {
     #[test]
     fn create_only_properties_migrate() {
         for key in [Key::Version, Key::GeoRedundantBackup, Key::Location, Key::AdminLogin] {
-            let rule = property_rule(key).unwrap();
+            let rule = property_rule(Service::Single, key).unwrap();
             assert_eq!(rule.change, PropertyChange::CreateOnly, "{key}");
             assert_eq!(rule.downtime, Downtime::MIGRATION, "{key}");
         }
@@ -282,16 +430,16 @@ mod tests {
 
     #[test]
     fn replication_support_needs_a_restart() {
-        let rule = property_rule(Key::ReplicationSupport).unwrap();
+        let rule = property_rule(Service::Single, Key::ReplicationSupport).unwrap();
         assert_eq!(rule.change, PropertyChange::ParameterWithRestart);
         assert_eq!(rule.downtime, Downtime::RESTART);
     }
 
     #[test]
     fn replica_of_is_not_a_property() {
-        assert!(property_rule(Key::ReplicaOf).is_none());
-        assert!(restarts([Key::Vcores, Key::Tags]));
-        assert!(!restarts([Key::StorageGb, Key::Tags]));
+        assert!(property_rule(Service::Single, Key::ReplicaOf).is_none());
+        assert!(restarts(Service::Single, [Key::Vcores, Key::Tags]));
+        assert!(!restarts(Service::Single, [Key::StorageGb, Key::Tags]));
     }
 
     #[test]
@@ -309,10 +457,37 @@ mod tests {
     #[test]
     fn version_changes() {
         use PgVersion::*;
-        assert_eq!(version_change(V11, V11), VersionChange::Same);
-        assert_eq!(version_change(V10, V11), VersionChange::UpgradeByMigration);
-        assert_eq!(version_change(V9_6, V10), VersionChange::UpgradeByMigration);
-        assert_eq!(version_change(V11, V10), VersionChange::DowngradeRefused);
+        let single = |from, to| version_change(Service::Single, from, to);
+        assert_eq!(single(V11, V11), VersionChange::Same);
+        assert_eq!(single(V10, V11), VersionChange::UpgradeByMigration);
+        assert_eq!(single(V9_6, V10), VersionChange::UpgradeByMigration);
+        assert_eq!(single(V11, V10), VersionChange::DowngradeRefused);
+        assert_eq!(version_change(Service::Flexible, V14, V17), VersionChange::UpgradeInPlace);
+        assert_eq!(version_change(Service::Flexible, V17, V16), VersionChange::DowngradeRefused);
+    }
+
+    #[test]
+    fn flexible_rules() {
+        let flexible = |key| property_rule(Service::Flexible, key).unwrap();
+        assert_eq!(flexible(Key::Sku).change, PropertyChange::Restart);
+        assert_eq!(flexible(Key::Version).change, PropertyChange::OfflineUpgrade);
+        assert!(!flexible(Key::Version).reversible);
+        for key in [Key::StorageType, Key::GeoRedundantBackup, Key::Zone, Key::AdminLogin, Key::Service] {
+            assert_eq!(flexible(key).change, PropertyChange::CreateOnly, "{key}");
+        }
+        for key in [Key::HighAvailability, Key::MaintenanceWindow, Key::Iops, Key::BackupRetentionDays] {
+            assert_eq!(flexible(key).change, PropertyChange::Online, "{key}");
+        }
+        assert!(property_rule(Service::Flexible, Key::Vcores).is_none());
+        assert!(restarts(Service::Flexible, [Key::Sku]));
+        assert!(!flexible_storage_grow_restarts(StorageType::Premium, 128, 4096));
+        assert!(!flexible_storage_grow_restarts(StorageType::Premium, 4096, 4095));
+        assert!(flexible_storage_grow_restarts(StorageType::Premium, 4096, 8192));
+        assert!(flexible_storage_grow_restarts(StorageType::Premium, 2048, 8192));
+        assert!(!flexible_storage_grow_restarts(StorageType::Premium, 8192, 16384));
+        assert!(flexible_storage_grow_restarts(StorageType::PremiumV2, 100, 101));
+        assert_eq!(flexible_storage_rule(StorageType::PremiumV2, 100, 200).change, PropertyChange::Restart);
+        assert_eq!(flexible_storage_rule(StorageType::Premium, 128, 256).change, PropertyChange::GrowOnly);
     }
 
     #[test]

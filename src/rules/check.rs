@@ -10,6 +10,11 @@
 
 use super::refusal::{Key, Refusal, Rule};
 use super::replicas::{ReplicaShortfall, SkuSize, replica_resize_shortfall};
+use super::{
+    FLEXIBLE_RETENTION_DAYS, HaMode, MaintenanceWindow, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS,
+    PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, Service, StorageType, ZONES,
+    flexible_sku,
+};
 use super::{FORBIDDEN_ADMIN_LOGINS, Tier};
 use super::{
     GEO_BACKUP_TIERS, Generation, MAX_REPLICAS_PER_PRIMARY, PgVersion, RETENTION_DAYS, ReplicationSupport,
@@ -39,12 +44,34 @@ pub struct Shape<'a> {
     pub location: &'a str,
     /// The primary's name, on a replica.
     pub replica_of: Option<&'a str>,
+    /// What only a Flexible Server has; `None` on a Single Server. On a flexible server `tier`
+    /// and `vcores` are its SKU's.
+    pub flexible: Option<FlexibleShape<'a>>,
+}
+
+/// The facts of a Flexible Server that only it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlexibleShape<'a> {
+    pub sku: &'a str,
+    pub storage_type: StorageType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub high_availability: HaMode,
+    pub zone: Option<&'a str>,
+    pub standby_zone: Option<&'a str>,
+    pub maintenance_window: Option<MaintenanceWindow>,
 }
 
 impl Shape<'_> {
+    /// Which service runs the server.
+    pub fn service(&self) -> Service {
+        if self.flexible.is_some() { Service::Flexible } else { Service::Single }
+    }
+
     /// The size replica rules compare.
     pub fn size(&self) -> SkuSize {
         SkuSize {
+            service: self.service(),
             tier: self.tier,
             generation: self.generation,
             vcores: self.vcores,
@@ -52,9 +79,12 @@ impl Shape<'_> {
         }
     }
 
-    /// `GP_Gen5_8`, formed even when the catalog does not sell it.
+    /// `Standard_D4ds_v5`, or `GP_Gen5_8` (formed even when the catalog does not sell it).
     pub fn sku_name(&self) -> String {
-        self.size().sku_name()
+        match self.flexible {
+            Some(flexible) => flexible.sku.to_string(),
+            None => self.size().sku_name(),
+        }
     }
 
     pub fn is_replica(&self) -> bool {
@@ -96,8 +126,13 @@ pub(crate) fn server_problems(server: &Shape) -> Vec<Refusal> {
             ),
         ));
     }
+    if let Some(flexible) = &server.flexible {
+        problems.extend(flexible_problems(server, flexible));
+        return problems;
+    }
     problems.extend(sku_problem(server));
     problems.extend(storage_problem(server));
+    problems.extend(version_not_run(server));
     if !RETENTION_DAYS.contains(&server.backup_retention_days) {
         problems.push(Refusal::new(
             Rule::RetentionOutOfRange,
@@ -170,14 +205,219 @@ fn storage_problem(server: &Shape) -> Option<Refusal> {
     })
 }
 
+/// A version the server's service does not run at all (16 on Single Server, 10 on Flexible
+/// Server).
+fn version_not_run(server: &Shape) -> Option<Refusal> {
+    let service = server.service();
+    if server.version.services().contains(&service) {
+        return None;
+    }
+    let versions: Vec<&str> = service.versions().into_iter().map(PgVersion::as_str).collect();
+    let other = if service == Service::Single { Service::Flexible } else { Service::Single };
+    Some(Refusal::new(
+        Rule::RetiredVersion,
+        Key::Version,
+        format!("{} does not run PostgreSQL {}", service.title(), server.version),
+        format!(
+            "{} runs {}; for {} set service = \"{}\"",
+            service.title(),
+            versions.join(", "),
+            server.version,
+            other.as_str()
+        ),
+    ))
+}
+
+/// Every problem of a Flexible Server on its own: SKU, storage size and type, IOPS and
+/// throughput, HA and zones, retention, maintenance window, version (DOMAIN-FLEXIBLE.md).
+fn flexible_problems(server: &Shape, flexible: &FlexibleShape) -> Vec<Refusal> {
+    let mut problems = Vec::new();
+    let sku = flexible_sku(flexible.sku);
+    if sku.is_none() {
+        problems.push(Refusal::new(
+            Rule::SkuNotOffered,
+            Key::Sku,
+            format!("{:?} is not a Flexible Server SKU pgfleet knows", flexible.sku),
+            "name one of the Burstable (Standard_B…ms), General Purpose (Standard_D…s_v3, ds_v4, ds_v5, ads_v5) or \
+             Memory Optimized (Standard_E…) sizes listed in docs/service-rules.md",
+        ));
+    }
+    problems.extend(version_not_run(server));
+    let storage = server.storage_gb;
+    match flexible.storage_type {
+        StorageType::Premium if !PREMIUM_SSD_SIZES_GB.contains(&storage) => {
+            let next = PREMIUM_SSD_SIZES_GB.iter().find(|&&size| size >= storage);
+            let sizes: Vec<String> = PREMIUM_SSD_SIZES_GB.iter().map(u32::to_string).collect();
+            problems.push(Refusal::new(
+                Rule::StorageOutOfRange,
+                Key::StorageGb,
+                format!("{storage} GiB is not a Premium SSD size"),
+                match next {
+                    Some(next) => {
+                        format!("use storage_gb = {next}; Premium SSD sizes are {} GiB", sizes.join(", "))
+                    }
+                    None => format!("Premium SSD sizes are {} GiB", sizes.join(", ")),
+                },
+            ));
+        }
+        StorageType::PremiumV2 if !PREMIUM_V2_SIZE_GB.contains(&storage) => problems.push(Refusal::new(
+            Rule::StorageOutOfRange,
+            Key::StorageGb,
+            format!("{storage} GiB is outside Premium SSD v2's range"),
+            format!(
+                "Premium SSD v2 is {} to {} GiB, in whole GiB",
+                PREMIUM_V2_SIZE_GB.start(),
+                PREMIUM_V2_SIZE_GB.end()
+            ),
+        )),
+        _ => {}
+    }
+    if flexible.storage_type == StorageType::PremiumV2 {
+        let mut why = Vec::new();
+        if !tier_supports(server.tier, TierFeature::PremiumV2Storage) {
+            why.push(format!("is not offered on {}", server.tier));
+        }
+        if server.version.major() < PREMIUM_V2_MIN_VERSION.parse().unwrap_or(14) {
+            why.push(format!(
+                "needs PostgreSQL {PREMIUM_V2_MIN_VERSION} or later (this server runs {})",
+                server.version
+            ));
+        }
+        if server.storage_autogrow {
+            why.push("has no autogrow (set storage_autogrow = false)".to_string());
+        }
+        for reason in why {
+            problems.push(Refusal::new(
+                Rule::StorageTypeNotOffered,
+                Key::StorageType,
+                format!("Premium SSD v2 {reason}"),
+                "use storage_type = \"Premium_LRS\", or meet Premium SSD v2's conditions: General Purpose or Memory \
+                 Optimized, PostgreSQL 14 or later, storage_autogrow = false",
+            ));
+        }
+    }
+    for (key, value, range, unit) in [
+        (Key::Iops, flexible.iops, PREMIUM_V2_IOPS, "IOPS"),
+        (Key::Throughput, flexible.throughput, PREMIUM_V2_THROUGHPUT, "MB/s"),
+    ] {
+        let Some(value) = value else { continue };
+        if flexible.storage_type != StorageType::PremiumV2 {
+            problems.push(Refusal::new(
+                Rule::InvalidStoragePerformance,
+                key,
+                format!(
+                    "{key} is provisioned only on Premium SSD v2, and this server uses {}",
+                    flexible.storage_type
+                ),
+                format!("remove {key}, or set storage_type = \"{}\"", StorageType::PremiumV2),
+            ));
+        } else if !range.contains(&value) {
+            problems.push(Refusal::new(
+                Rule::InvalidStoragePerformance,
+                key,
+                format!("{value} {unit} is outside Premium SSD v2's range"),
+                format!("set {key} from {} to {}", range.start(), range.end()),
+            ));
+        }
+    }
+    if flexible.high_availability.is_enabled() && !tier_supports(server.tier, TierFeature::HighAvailability) {
+        problems.push(Refusal::new(
+            Rule::HaNotOffered,
+            Key::HighAvailability,
+            format!("high availability is not offered on {}", server.tier),
+            "set high_availability = \"Disabled\", or choose a General Purpose or Memory Optimized sku",
+        ));
+    }
+    for (key, zone) in [(Key::Zone, flexible.zone), (Key::StandbyZone, flexible.standby_zone)] {
+        if let Some(zone) = zone.filter(|zone| !ZONES.contains(zone)) {
+            problems.push(Refusal::new(
+                Rule::InvalidZone,
+                key,
+                format!("{zone:?} is not an availability zone"),
+                format!("zones are {}", ZONES.join(", ")),
+            ));
+        }
+    }
+    if let Some(standby) = flexible.standby_zone {
+        if flexible.high_availability != HaMode::ZoneRedundant {
+            problems.push(Refusal::new(
+                Rule::InvalidZone,
+                Key::StandbyZone,
+                format!("standby_zone is set but high_availability is {}", flexible.high_availability),
+                "a standby zone exists only with high_availability = \"ZoneRedundant\"; remove standby_zone or set it",
+            ));
+        } else if flexible.zone == Some(standby) {
+            problems.push(Refusal::new(
+                Rule::InvalidZone,
+                Key::StandbyZone,
+                format!("standby_zone is zone {standby}, the server's own zone"),
+                "a zone-redundant standby runs in another zone than the server",
+            ));
+        }
+    }
+    if !FLEXIBLE_RETENTION_DAYS.contains(&server.backup_retention_days) {
+        problems.push(Refusal::new(
+            Rule::RetentionOutOfRange,
+            Key::BackupRetentionDays,
+            format!("{} days is outside the retention range", server.backup_retention_days),
+            format!(
+                "keep backups {} to {} days",
+                FLEXIBLE_RETENTION_DAYS.start(),
+                FLEXIBLE_RETENTION_DAYS.end()
+            ),
+        ));
+    }
+    if let Some(window) = flexible.maintenance_window.filter(|window| window.hour > 23 || window.minute > 59)
+    {
+        problems.push(Refusal::new(
+            Rule::InvalidMaintenanceWindow,
+            Key::MaintenanceWindow,
+            format!("{:02}:{:02} is not a time of day", window.hour, window.minute),
+            "hour is 0–23 and minute 0–59, in UTC",
+        ));
+    }
+    problems
+}
+
+/// A key set on a server of a service that does not have it: `vcores` or `ssl_enforcement` on
+/// a flexible server, `sku` on a single one.
+pub(crate) fn key_not_in_service(key: Key, service: Service) -> Option<Refusal> {
+    if key.is_of(service) {
+        return None;
+    }
+    let hint = match (key, service) {
+        (Key::Tier | Key::Vcores | Key::Generation, Service::Flexible) => {
+            "a Flexible Server's compute is its sku (for example sku = \"Standard_D4ds_v5\"); tier and vCores are \
+             derived from it"
+                .to_string()
+        }
+        (Key::SslEnforcement | Key::MinimalTlsVersion, Service::Flexible) => {
+            "Flexible Server always offers TLS 1.2 or later; remove the key".to_string()
+        }
+        (Key::Sku, Service::Single) => {
+            "a Single Server's compute is tier, generation and vcores; for a Flexible Server set service = \"flexible\""
+                .to_string()
+        }
+        (_, Service::Single) => format!("{key} is a Flexible Server setting; set service = \"flexible\" to use it"),
+        (_, Service::Flexible) => format!("{key} is a Single Server setting; remove it"),
+    };
+    Some(Refusal::new(
+        Rule::KeyNotInService,
+        key,
+        format!("{key} is not a setting of {}", service.title()),
+        hint,
+    ))
+}
+
 /// A new server may not run a retired PostgreSQL version (existing servers on it keep running).
 pub(crate) fn new_server_version_problem(server: &Shape) -> Option<Refusal> {
     let version = server.version;
-    if version.is_supported() {
+    let service = server.service();
+    if version.offered_for_new(service) || !version.services().contains(&service) {
         return None;
     }
     let supported: Vec<&str> =
-        PgVersion::ALL.into_iter().filter(|v| v.is_supported()).map(|v| v.as_str()).collect();
+        PgVersion::ALL.into_iter().filter(|v| v.offered_for_new(service)).map(|v| v.as_str()).collect();
     Some(Refusal::new(
         Rule::RetiredVersion,
         Key::Version,
@@ -213,6 +453,21 @@ pub(crate) fn tag_problems<'t>(tags: impl IntoIterator<Item = &'t str>) -> Vec<R
 pub(crate) fn replica_problems(replica: &Shape, primary: &PrimaryFacts) -> Vec<Refusal> {
     let p = &primary.shape;
     let mut problems = Vec::new();
+    if replica.service() != p.service() {
+        problems.push(Refusal::new(
+            Rule::ReplicaAcrossServices,
+            Key::ReplicaOf,
+            format!(
+                "{} runs on {} and {} on {}; a replica runs on its primary's service",
+                p.name,
+                p.service().title(),
+                replica.name,
+                replica.service().title()
+            ),
+            format!("set service = \"{}\" on {}, as on {}", p.service(), replica.name, p.name),
+        ));
+        return problems;
+    }
     if let Some(grand) = p.replica_of {
         problems.push(Refusal::new(
             Rule::ReplicaOfReplica,
@@ -257,6 +512,38 @@ pub(crate) fn replica_problems(replica: &Shape, primary: &PrimaryFacts) -> Vec<R
         ));
     }
     problems.extend(size_problems(replica, p));
+    if let (Some(flexible), Some(_)) = (&replica.flexible, &p.flexible) {
+        if flexible.high_availability.is_enabled() {
+            problems.push(Refusal::new(
+                Rule::HaOnReplica,
+                Key::HighAvailability,
+                format!("replica {} cannot have high availability", replica.name),
+                "set high_availability = \"Disabled\" on the replica; its primary can have HA",
+            ));
+        }
+        if replica.geo_redundant_backup {
+            problems.push(Refusal::new(
+                Rule::GeoBackupOnReplica,
+                Key::GeoRedundantBackup,
+                format!(
+                    "replica {} cannot have geo-redundant backup: replicas have no backups",
+                    replica.name
+                ),
+                "set geo_redundant_backup = false on the replica",
+            ));
+        }
+        if p.storage_autogrow && !replica.storage_autogrow {
+            problems.push(Refusal::new(
+                Rule::ReplicaAutogrowBehindPrimary,
+                Key::StorageAutogrow,
+                format!("{} has storage autogrow on, so its replica {} must too", p.name, replica.name),
+                format!(
+                    "set storage_autogrow = true on {}, or turn it off on {} as well",
+                    replica.name, p.name
+                ),
+            ));
+        }
+    }
     for (key, replica_value, primary_value) in [
         (Key::Version, replica.version.as_str(), p.version.as_str()),
         (Key::AdminLogin, replica.admin_login, p.admin_login),
@@ -327,6 +614,17 @@ fn describe_shortfall(
                 hint,
             )
         }
+        ReplicaShortfall::Vcores { primary: wanted, replica: has } if r.service == Service::Flexible => {
+            Refusal::new(
+                Rule::ReplicaSmallerThanPrimary,
+                Key::Sku,
+                format!(
+                    "replica {replica} falls short of its primary {primary} in compute: {has} vCores against \
+                 {primary}'s {wanted}; a replica has at least its primary's compute"
+                ),
+                format!("choose a sku with {wanted} vCores or more for {replica}, or keep {primary} smaller"),
+            )
+        }
         ReplicaShortfall::Vcores { primary: wanted, replica: has } => Refusal::new(
             Rule::ReplicaSmallerThanPrimary,
             Key::Vcores,
@@ -376,6 +674,12 @@ pub(crate) fn check_create(server: &Shape, primary: Option<&PrimaryFacts>) -> Re
 /// auto-grow turned off on a replica, and `next`'s own rules.
 pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
     let mut problems = Vec::new();
+    if current.service() != next.service() {
+        return vec![create_only(Key::Service)];
+    }
+    if let (Some(now), Some(then)) = (&current.flexible, &next.flexible) {
+        problems.extend(flexible_update_problems(now, then));
+    }
     if tier_change(current.tier, next.tier) == TierChange::Migration {
         problems.push(Refusal::new(
             Rule::TierChangeNotInPlace,
@@ -395,7 +699,7 @@ pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
             format!("storage never shrinks: keep storage_gb at {} GB or more", current.storage_gb),
         ));
     }
-    match version_change(current.version, next.version) {
+    match version_change(current.service(), current.version, next.version) {
         VersionChange::Same => {}
         VersionChange::DowngradeRefused => problems.push(Refusal::new(
             Rule::VersionDowngrade,
@@ -407,6 +711,7 @@ pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
             ),
         )),
         VersionChange::UpgradeByMigration => problems.push(create_only(Key::Version)),
+        VersionChange::UpgradeInPlace => {}
     }
     for (key, changed) in [
         (Key::GeoRedundantBackup, current.geo_redundant_backup != next.geo_redundant_backup),
@@ -417,7 +722,11 @@ pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
             problems.push(create_only(key));
         }
     }
-    if next.is_replica() && current.storage_autogrow && !next.storage_autogrow {
+    if next.service() == Service::Single
+        && next.is_replica()
+        && current.storage_autogrow
+        && !next.storage_autogrow
+    {
         problems.push(Refusal::new(
             Rule::ReplicaAutogrowOff,
             Key::StorageAutogrow,
@@ -427,6 +736,32 @@ pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
     }
     problems
         .extend(server_problems(next).into_iter().filter(|problem| problem.rule != Rule::InvalidServerName));
+    problems
+}
+
+/// A Flexible Server's own in-place limits: the storage type and zone are set at create (a
+/// zone swap with the standby is a failover, not an update), and HA does not switch between
+/// SameZone and ZoneRedundant in one update.
+fn flexible_update_problems(current: &FlexibleShape, next: &FlexibleShape) -> Vec<Refusal> {
+    let mut problems = Vec::new();
+    if current.storage_type != next.storage_type {
+        problems.push(create_only(Key::StorageType));
+    }
+    if current.zone != next.zone && next.zone.is_some() {
+        problems.push(create_only(Key::Zone));
+    }
+    if current.high_availability.switch_needs_disable(next.high_availability) {
+        problems.push(Refusal::new(
+            Rule::HaModeSwitch,
+            Key::HighAvailability,
+            format!(
+                "Cannot switch Properties.HighAvailability.Mode directly from {} to {}. Please disable HA and then \
+                 enable HA.",
+                current.high_availability, next.high_availability
+            ),
+            "pgfleet plans this as two updates: HA disabled, then enabled in the new mode",
+        ));
+    }
     problems
 }
 
@@ -462,7 +797,7 @@ pub(crate) fn check_primary_resize<'a>(
         if let Some(shortfall) = replica_resize_shortfall((before.size(), after.size()), unchanged) {
             return Err(Refusal::new(
                 Rule::PrimaryLargerThanReplica,
-                key_of(shortfall),
+                key_of(after.service(), shortfall),
                 format!(
                     "The requested sku update would cause the master server to have a larger max_connections \
                      value than its replica(s): {} would outgrow its replica {} ({})",
@@ -487,7 +822,7 @@ pub(crate) fn check_replica_resize(primary: &Shape, before: &Shape, after: &Shap
         None => Ok(()),
         Some(shortfall) => Err(Refusal::new(
             Rule::ReplicaSmallerThanPrimary,
-            key_of(shortfall),
+            key_of(after.service(), shortfall),
             format!(
                 "The requested sku update would cause the replica server to have a smaller max_connections value \
                  than its master server: {} would fall short of {} ({})",
@@ -500,11 +835,58 @@ pub(crate) fn check_replica_resize(primary: &Shape, before: &Shape, after: &Shap
     }
 }
 
-fn key_of(shortfall: ReplicaShortfall) -> Key {
+fn key_of(service: Service, shortfall: ReplicaShortfall) -> Key {
     match shortfall {
+        ReplicaShortfall::Vcores { .. } if service == Service::Flexible => Key::Sku,
         ReplicaShortfall::MaxConnections { .. } | ReplicaShortfall::Vcores { .. } => Key::Vcores,
         ReplicaShortfall::Storage { .. } => Key::StorageGb,
     }
+}
+
+/// May a server change in place from `before` to `after` within its replication set: the
+/// change itself ([`check_update`]), its replicas' sizes ([`check_primary_resize`]) or its
+/// primary's ([`check_replica_resize`]), and autogrow across the pair
+/// ([`check_autogrow_pair`]). Every provider asks this before an update.
+///
+/// # Errors
+/// The first rule the change breaks.
+pub(crate) fn check_update_in_set(
+    before: &Shape,
+    after: &Shape,
+    primary: Option<&Shape>,
+    replicas: &[Shape],
+) -> Result<(), Refusal> {
+    check_update(before, after)?;
+    check_primary_resize(before, after, replicas)?;
+    for replica in replicas {
+        check_autogrow_pair(after, replica)?;
+    }
+    if let Some(primary) = primary {
+        check_replica_resize(primary, before, after)?;
+        check_autogrow_pair(primary, after)?;
+    }
+    Ok(())
+}
+
+/// May a Flexible Server replication pair be as `primary` and `replica` say? A replica has
+/// storage autogrow whenever its primary has it, so autogrow is enabled on the replicas first
+/// and disabled on the primary first.
+///
+/// # Errors
+/// [`Rule::ReplicaAutogrowBehindPrimary`].
+pub(crate) fn check_autogrow_pair(primary: &Shape, replica: &Shape) -> Result<(), Refusal> {
+    if primary.flexible.is_none() || !primary.storage_autogrow || replica.storage_autogrow {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Rule::ReplicaAutogrowBehindPrimary,
+        Key::StorageAutogrow,
+        format!(
+            "{} would have storage autogrow on while its replica {} has it off",
+            primary.name, replica.name
+        ),
+        format!("enable autogrow on {} first (or disable it on {} first)", replica.name, primary.name),
+    ))
 }
 
 /// May the admin password of `server` change? Not on a replica (it is replicated from the
@@ -622,6 +1004,7 @@ mod tests {
             admin_login: "fleetadmin",
             location: "westeurope",
             replica_of: None,
+            flexible: None,
         }
     }
 
@@ -771,12 +1154,24 @@ mod tests {
     }
 
     #[test]
+    fn every_rule_has_a_row_in_the_docs() {
+        let docs = include_str!("../../docs/service-rules.md");
+        for rule in Rule::ALL {
+            let row = format!("{} | `{}` |", rule.name(), rule.code_str());
+            assert!(docs.contains(&row), "docs/service-rules.md has no row for {rule:?}: {row}");
+        }
+    }
+
+    #[test]
     fn every_rule_has_one_code_and_the_service_codes_are_documented_ones() {
         for rule in Rule::ALL {
             let (code, origin) = rule.code();
             assert!(!code.is_empty());
             if origin == super::super::refusal::CodeOrigin::Service {
-                assert!(["InvalidUpgradeEdition", "UnsupportedUpdate"].contains(&code), "{rule:?}");
+                assert!(
+                    ["InvalidUpgradeEdition", "UnsupportedUpdate", "InvalidParameterValue"].contains(&code),
+                    "{rule:?}"
+                );
             }
         }
     }

@@ -15,17 +15,23 @@ mod names;
 mod refusal;
 mod replicas;
 
+pub use catalog::flexible::{
+    FLEXIBLE_RETENTION_DAYS, FlexibleSku, HaMode, MaintenanceWindow, ONLINE_GROW_LIMIT_GB,
+    PREMIUM_SSD_SIZES_GB, PREMIUM_V2_BASELINE, PREMIUM_V2_IOPS, PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB,
+    PREMIUM_V2_THROUGHPUT, StorageType, Weekday, ZONES, flexible_sku, flexible_skus,
+};
 pub use catalog::{
     DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,
     DEFAULT_STORAGE_AUTOGROW, GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES,
-    RETENTION_DAYS, SKU_CATALOG, SkuInfo, StorageLimits, TierFeature, sku, sku_by_name, storage_limits,
-    tier_supports, valid_vcores,
+    RETENTION_DAYS, SKU_CATALOG, SkuInfo, StorageLimits, TierFeature, default_storage_autogrow, sku,
+    sku_by_name, storage_limits, tier_supports, valid_vcores,
 };
 pub use changes::{
-    Downtime, PropertyChange, PropertyRule, StorageChange, TierChange, VersionChange, property_rule,
-    restarts, storage_change, tier_change, version_change,
+    Downtime, PropertyChange, PropertyRule, StorageChange, TierChange, VersionChange,
+    flexible_storage_grow_restarts, flexible_storage_rule, is_irreversible, property_rule, restarts,
+    storage_change, tier_change, version_change,
 };
-pub use check::{PrimaryFacts, Shape};
+pub use check::{FlexibleShape, PrimaryFacts, Shape};
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};
 pub use refusal::{CodeOrigin, Key, Refusal, Rule};
 pub use replicas::{
@@ -37,22 +43,75 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A pricing tier (DOMAIN.md §1.2).
+/// Which Azure Database for PostgreSQL service runs a server.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// Single Server (`Microsoft.DBforPostgreSQL/servers`), retired by Azure on 2025-03-28.
+    #[default]
+    Single,
+    /// Flexible Server (`Microsoft.DBforPostgreSQL/flexibleServers`).
+    Flexible,
+}
+
+impl Service {
+    /// The name used in the fleet file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Single => "single",
+            Service::Flexible => "flexible",
+        }
+    }
+
+    /// The service's name, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Service::Single => "Single Server",
+            Service::Flexible => "Flexible Server",
+        }
+    }
+
+    /// The tiers the service sells.
+    pub fn tiers(self) -> &'static [Tier] {
+        match self {
+            Service::Single => &[Tier::Basic, Tier::GeneralPurpose, Tier::MemoryOptimized],
+            Service::Flexible => &[Tier::Burstable, Tier::GeneralPurpose, Tier::MemoryOptimized],
+        }
+    }
+
+    /// The PostgreSQL major versions the service runs (new servers may be refused on some:
+    /// [`PgVersion::offered_for_new`]).
+    pub fn versions(self) -> Vec<PgVersion> {
+        PgVersion::ALL.into_iter().filter(|version| version.services().contains(&self)).collect()
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pricing tier: Basic on Single Server, Burstable on Flexible Server, General Purpose and
+/// Memory Optimized on both (DOMAIN.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Tier {
     Basic,
+    Burstable,
     GeneralPurpose,
     MemoryOptimized,
 }
 
 impl Tier {
-    /// All tiers, in catalog order.
+    /// All Single Server tiers, in catalog order.
     pub const ALL: [Tier; 3] = [Tier::Basic, Tier::GeneralPurpose, Tier::MemoryOptimized];
 
     /// The prefix of SKU names (`B`, `GP`, `MO`).
     pub(crate) fn sku_prefix(self) -> &'static str {
         match self {
-            Tier::Basic => "B",
+            Tier::Basic | Tier::Burstable => "B",
             Tier::GeneralPurpose => "GP",
             Tier::MemoryOptimized => "MO",
         }
@@ -62,6 +121,7 @@ impl Tier {
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Basic => "Basic",
+            Tier::Burstable => "Burstable",
             Tier::GeneralPurpose => "GeneralPurpose",
             Tier::MemoryOptimized => "MemoryOptimized",
         }
@@ -109,11 +169,37 @@ pub enum PgVersion {
     V10,
     #[serde(rename = "11")]
     V11,
+    #[serde(rename = "12")]
+    V12,
+    #[serde(rename = "13")]
+    V13,
+    #[serde(rename = "14")]
+    V14,
+    #[serde(rename = "15")]
+    V15,
+    #[serde(rename = "16")]
+    V16,
+    #[serde(rename = "17")]
+    V17,
+    #[serde(rename = "18")]
+    V18,
 }
 
 impl PgVersion {
     /// Every version, oldest first.
-    pub const ALL: [PgVersion; 4] = [PgVersion::V9_5, PgVersion::V9_6, PgVersion::V10, PgVersion::V11];
+    pub const ALL: [PgVersion; 11] = [
+        PgVersion::V9_5,
+        PgVersion::V9_6,
+        PgVersion::V10,
+        PgVersion::V11,
+        PgVersion::V12,
+        PgVersion::V13,
+        PgVersion::V14,
+        PgVersion::V15,
+        PgVersion::V16,
+        PgVersion::V17,
+        PgVersion::V18,
+    ];
 
     /// The version string used in the fleet file and on the wire.
     pub fn as_str(self) -> &'static str {
@@ -122,14 +208,43 @@ impl PgVersion {
             PgVersion::V9_6 => "9.6",
             PgVersion::V10 => "10",
             PgVersion::V11 => "11",
+            PgVersion::V12 => "12",
+            PgVersion::V13 => "13",
+            PgVersion::V14 => "14",
+            PgVersion::V15 => "15",
+            PgVersion::V16 => "16",
+            PgVersion::V17 => "17",
+            PgVersion::V18 => "18",
         }
     }
 
-    /// Whether the service still supports the version (9.5 and 9.6 are retired, DOMAIN.md §1.5).
-    /// The service creates no new server (create, replica, migration target) on a retired
-    /// version; existing servers on it keep running and take in-place changes.
-    pub(crate) fn is_supported(self) -> bool {
-        matches!(self, PgVersion::V10 | PgVersion::V11)
+    /// The major version as a number (9.5 → 9).
+    pub fn major(self) -> u32 {
+        match self {
+            PgVersion::V9_5 | PgVersion::V9_6 => 9,
+            other => other.as_str().parse().unwrap_or(0),
+        }
+    }
+
+    /// The services that run the version: Single Server 9.5–11 (DOMAIN.md §1.5), Flexible
+    /// Server 11–18 (DOMAIN-FLEXIBLE.md §9).
+    pub fn services(self) -> &'static [Service] {
+        match self {
+            PgVersion::V9_5 | PgVersion::V9_6 | PgVersion::V10 => &[Service::Single],
+            PgVersion::V11 => &[Service::Single, Service::Flexible],
+            _ => &[Service::Flexible],
+        }
+    }
+
+    /// Whether `service` creates a new server (create, replica, migration target) on the
+    /// version: Single Server retired 9.5 and 9.6; Flexible Server creates 11–18 (11–13 in
+    /// paid extended support). Existing servers on a retired version keep running and take
+    /// in-place changes.
+    pub(crate) fn offered_for_new(self, service: Service) -> bool {
+        match service {
+            Service::Single => matches!(self, PgVersion::V10 | PgVersion::V11),
+            Service::Flexible => self.services().contains(&Service::Flexible),
+        }
     }
 
     /// Parses the wire form, accepting the API's minor spellings `10.0` and `10.2` as 10.
@@ -139,6 +254,13 @@ impl PgVersion {
             "9.6" => Some(PgVersion::V9_6),
             "10" | "10.0" | "10.2" => Some(PgVersion::V10),
             "11" => Some(PgVersion::V11),
+            "12" => Some(PgVersion::V12),
+            "13" => Some(PgVersion::V13),
+            "14" => Some(PgVersion::V14),
+            "15" => Some(PgVersion::V15),
+            "16" => Some(PgVersion::V16),
+            "17" => Some(PgVersion::V17),
+            "18" => Some(PgVersion::V18),
             _ => None,
         }
     }

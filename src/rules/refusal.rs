@@ -34,11 +34,23 @@ pub enum Key {
     ReplicaOf,
     /// The `azure.replication_support` parameter (not a fleet-file key: pgfleet sets it).
     ReplicationSupport,
+    /// Which service runs the server (`single` or `flexible`).
+    Service,
+    /// Flexible Server's compute size (`Standard_D4ds_v5`).
+    Sku,
+    StorageType,
+    Iops,
+    Throughput,
+    HighAvailability,
+    Zone,
+    StandbyZone,
+    MaintenanceWindow,
+    PublicNetworkAccess,
 }
 
 impl Key {
     /// Every key, in the order the fleet file documents them.
-    pub const ALL: [Key; 17] = [
+    pub const ALL: [Key; 27] = [
         Key::Name,
         Key::Tier,
         Key::Generation,
@@ -56,6 +68,16 @@ impl Key {
         Key::Tags,
         Key::ReplicaOf,
         Key::ReplicationSupport,
+        Key::Service,
+        Key::Sku,
+        Key::StorageType,
+        Key::Iops,
+        Key::Throughput,
+        Key::HighAvailability,
+        Key::Zone,
+        Key::StandbyZone,
+        Key::MaintenanceWindow,
+        Key::PublicNetworkAccess,
     ];
 
     /// The key as the fleet file spells it.
@@ -78,7 +100,57 @@ impl Key {
             Key::Tags => "tags",
             Key::ReplicaOf => "replica_of",
             Key::ReplicationSupport => "replication_support",
+            Key::Service => "service",
+            Key::Sku => "sku",
+            Key::StorageType => "storage_type",
+            Key::Iops => "iops",
+            Key::Throughput => "throughput",
+            Key::HighAvailability => "high_availability",
+            Key::Zone => "zone",
+            Key::StandbyZone => "standby_zone",
+            Key::MaintenanceWindow => "maintenance_window",
+            Key::PublicNetworkAccess => "public_network_access",
         }
+    }
+
+    /// The services whose servers have this key: a key set on a server of another service is
+    /// an error, and a `[defaults]` key applies only to servers whose service has it.
+    pub fn services(self) -> &'static [super::Service] {
+        use super::Service::{Flexible, Single};
+        match self {
+            Key::Tier
+            | Key::Generation
+            | Key::Vcores
+            | Key::SslEnforcement
+            | Key::MinimalTlsVersion
+            | Key::ReplicationSupport => &[Single],
+            Key::Sku
+            | Key::StorageType
+            | Key::Iops
+            | Key::Throughput
+            | Key::HighAvailability
+            | Key::Zone
+            | Key::StandbyZone
+            | Key::MaintenanceWindow
+            | Key::PublicNetworkAccess => &[Flexible],
+            Key::Name
+            | Key::Service
+            | Key::StorageGb
+            | Key::Version
+            | Key::BackupRetentionDays
+            | Key::GeoRedundantBackup
+            | Key::StorageAutogrow
+            | Key::AdminLogin
+            | Key::AdminPassword
+            | Key::Location
+            | Key::Tags
+            | Key::ReplicaOf => &[Single, Flexible],
+        }
+    }
+
+    /// Whether servers of `service` have this key.
+    pub fn is_of(self, service: super::Service) -> bool {
+        self.services().contains(&service)
     }
 
     /// The key named `text`, if it is one.
@@ -157,11 +229,34 @@ pub enum Rule {
     ServerToReplica,
     /// A replica moved to another primary.
     ReplicaMove,
+    /// A key set on a server whose service does not have it (`vcores` on a flexible server).
+    KeyNotInService,
+    /// A replica of a server of the other service.
+    ReplicaAcrossServices,
+    /// High availability on a tier without it (Burstable).
+    HaNotOffered,
+    /// High availability on a read replica.
+    HaOnReplica,
+    /// A zone outside 1–3, or a standby zone without `high_availability = "ZoneRedundant"` or
+    /// equal to the zone.
+    InvalidZone,
+    /// SameZone ↔ ZoneRedundant in one update: HA must be disabled first.
+    HaModeSwitch,
+    /// Geo-redundant backup on a Flexible Server read replica (replicas have no backups).
+    GeoBackupOnReplica,
+    /// A Flexible Server replica without storage autogrow while its primary has it.
+    ReplicaAutogrowBehindPrimary,
+    /// Premium SSD v2 where it is not offered: Burstable, PostgreSQL before 14, with autogrow.
+    StorageTypeNotOffered,
+    /// IOPS or throughput outside Premium SSD v2's range, or set without Premium SSD v2.
+    InvalidStoragePerformance,
+    /// A maintenance window outside 0–23 h, 0–59 min.
+    InvalidMaintenanceWindow,
 }
 
 impl Rule {
     /// Every rule, in the order of `docs/service-rules.md`.
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 36] = [
         Rule::InvalidServerName,
         Rule::InvalidAdminLogin,
         Rule::SkuNotOffered,
@@ -187,6 +282,17 @@ impl Rule {
         Rule::NotAReplica,
         Rule::ServerToReplica,
         Rule::ReplicaMove,
+        Rule::KeyNotInService,
+        Rule::ReplicaAcrossServices,
+        Rule::HaNotOffered,
+        Rule::HaOnReplica,
+        Rule::InvalidZone,
+        Rule::HaModeSwitch,
+        Rule::GeoBackupOnReplica,
+        Rule::ReplicaAutogrowBehindPrimary,
+        Rule::StorageTypeNotOffered,
+        Rule::InvalidStoragePerformance,
+        Rule::InvalidMaintenanceWindow,
     ];
 
     /// The error code every backend answers this rule with, and whose it is.
@@ -218,6 +324,17 @@ impl Rule {
             Rule::NotAReplica => ("ServerIsNotReplica", Pgfleet),
             Rule::ServerToReplica => ("ServerCannotBecomeReplica", Pgfleet),
             Rule::ReplicaMove => ("ReplicaSourceChangeNotSupported", Pgfleet),
+            Rule::KeyNotInService => ("PropertyNotInService", Pgfleet),
+            Rule::ReplicaAcrossServices => ("ReplicaAcrossServicesNotSupported", Pgfleet),
+            Rule::HaNotOffered => ("HighAvailabilityNotSupportedForBurstableTier", Pgfleet),
+            Rule::HaOnReplica => ("HighAvailabilityNotSupportedForReplica", Pgfleet),
+            Rule::InvalidZone => ("InvalidAvailabilityZone", Pgfleet),
+            Rule::HaModeSwitch => ("InvalidParameterValue", Service),
+            Rule::GeoBackupOnReplica => ("GeoRedundantBackupNotSupportedForReplica", Pgfleet),
+            Rule::ReplicaAutogrowBehindPrimary => ("ReplicaStorageAutoGrowRequired", Pgfleet),
+            Rule::StorageTypeNotOffered => ("StorageTypeNotSupported", Pgfleet),
+            Rule::InvalidStoragePerformance => ("InvalidStoragePerformance", Pgfleet),
+            Rule::InvalidMaintenanceWindow => ("InvalidMaintenanceWindow", Pgfleet),
         }
     }
 

@@ -4,11 +4,12 @@
 //! primary's. Every place that compares a replica with its primary (validator, planner,
 //! providers, emulator) asks this module, through `rules::check`.
 
-use super::{Generation, SkuInfo, Tier, sku};
+use super::{Generation, Service, SkuInfo, Tier, sku};
 
 /// The size of a server as far as replica ordering is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SkuSize {
+    pub service: Service,
     pub tier: Tier,
     pub generation: Generation,
     pub vcores: u32,
@@ -18,17 +19,34 @@ pub struct SkuSize {
 impl SkuSize {
     /// The size of a catalog SKU with some storage.
     pub fn of_sku(sku: &SkuInfo, storage_gb: u32) -> SkuSize {
-        SkuSize { tier: sku.tier, generation: sku.generation, vcores: sku.vcores, storage_gb }
+        SkuSize {
+            service: Service::Single,
+            tier: sku.tier,
+            generation: sku.generation,
+            vcores: sku.vcores,
+            storage_gb,
+        }
     }
 
-    /// The connection limit of the SKU, or 0 when the catalog does not sell it.
+    /// The connection limit the SKU fixes on Single Server, or 0 when the catalog does not sell
+    /// it. Flexible Server's `max_connections` is a parameter that replicas take from their
+    /// primary at create, not fixed by the SKU: 0, so only vCores and storage are compared.
     pub fn max_connections(self) -> u32 {
-        sku(self.tier, self.generation, self.vcores).map_or(0, |sku| sku.max_connections)
+        match self.service {
+            Service::Single => {
+                sku(self.tier, self.generation, self.vcores).map_or(0, |sku| sku.max_connections)
+            }
+            Service::Flexible => 0,
+        }
     }
 
-    /// `GP_Gen5_8`, formed even when the catalog does not sell it.
+    /// `GP_Gen5_8` (formed even when the catalog does not sell it), or `4 vCores
+    /// GeneralPurpose` on Flexible Server.
     pub fn sku_name(self) -> String {
-        format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores)
+        match self.service {
+            Service::Single => format!("{}_{}_{}", self.tier.sku_prefix(), self.generation, self.vcores),
+            Service::Flexible => format!("{} vCores {}", self.vcores, self.tier),
+        }
     }
 }
 
@@ -96,6 +114,10 @@ pub fn replica_fits(primary: SkuSize, replica: SkuSize) -> bool {
 /// primary of every size in `primaries`: the size a replica can hold while its primary moves
 /// between them, when no order of the two changes keeps the replica fitting its primary.
 pub fn size_fitting_all(primaries: &[SkuSize], replica: SkuSize) -> Option<SkuSize> {
+    if replica.service == Service::Flexible {
+        // A flexible size is a named SKU, not a vCore count: none is made up.
+        return None;
+    }
     super::valid_vcores(replica.tier, replica.generation)
         .into_iter()
         .map(|vcores| SkuSize { vcores, ..replica })
@@ -159,7 +181,13 @@ mod tests {
 
     #[test]
     fn fits_compares_connections_and_storage() {
-        let size = |tier, vcores, storage_gb| SkuSize { tier, generation: Gen5, vcores, storage_gb };
+        let size = |tier, vcores, storage_gb| SkuSize {
+            service: Service::Single,
+            tier,
+            generation: Gen5,
+            vcores,
+            storage_gb,
+        };
         assert!(replica_fits(size(GP, 4, 100), size(GP, 4, 100)));
         // GP_Gen5_8 allows 480 connections, MO_Gen5_4 500: enough connections, too few vCores.
         assert!(!replica_fits(size(GP, 8, 100), size(MO, 4, 100)));
@@ -173,8 +201,13 @@ mod tests {
 
     #[test]
     fn an_unsold_sku_has_no_connections() {
-        let unsold =
-            SkuSize { tier: Tier::MemoryOptimized, generation: Generation::Gen4, vcores: 2, storage_gb: 100 };
+        let unsold = SkuSize {
+            service: Service::Single,
+            tier: Tier::MemoryOptimized,
+            generation: Generation::Gen4,
+            vcores: 2,
+            storage_gb: 100,
+        };
         assert_eq!(unsold.max_connections(), 0);
         assert!(!replica_fits(size("B_Gen5_1", 100), unsold));
     }

@@ -65,7 +65,11 @@ fn the_plan() -> Plan {
         change(
             "migrate:legacy",
             "legacy",
-            Operation::Migrate { from: basic, to: spec(2, 50), staging: "legacy-migration".into() },
+            Operation::Migrate {
+                from: Box::new(basic),
+                to: Box::new(spec(2, 50)),
+                staging: "legacy-migration".into(),
+            },
             &[],
         ),
     ])

@@ -419,8 +419,8 @@ async fn a_migrated_primary_gets_its_replica_recreated_after_cutover() {
             "migrate:pay-main",
             "pay-main",
             Operation::Migrate {
-                from: old(spec(4, 100)),
-                to: spec(4, 100),
+                from: Box::new(old(spec(4, 100))),
+                to: Box::new(spec(4, 100)),
                 staging: "pay-main-migration".into(),
             },
             &[],

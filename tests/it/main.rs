@@ -36,5 +36,6 @@ mod test_provider_rules;
 mod validate_bad_input;
 mod validate_cli;
 mod validate_examples;
+mod validate_flexible;
 mod validate_rules;
 mod validate_schema;

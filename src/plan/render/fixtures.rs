@@ -187,7 +187,7 @@ pub(crate) fn basic_to_general_purpose() -> Plan {
     let mut migrate = change(
         Action::Migrate,
         "ledger",
-        Operation::Migrate { from, to, staging: "ledger-migration".into() },
+        Operation::Migrate { from: Box::new(from), to: Box::new(to), staging: "ledger-migration".into() },
     );
     migrate.attributes = vec![
         attribute("tier", json!("Basic"), json!("GeneralPurpose")),
@@ -334,7 +334,11 @@ pub(crate) fn large(servers: usize) -> Plan {
             from.version = PgVersion::V10;
             let to = spec(Tier::GeneralPurpose, 4, 256);
             let staging = crate::model::staging_name(&ServerName::new(name.clone()));
-            let mut migrate = change(Action::Migrate, &name, Operation::Migrate { from, to, staging });
+            let mut migrate = change(
+                Action::Migrate,
+                &name,
+                Operation::Migrate { from: Box::new(from), to: Box::new(to), staging },
+            );
             migrate.attributes = vec![attribute("version", json!("10"), json!("11"))];
             migrate.impact = impact(Downtime::MIGRATION, false, true, false);
             migrate.reason =

@@ -189,7 +189,7 @@ impl AttributeKind {
             AttributeKind::Added
         } else if attribute.after.is_null() {
             AttributeKind::Removed
-        } else if attribute.path.key().and_then(rules::property_rule).is_some_and(|rule| !rule.reversible) {
+        } else if attribute.path.key().is_some_and(rules::is_irreversible) {
             AttributeKind::Irreversible
         } else {
             AttributeKind::Changed

@@ -88,7 +88,11 @@ fn create_only_changes_migrate_with_steps() {
         let migrate = change(&plan, "migrate:pay-main");
         assert_eq!(
             migrate.operation,
-            Operation::Migrate { from: live, to: wanted, staging: name("pay-main-migration") },
+            Operation::Migrate {
+                from: Box::new(live),
+                to: Box::new(wanted),
+                staging: name("pay-main-migration")
+            },
             "{key}"
         );
         assert!(migrate.reason.contains(key), "{key}: {}", migrate.reason);

@@ -2,6 +2,7 @@
 //! live servers), planned, and checked change by change.
 
 mod actions;
+mod flexible;
 mod migrations;
 mod ordering;
 mod property;

@@ -209,7 +209,7 @@ impl Simulation {
                 for spec in self.specs.values_mut().filter(|s| s.replica_of.as_ref() == Some(server)) {
                     spec.replica_of = None; // the source is retired: its old replicas are detached
                 }
-                self.specs.insert(server.clone(), to.clone());
+                self.specs.insert(server.clone(), (**to).clone());
                 self.replication.insert(server.clone(), false);
             }
             Operation::Promote => self.specs.get_mut(server).unwrap().replica_of = None,

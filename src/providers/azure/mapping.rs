@@ -71,6 +71,7 @@ pub fn to_observed(server: &Server, context: MappingContext<'_>) -> Result<Obser
         location: server.location.clone(),
         tags: server.user_tags(),
         replica_of,
+        flexible: None,
     };
     let endpoint = props.fully_qualified_domain_name.as_ref().map(|host| Endpoint {
         host: host.clone(),
@@ -198,6 +199,7 @@ pub fn patch_between(observed: &ServerSpec, desired: &ServerSpec) -> ServerPatch
         ssl_enforcement: changed(&observed.ssl_enforcement, &desired.ssl_enforcement),
         minimal_tls_version: changed(&observed.minimal_tls_version, &desired.minimal_tls_version),
         tags: changed(&observed.tags, &desired.tags),
+        ..ServerPatch::default()
     }
 }
 

@@ -74,18 +74,20 @@ pub fn check_update(
     fleet: &FleetFacts,
 ) -> Result<(), ProviderError> {
     let next = patch.apply_to(current);
-    let (before, after) = (current.shape(name.as_str()), next.shape(name.as_str()));
-    check::check_update(&before, &after).map_err(refused)?;
     let replicas: Vec<_> =
         replicas_of(fleet, name).map(|(replica, facts)| facts.spec.shape(replica.as_str())).collect();
-    check::check_primary_resize(&before, &after, &replicas).map_err(refused)?;
-    if let Some((primary_name, primary)) =
-        current.replica_of.as_ref().and_then(|primary| fleet.get_key_value(primary))
-    {
-        check::check_replica_resize(&primary.spec.shape(primary_name.as_str()), &before, &after)
-            .map_err(refused)?;
-    }
-    Ok(())
+    let primary = current
+        .replica_of
+        .as_ref()
+        .and_then(|primary| fleet.get_key_value(primary))
+        .map(|(primary_name, primary)| primary.spec.shape(primary_name.as_str()));
+    check::check_update_in_set(
+        &current.shape(name.as_str()),
+        &next.shape(name.as_str()),
+        primary.as_ref(),
+        &replicas,
+    )
+    .map_err(refused)
 }
 
 /// Refuses a promote of a server that is not a replica (`rules::check::check_promote`).

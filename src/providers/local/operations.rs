@@ -300,10 +300,11 @@ impl LocalProvider {
     ) -> Result<ObservedServer, ProviderError> {
         let (cluster, mut meta) = self.existing(name)?;
         checks::check_update(name, &meta.spec, patch, &self.fleet_facts().await?)?;
+        let restarts = patch.restarts(&meta.spec);
         meta.spec = patch.apply_to(&meta.spec);
         Self::settings(&meta)?;
         cluster.write_meta(&meta, &self.tools)?;
-        if patch.restarts() {
+        if restarts {
             let reason = format!("compute change to {}", meta.spec.sku_name());
             return self.restart_server(name, &reason).await;
         }

@@ -306,7 +306,7 @@ impl Inner {
             .collect();
         rules::check_update(&self.servers, name, &current, &replicas, patch)?;
         self.server_mut(name)?.spec = patch.apply_to(&current);
-        if patch.restarts() {
+        if patch.restarts(&current) {
             return self.restart(name);
         }
         Ok(self.server_mut(name)?.clone())

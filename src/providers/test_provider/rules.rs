@@ -59,15 +59,19 @@ pub(crate) fn check_update(
     patch: &ServerPatch,
 ) -> Result<(), ProviderError> {
     let next = patch.apply_to(current);
-    let (before, after) = (current.shape(name.as_str()), next.shape(name.as_str()));
-    check::check_update(&before, &after).map_err(refused)?;
     let replicas: Vec<_> = replicas.iter().map(|(replica, spec)| spec.shape(replica.as_str())).collect();
-    check::check_primary_resize(&before, &after, &replicas).map_err(refused)?;
-    if let Some(primary) = current.replica_of.as_ref().and_then(|primary| servers.get(primary)) {
-        check::check_replica_resize(&primary.spec.shape(primary.name.as_str()), &before, &after)
-            .map_err(refused)?;
-    }
-    Ok(())
+    let primary = current
+        .replica_of
+        .as_ref()
+        .and_then(|primary| servers.get(primary))
+        .map(|primary| primary.spec.shape(primary.name.as_str()));
+    check::check_update_in_set(
+        &current.shape(name.as_str()),
+        &next.shape(name.as_str()),
+        primary.as_ref(),
+        &replicas,
+    )
+    .map_err(refused)
 }
 
 /// Whether the service promotes `name` (`rules::check::check_promote`).

@@ -73,9 +73,10 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         ordering: Vec::new(),
         attributes: Vec::new(),
         impact: Impact {
-            // As the planner judges it: an update restarts when its patch or replication does.
+            // As the planner judges it: an update restarts when its patch or replication does
+            // (these plans are of Single Servers, whose patches restart by their keys alone).
             restart: matches!(&operation, Operation::Update { patch, replication_support }
-                if patch.restarts() || replication_support.is_some()),
+                if patch.restarts(&any_single_server()) || replication_support.is_some()),
             downtime_seconds: DowntimeRange { min: 0, max: 0 },
             downtime_basis: String::new(),
             data_migration: false,
@@ -88,6 +89,11 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         configured_storage_gb: None,
         endpoint: None,
     }
+}
+
+/// A Single Server spec, for judging a Single Server patch.
+fn any_single_server() -> ServerSpec {
+    ServerSpec::new(Tier::GeneralPurpose, 4, 100, PgVersion::V11, "fleetadmin", "local")
 }
 
 pub fn update(id: &str, server: &str, patch: ServerPatch, depends_on: &[&str]) -> Change {

@@ -1,5 +1,7 @@
 //! The SKU catalog and per-tier limits (DOMAIN.md §1.2–§1.4, DESIGN.md's decisions).
 
+pub mod flexible;
+
 use super::{Generation, Tier};
 use std::ops::RangeInclusive;
 
@@ -28,7 +30,7 @@ const fn row(
     max_connections: u32,
 ) -> SkuInfo {
     let per_vcore = match tier {
-        Tier::Basic => 2,
+        Tier::Basic | Tier::Burstable => 2,
         Tier::GeneralPurpose => 5,
         Tier::MemoryOptimized => 10,
     };
@@ -103,7 +105,7 @@ pub struct StorageLimits {
 /// Storage limits per tier: 5 GB–1 TB on Basic, 5 GB–16 TB on GP and MO (DESIGN.md; D-PT).
 pub fn storage_limits(tier: Tier) -> StorageLimits {
     match tier {
-        Tier::Basic => StorageLimits { min_gb: 5, max_gb: 1024, step_gb: 1 },
+        Tier::Basic | Tier::Burstable => StorageLimits { min_gb: 5, max_gb: 1024, step_gb: 1 },
         Tier::GeneralPurpose | Tier::MemoryOptimized => {
             StorageLimits { min_gb: 5, max_gb: 16_384, step_gb: 1 }
         }
@@ -119,8 +121,17 @@ pub const DEFAULT_GENERATION: Generation = Generation::Gen5;
 pub const DEFAULT_RETENTION_DAYS: u32 = *RETENTION_DAYS.start();
 /// Geo-redundant backup is off unless asked for.
 pub const DEFAULT_GEO_REDUNDANT_BACKUP: bool = false;
-/// Storage auto-grow is on unless turned off.
+/// Storage auto-grow is on unless turned off (Single Server's default).
 pub const DEFAULT_STORAGE_AUTOGROW: bool = true;
+
+/// Whether storage auto-grow is on when the fleet file does not say: on for Single Server, off
+/// for Flexible Server (`storage.autoGrow` defaults to Disabled there), as each service does.
+pub fn default_storage_autogrow(service: super::Service) -> bool {
+    match service {
+        super::Service::Single => DEFAULT_STORAGE_AUTOGROW,
+        super::Service::Flexible => false,
+    }
+}
 /// SSL is enforced unless turned off.
 pub const DEFAULT_SSL_ENFORCEMENT: bool = true;
 
@@ -135,7 +146,7 @@ pub const REPLICA_INHERITED_PROPERTIES: &[&str] = &["version", "admin_login"];
 /// The tiers on which geo-redundant backup exists (D-BK).
 pub const GEO_BACKUP_TIERS: &[Tier] = &[Tier::GeneralPurpose, Tier::MemoryOptimized];
 
-/// A feature whose availability depends on the tier (DOMAIN.md §1.4).
+/// A feature whose availability depends on the tier (DOMAIN.md §1.4; DOMAIN-FLEXIBLE.md §14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TierFeature {
     GeoRedundantBackup,
@@ -145,17 +156,22 @@ pub enum TierFeature {
     PrivateLink,
     DenyPublicNetworkAccess,
     ThreatDetection,
+    /// Flexible Server's synchronous standby.
+    HighAvailability,
+    /// Flexible Server's Premium SSD v2 storage.
+    PremiumV2Storage,
 }
 
-/// Whether a tier offers a feature: none of the features above exist on Basic.
+/// Whether a tier offers a feature: none of the features above exist on Basic; Burstable has
+/// geo-redundant backup and network access control, but no replicas, HA or Premium SSD v2.
 pub fn tier_supports(tier: Tier, feature: TierFeature) -> bool {
-    match feature {
-        TierFeature::GeoRedundantBackup
-        | TierFeature::ReadReplicas
-        | TierFeature::VnetRules
-        | TierFeature::PrivateLink
-        | TierFeature::DenyPublicNetworkAccess
-        | TierFeature::ThreatDetection => tier != Tier::Basic,
+    match tier {
+        Tier::GeneralPurpose | Tier::MemoryOptimized => true,
+        Tier::Basic => false,
+        Tier::Burstable => !matches!(
+            feature,
+            TierFeature::ReadReplicas | TierFeature::HighAvailability | TierFeature::PremiumV2Storage
+        ),
     }
 }
 
@@ -198,7 +214,7 @@ mod tests {
             let expected_name = format!("{}_{}_{}", sku.tier.sku_prefix(), sku.generation, sku.vcores);
             assert_eq!(sku.name, expected_name);
             let per_vcore = match sku.tier {
-                Tier::Basic => 2,
+                Tier::Basic | Tier::Burstable => 2,
                 Tier::GeneralPurpose => 5,
                 Tier::MemoryOptimized => 10,
             };
