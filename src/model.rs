@@ -634,6 +634,10 @@ impl ServerPatch {
             }
             if let Some(mode) = self.high_availability {
                 flexible.high_availability = mode;
+                if !mode.is_enabled() {
+                    // No standby, so no standby zone.
+                    flexible.standby_zone = None;
+                }
             }
             if let Some(zone) = &self.standby_zone {
                 flexible.standby_zone = zone.clone();

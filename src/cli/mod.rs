@@ -9,6 +9,7 @@ mod destroy;
 #[cfg(feature = "emulator")]
 mod emulator;
 mod endpoint;
+mod failover;
 mod github;
 mod migrate_cmd;
 mod output;
@@ -94,6 +95,8 @@ pub(crate) enum Command {
     Endpoint(endpoint::EndpointArgs),
     /// Print every recorded server's connection URI (without passwords), or JSON for scripts.
     Output(endpoint::OutputArgs),
+    /// Fail a Flexible Server with high availability over to its standby (planned failover).
+    Failover(failover::FailoverArgs),
     /// Abandon a migration an interrupted apply left unfinished (before its cutover).
     #[command(subcommand)]
     Migrate(migrate_cmd::MigrateCommand),
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(&cli.global, args, &printer),
         Command::Endpoint(args) => endpoint::run(&cli.global, args, &printer),
         Command::Output(args) => endpoint::output(&cli.global, args, &printer),
+        Command::Failover(args) => failover::run(&cli.global, args, &printer),
         Command::Migrate(command) => migrate_cmd::run(&cli.global, command, &printer),
         Command::State(command) => state_cmd::run(&cli.global, command, &printer),
         Command::ForceUnlock(args) => state_cmd::force_unlock(&cli.global, args, &printer),

@@ -236,6 +236,10 @@ impl Provider for RetryingProvider {
         self.retry("delete", Some(name), || self.inner.delete(name)).await
     }
 
+    async fn failover(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        self.retry("failover", Some(name), || self.inner.failover(name)).await
+    }
+
     async fn restart(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
         self.retry("restart", Some(name), || self.inner.restart(name)).await
     }

@@ -429,11 +429,20 @@ fn recreate(name: &ServerName, diff: &ServerDiff, primary_migrates: bool) -> New
 }
 
 fn migrate(name: &ServerName, live: &ServerSpec, diff: &ServerDiff) -> NewChange {
-    let reason = format!(
-        "{} can only be set when a server is created: pgfleet moves the data to a new server (dump, \
-         restore, verify, cutover) instead of replacing the server",
-        join_keys(&diff.migration_keys)
-    );
+    let reason = if diff.migration_keys.contains(&Key::Service) {
+        format!(
+            "{name} moves from {} to {}: a server changes service only by moving its data to a new server \
+             (dump, restore, verify, cutover), never by replacing it",
+            live.service().title(),
+            diff.target.service().title()
+        )
+    } else {
+        format!(
+            "{} can only be set when a server is created: pgfleet moves the data to a new server (dump, \
+             restore, verify, cutover) instead of replacing the server",
+            join_keys(&diff.migration_keys)
+        )
+    };
     let staging = staging_name(name);
     NewChange {
         kind: Kind::Migrate,

@@ -77,6 +77,19 @@ pub trait Provider: Send + Sync {
     /// `Refused` when the server is not a replica.
     async fn promote(&self, name: &ServerName) -> Result<ObservedServer, ProviderError>;
 
+    /// A planned failover: a Flexible Server's HA standby becomes the primary behind the
+    /// server's endpoint, the former primary its standby; the zones swap.
+    ///
+    /// # Errors
+    /// `Refused` when the server has no standby, or when the backend does not run Flexible
+    /// Server.
+    async fn failover(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        Err(ProviderError::refused(
+            crate::rules::Rule::FailoverWithoutHa.code_str(),
+            format!("the {} provider does not run Flexible Server, so {name} has no standby", self.kind()),
+        ))
+    }
+
     /// Writes a server parameter (such as `azure.replication_support`); takes effect at the
     /// next restart when the parameter needs one.
     ///

@@ -889,6 +889,26 @@ pub(crate) fn check_autogrow_pair(primary: &Shape, replica: &Shape) -> Result<()
     ))
 }
 
+/// May `server` fail over to its standby? Only a Flexible Server with high availability has one.
+///
+/// # Errors
+/// [`Rule::FailoverWithoutHa`].
+pub(crate) fn check_failover(server: &Shape) -> Result<(), Refusal> {
+    if server.flexible.is_some_and(|flexible| flexible.high_availability.is_enabled()) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Rule::FailoverWithoutHa,
+        Key::HighAvailability,
+        format!(
+            "Failing over can only be triggered for zone redundant or same zone servers: {} has no standby",
+            server.name
+        ),
+        "set high_availability = \"SameZone\" or \"ZoneRedundant\" on a General Purpose or Memory Optimized \
+         flexible server first",
+    ))
+}
+
 /// May the admin password of `server` change? Not on a replica (it is replicated from the
 /// primary), and not in the same request as a promote.
 ///

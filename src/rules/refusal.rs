@@ -252,11 +252,13 @@ pub enum Rule {
     InvalidStoragePerformance,
     /// A maintenance window outside 0–23 h, 0–59 min.
     InvalidMaintenanceWindow,
+    /// A failover of a server without high availability (or of a Single Server).
+    FailoverWithoutHa,
 }
 
 impl Rule {
     /// Every rule, in the order of `docs/service-rules.md`.
-    pub const ALL: [Rule; 36] = [
+    pub const ALL: [Rule; 37] = [
         Rule::InvalidServerName,
         Rule::InvalidAdminLogin,
         Rule::SkuNotOffered,
@@ -293,6 +295,7 @@ impl Rule {
         Rule::StorageTypeNotOffered,
         Rule::InvalidStoragePerformance,
         Rule::InvalidMaintenanceWindow,
+        Rule::FailoverWithoutHa,
     ];
 
     /// The error code every backend answers this rule with, and whose it is.
@@ -335,6 +338,7 @@ impl Rule {
             Rule::StorageTypeNotOffered => ("StorageTypeNotSupported", Pgfleet),
             Rule::InvalidStoragePerformance => ("InvalidStoragePerformance", Pgfleet),
             Rule::InvalidMaintenanceWindow => ("InvalidMaintenanceWindow", Pgfleet),
+            Rule::FailoverWithoutHa => ("FailoverNotSupported", Pgfleet),
         }
     }
 

@@ -161,7 +161,7 @@ fn single_to_flexible_is_a_migration() {
     let plan = Case::new().want("orders", flex("Standard_D4ds_v5", 256)).have("orders", spec(4, 100)).plan();
     assert_eq!(ids(&plan), ["migrate:orders"]);
     let migrate = change(&plan, "migrate:orders");
-    assert!(migrate.reason.contains("service"), "{}", migrate.reason);
+    assert!(migrate.reason.contains("moves from Single Server to Flexible Server"), "{}", migrate.reason);
     let service = migrate.attributes.iter().find(|a| a.path == Key::Service).expect("a service attribute");
     assert_eq!((service.before.as_str(), service.after.as_str()), (Some("single"), Some("flexible")));
 }

@@ -90,6 +90,14 @@ pub fn check_update(
     .map_err(refused)
 }
 
+/// Refuses a failover of a server without a standby (`rules::check::check_failover`).
+///
+/// # Errors
+/// `Refused` with the rule's code.
+pub fn check_failover(name: &ServerName, spec: &ServerSpec) -> Result<(), ProviderError> {
+    check::check_failover(&spec.shape(name.as_str())).map_err(refused)
+}
+
 /// Refuses a promote of a server that is not a replica (`rules::check::check_promote`).
 ///
 /// # Errors

@@ -29,6 +29,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 const META_FILE: &str = "pgfleet.json";
+/// The directory, inside a server's, of its HA standby cluster.
+pub const STANDBY_DIR: &str = "standby";
 const SECRET_FILE: &str = "internal.secret";
 /// The admin password initdb reads while it runs (never kept).
 const INIT_PASSWORD_FILE: &str = "initdb.pw";
@@ -48,6 +50,13 @@ pub struct ClusterMeta {
     /// The migration staging server whose data this server holds after a cutover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutover_from: Option<ServerName>,
+    /// Flexible Server: the `max_connections` parameter, set at create (the SKU's default, or
+    /// a replica's primary's) and kept when the SKU changes, as the service does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Flexible Server with HA: the port of the synchronous standby beside the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_port: Option<u16>,
 }
 
 /// The directory of one server's cluster.
@@ -373,8 +382,10 @@ pub fn stop_all_blocking(root: &Path, tools: &Tools) {
     let Ok(fleets) = std::fs::read_dir(root) else { return };
     for fleet in fleets.filter_map(Result::ok) {
         let Ok(servers) = std::fs::read_dir(fleet.path()) else { continue };
-        for server in servers.filter_map(Result::ok) {
-            let data = server.path().join("data");
+        let data_dirs = servers
+            .filter_map(Result::ok)
+            .flat_map(|server| [server.path().join("data"), server.path().join(STANDBY_DIR).join("data")]);
+        for data in data_dirs {
             if !data.join("postmaster.pid").is_file() {
                 continue;
             }

@@ -41,8 +41,10 @@ impl LocalProvider {
             if !incoming.exists() {
                 return Err(Self::not_found(staging));
             }
-            incoming.stop(&self.tools).await?;
-            current.stop(&self.tools).await?;
+            for cluster in [&incoming, &current] {
+                Self::standby_of(cluster).stop(&self.tools).await?;
+                cluster.stop(&self.tools).await?;
+            }
             rename(&current, &retired)?;
         }
         if !retired.exists() {
@@ -63,6 +65,11 @@ impl LocalProvider {
         current.write_meta(&meta, &self.tools)?;
         current.write_settings(&Self::settings(&meta)?, &self.tools)?;
         current.start(&self.tools).await?;
+        if meta.standby_port.is_some() {
+            // The HA standby follows the server to its port.
+            self.restart_standby_first(&current, &meta).await?;
+        }
+        Self::standby_of(&retired).stop(&self.tools).await?;
         retired.stop(&self.tools).await?;
         std::fs::remove_dir_all(&retired.dir).map_err(|source| LocalError::Io {
             context: format!("removing {}", retired.dir.display()),

@@ -12,6 +12,7 @@
 mod checks;
 mod cluster;
 mod cutover;
+mod ha;
 mod operations;
 mod probe;
 mod replicas;
@@ -229,6 +230,10 @@ impl Provider for LocalProvider {
 
     async fn promote(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
         self.promote_replica(name).await
+    }
+
+    async fn failover(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        self.failover_server(name).await
     }
 
     async fn set_parameter(

@@ -25,6 +25,26 @@ pub(super) fn endpoint(meta: &ClusterMeta) -> Endpoint {
     }
 }
 
+/// Where the service places a flexible server that names no zone: zone 1, and a zone-redundant
+/// standby in the next zone. Single servers and named zones are left as they are.
+fn placed(spec: &ServerSpec) -> ServerSpec {
+    let mut spec = spec.clone();
+    if let Some(flexible) = &mut spec.flexible {
+        let zone = flexible.zone.get_or_insert_with(|| crate::rules::ZONES[0].to_string()).clone();
+        if flexible.high_availability == crate::rules::HaMode::ZoneRedundant
+            && flexible.standby_zone.is_none()
+        {
+            let at = crate::rules::ZONES.iter().position(|known| *known == zone).unwrap_or(0);
+            flexible.standby_zone =
+                Some(crate::rules::ZONES[(at + 1) % crate::rules::ZONES.len()].to_string());
+        }
+        if !flexible.high_availability.is_enabled() {
+            flexible.standby_zone = None;
+        }
+    }
+    spec
+}
+
 /// What a running server tells about itself.
 struct LiveFacts {
     in_recovery: bool,
@@ -170,12 +190,13 @@ impl LocalProvider {
 
     /// The lowest port from `port_base` that no cluster under the root records and nothing
     /// listens on.
-    fn allocate_port(&self) -> Result<u16, LocalError> {
+    pub(super) fn allocate_port(&self) -> Result<u16, LocalError> {
         let mut used = std::collections::BTreeSet::new();
         for fleet in std::fs::read_dir(&self.root).into_iter().flatten().filter_map(Result::ok) {
             for server in std::fs::read_dir(fleet.path()).into_iter().flatten().filter_map(Result::ok) {
                 if let Ok(meta) = Cluster::new(server.path()).read_meta() {
                     used.insert(meta.port);
+                    used.extend(meta.standby_port);
                 }
             }
         }
@@ -217,15 +238,30 @@ impl LocalProvider {
             replication_support: default_replication_support(spec),
             complete: false,
             cutover_from: None,
+            max_connections: self.initial_max_connections(spec),
+            standby_port: None,
         };
         cluster.write_meta(&meta, &self.tools)?;
         Ok((cluster, meta))
+    }
+
+    /// A Flexible Server's `max_connections` parameter when it is created: its SKU's default,
+    /// or on a replica its primary's (a replica takes its primary's server parameters). `None`
+    /// on Single Server, whose SKU fixes it.
+    fn initial_max_connections(&self, spec: &ServerSpec) -> Option<u32> {
+        spec.flexible.as_ref()?;
+        let inherited =
+            spec.replica_of.as_ref().and_then(|primary| self.existing(primary).ok()).and_then(
+                |(_, primary)| Self::settings(&primary).ok().map(|settings| settings.max_connections),
+            );
+        inherited.or_else(|| spec.flexible_sku().map(|sku| sku.default_max_connections))
     }
 
     pub(super) async fn create_server(
         &self,
         request: CreateRequest,
     ) -> Result<ObservedServer, ProviderError> {
+        let request = CreateRequest { spec: placed(&request.spec), ..request };
         let name = &request.name;
         let cluster = self.cluster(name);
         if cluster.exists() {
@@ -262,14 +298,22 @@ impl LocalProvider {
         } else {
             self.build_replica(&cluster, &meta).await?;
         }
+        if meta.spec.flexible.as_ref().is_some_and(|flexible| flexible.high_availability.is_enabled()) {
+            self.build_standby(&cluster, &mut meta).await?;
+        }
         meta.complete = true;
         cluster.write_meta(&meta, &self.tools)?;
         Ok(self.observe(&cluster, &meta).await)
     }
 
     pub(super) fn settings(meta: &ClusterMeta) -> Result<ClusterSettings, ProviderError> {
-        ClusterSettings::for_spec(&meta.spec, meta.port, meta.replication_support)
-            .ok_or_else(|| checks::unknown_sku(&meta.spec))
+        let mut settings =
+            ClusterSettings::for_spec(&meta.spec, meta.port, meta.replication_support, meta.max_connections)
+                .ok_or_else(|| checks::unknown_sku(&meta.spec))?;
+        if meta.standby_port.is_some() {
+            settings.synchronous_standby = Some(super::ha::STANDBY_APPLICATION.to_string());
+        }
+        Ok(settings)
     }
 
     async fn build_primary(
@@ -301,14 +345,31 @@ impl LocalProvider {
         let (cluster, mut meta) = self.existing(name)?;
         checks::check_update(name, &meta.spec, patch, &self.fleet_facts().await?)?;
         let restarts = patch.restarts(&meta.spec);
-        meta.spec = patch.apply_to(&meta.spec);
+        let ha = |spec: &ServerSpec| spec.flexible.as_ref().is_some_and(|f| f.high_availability.is_enabled());
+        let had_ha = ha(&meta.spec);
+        meta.spec = placed(&patch.apply_to(&meta.spec));
         Self::settings(&meta)?;
         cluster.write_meta(&meta, &self.tools)?;
-        if restarts {
-            let reason = format!("compute change to {}", meta.spec.sku_name());
-            return self.restart_server(name, &reason).await;
+        if had_ha && !ha(&meta.spec) {
+            self.remove_standby(&cluster, &mut meta).await?;
         }
-        Ok(self.observe(&cluster, &meta).await)
+        let mut observed = None;
+        if restarts {
+            if meta.standby_port.is_some() {
+                // As on the service: the standby first, then the server, without a failover.
+                self.restart_standby_first(&cluster, &meta).await?;
+            }
+            let reason = format!("compute change to {}", meta.spec.sku_name());
+            observed = Some(self.restart_server(name, &reason).await?);
+        }
+        if !had_ha && ha(&meta.spec) {
+            self.build_standby(&cluster, &mut meta).await?;
+            observed = None;
+        }
+        match observed {
+            Some(observed) => Ok(observed),
+            None => Ok(self.observe(&cluster, &meta).await),
+        }
     }
 
     /// Rewrites the settings from the metadata and restarts, measuring how long connections
@@ -373,6 +434,7 @@ impl LocalProvider {
             for replica in self.replica_names(name)?.collect::<Vec<_>>() {
                 self.promote_replica(&replica).await?;
             }
+            Self::standby_of(&cluster).stop(&self.tools).await?;
             cluster.stop(&self.tools).await?;
             if let Some(primary) = &meta.spec.replica_of {
                 self.drop_slot(primary, name).await?;

@@ -28,6 +28,7 @@ pub enum Op {
     Delete,
     Restart,
     Promote,
+    Failover,
     SetParameter,
     Cutover,
     Connection,
@@ -377,6 +378,18 @@ impl Provider for TestProvider {
             let server = inner.server_mut(name)?;
             rules::check_promote(name, &server.spec)?;
             server.spec.replica_of = None;
+            Ok(server.clone())
+        })
+        .await
+    }
+
+    async fn failover(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        self.operate(Op::Failover, name, |inner| {
+            let server = inner.server_mut(name)?;
+            rules::check_failover(name, &server.spec)?;
+            if let Some(flexible) = &mut server.spec.flexible {
+                std::mem::swap(&mut flexible.zone, &mut flexible.standby_zone);
+            }
             Ok(server.clone())
         })
         .await

@@ -82,6 +82,14 @@ pub(crate) fn check_promote(name: &ServerName, spec: &ServerSpec) -> Result<(), 
     check::check_promote(&spec.shape(name.as_str())).map_err(refused)
 }
 
+/// Whether the service fails `name` over (`rules::check::check_failover`).
+///
+/// # Errors
+/// The refusal the service gives.
+pub(crate) fn check_failover(name: &ServerName, spec: &ServerSpec) -> Result<(), ProviderError> {
+    check::check_failover(&spec.shape(name.as_str())).map_err(refused)
+}
+
 /// Whether `name`, with `replicas` replicas, may have its replication support set to `support`
 /// (`rules::check::check_replication_support`).
 ///
