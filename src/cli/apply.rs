@@ -48,14 +48,18 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         let live = session::refresh(provider.as_ref()).await?;
         let plan = match &args.plan_file {
             Some(path) => load_fresh_plan(path, &fleet, &locked, &live)?,
-            None => plan::build(&PlanRequest {
-                desired: &fleet,
-                stored: (!locked.is_new()).then(|| locked.state()),
-                live: &live,
-                refreshed: true,
-                allow_delete: args.allow_delete,
-                now: chrono::Utc::now(),
-            }),
+            None => {
+                let mut plan = plan::build(&PlanRequest {
+                    desired: &fleet,
+                    stored: (!locked.is_new()).then(|| locked.state()),
+                    live: &live,
+                    refreshed: true,
+                    allow_delete: args.allow_delete,
+                    now: chrono::Utc::now(),
+                });
+                session::add_local_version_note(&mut plan, &fleet);
+                plan
+            }
         };
         // With `-q` the plan is shown only when it is to be confirmed.
         let confirming = args.plan_file.is_none() && !args.auto_approve;

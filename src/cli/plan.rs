@@ -55,7 +55,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
         locked.state().observed()
     };
     let stored = (!locked.is_new()).then(|| locked.state());
-    let plan = plan::build(&PlanRequest {
+    let mut plan = plan::build(&PlanRequest {
         desired: &fleet,
         stored,
         live: &live,
@@ -63,6 +63,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
         allow_delete: args.allow_delete,
         now: chrono::Utc::now(),
     });
+    session::add_local_version_note(&mut plan, &fleet);
     session::warn_unplanned_migrations(&plan, printer);
     if let Some(out) = &args.out {
         saved::save(&plan, &live, out)?;

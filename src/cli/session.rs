@@ -390,6 +390,35 @@ fn render_events(
     })
 }
 
+/// A plan's note, for the local provider, when a server's `version` is not the PostgreSQL the
+/// machine runs: every cluster runs the installed binaries; said once per plan.
+pub(crate) fn add_local_version_note(plan: &mut crate::plan::Plan, fleet: &DesiredFleet) {
+    let ProviderSettings::Local(_) = &fleet.provider else { return };
+    let Some(installed) =
+        crate::pgtools::find_pg_bindir().ok().and_then(|bindir| crate::pgtools::installed_major(&bindir))
+    else {
+        return;
+    };
+    let others: Vec<String> = fleet
+        .servers
+        .iter()
+        .filter(|(_, server)| server.spec.version.major() != installed)
+        .map(|(name, server)| format!("{} on {name}", server.spec.version))
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    plan.notes.push(crate::plan::Note {
+        address: None,
+        message: format!(
+            "the local provider runs every cluster on the installed PostgreSQL {installed}, whatever `version` says \
+             ({}); the version is kept as the server's setting, and a major version upgrade runs its real order \
+             (replicas deleted, upgraded, created again) with the binaries unchanged",
+            others.join(", ")
+        ),
+    });
+}
+
 /// Prints what the provider measured while it worked: restart windows and storage use for
 /// people (or as JSON lines with `--json`); replica lag only with `-v`.
 pub(crate) fn report_provider_events(

@@ -42,6 +42,15 @@ pub const BINDIR_VARIABLE: &str = "PGFLEET_PG_BINDIR";
 /// The OS user clusters run as when pgfleet runs as root.
 pub(crate) const CLUSTER_OS_USER: &str = "postgres";
 
+/// The major version of the PostgreSQL server binaries in `bindir` (`postgres --version`:
+/// "postgres (PostgreSQL) 15.14" → 15), or `None` when it cannot be read.
+pub fn installed_major(bindir: &Path) -> Option<u32> {
+    let output = std::process::Command::new(bindir.join("postgres")).arg("--version").output().ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let version = text.split_whitespace().last()?;
+    version.split(['.', ' ']).next()?.parse().ok()
+}
+
 /// Finds the directory holding `initdb`, `pg_ctl`, `postgres` and the client tools: the
 /// `PGFLEET_PG_BINDIR` variable, then `pg_config --bindir`, then the newest
 /// `/usr/lib/postgresql/<major>/bin`, then the `PATH`.

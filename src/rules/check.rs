@@ -857,6 +857,21 @@ pub(crate) fn check_update_in_set(
     replicas: &[Shape],
 ) -> Result<(), Refusal> {
     check_update(before, after)?;
+    if after.flexible.is_some() && after.version > before.version && !replicas.is_empty() {
+        let names: Vec<&str> = replicas.iter().map(|replica| replica.name).collect();
+        return Err(Refusal::new(
+            Rule::UpgradeWithReplicas,
+            Key::Version,
+            format!(
+                "{} cannot be upgraded to PostgreSQL {} while it has read replicas ({})",
+                after.name,
+                after.version,
+                names.join(", ")
+            ),
+            "delete the replicas first and create them again after the upgrade (pgfleet plans this with \
+             --allow-delete)",
+        ));
+    }
     check_primary_resize(before, after, replicas)?;
     for replica in replicas {
         check_autogrow_pair(after, replica)?;

@@ -254,11 +254,13 @@ pub enum Rule {
     InvalidMaintenanceWindow,
     /// A failover of a server without high availability (or of a Single Server).
     FailoverWithoutHa,
+    /// A Flexible Server major version upgrade while the server has read replicas.
+    UpgradeWithReplicas,
 }
 
 impl Rule {
     /// Every rule, in the order of `docs/service-rules.md`.
-    pub const ALL: [Rule; 37] = [
+    pub const ALL: [Rule; 38] = [
         Rule::InvalidServerName,
         Rule::InvalidAdminLogin,
         Rule::SkuNotOffered,
@@ -296,6 +298,7 @@ impl Rule {
         Rule::InvalidStoragePerformance,
         Rule::InvalidMaintenanceWindow,
         Rule::FailoverWithoutHa,
+        Rule::UpgradeWithReplicas,
     ];
 
     /// The error code every backend answers this rule with, and whose it is.
@@ -339,6 +342,7 @@ impl Rule {
             Rule::InvalidStoragePerformance => ("InvalidStoragePerformance", Pgfleet),
             Rule::InvalidMaintenanceWindow => ("InvalidMaintenanceWindow", Pgfleet),
             Rule::FailoverWithoutHa => ("FailoverNotSupported", Pgfleet),
+            Rule::UpgradeWithReplicas => ("MajorVersionUpgradeWithReplicas", Pgfleet),
         }
     }
 

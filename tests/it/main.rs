@@ -20,6 +20,7 @@ mod azure_service_behaviour;
 mod exec_crash;
 mod exec_engine;
 mod github_cli;
+mod local_cli_flexible;
 mod local_cli_migration;
 mod local_cli_quickstart;
 mod local_cli_replicas;

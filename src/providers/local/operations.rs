@@ -359,7 +359,12 @@ impl LocalProvider {
                 // As on the service: the standby first, then the server, without a failover.
                 self.restart_standby_first(&cluster, &meta).await?;
             }
-            let reason = format!("compute change to {}", meta.spec.sku_name());
+            let reason = match patch.version {
+                Some(version) => format!(
+                    "major version upgrade to {version} (the clusters keep running the installed PostgreSQL)"
+                ),
+                None => format!("compute change to {}", meta.spec.sku_name()),
+            };
             observed = Some(self.restart_server(name, &reason).await?);
         }
         if !had_ha && ha(&meta.spec) {
