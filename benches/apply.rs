@@ -62,6 +62,7 @@ fn change(id: String, server: &str, operation: Operation, depends_on: Vec<String
         wave: 1,
         operation,
         configured_storage_gb: None,
+        configured_zone: None,
         endpoint: None,
     }
 }

@@ -46,6 +46,7 @@ fn step(index: usize) -> [JournalRecord; 2] {
             change_id,
             outcome: RecordOutcome::Upsert(observed(&name)),
             configured_storage_gb: Some(100),
+            configured_zone: None,
         },
     ]
 }

@@ -8,6 +8,7 @@ use crate::state::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Something that changed outside pgfleet since it last recorded the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -67,6 +68,16 @@ fn server_drift(name: &ServerName, recorded: &ObservedServer, live: &ObservedSer
     let mut after = spec_fields(&live.spec);
     before.insert("replication_support".into(), Value::String(recorded.replication_support.as_str().into()));
     after.insert("replication_support".into(), Value::String(live.replication_support.as_str().into()));
+    // A failover swaps a Flexible Server's zone and standby zone: that is never drift.
+    let zones =
+        |fields: &BTreeMap<String, Value>| (fields.get("zone").cloned(), fields.get("standby_zone").cloned());
+    let (recorded_zones, live_zones) = (zones(&before), zones(&after));
+    if recorded_zones.0.is_some() && recorded_zones == (live_zones.1.clone(), live_zones.0.clone()) {
+        for fields in [&mut before, &mut after] {
+            fields.remove("zone");
+            fields.remove("standby_zone");
+        }
+    }
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();

@@ -134,6 +134,9 @@ pub struct ServerDiff {
     /// (auto-grow, or a change outside pgfleet): not a change, and not a size pgfleet holds
     /// other servers (its replicas) to.
     pub storage_above_config: bool,
+    /// Flexible Server: the file's `zone` is the live standby's, and it changed since pgfleet
+    /// last applied the server: a planned failover swaps the zones.
+    pub failover: bool,
 }
 
 impl ServerDiff {
@@ -144,7 +147,7 @@ impl ServerDiff {
 
     /// Whether nothing is to be done (refusals and notes aside).
     pub fn is_unchanged(&self) -> bool {
-        self.attributes.is_empty() && self.relationship == Relationship::Unchanged
+        self.attributes.is_empty() && self.relationship == Relationship::Unchanged && !self.failover
     }
 }
 
@@ -183,6 +186,7 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
         notes: Vec::new(),
         relationship: Relationship::Unchanged,
         storage_above_config: false,
+        failover: false,
     };
     if desired == live {
         return diff;
@@ -199,7 +203,10 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
     version(live, &mut diff);
     let mut keys = Vec::new();
     match (&live.flexible, diff.target.flexible.clone()) {
-        (Some(live_flexible), Some(target)) => flexible(live_flexible, target, &mut diff, &mut keys),
+        (Some(live_flexible), Some(target)) => {
+            let configured_zone = stored.and_then(|record| record.configured_zone.as_deref());
+            flexible(live_flexible, target, configured_zone, &mut diff, &mut keys)
+        }
         _ => single(live, &mut diff, &mut keys),
     }
     let target = diff.target.clone();
@@ -269,13 +276,26 @@ fn single(live: &ServerSpec, diff: &mut ServerDiff, keys: &mut Vec<Key>) {
 /// Flexible Server's own properties: the SKU (any tier to any tier, in place), storage type
 /// and zone (create-only; zones swapped by a failover are no change), IOPS and throughput, HA
 /// (with the standby's zone when enabled), the maintenance window and public access.
-fn flexible(live: &FlexibleSpec, mut target: FlexibleSpec, diff: &mut ServerDiff, keys: &mut Vec<Key>) {
+fn flexible(
+    live: &FlexibleSpec,
+    mut target: FlexibleSpec,
+    configured_zone: Option<&str>,
+    diff: &mut ServerDiff,
+    keys: &mut Vec<Key>,
+) {
     let swapped = live.high_availability.is_enabled()
         && target.high_availability.is_enabled()
         && live.standby_zone.is_some()
         && target.zone == live.standby_zone
         && target.standby_zone.as_ref().is_none_or(|standby| Some(standby) == live.zone.as_ref());
-    if swapped {
+    // The file still names the zone pgfleet applied: a failover swapped the zones (no change).
+    // The file now names the standby's zone: the user asks for a planned failover.
+    let asked =
+        swapped && configured_zone.is_some_and(|configured| Some(configured) != target.zone.as_deref());
+    if asked {
+        diff.failover = true;
+        target.standby_zone = live.zone.clone();
+    } else if swapped {
         diff.notes.push(format!(
             "the primary runs in zone {} and its standby in zone {}: a failover swapped them; that is not a \
              change",
@@ -296,12 +316,14 @@ fn flexible(live: &FlexibleSpec, mut target: FlexibleSpec, diff: &mut ServerDiff
     let service = rules::Service::Flexible;
     in_place(service, Key::Sku, live.sku != target.sku, keys, || patch.sku = Some(target.sku.clone()));
     in_place(service, Key::StorageType, live.storage_type != target.storage_type, keys, || {});
-    in_place(service, Key::Zone, live.zone != target.zone, keys, || {});
+    // After a planned failover the server runs where the file says: the zones are its change.
+    let failover = diff.failover;
+    in_place(service, Key::Zone, live.zone != target.zone && !failover, keys, || {});
     in_place(service, Key::Iops, live.iops != target.iops, keys, || patch.iops = target.iops);
     in_place(service, Key::Throughput, live.throughput != target.throughput, keys, || {
         patch.throughput = target.throughput
     });
-    let standby_moves = live.standby_zone != target.standby_zone;
+    let standby_moves = live.standby_zone != target.standby_zone && !failover;
     in_place(
         service,
         Key::HighAvailability,

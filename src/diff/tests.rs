@@ -260,3 +260,31 @@ fn attribute_paths_are_written_as_the_fleet_file_keys() {
     assert_eq!(format!("{:8}|", AttributePath::from(Key::Tier)), "tier    |");
     assert!(serde_json::from_value::<AttributePath>("nonsense".into()).is_err());
 }
+
+#[test]
+fn zones_swapped_by_a_failover_are_not_drift() {
+    let zoned = |zone: &str, standby: &str| {
+        let mut spec =
+            ServerSpec::flexible("Standard_D4ds_v5", 128, PgVersion::V16, "fleetadmin", "westeurope");
+        let flexible = spec.flexible.as_mut().unwrap();
+        flexible.high_availability = crate::rules::HaMode::ZoneRedundant;
+        flexible.zone = Some(zone.into());
+        flexible.standby_zone = Some(standby.into());
+        spec
+    };
+    let mut state = State::new("payments");
+    let recorded = observed("orders", zoned("1", "2"), ReplicationSupport::Replica);
+    state.servers.insert(ServerName::new("orders"), ServerRecord::new(recorded));
+    let swapped = BTreeMap::from([(
+        ServerName::new("orders"),
+        observed("orders", zoned("2", "1"), ReplicationSupport::Replica),
+    )]);
+    assert!(detect_drift(Some(&state), &swapped, true).is_empty());
+    let moved = BTreeMap::from([(
+        ServerName::new("orders"),
+        observed("orders", zoned("3", "2"), ReplicationSupport::Replica),
+    )]);
+    let drift = detect_drift(Some(&state), &moved, true);
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0].path, "zone");
+}

@@ -152,6 +152,7 @@ pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
                 change_id: context.change.id.clone(),
                 outcome,
                 configured_storage_gb: context.change.configured_storage_gb,
+                configured_zone: context.change.configured_zone.clone(),
             };
             // Restarts count as the plan counts them: those clients see. A server the plan
             // creates restarts once for its replication setting before anyone uses it, and the
@@ -175,6 +176,10 @@ async fn perform(context: &StepContext, deps: &StepDeps) -> Result<(RecordOutcom
         }
         Operation::Update { patch, replication_support } => {
             update(context, provider, name, patch, *replication_support).await
+        }
+        Operation::Failover => {
+            let observed = deps.provider.failover(&context.change.server).await?;
+            Ok((RecordOutcome::Upsert(observed), 1))
         }
         Operation::Promote => {
             let observed = provider.promote(name).await?;

@@ -164,6 +164,9 @@ pub(super) fn decide(
     if let Relationship::Promote { primary } = &diff.relationship {
         decision.changes.push(promote(name, primary));
     }
+    if diff.failover && !diff.needs_migration() {
+        decision.changes.push(failover(name, &request.live[name].spec, &diff.target));
+    }
     let primary_migrates = target.is_replica() && primary.as_ref().is_some_and(|p| p.assessment.migrates);
     let new_server = diff.needs_migration() || primary_migrates;
     let why = if target.is_replica() {
@@ -191,12 +194,47 @@ pub(super) fn decide(
         }
     } else if !diff.patch.is_empty() {
         let live = &request.live[name].spec;
-        let attributes = without_replica_of(&diff.attributes);
+        let mut attributes = without_replica_of(&diff.attributes);
+        if diff.failover {
+            // The failover's own change carries the zones.
+            attributes.retain(|attribute| attribute.path != Key::Zone && attribute.path != Key::StandbyZone);
+        }
         let reason = format!("in-place changes, all in one update: {}", describe(&attributes));
         decision.changes.extend(ha_off_first(name, live, &diff.patch));
         decision.changes.push(update(diff.patch.clone(), live, attributes, reason));
     }
     decision
+}
+
+/// A planned failover: the file's `zone` is now the standby's, so the standby becomes the
+/// primary behind the same endpoint and the zones swap.
+fn failover(name: &ServerName, live: &ServerSpec, target: &ServerSpec) -> NewChange {
+    let zone = |spec: &ServerSpec, standby: bool| {
+        spec.flexible
+            .as_ref()
+            .and_then(|flexible| if standby { flexible.standby_zone.clone() } else { flexible.zone.clone() })
+            .map_or(Value::Null, Value::String)
+    };
+    let attributes = vec![
+        AttributeChange { path: Key::Zone.into(), before: zone(live, false), after: zone(target, false) },
+        AttributeChange {
+            path: Key::StandbyZone.into(),
+            before: zone(live, true),
+            after: zone(target, true),
+        },
+    ];
+    NewChange {
+        kind: Kind::Failover,
+        action: Action::Update,
+        operation: Operation::Failover,
+        attributes,
+        impact: impact::failover(),
+        reason: format!(
+            "zone now names {name}'s standby zone: a planned failover promotes the standby there behind the same \
+             endpoint, and the former primary becomes the standby (the zones swap)"
+        ),
+        steps: Vec::new(),
+    }
 }
 
 /// A create, and for a Flexible Server with a custom maintenance window, the update that sets

@@ -15,6 +15,8 @@ pub(super) enum Kind {
     Maintenance,
     /// Flexible Server: HA disabled before the update that enables it in another mode or zone.
     HaOff,
+    /// Flexible Server: a planned failover to the HA standby.
+    Failover,
     Update,
     /// A replica's storage growth split from its update, when it must come before the
     /// primary's update while the rest of the replica's update must come after it.
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Replication => "replication",
             Kind::Maintenance => "maintenance",
             Kind::HaOff => "ha-off",
+            Kind::Failover => "failover",
             Kind::Update => "update",
             Kind::Storage => "storage",
             Kind::Migrate => "migrate",
@@ -81,6 +84,7 @@ impl Draft {
             wave: 0,
             operation: new.operation,
             configured_storage_gb: None,
+            configured_zone: None,
             endpoint: None,
         });
         id

@@ -48,6 +48,12 @@ fn same_server(planner: &mut Planner) {
                 format!("{server}'s maintenance window is set once it exists (not accepted at create)");
             draft.edge(&create, &window, reason);
         }
+        if let (Some(failover), Some(update)) =
+            (draft.id(&server, Kind::Failover), draft.id(&server, Kind::Update))
+        {
+            let reason = format!("{server} fails over first; the update is made on the new primary");
+            draft.edge(&failover, &update, reason);
+        }
         if let (Some(off), Some(update)) = (draft.id(&server, Kind::HaOff), draft.id(&server, Kind::Update)) {
             let reason = format!("HA is disabled on {server} before the update that enables it again");
             draft.edge(&off, &update, reason);
@@ -122,7 +128,7 @@ fn after_primary(planner: &mut Planner, primary: &ServerName, replica: &ServerNa
             Kind::Update if upgrades_version(planner, &primary_change) => format!(
                 "{replica} is created again after {primary}'s major version upgrade, from the upgraded server"
             ),
-            Kind::Update | Kind::Storage | Kind::Maintenance | Kind::HaOff => {
+            Kind::Update | Kind::Storage | Kind::Maintenance | Kind::HaOff | Kind::Failover => {
                 format!("{replica} is created after {primary}'s update, so it starts from its final size")
             }
             Kind::Recreate | Kind::Delete => continue,

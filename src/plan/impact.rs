@@ -77,6 +77,11 @@ pub(super) fn recreate() -> Impact {
     )
 }
 
+/// A planned failover: clients reconnect to the same endpoint once the standby is promoted.
+pub(super) fn failover() -> Impact {
+    impact(true, Downtime::FAILOVER, Downtime::FAILOVER.basis, false, true)
+}
+
 /// A promote restarts the replica and can never be undone (DOMAIN.md §3).
 pub(super) fn promote() -> Impact {
     impact(true, Downtime::PROMOTE, Downtime::PROMOTE.basis, false, false)

@@ -85,8 +85,11 @@ pub fn build(request: &PlanRequest) -> Plan {
 /// record once it is applied (what later plans compare the config with).
 fn record_configured_storage(changes: &mut [Change], request: &PlanRequest) {
     for change in changes.iter_mut().filter(|change| change.action != Action::Delete) {
-        change.configured_storage_gb =
-            request.desired.servers.get(&change.server).map(|server| server.spec.storage_gb);
+        let desired = request.desired.servers.get(&change.server);
+        change.configured_storage_gb = desired.map(|server| server.spec.storage_gb);
+        change.configured_zone = desired
+            .and_then(|server| server.spec.flexible.as_ref())
+            .and_then(|flexible| flexible.zone.clone());
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The plan JSON format version (DESIGN.md): minor versions only add fields.
-pub const PLAN_FORMAT_VERSION: &str = "1.1";
+pub const PLAN_FORMAT_VERSION: &str = "1.2";
 
 /// A dependency-ordered set of changes, with what was refused, blocked or drifted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -82,6 +82,10 @@ pub struct Change {
     /// Absent on deletes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_storage_gb: Option<u32>,
+    /// Flexible Server: the fleet file's `zone`, which the state records once the change is
+    /// applied (so a failover's swap is told apart from a zone the file asks for). Since 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_zone: Option<String>,
     /// For a migrate whose new server is reached at another address: where clients connect
     /// before and after. Absent when the server keeps its endpoint. Since 1.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +196,9 @@ pub enum Operation {
     },
     /// Stop replication; the replica becomes a standalone server.
     Promote,
+    /// A planned failover: a Flexible Server's HA standby becomes the primary behind the same
+    /// endpoint, and the zones swap. Since 1.2 (with Flexible Server's spec and patch fields).
+    Failover,
     Delete,
 }
 

@@ -64,6 +64,12 @@ impl Downtime {
         max_seconds: 60,
         basis: "promote restarts the replica after it applies pending WAL (docs/service-rules.md, \"What each change costs\")",
     };
+    /// A planned failover to a Flexible Server's HA standby.
+    pub(crate) const FAILOVER: Downtime = Downtime {
+        min_seconds: 0,
+        max_seconds: 120,
+        basis: "a planned failover stops the primary and promotes its synchronous standby behind the same endpoint; connections drop until it opens, usually within a minute or two (docs/service-rules.md, \"Flexible Server\")",
+    };
     /// A migration: writes are frozen on the source from the dump until cutover.
     pub(crate) const MIGRATION: Downtime = Downtime {
         min_seconds: 60,

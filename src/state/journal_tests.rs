@@ -20,6 +20,7 @@ fn a_journal_cut_at_any_byte_reads_as_the_records_before_the_cut() {
         change_id: "c1".into(),
         outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
         configured_storage_gb: Some(100),
+        configured_zone: None,
     };
     store.append(std::slice::from_ref(&last)).unwrap();
     let state_after_last = store.state().clone();
@@ -71,6 +72,7 @@ fn record() -> impl Strategy<Value = JournalRecord> {
             change_id: change,
             outcome: RecordOutcome::Remove(ServerName::new(name)),
             configured_storage_gb: None,
+            configured_zone: None,
         }),
     ]
 }

@@ -62,14 +62,18 @@ impl State {
                 self.in_flight.retain(|s| s.change_id != step.change_id);
                 self.in_flight.push(step.clone());
             }
-            JournalRecord::Finished { change_id, outcome, configured_storage_gb } => {
+            JournalRecord::Finished { change_id, outcome, configured_storage_gb, configured_zone } => {
                 self.in_flight.retain(|s| &s.change_id != change_id);
                 self.apply_outcome(outcome);
                 // Only a step that reports the server afterwards records what it applied.
-                if let (RecordOutcome::Upsert(observed), Some(storage_gb)) = (outcome, configured_storage_gb)
+                if let RecordOutcome::Upsert(observed) = outcome
+                    && let Some(record) = self.servers.get_mut(&observed.name)
                 {
-                    if let Some(record) = self.servers.get_mut(&observed.name) {
+                    if let Some(storage_gb) = configured_storage_gb {
                         record.configured_storage_gb = Some(*storage_gb);
+                    }
+                    if configured_zone.is_some() {
+                        record.configured_zone.clone_from(configured_zone);
                     }
                 }
             }
@@ -88,9 +92,10 @@ impl State {
     /// Records what a provider observed of a server, keeping what pgfleet recorded of its
     /// configuration (an observation, such as a refresh, never tells what was configured).
     pub(crate) fn record_observed(&mut self, observed: ObservedServer) {
-        let configured_storage_gb =
-            self.servers.get(&observed.name).and_then(|record| record.configured_storage_gb);
-        let record = ServerRecord { configured_storage_gb, ..ServerRecord::new(observed) };
+        let recorded = self.servers.get(&observed.name);
+        let configured_storage_gb = recorded.and_then(|record| record.configured_storage_gb);
+        let configured_zone = recorded.and_then(|record| record.configured_zone.clone());
+        let record = ServerRecord { configured_storage_gb, configured_zone, ..ServerRecord::new(observed) };
         self.servers.insert(record.observed.name.clone(), record);
     }
 
@@ -118,12 +123,22 @@ pub struct ServerRecord {
     /// existed, and until pgfleet first applies a change to the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_storage_gb: Option<u32>,
+    /// Flexible Server: the fleet file's `zone` when pgfleet last applied a change to the
+    /// server. A live zone that differs from it while the file still says it was swapped by a
+    /// failover (no change); a file that now names the standby's zone asks for a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_zone: Option<String>,
 }
 
 impl ServerRecord {
     /// The record of an observed server, with nothing recorded of its configuration yet.
     pub fn new(observed: ObservedServer) -> ServerRecord {
-        ServerRecord { address: observed.name.address(), observed, configured_storage_gb: None }
+        ServerRecord {
+            address: observed.name.address(),
+            observed,
+            configured_storage_gb: None,
+            configured_zone: None,
+        }
     }
 }
 
@@ -188,6 +203,9 @@ pub enum JournalRecord {
         /// absent for a delete and in journals written before it existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         configured_storage_gb: Option<u32>,
+        /// The fleet file's `zone` the step applied (`ServerRecord::configured_zone`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        configured_zone: Option<String>,
     },
     /// A fact learnt outside a step (for example a refresh of one server).
     Observed { outcome: RecordOutcome },

@@ -70,6 +70,7 @@ fn appended_records_are_replayed_when_reading() {
             change_id: "c1".into(),
             outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
             configured_storage_gb: Some(100),
+            configured_zone: None,
         }])
         .unwrap();
     store.append(&[started("c2", "pay-ro-1")]).unwrap();
@@ -169,6 +170,7 @@ fn a_journal_already_compacted_is_not_replayed_twice() {
             change_id: "c1".into(),
             outcome: RecordOutcome::Unchanged,
             configured_storage_gb: None,
+            configured_zone: None,
         }])
         .unwrap();
     store.compact().unwrap();
@@ -311,6 +313,7 @@ fn the_configured_storage_survives_observations_and_round_trips() {
                 change_id: "update:pay-main".into(),
                 outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
                 configured_storage_gb: Some(100),
+                configured_zone: None,
             },
         ])
         .unwrap();

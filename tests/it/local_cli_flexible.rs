@@ -235,3 +235,33 @@ async fn a_major_version_upgrade_deletes_and_recreates_the_replicas_only_with_al
     wait_streaming(main, &[("fx-up-ro", fleet.port("fx-up-ro"))], PASSWORD).await.unwrap();
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapping_zone_and_standby_zone_in_the_file_is_a_planned_failover() {
+    let servers = |zone: &str, standby: &str| {
+        format!(
+            "[servers.fx-zr]\nservice = \"flexible\"\nversion = \"16\"\nsku = \"Standard_E2ds_v5\"\nstorage_gb = 64\n\
+             high_availability = \"ZoneRedundant\"\nzone = \"{zone}\"\nstandby_zone = \"{standby}\"\n"
+        )
+    };
+    let fleet = Fleet::new("zones", &servers("1", "2"));
+    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    let port = fleet.port("fx-zr");
+    assert_eq!(show(port, PASSWORD, "max_connections").await, "1718", "Standard_E2ds_v5's default");
+    wait_for_sync_standby(port).await;
+    fleet.write_servers(&servers("2", "1"));
+    let plan = fleet.run_expecting(&["plan"], 0);
+    assert!(text(&plan.stdout).contains("failover:fx-zr"), "{}", text(&plan.stdout));
+    assert!(text(&plan.stdout).contains("a planned failover promotes the standby"), "{}", text(&plan.stdout));
+    let output = fleet.run_expecting(&["apply", "--auto-approve", "--json"], 0);
+    let windows = restart_windows(&json_lines(&output.stdout));
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    eprintln!("planned failover through apply: {} ms", windows[0].1);
+    assert_eq!(fleet.port("fx-zr"), port);
+    wait_for_sync_standby(port).await;
+    fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
+    // A failover the file did not ask for swaps the zones back live: not drift, no change.
+    fleet.run_expecting(&["failover", "fx-zr"], 0);
+    fleet.run_expecting(&["refresh"], 0);
+    fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
+}

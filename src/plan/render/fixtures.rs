@@ -52,6 +52,7 @@ pub(crate) fn change(action: Action, server: &str, operation: Operation) -> Chan
         wave: 1,
         operation,
         configured_storage_gb: None,
+        configured_zone: None,
         endpoint: None,
     }
 }

@@ -135,6 +135,28 @@ fn zones_swapped_by_a_failover_are_no_change() {
 }
 
 #[test]
+fn the_file_naming_the_standby_zone_is_a_planned_failover() {
+    let applied = ha(flex("Standard_D4ds_v5", 256), HaMode::ZoneRedundant, Some("1"), Some("2"));
+    let swapped = ha(flex("Standard_D4ds_v5", 256), HaMode::ZoneRedundant, Some("2"), Some("1"));
+    let case = Case::new().want("orders", swapped.clone()).have("orders", applied.clone());
+    // The file still says what pgfleet applied before the live zones swapped: no change.
+    let failed_over = Case::new()
+        .want("orders", applied.clone())
+        .have("orders", applied)
+        .live_as("orders", swapped)
+        .configured_zone("orders", "1");
+    assert!(failed_over.plan().changes.is_empty());
+    // The file now names the standby's zone: a planned failover.
+    let plan = case.configured_zone("orders", "1").plan();
+    assert_eq!(ids(&plan), ["failover:orders"]);
+    let failover = change(&plan, "failover:orders");
+    assert!(matches!(failover.operation, Operation::Failover));
+    assert!(failover.impact.restart);
+    assert!(failover.reason.contains("planned failover"), "{}", failover.reason);
+    assert_eq!(failover.configured_zone.as_deref(), Some("2"));
+}
+
+#[test]
 fn another_zone_is_a_migration() {
     let plan = Case::new()
         .want("orders", ha(flex("Standard_D4ds_v5", 256), HaMode::Disabled, Some("3"), None))

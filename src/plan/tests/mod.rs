@@ -131,6 +131,14 @@ impl Case {
         self
     }
 
+    /// pgfleet last applied the server with this `zone` in the fleet file.
+    pub(crate) fn configured_zone(mut self, server: &str, zone: &str) -> Case {
+        if let Some(record) = self.stored.servers.get_mut(&name(server)) {
+            record.configured_zone = Some(zone.to_string());
+        }
+        self
+    }
+
     /// The server is live like this; the record is left as it is.
     pub(crate) fn live_as(mut self, server: &str, spec: ServerSpec) -> Case {
         match self.live.get_mut(&name(server)) {

@@ -213,6 +213,11 @@ impl Simulation {
                 self.replication.insert(server.clone(), false);
             }
             Operation::Promote => self.specs.get_mut(server).unwrap().replica_of = None,
+            Operation::Failover => {
+                if let Some(flexible) = &mut self.specs.get_mut(server).unwrap().flexible {
+                    std::mem::swap(&mut flexible.zone, &mut flexible.standby_zone);
+                }
+            }
             Operation::Delete => {
                 let attached = self.specs.values().any(|s| s.replica_of.as_ref() == Some(server));
                 assert!(!attached, "{}: a replica is still attached", change.id);

@@ -59,7 +59,7 @@ pub fn fleet(servers: &[ObservedServer]) -> (TestProvider, State) {
 pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str]) -> Change {
     let action = match &operation {
         Operation::Create { .. } => Action::Create,
-        Operation::Update { .. } => Action::Update,
+        Operation::Update { .. } | Operation::Failover => Action::Update,
         Operation::Migrate { .. } | Operation::Recreate { .. } => Action::Migrate,
         Operation::Promote => Action::Promote,
         Operation::Delete => Action::Delete,
@@ -87,6 +87,7 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         wave: 1,
         operation,
         configured_storage_gb: None,
+        configured_zone: None,
         endpoint: None,
     }
 }
