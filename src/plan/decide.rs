@@ -303,19 +303,14 @@ fn ha_off_first(name: &ServerName, live: &ServerSpec, patch: &ServerPatch) -> Op
 fn upgrade_rebuild(request: &PlanRequest, name: &ServerName, diff: &ServerDiff) -> [NewChange; 2] {
     let primary = diff.target.replica_of.clone().unwrap_or_else(|| name.clone());
     let live = &request.live[name].spec;
-    let delete = NewChange {
-        kind: Kind::Delete,
-        action: Action::Delete,
-        operation: Operation::Delete,
-        attributes: deleted_attributes(live),
-        impact: impact::recreate(),
-        reason: format!(
+    let delete = replica_delete(
+        live,
+        format!(
             "{primary}'s major version upgrade ({} → {}) needs its replicas deleted first: {name} is deleted \
              before it (a replica holds no data of its own) and created again after it",
             live.version, diff.target.version
         ),
-        steps: Vec::new(),
-    };
+    );
     let mut create = create(name, &diff.target);
     create.reason = format!(
         "{name} is created again, from {primary}, after {primary}'s major version upgrade to {}",
@@ -422,19 +417,14 @@ fn rebuild(request: &PlanRequest, name: &ServerName, diff: &ServerDiff) -> [NewC
     let primary = diff.target.replica_of.clone().unwrap_or_else(|| name.clone());
     let keys = join_keys(&diff.migration_keys);
     let live = &request.live[name].spec;
-    let delete = NewChange {
-        kind: Kind::Delete,
-        action: Action::Delete,
-        operation: Operation::Delete,
-        attributes: deleted_attributes(live),
-        impact: impact::recreate(),
-        reason: format!(
+    let delete = replica_delete(
+        live,
+        format!(
             "{keys} can only be set when a server is created, so replica {name} is re-created (it holds no \
              data of its own); it is deleted before {primary}'s update and created again after it, because \
              {primary}'s storage grows past the old replica while its compute shrinks below the new one"
         ),
-        steps: Vec::new(),
-    };
+    );
     let mut create = create(name, &diff.target);
     create.reason =
         format!("{name} is created again, from {primary}, after {primary}'s update ({keys} changed)");
@@ -510,6 +500,19 @@ pub(super) fn update(
         impact: impact::update(&patch, current, false),
         operation: Operation::Update { patch, replication_support: None },
         attributes,
+        reason,
+        steps: Vec::new(),
+    }
+}
+
+/// A replica deleted so that it can be created again (it holds no data of its own).
+fn replica_delete(live: &ServerSpec, reason: String) -> NewChange {
+    NewChange {
+        kind: Kind::Delete,
+        action: Action::Delete,
+        operation: Operation::Delete,
+        attributes: deleted_attributes(live),
+        impact: impact::recreate(),
         reason,
         steps: Vec::new(),
     }

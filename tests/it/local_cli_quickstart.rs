@@ -36,22 +36,34 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     // replication setting happens before anyone uses it, and neither counts it.
     assert!(text(&output.stdout).contains("no restarts"), "{}", text(&output.stdout));
     assert!(stderr.contains("; 0 restarts;"), "{stderr}");
-    assert_eq!(fleet.cluster_dirs(), ["qs-basic", "qs-main", "qs-ro-1", "qs-ro-2"]);
+    assert_eq!(fleet.cluster_dirs(), ["qs-burst", "qs-legacy", "qs-main", "qs-ro-1"]);
 
-    // Every server accepts the admin's connections with its SKU's max_connections.
+    // Every server accepts the admin's connections with its SKU's max_connections (a Flexible
+    // Server's default at create; the replica takes its primary's).
     let mut ports = std::collections::BTreeMap::new();
-    for (server, tier, vcores) in [
-        ("qs-basic", Tier::Basic, 1),
-        ("qs-main", Tier::GeneralPurpose, 2),
-        ("qs-ro-1", Tier::GeneralPurpose, 2),
-        ("qs-ro-2", Tier::GeneralPurpose, 4),
+    for (server, connections) in [
+        ("qs-burst", "50".to_string()),
+        ("qs-legacy", max_connections(Tier::Basic, 1)),
+        ("qs-main", "859".to_string()),
+        ("qs-ro-1", "859".to_string()),
     ] {
         let port = fleet.port(server);
         assert!(port >= fleet.port_base, "{server} on {port}");
-        assert_eq!(show(port, &password, "max_connections").await, max_connections(tier, vcores), "{server}");
+        assert_eq!(show(port, &password, "max_connections").await, connections, "{server}");
         ports.insert(server, port);
     }
     assert_eq!(ports.values().collect::<std::collections::BTreeSet<_>>().len(), 4, "one port each");
+    // qs-main has a synchronous standby beside it.
+    let standby: i64 = connect_as(ports["qs-main"], &password, "postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgfleet_standby' AND sync_state = 'sync'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(standby, 1, "qs-main's HA standby streams synchronously");
 
     // The apply ends with where clients connect, as `pgfleet output` prints it for scripts.
     let outputs: serde_json::Value =
@@ -62,15 +74,15 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
         assert_eq!(endpoint["port"], *port, "{outputs:#}");
         let uri = endpoint["uri"].as_str().unwrap();
         assert_eq!(uri, text(&fleet.run_expecting(&["endpoint", server], 0).stdout).trim());
-        told.push_str(&format!("\n  servers.{server:<8}  {uri}"));
+        told.push_str(&format!("\n  servers.{server:<9}  {uri}"));
     }
     assert!(stderr.contains(&told), "{stderr}");
     let human = text(&fleet.run_expecting(&["output"], 0).stdout);
     assert_eq!(human.lines().count(), 4, "{human}");
     assert!(!human.contains(&password) && !outputs.to_string().contains(&password));
 
-    // The primary streams to both replicas, which are read-only hot standbys with its data.
-    let replicas = [("qs-ro-1", ports["qs-ro-1"]), ("qs-ro-2", ports["qs-ro-2"])];
+    // The primary streams to its replica, a read-only hot standby with its data.
+    let replicas = [("qs-ro-1", ports["qs-ro-1"])];
     wait_streaming(ports["qs-main"], &replicas, &password).await.unwrap();
     connect_as(ports["qs-main"], &password, "postgres")
         .await
@@ -92,6 +104,55 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
     let again = fleet.run_expecting(&["apply", "--auto-approve"], 0);
     assert!(text(&again.stderr).contains("No changes"), "{}", text(&again.stderr));
+
+    // The README's suggested edits, in its order.
+    let edit = |from: &str, to: &str| {
+        let config = std::fs::read_to_string(fleet.config()).unwrap();
+        assert!(config.contains(from), "the quickstart no longer has {from:?}");
+        std::fs::write(fleet.config(), config.replace(from, to)).unwrap();
+    };
+    let order = |plan: &serde_json::Value| -> Vec<String> {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|change| change["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // 1. A bigger SKU for the primary and its replica: the replica first.
+    edit("sku = \"Standard_D2ds_v5\"", "sku = \"Standard_D4ds_v5\"");
+    let plan: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
+    assert_eq!(order(&plan), ["update:qs-ro-1", "update:qs-main"], "{plan:#}");
+    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    // 2. ZoneRedundant to SameZone: HA disabled, then enabled in the new mode.
+    edit("high_availability = \"ZoneRedundant\"", "high_availability = \"SameZone\"");
+    let plan: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
+    assert_eq!(order(&plan), ["ha-off:qs-main", "update:qs-main"], "{plan:#}");
+    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    // 3. The Single Server moves to Flexible Server: a migration that keeps every row.
+    connect_as(ports["qs-legacy"], &password, "postgres")
+        .await
+        .batch_execute("CREATE TABLE legacy AS SELECT generate_series(1, 1000) AS id")
+        .await
+        .unwrap();
+    edit(
+        "service = \"single\"\ntier = \"Basic\"\nvcores = 1\nstorage_gb = 20\nversion = \"11\"",
+        "service = \"flexible\"\nsku = \"Standard_B2s\"\nstorage_gb = 32\nversion = \"16\"",
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
+    assert_eq!(order(&plan), ["migrate:qs-legacy"], "{plan:#}");
+    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    let rows: i64 = connect_as(ports["qs-legacy"], &password, "postgres")
+        .await
+        .query_one("SELECT count(*) FROM legacy", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1000);
+    fleet.run_expecting(&["plan", "--detailed-exitcode"], 0);
 }
 
 const REFUSALS_FLEET: &str = "[servers.ref-basic]\ntier = \"Basic\"\nvcores = 1\n\n\

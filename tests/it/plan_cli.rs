@@ -7,7 +7,8 @@ use pgfleet::rules::{PgVersion, ReplicationSupport, Tier};
 use pgfleet::state::{ServerRecord, State, StateStore};
 use std::path::{Path, PathBuf};
 
-const QUICKSTART: &str = "examples/quickstart.toml";
+/// A Single Server fleet (the quickstart before it moved to Flexible Server).
+const QUICKSTART: &str = "tests/fixtures/single-fleet/quickstart.toml";
 
 fn pgfleet() -> Command {
     let mut command = Command::cargo_bin("pgfleet").unwrap();
@@ -170,7 +171,7 @@ fn a_saved_plan_shows_the_same_plan_id() {
     let (code, markdown, _) = run(&["show", plan_file.to_str().unwrap(), "--format", "markdown"]);
     assert_eq!(code, 0);
     assert!(markdown.starts_with("<!-- pgfleet:plan fleet=quickstart"), "{markdown}");
-    let secret = std::fs::read_to_string("examples/quickstart.password").unwrap();
+    let secret = std::fs::read_to_string("tests/fixtures/single-fleet/quickstart.password").unwrap();
     let saved = std::fs::read_to_string(&plan_file).unwrap();
     assert!(!saved.contains(secret.trim()), "the saved plan holds the password");
 }

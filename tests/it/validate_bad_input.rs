@@ -100,7 +100,11 @@ fn never_panics_and_always_positions(bytes: &[u8]) -> Result<(), TestCaseError> 
     match config::parse(Path::new("fuzz.toml"), bytes) {
         Ok((fleet, warnings)) => {
             prop_assert!(warnings.iter().all(|w| w.severity == Severity::Warning));
-            prop_assert!(fleet.servers.values().all(|s| s.spec.sku().is_some()), "valid fleets sell");
+            let sold = |spec: &pgfleet::model::ServerSpec| match &spec.flexible {
+                Some(_) => spec.flexible_sku().is_some(),
+                None => spec.sku().is_some(),
+            };
+            prop_assert!(fleet.servers.values().all(|s| sold(&s.spec)), "valid fleets sell");
         }
         Err(diagnostics) => {
             prop_assert!(diagnostics.has_errors());

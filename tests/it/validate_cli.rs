@@ -22,7 +22,10 @@ fn stderr_of(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn every_example_is_valid() {
     for (name, summary) in [
-        ("quickstart", "fleet \"quickstart\", 4 servers (1 Basic, 3 GeneralPurpose), provider local"),
+        (
+            "quickstart",
+            "fleet \"quickstart\", 4 servers (1 Basic, 1 Burstable, 2 GeneralPurpose), provider local",
+        ),
         ("single-basic", "fleet \"single-basic\", 1 server (1 Basic), provider azure"),
         ("primary-with-replicas", "fleet \"payments\", 3 servers (3 GeneralPurpose), provider azure"),
         (

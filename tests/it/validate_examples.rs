@@ -29,23 +29,28 @@ fn quickstart_resolves_defaults_and_replicas() {
     assert_eq!(fleet.name, "quickstart");
     assert!(matches!(&fleet.provider, ProviderSettings::Local(local) if local.port_base == 54320));
     assert_eq!(fleet.servers.len(), 4);
-    let basic = &fleet.servers[&"qs-basic".into()];
-    assert_eq!(basic.spec.tier, Tier::Basic);
-    assert_eq!(basic.spec.sku_name(), "B_Gen5_1");
-    assert_eq!(basic.spec.storage_gb, 20, "inherited from [defaults]");
-    assert_eq!(basic.spec.location, "local");
+    let main = &fleet.servers[&"qs-main".into()];
+    assert_eq!(main.spec.service(), pgfleet::rules::Service::Flexible, "service from [defaults]");
+    assert_eq!((main.spec.tier, main.spec.vcores), (Tier::GeneralPurpose, 2), "derived from the SKU");
+    assert_eq!(main.spec.sku_name(), "Standard_D2ds_v5");
+    let flexible = main.spec.flexible.as_ref().unwrap();
+    assert_eq!(flexible.high_availability, pgfleet::rules::HaMode::ZoneRedundant);
+    assert_eq!(main.spec.location, "local");
+    let legacy = &fleet.servers[&"qs-legacy".into()];
+    assert_eq!(legacy.spec.service(), pgfleet::rules::Service::Single, "its own service wins");
+    assert_eq!(legacy.spec.sku_name(), "B_Gen5_1");
+    assert_eq!(legacy.spec.storage_gb, 20);
     let replicas: Vec<&str> = fleet
         .servers
         .values()
         .filter(|s| s.spec.replica_of.as_ref().is_some_and(|p| p.as_str() == "qs-main"))
         .map(|s| s.name.as_str())
         .collect();
-    assert_eq!(replicas, ["qs-ro-1", "qs-ro-2"]);
-    assert_eq!(basic.admin_password, SecretRef::File("quickstart.password".into()));
-    let password = basic.admin_password.resolve(example("quickstart").parent().unwrap()).unwrap();
+    assert_eq!(replicas, ["qs-ro-1"]);
+    assert_eq!(legacy.admin_password, SecretRef::File("quickstart.password".into()));
+    let password = legacy.admin_password.resolve(example("quickstart").parent().unwrap()).unwrap();
     assert!(!password.expose().is_empty());
     assert_eq!(fleet.source.sha256.len(), 64);
-    assert_eq!(basic.line, 29, "the line of [servers.qs-basic]");
 }
 
 #[test]

@@ -63,14 +63,7 @@ impl LocalProvider {
         cluster: &Cluster,
         meta: &mut ClusterMeta,
     ) -> Result<(), ProviderError> {
-        let standby = Self::standby_of(cluster);
-        standby.stop(&self.tools).await?;
-        if standby.dir.exists() {
-            std::fs::remove_dir_all(&standby.dir).map_err(|source| LocalError::Io {
-                context: format!("removing {}", standby.dir.display()),
-                source,
-            })?;
-        }
+        let standby = self.discard_standby(cluster).await?;
         super::cluster::prepare_dir(&self.root, &self.fleet_dir, &standby.dir, &self.tools)?;
         if meta.standby_port.is_none() {
             let _allocation = self.allocation.lock().await;
@@ -78,14 +71,7 @@ impl LocalProvider {
             cluster.write_meta(meta, &self.tools)?;
         }
         let client = cluster.connect(meta.port).await?;
-        client
-            .execute(
-                "SELECT pg_create_physical_replication_slot($1, true) \
-                 WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-                &[&STANDBY_SLOT],
-            )
-            .await
-            .map_err(sql("creating the standby's replication slot"))?;
+        super::replicas::create_slot(&client, STANDBY_SLOT).await?;
         let secret = cluster.internal_secret()?;
         let mut command = self.tools.command("pg_basebackup");
         command
@@ -104,6 +90,19 @@ impl LocalProvider {
         cluster.write_settings(&Self::settings(meta)?, &self.tools)?;
         reload(cluster, meta.port).await?;
         Ok(())
+    }
+
+    /// Stops a server's standby and removes its cluster (whatever is left of it).
+    async fn discard_standby(&self, cluster: &Cluster) -> Result<Cluster, ProviderError> {
+        let standby = Self::standby_of(cluster);
+        standby.stop(&self.tools).await?;
+        if standby.dir.exists() {
+            std::fs::remove_dir_all(&standby.dir).map_err(|source| LocalError::Io {
+                context: format!("removing {}", standby.dir.display()),
+                source,
+            })?;
+        }
+        Ok(standby)
     }
 
     fn write_standby_signal(&self, standby: &Cluster) -> Result<(), LocalError> {
@@ -125,14 +124,7 @@ impl LocalProvider {
         if cluster.is_running(&self.tools).await {
             reload(cluster, meta.port).await?;
         }
-        let standby = Self::standby_of(cluster);
-        standby.stop(&self.tools).await?;
-        if standby.dir.exists() {
-            std::fs::remove_dir_all(&standby.dir).map_err(|source| LocalError::Io {
-                context: format!("removing {}", standby.dir.display()),
-                source,
-            })?;
-        }
+        self.discard_standby(cluster).await?;
         if cluster.is_running(&self.tools).await {
             let client = cluster.connect(meta.port).await?;
             client
@@ -223,14 +215,7 @@ impl LocalProvider {
             let mut slots = vec![STANDBY_SLOT.to_string()];
             slots.extend(self.replica_names(name)?.map(|replica| super::replicas::slot_name(&replica)));
             for slot in &slots {
-                promoted
-                    .execute(
-                        "SELECT pg_create_physical_replication_slot($1, true) \
-                         WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-                        &[slot],
-                    )
-                    .await
-                    .map_err(sql("creating the replication slots on the promoted standby"))?;
+                super::replicas::create_slot(&promoted, slot).await?;
             }
             drop(promoted);
             standby.stop(&self.tools).await?;

@@ -23,6 +23,21 @@ pub(super) fn slot_name(replica: &ServerName) -> String {
     format!("pgfleet_{}", replica.as_str().replace('-', "_"))
 }
 
+/// Creates a physical replication slot unless it exists. Reserved at once
+/// (`immediately_reserve`): otherwise the slot holds no WAL until a streamer first uses it,
+/// and what is written before can be recycled.
+pub(super) async fn create_slot(client: &tokio_postgres::Client, slot: &str) -> Result<(), LocalError> {
+    client
+        .execute(
+            "SELECT pg_create_physical_replication_slot($1, true) \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+            &[&slot],
+        )
+        .await
+        .map_err(sql("creating a replication slot"))?;
+    Ok(())
+}
+
 fn sql(context: &str) -> impl FnOnce(tokio_postgres::Error) -> LocalError + '_ {
     move |source| LocalError::Sql { context: context.to_string(), source }
 }
@@ -38,16 +53,7 @@ impl LocalProvider {
         let (primary, primary_meta) = self.existing(primary_name)?;
         let slot = slot_name(&meta.name);
         let client = primary.connect(primary_meta.port).await?;
-        // Reserved at once (`immediately_reserve`): otherwise the slot holds no WAL until the
-        // base backup's streamer first uses it, and what is written before can be recycled.
-        client
-            .execute(
-                "SELECT pg_create_physical_replication_slot($1, true) \
-                 WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-                &[&slot],
-            )
-            .await
-            .map_err(sql("creating the replication slot"))?;
+        create_slot(&client, &slot).await?;
         let secret = primary.internal_secret()?;
         let data = cluster.data_dir();
         let mut command = self.tools.command("pg_basebackup");
