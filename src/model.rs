@@ -225,17 +225,6 @@ impl FlexibleSpec {
             maintenance_window: self.maintenance_window,
         }
     }
-
-    /// Whether a `zone` change from `live` to `self` is a planned failover: HA stays on, and
-    /// the zones swap (the new zone is the standby's).
-    pub fn is_failover_of(&self, live: &FlexibleSpec) -> bool {
-        live.high_availability.is_enabled()
-            && self.high_availability.is_enabled()
-            && self.zone.is_some()
-            && self.zone != live.zone
-            && self.zone == live.standby_zone
-            && (self.standby_zone.is_none() || self.standby_zone == live.zone)
-    }
 }
 
 impl ServerSpec {

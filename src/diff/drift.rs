@@ -8,7 +8,6 @@ use crate::state::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// Something that changed outside pgfleet since it last recorded the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -69,10 +68,11 @@ fn server_drift(name: &ServerName, recorded: &ObservedServer, live: &ObservedSer
     before.insert("replication_support".into(), Value::String(recorded.replication_support.as_str().into()));
     after.insert("replication_support".into(), Value::String(live.replication_support.as_str().into()));
     // A failover swaps a Flexible Server's zone and standby zone: that is never drift.
-    let zones =
-        |fields: &BTreeMap<String, Value>| (fields.get("zone").cloned(), fields.get("standby_zone").cloned());
-    let (recorded_zones, live_zones) = (zones(&before), zones(&after));
-    if recorded_zones.0.is_some() && recorded_zones == (live_zones.1.clone(), live_zones.0.clone()) {
+    let swapped = match (zones(&recorded.spec), zones(&live.spec)) {
+        (Some(before), Some(after)) => before.0.is_some() && crate::rules::zones_swapped(before, after),
+        _ => false,
+    };
+    if swapped {
         for fields in [&mut before, &mut after] {
             fields.remove("zone");
             fields.remove("standby_zone");
@@ -99,6 +99,11 @@ fn server_drift(name: &ServerName, recorded: &ObservedServer, live: &ObservedSer
             })
         })
         .collect()
+}
+
+/// A flexible server's (zone, standby zone).
+fn zones(spec: &crate::model::ServerSpec) -> Option<(Option<&str>, Option<&str>)> {
+    spec.flexible.as_ref().map(|flexible| (flexible.zone.as_deref(), flexible.standby_zone.as_deref()))
 }
 
 /// A value as people read it: strings unquoted, absence as `(none)`.

@@ -285,9 +285,10 @@ fn flexible(
 ) {
     let swapped = live.high_availability.is_enabled()
         && target.high_availability.is_enabled()
-        && live.standby_zone.is_some()
-        && target.zone == live.standby_zone
-        && target.standby_zone.as_ref().is_none_or(|standby| Some(standby) == live.zone.as_ref());
+        && rules::zones_swapped(
+            (live.zone.as_deref(), live.standby_zone.as_deref()),
+            (target.zone.as_deref(), target.standby_zone.as_deref()),
+        );
     // The file still names the zone pgfleet applied: a failover swapped the zones (no change).
     // The file now names the standby's zone: the user asks for a planned failover.
     let asked =

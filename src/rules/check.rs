@@ -10,17 +10,16 @@
 
 use super::refusal::{Key, Refusal, Rule};
 use super::replicas::{ReplicaShortfall, SkuSize, replica_resize_shortfall};
-use super::{
-    FLEXIBLE_RETENTION_DAYS, HaMode, MaintenanceWindow, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS,
-    PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, Service, StorageType, ZONES,
-    flexible_sku,
-};
 use super::{FORBIDDEN_ADMIN_LOGINS, Tier};
 use super::{
     GEO_BACKUP_TIERS, Generation, MAX_REPLICAS_PER_PRIMARY, PgVersion, RETENTION_DAYS, ReplicationSupport,
     StorageChange, TierChange, TierFeature, TlsVersion, VersionChange, admin_login_problem,
     server_name_problem, sku, storage_change, storage_limits, tier_change, tier_supports, valid_vcores,
     version_change,
+};
+use super::{
+    HaMode, MaintenanceWindow, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS, PREMIUM_V2_MIN_VERSION,
+    PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, Service, StorageType, ZONES, flexible_sku,
 };
 
 /// The tag prefix pgfleet reserves for its own tags (staging and cutover markers on Azure).
@@ -133,14 +132,7 @@ pub(crate) fn server_problems(server: &Shape) -> Vec<Refusal> {
     problems.extend(sku_problem(server));
     problems.extend(storage_problem(server));
     problems.extend(version_not_run(server));
-    if !RETENTION_DAYS.contains(&server.backup_retention_days) {
-        problems.push(Refusal::new(
-            Rule::RetentionOutOfRange,
-            Key::BackupRetentionDays,
-            format!("{} days is outside the retention range", server.backup_retention_days),
-            format!("keep backups {} to {} days", RETENTION_DAYS.start(), RETENTION_DAYS.end()),
-        ));
-    }
+    problems.extend(retention_problem(server));
     if server.geo_redundant_backup && !tier_supports(server.tier, TierFeature::GeoRedundantBackup) {
         let tiers: Vec<&str> = GEO_BACKUP_TIERS.iter().map(|tier| tier.as_str()).collect();
         problems.push(Refusal::new(
@@ -162,6 +154,18 @@ pub(crate) fn server_problems(server: &Shape) -> Vec<Refusal> {
         ));
     }
     problems
+}
+
+/// Backup retention outside 7–35 days (the same range on both services).
+fn retention_problem(server: &Shape) -> Option<Refusal> {
+    (!RETENTION_DAYS.contains(&server.backup_retention_days)).then(|| {
+        Refusal::new(
+            Rule::RetentionOutOfRange,
+            Key::BackupRetentionDays,
+            format!("{} days is outside the retention range", server.backup_retention_days),
+            format!("keep backups {} to {} days", RETENTION_DAYS.start(), RETENTION_DAYS.end()),
+        )
+    })
 }
 
 fn sku_problem(server: &Shape) -> Option<Refusal> {
@@ -355,18 +359,7 @@ fn flexible_problems(server: &Shape, flexible: &FlexibleShape) -> Vec<Refusal> {
             ));
         }
     }
-    if !FLEXIBLE_RETENTION_DAYS.contains(&server.backup_retention_days) {
-        problems.push(Refusal::new(
-            Rule::RetentionOutOfRange,
-            Key::BackupRetentionDays,
-            format!("{} days is outside the retention range", server.backup_retention_days),
-            format!(
-                "keep backups {} to {} days",
-                FLEXIBLE_RETENTION_DAYS.start(),
-                FLEXIBLE_RETENTION_DAYS.end()
-            ),
-        ));
-    }
+    problems.extend(retention_problem(server));
     if let Some(window) = flexible.maintenance_window.filter(|window| window.hour > 23 || window.minute > 59)
     {
         problems.push(Refusal::new(
@@ -952,6 +945,11 @@ pub(crate) fn check_password_change(server: &Shape, with_promote: bool) -> Resul
 /// new servers with it; the planner still sets it explicitly before a first replica (on some
 /// servers the service starts with `OFF`).
 pub(crate) fn initial_replication_support(server: &Shape) -> ReplicationSupport {
+    // A Flexible Server has no such parameter: it always writes WAL its HA standby and
+    // replicas can stream.
+    if server.flexible.is_some() {
+        return ReplicationSupport::Replica;
+    }
     if check_replication_support(server, ReplicationSupport::Replica, 0).is_ok() {
         ReplicationSupport::Replica
     } else {

@@ -16,9 +16,9 @@ mod refusal;
 mod replicas;
 
 pub use catalog::flexible::{
-    FLEXIBLE_RETENTION_DAYS, FlexibleSku, HaMode, MaintenanceWindow, ONLINE_GROW_LIMIT_GB,
-    PREMIUM_SSD_SIZES_GB, PREMIUM_V2_BASELINE, PREMIUM_V2_IOPS, PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB,
-    PREMIUM_V2_THROUGHPUT, StorageType, Weekday, ZONES, flexible_sku, flexible_skus,
+    FlexibleSku, HaMode, MaintenanceWindow, ONLINE_GROW_LIMIT_GB, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS,
+    PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, StorageType, Weekday, ZONES,
+    flexible_sku, flexible_skus, placement, zones_swapped,
 };
 pub use catalog::{
     DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,

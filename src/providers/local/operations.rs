@@ -25,22 +25,17 @@ pub(super) fn endpoint(meta: &ClusterMeta) -> Endpoint {
     }
 }
 
-/// Where the service places a flexible server that names no zone: zone 1, and a zone-redundant
-/// standby in the next zone. Single servers and named zones are left as they are.
+/// The spec with a flexible server placed as the service places it (`rules::placement`).
 fn placed(spec: &ServerSpec) -> ServerSpec {
     let mut spec = spec.clone();
     if let Some(flexible) = &mut spec.flexible {
-        let zone = flexible.zone.get_or_insert_with(|| crate::rules::ZONES[0].to_string()).clone();
-        if flexible.high_availability == crate::rules::HaMode::ZoneRedundant
-            && flexible.standby_zone.is_none()
-        {
-            let at = crate::rules::ZONES.iter().position(|known| *known == zone).unwrap_or(0);
-            flexible.standby_zone =
-                Some(crate::rules::ZONES[(at + 1) % crate::rules::ZONES.len()].to_string());
-        }
-        if !flexible.high_availability.is_enabled() {
-            flexible.standby_zone = None;
-        }
+        let (zone, standby) = crate::rules::placement(
+            flexible.zone.as_deref(),
+            flexible.standby_zone.as_deref(),
+            flexible.high_availability,
+        );
+        flexible.zone = Some(zone);
+        flexible.standby_zone = standby;
     }
     spec
 }

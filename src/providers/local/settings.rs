@@ -130,12 +130,7 @@ impl ClusterSettings {
 }
 
 /// The replication support a new server starts with (`rules::check::initial_replication_support`).
-/// A Flexible Server always writes replica-level WAL: it has no `azure.replication_support`,
-/// and its HA standby and read replicas stream from it.
 pub fn default_replication_support(spec: &ServerSpec) -> ReplicationSupport {
-    if spec.flexible.is_some() {
-        return ReplicationSupport::Replica;
-    }
     rules::check::initial_replication_support(&spec.shape(""))
 }
 

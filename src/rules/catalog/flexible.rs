@@ -164,8 +164,6 @@ pub const PREMIUM_V2_SIZE_GB: RangeInclusive<u32> = 32..=65_536;
 pub const PREMIUM_V2_IOPS: RangeInclusive<u32> = 3_000..=80_000;
 /// Premium SSD v2 provisioned throughput, MB/s.
 pub const PREMIUM_V2_THROUGHPUT: RangeInclusive<u32> = 125..=1_200;
-/// Premium SSD v2's free baseline up to 399 GiB (IOPS, MB/s), used when the file sets none.
-pub const PREMIUM_V2_BASELINE: (u32, u32) = (3_000, 125);
 /// The first PostgreSQL major version Premium SSD v2 is offered for.
 pub const PREMIUM_V2_MIN_VERSION: &str = "14";
 
@@ -223,6 +221,35 @@ impl std::fmt::Display for HaMode {
 /// The availability zones a Flexible Server can be placed in.
 pub const ZONES: &[&str] = &["1", "2", "3"];
 
+/// Where the service places a flexible server whose file names no zone: zone 1, and a
+/// zone-redundant standby in the next zone; without HA there is no standby zone. Named zones
+/// are kept. Returns (zone, standby zone).
+pub fn placement(zone: Option<&str>, standby: Option<&str>, mode: HaMode) -> (String, Option<String>) {
+    let zone = zone.unwrap_or(ZONES[0]).to_string();
+    let standby = match mode {
+        HaMode::Disabled => None,
+        HaMode::SameZone => standby.map(str::to_string),
+        HaMode::ZoneRedundant => Some(standby.map_or_else(
+            || {
+                let at = ZONES.iter().position(|known| *known == zone).unwrap_or(0);
+                ZONES[(at + 1) % ZONES.len()].to_string()
+            },
+            str::to_string,
+        )),
+    };
+    (zone, standby)
+}
+
+/// Whether the zones `after` are those of `before` swapped, as any failover leaves them: the
+/// primary now runs in the former standby zone (and the standby, where named, in the former
+/// primary zone).
+pub fn zones_swapped(before: (Option<&str>, Option<&str>), after: (Option<&str>, Option<&str>)) -> bool {
+    let ((zone, standby), (new_zone, new_standby)) = (before, after);
+    standby.is_some()
+        && new_zone == standby
+        && new_standby.is_none_or(|new_standby| Some(new_standby) == zone)
+}
+
 /// A day of the week, for the maintenance window.
 #[derive(
     Debug,
@@ -245,13 +272,6 @@ pub enum Weekday {
     Thursday,
     Friday,
     Saturday,
-}
-
-impl Weekday {
-    /// The API's `dayOfWeek` (0 = Sunday).
-    pub fn number(self) -> u32 {
-        self as u32
-    }
 }
 
 /// A custom maintenance window: one hour a week, in UTC. Absent: the service picks one.
@@ -283,9 +303,6 @@ impl std::fmt::Display for MaintenanceWindow {
         write!(f, "{:?} {:02}:{:02} UTC", self.day, self.hour, self.minute)
     }
 }
-
-/// Backup retention on Flexible Server, in days (the same range as Single Server's).
-pub const FLEXIBLE_RETENTION_DAYS: RangeInclusive<u32> = 7..=35;
 
 #[cfg(test)]
 mod tests {
@@ -355,6 +372,20 @@ mod tests {
         assert_eq!(PREMIUM_SSD_SIZES_GB, [32, 64, 128, 256, 512, 1024, 2048, 4095, 4096, 8192, 16384, 32767]);
         assert_eq!(PREMIUM_V2_SIZE_GB, 32..=65_536);
         assert_eq!((PREMIUM_V2_IOPS, PREMIUM_V2_THROUGHPUT), (3_000..=80_000, 125..=1_200));
+    }
+
+    #[test]
+    fn placement_and_swapped_zones() {
+        assert_eq!(placement(None, None, HaMode::ZoneRedundant), ("1".to_string(), Some("2".to_string())));
+        assert_eq!(
+            placement(Some("3"), None, HaMode::ZoneRedundant),
+            ("3".to_string(), Some("1".to_string()))
+        );
+        assert_eq!(placement(Some("2"), Some("1"), HaMode::Disabled), ("2".to_string(), None));
+        assert!(zones_swapped((Some("1"), Some("2")), (Some("2"), Some("1"))));
+        assert!(zones_swapped((Some("1"), Some("2")), (Some("2"), None)));
+        assert!(!zones_swapped((Some("1"), Some("2")), (Some("3"), Some("2"))));
+        assert!(!zones_swapped((Some("1"), None), (None, None)));
     }
 
     #[test]
