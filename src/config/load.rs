@@ -115,9 +115,6 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         match resolve_server(name, server, defaults) {
             Ok(server) => {
                 findings.extend(validate::check_server(&server, default_location));
-                if let Some(provider) = &provider {
-                    findings.extend(validate::check_provider_runs(&server, provider));
-                }
                 resolved.insert(name.clone(), server);
             }
             Err(missing) => {

@@ -7,7 +7,7 @@ use super::finding::{Anchor, Finding, key_path};
 use super::model::{AzureSettings, LocalSettings, ProviderSettings};
 use super::raw::{self, ProviderKind, RawFleet, RawProvider, RawServer};
 use super::resolve::{Origin, ResolvedServer, finding_at};
-use crate::rules::{Key, Refusal, Rule, Service, check};
+use crate::rules::{Key, Refusal, Rule, check};
 use std::path::{Path, PathBuf};
 
 /// `[fleet]`: the name becomes a file name (`state/NAME.state.json`), so it must be one.
@@ -169,23 +169,6 @@ pub(crate) fn check_server(server: &ResolvedServer, default_location: &str) -> V
         }
     }
     findings
-}
-
-/// Whether the provider runs the server's service: the `azure` provider speaks Single Server's
-/// ARM API (`Microsoft.DBforPostgreSQL/servers`) only so far; the `local` provider runs both.
-pub(crate) fn check_provider_runs(server: &ResolvedServer, provider: &ProviderSettings) -> Vec<Finding> {
-    if server.service.value != Service::Flexible || !matches!(provider, ProviderSettings::Azure(_)) {
-        return Vec::new();
-    }
-    let finding = finding_at(
-        &server.name,
-        Key::Service.as_str(),
-        server.service.origin,
-        "the azure provider does not manage Flexible Server yet: it speaks Single Server's ARM API \
-         (Microsoft.DBforPostgreSQL/servers) only",
-    )
-    .with_hint("run flexible servers with [provider] kind = \"local\" for now, or keep this server on service = \"single\"");
-    vec![finding]
 }
 
 /// A refusal as a finding where the key it is about is written: the server's own key, the

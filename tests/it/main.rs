@@ -16,6 +16,7 @@ mod azure_e2e_sigkill;
 mod azure_e2e_stale;
 mod azure_emulator;
 mod azure_fixtures;
+mod azure_flexible_fixtures;
 mod azure_service_behaviour;
 mod exec_crash;
 mod exec_engine;

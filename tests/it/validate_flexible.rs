@@ -255,15 +255,14 @@ fn more_than_five_replicas_are_refused() {
 }
 
 #[test]
-fn flexible_servers_are_not_yet_sent_to_azure() {
+fn flexible_servers_validate_for_the_azure_provider() {
     let text = fleet(PRIMARY).replace(
         "kind = \"local\"\n",
         "kind = \"azure\"\n\n[provider.azure]\nsubscription_id = \"00000000-0000-0000-0000-000000000000\"\n\
          resource_group = \"rg\"\nlocation = \"westeurope\"\n",
     );
     let (code, stderr) = validate(&text);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("the azure provider does not manage Flexible Server yet"), "{stderr}");
+    assert_eq!(code, 0, "the azure provider manages flexibleServers: {stderr}");
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! Access tokens for ARM: a service principal (client-credentials flow), the Azure CLI's token,
-//! or a managed identity, tried in that order; tokens are cached until shortly before expiry.
+//! Access tokens for ARM: a service principal (client-credentials flow, with a secret or, by
+//! workload identity federation, with a token from GitHub Actions or Kubernetes as the client
+//! assertion), the Azure CLI's token, or a managed identity, tried in that order; tokens are
+//! cached until shortly before expiry.
 //!
 //! Why not the `azure_identity` crate: it brings a second HTTP stack and the whole
 //! `azure_core`/typespec tree into a build that already has reqwest, and its credential chain
@@ -36,6 +38,9 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
 pub enum Credential {
     /// OAuth 2.0 client credentials: `POST {authority}/{tenant}/oauth2/v2.0/token`.
     ServicePrincipal(ServicePrincipal),
+    /// Workload identity federation: client credentials whose assertion is a token the workload's
+    /// own issuer signed (GitHub Actions' OIDC token, a Kubernetes service account token).
+    WorkloadIdentity(WorkloadIdentity),
     /// `az account get-access-token`.
     AzureCli,
     /// The managed identity endpoint (App Service's `IDENTITY_ENDPOINT`, else IMDS).
@@ -55,24 +60,71 @@ pub struct ServicePrincipal {
     pub client_secret: Redacted<String>,
 }
 
+/// A federated workload's client-credentials settings.
+#[derive(Debug, Clone)]
+pub struct WorkloadIdentity {
+    pub authority_host: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub assertion: AssertionSource,
+}
+
+/// Where the workload's own token (the client assertion) comes from. It is read again for
+/// every access token: both issuers rotate it.
+#[derive(Debug, Clone)]
+pub enum AssertionSource {
+    /// `AZURE_FEDERATED_TOKEN_FILE` (Kubernetes workload identity, or a file a CI step wrote).
+    File(std::path::PathBuf),
+    /// GitHub Actions' OIDC endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`, with the bearer
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`), asked for the audience Entra ID expects.
+    GitHubActions { request_url: String, request_token: Redacted<String> },
+}
+
+/// The audience of a federated token that Entra ID exchanges.
+const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
 impl Credential {
-    /// The credential the environment configures: a service principal when `AZURE_TENANT_ID`,
-    /// `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` are all set (authority from
-    /// `AZURE_AUTHORITY_HOST`), else the CLI then the managed identity.
+    /// The credential the environment configures, first match wins:
+    /// - a service principal when `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
+    ///   `AZURE_CLIENT_SECRET` are all set;
+    /// - workload identity federation when `AZURE_TENANT_ID` and `AZURE_CLIENT_ID` are set with
+    ///   `AZURE_FEDERATED_TOKEN_FILE`, or inside a GitHub Actions job granted `id-token: write`
+    ///   (`ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`);
+    /// - else the CLI, then the managed identity.
+    ///
+    /// The authority is `AZURE_AUTHORITY_HOST` when set.
     pub fn from_environment() -> Credential {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        match (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET")) {
-            (Some(tenant_id), Some(client_id), Some(secret)) => {
-                Credential::ServicePrincipal(ServicePrincipal {
-                    authority_host: var("AZURE_AUTHORITY_HOST")
-                        .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_string()),
-                    tenant_id,
-                    client_id,
-                    client_secret: Redacted::new(secret),
-                })
-            }
-            _ => Credential::CliThenManagedIdentity,
+        let authority_host =
+            || var("AZURE_AUTHORITY_HOST").unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_string());
+        let (Some(tenant_id), Some(client_id)) = (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) else {
+            return Credential::CliThenManagedIdentity;
+        };
+        if let Some(secret) = var("AZURE_CLIENT_SECRET") {
+            return Credential::ServicePrincipal(ServicePrincipal {
+                authority_host: authority_host(),
+                tenant_id,
+                client_id,
+                client_secret: Redacted::new(secret),
+            });
         }
+        let assertion = match (
+            var("AZURE_FEDERATED_TOKEN_FILE"),
+            var("ACTIONS_ID_TOKEN_REQUEST_URL"),
+            var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+        ) {
+            (Some(file), _, _) => AssertionSource::File(file.into()),
+            (None, Some(request_url), Some(token)) => {
+                AssertionSource::GitHubActions { request_url, request_token: Redacted::new(token) }
+            }
+            _ => return Credential::CliThenManagedIdentity,
+        };
+        Credential::WorkloadIdentity(WorkloadIdentity {
+            authority_host: authority_host(),
+            tenant_id,
+            client_id,
+            assertion,
+        })
     }
 }
 
@@ -136,36 +188,47 @@ impl TokenCache {
 
     async fn fetch(&self) -> Result<(Redacted<String>, Duration), ProviderError> {
         match &self.credential {
-            Credential::ServicePrincipal(principal) => self.client_credentials(principal).await,
+            Credential::ServicePrincipal(principal) => {
+                let secret = principal.client_secret.expose();
+                let form = [("client_secret", secret.as_str())];
+                self.client_credentials(&principal.authority_host, &principal.tenant_id, &principal.client_id, &form)
+                    .await
+            }
+            Credential::WorkloadIdentity(workload) => {
+                let assertion = self.federated_assertion(&workload.assertion).await?;
+                let form = [
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", assertion.expose().as_str()),
+                ];
+                self.client_credentials(&workload.authority_host, &workload.tenant_id, &workload.client_id, &form)
+                    .await
+            }
             Credential::AzureCli => azure_cli_token().await,
             Credential::ManagedIdentity => self.managed_identity().await,
             Credential::CliThenManagedIdentity => match azure_cli_token().await {
                 Ok(token) => Ok(token),
                 Err(cli_error) => self.managed_identity().await.map_err(|identity_error| {
                     auth_error(format!(
-                        "no Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or \
-                         log in with `az login` ({cli_error}); managed identity: {identity_error}"
+                        "no Azure credential: set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET \
+                         or AZURE_FEDERATED_TOKEN_FILE, or log in with `az login` ({cli_error}); managed identity: {identity_error}"
                     ))
                 }),
             },
         }
     }
 
+    /// The client-credentials flow, proving the client with `proof` (a secret or an assertion).
     async fn client_credentials(
         &self,
-        principal: &ServicePrincipal,
+        authority_host: &str,
+        tenant_id: &str,
+        client_id: &str,
+        proof: &[(&str, &str)],
     ) -> Result<(Redacted<String>, Duration), ProviderError> {
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            principal.authority_host.trim_end_matches('/'),
-            principal.tenant_id
-        );
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", principal.client_id.as_str()),
-            ("client_secret", principal.client_secret.expose().as_str()),
-            ("scope", ARM_SCOPE),
-        ];
+        let url = format!("{}/{tenant_id}/oauth2/v2.0/token", authority_host.trim_end_matches('/'));
+        let mut form = vec![("grant_type", "client_credentials"), ("client_id", client_id)];
+        form.extend_from_slice(proof);
+        form.push(("scope", ARM_SCOPE));
         let body = serde_urlencoded_form(&form);
         let response = self
             .http
@@ -178,6 +241,53 @@ impl TokenCache {
                 ProviderError::new(ProviderErrorKind::Unavailable, format!("token endpoint: {e}"))
             })?;
         read_token_response(response).await
+    }
+
+    /// The workload's own token, read afresh.
+    async fn federated_assertion(&self, source: &AssertionSource) -> Result<Redacted<String>, ProviderError> {
+        match source {
+            AssertionSource::File(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    auth_error(format!("cannot read AZURE_FEDERATED_TOKEN_FILE {}: {e}", path.display()))
+                })?;
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(auth_error(format!(
+                        "AZURE_FEDERATED_TOKEN_FILE {} is empty",
+                        path.display()
+                    )));
+                }
+                Ok(Redacted::new(token.to_string()))
+            }
+            AssertionSource::GitHubActions { request_url, request_token } => {
+                #[derive(Deserialize)]
+                struct GitHubToken {
+                    value: String,
+                }
+                let response = self
+                    .http
+                    .get(request_url)
+                    .query(&[("audience", FEDERATED_AUDIENCE)])
+                    .bearer_auth(request_token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ProviderError::new(
+                            ProviderErrorKind::Unavailable,
+                            format!("GitHub's OIDC endpoint: {e}"),
+                        )
+                    })?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(token_status_error(status, "github_oidc", None));
+                }
+                let token: GitHubToken = response
+                    .json()
+                    .await
+                    .map_err(|_| auth_error("GitHub's OIDC endpoint did not answer with a token"))?;
+                Ok(Redacted::new(token.value))
+            }
+        }
     }
 
     async fn managed_identity(&self) -> Result<(Redacted<String>, Duration), ProviderError> {

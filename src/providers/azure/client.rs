@@ -219,9 +219,13 @@ impl ArmClient {
         }
     }
 
-    /// The URL of a path under the subscription (`/resourceGroups/…`), with the api-version.
+    /// The URL of a path under the subscription (`/resourceGroups/…`), with the api-version of
+    /// the resource type it addresses: Flexible Server's for `flexibleServers` paths, else
+    /// Single Server's.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/subscriptions/{}{path}?api-version={API_VERSION}", self.endpoint, self.subscription_id)
+        let flexible = path.to_ascii_lowercase().contains("/flexibleservers");
+        let version = if flexible { super::flexible_wire::API_VERSION } else { API_VERSION };
+        format!("{}/subscriptions/{}{path}?api-version={version}", self.endpoint, self.subscription_id)
     }
 
     /// Sends one request and returns a 2xx answer.

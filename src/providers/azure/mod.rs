@@ -32,6 +32,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod flexible_wire;
 mod mapping;
 mod operations;
 pub mod wire;
@@ -42,7 +43,7 @@ pub use client::PollSettings;
 use crate::config::AzureSettings;
 use crate::model::ServerName;
 use crate::providers::{ProviderError, ProviderErrorKind};
-use crate::rules::ReplicationSupport;
+use crate::rules::{ReplicationSupport, Service};
 use crate::secret::Redacted;
 use client::ArmClient;
 use std::collections::BTreeMap;
@@ -102,6 +103,8 @@ struct ServerRef {
     resource_group: String,
     /// The Azure name (differs from the fleet name after a cutover).
     name: String,
+    /// Which resource type holds it (`servers` or `flexibleServers`).
+    service: Service,
 }
 
 /// The `azure` provider.
@@ -132,10 +135,14 @@ impl AzureProvider {
         if let Some(problem) = options.environment_error {
             return Err(ProviderError::new(ProviderErrorKind::Other, problem));
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(format!("pgfleet/{} (fleet {})", env!("CARGO_PKG_VERSION"), options.fleet))
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .timeout(Duration::from_secs(120));
+        for certificate in extra_roots()? {
+            http = http.add_root_certificate(certificate);
+        }
+        let http = http
             .build()
             .map_err(|e| ProviderError::new(ProviderErrorKind::Other, format!("HTTP client: {e}")))?;
         let credential = options.credential.unwrap_or_else(Credential::from_environment);
@@ -157,10 +164,14 @@ impl AzureProvider {
         })
     }
 
+    /// Where a server is: where a refresh, create or cutover found it, else under its own name in
+    /// the fleet's resource group, as a Single Server (every apply refreshes before it writes,
+    /// so a server pgfleet changes has been found by then).
     fn resolve(&self, name: &ServerName) -> ServerRef {
         self.locations.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_else(|| ServerRef {
             resource_group: self.settings.resource_group.clone(),
             name: name.as_str().to_string(),
+            service: Service::Single,
         })
     }
 
@@ -168,8 +179,8 @@ impl AzureProvider {
     /// its own name unless another server of the fleet lives there — a server migrated before
     /// keeps its staging server's Azure name, which its next migration's staging server would
     /// otherwise take — then under the first free `NAME-2`, `NAME-3` …
-    fn location_for_new(&self, name: &ServerName) -> ServerRef {
-        let wanted = self.resolve(name);
+    fn location_for_new(&self, name: &ServerName, service: Service) -> ServerRef {
+        let wanted = ServerRef { service, ..self.resolve(name) };
         let Ok(map) = self.locations.lock() else { return wanted };
         let taken = |at: &ServerRef| {
             map.iter().any(|(other, location)| {
@@ -187,6 +198,7 @@ impl AzureProvider {
                     ServerRef {
                         resource_group: wanted.resource_group.clone(),
                         name: format!("{}{suffix}", base.trim_end_matches('-')),
+                        service,
                     }
                 }
             })
@@ -216,15 +228,42 @@ impl AzureProvider {
         }
     }
 
-    /// The path of a server (`/resourceGroups/{rg}/providers/…/servers/{name}`).
+    /// The path of a server (`/resourceGroups/{rg}/providers/…/servers/{name}`, or
+    /// `…/flexibleServers/{name}`).
     fn server_path(location: &ServerRef) -> String {
-        wire::server_path(&location.resource_group, &location.name)
+        match location.service {
+            Service::Single => wire::server_path(&location.resource_group, &location.name),
+            Service::Flexible => flexible_wire::server_path(&location.resource_group, &location.name),
+        }
     }
 
     /// The ARM id of a server.
     fn server_id(&self, location: &ServerRef) -> String {
         format!("/subscriptions/{}{}", self.settings.subscription_id, AzureProvider::server_path(location))
     }
+}
+
+/// The variable naming a PEM file of further certificate authorities to trust (beside Mozilla's
+/// roots): a corporate proxy's, or the CA of `pgfleet emulator --tls`.
+pub const CA_FILE_VARIABLE: &str = "SSL_CERT_FILE";
+
+/// The certificates of [`CA_FILE_VARIABLE`], none when it is unset.
+fn extra_roots() -> Result<Vec<reqwest::Certificate>, ProviderError> {
+    let Some(path) = std::env::var_os(CA_FILE_VARIABLE).filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let problem = |what: String| {
+        ProviderError::new(
+            ProviderErrorKind::Other,
+            format!("{CA_FILE_VARIABLE}={}: {what}", std::path::Path::new(&path).display()),
+        )
+    };
+    let pem = std::fs::read(&path).map_err(|e| problem(e.to_string()))?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| problem(e.to_string()))?;
+    if roots.is_empty() {
+        return Err(problem("no PEM certificate in the file".into()));
+    }
+    Ok(roots)
 }
 
 /// Parses a `azure.replication_support` value as the service spells it (any case).

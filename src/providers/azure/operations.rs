@@ -1,11 +1,14 @@
 //! The `Provider` operations of the `azure` provider, each a short sequence of ARM calls
 //! followed by a wait with a deadline. See the parent module for refresh's cost and cutover.
+//! Every operation addresses the server's own resource type: Single Server
+//! (`servers`, 2017-12-01) or Flexible Server (`flexibleServers`, 2025-08-01).
 
+use super::flexible_wire::{self, FlexibleServer, FlexibleServerList};
 use super::wire::{self, Configuration, ConfigurationProperties, MappingContext, Server, ServerList};
 use super::{AzureProvider, ServerRef, parse_replication_support};
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerPatch};
 use crate::providers::{Connection, CreateRequest, Provider, ProviderError, ProviderErrorKind};
-use crate::rules::ReplicationSupport;
+use crate::rules::{ReplicationSupport, Service};
 use async_trait::async_trait;
 use reqwest::Method;
 use std::collections::BTreeMap;
@@ -13,6 +16,73 @@ use tokio::time::Instant;
 
 fn mapping_error(error: wire::MappingError) -> ProviderError {
     ProviderError::new(ProviderErrorKind::Other, error.to_string())
+}
+
+/// A server of either service as ARM returns it.
+#[derive(Debug, Clone)]
+pub(super) enum Listed {
+    Single(Server),
+    Flexible(FlexibleServer),
+}
+
+impl Listed {
+    fn id(&self) -> &str {
+        match self {
+            Listed::Single(server) => &server.id,
+            Listed::Flexible(server) => server.id(),
+        }
+    }
+
+    fn azure_name(&self) -> &str {
+        match self {
+            Listed::Single(server) => &server.name,
+            Listed::Flexible(server) => server.name(),
+        }
+    }
+
+    fn tags(&self) -> BTreeMap<String, String> {
+        match self {
+            Listed::Single(server) => server.tags.clone(),
+            Listed::Flexible(server) => server.tags(),
+        }
+    }
+
+    fn service(&self) -> Service {
+        match self {
+            Listed::Single(_) => Service::Single,
+            Listed::Flexible(_) => Service::Flexible,
+        }
+    }
+
+    fn fleet_name(&self) -> ServerName {
+        wire::fleet_name_of(self.azure_name(), &self.tags())
+    }
+
+    fn generation(&self) -> u64 {
+        wire::generation_of(&self.tags())
+    }
+
+    fn is_replica(&self) -> bool {
+        match self {
+            Listed::Single(server) => server.is_replica(),
+            Listed::Flexible(server) => server.is_replica(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        match self {
+            Listed::Single(server) => {
+                server.properties.user_visible_state.as_deref().is_none_or(|s| s == "Ready")
+            }
+            Listed::Flexible(server) => server.is_ready(),
+        }
+    }
+
+    /// Where the server lives, from its id.
+    fn location(&self) -> Option<ServerRef> {
+        let (resource_group, name) = wire::parse_resource_id(self.id())?;
+        Some(ServerRef { resource_group, name, service: self.service() })
+    }
 }
 
 impl AzureProvider {
@@ -39,13 +109,24 @@ impl AzureProvider {
         Ok(value)
     }
 
-    async fn list_group(&self, resource_group: &str) -> Result<Vec<Server>, ProviderError> {
+    async fn list_group(&self, resource_group: &str) -> Result<Vec<Listed>, ProviderError> {
         let mut url =
             self.client.url(&format!("/resourceGroups/{resource_group}/providers/{}", wire::SERVER_TYPE));
         let mut servers = Vec::new();
         loop {
             let page: ServerList = self.client.get(&url).await?;
-            servers.extend(page.value);
+            servers.extend(page.value.into_iter().map(Listed::Single));
+            match page.next_link {
+                Some(next) if !next.is_empty() => url = next,
+                _ => break,
+            }
+        }
+        url = self
+            .client
+            .url(&format!("/resourceGroups/{resource_group}/providers/{}", flexible_wire::SERVER_TYPE));
+        loop {
+            let page: FlexibleServerList = self.client.get(&url).await?;
+            servers.extend(page.value.into_iter().map(Listed::Flexible));
             match page.next_link {
                 Some(next) if !next.is_empty() => url = next,
                 _ => return Ok(servers),
@@ -54,8 +135,12 @@ impl AzureProvider {
     }
 
     /// GET of one server.
-    async fn get_server(&self, location: &ServerRef) -> Result<Server, ProviderError> {
-        self.client.get(&self.client.url(&AzureProvider::server_path(location))).await
+    async fn get_server(&self, location: &ServerRef) -> Result<Listed, ProviderError> {
+        let url = self.client.url(&AzureProvider::server_path(location));
+        Ok(match location.service {
+            Service::Single => Listed::Single(self.client.get(&url).await?),
+            Service::Flexible => Listed::Flexible(self.client.get(&url).await?),
+        })
     }
 
     /// What `azure.replication_support` is known to be without reading it: never on where the
@@ -76,17 +161,24 @@ impl AzureProvider {
     /// Maps one server, knowing the other servers' fleet names.
     fn observe(
         &self,
-        server: &Server,
+        server: &Listed,
         names_by_id: &BTreeMap<String, ServerName>,
     ) -> Result<ObservedServer, ProviderError> {
-        let context = MappingContext { names_by_id, replication_support: ReplicationSupport::Off };
-        let mut observed = wire::to_observed(server, context).map_err(mapping_error)?;
-        observed.replication_support = self.inferred_replication(server, &observed);
-        Ok(observed)
+        match server {
+            Listed::Single(server) => {
+                let context = MappingContext { names_by_id, replication_support: ReplicationSupport::Off };
+                let mut observed = wire::to_observed(server, context).map_err(mapping_error)?;
+                observed.replication_support = self.inferred_replication(server, &observed);
+                Ok(observed)
+            }
+            Listed::Flexible(server) => {
+                flexible_wire::to_observed(server, names_by_id).map_err(mapping_error)
+            }
+        }
     }
 
-    /// Maps a single server, looking its primary's fleet name up in what is known.
-    fn observe_one(&self, server: &Server) -> Result<ObservedServer, ProviderError> {
+    /// Maps a server, looking its primary's fleet name up in what is known.
+    fn observe_one(&self, server: &Listed) -> Result<ObservedServer, ProviderError> {
         let names_by_id: BTreeMap<String, ServerName> = self
             .locations
             .lock()
@@ -99,16 +191,12 @@ impl AzureProvider {
 
     /// Polls a server until it is visible and `Ready`: a 404 within the grace period after a
     /// create is "not visible yet" (DOMAIN.md §4.5).
-    async fn wait_ready(&self, location: &ServerRef, deadline: Instant) -> Result<Server, ProviderError> {
+    async fn wait_ready(&self, location: &ServerRef, deadline: Instant) -> Result<Listed, ProviderError> {
         let started = Instant::now();
         let polling = self.client.polling;
         loop {
             let pause = match self.get_server(location).await {
-                Ok(server)
-                    if server.properties.user_visible_state.as_deref().is_none_or(|s| s == "Ready") =>
-                {
-                    return Ok(server);
-                }
+                Ok(server) if server.is_ready() => return Ok(server),
                 Ok(_) => polling.interval,
                 Err(error) if error.kind == ProviderErrorKind::NotFound => {
                     if started.elapsed() > polling.not_found_grace {
@@ -138,7 +226,7 @@ impl AzureProvider {
         location: &ServerRef,
         suffix: &str,
         body: Option<&B>,
-    ) -> Result<Server, ProviderError> {
+    ) -> Result<Listed, ProviderError> {
         let deadline = Instant::now() + self.client.polling.timeout;
         let url = self.client.url(&format!("{}{suffix}", AzureProvider::server_path(location)));
         let response = self.client.call(method, &url, body).await?;
@@ -146,23 +234,53 @@ impl AzureProvider {
         self.wait_ready(location, deadline).await
     }
 
+    /// Applies a patch: one PATCH on a Single Server; on a Flexible Server the requests the
+    /// service needs, one after the other (`flexible_wire::update_bodies`).
     async fn patch(&self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
         let location = self.resolve(name);
         let current = self.get_server(&location).await?;
         let observed = self.observe_one(&current)?;
-        let mut body = wire::update_body(&observed.spec, patch, None);
-        if let Some(tags) = body.tags.as_mut() {
-            // pgfleet's own tags (the fleet name after a cutover) survive a change of user tags.
-            tags.extend(
-                current
-                    .tags
-                    .iter()
-                    .filter(|(k, _)| k.starts_with(wire::RESERVED_TAG_PREFIX))
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-        }
-        let server = self.write_and_wait(Method::PATCH, &location, "", Some(&body)).await?;
+        // pgfleet's own tags (the fleet name after a cutover) survive a change of user tags.
+        let reserved: BTreeMap<String, String> =
+            current.tags().into_iter().filter(|(k, _)| k.starts_with(wire::RESERVED_TAG_PREFIX)).collect();
+        let server = match &current {
+            Listed::Single(_) => {
+                let mut body = wire::update_body(&observed.spec, patch, None);
+                if let Some(tags) = body.tags.as_mut() {
+                    tags.extend(reserved);
+                }
+                self.write_and_wait(Method::PATCH, &location, "", Some(&body)).await?
+            }
+            Listed::Flexible(_) => {
+                let mut server = current.clone();
+                for mut body in flexible_wire::update_bodies(&observed.spec, patch) {
+                    if let Some(tags) = body.tags.as_mut() {
+                        tags.extend(reserved.clone());
+                    }
+                    server = self.write_and_wait(Method::PATCH, &location, "", Some(&body)).await?;
+                }
+                server
+            }
+        };
         self.observe_one(&server)
+    }
+
+    /// The PATCH that sets a server's tags (every tag, pgfleet's included).
+    async fn write_tags(
+        &self,
+        location: &ServerRef,
+        tags: BTreeMap<String, String>,
+    ) -> Result<Listed, ProviderError> {
+        match location.service {
+            Service::Single => {
+                let body = wire::ServerUpdateParameters { tags: Some(tags), ..Default::default() };
+                self.write_and_wait(Method::PATCH, location, "", Some(&body)).await
+            }
+            Service::Flexible => {
+                let body = FlexibleServer { tags: Some(tags), ..FlexibleServer::default() };
+                self.write_and_wait(Method::PATCH, location, "", Some(&body)).await
+            }
+        }
     }
 }
 
@@ -175,14 +293,22 @@ impl Provider for AzureProvider {
     async fn refresh(&self) -> Result<LiveFleet, ProviderError> {
         let mut groups = vec![self.settings.resource_group.clone()];
         groups.extend(self.extra_resource_groups.iter().cloned());
-        let mut by_id: BTreeMap<String, Server> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, Listed> = BTreeMap::new();
         for group in &groups {
             for server in self.list_group(group).await? {
-                by_id.insert(server.id.to_ascii_lowercase(), server);
+                by_id.insert(server.id().to_ascii_lowercase(), server);
             }
         }
-        let primaries: Vec<Server> =
-            by_id.values().filter(|s| s.is_primary_with_replicas()).cloned().collect();
+        // Single Server replicas may live in groups the fleet does not list: the primary's
+        // `Replicas` finds them. A flexible replica names its source in every answer, and
+        // pgfleet creates replicas in the fleet's own group.
+        let primaries: Vec<Server> = by_id
+            .values()
+            .filter_map(|s| match s {
+                Listed::Single(server) if server.is_primary_with_replicas() => Some(server.clone()),
+                _ => None,
+            })
+            .collect();
         for primary in primaries {
             let url = self.client.url(&format!(
                 "{}/Replicas",
@@ -194,7 +320,7 @@ impl Provider for AzureProvider {
             ));
             let replicas: ServerList = self.client.get(&url).await?;
             for replica in replicas.value {
-                by_id.entry(replica.id.to_ascii_lowercase()).or_insert(replica);
+                by_id.entry(replica.id.to_ascii_lowercase()).or_insert(Listed::Single(replica));
             }
         }
         let names_by_id: BTreeMap<String, ServerName> =
@@ -205,10 +331,10 @@ impl Provider for AzureProvider {
         // name) stands for the name until it is gone, so the plan still migrates, and the newer
         // copy is reported as the migration's staging server, where the migration's re-run
         // verifies it again and finishes the cutover (see the module docs).
-        let mut claims: BTreeMap<ServerName, Vec<((u64, bool), ObservedServer, &Server)>> = BTreeMap::new();
+        let mut claims: BTreeMap<ServerName, Vec<((u64, bool), ObservedServer, &Listed)>> = BTreeMap::new();
         for server in by_id.values() {
             let observed = self.observe(server, &names_by_id)?;
-            let original = server.name.eq_ignore_ascii_case(observed.name.as_str());
+            let original = server.azure_name().eq_ignore_ascii_case(observed.name.as_str());
             claims.entry(observed.name.clone()).or_default().push((
                 (server.generation(), !original),
                 observed,
@@ -223,8 +349,8 @@ impl Provider for AzureProvider {
                 if index == 1 {
                     observed.name = staging.clone();
                 }
-                if let Some((resource_group, azure_name)) = wire::parse_server_id(&server.id) {
-                    self.remember(&observed.name, ServerRef { resource_group, name: azure_name });
+                if let Some(location) = server.location() {
+                    self.remember(&observed.name, location);
                 }
                 fleet.insert(observed.name.clone(), observed);
             }
@@ -233,7 +359,7 @@ impl Provider for AzureProvider {
     }
 
     async fn create(&self, request: CreateRequest) -> Result<ObservedServer, ProviderError> {
-        let location = self.location_for_new(&request.name);
+        let location = self.location_for_new(&request.name, request.spec.service());
         let source_id =
             request.spec.replica_of.as_ref().map(|primary| self.server_id(&self.resolve(primary)));
         let password = request.admin_password.as_ref().or_else(|| self.passwords.get(&request.name));
@@ -243,14 +369,32 @@ impl Provider for AzureProvider {
                 format!("no admin password for server {}", request.name),
             ));
         }
-        let mut body = wire::create_body(&request.spec, password, source_id.as_deref());
-        if location.name != request.name.as_str() {
-            // Under another Azure name: the tag tells every refresh which server it is.
-            body.tags.insert(wire::FLEET_NAME_TAG.to_string(), request.name.as_str().to_string());
-        }
-        let server = self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?;
-        self.remember(&request.name, location);
+        // Under another Azure name: the tag tells every refresh which server it is.
+        let renamed = (location.name != request.name.as_str())
+            .then(|| (wire::FLEET_NAME_TAG.to_string(), request.name.as_str().to_string()));
+        let server = match location.service {
+            Service::Single => {
+                let mut body = wire::create_body(&request.spec, password, source_id.as_deref());
+                body.tags.extend(renamed);
+                self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?
+            }
+            Service::Flexible => {
+                let mut body = flexible_wire::create_body(&request.spec, password, source_id.as_deref());
+                body.tags.get_or_insert_with(BTreeMap::new).extend(renamed);
+                self.write_and_wait(Method::PUT, &location, "", Some(&body)).await?
+            }
+        };
+        self.remember(&request.name, location.clone());
         let observed = self.observe_one(&server)?;
+        if location.service == Service::Flexible {
+            // What a create cannot say (the maintenance window), or a replica took from its
+            // source instead, is one follow-up update.
+            let follow_up = flexible_wire::create_follow_up(&observed.spec, &request.spec);
+            if !follow_up.is_empty() {
+                return self.patch(&request.name, &follow_up).await;
+            }
+            return Ok(observed);
+        }
         // A replica's create sends its own settings; should the service have taken some from
         // the primary instead, what the fleet wants differently is one follow-up PATCH
         // (DOMAIN.md §1.6, TF-PG).
@@ -290,8 +434,7 @@ impl Provider for AzureProvider {
         // answer lost on the way is exactly that: a standalone server is already promoted.
         let current = self.get_server(&location).await?;
         if !current.is_replica() {
-            let ready = current.properties.user_visible_state.as_deref().is_none_or(|s| s == "Ready");
-            if ready {
+            if current.is_ready() {
                 return self.observe_one(&current);
             }
             // Still restarting from that promotion: wait until it is Ready.
@@ -299,7 +442,28 @@ impl Provider for AzureProvider {
             let ready = self.wait_ready(&location, deadline).await?;
             return self.observe_one(&ready);
         }
-        let server = self.write_and_wait(Method::PATCH, &location, "", Some(&wire::promote_body())).await?;
+        let server = match location.service {
+            Service::Single => {
+                self.write_and_wait(Method::PATCH, &location, "", Some(&wire::promote_body())).await?
+            }
+            Service::Flexible => {
+                self.write_and_wait(Method::PATCH, &location, "", Some(&flexible_wire::promote_body()))
+                    .await?
+            }
+        };
+        self.observe_one(&server)
+    }
+
+    async fn failover(&self, name: &ServerName) -> Result<ObservedServer, ProviderError> {
+        let location = self.resolve(name);
+        if location.service != Service::Flexible {
+            return Err(ProviderError::refused(
+                crate::rules::Rule::FailoverWithoutHa.code_str(),
+                format!("{name} is a Single Server, which has no standby to fail over to"),
+            ));
+        }
+        let body = flexible_wire::failover_body();
+        let server = self.write_and_wait(Method::POST, &location, "/restart", Some(&body)).await?;
         self.observe_one(&server)
     }
 
@@ -341,7 +505,7 @@ impl Provider for AzureProvider {
         let staging_at = self.resolve(staging);
         let mut server = self.get_server(&staging_at).await?;
         let old = self.resolve(name);
-        if server.tags.get(wire::FLEET_NAME_TAG).map(String::as_str) != Some(name.as_str()) {
+        if server.tags().get(wire::FLEET_NAME_TAG).map(String::as_str) != Some(name.as_str()) {
             // One cutover more than the server it replaces, so a refresh between this tag and
             // the old server's delete still reports the old one (see `refresh`).
             let replaced = match self.get_server(&old).await {
@@ -350,11 +514,10 @@ impl Provider for AzureProvider {
                 Err(error) if error.kind == ProviderErrorKind::NotFound => 0,
                 Err(error) => return Err(error),
             };
-            let mut tags = server.tags.clone();
+            let mut tags = server.tags();
             tags.insert(wire::FLEET_NAME_TAG.to_string(), name.as_str().to_string());
             tags.insert(wire::GENERATION_TAG.to_string(), (replaced + 1).to_string());
-            let body = wire::ServerUpdateParameters { tags: Some(tags), ..Default::default() };
-            server = self.write_and_wait(Method::PATCH, &staging_at, "", Some(&body)).await?;
+            server = self.write_tags(&staging_at, tags).await?;
         }
         if old != staging_at {
             self.delete(name).await?;

@@ -278,6 +278,16 @@ pub fn storage_mb(storage_gb: u32) -> u64 {
     u64::from(storage_gb) * 1024
 }
 
+/// Parses the `resourceGroups/{rg}` segment and the last segment (the name) of an ARM id of a
+/// server of either service.
+pub(crate) fn parse_resource_id(id: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = id.trim_end_matches('/').split('/').collect();
+    let group =
+        parts.iter().position(|p| p.eq_ignore_ascii_case("resourceGroups")).and_then(|i| parts.get(i + 1))?;
+    let name = parts.last().filter(|name| !name.is_empty())?;
+    Some((group.to_string(), name.to_string()))
+}
+
 /// Parses the `resourceGroups/{rg}` and `servers/{name}` segments of an ARM id.
 pub fn parse_server_id(id: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = id.split('/').collect();
@@ -300,16 +310,12 @@ impl Server {
     /// `pgfleet-*` tags) cannot make refresh report a server under an unrelated name, which
     /// would plan the real name's create and the other name's delete, again and again.
     pub(crate) fn fleet_name(&self) -> ServerName {
-        let cut_over = self.tags.contains_key(GENERATION_TAG);
-        match self.tags.get(FLEET_NAME_TAG) {
-            Some(tagged) if cut_over || derives_from(&self.name, tagged) => ServerName::new(tagged.as_str()),
-            _ => ServerName::new(self.name.as_str()),
-        }
+        fleet_name_of(&self.name, &self.tags)
     }
 
     /// The cutovers behind this server (`pgfleet-generation`, 0 without the tag).
     pub fn generation(&self) -> u64 {
-        self.tags.get(GENERATION_TAG).and_then(|value| value.parse().ok()).unwrap_or(0)
+        generation_of(&self.tags)
     }
 
     /// Whether the server is a read replica.
@@ -321,6 +327,21 @@ impl Server {
     pub(crate) fn is_primary_with_replicas(&self) -> bool {
         self.properties.replication_role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("Master"))
     }
+}
+
+/// The fleet name of a server (of either service) called `name` on Azure with `tags`; see
+/// [`Server::fleet_name`].
+pub(crate) fn fleet_name_of(name: &str, tags: &BTreeMap<String, String>) -> ServerName {
+    let cut_over = tags.contains_key(GENERATION_TAG);
+    match tags.get(FLEET_NAME_TAG) {
+        Some(tagged) if cut_over || derives_from(name, tagged) => ServerName::new(tagged.as_str()),
+        _ => ServerName::new(name),
+    }
+}
+
+/// The cutovers behind a server with `tags` (`pgfleet-generation`, 0 without the tag).
+pub(crate) fn generation_of(tags: &BTreeMap<String, String>) -> u64 {
+    tags.get(GENERATION_TAG).and_then(|value| value.parse().ok()).unwrap_or(0)
 }
 
 /// Whether `azure` is an Azure name pgfleet gives a server whose fleet name is `fleet`: the

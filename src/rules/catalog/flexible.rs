@@ -274,6 +274,29 @@ pub enum Weekday {
     Saturday,
 }
 
+impl Weekday {
+    /// Every day, Sunday first: the order ARM numbers them in (`dayOfWeek` 0 is Sunday).
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Sunday,
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+    ];
+
+    /// ARM's `dayOfWeek` (0 is Sunday).
+    pub fn number(self) -> u32 {
+        Weekday::ALL.iter().position(|day| *day == self).map_or(0, |i| i as u32)
+    }
+
+    /// The day of ARM's `dayOfWeek`, when it is 0–6.
+    pub fn from_number(number: u32) -> Option<Weekday> {
+        Weekday::ALL.get(usize::try_from(number).ok()?).copied()
+    }
+}
+
 /// A custom maintenance window: one hour a week, in UTC. Absent: the service picks one.
 #[derive(
     Debug,
