@@ -444,24 +444,26 @@ fn storage(live: &ServerSpec, applied: Option<u32>, diff: &mut ServerDiff) {
         ));
         return;
     }
+    let rule = if live.flexible.is_some() { Rule::FlexibleStorageShrink } else { Rule::StorageShrink };
+    let code = rule.code_str();
     let (reason, floor) = match lowered_from {
         Some(applied) => (
             format!(
                 "storage cannot shrink: storage_gb was lowered from {applied} GB (applied by pgfleet) to \
-                 {wanted} GB and the server has {has} GB (the service refuses with UnsupportedUpdate)"
+                 {wanted} GB and the server has {has} GB (the service refuses with {code})"
             ),
             applied,
         ),
         None => (
             format!(
                 "storage cannot shrink: the server has {has} GB and the config asks for {wanted} GB (the \
-                 service refuses with UnsupportedUpdate)"
+                 service refuses with {code})"
             ),
             has,
         ),
     };
     diff.refusals.push(FieldRefusal {
-        rule: Rule::StorageShrink,
+        rule,
         path: Key::StorageGb,
         reason,
         hint: format!(

@@ -128,8 +128,8 @@ impl Backing {
     ///
     /// # Errors
     /// No address of the block (nor of the next ones) is free.
-    pub(crate) fn open_gateway(&self, server: &str) -> std::io::Result<Ipv4Addr> {
-        self.open_gateway_preferring(server, None)
+    pub(crate) fn open_gateway(&self, server: &str, login: gateway::LoginForm) -> std::io::Result<Ipv4Addr> {
+        self.open_gateway_preferring(server, login, None)
     }
 
     /// [`Backing::open_gateway`], trying `preferred` first (the address a server had before
@@ -140,6 +140,7 @@ impl Backing {
     pub(crate) fn open_gateway_preferring(
         &self,
         server: &str,
+        login: gateway::LoginForm,
         preferred: Option<Ipv4Addr>,
     ) -> std::io::Result<Ipv4Addr> {
         let key = server.to_ascii_lowercase();
@@ -157,7 +158,7 @@ impl Backing {
         let backend: gateway::Backend = Arc::new(move || provider.port(&name));
         let taken: Vec<Ipv4Addr> = gateways.values().map(|g| g.address).collect();
         let candidates = preferred.into_iter().chain(candidates).filter(|c| !taken.contains(c));
-        let gateway = gateway::open(&key, candidates, backend)?;
+        let gateway = gateway::open(&key, login, candidates, backend)?;
         let address = gateway.address;
         gateways.insert(key, gateway);
         Ok(address)

@@ -1,22 +1,41 @@
-//! A server's child resources in the emulator: configurations (server parameters), firewall
-//! rules and databases, with the shapes of the upstream examples.
+//! A server's child resources in the emulator: firewall rules and databases, with the shapes
+//! of the upstream examples (server parameters are `parameters`).
 
-use super::store::{ApiError, Store, WriteOutcome, refused, shape_of};
-use crate::providers::azure::parse_replication_support;
-use crate::providers::azure::wire::{ChildResource, Configuration, ConfigurationProperties};
-use crate::rules::ReplicationSupport;
-use crate::rules::check;
+use super::policies::{SecurityAlertPolicy, VirtualNetworkRule};
+use super::store::{ApiError, Store};
+use crate::providers::azure::wire::ChildResource;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 use tokio::time::Instant;
 
-/// Firewall rules and databases of one server, by name.
+/// The databases every server has from its create, which cannot be dropped.
+pub(crate) const SYSTEM_DATABASES: &[&str] = &["azure_maintenance", "azure_sys", "postgres"];
+
+/// The properties of a system database (the service's charset and collation).
+fn system_database() -> BTreeMap<String, String> {
+    [("charset", "UTF8"), ("collation", "English_United States.1252")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn is_system_database(name: &str) -> bool {
+    SYSTEM_DATABASES.iter().any(|system| system.eq_ignore_ascii_case(name))
+}
+
+/// The children of one server, by name. Fields added after the first state files have serde
+/// defaults, so those still load.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChildMaps {
     pub firewall_rules: BTreeMap<String, BTreeMap<String, String>>,
+    /// The user's databases (the system ones are implied: [`SYSTEM_DATABASES`]).
     pub databases: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub(crate) virtual_network_rules: BTreeMap<String, VirtualNetworkRule>,
+    /// `None` until first written: the default policy (`Disabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) security_alert_policy: Option<SecurityAlertPolicy>,
 }
 
 /// Which collection a child request addresses.
@@ -42,119 +61,7 @@ impl ChildKind {
     }
 }
 
-/// A known server parameter: default, data type, allowed values, description.
-struct Parameter {
-    name: &'static str,
-    default: &'static str,
-    data_type: &'static str,
-    allowed: &'static str,
-    description: &'static str,
-}
-
-/// The parameters the emulator knows (`array_nulls` is the upstream example's).
-const PARAMETERS: &[Parameter] = &[
-    Parameter {
-        name: ReplicationSupport::PARAMETER,
-        default: "OFF",
-        data_type: "Enumeration",
-        allowed: "OFF,REPLICA,LOGICAL",
-        description: "Sets the level of replication support: OFF, REPLICA or LOGICAL (takes effect on restart).",
-    },
-    Parameter {
-        name: "array_nulls",
-        default: "on",
-        data_type: "Boolean",
-        allowed: "on,off",
-        description: "Enable input of NULL elements in arrays.",
-    },
-];
-
-fn parameter(name: &str) -> Result<&'static Parameter, ApiError> {
-    PARAMETERS.iter().find(|p| p.name == name).ok_or_else(|| {
-        ApiError::new(404, "ConfigurationNotFound", format!("The configuration '{name}' does not exist."))
-    })
-}
-
 impl Store {
-    /// `GET …/configurations/{name}`: the configured value, else the default.
-    ///
-    /// # Errors
-    /// 404 for a missing server or an unknown parameter.
-    pub fn configuration(
-        &self,
-        group: &str,
-        server: &str,
-        name: &str,
-        now: Instant,
-    ) -> Result<Configuration, ApiError> {
-        let found = self.find(group, server, now)?;
-        let parameter = parameter(name)?;
-        let configured = found.configurations.get(name);
-        Ok(Configuration {
-            id: Some(format!("{}/configurations/{name}", found.id())),
-            name: Some(name.to_string()),
-            kind: Some("Microsoft.DBforPostgreSQL/servers/configurations".into()),
-            properties: ConfigurationProperties {
-                value: Some(configured.cloned().unwrap_or_else(|| parameter.default.to_string())),
-                description: Some(parameter.description.into()),
-                default_value: Some(parameter.default.into()),
-                data_type: Some(parameter.data_type.into()),
-                allowed_values: Some(parameter.allowed.into()),
-                source: Some(if configured.is_some() { "user-override" } else { "system-default" }.into()),
-            },
-        })
-    }
-
-    /// `PUT …/configurations/{name}` (async; a restart applies `azure.replication_support`).
-    ///
-    /// # Errors
-    /// 404 for a missing server or parameter; 400 for a value outside the allowed ones, or
-    /// replication on Basic.
-    pub(crate) fn set_configuration(
-        &mut self,
-        group: &str,
-        server: &str,
-        name: &str,
-        body: Configuration,
-        now: Instant,
-    ) -> Result<WriteOutcome, ApiError> {
-        let parameter = parameter(name)?;
-        let found = self.find(group, server, now)?;
-        let value = body.properties.value.unwrap_or_else(|| parameter.default.to_string());
-        if !parameter.allowed.split(',').any(|a| a.eq_ignore_ascii_case(&value)) {
-            return Err(ApiError::new(
-                400,
-                "InvalidParameterValue",
-                format!("Invalid value '{value}' for parameter '{name}'; allowed: {}.", parameter.allowed),
-            ));
-        }
-        if let Some(support) =
-            parse_replication_support(&value).filter(|_| name == ReplicationSupport::PARAMETER)
-        {
-            let key = found.name.to_ascii_lowercase();
-            let replicas =
-                self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).count();
-            check::check_replication_support(&shape_of(found)?, support, replicas).map_err(refused)?;
-        }
-        let server = self.servers.get_mut(&server.to_ascii_lowercase()).expect("found above");
-        server.configurations.insert(name.to_string(), stored_value(name, &value));
-        let server = server.clone();
-        Ok(self.accepted_for(&server, Duration::ZERO, now))
-    }
-
-    /// `GET …/configurations`: every known parameter.
-    ///
-    /// # Errors
-    /// 404 for a missing server.
-    pub fn configurations(
-        &self,
-        group: &str,
-        server: &str,
-        now: Instant,
-    ) -> Result<Vec<Configuration>, ApiError> {
-        PARAMETERS.iter().map(|p| self.configuration(group, server, p.name, now)).collect()
-    }
-
     /// `PUT` of a firewall rule or database: synchronous 201 (new) or 200 (replaced).
     ///
     /// # Errors
@@ -181,10 +88,22 @@ impl Store {
             }
         }
         let found = self.find_mut(group, server, now)?;
+        if kind == ChildKind::FirewallRules {
+            found.extras.check_network_rules("Firewall rules")?;
+        }
+        if kind == ChildKind::Databases && is_system_database(name) {
+            let name = name.to_ascii_lowercase();
+            let id = format!("{}/databases/{name}", found.id());
+            return Ok((200, child(kind, id, &name, system_database())));
+        }
+        let map = kind.map(&mut found.children);
+        // Names are case-insensitive: a PUT in another case replaces the child, which keeps
+        // the spelling it was created with.
+        let existing = key_of(map, name);
+        let name = existing.clone().unwrap_or_else(|| name.to_string());
+        map.insert(name.clone(), body.properties.clone());
         let id = format!("{}/{}/{name}", found.id(), kind.segment());
-        let existed =
-            kind.map(&mut found.children).insert(name.to_string(), body.properties.clone()).is_some();
-        Ok((if existed { 200 } else { 201 }, child(kind, id, name, body.properties)))
+        Ok((if existing.is_some() { 200 } else { 201 }, child(kind, id, &name, body.properties)))
     }
 
     /// `GET` of one child, or of all (`name` `None`).
@@ -201,10 +120,13 @@ impl Store {
     ) -> Result<Vec<ChildResource>, ApiError> {
         let found = self.find_mut(group, server, now)?;
         let base = found.id();
-        let map = kind.map(&mut found.children);
-        let children: Vec<ChildResource> = map
+        let mut all = kind.map(&mut found.children).clone();
+        if kind == ChildKind::Databases {
+            all.extend(SYSTEM_DATABASES.iter().map(|name| (name.to_string(), system_database())));
+        }
+        let children: Vec<ChildResource> = all
             .iter()
-            .filter(|(child_name, _)| name.is_none_or(|n| n == child_name.as_str()))
+            .filter(|(child_name, _)| name.is_none_or(|n| n.eq_ignore_ascii_case(child_name)))
             .map(|(child_name, props)| {
                 child(kind, format!("{base}/{}/{child_name}", kind.segment()), child_name, props.clone())
             })
@@ -232,8 +154,21 @@ impl Store {
         now: Instant,
     ) -> Result<bool, ApiError> {
         let found = self.find_mut(group, server, now)?;
-        Ok(kind.map(&mut found.children).remove(name).is_some())
+        if kind == ChildKind::Databases && is_system_database(name) {
+            return Err(ApiError::new(
+                400,
+                "SystemDatabaseCannotBeDropped",
+                format!("The database '{name}' is a system database and cannot be dropped."),
+            ));
+        }
+        let map = kind.map(&mut found.children);
+        Ok(key_of(map, name).and_then(|key| map.remove(&key)).is_some())
     }
+}
+
+/// The key under which a child called `name` (in any case) is kept.
+pub(crate) fn key_of<T>(map: &BTreeMap<String, T>, name: &str) -> Option<String> {
+    map.keys().find(|key| key.eq_ignore_ascii_case(name)).cloned()
 }
 
 fn child(kind: ChildKind, id: String, name: &str, properties: BTreeMap<String, String>) -> ChildResource {
@@ -243,9 +178,4 @@ fn child(kind: ChildKind, id: String, name: &str, properties: BTreeMap<String, S
         kind: Some(format!("Microsoft.DBforPostgreSQL/servers/{}", kind.segment())),
         properties,
     }
-}
-
-/// Replication support is stored upper-case as the service spells it; other values as sent.
-fn stored_value(parameter: &str, value: &str) -> String {
-    if parameter == ReplicationSupport::PARAMETER { value.to_ascii_uppercase() } else { value.to_string() }
 }

@@ -9,7 +9,9 @@
 //! or the service's defaults; storage auto-grow is always on for a replica.
 
 use super::children::ChildMaps;
-use super::store::{ApiError, EmServer, Store, refused, requested_storage_mb, shape_of, sku_of};
+use super::store::{
+    ApiError, EmServer, ServerExtras, Store, refused, requested_storage_mb, shape_of, sku_of,
+};
 use crate::providers::azure::wire::{self, ServerForCreate, StorageProfile};
 use crate::rules::ReplicationSupport;
 use crate::rules::check::{self, PrimaryFacts};
@@ -63,6 +65,16 @@ fn requested_storage(body: &ServerForCreate) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// A create's settings beyond pgfleet's model.
+fn extras_of(body: &ServerForCreate, tier: crate::rules::Tier) -> Result<ServerExtras, ApiError> {
+    let props = &body.properties;
+    ServerExtras::of_create(
+        props.public_network_access.as_deref(),
+        props.infrastructure_encryption.as_deref(),
+        tier,
+    )
+}
+
 impl Store {
     pub(super) fn new_default(
         &self,
@@ -100,6 +112,7 @@ impl Store {
             replication_effective: ReplicationSupport::Off,
             configurations: BTreeMap::new(),
             children: ChildMaps::default(),
+            extras: extras_of(body, sku.tier)?,
             address: None,
             held: false,
             visible_at: None,
@@ -144,6 +157,7 @@ impl Store {
             replication_effective: ReplicationSupport::Off,
             configurations: BTreeMap::new(),
             children: ChildMaps::default(),
+            extras: extras_of(body, sku.tier)?,
             address: None,
             held: false,
             visible_at: None,

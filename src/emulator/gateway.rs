@@ -33,6 +33,14 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Azure's answer to a login without `@server` (or naming another server).
 pub const INVALID_USERNAME: &str = "Invalid Username specified. Please check the Username and retry connection. The Username should be in <username@hostname> format.";
 
+/// The login form a server takes: Single Server's `user@server`, or Flexible Server's plain
+/// `user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginForm {
+    WithServer,
+    Plain,
+}
+
 /// Where a server's cluster listens now (`None` while it has none).
 pub(crate) type Backend = Arc<dyn Fn() -> Option<u16> + Send + Sync>;
 
@@ -55,6 +63,7 @@ impl Drop for Gateway {
 /// No candidate address could be bound.
 pub fn open(
     server: &str,
+    login: LoginForm,
     candidates: impl IntoIterator<Item = Ipv4Addr>,
     backend: Backend,
 ) -> io::Result<Gateway> {
@@ -67,7 +76,7 @@ pub fn open(
             Ok(listener) => {
                 listener.set_nonblocking(true)?;
                 let listener = TcpListener::from_std(listener)?;
-                let task = tokio::spawn(serve(listener, server.to_ascii_lowercase(), backend));
+                let task = tokio::spawn(serve(listener, server.to_ascii_lowercase(), login, backend));
                 return Ok(Gateway { address, task });
             }
             Err(error) => last = error,
@@ -76,7 +85,7 @@ pub fn open(
     Err(last)
 }
 
-async fn serve(listener: TcpListener, server: String, backend: Backend) {
+async fn serve(listener: TcpListener, server: String, login: LoginForm, backend: Backend) {
     loop {
         let client = match listener.accept().await {
             Ok((client, _)) => client,
@@ -89,7 +98,7 @@ async fn serve(listener: TcpListener, server: String, backend: Backend) {
         };
         let (server, backend) = (server.clone(), backend.clone());
         tokio::spawn(async move {
-            if let Err(error) = relay(client, &server, &backend).await {
+            if let Err(error) = relay(client, &server, login, &backend).await {
                 tracing::debug!(%error, server, "gateway session ended");
             }
         });
@@ -163,7 +172,7 @@ async fn connect_backend(backend: &Backend) -> io::Result<TcpStream> {
     TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
 
-async fn relay(mut client: TcpStream, server: &str, backend: &Backend) -> io::Result<()> {
+async fn relay(mut client: TcpStream, server: &str, form: LoginForm, backend: &Backend) -> io::Result<()> {
     let startup = loop {
         let body = tokio::time::timeout(STARTUP_TIMEOUT, read_packet(&mut client))
             .await
@@ -184,7 +193,11 @@ async fn relay(mut client: TcpStream, server: &str, backend: &Backend) -> io::Re
     };
     let mut pairs = parameters(&startup);
     let user = pairs.iter().find(|(key, _)| key == "user").map(|(_, value)| value.clone());
-    let Some(login) = user.and_then(|user| azure_login(&user, server)) else {
+    let login = match form {
+        LoginForm::WithServer => user.and_then(|user| azure_login(&user, server)),
+        LoginForm::Plain => user.filter(|user| !user.is_empty()),
+    };
+    let Some(login) = login else {
         return client.write_all(&error_response("28000", INVALID_USERNAME)).await;
     };
     for (key, value) in &mut pairs {

@@ -6,6 +6,7 @@
 
 use super::Shared;
 use super::backing::Job;
+use super::gateway::LoginForm;
 use super::store::{ApiError, EmServer, Store, WriteOutcome};
 use crate::model::{ServerName, ServerPatch, ServerSpec};
 use crate::providers::ProviderError;
@@ -22,6 +23,11 @@ fn spec_of(store: &Store, server: &EmServer) -> Option<ServerSpec> {
     let context = MappingContext { names_by_id: &names, replication_support: ReplicationSupport::Off };
     let observed = wire::to_observed(&store.to_wire(server, tokio::time::Instant::now()), context).ok()?;
     Some(observed.spec)
+}
+
+/// The login form of the server's gateway.
+fn login_form(_server: &EmServer) -> LoginForm {
+    LoginForm::WithServer
 }
 
 fn name_of(server: &EmServer) -> ServerName {
@@ -78,7 +84,7 @@ pub(super) fn after_put(
         return after_patch(shared, store, key, before, outcome);
     }
     let Some(server) = store.servers.get(key).cloned() else { return };
-    match backing.open_gateway(key) {
+    match backing.open_gateway(key, login_form(&server)) {
         Ok(address) => {
             if let Some(stored) = store.servers.get_mut(key) {
                 stored.address = Some(address.to_string());
@@ -161,7 +167,7 @@ pub(super) fn resume(shared: &Arc<Shared>) {
     for key in keys {
         let Some(server) = store.servers.get_mut(&key) else { continue };
         let preferred = server.address.as_deref().and_then(|a| a.parse().ok());
-        match backing.open_gateway_preferring(&key, preferred) {
+        match backing.open_gateway_preferring(&key, login_form(server), preferred) {
             Ok(address) => server.address = Some(address.to_string()),
             Err(error) => {
                 tracing::warn!(%error, server = key, "no loopback address for the server's gateway")

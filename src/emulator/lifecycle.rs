@@ -35,6 +35,14 @@ impl Store {
         self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).collect()
     }
 
+    /// Whether a DELETE of `name` waits its turn: the server is busy (or still being created),
+    /// or a replica still being built (or restarting) from it holds it too.
+    pub(crate) fn is_held_for_delete(&self, name: &str, now: Instant) -> bool {
+        let Some(server) = self.servers.get(&name.to_ascii_lowercase()) else { return false };
+        let creating = server.visible_at.is_some_and(|at| now < at);
+        creating || server.is_busy_at(now) || self.replicas_of(name).iter().any(|r| r.is_busy_at(now))
+    }
+
     /// `PATCH …/servers/{name}`.
     ///
     /// # Errors
@@ -143,9 +151,7 @@ impl Store {
         let Ok(server) = self.find(resource_group, name, now).cloned() else {
             return Ok(None);
         };
-        // A replica still being built (or restarting) from this server holds it too.
-        let replica_busy = self.replicas_of(name).iter().any(|replica| replica.is_busy_at(now));
-        if server.is_busy_at(now) || replica_busy {
+        if self.is_held_for_delete(name, now) {
             return Err(ApiError::busy(name));
         }
         let key = name.to_ascii_lowercase();
@@ -197,5 +203,6 @@ fn patched(current: &EmServer, body: &ServerUpdateParameters) -> Result<EmServer
     if let Some(tags) = &body.tags {
         next.tags = tags.clone();
     }
+    next.extras.set_public_network_access(props.public_network_access.as_deref(), sku_of(&next.sku)?.tier)?;
     Ok(next)
 }

@@ -95,7 +95,7 @@ impl Throttle {
 }
 
 /// Probabilities of injected faults per ARM request
-/// (`--faults "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01"`).
+/// (`--faults "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01,failed=0.01"`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FaultRates {
     pub throttled: f64,
@@ -106,6 +106,9 @@ pub struct FaultRates {
     /// The request is carried out, then the connection closes without its answer: the client
     /// cannot tell whether its write happened (a retry must be safe).
     pub lost: f64,
+    /// A write is accepted and its operation then fails: the poll reports `Failed` with the
+    /// error, as the service reports a failed operation. Whatever it changed stays changed.
+    pub failed: f64,
 }
 
 /// An injected fault.
@@ -116,6 +119,7 @@ pub enum Fault {
     Conflict,
     Drop,
     Lost,
+    Failed,
 }
 
 /// A `--faults` or `--latency` value that does not parse.
@@ -149,9 +153,10 @@ impl FromStr for FaultRates {
                 "409" => rates.conflict = rate,
                 "drop" => rates.drop = rate,
                 "lost" => rates.lost = rate,
+                "failed" => rates.failed = rate,
                 other => {
                     return Err(SpecError(format!(
-                        "unknown fault {other:?}; use 429, 500, 409, drop or lost"
+                        "unknown fault {other:?}; use 429, 500, 409, drop, lost or failed"
                     )));
                 }
             }
@@ -225,6 +230,8 @@ impl FaultInjector {
             (rates.conflict, Fault::Conflict),
             (rates.drop, Fault::Drop),
             (rates.lost, Fault::Lost),
+            // Last, so that rates without it draw as they always did for a seed.
+            (rates.failed, Fault::Failed),
         ];
         let mut threshold = 0.0;
         for (rate, fault) in table {
@@ -243,10 +250,17 @@ mod tests {
 
     #[test]
     fn option_syntax() {
-        let rates: FaultRates = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.03".parse().unwrap();
+        let rates: FaultRates = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.03,failed=0.04".parse().unwrap();
         assert_eq!(
             rates,
-            FaultRates { throttled: 0.05, server_error: 0.02, conflict: 0.02, drop: 0.01, lost: 0.03 }
+            FaultRates {
+                throttled: 0.05,
+                server_error: 0.02,
+                conflict: 0.02,
+                drop: 0.01,
+                lost: 0.03,
+                failed: 0.04
+            }
         );
         assert!("418=0.1".parse::<FaultRates>().is_err());
         assert!("429=2".parse::<FaultRates>().is_err());
@@ -272,7 +286,14 @@ mod tests {
 
     #[test]
     fn a_seed_replays_the_same_faults() {
-        let rates = FaultRates { throttled: 0.2, server_error: 0.2, conflict: 0.1, drop: 0.1, lost: 0.1 };
+        let rates = FaultRates {
+            throttled: 0.2,
+            server_error: 0.2,
+            conflict: 0.1,
+            drop: 0.1,
+            lost: 0.1,
+            failed: 0.0,
+        };
         let draw = |seed| {
             let mut injector = FaultInjector::new(rates, seed);
             (0..200).map(|_| injector.draw()).collect::<Vec<_>>()

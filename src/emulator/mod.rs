@@ -1,31 +1,52 @@
 //! An emulator of the ARM API of Azure Database for PostgreSQL – Single Server
 //! (`Microsoft.DBforPostgreSQL/servers`, api-version 2017-12-01), faithful enough that a client
-//! that works against it works against Azure: the same paths, bodies and status codes as
-//! Microsoft's examples, the service's rules and error codes (read from `crate::rules`), async
-//! operations with polling headers, eventual consistency after create, restart windows,
-//! token-bucket throttling, seeded faults, scaled latencies, and a client-credentials token
-//! endpoint.
+//! that works against it works against Azure, Microsoft's own SDKs included: the same paths,
+//! bodies and status codes as Microsoft's examples, the service's rules and error codes (read
+//! from `crate::rules`), async operations with polling headers, eventual consistency after
+//! create, restart windows, token-bucket throttling, seeded faults, scaled latencies, resource
+//! groups, an Entra ID stand-in (token endpoint, OpenID configuration, instance discovery) and,
+//! with `--tls`, HTTPS.
 //!
-//! Owns: the HTTP server on a loopback address, its in-memory servers, the request log (every
-//! request, whether it was accepted, and the body of each write with passwords redacted), the
-//! optional state file, and with `--backing local` the clusters behind the servers
-//! ([`backing`], [`gateway`]).
+//! Layers, outside in (`routes::router`): ARM's request ids and error bodies and its
+//! case-insensitive paths ([`arm`]); the gate ([`gate`]: token, api-version, resource group,
+//! throttling, faults, request log); then the routes of each resource type, whose handlers ask
+//! the stores. What is ARM's stays generic, so another resource type (Flexible Server) gets it
+//! by registering its routes, segments and api-versions; see `arm`, `operations` and
+//! `Shared::with_operation`.
+//!
+//! Owns: the HTTP server on a loopback address, its in-memory servers and resource groups, the
+//! request log (every request, whether it was accepted, and the body of each write with
+//! passwords redacted), the optional state file, the run's TLS certificates, and with
+//! `--backing local` the clusters behind the servers ([`backing`], [`gateway`]).
 //! Must not: listen beyond the address it is given (and, with a backing, port 5432 of one
-//! 127.0.0.0/8 address per server), or use the wall clock (tokio time only).
+//! 127.0.0.0/8 address per server), or use the wall clock for timing (tokio time only; a
+//! server's creation date is the one display timestamp, see `extras`).
 
+mod arm;
 pub mod backing;
 mod children;
 mod create;
+mod extras;
+mod gate;
 pub mod gateway;
+mod groups;
+mod identity;
 mod jobs;
 mod lifecycle;
 pub mod limits;
+mod operations;
+mod parameters;
+mod policies;
+mod provider_info;
 mod routes;
 pub mod store;
+mod tls;
 
 pub use children::ChildKind;
+pub use groups::ResourceGroupMode;
 pub use limits::{Fault, FaultRates};
 pub use store::{ApiError, Latencies};
+pub use tls::{CertificateError, TlsOptions};
 
 use limits::{FaultInjector, RequestClass, Throttle};
 use std::collections::BTreeSet;
@@ -58,6 +79,11 @@ pub struct EmulatorOptions {
     /// tests that audit a whole run). A long-running emulator keeps a window so its memory
     /// stays bounded; [`RunningEmulator::counts`] counts every request regardless.
     pub request_log: Option<usize>,
+    /// `--resource-groups`: whether a PUT into a group never created creates it (`auto`) or
+    /// every request inside it is refused (`strict`).
+    pub resource_groups: ResourceGroupMode,
+    /// `--tls`: HTTPS with a certificate made at start; `None`: plain HTTP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for EmulatorOptions {
@@ -72,6 +98,8 @@ impl Default for EmulatorOptions {
             state_file: None,
             backing: None,
             request_log: None,
+            resource_groups: ResourceGroupMode::default(),
+            tls: None,
         }
     }
 }
@@ -111,6 +139,14 @@ pub enum EmulatorError {
     },
     #[error("cannot back the servers with local clusters")]
     Backing(#[source] crate::providers::ProviderError),
+    #[error("cannot serve HTTPS")]
+    Tls(#[source] CertificateError),
+    #[error("cannot write the CA certificate to {path}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the state file {path} is not an emulator state")]
     StateFormat {
         path: PathBuf,
@@ -188,6 +224,23 @@ impl Shared {
         lock(&self.faults).draw()
     }
 
+    /// Whether a server of any service holds `name` (server names are global, and Single and
+    /// Flexible Server share them). The one place `checkNameAvailability` asks.
+    pub(crate) fn name_taken(&self, name: &str) -> bool {
+        self.store().servers.contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// Runs `change` on the async operation `id`, in whichever store holds it; `None` when
+    /// none does. The one place a poll or the fault injector finds an operation.
+    pub(crate) fn with_operation<T>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut operations::Operation) -> T,
+    ) -> Option<T> {
+        let mut store = self.store();
+        store.operations.get_mut(id).map(change)
+    }
+
     /// Writes the servers to the state file, if there is one (atomically: temp file + rename).
     fn persist(&self) {
         let Some(path) = &self.options.state_file else { return };
@@ -212,12 +265,19 @@ pub struct RunningEmulator {
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// With `--tls`: the CA certificate (PEM) clients trust.
+    ca_pem: Option<String>,
 }
 
 impl RunningEmulator {
-    /// `http://127.0.0.1:PORT`: the ARM endpoint and the authority host.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS): the ARM endpoint and the authority host.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        self.shared.base_url().to_string()
+    }
+
+    /// With TLS, the CA certificate (PEM) that signed the emulator's certificate.
+    pub fn ca_certificate_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// Every request so far (the latest `request_log` of them when that is set), in order.
@@ -228,6 +288,12 @@ impl RunningEmulator {
     /// How many requests were served, and how many of them were refused or failed.
     pub fn counts(&self) -> (u64, u64) {
         *lock(&self.shared.counts)
+    }
+
+    /// A bearer token, as the token endpoint issues them (for demos, and tests whose injected
+    /// faults reach the token endpoint too).
+    pub fn issue_token(&self) -> String {
+        self.shared.issue_token()
     }
 
     /// Forgets the request log.
@@ -250,6 +316,7 @@ impl RunningEmulator {
         let mut store = self.shared.store();
         let now = tokio::time::Instant::now();
         store.create(subscription_id, resource_group, name, body, now)?;
+        store.ensure_groups_of_servers();
         let server = store.servers.get_mut(&name.to_ascii_lowercase()).expect("just created");
         server.visible_at = None;
         server.busy_until = None;
@@ -311,8 +378,41 @@ fn load_store(options: &EmulatorOptions) -> Result<Store, EmulatorError> {
         let loaded: Store = serde_json::from_str(&text)
             .map_err(|source| EmulatorError::StateFormat { path: path.clone(), source })?;
         store.servers = loaded.servers;
+        store.resource_groups = loaded.resource_groups;
+        // Servers of older state files get a creation time once, kept from then on.
+        for server in store.servers.values_mut().filter(|s| s.extras.created.is_none()) {
+            server.extras.created = Some(extras::display_timestamp());
+        }
+        store.ensure_groups_of_servers();
     }
     Ok(store)
+}
+
+/// Makes the run's certificates and writes the CA's where the options say.
+fn tls_certificates(listen: SocketAddr, tls: &TlsOptions) -> Result<tls::Certificates, EmulatorError> {
+    let certificates = tls::certificates(listen).map_err(EmulatorError::Tls)?;
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = tls.ca_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&tls.ca_file, &certificates.ca_pem)
+    };
+    write().map_err(|source| EmulatorError::CaFile { path: tls.ca_file.clone(), source })?;
+    Ok(certificates)
+}
+
+/// Serves `app` on `listener` until `stopped` resolves, then lets open requests finish.
+async fn serve<L>(
+    listener: L,
+    app: axum::Router,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+        tracing::warn!(%error, "the emulator stopped with an error");
+    }
 }
 
 /// Starts the emulator on `options.listen` and serves until shut down.
@@ -337,6 +437,10 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         }
         None => None,
     };
+    let certificates = match &options.tls {
+        Some(tls) => Some(tls_certificates(options.listen, tls)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| EmulatorError::Bind { address: options.listen, source })?;
@@ -354,17 +458,21 @@ pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, Emulator
         backing,
         options,
     });
-    let _ = shared.base_url.set(format!("http://{address}"));
+    let scheme = if certificates.is_some() { "https" } else { "http" };
+    let _ = shared.base_url.set(format!("{scheme}://{address}"));
     jobs::resume(&shared);
     let (sender, receiver) = oneshot::channel::<()>();
     let app = routes::router(shared.clone());
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = receiver.await;
-        });
-        if let Err(error) = serve.await {
-            tracing::warn!(%error, "the emulator stopped with an error");
+    let stopped = async {
+        let _ = receiver.await;
+    };
+    let task = match &certificates {
+        Some(certificates) => {
+            let listener = tls::TlsListener::new(listener, certificates.server.clone());
+            tokio::spawn(serve(listener, app, stopped))
         }
-    });
-    Ok(RunningEmulator { address, shared, shutdown: Some(sender), task })
+        None => tokio::spawn(serve(listener, app, stopped)),
+    };
+    let ca_pem = certificates.map(|c| c.ca_pem);
+    Ok(RunningEmulator { address, shared, shutdown: Some(sender), task, ca_pem })
 }

@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use super::children::ChildMaps;
+pub(crate) use super::extras::ServerExtras;
+pub(crate) use super::groups::ResourceGroup;
+use super::operations::Operations;
 
 /// A refusal: HTTP status, the service's code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +109,9 @@ pub(crate) struct EmServer {
     /// Server parameters written by the user (configured values).
     pub configurations: BTreeMap<String, String>,
     pub children: ChildMaps,
+    /// Settings beyond pgfleet's model, kept as sent (older state files have none: defaults).
+    #[serde(default)]
+    pub extras: ServerExtras,
     /// With `--backing local`: the loopback address of the server's gateway, reported as its
     /// `fullyQualifiedDomainName` (instead of `NAME.postgres.database.azure.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,15 +130,6 @@ pub(crate) struct EmServer {
     pub busy_state: Option<String>,
 }
 
-/// An async operation: done at `done_at`, with its outcome.
-#[derive(Debug, Clone)]
-pub struct Operation {
-    pub done_at: Instant,
-    pub error: Option<ApiError>,
-    /// Not done before the backing cluster has carried the write out.
-    pub held: bool,
-}
-
 /// What a write answered: the status, the body if synchronous, the operation to poll if not.
 #[derive(Debug, Clone)]
 pub(crate) struct WriteOutcome {
@@ -146,10 +143,12 @@ pub(crate) struct WriteOutcome {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Store {
     pub servers: BTreeMap<String, EmServer>,
+    /// Resource groups, by lowercase `subscription/group` (older state files have none: the
+    /// groups of their servers are made at load).
+    #[serde(default)]
+    pub resource_groups: BTreeMap<String, ResourceGroup>,
     #[serde(skip)]
-    pub operations: BTreeMap<String, Operation>,
-    #[serde(skip)]
-    next_operation: u64,
+    pub operations: Operations,
     #[serde(skip)]
     pub latencies: Latencies,
 }
@@ -270,7 +269,7 @@ impl Store {
                         .clone()
                         .unwrap_or_else(|| format!("{}.postgres.database.azure.com", server.name)),
                 ),
-                earliest_restore_date: None,
+                earliest_restore_date: server.extras.created.clone(),
                 replication_role: Some(role.to_string()),
                 master_server_id: Some(master_id.unwrap_or_default()),
                 replica_capacity: Some(if server.master.is_some() {
@@ -278,9 +277,23 @@ impl Store {
                 } else {
                     MAX_REPLICAS_PER_PRIMARY as u32
                 }),
-                other: BTreeMap::new(),
+                other: server.extras.wire_properties().into_iter().collect(),
             },
         }
+    }
+
+    /// The JSON of a server as GET and the lists answer it (the wire form and its identity).
+    pub(crate) fn wire_json(
+        &self,
+        server: &EmServer,
+        now: Instant,
+        masters: &BTreeSet<String>,
+    ) -> serde_json::Value {
+        let mut value = serde_json::to_value(self.to_wire_with(server, now, masters)).unwrap_or_default();
+        if let (Some(identity), Some(object)) = (server.extras.wire_identity(), value.as_object_mut()) {
+            object.insert("identity".to_string(), identity);
+        }
+        value
     }
 
     /// A visible server in a resource group.
@@ -306,10 +319,7 @@ impl Store {
 
     /// Starts an async operation and returns its id.
     pub(crate) fn start_operation(&mut self, duration: Duration, now: Instant) -> String {
-        self.next_operation += 1;
-        let id = format!("{:08x}-0000-4000-8000-{:012x}", self.next_operation, self.next_operation);
-        self.operations.insert(id.clone(), Operation { done_at: now + duration, error: None, held: false });
-        id
+        self.operations.start(duration, now)
     }
 
     /// Keeps an operation in progress, and its servers busy, until [`Store::release`]: the
@@ -330,7 +340,8 @@ impl Store {
     pub(crate) fn release(&mut self, operation: &str, servers: &[String], error: Option<ApiError>) {
         if let Some(operation) = self.operations.get_mut(operation) {
             operation.held = false;
-            operation.error = error;
+            // An injected failure (`Fault::Failed`) stands even when the cluster succeeded.
+            operation.error = error.or(operation.error.take());
         }
         for key in servers {
             if let Some(server) = self.servers.get_mut(key) {
@@ -419,6 +430,7 @@ impl Store {
             sku: body.sku,
             tags: Some(body.tags),
             properties: wire::UpdateProperties {
+                public_network_access: body.properties.public_network_access,
                 storage_profile: body.properties.storage_profile,
                 version: body.properties.version,
                 ssl_enforcement: body.properties.ssl_enforcement,

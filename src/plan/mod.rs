@@ -122,41 +122,53 @@ fn unfinished_migrations(request: &PlanRequest, changes: &[Change]) -> Vec<Unfin
 }
 
 /// A migration on a provider whose new server is reached elsewhere says where clients go. The
-/// new address is known ahead when the server's host is named after it (Azure: `NAME.…`, login
-/// `admin@NAME`) and no live server already goes by the staging name (a server migrated before
-/// does): the staging server's name takes its place. Otherwise it is known once the new server
-/// exists, and the end of the apply prints it.
+/// new address is known ahead when the server's host is named after it (Azure: `NAME.…`) and no
+/// live server already goes by the staging name (a server migrated before does): the staging
+/// server's name takes its place, and the login takes the target service's form (Single
+/// Server's `admin@NAME`, Flexible Server's plain `admin`, so a move between the services
+/// changes it). Otherwise it is known once the new server exists, and the end of the apply
+/// prints it.
 fn record_endpoint_moves(changes: &mut [Change], request: &PlanRequest) {
     if request.desired.provider.keeps_endpoint_on_cutover() {
         return;
     }
+    // A live server's name where the service hosts it: its ARM id's last segment.
+    let azure_name = |live: &crate::model::ObservedServer| {
+        live.provider_id.rsplit('/').next().filter(|name| !name.is_empty()).map(str::to_string)
+    };
     let known_as = |name: &str| {
-        request.live.values().filter_map(|live| live.endpoint.as_ref()).any(|endpoint| {
-            endpoint.user.rsplit_once('@').is_some_and(|(_, named)| named.eq_ignore_ascii_case(name))
-        })
+        request
+            .live
+            .values()
+            .any(|live| azure_name(live).is_some_and(|known| known.eq_ignore_ascii_case(name)))
     };
     for change in changes.iter_mut() {
         let Operation::Migrate { staging, .. } = &change.operation else { continue };
-        let Some(endpoint) = request.live.get(&change.server).and_then(|live| live.endpoint.as_ref()) else {
-            continue;
-        };
-        let renamed = endpoint.user.rsplit_once('@').filter(|_| !known_as(staging.as_str())).and_then(
-            |(login, named)| {
-                let rest = endpoint.host.strip_prefix(named)?.strip_prefix('.')?;
-                Some(crate::model::Endpoint {
-                    host: format!("{staging}.{rest}"),
-                    user: format!("{login}@{staging}"),
-                    ..endpoint.clone()
-                })
-            },
-        );
+        let Some(live) = request.live.get(&change.server) else { continue };
+        let Some(endpoint) = live.endpoint.as_ref() else { continue };
+        let to_flexible =
+            request.desired.servers.get(&change.server).is_some_and(|s| s.spec.flexible.is_some());
+        let login = endpoint.user.rsplit_once('@').map_or(endpoint.user.as_str(), |(login, _)| login);
+        let renamed = azure_name(live).filter(|_| !known_as(staging.as_str())).and_then(|named| {
+            let rest = endpoint.host.strip_prefix(named.as_str())?.strip_prefix('.')?;
+            Some(crate::model::Endpoint {
+                host: format!("{staging}.{rest}"),
+                user: if to_flexible { login.to_string() } else { format!("{login}@{staging}") },
+                ..endpoint.clone()
+            })
+        });
+        let login_changes = renamed.as_ref().is_some_and(|to| to.user != endpoint.user && to_flexible);
         let (from_uri, to) = (endpoint.uri(), renamed.map(|endpoint| endpoint.uri()));
-        let message = match &to {
+        let mut message = match &to {
             Some(to) => format!("clients reconnect: {from_uri} → {to}"),
             None => format!(
                 "clients reconnect: {from_uri} → the new server {staging}'s address, printed when the apply ends"
             ),
         };
+        if login_changes {
+            message
+                .push_str(&format!(" (Flexible Server logins carry no @server: the user becomes {login})"));
+        }
         change.endpoint = Some(EndpointMove { from: from_uri, to, message });
     }
 }

@@ -682,8 +682,9 @@ pub(crate) fn update_problems(current: &Shape, next: &Shape) -> Vec<Refusal> {
         ));
     }
     if storage_change(current.storage_gb, next.storage_gb) == StorageChange::ShrinkRefused {
+        let rule = if next.flexible.is_some() { Rule::FlexibleStorageShrink } else { Rule::StorageShrink };
         problems.push(Refusal::new(
-            Rule::StorageShrink,
+            rule,
             Key::StorageGb,
             format!(
                 "Cannot update StorageMB Downscaling for server ({} GB to {} GB)",
@@ -1202,7 +1203,13 @@ mod tests {
             assert!(!code.is_empty());
             if origin == super::super::refusal::CodeOrigin::Service {
                 assert!(
-                    ["InvalidUpgradeEdition", "UnsupportedUpdate", "InvalidParameterValue"].contains(&code),
+                    [
+                        "InvalidUpgradeEdition",
+                        "UnsupportedUpdate",
+                        "InvalidParameterValue",
+                        "UpsertServerManagementOperationDowngradeDiskSizeUnsupported",
+                    ]
+                    .contains(&code),
                     "{rule:?}"
                 );
             }

@@ -200,6 +200,8 @@ pub enum Rule {
     TierChangeNotInPlace,
     /// A storage decrease.
     StorageShrink,
+    /// A storage decrease on a Flexible Server (the service answers it with its own code).
+    FlexibleStorageShrink,
     /// A change of a property that is set only at create (version, geo-redundant backup,
     /// location, admin login), in place.
     CreateOnlyChange,
@@ -260,7 +262,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order of `docs/service-rules.md`.
-    pub const ALL: [Rule; 38] = [
+    pub const ALL: [Rule; 39] = [
         Rule::InvalidServerName,
         Rule::InvalidAdminLogin,
         Rule::SkuNotOffered,
@@ -272,6 +274,7 @@ impl Rule {
         Rule::ReservedTag,
         Rule::TierChangeNotInPlace,
         Rule::StorageShrink,
+        Rule::FlexibleStorageShrink,
         Rule::CreateOnlyChange,
         Rule::VersionDowngrade,
         Rule::ReplicaAutogrowOff,
@@ -316,6 +319,9 @@ impl Rule {
             Rule::ReservedTag => ("ReservedTag", Pgfleet),
             Rule::TierChangeNotInPlace => ("InvalidUpgradeEdition", Service),
             Rule::StorageShrink => ("UnsupportedUpdate", Service),
+            Rule::FlexibleStorageShrink => {
+                ("UpsertServerManagementOperationDowngradeDiskSizeUnsupported", Service)
+            }
             Rule::CreateOnlyChange => ("UnsupportedUpdate", Service),
             Rule::VersionDowngrade => ("VersionDowngradeNotSupported", Pgfleet),
             Rule::ReplicaAutogrowOff => ("UnsupportedUpdate", Service),

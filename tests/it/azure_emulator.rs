@@ -26,7 +26,7 @@ fn refused_code(result: Result<impl std::fmt::Debug, pgfleet::providers::Provide
 }
 
 #[tokio::test]
-async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_and_primary() {
+async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_and_service_and_primary() {
     let emulator = emulator(FaultRates::default(), 0).await;
     let provider = provider(&emulator, &["pay-main", "pay-other", "pay-basic"]);
     let main = provider.create(primary("pay-main", Tier::GeneralPurpose, 4)).await.unwrap();
@@ -74,6 +74,9 @@ async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_a
                 "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers"
             ),
             format!(
+                "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/flexibleServers"
+            ),
+            format!(
                 "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.DBforPostgreSQL/servers/pay-main/Replicas"
             ),
         ]
@@ -84,7 +87,12 @@ async fn creates_servers_and_replicas_and_refreshes_with_one_request_per_group_a
     assert_eq!(fleet[&name("pay-ro-2")].spec.replica_of, Some(name("pay-main")));
     assert_eq!(fleet[&name("pay-main")].replication_support, ReplicationSupport::Replica);
     assert_eq!(fleet[&name("pay-other")].replication_support, ReplicationSupport::Off);
-    assert_eq!(provider.read_replication_support(&name("pay-other")).await.unwrap(), ReplicationSupport::Off);
+    // Read from the service, a new General Purpose server has its default, REPLICA (the
+    // parameter catalog's, and the rules' initial value); the emulator's old stub said OFF.
+    assert_eq!(
+        provider.read_replication_support(&name("pay-other")).await.unwrap(),
+        ReplicationSupport::Replica
+    );
 
     let connection = provider.connection(&name("pay-ro-1")).await.unwrap();
     assert_eq!(connection.endpoint.host, "pay-ro-1.postgres.database.azure.com");
@@ -202,7 +210,14 @@ async fn cutover_keeps_the_fleet_name_on_the_staging_server() {
 
 #[tokio::test]
 async fn operations_survive_injected_faults() {
-    let faults = FaultRates { throttled: 0.05, server_error: 0.05, conflict: 0.03, drop: 0.03, lost: 0.03 };
+    let faults = FaultRates {
+        throttled: 0.05,
+        server_error: 0.05,
+        conflict: 0.03,
+        drop: 0.03,
+        lost: 0.03,
+        ..FaultRates::default()
+    };
     let mut injected = 0;
     for seed in [1, 2, 3] {
         let emulator = emulator(faults, seed).await;

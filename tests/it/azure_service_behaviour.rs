@@ -28,9 +28,24 @@ fn slow(latency: Duration) -> EmulatorOptions {
 #[tokio::test]
 async fn arm_requests_need_a_token_from_the_token_endpoint() {
     let emulator = emulator(FaultRates::default(), 0).await;
+    // As ARM: a missing header and a token it did not issue are two codes, and both answers
+    // carry the challenge that names the authority.
     let answer = reqwest::get(server_url(&emulator.base_url(), "nobody")).await.unwrap();
     assert_eq!(answer.status(), 401);
+    let challenge = answer.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(challenge.starts_with("Bearer authorization_uri=\""), "{challenge}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AuthenticationFailed");
+    let forged = reqwest::Client::new()
+        .get(server_url(&emulator.base_url(), "nobody"))
+        .bearer_auth("not-issued-here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert!(forged.headers().contains_key("www-authenticate"));
+    let body: Value = forged.json().await.unwrap();
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
 
     let mut options = provider_options(&emulator, &[]);
@@ -148,7 +163,8 @@ async fn firewall_rules_databases_and_configurations() {
     assert_eq!(created["type"], "Microsoft.DBforPostgreSQL/servers/databases");
     let list: Value =
         client.get(child("databases")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    // db1 beside the system databases every server has (postgres, azure_maintenance, azure_sys).
+    assert_eq!(list["value"].as_array().unwrap().len(), 4);
     assert_eq!(client.delete(child("databases/db1")).bearer_auth(&token).send().await.unwrap().status(), 200);
 
     let configuration: Value = client
@@ -194,13 +210,14 @@ async fn the_state_file_keeps_servers_across_runs() {
 async fn the_provider_paces_itself_before_the_read_budget_runs_out() {
     let emulator = emulator::start(EmulatorOptions::default()).await.unwrap();
     let provider = provider(&emulator, &[]);
-    // 280 reads: more than the burst of 250, so only pacing avoids a 429.
+    // 280 refreshes of two lists each (Single and Flexible servers): more reads than the
+    // burst of 250, so only pacing avoids a 429.
     for _ in 0..280 {
         provider.refresh().await.unwrap();
     }
     let log = emulator.requests();
     let reads = log.iter().filter(|r| r.method == "GET").count();
-    assert_eq!(reads, 280);
+    assert_eq!(reads, 560);
     assert!(log.iter().all(|r| r.status != 429), "no request was throttled");
 }
 

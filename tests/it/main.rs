@@ -9,6 +9,7 @@ mod exec_support;
 mod local_support;
 
 mod apply_cli;
+mod azure_arm_surface;
 mod azure_e2e_backing;
 mod azure_e2e_example_replicas;
 mod azure_e2e_faults;
@@ -18,6 +19,7 @@ mod azure_emulator;
 mod azure_fixtures;
 mod azure_flexible_fixtures;
 mod azure_service_behaviour;
+mod azure_single_server_surface;
 mod exec_crash;
 mod exec_engine;
 mod github_cli;

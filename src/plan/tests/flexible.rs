@@ -294,6 +294,43 @@ fn storage_shrink_and_version_downgrade_are_refused() {
         .have("orders", flex("Standard_D4ds_v5", 256))
         .plan();
     let rules: Vec<_> = plan.refused.iter().filter_map(|r| r.rule).collect();
-    assert!(rules.contains(&crate::rules::Rule::StorageShrink), "{rules:?}");
+    assert!(rules.contains(&crate::rules::Rule::FlexibleStorageShrink), "{rules:?}");
     assert!(rules.contains(&crate::rules::Rule::VersionDowngrade), "{rules:?}");
+}
+
+/// On Azure a migration from Single to Flexible Server lands on a new server name, and the
+/// login loses its `@server`: the plan says where clients go and that the user changes.
+#[test]
+fn a_move_to_flexible_on_azure_discloses_the_new_host_and_login() {
+    let mut case = Case::new().want("shop", flex("Standard_D2ds_v5", 128)).have(
+        "shop",
+        ServerSpec::new(
+            crate::rules::Tier::GeneralPurpose,
+            2,
+            128,
+            PgVersion::V16,
+            "fleetadmin",
+            "westeurope",
+        ),
+    );
+    case.desired.provider = crate::config::ProviderSettings::Azure(crate::config::AzureSettings {
+        subscription_id: "s".into(),
+        resource_group: "g".into(),
+        location: "westeurope".into(),
+        endpoint: "https://management.azure.com".into(),
+    });
+    let live = case.live.get_mut(&name("shop")).unwrap();
+    live.endpoint = Some(crate::model::Endpoint {
+        host: "shop.postgres.database.azure.com".into(),
+        port: 5432,
+        user: "fleetadmin@shop".into(),
+        database: "postgres".into(),
+    });
+    let plan = case.plan();
+    let moved =
+        plan.changes.iter().find_map(|c| c.endpoint.as_ref()).expect("the endpoint move is disclosed");
+    let to = moved.to.as_deref().expect("the new host is known ahead");
+    assert!(to.contains("shop-migration.postgres.database.azure.com"), "{to}");
+    assert!(to.contains("fleetadmin@") && !to.contains("fleetadmin%40"), "{to}");
+    assert!(moved.message.contains("the user becomes fleetadmin"), "{}", moved.message);
 }

@@ -399,7 +399,7 @@ fn storage_of(spec: &ServerSpec) -> Storage {
     }
 }
 
-fn window_of(window: Option<MaintenanceWindow>) -> WireMaintenanceWindow {
+pub(crate) fn window_of(window: Option<MaintenanceWindow>) -> WireMaintenanceWindow {
     match window {
         Some(window) => WireMaintenanceWindow {
             custom_window: Some(enabled(true)),
@@ -416,7 +416,7 @@ fn window_of(window: Option<MaintenanceWindow>) -> WireMaintenanceWindow {
     }
 }
 
-fn high_availability_of(mode: HaMode, standby_zone: Option<&str>) -> HighAvailability {
+pub(crate) fn high_availability_of(mode: HaMode, standby_zone: Option<&str>) -> HighAvailability {
     HighAvailability {
         mode: Some(mode.as_str().to_string()),
         standby_availability_zone: standby_zone.filter(|_| mode == HaMode::ZoneRedundant).map(str::to_string),
@@ -493,6 +493,31 @@ pub fn create_follow_up(created: &ServerSpec, desired: &ServerSpec) -> ServerPat
             .then(|| changed(&created.backup_retention_days, &desired.backup_retention_days))
             .flatten(),
         tags: changed(&created.tags, &desired.tags),
+        ..ServerPatch::default()
+    }
+}
+
+/// The in-place changes from `from` to `to` of a flexible server (compute, storage growth,
+/// IOPS and throughput, retention, autogrow, HA, window, network, version, tags): what an
+/// update carried out, as the local provider applies it behind the emulator.
+pub fn patch_between(from: &ServerSpec, to: &ServerSpec) -> ServerPatch {
+    fn changed<T: PartialEq + Clone>(from: &T, to: &T) -> Option<T> {
+        (from != to).then(|| to.clone())
+    }
+    let (Some(now), Some(then)) = (&from.flexible, &to.flexible) else { return ServerPatch::default() };
+    ServerPatch {
+        sku: changed(&now.sku, &then.sku),
+        storage_gb: (to.storage_gb > from.storage_gb).then_some(to.storage_gb),
+        backup_retention_days: changed(&from.backup_retention_days, &to.backup_retention_days),
+        storage_autogrow: changed(&from.storage_autogrow, &to.storage_autogrow),
+        iops: changed(&now.iops, &then.iops).flatten(),
+        throughput: changed(&now.throughput, &then.throughput).flatten(),
+        high_availability: changed(&now.high_availability, &then.high_availability),
+        standby_zone: changed(&now.standby_zone, &then.standby_zone),
+        maintenance_window: changed(&now.maintenance_window, &then.maintenance_window),
+        public_network_access: changed(&now.public_network_access, &then.public_network_access),
+        version: changed(&from.version, &to.version),
+        tags: changed(&from.tags, &to.tags),
         ..ServerPatch::default()
     }
 }

@@ -21,8 +21,8 @@ fn mapping_error(error: wire::MappingError) -> ProviderError {
 /// A server of either service as ARM returns it.
 #[derive(Debug, Clone)]
 pub(super) enum Listed {
-    Single(Server),
-    Flexible(FlexibleServer),
+    Single(Box<Server>),
+    Flexible(Box<FlexibleServer>),
 }
 
 impl Listed {
@@ -115,7 +115,7 @@ impl AzureProvider {
         let mut servers = Vec::new();
         loop {
             let page: ServerList = self.client.get(&url).await?;
-            servers.extend(page.value.into_iter().map(Listed::Single));
+            servers.extend(page.value.into_iter().map(|s| Listed::Single(Box::new(s))));
             match page.next_link {
                 Some(next) if !next.is_empty() => url = next,
                 _ => break,
@@ -126,7 +126,7 @@ impl AzureProvider {
             .url(&format!("/resourceGroups/{resource_group}/providers/{}", flexible_wire::SERVER_TYPE));
         loop {
             let page: FlexibleServerList = self.client.get(&url).await?;
-            servers.extend(page.value.into_iter().map(Listed::Flexible));
+            servers.extend(page.value.into_iter().map(|s| Listed::Flexible(Box::new(s))));
             match page.next_link {
                 Some(next) if !next.is_empty() => url = next,
                 _ => return Ok(servers),
@@ -138,8 +138,8 @@ impl AzureProvider {
     async fn get_server(&self, location: &ServerRef) -> Result<Listed, ProviderError> {
         let url = self.client.url(&AzureProvider::server_path(location));
         Ok(match location.service {
-            Service::Single => Listed::Single(self.client.get(&url).await?),
-            Service::Flexible => Listed::Flexible(self.client.get(&url).await?),
+            Service::Single => Listed::Single(Box::new(self.client.get(&url).await?)),
+            Service::Flexible => Listed::Flexible(Box::new(self.client.get(&url).await?)),
         })
     }
 
@@ -305,7 +305,7 @@ impl Provider for AzureProvider {
         let primaries: Vec<Server> = by_id
             .values()
             .filter_map(|s| match s {
-                Listed::Single(server) if server.is_primary_with_replicas() => Some(server.clone()),
+                Listed::Single(server) if server.is_primary_with_replicas() => Some((**server).clone()),
                 _ => None,
             })
             .collect();
@@ -320,7 +320,7 @@ impl Provider for AzureProvider {
             ));
             let replicas: ServerList = self.client.get(&url).await?;
             for replica in replicas.value {
-                by_id.entry(replica.id.to_ascii_lowercase()).or_insert(Listed::Single(replica));
+                by_id.entry(replica.id.to_ascii_lowercase()).or_insert(Listed::Single(Box::new(replica)));
             }
         }
         let names_by_id: BTreeMap<String, ServerName> =

@@ -155,6 +155,12 @@ pub struct CreateProperties {
     pub create_mode: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_server_id: Option<String>,
+    /// `Enabled` or `Disabled` (public endpoint); the service's default is `Enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_network_access: Option<String>,
+    /// `Enabled` or `Disabled` (a second layer of encryption at rest), set only at create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_encryption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_point_in_time: Option<String>,
 }
@@ -186,6 +192,9 @@ pub struct UpdateProperties {
     pub minimal_tls_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_role: Option<String>,
+    /// `Enabled` or `Disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_network_access: Option<String>,
 }
 
 /// A server parameter (`…/configurations/{name}`).
@@ -216,6 +225,9 @@ pub struct ConfigurationProperties {
     pub allowed_values: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Whether users may set it (newer api-versions' field; the emulator reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_read_only: Option<bool>,
 }
 
 /// A child resource with free-form properties (firewall rules, databases).

@@ -218,6 +218,28 @@ impl std::fmt::Display for HaMode {
     }
 }
 
+/// The performance tier of each Premium SSD size (the managed disk it is), as the service
+/// reports it in `storage.tier` when the server keeps its size's default tier.
+pub const PREMIUM_SSD_TIERS: &[(u32, &str)] = &[
+    (32, "P4"),
+    (64, "P6"),
+    (128, "P10"),
+    (256, "P15"),
+    (512, "P20"),
+    (1024, "P30"),
+    (2048, "P40"),
+    (4095, "P50"),
+    (4096, "P50"),
+    (8192, "P60"),
+    (16384, "P70"),
+    (32767, "P80"),
+];
+
+/// The default performance tier of a Premium SSD size (`None` for a size that is not offered).
+pub fn premium_ssd_tier(size_gb: u32) -> Option<&'static str> {
+    PREMIUM_SSD_TIERS.iter().find(|(size, _)| *size == size_gb).map(|(_, tier)| *tier)
+}
+
 /// The availability zones a Flexible Server can be placed in.
 pub const ZONES: &[&str] = &["1", "2", "3"];
 
@@ -330,6 +352,15 @@ impl std::fmt::Display for MaintenanceWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_premium_ssd_size_has_its_tier() {
+        for size in PREMIUM_SSD_SIZES_GB {
+            assert!(premium_ssd_tier(*size).is_some(), "{size}");
+        }
+        assert_eq!(premium_ssd_tier(128), Some("P10"));
+        assert_eq!(premium_ssd_tier(100), None);
+    }
 
     /// DOMAIN-FLEXIBLE.md §2.2, written out again so the generated catalog cannot agree with
     /// itself: (series, vCores listed, memory of the listed sizes, connections by vCores).

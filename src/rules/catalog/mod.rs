@@ -1,6 +1,7 @@
 //! The SKU catalog and per-tier limits (DOMAIN.md §1.2–§1.4, DESIGN.md's decisions).
 
 pub mod flexible;
+pub mod parameters;
 
 use super::{Generation, Tier};
 use std::ops::RangeInclusive;

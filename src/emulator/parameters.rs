@@ -1,0 +1,141 @@
+//! A Single Server's parameters (`…/configurations`), served from the catalog of
+//! `crate::rules` (`rules::parameters(Service::Single)`): each parameter's default (computed for
+//! the server's SKU where it follows the compute), data type, allowed values and description;
+//! a configured value is shown with `source: user-override`. A PUT is checked by
+//! `rules::value_problem` (and, for `azure.replication_support`, by the replication rules) and
+//! stored as `rules::normalized_value` spells it; `source: system-default` resets it.
+//!
+//! Must not: keep a list of parameters of its own.
+
+use super::store::{ApiError, EmServer, Store, WriteOutcome, refused, shape_of};
+use crate::providers::azure::parse_replication_support;
+use crate::providers::azure::wire::{Configuration, ConfigurationProperties};
+use crate::rules::{self, ParameterSpec, ReplicationSupport, Service, check};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The catalog's entry for `name`.
+///
+/// # Errors
+/// 404 `ResourceNotFound` for a parameter the service does not have.
+fn spec(name: &str) -> Result<&'static ParameterSpec, ApiError> {
+    rules::parameter(Service::Single, name).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "ResourceNotFound",
+            format!(
+                "The requested resource of type 'Microsoft.DBforPostgreSQL/servers/configurations' with name '{name}' was not found."
+            ),
+        )
+    })
+}
+
+/// One parameter of `server` as GET answers it.
+fn configuration(server: &EmServer, spec: &ParameterSpec) -> Configuration {
+    let default = rules::default_value(Service::Single, spec.name, Some(&server.sku))
+        .unwrap_or_else(|| spec.default.to_string());
+    let configured = server.configurations.get(spec.name);
+    Configuration {
+        id: Some(format!("{}/configurations/{}", server.id(), spec.name)),
+        name: Some(spec.name.to_string()),
+        kind: Some("Microsoft.DBforPostgreSQL/servers/configurations".into()),
+        properties: ConfigurationProperties {
+            value: Some(configured.cloned().unwrap_or_else(|| default.clone())),
+            description: Some(spec.description.into()),
+            default_value: Some(default),
+            data_type: Some(spec.data_type.arm_name().into()),
+            allowed_values: Some(spec.allowed.into()),
+            source: Some(if configured.is_some() { "user-override" } else { "system-default" }.into()),
+            is_read_only: Some(spec.read_only),
+        },
+    }
+}
+
+fn invalid(name: &str, why: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidParameterValue",
+        format!("Invalid value given for parameter {name}: {why}. Specify a valid parameter value."),
+    )
+}
+
+impl Store {
+    /// `GET …/configurations/{name}`: the configured value, else the default.
+    ///
+    /// # Errors
+    /// 404 for a missing server or an unknown parameter.
+    pub fn configuration(
+        &self,
+        group: &str,
+        server: &str,
+        name: &str,
+        now: Instant,
+    ) -> Result<Configuration, ApiError> {
+        let found = self.find(group, server, now)?;
+        Ok(configuration(found, spec(name)?))
+    }
+
+    /// `GET …/configurations`: every parameter of the catalog.
+    ///
+    /// # Errors
+    /// 404 for a missing server.
+    pub fn configurations(
+        &self,
+        group: &str,
+        server: &str,
+        now: Instant,
+    ) -> Result<Vec<Configuration>, ApiError> {
+        let found = self.find(group, server, now)?;
+        Ok(rules::parameters(Service::Single).iter().map(|spec| configuration(found, spec)).collect())
+    }
+
+    /// `PUT …/configurations/{name}` (async; a restart applies static ones such as
+    /// `azure.replication_support`). `source: system-default` (or no value) resets it.
+    ///
+    /// # Errors
+    /// 404 for a missing server or parameter; 400 for a read-only parameter, a value the
+    /// catalog refuses, or replication support the rules refuse.
+    pub(crate) fn set_configuration(
+        &mut self,
+        group: &str,
+        server: &str,
+        name: &str,
+        body: Configuration,
+        now: Instant,
+    ) -> Result<WriteOutcome, ApiError> {
+        let spec = spec(name)?;
+        let found = self.find(group, server, now)?;
+        if spec.read_only {
+            return Err(invalid(spec.name, "the parameter is read-only"));
+        }
+        let reset =
+            body.properties.source.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("system-default"))
+                || body.properties.value.is_none();
+        let value = match body.properties.value.as_deref().filter(|_| !reset) {
+            Some(value) => {
+                if let Some(problem) = rules::value_problem(spec, value) {
+                    return Err(invalid(spec.name, &problem));
+                }
+                Some(rules::normalized_value(spec, value).unwrap_or_else(|| value.to_string()))
+            }
+            None => None,
+        };
+        if spec.name == ReplicationSupport::PARAMETER {
+            let in_effect =
+                value.clone().or_else(|| rules::default_value(Service::Single, spec.name, Some(&found.sku)));
+            if let Some(support) = in_effect.as_deref().and_then(parse_replication_support) {
+                let key = found.name.to_ascii_lowercase();
+                let replicas =
+                    self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).count();
+                check::check_replication_support(&shape_of(found)?, support, replicas).map_err(refused)?;
+            }
+        }
+        let server = self.servers.get_mut(&server.to_ascii_lowercase()).expect("found above");
+        match value {
+            Some(value) => server.configurations.insert(spec.name.to_string(), value),
+            None => server.configurations.remove(spec.name),
+        };
+        let server = server.clone();
+        Ok(self.accepted_for(&server, Duration::ZERO, now))
+    }
+}
