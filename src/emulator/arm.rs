@@ -44,10 +44,17 @@ pub(crate) const SEGMENTS: &[&str] = &[
     "logFiles",
     "virtualNetworkRules",
     "securityAlertPolicies",
+    // Flexible Server (`flexibleServers`): the children and actions Single Server lacks.
+    "flexibleServers",
+    "administrators",
+    "capabilities",
 ];
 
 /// Single Server's api-versions (the stable one and its preview).
 const SINGLE_SERVER: &[&str] = &["2017-12-01", "2017-12-01-preview"];
+
+/// Flexible Server's api-version (the latest GA).
+const FLEXIBLE_SERVER: &[&str] = &[crate::providers::azure::flexible_wire::API_VERSION];
 
 /// Microsoft.Resources' api-versions the emulator serves for resource groups: those the
 /// current SDKs and CLIs send (azure-mgmt-resource, az, Terraform's azurerm).
@@ -81,6 +88,10 @@ pub(crate) const API_VERSIONS: &[(&str, &[&str])] = &[
     ("Microsoft.DBforPostgreSQL/locations", SINGLE_SERVER),
     ("Microsoft.DBforPostgreSQL/checkNameAvailability", SINGLE_SERVER),
     ("Microsoft.DBforPostgreSQL/operations", SINGLE_SERVER),
+    ("Microsoft.DBforPostgreSQL/flexibleServers", FLEXIBLE_SERVER),
+    ("Microsoft.DBforPostgreSQL/locations", FLEXIBLE_SERVER),
+    ("Microsoft.DBforPostgreSQL/checkNameAvailability", FLEXIBLE_SERVER),
+    ("Microsoft.DBforPostgreSQL/operations", FLEXIBLE_SERVER),
 ];
 
 /// The ARM spelling of a fixed segment, if it is one.

@@ -53,6 +53,10 @@ pub(crate) enum Job {
     Restart {
         name: ServerName,
     },
+    /// A planned failover to the HA standby (Flexible Server).
+    Failover {
+        name: ServerName,
+    },
     SetParameter {
         name: ServerName,
         parameter: String,
@@ -71,6 +75,7 @@ impl Job {
             | Job::Update { name, .. }
             | Job::Promote { name }
             | Job::Restart { name }
+            | Job::Failover { name }
             | Job::SetParameter { name, .. }
             | Job::Delete { name } => name,
         }
@@ -194,6 +199,7 @@ impl Backing {
             Job::Update { name, patch } => provider.update(name, patch).await.map(drop),
             Job::Promote { name } => provider.promote(name).await.map(drop),
             Job::Restart { name } => provider.restart(name).await.map(drop),
+            Job::Failover { name } => provider.failover(name).await.map(drop),
             Job::SetParameter { name, parameter, value } => {
                 provider.set_parameter(name, parameter, value).await
             }

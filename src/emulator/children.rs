@@ -1,9 +1,10 @@
 //! A server's child resources in the emulator: firewall rules and databases, with the shapes
-//! of the upstream examples (server parameters are `parameters`).
+//! of the upstream examples (server parameters are `parameters`), for both services.
 
 use super::policies::{SecurityAlertPolicy, VirtualNetworkRule};
-use super::store::{ApiError, Store};
+use super::store::{ApiError, Store, resource_type};
 use crate::providers::azure::wire::ChildResource;
+use crate::rules::Service;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -61,6 +62,14 @@ impl ChildKind {
     }
 }
 
+/// The server a child request is under: its service, resource group and name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parent<'a> {
+    pub service: Service,
+    pub group: &'a str,
+    pub server: &'a str,
+}
+
 impl Store {
     /// `PUT` of a firewall rule or database: synchronous 201 (new) or 200 (replaced).
     ///
@@ -68,8 +77,7 @@ impl Store {
     /// 404 for a missing server; 400 for a firewall rule without valid IPv4 addresses.
     pub(crate) fn put_child(
         &mut self,
-        group: &str,
-        server: &str,
+        parent: Parent<'_>,
         kind: ChildKind,
         name: &str,
         body: ChildResource,
@@ -87,14 +95,14 @@ impl Store {
                 }
             }
         }
-        let found = self.find_mut(group, server, now)?;
+        let found = self.find_mut_in(parent.service, parent.group, parent.server, now)?;
         if kind == ChildKind::FirewallRules {
             found.extras.check_network_rules("Firewall rules")?;
         }
         if kind == ChildKind::Databases && is_system_database(name) {
             let name = name.to_ascii_lowercase();
             let id = format!("{}/databases/{name}", found.id());
-            return Ok((200, child(kind, id, &name, system_database())));
+            return Ok((200, child(parent.service, kind, id, &name, system_database())));
         }
         let map = kind.map(&mut found.children);
         // Names are case-insensitive: a PUT in another case replaces the child, which keeps
@@ -103,7 +111,10 @@ impl Store {
         let name = existing.clone().unwrap_or_else(|| name.to_string());
         map.insert(name.clone(), body.properties.clone());
         let id = format!("{}/{}/{name}", found.id(), kind.segment());
-        Ok((if existing.is_some() { 200 } else { 201 }, child(kind, id, &name, body.properties)))
+        Ok((
+            if existing.is_some() { 200 } else { 201 },
+            child(parent.service, kind, id, &name, body.properties),
+        ))
     }
 
     /// `GET` of one child, or of all (`name` `None`).
@@ -112,13 +123,12 @@ impl Store {
     /// 404 for a missing server or child.
     pub(crate) fn get_children(
         &mut self,
-        group: &str,
-        server: &str,
+        parent: Parent<'_>,
         kind: ChildKind,
         name: Option<&str>,
         now: Instant,
     ) -> Result<Vec<ChildResource>, ApiError> {
-        let found = self.find_mut(group, server, now)?;
+        let found = self.find_mut_in(parent.service, parent.group, parent.server, now)?;
         let base = found.id();
         let mut all = kind.map(&mut found.children).clone();
         if kind == ChildKind::Databases {
@@ -128,7 +138,13 @@ impl Store {
             .iter()
             .filter(|(child_name, _)| name.is_none_or(|n| n.eq_ignore_ascii_case(child_name)))
             .map(|(child_name, props)| {
-                child(kind, format!("{base}/{}/{child_name}", kind.segment()), child_name, props.clone())
+                child(
+                    parent.service,
+                    kind,
+                    format!("{base}/{}/{child_name}", kind.segment()),
+                    child_name,
+                    props.clone(),
+                )
             })
             .collect();
         if name.is_some() && children.is_empty() {
@@ -147,13 +163,12 @@ impl Store {
     /// 404 for a missing server.
     pub(crate) fn delete_child(
         &mut self,
-        group: &str,
-        server: &str,
+        parent: Parent<'_>,
         kind: ChildKind,
         name: &str,
         now: Instant,
     ) -> Result<bool, ApiError> {
-        let found = self.find_mut(group, server, now)?;
+        let found = self.find_mut_in(parent.service, parent.group, parent.server, now)?;
         if kind == ChildKind::Databases && is_system_database(name) {
             return Err(ApiError::new(
                 400,
@@ -171,11 +186,17 @@ pub(crate) fn key_of<T>(map: &BTreeMap<String, T>, name: &str) -> Option<String>
     map.keys().find(|key| key.eq_ignore_ascii_case(name)).cloned()
 }
 
-fn child(kind: ChildKind, id: String, name: &str, properties: BTreeMap<String, String>) -> ChildResource {
+fn child(
+    service: Service,
+    kind: ChildKind,
+    id: String,
+    name: &str,
+    properties: BTreeMap<String, String>,
+) -> ChildResource {
     ChildResource {
         id: Some(id),
         name: Some(name.to_string()),
-        kind: Some(format!("Microsoft.DBforPostgreSQL/servers/{}", kind.segment())),
+        kind: Some(format!("{}/{}", resource_type(service), kind.segment())),
         properties,
     }
 }

@@ -8,14 +8,11 @@
 //! (location, tags, backup retention, geo-redundant backup, SSL and TLS) are its own request's,
 //! or the service's defaults; storage auto-grow is always on for a replica.
 
-use super::children::ChildMaps;
 use super::store::{
     ApiError, EmServer, ServerExtras, Store, refused, requested_storage_mb, shape_of, sku_of,
 };
 use crate::providers::azure::wire::{self, ServerForCreate, StorageProfile};
-use crate::rules::ReplicationSupport;
 use crate::rules::check::{self, PrimaryFacts};
-use std::collections::BTreeMap;
 
 /// The SKU a `Default` create without one gets.
 const DEFAULT_SKU: &str = "GP_Gen5_2";
@@ -93,10 +90,6 @@ impl Store {
         }
         let own = own_settings(body);
         let mut server = EmServer {
-            subscription_id: subscription_id.to_string(),
-            resource_group: resource_group.to_string(),
-            name: name.to_string(),
-            location: body.location.clone(),
             tags: body.tags.clone(),
             sku: sku.name.to_string(),
             storage_mb: requested_storage(body)?.unwrap_or(DEFAULT_STORAGE_MB),
@@ -107,17 +100,9 @@ impl Store {
             minimal_tls_version: own.minimal_tls_version,
             version: props.version.clone().unwrap_or_else(|| "11".to_string()),
             administrator_login: props.administrator_login.clone().unwrap_or_default(),
-            master: None,
-            // Set below from the rules, once the server's shape is known.
-            replication_effective: ReplicationSupport::Off,
-            configurations: BTreeMap::new(),
-            children: ChildMaps::default(),
+            // replication_effective is set below from the rules, once the shape is known.
             extras: extras_of(body, sku.tier)?,
-            address: None,
-            held: false,
-            visible_at: None,
-            busy_until: None,
-            busy_state: None,
+            ..EmServer::new(subscription_id, resource_group, name, &body.location)
         };
         let shape = shape_of(&server)?;
         check::check_create(&shape, None).map_err(refused)?;
@@ -137,10 +122,6 @@ impl Store {
         let own = own_settings(body);
         let source_key = source.name.to_ascii_lowercase();
         let replica = EmServer {
-            subscription_id: subscription_id.to_string(),
-            resource_group: resource_group.to_string(),
-            name: name.to_string(),
-            location: body.location.clone(),
             tags: body.tags.clone(),
             sku: sku.name.to_string(),
             storage_mb: requested_storage(body)?.unwrap_or(source.storage_mb),
@@ -154,15 +135,8 @@ impl Store {
             version: source.version.clone(),
             administrator_login: source.administrator_login.clone(),
             master: Some(source_key.clone()),
-            replication_effective: ReplicationSupport::Off,
-            configurations: BTreeMap::new(),
-            children: ChildMaps::default(),
             extras: extras_of(body, sku.tier)?,
-            address: None,
-            held: false,
-            visible_at: None,
-            busy_until: None,
-            busy_state: None,
+            ..EmServer::new(subscription_id, resource_group, name, &body.location)
         };
         let primary = PrimaryFacts {
             shape: shape_of(source)?,

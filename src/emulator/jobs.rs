@@ -10,6 +10,7 @@ use super::gateway::LoginForm;
 use super::store::{ApiError, EmServer, Store, WriteOutcome};
 use crate::model::{ServerName, ServerPatch, ServerSpec};
 use crate::providers::ProviderError;
+use crate::providers::azure::flexible_wire;
 use crate::providers::azure::wire::{self, MappingContext};
 use crate::rules::ReplicationSupport;
 use crate::secret::Redacted;
@@ -19,15 +20,19 @@ use std::sync::Arc;
 /// The spec the local provider gets for an emulated server (the same mapping the azure
 /// provider reads it with).
 fn spec_of(store: &Store, server: &EmServer) -> Option<ServerSpec> {
+    if server.is_flexible() {
+        return store.flexible_spec(server).ok();
+    }
     let names = BTreeMap::new();
     let context = MappingContext { names_by_id: &names, replication_support: ReplicationSupport::Off };
     let observed = wire::to_observed(&store.to_wire(server, tokio::time::Instant::now()), context).ok()?;
     Some(observed.spec)
 }
 
-/// The login form of the server's gateway.
-fn login_form(_server: &EmServer) -> LoginForm {
-    LoginForm::WithServer
+/// The login form of the server's gateway: `user@server` on Single Server, `user` on
+/// Flexible Server.
+fn login_form(server: &EmServer) -> LoginForm {
+    if server.is_flexible() { LoginForm::Plain } else { LoginForm::WithServer }
 }
 
 fn name_of(server: &EmServer) -> ServerName {
@@ -40,6 +45,16 @@ fn api_error(error: &ProviderError) -> ApiError {
         (Some(code), false) => ApiError::new(400, code, error.message.clone()),
         _ => ApiError::new(500, "InternalServerError", format!("The server's cluster failed: {error}")),
     }
+}
+
+/// The servers a write on `server` keeps busy: itself, and on Flexible Server its primary,
+/// which the service locks while a replica is created, promoted or deleted.
+pub(super) fn held_with_primary(key: &str, server: &EmServer) -> Vec<String> {
+    let mut held = vec![key.to_string()];
+    if let Some(primary) = server.master.as_ref().filter(|_| server.is_flexible()) {
+        held.push(primary.clone());
+    }
+    held
 }
 
 /// Holds the write's operation and `held` servers, and runs `job` in the background.
@@ -95,7 +110,7 @@ pub(super) fn after_put(
     let Some(spec) = spec_of(store, &server) else { return };
     let password = if spec.is_replica() { None } else { password };
     let job = Job::Create { name: name_of(&server), spec, password };
-    run(shared, store, outcome, job, vec![key.to_string()]);
+    run(shared, store, outcome, job, held_with_primary(key, &server));
 }
 
 /// After a PATCH: a promote, or an update of what changed (nothing for tags alone).
@@ -107,17 +122,22 @@ pub(super) fn after_patch(
     outcome: &WriteOutcome,
 ) {
     let (Some(before), Some(after)) = (before, store.servers.get(key).cloned()) else { return };
+    let held = held_with_primary(key, &before);
     let job = if before.master.is_some() && after.master.is_none() {
         Job::Promote { name: name_of(&after) }
     } else {
         let (Some(from), Some(to)) = (spec_of(store, &before), spec_of(store, &after)) else { return };
-        let patch = wire::patch_between(&from, &to);
+        let patch = if after.is_flexible() {
+            flexible_wire::patch_between(&from, &to)
+        } else {
+            wire::patch_between(&from, &to)
+        };
         if (ServerPatch { tags: None, ..patch.clone() }).is_empty() {
             return;
         }
         Job::Update { name: name_of(&after), patch }
     };
-    run(shared, store, outcome, job, vec![key.to_string()]);
+    run(shared, store, outcome, job, held);
 }
 
 /// After a DELETE: the cluster goes, and the clusters of its replicas (standalone servers in
@@ -136,6 +156,11 @@ pub(super) fn after_delete(
 /// After a restart: the cluster restarts (and takes the replication support written before).
 pub(super) fn after_restart(shared: &Arc<Shared>, store: &mut Store, key: &str, outcome: &WriteOutcome) {
     run(shared, store, outcome, Job::Restart { name: ServerName::new(key) }, vec![key.to_string()]);
+}
+
+/// After a failover: the cluster's standby takes over (and the zones swap in the store).
+pub(super) fn after_failover(shared: &Arc<Shared>, store: &mut Store, key: &str, outcome: &WriteOutcome) {
+    run(shared, store, outcome, Job::Failover { name: ServerName::new(key) }, vec![key.to_string()]);
 }
 
 /// After a configuration write: `azure.replication_support` reaches the cluster's settings

@@ -27,6 +27,7 @@ pub mod backing;
 mod children;
 mod create;
 mod extras;
+mod flexible;
 mod gate;
 pub mod gateway;
 mod groups;

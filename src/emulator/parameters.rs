@@ -7,7 +7,7 @@
 //!
 //! Must not: keep a list of parameters of its own.
 
-use super::store::{ApiError, EmServer, Store, WriteOutcome, refused, shape_of};
+use super::store::{ApiError, EmServer, Store, WriteOutcome, refused, resource_type, shape_of};
 use crate::providers::azure::parse_replication_support;
 use crate::providers::azure::wire::{Configuration, ConfigurationProperties};
 use crate::rules::{self, ParameterSpec, ReplicationSupport, Service, check};
@@ -18,13 +18,14 @@ use tokio::time::Instant;
 ///
 /// # Errors
 /// 404 `ResourceNotFound` for a parameter the service does not have.
-fn spec(name: &str) -> Result<&'static ParameterSpec, ApiError> {
-    rules::parameter(Service::Single, name).ok_or_else(|| {
+fn spec(service: Service, name: &str) -> Result<&'static ParameterSpec, ApiError> {
+    rules::parameter(service, name).ok_or_else(|| {
         ApiError::new(
             404,
             "ResourceNotFound",
             format!(
-                "The requested resource of type 'Microsoft.DBforPostgreSQL/servers/configurations' with name '{name}' was not found."
+                "The requested resource of type '{}/configurations' with name '{name}' was not found.",
+                resource_type(service)
             ),
         )
     })
@@ -32,13 +33,16 @@ fn spec(name: &str) -> Result<&'static ParameterSpec, ApiError> {
 
 /// One parameter of `server` as GET answers it.
 fn configuration(server: &EmServer, spec: &ParameterSpec) -> Configuration {
-    let default = rules::default_value(Service::Single, spec.name, Some(&server.sku))
+    let service = server.service();
+    let default = rules::default_value(service, spec.name, Some(&server.sku))
         .unwrap_or_else(|| spec.default.to_string());
     let configured = server.configurations.get(spec.name);
+    // Flexible Server's api-version says more about each parameter than Single Server's.
+    let flexible = service == Service::Flexible;
     Configuration {
         id: Some(format!("{}/configurations/{}", server.id(), spec.name)),
         name: Some(spec.name.to_string()),
-        kind: Some("Microsoft.DBforPostgreSQL/servers/configurations".into()),
+        kind: Some(format!("{}/configurations", resource_type(service))),
         properties: ConfigurationProperties {
             value: Some(configured.cloned().unwrap_or_else(|| default.clone())),
             description: Some(spec.description.into()),
@@ -47,6 +51,8 @@ fn configuration(server: &EmServer, spec: &ParameterSpec) -> Configuration {
             allowed_values: Some(spec.allowed.into()),
             source: Some(if configured.is_some() { "user-override" } else { "system-default" }.into()),
             is_read_only: Some(spec.read_only),
+            is_dynamic_config: flexible.then_some(!spec.is_static),
+            unit: spec.unit.filter(|_| flexible).map(str::to_string),
         },
     }
 }
@@ -66,13 +72,14 @@ impl Store {
     /// 404 for a missing server or an unknown parameter.
     pub fn configuration(
         &self,
+        service: Service,
         group: &str,
         server: &str,
         name: &str,
         now: Instant,
     ) -> Result<Configuration, ApiError> {
-        let found = self.find(group, server, now)?;
-        Ok(configuration(found, spec(name)?))
+        let found = self.find_in(service, group, server, now)?;
+        Ok(configuration(found, spec(service, name)?))
     }
 
     /// `GET …/configurations`: every parameter of the catalog.
@@ -81,12 +88,13 @@ impl Store {
     /// 404 for a missing server.
     pub fn configurations(
         &self,
+        service: Service,
         group: &str,
         server: &str,
         now: Instant,
     ) -> Result<Vec<Configuration>, ApiError> {
-        let found = self.find(group, server, now)?;
-        Ok(rules::parameters(Service::Single).iter().map(|spec| configuration(found, spec)).collect())
+        let found = self.find_in(service, group, server, now)?;
+        Ok(rules::parameters(service).iter().map(|spec| configuration(found, spec)).collect())
     }
 
     /// `PUT …/configurations/{name}` (async; a restart applies static ones such as
@@ -97,14 +105,15 @@ impl Store {
     /// catalog refuses, or replication support the rules refuse.
     pub(crate) fn set_configuration(
         &mut self,
+        service: Service,
         group: &str,
         server: &str,
         name: &str,
         body: Configuration,
         now: Instant,
     ) -> Result<WriteOutcome, ApiError> {
-        let spec = spec(name)?;
-        let found = self.find(group, server, now)?;
+        let spec = spec(service, name)?;
+        let found = self.find_in(service, group, server, now)?;
         if spec.read_only {
             return Err(invalid(spec.name, "the parameter is read-only"));
         }

@@ -1,5 +1,6 @@
 //! What `Microsoft.DBforPostgreSQL` answers about itself rather than about one server
-//! (2017-12-01): `checkNameAvailability` (server names are global: any server of the emulator
+//! (2017-12-01; Flexible Server's 2025-08-01 for name availability): `checkNameAvailability`,
+//! also by location (server names are global: any server of the emulator
 //! holds its name), the performance tiers of a location or of a server (the SKU catalog of
 //! `crate::rules`, its storage and retention limits), and the provider's operations list.
 //!
@@ -262,6 +263,8 @@ pub(crate) fn routes() -> axum::Router<Arc<Shared>> {
     let rp = "/subscriptions/{sub}/providers/Microsoft.DBforPostgreSQL";
     axum::Router::new()
         .route(&format!("{rp}/checkNameAvailability"), post(check_name_availability))
+        // Flexible Server's form, scoped to a location (names are global all the same).
+        .route(&format!("{rp}/locations/{{location}}/checkNameAvailability"), post(check_name_availability))
         .route(&format!("{rp}/locations/{{location}}/performanceTiers"), get(location_performance_tiers))
         .route(
             "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DBforPostgreSQL/servers/{server}/performanceTiers",

@@ -6,13 +6,15 @@
 //!
 //! Must not: decide a rule (the store does) or sleep on the wall clock.
 
-use super::children::ChildKind;
+use super::children::{ChildKind, Parent};
 use super::operations::{accepted, poll_async, poll_provider_location};
 use super::store::{ApiError, Store, WriteOutcome};
-use super::{Shared, arm, gate, groups, identity, jobs, policies, provider_info};
+use super::{Shared, arm, flexible, gate, groups, identity, jobs, policies, provider_info};
+use crate::providers::azure::flexible_wire;
 use crate::providers::azure::wire::{
     API_VERSION, ChildResource, Configuration, ServerForCreate, ServerUpdateParameters,
 };
+use crate::rules::Service;
 use crate::secret::Redacted;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -37,7 +39,7 @@ pub(crate) fn bad_body(rejection: JsonRejection) -> ApiError {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let routes = single_server_routes()
         .merge(provider_info::routes())
-        .merge(flexible_placeholder_routes())
+        .merge(flexible::routes())
         .merge(groups::routes())
         .merge(identity::routes())
         .fallback(arm::not_found)
@@ -49,20 +51,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(middleware::from_fn_with_state(shared, gate::gate))
         .layer(middleware::from_fn(arm::canonicalize))
         .layer(middleware::from_fn(arm::request_ids))
-}
-
-/// PLACEHOLDER until Flexible Server's routes are merged here: the azure provider's refresh
-/// lists `flexibleServers` in every group, and an emulator without them would answer 404. Empty
-/// lists, nothing else; delete this function (and its `.merge`) when the real routes come, or
-/// axum refuses the overlapping routes at start.
-fn flexible_placeholder_routes() -> Router<Arc<Shared>> {
-    let empty = || async { Json(json!({ "value": [] })) };
-    Router::new()
-        .route(
-            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers",
-            get(empty),
-        )
-        .route("/subscriptions/{sub}/providers/Microsoft.DBforPostgreSQL/flexibleServers", get(empty))
 }
 
 /// The routes of `Microsoft.DBforPostgreSQL/servers` (Single Server) and the provider's
@@ -82,28 +70,7 @@ fn single_server_routes() -> Router<Arc<Shared>> {
         .route(server, get(get_server).put(put_server).patch(patch_server).delete(delete_server))
         .route(&format!("{server}/restart"), post(restart))
         .route(&format!("{server}/Replicas"), get(replicas))
-        .route(&format!("{server}/configurations"), get(list_configurations))
-        .route(&format!("{server}/configurations/{{name}}"), get(get_configuration).put(put_configuration))
-        .route(
-            &format!("{server}/firewallRules/{{name}}"),
-            get(|s: AppState, p: Shared4| get_child(s, p, ChildKind::FirewallRules))
-                .put(|s: AppState, p: Shared4, b| put_child(s, p, b, ChildKind::FirewallRules))
-                .delete(|s: AppState, p: Shared4| delete_child(s, p, ChildKind::FirewallRules)),
-        )
-        .route(
-            &format!("{server}/firewallRules"),
-            get(|s: AppState, p: Shared3| list_children(s, p, ChildKind::FirewallRules)),
-        )
-        .route(
-            &format!("{server}/databases/{{name}}"),
-            get(|s: AppState, p: Shared4| get_child(s, p, ChildKind::Databases))
-                .put(|s: AppState, p: Shared4, b| put_child(s, p, b, ChildKind::Databases))
-                .delete(|s: AppState, p: Shared4| delete_child(s, p, ChildKind::Databases)),
-        )
-        .route(
-            &format!("{server}/databases"),
-            get(|s: AppState, p: Shared3| list_children(s, p, ChildKind::Databases)),
-        )
+        .merge(children_routes(server, Api::SINGLE))
         .merge(policies::routes(server))
 }
 
@@ -117,7 +84,11 @@ async fn list_group(State(shared): AppState, Path((_, rg)): Path<(String, String
     let value: Vec<_> = store
         .servers
         .values()
-        .filter(|s| s.resource_group.eq_ignore_ascii_case(&rg) && s.visible_at.is_none_or(|at| now() >= at))
+        .filter(|s| {
+            !s.is_flexible()
+                && s.resource_group.eq_ignore_ascii_case(&rg)
+                && s.visible_at.is_none_or(|at| now() >= at)
+        })
         .map(|s| store.wire_json(s, now(), &masters))
         .collect();
     Json(json!({ "value": value })).into_response()
@@ -129,7 +100,11 @@ async fn list_subscription(State(shared): AppState, Path(sub): Path<String>) -> 
     let value: Vec<_> = store
         .servers
         .values()
-        .filter(|s| s.subscription_id.eq_ignore_ascii_case(&sub) && s.visible_at.is_none_or(|at| now() >= at))
+        .filter(|s| {
+            !s.is_flexible()
+                && s.subscription_id.eq_ignore_ascii_case(&sub)
+                && s.visible_at.is_none_or(|at| now() >= at)
+        })
         .map(|s| store.wire_json(s, now(), &masters))
         .collect();
     Json(json!({ "value": value })).into_response()
@@ -231,6 +206,9 @@ pub(crate) fn delete_in_store(
     name: &str,
 ) -> Result<Option<WriteOutcome>, ApiError> {
     let key = name.to_ascii_lowercase();
+    if store.servers.get(&key).is_some_and(|server| server.is_flexible()) {
+        return flexible::delete_in_store(shared, store, group, name);
+    }
     let replicas: Vec<String> = store
         .servers
         .iter()
@@ -254,18 +232,63 @@ async fn restart(State(shared): AppState, Path((sub, rg, name)): Shared3) -> Res
     Ok(accepted(&shared, &sub, API_VERSION, outcome))
 }
 
+/// The service a child route belongs to, and the api-version its async answers carry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Api {
+    pub service: Service,
+    pub version: &'static str,
+}
+
+impl Api {
+    pub(crate) const SINGLE: Api = Api { service: Service::Single, version: API_VERSION };
+    pub(crate) const FLEXIBLE: Api = Api { service: Service::Flexible, version: flexible_wire::API_VERSION };
+}
+
+/// A server's parameters, firewall rules and databases, under `server` (its path pattern).
+/// Both services have them; Flexible Server's configuration writes may also be PATCHes.
+pub(crate) fn children_routes(server: &str, api: Api) -> Router<Arc<Shared>> {
+    let mut configuration = get(move |s: AppState, p: Shared4| get_configuration(s, p, api))
+        .put(move |s: AppState, p: Shared4, b| put_configuration(s, p, b, api));
+    if api.service == Service::Flexible {
+        configuration =
+            configuration.patch(move |s: AppState, p: Shared4, b| put_configuration(s, p, b, api));
+    }
+    let mut router = Router::new()
+        .route(
+            &format!("{server}/configurations"),
+            get(move |s: AppState, p: Shared3| list_configurations(s, p, api)),
+        )
+        .route(&format!("{server}/configurations/{{name}}"), configuration);
+    for kind in [ChildKind::FirewallRules, ChildKind::Databases] {
+        router = router
+            .route(
+                &format!("{server}/{}/{{name}}", kind.segment()),
+                get(move |s: AppState, p: Shared4| get_child(s, p, kind, api))
+                    .put(move |s: AppState, p: Shared4, b| put_child(s, p, b, kind, api))
+                    .delete(move |s: AppState, p: Shared4| delete_child(s, p, kind, api)),
+            )
+            .route(
+                &format!("{server}/{}", kind.segment()),
+                get(move |s: AppState, p: Shared3| list_children(s, p, kind, api)),
+            );
+    }
+    router
+}
+
 async fn get_configuration(
     State(shared): AppState,
     Path((_, rg, server, name)): Shared4,
+    api: Api,
 ) -> Result<Response, ApiError> {
-    Ok(Json(shared.store().configuration(&rg, &server, &name, now())?).into_response())
+    Ok(Json(shared.store().configuration(api.service, &rg, &server, &name, now())?).into_response())
 }
 
 async fn list_configurations(
     State(shared): AppState,
     Path((_, rg, server)): Shared3,
+    api: Api,
 ) -> Result<Response, ApiError> {
-    let value = shared.store().configurations(&rg, &server, now())?;
+    let value = shared.store().configurations(api.service, &rg, &server, now())?;
     Ok(Json(json!({ "value": value })).into_response())
 }
 
@@ -273,26 +296,37 @@ async fn put_configuration(
     State(shared): AppState,
     Path((sub, rg, server, name)): Shared4,
     body: Result<Json<Configuration>, JsonRejection>,
+    api: Api,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
     let outcome = {
         let mut store = shared.store();
-        let outcome = store.set_configuration(&rg, &server, &name, body, now())?;
+        let outcome = store.set_configuration(api.service, &rg, &server, &name, body, now())?;
         jobs::after_configuration(&shared, &mut store, &server.to_ascii_lowercase(), &name, &outcome);
         outcome
     };
-    Ok(accepted(&shared, &sub, API_VERSION, outcome))
+    Ok(accepted(&shared, &sub, api.version, outcome))
 }
 
+/// A child's PUT: synchronous. Single Server answers 201 for a new child, 200 for a replaced
+/// one; Flexible Server's api-version answers 200 for both (its SDK takes no 201).
 async fn put_child(
     State(shared): AppState,
     Path((_, rg, server, name)): Shared4,
     body: Result<Json<ChildResource>, JsonRejection>,
     kind: ChildKind,
+    api: Api,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(bad_body)?;
-    let (status, child) = shared.store().put_child(&rg, &server, kind, &name, body, now())?;
+    let (status, child) = shared.store().put_child(
+        Parent { service: api.service, group: &rg, server: &server },
+        kind,
+        &name,
+        body,
+        now(),
+    )?;
     shared.persist();
+    let status = if api.service == Service::Flexible { 200 } else { status };
     Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(child)).into_response())
 }
 
@@ -300,8 +334,14 @@ async fn get_child(
     State(shared): AppState,
     Path((_, rg, server, name)): Shared4,
     kind: ChildKind,
+    api: Api,
 ) -> Result<Response, ApiError> {
-    let mut children = shared.store().get_children(&rg, &server, kind, Some(&name), now())?;
+    let mut children = shared.store().get_children(
+        Parent { service: api.service, group: &rg, server: &server },
+        kind,
+        Some(&name),
+        now(),
+    )?;
     Ok(Json(children.remove(0)).into_response())
 }
 
@@ -309,17 +349,44 @@ async fn list_children(
     State(shared): AppState,
     Path((_, rg, server)): Shared3,
     kind: ChildKind,
+    api: Api,
 ) -> Result<Response, ApiError> {
-    let value = shared.store().get_children(&rg, &server, kind, None, now())?;
+    let value = shared.store().get_children(
+        Parent { service: api.service, group: &rg, server: &server },
+        kind,
+        None,
+        now(),
+    )?;
     Ok(Json(json!({ "value": value })).into_response())
 }
 
+/// A child's DELETE: 204 when there was none. Single Server answers 200 at once; Flexible
+/// Server's api-version answers 202 with an operation to poll (its SDK takes no 200).
 async fn delete_child(
     State(shared): AppState,
-    Path((_, rg, server, name)): Shared4,
+    Path((sub, rg, server, name)): Shared4,
     kind: ChildKind,
+    api: Api,
 ) -> Result<Response, ApiError> {
-    let existed = shared.store().delete_child(&rg, &server, kind, &name, now())?;
+    let mut store = shared.store();
+    let existed = store.delete_child(
+        Parent { service: api.service, group: &rg, server: &server },
+        kind,
+        &name,
+        now(),
+    )?;
+    if !existed {
+        drop(store);
+        shared.persist();
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if api.service == Service::Flexible {
+        let found = store.find_in(api.service, &rg, &server, now())?.clone();
+        let outcome = store.accepted_for(&found, std::time::Duration::ZERO, now());
+        drop(store);
+        return Ok(accepted(&shared, &sub, api.version, outcome));
+    }
+    drop(store);
     shared.persist();
-    Ok(if existed { StatusCode::OK } else { StatusCode::NO_CONTENT }.into_response())
+    Ok(StatusCode::OK.into_response())
 }

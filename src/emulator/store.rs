@@ -11,10 +11,10 @@
 //! a missing password, an unknown create mode) keep their own codes.
 
 use crate::providers::azure::wire::{
-    self, ServerForCreate, ServerProperties, ServerUpdateParameters, Sku, StorageProfile,
+    self, ServerForCreate, ServerProperties, ServerUpdateParameters, Sku, StorageProfile, enabled,
 };
 use crate::rules::{
-    self, MAX_REPLICAS_PER_PRIMARY, PgVersion, Refusal, ReplicationSupport, Rule, Shape, TlsVersion,
+    self, MAX_REPLICAS_PER_PRIMARY, PgVersion, Refusal, ReplicationSupport, Rule, Service, Shape, TlsVersion,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 pub use super::children::ChildMaps;
 pub(crate) use super::extras::ServerExtras;
+use super::flexible::EmFlexible;
 pub(crate) use super::groups::ResourceGroup;
 use super::operations::Operations;
 
@@ -44,10 +45,15 @@ impl ApiError {
     }
 
     pub(super) fn not_found(name: &str) -> ApiError {
+        ApiError::not_found_in(Service::Single, name)
+    }
+
+    /// ARM's 404 for a server of `service`.
+    pub(super) fn not_found_in(service: Service, name: &str) -> ApiError {
         ApiError::new(
             404,
             "ResourceNotFound",
-            format!("The Resource 'Microsoft.DBforPostgreSQL/servers/{name}' was not found."),
+            format!("The Resource '{}/{name}' was not found.", resource_type(service)),
         )
     }
 
@@ -116,6 +122,9 @@ pub(crate) struct EmServer {
     /// `fullyQualifiedDomainName` (instead of `NAME.postgres.database.azure.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// What only a flexible server has; `None` on a Single Server (and in older state files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flexible: Option<EmFlexible>,
     /// Busy until the backing cluster has caught up with the last write (see `Store::hold`).
     #[serde(skip)]
     pub held: bool,
@@ -166,17 +175,54 @@ pub(crate) fn sku_of(name: &str) -> Result<&'static rules::SkuInfo, ApiError> {
     })
 }
 
-fn enabled(flag: bool) -> String {
-    if flag { "Enabled" } else { "Disabled" }.to_string()
-}
-
 impl EmServer {
+    /// A server with the service's defaults everywhere but its identity; creates fill in the rest.
+    pub(crate) fn new(subscription_id: &str, resource_group: &str, name: &str, location: &str) -> EmServer {
+        EmServer {
+            subscription_id: subscription_id.to_string(),
+            resource_group: resource_group.to_string(),
+            name: name.to_string(),
+            location: location.to_string(),
+            tags: BTreeMap::new(),
+            sku: String::new(),
+            storage_mb: 0,
+            backup_retention_days: 0,
+            geo_redundant_backup: false,
+            storage_autogrow: false,
+            ssl_enforcement: true,
+            minimal_tls_version: "TLSEnforcementDisabled".to_string(),
+            version: String::new(),
+            administrator_login: String::new(),
+            master: None,
+            replication_effective: ReplicationSupport::Off,
+            configurations: BTreeMap::new(),
+            children: ChildMaps::default(),
+            extras: ServerExtras::default(),
+            address: None,
+            flexible: None,
+            held: false,
+            visible_at: None,
+            busy_until: None,
+            busy_state: None,
+        }
+    }
+
+    /// Whether this is a Flexible Server (`flexibleServers`), not a Single Server.
+    pub(crate) fn is_flexible(&self) -> bool {
+        self.flexible.is_some()
+    }
+
+    pub(crate) fn service(&self) -> Service {
+        if self.is_flexible() { Service::Flexible } else { Service::Single }
+    }
+
+    /// The ARM id (`…/servers/NAME` or `…/flexibleServers/NAME`).
     pub fn id(&self) -> String {
         format!(
             "/subscriptions/{}/resourceGroups/{}/providers/{}/{}",
             self.subscription_id,
             self.resource_group,
-            wire::SERVER_TYPE,
+            resource_type(self.service()),
             self.name
         )
     }
@@ -218,7 +264,7 @@ impl Store {
 
     /// The names of servers that have replicas (computed once for a list).
     pub(crate) fn masters(&self) -> BTreeSet<String> {
-        self.servers.values().filter_map(|s| s.master.clone()).collect()
+        self.servers.values().filter(|s| !s.is_flexible()).filter_map(|s| s.master.clone()).collect()
     }
 
     /// The wire form, knowing which servers have replicas.
@@ -296,15 +342,44 @@ impl Store {
         value
     }
 
-    /// A visible server in a resource group.
+    /// A visible Single Server in a resource group.
     ///
     /// # Errors
     /// 404 when it does not exist there (or is not visible yet).
     pub fn find(&self, resource_group: &str, name: &str, now: Instant) -> Result<&EmServer, ApiError> {
+        self.find_in(Service::Single, resource_group, name, now)
+    }
+
+    /// A visible server of `service` in a resource group.
+    ///
+    /// # Errors
+    /// 404 when it does not exist there (or is not visible yet).
+    pub(crate) fn find_in(
+        &self,
+        service: Service,
+        resource_group: &str,
+        name: &str,
+        now: Instant,
+    ) -> Result<&EmServer, ApiError> {
         self.servers
             .get(&name.to_ascii_lowercase())
-            .filter(|s| s.resource_group.eq_ignore_ascii_case(resource_group) && s.is_visible(now))
-            .ok_or_else(|| ApiError::not_found(name))
+            .filter(|s| {
+                s.service() == service
+                    && s.resource_group.eq_ignore_ascii_case(resource_group)
+                    && s.is_visible(now)
+            })
+            .ok_or_else(|| ApiError::not_found_in(service, name))
+    }
+
+    pub(crate) fn find_mut_in(
+        &mut self,
+        service: Service,
+        resource_group: &str,
+        name: &str,
+        now: Instant,
+    ) -> Result<&mut EmServer, ApiError> {
+        self.find_in(service, resource_group, name, now)?;
+        Ok(self.servers.get_mut(&name.to_ascii_lowercase()).expect("found above"))
     }
 
     pub(crate) fn find_mut(
@@ -313,8 +388,7 @@ impl Store {
         name: &str,
         now: Instant,
     ) -> Result<&mut EmServer, ApiError> {
-        self.find(resource_group, name, now)?;
-        Ok(self.servers.get_mut(&name.to_ascii_lowercase()).expect("found above"))
+        self.find_mut_in(Service::Single, resource_group, name, now)
     }
 
     /// Starts an async operation and returns its id.
@@ -379,7 +453,8 @@ impl Store {
     ) -> Result<WriteOutcome, ApiError> {
         let key = name.to_ascii_lowercase();
         if let Some(existing) = self.servers.get(&key) {
-            if !existing.resource_group.eq_ignore_ascii_case(resource_group) {
+            // Both services answer at NAME.postgres.database.azure.com: one name space.
+            if existing.is_flexible() || !existing.resource_group.eq_ignore_ascii_case(resource_group) {
                 return Err(ApiError::new(
                     409,
                     "ServerNameAlreadyExists",
@@ -439,6 +514,14 @@ impl Store {
             },
         };
         self.update(resource_group, name, update, now)
+    }
+}
+
+/// The ARM resource type of a service's servers.
+pub(crate) fn resource_type(service: Service) -> &'static str {
+    match service {
+        Service::Single => wire::SERVER_TYPE,
+        Service::Flexible => crate::providers::azure::flexible_wire::SERVER_TYPE,
     }
 }
 

@@ -228,6 +228,12 @@ pub struct ConfigurationProperties {
     /// Whether users may set it (newer api-versions' field; the emulator reports it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_read_only: Option<bool>,
+    /// Whether a change applies without a restart (Flexible Server's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_dynamic_config: Option<bool>,
+    /// The value's unit (Flexible Server's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// A child resource with free-form properties (firewall rules, databases).
@@ -277,7 +283,7 @@ pub struct MappingError {
     pub problem: String,
 }
 
-pub(super) fn enabled(flag: bool) -> String {
+pub(crate) fn enabled(flag: bool) -> String {
     if flag { "Enabled" } else { "Disabled" }.to_string()
 }
 

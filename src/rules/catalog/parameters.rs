@@ -583,6 +583,9 @@ const SINGLE: &[ParameterSpec] = &[
     p("pg_qs.track_utility", Bool, "on", ON_OFF, None, DYNAMIC, "Whether Query Store tracks utility commands."),
     p("pgms_wait_sampling.query_capture_mode", Enum, "none", "none,all", None, DYNAMIC, "Which statements wait sampling covers."),
     p("pgms_wait_sampling.history_period", Int, "100", "1-600000", Some("ms"), DYNAMIC, "How often wait events are sampled."),
+    // Memory: settable per the server-parameters page; PostgreSQL's defaults and ranges (kB).
+    p("work_mem", Int, "4096", "64-2097151", Some("kB"), DYNAMIC, "Memory a sort or hash may use before spilling to disk."),
+    p("maintenance_work_mem", Int, "65536", "1024-2097151", Some("kB"), DYNAMIC, "Memory for VACUUM, CREATE INDEX and the like."),
     // Statements, sessions and locks.
     p("statement_timeout", Int, "0", INT_RANGE, Some("ms"), DYNAMIC, "Cancel statements running longer than this (0: never)."),
     p("lock_timeout", Int, "0", INT_RANGE, Some("ms"), DYNAMIC, "Give up waiting for a lock after this (0: never)."),

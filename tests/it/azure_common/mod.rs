@@ -108,6 +108,7 @@ pub fn fast_retries() -> RetryPolicy {
 pub mod audit;
 pub mod backed;
 pub mod converge;
+pub mod flexible_audit;
 
 /// An HTTP client and a bearer token from the emulator's token endpoint, for requests sent
 /// straight to the emulator (as a portal user or a test of the wire would).

@@ -1,0 +1,200 @@
+//! Flexible Server over ARM: the `pgfleet` binary against the emulator on 127.0.0.1. A fleet of
+//! an HA primary with a replica and a Burstable server is created, scaled up, failed over (the
+//! file names the standby's zone), scaled down and destroyed, with faults on; every command
+//! exits 0 the first time, each apply converges, and an audit written apart from the emulator
+//! finds no accepted request that breaks a rule. The provider is also driven directly for what
+//! only it shows: the requests an update is split into, and promote.
+
+use crate::azure_common;
+
+use azure_common::flexible_audit::FlexibleAudit;
+use azure_common::*;
+use pgfleet::emulator::{self, EmulatorOptions, FaultRates};
+use pgfleet::model::{ServerName, ServerPatch, ServerSpec};
+use pgfleet::providers::{CreateRequest, Provider};
+use pgfleet::rules::{HaMode, MaintenanceWindow, PgVersion, Weekday};
+use pgfleet::secret::Redacted;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const FAULTS: &str = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Initial,
+    ScaledUp,
+    FailedOver,
+    ScaledDown,
+}
+
+fn fleet_toml(endpoint: &str, phase: Phase) -> String {
+    let (sku, storage) = match phase {
+        Phase::Initial => ("Standard_D2ds_v5", 128),
+        Phase::ScaledUp | Phase::FailedOver => ("Standard_D4ds_v5", 256),
+        Phase::ScaledDown => ("Standard_D2ds_v5", 256),
+    };
+    // The standby runs in zone 2; naming it as the zone is a planned failover.
+    let zone = if matches!(phase, Phase::FailedOver | Phase::ScaledDown) { "2" } else { "1" };
+    let standby = if zone == "2" { "1" } else { "2" };
+    format!(
+        "[fleet]\nname = \"flex\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+         subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+         endpoint = \"{endpoint}\"\n[defaults]\nservice = \"flexible\"\nversion = \"16\"\n\
+         admin_login = \"fleetadmin\"\nadmin_password = {{ file = \"password\" }}\n\n\
+         [servers.orders]\nsku = \"{sku}\"\nstorage_gb = {storage}\nhigh_availability = \"ZoneRedundant\"\n\
+         zone = \"{zone}\"\nstandby_zone = \"{standby}\"\n\
+         maintenance_window = {{ day = \"Sunday\", hour = 2, minute = 0 }}\n\n\
+         [servers.orders-ro]\nreplica_of = \"orders\"\nsku = \"{sku}\"\nstorage_gb = {storage}\n\n\
+         [servers.tiny]\nsku = \"Standard_B1ms\"\nstorage_gb = 32\n"
+    )
+}
+
+async fn run(dir: &Path, base: &str, args: &[&str], failures: &mut Vec<String>) -> String {
+    let output = run_pgfleet(dir, base, args).await;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        !stdout.contains(PASSWORD) && !stderr.contains(PASSWORD),
+        "`{}` printed the password",
+        args.join(" ")
+    );
+    if output.status.code() != Some(0) {
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        failures.push(format!(
+            "`pgfleet {}` exited {:?}: {}",
+            args.join(" "),
+            output.status.code(),
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    stdout
+}
+
+async fn run_seed(seed: u64) -> (Vec<String>, usize, Vec<azure_common::audit::Violation>) {
+    let options = EmulatorOptions {
+        seed,
+        latencies: fast_latencies(),
+        faults: FAULTS.parse::<FaultRates>().unwrap(),
+        fault_retry_after: Duration::ZERO,
+        ..EmulatorOptions::default()
+    };
+    let emulator = emulator::start(options).await.expect("the emulator starts");
+    let base = emulator.base_url();
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    let mut failures = Vec::new();
+    for phase in [Phase::Initial, Phase::ScaledUp, Phase::FailedOver, Phase::ScaledDown] {
+        std::fs::write(dir.join("fleet.toml"), fleet_toml(&base, phase)).unwrap();
+        let plan = run(dir, &base, &["plan"], &mut failures).await;
+        if phase == Phase::FailedOver {
+            assert!(plan.contains("fail"), "seed {seed}: the standby's zone plans a failover:\n{plan}");
+        }
+        run(dir, &base, &["apply", "--auto-approve"], &mut failures).await;
+        run(dir, &base, &["plan", "--detailed-exitcode"], &mut failures).await;
+    }
+    run(dir, &base, &["destroy", "--allow-delete", "--auto-approve"], &mut failures).await;
+    let requests = emulator.requests();
+    let faults = requests.iter().filter(|r| r.fault.is_some()).count();
+    let violations = FlexibleAudit::default().replay(&requests);
+    let provider: Arc<dyn Provider> = Arc::new(provider(&emulator, &[]));
+    let live = retrying(provider).refresh().await.expect("the emulator can be read");
+    assert!(live.is_empty() || !failures.is_empty(), "seed {seed}: destroy left {:?}", live.keys());
+    emulator.shutdown().await;
+    (failures, faults, violations)
+}
+
+#[test]
+fn the_flexible_audit_finds_what_it_looks_for() {
+    azure_common::flexible_audit::self_test();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flexible_fleet_applies_scales_fails_over_and_converges_under_faults() {
+    let mut all_faults = 0;
+    for seed in 0..3 {
+        let (failures, faults, violations) = run_seed(seed).await;
+        assert!(failures.is_empty(), "seed {seed}: {failures:#?}");
+        assert!(violations.is_empty(), "seed {seed}: accepted against the rules: {violations:#?}");
+        all_faults += faults;
+    }
+    assert!(all_faults > 0, "faults were injected");
+}
+
+fn flexible(sku: &str, storage_gb: u32) -> ServerSpec {
+    ServerSpec::flexible(sku, storage_gb, PgVersion::V16, "fleetadmin", "westeurope")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_splits_updates_promotes_and_fails_over() {
+    let emulator = emulator(FaultRates::default(), 1).await;
+    let azure = provider(&emulator, &["main", "main-ro"]);
+    let mut spec = flexible("Standard_D2ds_v5", 128);
+    {
+        let flexible = spec.flexible.as_mut().unwrap();
+        flexible.high_availability = HaMode::ZoneRedundant;
+        flexible.maintenance_window = Some(MaintenanceWindow { day: Weekday::Sunday, hour: 3, minute: 30 });
+    }
+    let created = azure
+        .create(CreateRequest {
+            name: ServerName::new("main"),
+            spec: spec.clone(),
+            admin_password: Some(Redacted::new(PASSWORD.to_string())),
+        })
+        .await
+        .unwrap();
+    let live = created.spec.flexible.clone().unwrap();
+    assert_eq!(
+        live.maintenance_window,
+        spec.flexible.as_ref().unwrap().maintenance_window,
+        "set by the follow-up"
+    );
+    assert_eq!((live.zone.as_deref(), live.standby_zone.as_deref()), (Some("1"), Some("2")));
+    assert_eq!(created.endpoint.unwrap().user, "fleetadmin", "no @server on Flexible Server");
+
+    let replica =
+        ServerSpec { replica_of: Some(ServerName::new("main")), ..flexible("Standard_D2ds_v5", 128) };
+    azure
+        .create(CreateRequest { name: ServerName::new("main-ro"), spec: replica, admin_password: None })
+        .await
+        .unwrap();
+
+    // HA off, storage and compute in one patch: three requests, HA first, storage alone.
+    let before = emulator.requests().len();
+    let patch = ServerPatch {
+        high_availability: Some(HaMode::Disabled),
+        standby_zone: Some(None),
+        storage_gb: Some(256),
+        backup_retention_days: Some(14),
+        ..ServerPatch::default()
+    };
+    // A primary never outgrows its replica: the replica's storage grows first.
+    let grow_replica = ServerPatch { storage_gb: Some(256), ..ServerPatch::default() };
+    azure.update(&ServerName::new("main-ro"), &grow_replica).await.unwrap();
+    let after_replica = emulator.requests().len();
+    let updated = azure.update(&ServerName::new("main"), &patch).await.unwrap();
+    let patches: Vec<_> = emulator.requests()[after_replica..]
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.accepted)
+        .map(|r| r.body.clone().unwrap())
+        .collect();
+    assert_eq!(patches.len(), 3, "{patches:#?}");
+    assert_eq!(patches[0]["properties"]["highAvailability"]["mode"], "Disabled");
+    assert_eq!(patches[1]["properties"]["storage"]["storageSizeGB"], 256);
+    assert!(patches[1]["properties"].get("backup").is_none(), "storage travels alone");
+    assert_eq!(patches[2]["properties"]["backup"]["backupRetentionDays"], 14);
+    assert!(before < after_replica, "the replica's grow was sent");
+    assert_eq!(updated.spec.storage_gb, 256);
+    assert_eq!(updated.spec.flexible.unwrap().high_availability, HaMode::Disabled);
+
+    // No standby, no failover: the service's refusal comes back as such.
+    let refused = azure.failover(&ServerName::new("main")).await.unwrap_err();
+    assert_eq!(refused.kind, pgfleet::providers::ProviderErrorKind::Refused, "{refused:?}");
+
+    let promoted = azure.promote(&ServerName::new("main-ro")).await.unwrap();
+    assert_eq!(promoted.spec.replica_of, None);
+    let promote_body =
+        emulator.requests().iter().rev().find(|r| r.method == "PATCH").unwrap().body.clone().unwrap();
+    assert_eq!(promote_body["properties"]["replica"]["promoteMode"], "Standalone");
+    emulator.shutdown().await;
+}
