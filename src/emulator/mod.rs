@@ -324,6 +324,31 @@ impl RunningEmulator {
         Ok(())
     }
 
+    /// Stands for a flexible server's disk filling up to `used_gb`: storage autogrow (when the
+    /// server has it on, on Premium SSD) grows the disk as the service does
+    /// (`rules::autogrow_size`), as often as the rule triggers. Returns the size it has then.
+    ///
+    /// # Errors
+    /// 404 for a missing flexible server.
+    pub fn fill_storage(&self, name: &str, used_gb: f64) -> Result<u32, ApiError> {
+        let mut store = self.shared.store();
+        let server = store
+            .servers
+            .get_mut(&name.to_ascii_lowercase())
+            .filter(|s| s.is_flexible())
+            .ok_or_else(|| ApiError::not_found_in(crate::rules::Service::Flexible, name))?;
+        let premium =
+            server.flexible.as_ref().is_some_and(|f| f.storage_type == crate::rules::StorageType::Premium);
+        while server.storage_autogrow && premium {
+            let Some(grown) = crate::rules::autogrow_size(server.storage_gb(), used_gb) else { break };
+            server.storage_mb = u64::from(grown) * 1024;
+        }
+        let size = server.storage_gb();
+        drop(store);
+        self.shared.persist();
+        Ok(size)
+    }
+
     /// Sets a server's `azure.replication_support` as in force (as after a restart).
     ///
     /// # Errors

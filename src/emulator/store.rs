@@ -49,7 +49,7 @@ impl ApiError {
     }
 
     /// ARM's 404 for a server of `service`.
-    pub(super) fn not_found_in(service: Service, name: &str) -> ApiError {
+    pub(crate) fn not_found_in(service: Service, name: &str) -> ApiError {
         ApiError::new(
             404,
             "ResourceNotFound",

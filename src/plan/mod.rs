@@ -157,7 +157,8 @@ fn record_endpoint_moves(changes: &mut [Change], request: &PlanRequest) {
                 ..endpoint.clone()
             })
         });
-        let login_changes = renamed.as_ref().is_some_and(|to| to.user != endpoint.user && to_flexible);
+        // Known whether or not the new host is: the login loses its `@server`.
+        let login_changes = to_flexible && login != endpoint.user;
         let (from_uri, to) = (endpoint.uri(), renamed.map(|endpoint| endpoint.uri()));
         let mut message = match &to {
             Some(to) => format!("clients reconnect: {from_uri} → {to}"),

@@ -401,3 +401,147 @@ async fn the_emulator_command_stops_its_clusters_on_sigterm() {
     assert_eq!(crate::cli_support::processes_working_in(&data), Vec::new(), "no postgres is left");
     assert!(tokio::net::TcpStream::connect((endpoint.host.as_str(), 5432)).await.is_err());
 }
+
+/// The user's endpoint URL (`pgfleet endpoint`) read back into an endpoint to connect with.
+fn endpoint_of(url: &str) -> pgfleet::model::Endpoint {
+    let rest = url.strip_prefix("postgresql://").unwrap_or_else(|| panic!("not a URL: {url}"));
+    let (user, rest) = rest.rsplit_once('@').unwrap_or_else(|| panic!("no user in {url}"));
+    let (host_port, database) = rest.split_once('/').unwrap_or((rest, "postgres"));
+    let (host, port) = host_port.rsplit_once(':').unwrap_or_else(|| panic!("no port in {url}"));
+    pgfleet::model::Endpoint {
+        host: host.to_string(),
+        port: port.parse().unwrap(),
+        user: user.replace("%40", "@"),
+        database: database.split('?').next().unwrap().to_string(),
+    }
+}
+
+fn legacy_toml(endpoint: &str, flexible: bool) -> String {
+    let server = if flexible {
+        "service = \"flexible\"\nsku = \"Standard_B2s\"\nstorage_gb = 32\nversion = \"16\"\n"
+    } else {
+        "service = \"single\"\ntier = \"GeneralPurpose\"\nvcores = 2\nstorage_gb = 20\nversion = \"11\"\n"
+    };
+    format!(
+        "[fleet]\nname = \"legacy\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+         subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+         endpoint = \"{endpoint}\"\n[defaults]\nadmin_login = \"fleetadmin\"\n\
+         admin_password = {{ file = \"password\" }}\n[servers.shop-db]\n{server}"
+    )
+}
+
+/// A Single Server moves to Flexible Server through `pgfleet apply` against `pgfleet emulator
+/// --backing local`: the plan says the login loses its `@server` and the host changes, the data
+/// arrives whole (checksums computed here), and clients log in as the plain user at the new
+/// server's address, as on Azure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_server_migrates_to_flexible_server_through_the_binary() {
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    let root = dir.join("clusters");
+    let emulator = backed_emulator(&root).await;
+    let base = emulator.base_url();
+    std::fs::write(dir.join("fleet.toml"), legacy_toml(&base, false)).unwrap();
+    assert_exit(&run_pgfleet(dir, &base, &["apply", "--auto-approve"]).await, 0);
+    let before = text(&run_pgfleet(dir, &base, &["endpoint", "shop-db"]).await.stdout).trim().to_string();
+    assert!(before.starts_with("postgresql://fleetadmin%40shop-db@127."), "{before}");
+    let source = endpoint_of(&before);
+    connect(&source, "postgres").await.batch_execute("CREATE DATABASE shop").await.unwrap();
+    let shop = connect(&source, "shop").await;
+    fill(&shop).await;
+    let sums = checksums(&shop).await;
+    drop(shop);
+
+    std::fs::write(dir.join("fleet.toml"), legacy_toml(&base, true)).unwrap();
+    let plan = run_pgfleet(dir, &base, &["plan"]).await;
+    assert_exit(&plan, 0);
+    let said = text(&plan.stdout);
+    assert!(said.contains("migrat"), "{said}");
+    assert!(said.contains("the user becomes fleetadmin"), "the login change is disclosed:\n{said}");
+
+    let apply = run_pgfleet(dir, &base, &["apply", "--auto-approve"]).await;
+    assert_exit(&apply, 0);
+    let after = text(&run_pgfleet(dir, &base, &["endpoint", "shop-db"]).await.stdout).trim().to_string();
+    assert!(after.starts_with("postgresql://fleetadmin@127."), "a plain login on Flexible Server: {after}");
+    assert_ne!(after, before);
+    let target = endpoint_of(&after);
+    assert_eq!(checksums(&connect(&target, "shop").await).await, sums, "every row arrived");
+    let flexible = emulator.requests().iter().any(|r| {
+        r.method == "PUT"
+            && r.accepted
+            && r.path.contains("/flexibleServers/")
+            && !r.path.contains("/configurations")
+    });
+    assert!(flexible, "the new server was created through flexibleServers");
+    assert_exit(&run_pgfleet(dir, &base, &["plan", "--detailed-exitcode"]).await, 0);
+
+    emulator.shutdown().await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+}
+
+fn ha_toml(endpoint: &str, zone: &str, standby: &str) -> String {
+    format!(
+        "[fleet]\nname = \"ha\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+         subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+         endpoint = \"{endpoint}\"\n[defaults]\nadmin_login = \"fleetadmin\"\n\
+         admin_password = {{ file = \"password\" }}\n[servers.ha-db]\nservice = \"flexible\"\n\
+         sku = \"Standard_D2ds_v5\"\nstorage_gb = 32\nversion = \"16\"\nhigh_availability = \"ZoneRedundant\"\n\
+         zone = \"{zone}\"\nstandby_zone = \"{standby}\"\n"
+    )
+}
+
+/// A flexible server with HA through `pgfleet emulator --backing local`: a real synchronous
+/// standby, so a planned failover (the file names the standby's zone) keeps every committed row
+/// and the server takes writes again at the same address, with the plain login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flexible_server_with_ha_fails_over_to_its_real_standby() {
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    let root = dir.join("clusters");
+    let emulator = backed_emulator(&root).await;
+    let base = emulator.base_url();
+    std::fs::write(dir.join("fleet.toml"), ha_toml(&base, "1", "2")).unwrap();
+    assert_exit(&run_pgfleet(dir, &base, &["apply", "--auto-approve"]).await, 0);
+    let url = text(&run_pgfleet(dir, &base, &["endpoint", "ha-db"]).await.stdout).trim().to_string();
+    assert!(url.starts_with("postgresql://fleetadmin@127."), "{url}");
+    let endpoint = endpoint_of(&url);
+    let client = connect(&endpoint, "postgres").await;
+    client
+        .batch_execute(
+            "CREATE TABLE ledger (id int PRIMARY KEY); INSERT INTO ledger SELECT generate_series(1, 1000)",
+        )
+        .await
+        .unwrap();
+    let standby: Option<String> = client
+        .query_one("SELECT sync_state FROM pg_stat_replication LIMIT 1", &[])
+        .await
+        .ok()
+        .map(|r| r.get(0));
+    assert_eq!(standby.as_deref(), Some("sync"), "HA is a synchronous standby");
+    drop(client);
+
+    std::fs::write(dir.join("fleet.toml"), ha_toml(&base, "2", "1")).unwrap();
+    let plan = run_pgfleet(dir, &base, &["plan"]).await;
+    assert!(text(&plan.stdout).contains("failover"), "{}", text(&plan.stdout));
+    assert_exit(&run_pgfleet(dir, &base, &["apply", "--auto-approve"]).await, 0);
+    let failovers = emulator.requests().into_iter().filter(|r| {
+        r.method == "POST"
+            && r.accepted
+            && r.path.ends_with("/restart")
+            && r.body.as_ref().is_some_and(|b| b["restartWithFailover"] == true)
+    });
+    assert_eq!(failovers.count(), 1);
+    let after = text(&run_pgfleet(dir, &base, &["endpoint", "ha-db"]).await.stdout).trim().to_string();
+    assert_eq!(after, url, "the same address after a failover");
+    let client = connect(&endpoint, "postgres").await;
+    let rows: i64 = client.query_one("SELECT count(*) FROM ledger", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 1000, "every committed row survived the failover");
+    client.batch_execute("INSERT INTO ledger VALUES (1001)").await.unwrap();
+    drop(client);
+    assert_exit(&run_pgfleet(dir, &base, &["plan", "--detailed-exitcode"]).await, 0);
+
+    emulator.shutdown().await;
+    assert_eq!(running_clusters(&root), Vec::<String>::new());
+}

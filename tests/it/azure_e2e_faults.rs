@@ -24,7 +24,7 @@ use std::time::Duration;
 const SEEDS: u64 = 20;
 /// Seeds in flight at once: enough to overlap the emulator's latencies, few enough for 2 cores.
 const CONCURRENT_SEEDS: usize = 4;
-const FAULTS: &str = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01";
+const FAULTS: &str = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01,failed=0.01";
 
 /// The fleet at one phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

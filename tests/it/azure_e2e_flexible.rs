@@ -2,11 +2,12 @@
 //! an HA primary with a replica and a Burstable server is created, scaled up, failed over (the
 //! file names the standby's zone), scaled down and destroyed, with faults on; every command
 //! exits 0 the first time, each apply converges, and an audit written apart from the emulator
-//! finds no accepted request that breaks a rule. The provider is also driven directly for what
+//! finds no accepted request that breaks a rule. A disk grown by autogrow is no change. The provider is also driven directly for what
 //! only it shows: the requests an update is split into, and promote.
 
 use crate::azure_common;
 
+use axum::response::IntoResponse;
 use azure_common::flexible_audit::FlexibleAudit;
 use azure_common::*;
 use pgfleet::emulator::{self, EmulatorOptions, FaultRates};
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-const FAULTS: &str = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01";
+const FAULTS: &str = "429=0.05,500=0.02,409=0.02,drop=0.01,lost=0.01,failed=0.01";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -46,7 +47,7 @@ fn fleet_toml(endpoint: &str, phase: Phase) -> String {
          zone = \"{zone}\"\nstandby_zone = \"{standby}\"\n\
          maintenance_window = {{ day = \"Sunday\", hour = 2, minute = 0 }}\n\n\
          [servers.orders-ro]\nreplica_of = \"orders\"\nsku = \"{sku}\"\nstorage_gb = {storage}\n\n\
-         [servers.tiny]\nsku = \"Standard_B1ms\"\nstorage_gb = 32\n"
+         [servers.tiny]\nsku = \"Standard_B1ms\"\nstorage_gb = 32\nstorage_autogrow = true\n"
     )
 }
 
@@ -91,6 +92,13 @@ async fn run_seed(seed: u64) -> (Vec<String>, usize, Vec<azure_common::audit::Vi
             assert!(plan.contains("fail"), "seed {seed}: the standby's zone plans a failover:\n{plan}");
         }
         run(dir, &base, &["apply", "--auto-approve"], &mut failures).await;
+        if phase == Phase::Initial {
+            // The Burstable server's disk fills: autogrow doubles it, which is no change to
+            // plan (pgfleet never sends a smaller size) in this phase or any later one.
+            assert_eq!(emulator.fill_storage("tiny", 27.0).unwrap(), 64, "seed {seed}: autogrow");
+            let plan = run(dir, &base, &["plan"], &mut failures).await;
+            assert!(plan.contains("64 GB"), "seed {seed}: the plan notes the grown disk:\n{plan}");
+        }
         run(dir, &base, &["plan", "--detailed-exitcode"], &mut failures).await;
     }
     run(dir, &base, &["destroy", "--allow-delete", "--auto-approve"], &mut failures).await;
@@ -196,5 +204,70 @@ async fn the_provider_splits_updates_promotes_and_fails_over() {
     let promote_body =
         emulator.requests().iter().rev().find(|r| r.method == "PATCH").unwrap().body.clone().unwrap();
     assert_eq!(promote_body["properties"]["replica"]["promoteMode"], "Standalone");
+    emulator.shutdown().await;
+}
+
+/// Workload identity federation through the binary, with no client secret anywhere: the
+/// workload's token read from `AZURE_FEDERATED_TOKEN_FILE`, then fetched from GitHub Actions'
+/// OIDC endpoint (a stand-in on 127.0.0.1 that checks the bearer and the audience), each sent
+/// to the token endpoint as a client assertion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_identity_federation_signs_in_without_a_secret() {
+    use axum::extract::Query;
+    use axum::http::{HeaderMap, StatusCode};
+    let emulator = emulator(FaultRates::default(), 0).await;
+    let base = emulator.base_url();
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    std::fs::write(dir.join("fleet.toml"), fleet_toml(&base, Phase::Initial)).unwrap();
+    std::fs::write(dir.join("federated-token"), "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3b3JrbG9hZCJ9.c2ln\n")
+        .unwrap();
+
+    let plan_with = |configure: &dyn Fn(&mut std::process::Command)| {
+        let mut command = pgfleet_command(dir, &base, &["plan"]);
+        command.env_remove("AZURE_CLIENT_SECRET");
+        configure(&mut command);
+        command
+    };
+    let from_file = plan_with(&|command| {
+        command.env("AZURE_FEDERATED_TOKEN_FILE", dir.join("federated-token"));
+    });
+    let output = tokio::task::spawn_blocking(move || { from_file }.output().unwrap()).await.unwrap();
+    assert_exit(&output, 0);
+
+    // GitHub Actions' OIDC token endpoint, as a job with `id-token: write` sees it.
+    let oidc = axum::Router::new().route(
+        "/oidc",
+        axum::routing::get(
+            |headers: HeaderMap, Query(query): Query<std::collections::BTreeMap<String, String>>| async move {
+                let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if bearer != Some("Bearer gh-request-token")
+                    || query.get("audience").map(String::as_str) != Some("api://AzureADTokenExchange")
+                {
+                    return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({}))).into_response();
+                }
+                axum::Json(serde_json::json!({ "value": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvIn0.c2ln" }))
+                    .into_response()
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oidc", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, oidc).await.unwrap() });
+    let from_github = plan_with(&|command| {
+        command
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", &url)
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "gh-request-token");
+    });
+    let output = tokio::task::spawn_blocking(move || { from_github }.output().unwrap()).await.unwrap();
+    assert_exit(&output, 0);
+    server.abort();
+
+    let tokens = emulator.requests().iter().filter(|r| r.path.ends_with("/oauth2/v2.0/token")).count();
+    assert_eq!(
+        tokens, 2,
+        "one token per run, each from a client assertion (the emulator refuses neither secret nor assertion)"
+    );
     emulator.shutdown().await;
 }

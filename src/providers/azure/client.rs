@@ -326,8 +326,11 @@ impl ArmClient {
                 (None, None) => return Ok(()),
             };
             match poll {
-                Ok((true, _)) => return Ok(()),
-                Ok((false, headers)) => pause = self.pause(&headers),
+                Ok(Poll::Done) => return Ok(()),
+                // The operation itself failed: polling again would read the same end.
+                Ok(Poll::Failed(error)) => return Err(error),
+                Ok(Poll::Running(headers)) => pause = self.pause(&headers),
+                // The poll's request failed (throttled, a 5xx, a dropped connection): poll again.
                 Err(error) if error.is_retryable() => {
                     pause = error.retry_after.unwrap_or(self.polling.interval).max(self.polling.interval);
                 }
@@ -340,20 +343,28 @@ impl ArmClient {
         retry_after(headers).unwrap_or(self.polling.interval).max(self.polling.interval)
     }
 
-    async fn poll_async(&self, url: &str) -> Result<(bool, HeaderMap), ProviderError> {
+    async fn poll_async(&self, url: &str) -> Result<Poll, ProviderError> {
         let response = self.call::<()>(Method::GET, url, None).await?;
         let operation: AsyncOperation = response.json()?;
-        match operation.status.as_str() {
-            "Succeeded" => Ok((true, response.headers)),
-            "Failed" | "Canceled" => Err(operation_error(&operation)),
-            _ => Ok((false, response.headers)),
-        }
+        Ok(match operation.status.as_str() {
+            "Succeeded" => Poll::Done,
+            "Failed" | "Canceled" => Poll::Failed(operation_error(&operation)),
+            _ => Poll::Running(response.headers),
+        })
     }
 
-    async fn poll_location(&self, url: &str) -> Result<(bool, HeaderMap), ProviderError> {
+    async fn poll_location(&self, url: &str) -> Result<Poll, ProviderError> {
         let response = self.call::<()>(Method::GET, url, None).await?;
-        Ok((response.status != StatusCode::ACCEPTED, response.headers))
+        Ok(if response.status == StatusCode::ACCEPTED { Poll::Running(response.headers) } else { Poll::Done })
     }
+}
+
+/// What one poll of a long-running operation read.
+enum Poll {
+    Running(HeaderMap),
+    Done,
+    /// The operation ended in `Failed` or `Canceled`, with its error.
+    Failed(ProviderError),
 }
 
 #[cfg(test)]

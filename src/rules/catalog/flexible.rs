@@ -240,6 +240,26 @@ pub fn premium_ssd_tier(size_gb: u32) -> Option<&'static str> {
     PREMIUM_SSD_TIERS.iter().find(|(size, _)| *size == size_gb).map(|(_, tier)| *tier)
 }
 
+/// Autogrow does not cross the 4 TiB boundary: from 4095 GB up to 8 TiB a disk is resized by
+/// hand (offline).
+const AUTOGROW_MANUAL_FROM_GB: u32 = 4095;
+const AUTOGROW_MANUAL_BELOW_GB: u32 = 8192;
+
+/// What storage autogrow does to a Premium SSD disk of `size_gb` holding `used_gb` (the
+/// service's rule, docs/service-rules.md "flex-autogrow"): it triggers when the free space falls
+/// below 20 % of the size (10 % from 1 TiB), at most 64 GiB, and grows the disk to the next
+/// size (double), online; not from 4 TiB up to 8 TiB, and never past 32 TiB. `None` when it
+/// does not trigger.
+pub fn autogrow_size(size_gb: u32, used_gb: f64) -> Option<u32> {
+    let share = if size_gb < 1024 { 0.2 } else { 0.1 };
+    let threshold = (f64::from(size_gb) * share).min(64.0);
+    let free = f64::from(size_gb) - used_gb;
+    if free >= threshold || (AUTOGROW_MANUAL_FROM_GB..AUTOGROW_MANUAL_BELOW_GB).contains(&size_gb) {
+        return None;
+    }
+    PREMIUM_SSD_SIZES_GB.iter().copied().find(|size| *size > size_gb)
+}
+
 /// The availability zones a Flexible Server can be placed in.
 pub const ZONES: &[&str] = &["1", "2", "3"];
 
@@ -352,6 +372,25 @@ impl std::fmt::Display for MaintenanceWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn autogrow_doubles_below_the_threshold_and_stops_at_the_boundaries() {
+        // 20 % free of 32 GB is 6.4 GB: 25 GB used leaves 7 GB (no), 26 GB leaves 6 GB (yes).
+        assert_eq!(autogrow_size(32, 25.0), None);
+        assert_eq!(autogrow_size(32, 26.0), Some(64));
+        // The threshold is at most 64 GiB: 512 GB with 100 GB free does not grow.
+        assert_eq!(autogrow_size(512, 412.0), None);
+        assert_eq!(autogrow_size(512, 449.0), Some(1024));
+        // From 1 TiB, 10 % (at most 64 GiB).
+        assert_eq!(autogrow_size(1024, 930.0), None);
+        assert_eq!(autogrow_size(1024, 961.0), Some(2048));
+        assert_eq!(autogrow_size(2048, 2000.0), Some(4095));
+        // Not across 4 TiB; again from 8 TiB; not past the largest size.
+        assert_eq!(autogrow_size(4095, 4090.0), None);
+        assert_eq!(autogrow_size(4096, 4090.0), None);
+        assert_eq!(autogrow_size(8192, 8190.0), Some(16384));
+        assert_eq!(autogrow_size(32767, 32760.0), None);
+    }
 
     #[test]
     fn every_premium_ssd_size_has_its_tier() {
