@@ -271,3 +271,55 @@ async fn workload_identity_federation_signs_in_without_a_secret() {
     );
     emulator.shutdown().await;
 }
+
+/// A major version upgrade in place (the service's `version` PATCH, sent alone), a restart, and
+/// a delete, through the provider against the emulator; a downgrade is refused by the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_upgrades_in_place_restarts_and_deletes() {
+    let emulator = emulator(FaultRates::default(), 2).await;
+    let azure = provider(&emulator, &["solo"]);
+    let name = ServerName::new("solo");
+    azure
+        .create(CreateRequest {
+            name: name.clone(),
+            spec: flexible("Standard_D2ds_v5", 64),
+            admin_password: Some(Redacted::new(PASSWORD.to_string())),
+        })
+        .await
+        .unwrap();
+    let before = emulator.requests().len();
+    let patch = ServerPatch {
+        version: Some(PgVersion::V17),
+        backup_retention_days: Some(10),
+        ..ServerPatch::default()
+    };
+    let upgraded = azure.update(&name, &patch).await.unwrap();
+    assert_eq!((upgraded.spec.version, upgraded.spec.backup_retention_days), (PgVersion::V17, 10));
+    let patches: Vec<_> = emulator.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.accepted)
+        .map(|r| r.body.clone().unwrap())
+        .collect();
+    assert_eq!(patches.len(), 2, "{patches:#?}");
+    let upgrade = patches.iter().find(|p| p["properties"].get("version").is_some()).unwrap();
+    // As Microsoft's example sends it: the version, with `createMode: Update`, and nothing else.
+    let mut fields: Vec<&String> = upgrade["properties"].as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(fields, ["createMode", "version"], "the upgrade travels alone: {upgrade:#}");
+    assert_eq!(upgrade["properties"]["createMode"], "Update");
+
+    let downgrade = ServerPatch { version: Some(PgVersion::V16), ..ServerPatch::default() };
+    let refused = azure.update(&name, &downgrade).await.unwrap_err();
+    assert_eq!(refused.kind, pgfleet::providers::ProviderErrorKind::Refused, "{refused:?}");
+
+    azure.restart(&name).await.unwrap();
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/solo/restart") && r.accepted)
+    );
+    azure.delete(&name).await.unwrap();
+    assert!(azure.refresh().await.unwrap().is_empty());
+    emulator.shutdown().await;
+}
