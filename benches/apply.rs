@@ -63,6 +63,7 @@ fn change(id: String, server: &str, operation: Operation, depends_on: Vec<String
         operation,
         configured_storage_gb: None,
         configured_zone: None,
+        configured_carried: None,
         endpoint: None,
     }
 }

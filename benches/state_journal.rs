@@ -47,6 +47,7 @@ fn step(index: usize) -> [JournalRecord; 2] {
             outcome: RecordOutcome::Upsert(observed(&name)),
             configured_storage_gb: Some(100),
             configured_zone: None,
+            configured_carried: None,
         },
     ]
 }

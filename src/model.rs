@@ -162,6 +162,89 @@ pub struct ServerSpec {
     /// `ssl_enforcement`, `minimal_tls_version`) keep their defaults and are never compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flexible: Option<FlexibleSpec>,
+    /// Server parameters set on the server, by the catalog's name, as the service spells the
+    /// value (`work_mem = "16384"`); parameters at the service's default are not listed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    /// Firewall rules, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub firewall_rules: BTreeMap<String, FirewallRange>,
+    /// The server's databases, by name (system databases are not listed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub databases: BTreeMap<String, DatabaseSpec>,
+}
+
+/// The names of the parameters, firewall rules and databases the fleet file declares for a
+/// server: what pgfleet manages. Recorded in the state when pgfleet applies a change, so that an
+/// entry later removed from the file is reset, deleted or dropped, while what pgfleet never
+/// managed is left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CarriedNames {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub parameters: std::collections::BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub firewall_rules: std::collections::BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub databases: std::collections::BTreeSet<String>,
+}
+
+impl CarriedNames {
+    /// What a desired spec declares.
+    pub fn of(spec: &ServerSpec) -> CarriedNames {
+        CarriedNames {
+            parameters: spec.parameters.keys().cloned().collect(),
+            firewall_rules: spec.firewall_rules.keys().cloned().collect(),
+            databases: spec.databases.keys().cloned().collect(),
+        }
+    }
+}
+
+/// The IPv4 addresses a firewall rule admits, `start` to `end` inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct FirewallRange {
+    pub start: std::net::Ipv4Addr,
+    pub end: std::net::Ipv4Addr,
+}
+
+impl FirewallRange {
+    /// The CIDR blocks that cover the range exactly (what `pg_hba.conf` takes).
+    pub fn cidr_blocks(&self) -> Vec<String> {
+        let (mut start, end) = (u64::from(u32::from(self.start)), u64::from(u32::from(self.end)));
+        let mut blocks = Vec::new();
+        while start <= end {
+            // The largest block aligned at `start` that ends at or before `end`.
+            let mut size: u64 = if start == 0 { 1 << 32 } else { 1 << start.trailing_zeros().min(32) };
+            while start + size - 1 > end {
+                size >>= 1;
+            }
+            let prefix = 32 - size.trailing_zeros();
+            let address = std::net::Ipv4Addr::from(u32::try_from(start).unwrap_or(u32::MAX));
+            blocks.push(format!("{address}/{prefix}"));
+            start += size;
+        }
+        blocks
+    }
+}
+
+impl fmt::Display for FirewallRange {
+    /// As the fleet file writes it: one address, or `START-END`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// A database a server carries: its charset and collation, set at create (the service's and
+/// PostgreSQL's defaults when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DatabaseSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
 }
 
 /// The settings only a Flexible Server has (DESIGN.md, "Two services").
@@ -256,6 +339,9 @@ impl ServerSpec {
             tags: BTreeMap::new(),
             replica_of: None,
             flexible: None,
+            parameters: BTreeMap::new(),
+            firewall_rules: BTreeMap::new(),
+            databases: BTreeMap::new(),
         }
     }
 
@@ -517,6 +603,15 @@ pub struct ServerPatch {
     pub maintenance_window: Option<Option<MaintenanceWindow>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_network_access: Option<bool>,
+    /// Parameters to set (`Some`) or to return to the service's default (`None`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Option<String>>,
+    /// Firewall rules to create or change (`Some`), or to delete (`None`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub firewall_rules: BTreeMap<String, Option<FirewallRange>>,
+    /// Databases to create (`Some`) or to drop (`None`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub databases: BTreeMap<String, Option<DatabaseSpec>>,
 }
 
 impl ServerPatch {
@@ -551,6 +646,9 @@ impl ServerPatch {
             (Key::StandbyZone, self.standby_zone.is_some()),
             (Key::MaintenanceWindow, self.maintenance_window.is_some()),
             (Key::PublicNetworkAccess, self.public_network_access.is_some()),
+            (Key::Parameters, !self.parameters.is_empty()),
+            (Key::FirewallRules, !self.firewall_rules.is_empty()),
+            (Key::Databases, !self.databases.is_empty()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
@@ -568,9 +666,17 @@ impl ServerPatch {
                 (Key::StorageGb, Some(flexible), Some(to)) => {
                     Some(rules::flexible_storage_rule(flexible.storage_type, current.storage_gb, to))
                 }
+                (Key::Parameters, _, _) if self.sets_static_parameter(service) => {
+                    Some(rules::static_parameter_rule(service))
+                }
                 _ => rules::property_rule(service, key).copied(),
             })
             .collect()
+    }
+
+    /// Whether the patch sets (or resets) a parameter that takes effect only at a restart.
+    pub fn sets_static_parameter(&self, service: Service) -> bool {
+        self.parameters.keys().any(|name| rules::parameter_restarts(service, name))
     }
 
     /// Whether applying the patch to `current` restarts the server.
@@ -637,6 +743,24 @@ impl ServerPatch {
             if let Some(public) = self.public_network_access {
                 flexible.public_network_access = public;
             }
+        }
+        for (name, value) in &self.parameters {
+            match value {
+                Some(value) => next.parameters.insert(name.clone(), value.clone()),
+                None => next.parameters.remove(name),
+            };
+        }
+        for (name, range) in &self.firewall_rules {
+            match range {
+                Some(range) => next.firewall_rules.insert(name.clone(), *range),
+                None => next.firewall_rules.remove(name),
+            };
+        }
+        for (name, database) in &self.databases {
+            match database {
+                Some(database) => next.databases.insert(name.clone(), database.clone()),
+                None => next.databases.remove(name),
+            };
         }
         next.derive_compute();
         next

@@ -175,7 +175,19 @@ fn build_backend(
             Arc::new(LocalProvider::new(options)?)
         }
         ProviderSettings::Azure(settings) => {
-            let options = AzureProviderOptions::new(settings.clone(), fleet.name.clone(), BTreeMap::new());
+            let mut options =
+                AzureProviderOptions::new(settings.clone(), fleet.name.clone(), BTreeMap::new());
+            options.read_carried = fleet
+                .servers
+                .values()
+                .filter(|server| {
+                    let spec = &server.spec;
+                    !(spec.parameters.is_empty()
+                        && spec.firewall_rules.is_empty()
+                        && spec.databases.is_empty())
+                })
+                .map(|server| server.name.clone())
+                .collect();
             Arc::new(AzureProvider::new(options)?)
         }
     })

@@ -7,9 +7,10 @@ use super::document::Document;
 use super::finding::{Finding, positioned};
 use super::model::{DesiredFleet, DesiredServer, ProviderSettings, SecretRef, SourceFile};
 use super::raw::RawSecret;
-use super::resolve::{ResolvedServer, resolve_server, sections};
+use super::resolve::{Origin, ResolvedServer, resolve_server, sections};
 use super::{replicas, structure, validate};
-use crate::model::{FlexibleSpec, ServerName, ServerSpec};
+use crate::model::{DatabaseSpec, FirewallRange, FlexibleSpec, ServerName, ServerSpec};
+use crate::rules;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -134,7 +135,7 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         return (findings, None);
     };
     let source = SourceFile { path: path.to_path_buf(), sha256: hex::encode(Sha256::digest(bytes)) };
-    let servers = resolved
+    let mut servers: BTreeMap<ServerName, DesiredServer> = resolved
         .values()
         .map(|server| {
             let line = document
@@ -143,11 +144,91 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
             (ServerName::new(&server.name), desired_server(server, &provider, line))
         })
         .collect();
+    inherit_from_primaries(&resolved, &mut servers);
     (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, source }))
 }
 
+/// What a replica takes from its primary: the primary's parameters, each overridden by one the
+/// replica's own table sets; the primary's firewall rules unless its own table sets some; and
+/// the primary's databases (a replica has them; it declares none of its own).
+fn inherit_from_primaries(
+    resolved: &BTreeMap<String, ResolvedServer>,
+    servers: &mut BTreeMap<ServerName, DesiredServer>,
+) {
+    let primaries: BTreeMap<ServerName, ServerSpec> = servers
+        .iter()
+        .filter(|(_, s)| s.spec.replica_of.is_none())
+        .map(|(n, s)| (n.clone(), s.spec.clone()))
+        .collect();
+    for (name, server) in servers.iter_mut() {
+        let (Some(primary_name), Some(own)) = (server.spec.replica_of.clone(), resolved.get(name.as_str()))
+        else {
+            continue;
+        };
+        let Some(primary) = primaries.get(&primary_name) else { continue };
+        let service = server.spec.service();
+        let mut parameters = primary.parameters.clone();
+        for (key, value) in own.parameters.iter().filter(|(_, value)| value.origin == Origin::Server) {
+            if let Ok(value) = rules::parameter_value(service, key, &value.value) {
+                parameters.insert(rules::parameter_name(service, key).unwrap_or(key).to_string(), value);
+            }
+        }
+        server.spec.parameters = parameters;
+        if !own.firewall_rules.values().any(|rule| rule.origin == Origin::Server) {
+            server.spec.firewall_rules = primary.firewall_rules.clone();
+        }
+        server.spec.databases = primary.databases.clone();
+    }
+}
+
+/// The parameters, firewall rules and databases a server's table (with `[defaults]`) declares,
+/// as the service spells them. Entries the validator refuses are left out (their errors stop
+/// the load).
+fn carried(
+    server: &ResolvedServer,
+) -> (BTreeMap<String, String>, BTreeMap<String, FirewallRange>, BTreeMap<String, DatabaseSpec>) {
+    let service = server.service.value;
+    let parameters = server
+        .parameters
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = rules::parameter_value(service, name, &value.value).ok()?;
+            Some((rules::parameter_name(service, name)?.to_string(), value))
+        })
+        .collect();
+    let firewall_rules = server
+        .firewall_rules
+        .iter()
+        .filter_map(|(name, text)| {
+            let (start, end) = rules::firewall_range(name, &text.value).ok()?;
+            Some((name.clone(), FirewallRange { start, end }))
+        })
+        .collect();
+    // A replica's databases are its primary's (`inherit_from_primaries`).
+    let databases = if server.replica_of.is_some() {
+        BTreeMap::new()
+    } else {
+        server
+            .databases
+            .iter()
+            .map(|(name, database)| {
+                let database = &database.value;
+                (
+                    name.clone(),
+                    DatabaseSpec { charset: database.charset.clone(), collation: database.collation.clone() },
+                )
+            })
+            .collect()
+    };
+    (parameters, firewall_rules, databases)
+}
+
 fn desired_server(server: &ResolvedServer, provider: &ProviderSettings, line: usize) -> DesiredServer {
+    let (parameters, firewall_rules, databases) = carried(server);
     let spec = ServerSpec {
+        parameters,
+        firewall_rules,
+        databases,
         tier: server.tier.value,
         generation: server.generation.value,
         vcores: server.vcores.value,

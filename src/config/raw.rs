@@ -201,6 +201,70 @@ pub(crate) struct RawServer {
     /// Tags set on the server.
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Server parameters, by name (`work_mem = "16MB"`, `max_connections = 800`), checked
+    /// against the service's catalog; a static one restarts the server (the plan says so).
+    /// Merged key by key with `[defaults]`; a replica takes its primary's unless it sets its
+    /// own. Removed from the file, a parameter returns to the service's default.
+    #[serde(default)]
+    pub parameters: Option<BTreeMap<String, RawParameterValue>>,
+    /// Firewall rules, by name: one IPv4 address (`ci = "198.51.100.7"`) or a range
+    /// (`office = "203.0.113.0-203.0.113.255"`). Merged key by key with `[defaults]`; a replica
+    /// takes its primary's unless it sets its own. Removed from the file, a rule is deleted.
+    #[serde(default)]
+    pub firewall_rules: Option<BTreeMap<String, String>>,
+    /// Databases, by name, with their charset and collation (set at create). Not on replicas
+    /// (they have their primary's). Removed from the file, a database is dropped: only with
+    /// `--allow-delete`.
+    #[serde(default)]
+    pub databases: Option<BTreeMap<String, RawDatabase>>,
+}
+
+/// A server parameter's value as written: a string, a number or a boolean.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawParameterValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+}
+
+impl RawParameterValue {
+    /// The value as the service's API carries it (booleans as `on`/`off`).
+    pub(crate) fn text(&self) -> String {
+        match self {
+            RawParameterValue::Text(text) => text.clone(),
+            RawParameterValue::Integer(number) => number.to_string(),
+            RawParameterValue::Float(number) => number.to_string(),
+            RawParameterValue::Boolean(true) => "on".to_string(),
+            RawParameterValue::Boolean(false) => "off".to_string(),
+        }
+    }
+}
+
+impl JsonSchema for RawParameterValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ParameterValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "integer", "number", "boolean"],
+            "description": "The parameter's value: a string (with a unit, \"16MB\"), a number or a boolean."
+        })
+    }
+}
+
+/// `[servers.NAME.databases.DB]`: a database the server carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    /// The character set (`UTF8`); set at create.
+    #[serde(default)]
+    pub charset: Option<String>,
+    /// The collation (`en_US.utf8`); set at create.
+    #[serde(default)]
+    pub collation: Option<String>,
 }
 
 impl RawServer {
@@ -233,6 +297,9 @@ impl RawServer {
             (Key::AdminPassword, self.admin_password.is_some()),
             (Key::Location, self.location.is_some()),
             (Key::Tags, self.tags.is_some()),
+            (Key::Parameters, self.parameters.is_some()),
+            (Key::FirewallRules, self.firewall_rules.is_some()),
+            (Key::Databases, self.databases.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))

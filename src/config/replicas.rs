@@ -73,6 +73,7 @@ fn check_replication_set(
                 _ => findings.push(refusal_finding(replica, refusal)),
             }
         }
+        findings.extend(parameter_floor(primary, replica));
     }
     if !refused_for_count.is_empty() {
         let names: Vec<&str> = replicas.iter().map(|replica| replica.name.as_str()).collect();
@@ -96,6 +97,56 @@ fn check_replication_set(
         );
     }
     findings
+}
+
+/// A replica's parameters in force (its primary's, overridden by the ones its own table sets)
+/// must not fall below its primary's where the standby needs as much (`max_connections` …); the
+/// problem is reported at the replica's own value.
+fn parameter_floor(primary: &ResolvedServer, replica: &ResolvedServer) -> Option<Finding> {
+    let service = replica.service.value;
+    let text = |server: &ResolvedServer| -> BTreeMap<String, String> {
+        server
+            .parameters
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    rules::parameter_name(service, name)?.to_string(),
+                    rules::parameter_value(service, name, &value.value).ok()?,
+                ))
+            })
+            .collect()
+    };
+    let theirs = text(primary);
+    let mut ours = theirs.clone();
+    let own: BTreeMap<String, String> = text(replica)
+        .into_iter()
+        .filter(|(name, _)| {
+            replica.parameters.iter().any(|(written, value)| {
+                written.eq_ignore_ascii_case(name) && value.origin == super::resolve::Origin::Server
+            })
+        })
+        .collect();
+    ours.extend(own);
+    let sku =
+        |server: &ResolvedServer| server.flexible.as_ref().map(|f| f.sku.value.clone()).unwrap_or_default();
+    let below = rules::replica_parameters_below(service, (&theirs, &sku(primary)), (&ours, &sku(replica)));
+    let refusal = rules::replica_parameter_refusal(&replica.name, &primary.name, &below)?;
+    let (name, _, _) = below.first()?;
+    let written = replica
+        .parameters
+        .keys()
+        .find(|key| key.eq_ignore_ascii_case(name))
+        .cloned()
+        .unwrap_or_else(|| name.to_string());
+    Some(
+        Finding::error(
+            key_path(&["servers", &replica.name, Key::Parameters.as_str(), &written]),
+            Anchor::Value,
+            refusal.message,
+        )
+        .with_hint(refusal.hint)
+        .with_rule(refusal.rule),
+    )
 }
 
 fn not_sold(server: &Shape) -> bool {

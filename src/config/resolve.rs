@@ -140,6 +140,12 @@ pub(crate) struct ResolvedServer {
     pub location: Option<Sourced<String>>,
     /// The server's tags and `[defaults]`' tags, the server's winning, each with its origin.
     pub tags: BTreeMap<String, Sourced<String>>,
+    /// Server parameters as written (merged key by key with `[defaults]`), values as text.
+    pub parameters: BTreeMap<String, Sourced<String>>,
+    /// Firewall rules as written (merged key by key with `[defaults]`).
+    pub firewall_rules: BTreeMap<String, Sourced<String>>,
+    /// Databases (merged key by key with `[defaults]`).
+    pub databases: BTreeMap<String, Sourced<raw::RawDatabase>>,
 }
 
 /// The settings only a Flexible Server has, each with its origin. A Flexible Server's `tier` and
@@ -219,7 +225,8 @@ impl ResolvedServer {
             }
         }
         match key {
-            Key::Name | Key::Tags => Origin::Server,
+            // Judged one entry at a time, where each is written (see `validate`).
+            Key::Name | Key::Tags | Key::Parameters | Key::FirewallRules | Key::Databases => Origin::Server,
             Key::Service => self.service.origin,
             Key::Tier => self.tier.origin,
             Key::Generation => self.generation.origin,
@@ -338,12 +345,11 @@ pub(crate) fn resolve_server(
     // Tags merge key by key; every other key is the server's own, else `[defaults]`', else
     // pgfleet's: nothing is taken from a replica's primary (geo-redundant backup, location and
     // the rest are judged per server).
-    let mut tags = BTreeMap::new();
-    for (written, origin) in [(&defaults.tags, Origin::Defaults), (&server.tags, Origin::Server)] {
-        for (key, value) in written.iter().flatten() {
-            tags.insert(key.clone(), Sourced { value: value.clone(), origin });
-        }
-    }
+    let tags = merged(&defaults.tags, &server.tags, Clone::clone);
+    // What a server carries merges the same way (a replica's primary is applied in `load`).
+    let parameters = merged(&defaults.parameters, &server.parameters, raw::RawParameterValue::text);
+    let firewall_rules = merged(&defaults.firewall_rules, &server.firewall_rules, Clone::clone);
+    let databases = merged(&defaults.databases, &server.databases, Clone::clone);
     Ok(ResolvedServer {
         name: name.to_string(),
         replica_of: pick(&server.replica_of, &None),
@@ -375,7 +381,26 @@ pub(crate) fn resolve_server(
         admin_login,
         admin_password,
         tags,
+        parameters,
+        firewall_rules,
+        databases,
     })
+}
+
+/// A table of `[defaults]` and the server's, merged key by key (the server's winning), each
+/// entry with its origin.
+fn merged<T, V>(
+    defaults: &Option<BTreeMap<String, T>>,
+    server: &Option<BTreeMap<String, T>>,
+    value: impl Fn(&T) -> V,
+) -> BTreeMap<String, Sourced<V>> {
+    let mut merged = BTreeMap::new();
+    for (written, origin) in [(defaults, Origin::Defaults), (server, Origin::Server)] {
+        for (key, entry) in written.iter().flatten() {
+            merged.insert(key.clone(), Sourced { value: value(entry), origin });
+        }
+    }
+    merged
 }
 
 /// A flexible server's own settings, from the server's table, else `[defaults]`, else the

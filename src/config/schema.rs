@@ -109,6 +109,9 @@ pub(crate) enum Expected {
         maximum: Option<i64>,
     },
     Boolean,
+    /// A string, a number or a boolean (a server parameter's value: `work_mem = "16MB"`,
+    /// `max_connections = 800`, `jit = false`).
+    Scalar,
     /// Exactly one of these (the secret reference: `{ env = … }` or `{ file = … }`).
     OneOf(Vec<Expected>),
 }
@@ -137,6 +140,9 @@ impl Expected {
             return Expected::OneOf(choices.iter().map(Expected::from_schema).collect());
         }
         let integer = |key: &str| schema.get(key).and_then(Value::as_i64);
+        if schema.get("type").is_some_and(Value::is_array) {
+            return Expected::Scalar;
+        }
         match schema.get("type").and_then(Value::as_str) {
             Some("object") => {
                 let required: Vec<&str> = schema

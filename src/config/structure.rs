@@ -66,6 +66,7 @@ fn check_value(
             }
         }
         (Expected::Boolean, Value::Boolean(_)) => {}
+        (Expected::Scalar, Value::String(_) | Value::Integer(_) | Value::Float(_) | Value::Boolean(_)) => {}
         (Expected::OneOf(choices), _) => {
             let fits = |choice: &Expected| {
                 let mut problems = Vec::new();
@@ -119,6 +120,7 @@ fn wrong_type(document: &Document, path: KeyPath, expected: &Expected) -> Findin
         Expected::String { .. } => "a string",
         Expected::Integer { .. } => "an integer",
         Expected::Boolean => "a boolean (true or false)",
+        Expected::Scalar => "a string, a number or a boolean",
         Expected::OneOf(_) => "another type",
     };
     let finding = Finding::error(path, Anchor::Value, format!("expected {wanted}, found {}", article(found)));

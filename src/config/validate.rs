@@ -147,6 +147,52 @@ pub(crate) fn check_defaults(defaults: &RawServer) -> Vec<Finding> {
             findings.push(Finding::error(at, Anchor::Key, refusal.message).with_hint(refusal.hint));
         }
     }
+    // What servers carry, judged once here against the service `[defaults]` names.
+    let service = defaults.service.unwrap_or_default();
+    let parameters: Vec<(&String, String)> =
+        defaults.parameters.iter().flatten().map(|(name, value)| (name, value.text())).collect();
+    let firewall: Vec<(&String, &String)> = defaults.firewall_rules.iter().flatten().collect();
+    let databases: Vec<&String> = defaults.databases.iter().flat_map(|d| d.keys()).collect();
+    findings.extend(carried_findings(&["defaults"], service, &parameters, &firewall, &databases));
+    findings
+}
+
+/// The problems of parameters, firewall rules and databases written in one table (`owner`:
+/// `["defaults"]` or `["servers", NAME]`), each reported where it is written.
+fn carried_findings(
+    owner: &[&str],
+    service: crate::rules::Service,
+    parameters: &[(&String, String)],
+    firewall_rules: &[(&String, &String)],
+    databases: &[&String],
+) -> Vec<Finding> {
+    let at = |key: Key, name: &str, anchor: Anchor, refusal: Refusal| {
+        let mut path: Vec<&str> = owner.to_vec();
+        path.extend([key.as_str(), name]);
+        Finding::error(key_path(&path), anchor, refusal.message)
+            .with_hint(refusal.hint)
+            .with_rule(refusal.rule)
+    };
+    let mut findings = Vec::new();
+    for (name, value) in parameters {
+        if let Err(refusal) = crate::rules::parameter_value(service, name, value) {
+            let anchor =
+                if refusal.rule == Rule::InvalidParameterValue { Anchor::Value } else { Anchor::Key };
+            findings.push(at(Key::Parameters, name, anchor, refusal));
+        }
+    }
+    for (name, range) in firewall_rules {
+        if let Some(refusal) = crate::rules::firewall_rule_name_problem(name) {
+            findings.push(at(Key::FirewallRules, name, Anchor::Key, refusal));
+        } else if let Err(refusal) = crate::rules::firewall_range(name, range) {
+            findings.push(at(Key::FirewallRules, name, Anchor::Value, refusal));
+        }
+    }
+    for name in databases {
+        if let Some(refusal) = crate::rules::database_name_problem(name) {
+            findings.push(at(Key::Databases, name, Anchor::Key, refusal));
+        }
+    }
     findings
 }
 
@@ -166,6 +212,27 @@ pub(crate) fn check_server(server: &ResolvedServer, default_location: &str) -> V
         for refusal in check::tag_problems([tag.as_str()]) {
             let at = key_path(&["servers", &server.name, refusal.key.as_str(), tag]);
             findings.push(Finding::error(at, Anchor::Key, refusal.message).with_hint(refusal.hint));
+        }
+    }
+    // So are parameters, firewall rules and databases from `[defaults]`.
+    let own = |origin: Origin| origin == Origin::Server;
+    let parameters: Vec<(&String, String)> =
+        server.parameters.iter().filter(|(_, v)| own(v.origin)).map(|(n, v)| (n, v.value.clone())).collect();
+    let firewall: Vec<(&String, &String)> =
+        server.firewall_rules.iter().filter(|(_, v)| own(v.origin)).map(|(n, v)| (n, &v.value)).collect();
+    let databases: Vec<&String> =
+        server.databases.iter().filter(|(_, v)| own(v.origin)).map(|(n, _)| n).collect();
+    let owner = ["servers", server.name.as_str()];
+    findings.extend(carried_findings(&owner, server.service.value, &parameters, &firewall, &databases));
+    if let Some(primary) = &server.replica_of {
+        for database in &databases {
+            let refusal = crate::rules::database_on_replica(&server.name, database, &primary.value);
+            let at = key_path(&["servers", &server.name, Key::Databases.as_str(), database]);
+            findings.push(
+                Finding::error(at, Anchor::Key, refusal.message)
+                    .with_hint(refusal.hint)
+                    .with_rule(refusal.rule),
+            );
         }
     }
     findings

@@ -6,7 +6,7 @@
 //! One server at a time: it never looks at other servers (replica sizes and ordering are the
 //! planner's) and never re-encodes a rule; it reads `crate::rules`.
 
-use crate::model::{FlexibleSpec, ServerName, ServerPatch, ServerSpec};
+use crate::model::{CarriedNames, DatabaseSpec, FlexibleSpec, ServerName, ServerPatch, ServerSpec};
 use crate::rules::{self, Key, PropertyChange, Rule, SkuSize, StorageChange, TierChange, VersionChange};
 use crate::state::ServerRecord;
 use schemars::JsonSchema;
@@ -31,15 +31,25 @@ pub enum AttributePath {
     Key(Key),
     /// One tag, by its name: `tags.NAME`.
     Tag(String),
+    /// One entry of what a server carries: `parameters.NAME`, `firewall_rules.NAME` or
+    /// `databases.NAME`.
+    Item(Key, String),
 }
+
+/// The keys whose entries are attributes of their own (`parameters.work_mem`).
+const ITEM_KEYS: [Key; 3] = [Key::Parameters, Key::FirewallRules, Key::Databases];
 
 impl AttributePath {
     /// The path written `text` (`vcores`, `tags.team`), if it names one.
     pub fn parse(text: &str) -> Option<AttributePath> {
-        match text.strip_prefix("tags.") {
-            Some(tag) => Some(AttributePath::Tag(tag.to_string())),
-            None => Key::parse(text).map(AttributePath::Key),
+        if let Some(tag) = text.strip_prefix("tags.") {
+            return Some(AttributePath::Tag(tag.to_string()));
         }
+        if let Some((key, name)) = text.split_once('.') {
+            let key = ITEM_KEYS.into_iter().find(|item| item.as_str() == key)?;
+            return Some(AttributePath::Item(key, name.to_string()));
+        }
+        Key::parse(text).map(AttributePath::Key)
     }
 
     /// The path as the fleet file writes it (`vcores`, `tags.team`).
@@ -47,6 +57,7 @@ impl AttributePath {
         match self {
             AttributePath::Key(key) => key.as_str().into(),
             AttributePath::Tag(tag) => format!("tags.{tag}").into(),
+            AttributePath::Item(key, name) => format!("{key}.{name}").into(),
         }
     }
 
@@ -54,7 +65,7 @@ impl AttributePath {
     pub fn key(&self) -> Option<Key> {
         match self {
             AttributePath::Key(key) => Some(*key),
-            AttributePath::Tag(_) => None,
+            AttributePath::Tag(_) | AttributePath::Item(..) => None,
         }
     }
 
@@ -192,6 +203,7 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
         return diff;
     }
     relationship(live, &mut diff);
+    carried(live, stored.and_then(|record| record.configured_carried.as_ref()), &mut diff);
     if live.service() != desired.service() {
         // A server moves between services only by migration: the new server gets the whole
         // target.
@@ -244,6 +256,103 @@ pub fn diff_server(desired: &ServerSpec, stored: Option<&ServerRecord>, live: &S
     }
     diff.attributes = changed_attributes(live, &diff.target);
     diff
+}
+
+/// Parameters, firewall rules and databases: what the file declares is set, created or
+/// changed; what pgfleet applied before (`managed`, from the state) and the file no longer
+/// declares is reset, deleted or dropped; what exists live that pgfleet never managed is kept as
+/// it is (and carried over by a migration). A replica's databases are its primary's: never
+/// changed on it. A database's charset and collation are create-only.
+fn carried(live: &ServerSpec, managed: Option<&CarriedNames>, diff: &mut ServerDiff) {
+    let service = diff.target.service();
+    let patch = &mut diff.patch;
+    let target = &mut diff.target;
+    let was_managed = |names: fn(&CarriedNames) -> &std::collections::BTreeSet<String>, name: &str| {
+        managed.is_some_and(|managed| names(managed).contains(name))
+    };
+    for (name, value) in &live.parameters {
+        if target.parameters.contains_key(name) {
+            continue;
+        }
+        if was_managed(|m| &m.parameters, name) {
+            patch.parameters.insert(name.clone(), None);
+        } else if rules::parameter_name(service, name).is_some() {
+            target.parameters.insert(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in &target.parameters {
+        if live.parameters.get(name) != Some(value) {
+            patch.parameters.insert(name.clone(), Some(value.clone()));
+        }
+    }
+    for (name, range) in &live.firewall_rules {
+        if target.firewall_rules.contains_key(name) {
+            continue;
+        }
+        if was_managed(|m| &m.firewall_rules, name) {
+            patch.firewall_rules.insert(name.clone(), None);
+        } else {
+            target.firewall_rules.insert(name.clone(), *range);
+        }
+    }
+    for (name, range) in &target.firewall_rules {
+        if live.firewall_rules.get(name) != Some(range) {
+            patch.firewall_rules.insert(name.clone(), Some(*range));
+        }
+    }
+    if target.replica_of.is_some() {
+        target.databases = live.databases.clone();
+        return;
+    }
+    for (name, database) in &live.databases {
+        match target.databases.get(name) {
+            None if was_managed(|m| &m.databases, name) => {
+                patch.databases.insert(name.clone(), None);
+            }
+            None => {
+                target.databases.insert(name.clone(), database.clone());
+            }
+            Some(wanted) if !same_database(wanted, database) => {
+                diff.refusals.push(FieldRefusal {
+                    rule: Rule::CreateOnlyChange,
+                    path: Key::Databases,
+                    reason: format!(
+                        "database {name}'s charset and collation are set at create ({}); they cannot change",
+                        describe_database(database)
+                    ),
+                    hint: "keep the database's charset and collation as they are, or create a new database and move \
+                           the data"
+                        .to_string(),
+                });
+                target.databases.insert(name.clone(), database.clone());
+            }
+            Some(_) => {
+                // Unset in the file means the server's default: what it has.
+                target.databases.insert(name.clone(), database.clone());
+            }
+        }
+    }
+    for (name, database) in &target.databases {
+        if !live.databases.contains_key(name) {
+            patch.databases.insert(name.clone(), Some(database.clone()));
+        }
+    }
+}
+
+/// Whether a database as the file declares it (unset: any) is the one that exists.
+fn same_database(wanted: &DatabaseSpec, live: &DatabaseSpec) -> bool {
+    let same = |want: &Option<String>, has: &Option<String>| {
+        want.as_ref().is_none_or(|want| has.as_ref().is_some_and(|has| has.eq_ignore_ascii_case(want)))
+    };
+    same(&wanted.charset, &live.charset) && same(&wanted.collation, &live.collation)
+}
+
+fn describe_database(database: &DatabaseSpec) -> String {
+    format!(
+        "charset {}, collation {}",
+        database.charset.as_deref().unwrap_or("default"),
+        database.collation.as_deref().unwrap_or("default")
+    )
 }
 
 /// Single Server's own properties: tier (to or from Basic migrates), generation, vCores, SSL
@@ -498,7 +607,8 @@ fn version(live: &ServerSpec, diff: &mut ServerDiff) {
     }
 }
 
-/// A spec as fleet-file keys and JSON values, with one `tags.KEY` entry per tag.
+/// A spec as fleet-file keys and JSON values, with one `tags.KEY` entry per tag and one
+/// `parameters.NAME`, `firewall_rules.NAME`, `databases.NAME` entry per carried item.
 ///
 /// Only the keys of the server's service are listed (a flexible server's `sku`, `zone` …, with
 /// its derived `tier` and `vcores`; a single server's `generation`, `ssl_enforcement` …).
@@ -509,7 +619,7 @@ pub fn spec_fields(spec: &ServerSpec) -> BTreeMap<String, Value> {
     if let Ok(Value::Object(object)) = serde_json::to_value(spec) {
         for (key, value) in object {
             match key.as_str() {
-                "tags" => {}
+                "tags" | "parameters" | "firewall_rules" | "databases" => {}
                 "flexible" => {
                     fields.insert(Key::Service.as_str().to_string(), Value::String(service.as_str().into()));
                     if let Value::Object(flexible) = value {
@@ -529,6 +639,16 @@ pub fn spec_fields(spec: &ServerSpec) -> BTreeMap<String, Value> {
     }
     for (key, value) in &spec.tags {
         fields.insert(format!("tags.{key}"), Value::String(value.clone()));
+    }
+    for (name, value) in &spec.parameters {
+        fields.insert(format!("{}.{name}", Key::Parameters), Value::String(value.clone()));
+    }
+    for (name, range) in &spec.firewall_rules {
+        fields.insert(format!("{}.{name}", Key::FirewallRules), Value::String(range.to_string()));
+    }
+    for (name, database) in &spec.databases {
+        let value = serde_json::to_value(database).unwrap_or(Value::Null);
+        fields.insert(format!("{}.{name}", Key::Databases), value);
     }
     fields
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use tokio::time::Instant;
 
-/// The databases every server has from its create, which cannot be dropped.
+/// The system databases a server lists (`crate::rules::SYSTEM_DATABASES` are those that cannot
+/// be declared or dropped; the templates are not listed).
 pub(crate) const SYSTEM_DATABASES: &[&str] = &["azure_maintenance", "azure_sys", "postgres"];
 
 /// The properties of a system database (the service's charset and collation).
@@ -22,7 +23,7 @@ fn system_database() -> BTreeMap<String, String> {
 }
 
 fn is_system_database(name: &str) -> bool {
-    SYSTEM_DATABASES.iter().any(|system| system.eq_ignore_ascii_case(name))
+    crate::rules::is_system_database(name)
 }
 
 /// The children of one server, by name. Fields added after the first state files have serde
@@ -51,6 +52,13 @@ impl ChildKind {
         match self {
             ChildKind::FirewallRules => "firewallRules",
             ChildKind::Databases => "databases",
+        }
+    }
+
+    fn of(self, children: &ChildMaps) -> &BTreeMap<String, BTreeMap<String, String>> {
+        match self {
+            ChildKind::FirewallRules => &children.firewall_rules,
+            ChildKind::Databases => &children.databases,
         }
     }
 
@@ -95,6 +103,19 @@ impl Store {
                 }
             }
         }
+        let range = || {
+            let field = |key: &str| body.properties.get(key).map(String::as_str).unwrap_or_default();
+            format!("{}-{}", field("startIpAddress"), field("endIpAddress"))
+        };
+        let problem = match kind {
+            ChildKind::FirewallRules => crate::rules::firewall_rule_name_problem(name)
+                .or_else(|| crate::rules::firewall_range(name, &range()).err()),
+            ChildKind::Databases if is_system_database(name) => None,
+            ChildKind::Databases => crate::rules::database_name_problem(name),
+        };
+        if let Some(refusal) = problem {
+            return Err(super::store::refused(refusal));
+        }
         let found = self.find_mut_in(parent.service, parent.group, parent.server, now)?;
         if kind == ChildKind::FirewallRules {
             found.extras.check_network_rules("Firewall rules")?;
@@ -128,9 +149,14 @@ impl Store {
         name: Option<&str>,
         now: Instant,
     ) -> Result<Vec<ChildResource>, ApiError> {
-        let found = self.find_mut_in(parent.service, parent.group, parent.server, now)?;
+        let found = self.find_in(parent.service, parent.group, parent.server, now)?;
         let base = found.id();
-        let mut all = kind.map(&mut found.children).clone();
+        // A replica is a copy of its primary: it has the primary's databases.
+        let holder = match (kind, found.master.as_ref().and_then(|m| self.servers.get(m))) {
+            (ChildKind::Databases, Some(primary)) => primary,
+            _ => found,
+        };
+        let mut all = kind.of(&holder.children).clone();
         if kind == ChildKind::Databases {
             all.extend(SYSTEM_DATABASES.iter().map(|name| (name.to_string(), system_database())));
         }

@@ -11,6 +11,7 @@ use super::store::{ApiError, EmServer, Store, WriteOutcome, refused, resource_ty
 use crate::providers::azure::parse_replication_support;
 use crate::providers::azure::wire::{Configuration, ConfigurationProperties};
 use crate::rules::{self, ParameterSpec, ReplicationSupport, Service, check};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -65,7 +66,44 @@ fn invalid(name: &str, why: &str) -> ApiError {
     )
 }
 
+/// A primary and a replica, each with the parameters it has (or would have).
+type FloorPair<'a> = (&'a EmServer, &'a BTreeMap<String, String>, &'a EmServer, &'a BTreeMap<String, String>);
+
 impl Store {
+    /// A replica's `max_connections`-like parameters never fall below its primary's
+    /// (`rules::replica_parameters_below`): a write to `server` that would make them is refused.
+    fn check_parameter_floor(
+        &self,
+        server: &EmServer,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let service = server.service();
+        let mut changed = server.configurations.clone();
+        match value {
+            Some(value) => changed.insert(name.to_string(), value.to_string()),
+            None => changed.remove(name),
+        };
+        let key = server.name.to_ascii_lowercase();
+        let pairs: Vec<FloorPair<'_>> = match server.master.as_ref().and_then(|m| self.servers.get(m)) {
+            Some(primary) => vec![(primary, &primary.configurations, server, &changed)],
+            None => self
+                .servers
+                .values()
+                .filter(|s| s.master.as_deref() == Some(key.as_str()))
+                .map(|replica| (server, &changed, replica, &replica.configurations))
+                .collect(),
+        };
+        for (primary, theirs, replica, ours) in pairs {
+            let below =
+                rules::replica_parameters_below(service, (theirs, &primary.sku), (ours, &replica.sku));
+            if let Some(refusal) = rules::replica_parameter_refusal(&replica.name, &primary.name, &below) {
+                return Err(refused(refusal));
+            }
+        }
+        Ok(())
+    }
+
     /// `GET …/configurations/{name}`: the configured value, else the default.
     ///
     /// # Errors
@@ -138,6 +176,9 @@ impl Store {
                     self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).count();
                 check::check_replication_support(&shape_of(found)?, support, replicas).map_err(refused)?;
             }
+        }
+        if rules::REPLICA_FLOOR_PARAMETERS.contains(&spec.name) {
+            self.check_parameter_floor(found, spec.name, value.as_deref())?;
         }
         let server = self.servers.get_mut(&server.to_ascii_lowercase()).expect("found above");
         match value {

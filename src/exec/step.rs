@@ -153,6 +153,7 @@ pub(crate) async fn run_step(change: Change, deps: StepDeps) -> StepEnd {
                 outcome,
                 configured_storage_gb: context.change.configured_storage_gb,
                 configured_zone: context.change.configured_zone.clone(),
+                configured_carried: context.change.configured_carried.clone(),
             };
             // Restarts count as the plan counts them: those clients see. A server the plan
             // creates restarts once for its replication setting before anyone uses it, and the

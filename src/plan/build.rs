@@ -116,6 +116,7 @@ impl<'r> Planner<'r> {
         }
         if !request.allow_delete {
             self.block_upgrades_with_replicas(&mut decisions);
+            self.block_database_drops(&mut decisions);
         }
         for (primary, replicas) in &self.desired_replicas {
             let Some(own) = self.assessments.get(primary) else { continue };
@@ -145,6 +146,46 @@ impl<'r> Planner<'r> {
     /// while it has replicas: the service upgrades only a primary without replicas, so its
     /// replicas would be deleted first (and created again after). The upgrade leaves the
     /// primary's update; the rest of the update stays.
+    /// A database removed from the file is dropped only with `--allow-delete`: without it the
+    /// drop leaves the update (the rest of it goes ahead) and blocks the plan.
+    fn block_database_drops(&mut self, decisions: &mut BTreeMap<ServerName, Vec<NewChange>>) {
+        let request = self.request;
+        for (server, changes) in decisions.iter_mut() {
+            let Some(update) = changes.iter_mut().find(|change| change.kind == Kind::Update) else {
+                continue;
+            };
+            let Operation::Update { patch, .. } = &mut update.operation else { continue };
+            let drops: Vec<String> = patch
+                .databases
+                .iter()
+                .filter(|(_, database)| database.is_none())
+                .map(|(name, _)| name.clone())
+                .collect();
+            if drops.is_empty() {
+                continue;
+            }
+            for name in &drops {
+                patch.databases.remove(name);
+                let path = crate::diff::AttributePath::Item(rules::Key::Databases, name.clone());
+                update.attributes.retain(|attribute| attribute.path != path);
+                self.blocked.push(Blocked {
+                    address: server.address(),
+                    server: server.clone(),
+                    action: Action::Update,
+                    reason: format!(
+                        "database {name} of {server} is no longer in the config; dropping it destroys its data"
+                    ),
+                    hint: "apply with --allow-delete to drop it, or add it back to the config to keep it".into(),
+                });
+            }
+            let live = &request.live[server].spec;
+            update.impact = impact::update(patch, live, false);
+            if patch.is_empty() {
+                changes.retain(|change| change.kind != Kind::Update);
+            }
+        }
+    }
+
     fn block_upgrades_with_replicas(&mut self, decisions: &mut BTreeMap<ServerName, Vec<NewChange>>) {
         let request = self.request;
         for (primary, changes) in decisions.iter_mut() {

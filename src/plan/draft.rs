@@ -85,6 +85,7 @@ impl Draft {
             operation: new.operation,
             configured_storage_gb: None,
             configured_zone: None,
+            configured_carried: None,
             endpoint: None,
         });
         id

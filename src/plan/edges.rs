@@ -11,8 +11,9 @@ use super::decide::Assessment;
 use super::draft::Kind;
 use super::model::ChangeId;
 use crate::diff::size_of;
-use crate::model::ServerName;
+use crate::model::{ServerName, ServerSpec};
 use crate::rules::{self, SkuSize};
+use std::collections::BTreeMap;
 
 /// Adds every edge of the plan.
 pub(super) fn add_edges(planner: &mut Planner) {
@@ -101,6 +102,7 @@ fn configured_replicas(planner: &mut Planner) {
         if let Some(update) = planner.draft.id(&replica, Kind::Update).filter(|_| stays_replica) {
             sizing(planner, &primary, &replica, &update);
             autogrow(planner, &primary, &replica);
+            parameter_floor(planner, &primary, &replica);
         }
     }
 }
@@ -373,6 +375,51 @@ fn autogrow(planner: &mut Planner, primary: &ServerName, replica: &ServerName) {
             &primary_id,
             &replica_id,
             format!("storage autogrow is disabled on {primary} before its replica {replica}"),
+        ),
+        _ => {}
+    }
+}
+
+/// A replica's `max_connections`, `max_prepared_transactions`, `max_locks_per_transaction`,
+/// `max_wal_senders` and `max_worker_processes` never fall below its primary's
+/// (`rules::replica_parameters_below`): raised on the replica before the primary, lowered on the
+/// primary before the replica.
+fn parameter_floor(planner: &mut Planner, primary: &ServerName, replica: &ServerName) {
+    let (Some(primary_id), Some(replica_id)) =
+        (planner.draft.id(primary, Kind::Update), planner.draft.id(replica, Kind::Update))
+    else {
+        return;
+    };
+    let (Some(primary_live), Some(replica_live)) =
+        (planner.request.live.get(primary), planner.request.live.get(replica))
+    else {
+        return;
+    };
+    let (Some(primary_target), Some(replica_target)) = (planner.target(primary), planner.target(replica))
+    else {
+        return;
+    };
+    let service = replica_target.service();
+    let sku = |spec: &ServerSpec| spec.flexible.as_ref().map(|f| f.sku.clone()).unwrap_or_default();
+    let facts = |spec: &ServerSpec| (spec.parameters.clone(), sku(spec));
+    let (primary_before, primary_after) = (facts(&primary_live.spec), facts(primary_target));
+    let (replica_before, replica_after) = (facts(&replica_live.spec), facts(replica_target));
+    let below = |primary: &(BTreeMap<String, String>, String),
+                 replica: &(BTreeMap<String, String>, String)| {
+        rules::replica_parameters_below(service, (&primary.0, &primary.1), (&replica.0, &replica.1))
+    };
+    let raise_first = below(&primary_after, &replica_before);
+    let lower_first = below(&primary_before, &replica_after);
+    match (raise_first.first(), lower_first.first()) {
+        (Some((name, _, _)), None) => planner.draft.edge(
+            &replica_id,
+            &primary_id,
+            format!("{name} is raised on replica {replica} before its primary {primary}: a standby may not have less"),
+        ),
+        (None, Some((name, _, _))) => planner.draft.edge(
+            &primary_id,
+            &replica_id,
+            format!("{name} is lowered on {primary} before its replica {replica}: a standby may not have less"),
         ),
         _ => {}
     }

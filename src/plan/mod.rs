@@ -90,6 +90,15 @@ fn record_configured_storage(changes: &mut [Change], request: &PlanRequest) {
         change.configured_zone = desired
             .and_then(|server| server.spec.flexible.as_ref())
             .and_then(|flexible| flexible.zone.clone());
+        // Recorded when there is something to record: names declared now, or declared before
+        // (which an empty set then forgets).
+        let declared_before =
+            request.stored.and_then(|state| state.servers.get(&change.server)).is_some_and(|record| {
+                record.configured_carried.as_ref().is_some_and(|names| *names != Default::default())
+            });
+        change.configured_carried = desired
+            .map(|server| crate::model::CarriedNames::of(&server.spec))
+            .filter(|names| declared_before || *names != Default::default());
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The plan JSON format version (DESIGN.md): minor versions only add fields.
-pub const PLAN_FORMAT_VERSION: &str = "1.2";
+pub const PLAN_FORMAT_VERSION: &str = "1.3";
 
 /// A dependency-ordered set of changes, with what was refused, blocked or drifted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -86,6 +86,10 @@ pub struct Change {
     /// applied (so a failover's swap is told apart from a zone the file asks for). Since 1.2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_zone: Option<String>,
+    /// The parameters, firewall rules and databases the file declares for the server, recorded
+    /// in the state once the change is applied. Since 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_carried: Option<crate::model::CarriedNames>,
     /// For a migrate whose new server is reached at another address: where clients connect
     /// before and after. Absent when the server keeps its endpoint. Since 1.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]

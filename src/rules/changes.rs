@@ -165,6 +165,9 @@ const PROPERTY_RULES: &[PropertyRule] = &[
     rule(Key::MinimalTlsVersion, PropertyChange::Online, Downtime::NONE, true, "arm-spec; ssl"),
     rule(Key::Tags, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
     rule(Key::AdminPassword, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(Key::Parameters, PropertyChange::Online, Downtime::NONE, true, "server-parameters (dynamic ones)"),
+    rule(Key::FirewallRules, PropertyChange::Online, Downtime::NONE, true, "firewall-rules"),
+    rule(Key::Databases, PropertyChange::Online, Downtime::NONE, true, "arm-spec (Databases_CreateOrUpdate)"),
     rule(
         Key::Version,
         PropertyChange::CreateOnly,
@@ -237,6 +240,9 @@ const FLEXIBLE_PROPERTY_RULES: &[PropertyRule] = &[
     rule(Key::PublicNetworkAccess, PropertyChange::Online, Downtime::NONE, true, "how-to-networking"),
     rule(Key::Tags, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
     rule(Key::AdminPassword, PropertyChange::Online, Downtime::NONE, true, "arm-spec"),
+    rule(Key::Parameters, PropertyChange::Online, Downtime::NONE, true, "flex-parameters (dynamic ones)"),
+    rule(Key::FirewallRules, PropertyChange::Online, Downtime::NONE, true, "flex-firewall"),
+    rule(Key::Databases, PropertyChange::Online, Downtime::NONE, true, "flex-databases"),
     rule(
         Key::Version,
         PropertyChange::OfflineUpgrade,
@@ -286,6 +292,21 @@ pub fn property_rule(service: Service, key: Key) -> Option<&'static PropertyRule
 /// (storage grows and never shrinks; a create-only key migrates; a major upgrade is final).
 pub fn is_irreversible(key: Key) -> bool {
     key.services().iter().any(|&service| property_rule(service, key).is_some_and(|rule| !rule.reversible))
+}
+
+/// The rule of a parameter change that sets a static parameter: it takes effect at the restart
+/// pgfleet makes for it (one per server, whatever else restarts it).
+pub fn static_parameter_rule(service: Service) -> PropertyRule {
+    rule(
+        Key::Parameters,
+        PropertyChange::ParameterWithRestart,
+        Downtime::RESTART,
+        true,
+        match service {
+            Service::Single => "server-parameters (static ones need a restart)",
+            Service::Flexible => "flex-parameters (static ones need a restart)",
+        },
+    )
 }
 
 /// A Flexible Server storage grow that restarts the server: on Premium SSD, a grow from 4096

@@ -8,6 +8,7 @@
 //! providers and the emulator ask it and map a refusal to their wire form by its
 //! [`Rule::code`]; none of them re-derives a rule. It does no I/O and holds no state.
 
+mod carried;
 mod catalog;
 mod changes;
 pub mod check;
@@ -15,6 +16,11 @@ mod names;
 mod refusal;
 mod replicas;
 
+pub use carried::{
+    SYSTEM_DATABASES, database_name_problem, database_on_replica, firewall_range, firewall_rule_name_problem,
+    is_system_database, parameter_name, parameter_restarts, parameter_value, replica_parameter_refusal,
+    replica_parameters_below,
+};
 pub use catalog::flexible::{
     FlexibleSku, HaMode, MaintenanceWindow, ONLINE_GROW_LIMIT_GB, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS,
     PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, StorageType, Weekday, ZONES,
@@ -33,7 +39,7 @@ pub use catalog::{
 pub use changes::{
     Downtime, PropertyChange, PropertyRule, StorageChange, TierChange, VersionChange,
     flexible_storage_grow_restarts, flexible_storage_rule, is_irreversible, property_rule, restarts,
-    storage_change, tier_change, version_change,
+    static_parameter_rule, storage_change, tier_change, version_change,
 };
 pub use check::{FlexibleShape, PrimaryFacts, Shape};
 pub use names::{FORBIDDEN_ADMIN_LOGINS, admin_login_problem, server_name_problem};

@@ -46,11 +46,17 @@ pub enum Key {
     StandbyZone,
     MaintenanceWindow,
     PublicNetworkAccess,
+    /// Server parameters (`[servers.NAME.parameters]`).
+    Parameters,
+    /// Firewall rules (`[servers.NAME.firewall_rules]`).
+    FirewallRules,
+    /// Databases (`[servers.NAME.databases.DB]`).
+    Databases,
 }
 
 impl Key {
     /// Every key, in the order the fleet file documents them.
-    pub const ALL: [Key; 27] = [
+    pub const ALL: [Key; 30] = [
         Key::Name,
         Key::Tier,
         Key::Generation,
@@ -78,6 +84,9 @@ impl Key {
         Key::StandbyZone,
         Key::MaintenanceWindow,
         Key::PublicNetworkAccess,
+        Key::Parameters,
+        Key::FirewallRules,
+        Key::Databases,
     ];
 
     /// The key as the fleet file spells it.
@@ -110,6 +119,9 @@ impl Key {
             Key::StandbyZone => "standby_zone",
             Key::MaintenanceWindow => "maintenance_window",
             Key::PublicNetworkAccess => "public_network_access",
+            Key::Parameters => "parameters",
+            Key::FirewallRules => "firewall_rules",
+            Key::Databases => "databases",
         }
     }
 
@@ -144,7 +156,10 @@ impl Key {
             | Key::AdminPassword
             | Key::Location
             | Key::Tags
-            | Key::ReplicaOf => &[Single, Flexible],
+            | Key::ReplicaOf
+            | Key::Parameters
+            | Key::FirewallRules
+            | Key::Databases => &[Single, Flexible],
         }
     }
 
@@ -258,11 +273,25 @@ pub enum Rule {
     FailoverWithoutHa,
     /// A Flexible Server major version upgrade while the server has read replicas.
     UpgradeWithReplicas,
+    /// A server parameter the service does not have.
+    UnknownParameter,
+    /// A parameter users cannot set (Single Server: not in the modifiable list; read-only ones).
+    ParameterNotSettable,
+    /// A parameter value outside its type or documented range.
+    InvalidParameterValue,
+    /// A firewall rule whose name or range the service refuses.
+    InvalidFirewallRule,
+    /// A database name the service refuses, or a system database.
+    InvalidDatabaseName,
+    /// A database declared on a read replica (it is read-only).
+    DatabaseOnReplica,
+    /// A replica's `max_connections`-like parameter below its primary's.
+    ReplicaParameterBelowPrimary,
 }
 
 impl Rule {
     /// Every rule, in the order of `docs/service-rules.md`.
-    pub const ALL: [Rule; 39] = [
+    pub const ALL: [Rule; 46] = [
         Rule::InvalidServerName,
         Rule::InvalidAdminLogin,
         Rule::SkuNotOffered,
@@ -302,6 +331,13 @@ impl Rule {
         Rule::InvalidMaintenanceWindow,
         Rule::FailoverWithoutHa,
         Rule::UpgradeWithReplicas,
+        Rule::UnknownParameter,
+        Rule::ParameterNotSettable,
+        Rule::InvalidParameterValue,
+        Rule::InvalidFirewallRule,
+        Rule::InvalidDatabaseName,
+        Rule::DatabaseOnReplica,
+        Rule::ReplicaParameterBelowPrimary,
     ];
 
     /// The error code every backend answers this rule with, and whose it is.
@@ -349,6 +385,13 @@ impl Rule {
             Rule::InvalidMaintenanceWindow => ("InvalidMaintenanceWindow", Pgfleet),
             Rule::FailoverWithoutHa => ("FailoverNotSupported", Pgfleet),
             Rule::UpgradeWithReplicas => ("MajorVersionUpgradeWithReplicas", Pgfleet),
+            Rule::UnknownParameter => ("UnknownServerParameter", Pgfleet),
+            Rule::ParameterNotSettable => ("ServerParameterNotModifiable", Pgfleet),
+            Rule::InvalidParameterValue => ("InvalidServerParameterValue", Pgfleet),
+            Rule::InvalidFirewallRule => ("InvalidFirewallRule", Pgfleet),
+            Rule::InvalidDatabaseName => ("InvalidDatabaseName", Pgfleet),
+            Rule::DatabaseOnReplica => ("DatabaseOnReplicaNotSupported", Pgfleet),
+            Rule::ReplicaParameterBelowPrimary => ("ReplicaParameterBelowPrimary", Pgfleet),
         }
     }
 

@@ -21,6 +21,7 @@ fn a_journal_cut_at_any_byte_reads_as_the_records_before_the_cut() {
         outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
         configured_storage_gb: Some(100),
         configured_zone: None,
+        configured_carried: None,
     };
     store.append(std::slice::from_ref(&last)).unwrap();
     let state_after_last = store.state().clone();
@@ -73,6 +74,7 @@ fn record() -> impl Strategy<Value = JournalRecord> {
             outcome: RecordOutcome::Remove(ServerName::new(name)),
             configured_storage_gb: None,
             configured_zone: None,
+            configured_carried: None,
         }),
     ]
 }

@@ -62,7 +62,13 @@ impl State {
                 self.in_flight.retain(|s| s.change_id != step.change_id);
                 self.in_flight.push(step.clone());
             }
-            JournalRecord::Finished { change_id, outcome, configured_storage_gb, configured_zone } => {
+            JournalRecord::Finished {
+                change_id,
+                outcome,
+                configured_storage_gb,
+                configured_zone,
+                configured_carried,
+            } => {
                 self.in_flight.retain(|s| &s.change_id != change_id);
                 self.apply_outcome(outcome);
                 // Only a step that reports the server afterwards records what it applied.
@@ -74,6 +80,9 @@ impl State {
                     }
                     if configured_zone.is_some() {
                         record.configured_zone.clone_from(configured_zone);
+                    }
+                    if configured_carried.is_some() {
+                        record.configured_carried.clone_from(configured_carried);
                     }
                 }
             }
@@ -95,7 +104,13 @@ impl State {
         let recorded = self.servers.get(&observed.name);
         let configured_storage_gb = recorded.and_then(|record| record.configured_storage_gb);
         let configured_zone = recorded.and_then(|record| record.configured_zone.clone());
-        let record = ServerRecord { configured_storage_gb, configured_zone, ..ServerRecord::new(observed) };
+        let configured_carried = recorded.and_then(|record| record.configured_carried.clone());
+        let record = ServerRecord {
+            configured_storage_gb,
+            configured_zone,
+            configured_carried,
+            ..ServerRecord::new(observed)
+        };
         self.servers.insert(record.observed.name.clone(), record);
     }
 
@@ -128,6 +143,12 @@ pub struct ServerRecord {
     /// failover (no change); a file that now names the standby's zone asks for a failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_zone: Option<String>,
+    /// The parameters, firewall rules and databases the fleet file declared when pgfleet last
+    /// applied a change to the server: an entry removed from the file since is reset, deleted
+    /// or dropped; what exists that pgfleet never managed is left alone. Absent in older state
+    /// files (nothing was managed then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_carried: Option<crate::model::CarriedNames>,
 }
 
 impl ServerRecord {
@@ -138,6 +159,7 @@ impl ServerRecord {
             observed,
             configured_storage_gb: None,
             configured_zone: None,
+            configured_carried: None,
         }
     }
 }
@@ -206,6 +228,9 @@ pub enum JournalRecord {
         /// The fleet file's `zone` the step applied (`ServerRecord::configured_zone`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         configured_zone: Option<String>,
+        /// What the fleet file declared the server carries (`ServerRecord::configured_carried`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        configured_carried: Option<crate::model::CarriedNames>,
     },
     /// A fact learnt outside a step (for example a refresh of one server).
     Observed { outcome: RecordOutcome },

@@ -71,6 +71,7 @@ fn appended_records_are_replayed_when_reading() {
             outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
             configured_storage_gb: Some(100),
             configured_zone: None,
+            configured_carried: None,
         }])
         .unwrap();
     store.append(&[started("c2", "pay-ro-1")]).unwrap();
@@ -171,6 +172,7 @@ fn a_journal_already_compacted_is_not_replayed_twice() {
             outcome: RecordOutcome::Unchanged,
             configured_storage_gb: None,
             configured_zone: None,
+            configured_carried: None,
         }])
         .unwrap();
     store.compact().unwrap();
@@ -314,6 +316,7 @@ fn the_configured_storage_survives_observations_and_round_trips() {
                 outcome: RecordOutcome::Upsert(observed("pay-main", 8)),
                 configured_storage_gb: Some(100),
                 configured_zone: None,
+                configured_carried: None,
             },
         ])
         .unwrap();

@@ -323,3 +323,70 @@ async fn the_provider_upgrades_in_place_restarts_and_deletes() {
     assert!(azure.refresh().await.unwrap().is_empty());
     emulator.shutdown().await;
 }
+
+fn carried_toml(endpoint: &str, work_mem: &str, rules: &str, databases: &str) -> String {
+    format!(
+        "[fleet]\nname = \"carry\"\n[provider]\nkind = \"azure\"\n[provider.azure]\n\
+         subscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\nlocation = \"westeurope\"\n\
+         endpoint = \"{endpoint}\"\n[defaults]\nservice = \"flexible\"\nversion = \"16\"\n\
+         admin_login = \"fleetadmin\"\nadmin_password = {{ file = \"password\" }}\n\n\
+         [servers.carry]\nsku = \"Standard_D2ds_v5\"\nstorage_gb = 64\n\
+         [servers.carry.parameters]\nwork_mem = \"{work_mem}\"\nmax_connections = 300\n\
+         [servers.carry.firewall_rules]\n{rules}\n{databases}"
+    )
+}
+
+/// Parameters, firewall rules and databases over ARM, through the binary with faults on: set
+/// at create (the static `max_connections` with one restart), changed, removed (a rule is
+/// deleted; a database only with `--allow-delete`), each apply converging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flexible_server_carries_parameters_rules_and_databases_under_faults() {
+    let options = EmulatorOptions {
+        seed: 11,
+        latencies: fast_latencies(),
+        faults: FAULTS.parse::<FaultRates>().unwrap(),
+        fault_retry_after: Duration::ZERO,
+        ..EmulatorOptions::default()
+    };
+    let emulator = emulator::start(options).await.expect("the emulator starts");
+    let base = emulator.base_url();
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
+    let mut failures = Vec::new();
+    let rules = "office = \"203.0.113.0-203.0.113.255\"\nci = \"198.51.100.7\"";
+    let app = "[servers.carry.databases.app]\ncharset = \"UTF8\"\ncollation = \"en_US.utf8\"\n";
+    let reports = format!("{app}[servers.carry.databases.reports]\n");
+    let steps: [(&str, &str, &str, &[&str]); 3] = [
+        ("16MB", rules, app, &["apply", "--auto-approve"]),
+        ("32MB", "office = \"203.0.113.0-203.0.113.255\"", &reports, &["apply", "--auto-approve"]),
+        (
+            "32MB",
+            "office = \"203.0.113.0-203.0.113.255\"",
+            app,
+            &["apply", "--auto-approve", "--allow-delete"],
+        ),
+    ];
+    for (work_mem, rules, databases, apply) in steps {
+        std::fs::write(dir.join("fleet.toml"), carried_toml(&base, work_mem, rules, databases)).unwrap();
+        run(dir, &base, apply, &mut failures).await;
+        run(dir, &base, &["plan", "--detailed-exitcode"], &mut failures).await;
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    let mut reader = provider_options(&emulator, &["carry"]);
+    reader.read_carried.insert(ServerName::new("carry"));
+    let live = retrying(Arc::new(pgfleet::providers::azure::AzureProvider::new(reader).unwrap()))
+        .refresh()
+        .await
+        .unwrap();
+    let spec = &live[&ServerName::new("carry")].spec;
+    assert_eq!(spec.parameters.get("work_mem").map(String::as_str), Some("32768"));
+    assert_eq!(spec.parameters.get("max_connections").map(String::as_str), Some("300"));
+    assert_eq!(spec.firewall_rules.keys().collect::<Vec<_>>(), ["office"]);
+    assert_eq!(spec.databases.keys().collect::<Vec<_>>(), ["app"]);
+    let requests = emulator.requests();
+    let restarts =
+        requests.iter().filter(|r| r.method == "POST" && r.path.ends_with("/carry/restart") && r.accepted);
+    assert_eq!(restarts.count(), 1, "the static max_connections restarted the server once, at create");
+    emulator.shutdown().await;
+}

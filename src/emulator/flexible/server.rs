@@ -499,6 +499,12 @@ impl Store {
             administrator_login: source.administrator_login.clone(),
             master: Some(source_key.clone()),
             tags: body.tags.clone().unwrap_or_default(),
+            // As the service does: a new replica has its source's parameters and firewall rules.
+            configurations: source.configurations.clone(),
+            children: super::super::store::ChildMaps {
+                firewall_rules: source.children.firewall_rules.clone(),
+                ..Default::default()
+            },
             ..EmServer::new(subscription_id, resource_group, name, &location)
         };
         let primary_spec = self.flexible_spec(source)?;

@@ -53,6 +53,7 @@ pub(crate) fn change(action: Action, server: &str, operation: Operation) -> Chan
         operation,
         configured_storage_gb: None,
         configured_zone: None,
+        configured_carried: None,
         endpoint: None,
     }
 }

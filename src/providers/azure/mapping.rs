@@ -72,6 +72,10 @@ pub fn to_observed(server: &Server, context: MappingContext<'_>) -> Result<Obser
         tags: server.user_tags(),
         replica_of,
         flexible: None,
+        // Read by the provider's refresh from the server's child resources.
+        parameters: BTreeMap::new(),
+        firewall_rules: BTreeMap::new(),
+        databases: BTreeMap::new(),
     };
     let endpoint = props.fully_qualified_domain_name.as_ref().map(|host| Endpoint {
         host: host.clone(),

@@ -31,6 +31,7 @@
 //! fleet name.
 
 pub mod auth;
+mod carried;
 pub mod client;
 pub mod flexible_wire;
 mod mapping;
@@ -64,6 +65,9 @@ pub struct AzureProviderOptions {
     /// Further resource groups whose servers belong to the fleet (refresh lists each one);
     /// new servers are created in `settings.resource_group`.
     pub extra_resource_groups: Vec<String>,
+    /// The servers whose parameters, firewall rules and databases refresh reads: three more
+    /// requests per server, so only those the fleet file declares them for.
+    pub read_carried: std::collections::BTreeSet<ServerName>,
     /// How often and how long to poll; `new` takes the interval from
     /// `PGFLEET_AZURE_POLL_INTERVAL` when it is set.
     pub polling: PollSettings,
@@ -91,6 +95,7 @@ impl AzureProviderOptions {
             passwords,
             credential: None,
             extra_resource_groups: Vec::new(),
+            read_carried: std::collections::BTreeSet::new(),
             polling,
             environment_error,
         }
@@ -112,6 +117,7 @@ pub struct AzureProvider {
     client: ArmClient,
     settings: AzureSettings,
     extra_resource_groups: Vec<String>,
+    read_carried: std::collections::BTreeSet<ServerName>,
     passwords: BTreeMap<ServerName, Redacted<String>>,
     /// Where each fleet server lives, learned from refreshes, creates and cutovers.
     locations: Mutex<BTreeMap<ServerName, ServerRef>>,
@@ -158,6 +164,7 @@ impl AzureProvider {
             client,
             settings: options.settings,
             extra_resource_groups: options.extra_resource_groups,
+            read_carried: options.read_carried,
             passwords: options.passwords,
             locations: Mutex::new(BTreeMap::new()),
             replication: Mutex::new(BTreeMap::new()),

@@ -234,18 +234,32 @@ impl AzureProvider {
         self.wait_ready(location, deadline).await
     }
 
-    /// Applies a patch: one PATCH on a Single Server; on a Flexible Server the requests the
-    /// service needs, one after the other (`flexible_wire::update_bodies`).
+    /// Applies a patch: the server's parameters, firewall rules and databases first (so that
+    /// a restart the server's own change makes also applies static parameters), then one PATCH
+    /// on a Single Server, or on a Flexible Server the requests the service needs, one after the
+    /// other (`flexible_wire::update_bodies`).
     async fn patch(&self, name: &ServerName, patch: &ServerPatch) -> Result<ObservedServer, ProviderError> {
         let location = self.resolve(name);
         let current = self.get_server(&location).await?;
         let observed = self.observe_one(&current)?;
+        let own = ServerPatch {
+            parameters: BTreeMap::new(),
+            firewall_rules: BTreeMap::new(),
+            databases: BTreeMap::new(),
+            ..patch.clone()
+        };
+        let restarts = own.restarts(&observed.spec);
+        self.write_carried(&location, patch, restarts, observed.spec.is_replica()).await?;
+        if own.is_empty() {
+            let server = self.wait_ready(&location, Instant::now() + self.client.polling.timeout).await?;
+            return self.observe_carried(&server).await;
+        }
         // pgfleet's own tags (the fleet name after a cutover) survive a change of user tags.
         let reserved: BTreeMap<String, String> =
             current.tags().into_iter().filter(|(k, _)| k.starts_with(wire::RESERVED_TAG_PREFIX)).collect();
         let server = match &current {
             Listed::Single(_) => {
-                let mut body = wire::update_body(&observed.spec, patch, None);
+                let mut body = wire::update_body(&observed.spec, &own, None);
                 if let Some(tags) = body.tags.as_mut() {
                     tags.extend(reserved);
                 }
@@ -253,7 +267,7 @@ impl AzureProvider {
             }
             Listed::Flexible(_) => {
                 let mut server = current.clone();
-                for mut body in flexible_wire::update_bodies(&observed.spec, patch) {
+                for mut body in flexible_wire::update_bodies(&observed.spec, &own) {
                     if let Some(tags) = body.tags.as_mut() {
                         tags.extend(reserved.clone());
                     }
@@ -262,7 +276,16 @@ impl AzureProvider {
                 server
             }
         };
-        self.observe_one(&server)
+        self.observe_carried(&server).await
+    }
+
+    /// A server as observed, with what it carries read from its child resources.
+    async fn observe_carried(&self, server: &Listed) -> Result<ObservedServer, ProviderError> {
+        let mut observed = self.observe_one(server)?;
+        if let Some(location) = server.location() {
+            self.read_carried(&observed.name, &location, &mut observed.spec).await?;
+        }
+        Ok(observed)
     }
 
     /// The PATCH that sets a server's tags (every tag, pgfleet's included).
@@ -350,6 +373,7 @@ impl Provider for AzureProvider {
                     observed.name = staging.clone();
                 }
                 if let Some(location) = server.location() {
+                    self.read_carried(&observed.name, &location, &mut observed.spec).await?;
                     self.remember(&observed.name, location);
                 }
                 fleet.insert(observed.name.clone(), observed);
@@ -386,20 +410,28 @@ impl Provider for AzureProvider {
         };
         self.remember(&request.name, location.clone());
         let observed = self.observe_one(&server)?;
-        if location.service == Service::Flexible {
+        // The parameters, firewall rules and databases the server carries: set after its
+        // create, in the one follow-up update (a Flexible Server replica has its primary's
+        // already; setting them again changes nothing).
+        let carried = super::carried::patch_of(&request.spec);
+        let follow_up = if location.service == Service::Flexible {
             // What a create cannot say (the maintenance window), or a replica took from its
-            // source instead, is one follow-up update.
-            let follow_up = flexible_wire::create_follow_up(&observed.spec, &request.spec);
-            if !follow_up.is_empty() {
-                return self.patch(&request.name, &follow_up).await;
-            }
-            return Ok(observed);
-        }
-        // A replica's create sends its own settings; should the service have taken some from
-        // the primary instead, what the fleet wants differently is one follow-up PATCH
-        // (DOMAIN.md §1.6, TF-PG).
-        let follow_up = wire::patch_between(&observed.spec, &request.spec);
-        if request.spec.replica_of.is_some() && !follow_up.is_empty() {
+            // source instead.
+            flexible_wire::create_follow_up(&observed.spec, &request.spec)
+        } else if request.spec.replica_of.is_some() {
+            // A replica's create sends its own settings; should the service have taken some
+            // from the primary instead, what the fleet wants differently (DOMAIN.md §1.6, TF-PG).
+            wire::patch_between(&observed.spec, &request.spec)
+        } else {
+            ServerPatch::default()
+        };
+        let follow_up = ServerPatch {
+            parameters: carried.parameters,
+            firewall_rules: carried.firewall_rules,
+            databases: carried.databases,
+            ..follow_up
+        };
+        if !follow_up.is_empty() {
             return self.patch(&request.name, &follow_up).await;
         }
         Ok(observed)

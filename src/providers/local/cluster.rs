@@ -131,6 +131,14 @@ impl Cluster {
         write_atomically(&self.data_dir().join("pgfleet.conf"), &settings.render(), tools)
     }
 
+    /// Writes the cluster's `pg_hba.conf` (`carried::hba`); a reload applies it.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_hba(&self, hba: &str, tools: &Tools) -> Result<(), LocalError> {
+        write_atomically(&self.data_dir().join("pg_hba.conf"), hba, tools)
+    }
+
     /// Removes the admin password file initdb reads (0600, written just before it runs and
     /// removed after it), which a crash in between leaves behind.
     ///
@@ -174,10 +182,8 @@ impl Cluster {
             .await;
         let _ = std::fs::remove_file(&password_file);
         result?;
-        let hba = "# Written by pgfleet: SCRAM over TCP from 127.0.0.1 only.\n\
-                   host all all 127.0.0.1/32 scram-sha-256\n\
-                   host replication all 127.0.0.1/32 scram-sha-256\n";
-        write_atomically(&data.join("pg_hba.conf"), hba, tools)?;
+        let hba = super::carried::hba(&std::collections::BTreeMap::new());
+        write_atomically(&data.join("pg_hba.conf"), &hba, tools)?;
         let conf_path = data.join("postgresql.conf");
         let mut conf = std::fs::read_to_string(&conf_path).map_err(|source| LocalError::Io {
             context: format!("reading {}", conf_path.display()),

@@ -9,6 +9,7 @@
 //! When pgfleet runs as root the clusters run as the `postgres` OS user; otherwise as the
 //! invoking user. Every wait has an explicit timeout.
 
+mod carried;
 mod checks;
 mod cluster;
 mod cutover;

@@ -134,6 +134,9 @@ impl LocalProvider {
                     if !live.in_recovery {
                         spec.replica_of = None;
                     }
+                    if let Ok(databases) = self.databases(cluster, meta.port).await {
+                        spec.databases = databases;
+                    }
                     if report {
                         self.report(meta, &live);
                     }
@@ -245,6 +248,10 @@ impl LocalProvider {
     /// on Single Server, whose SKU fixes it.
     fn initial_max_connections(&self, spec: &ServerSpec) -> Option<u32> {
         spec.flexible.as_ref()?;
+        if let Some(configured) = spec.parameters.get("max_connections").and_then(|value| value.parse().ok())
+        {
+            return Some(configured);
+        }
         let inherited =
             spec.replica_of.as_ref().and_then(|primary| self.existing(primary).ok()).and_then(
                 |(_, primary)| Self::settings(&primary).ok().map(|settings| settings.max_connections),
@@ -292,6 +299,20 @@ impl LocalProvider {
                 .insert(name.clone(), password.clone());
         } else {
             self.build_replica(&cluster, &meta).await?;
+        }
+        // Before the standby is copied from it, so that the standby carries them too.
+        let carried = ServerPatch {
+            parameters: meta.spec.parameters.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+            firewall_rules: meta.spec.firewall_rules.iter().map(|(k, v)| (k.clone(), Some(*v))).collect(),
+            databases: meta.spec.databases.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+            ..ServerPatch::default()
+        };
+        self.apply_carried(&cluster, &meta, &carried).await?;
+        if carried.sets_static_parameter(meta.spec.service()) {
+            // A new server: nobody is connected yet, so no restart window to report.
+            cluster.write_settings(&Self::settings(&meta)?, &self.tools)?;
+            cluster.stop(&self.tools).await?;
+            cluster.start(&self.tools).await?;
         }
         if meta.spec.flexible.as_ref().is_some_and(|flexible| flexible.high_availability.is_enabled()) {
             self.build_standby(&cluster, &mut meta).await?;
@@ -343,8 +364,13 @@ impl LocalProvider {
         let ha = |spec: &ServerSpec| spec.flexible.as_ref().is_some_and(|f| f.high_availability.is_enabled());
         let had_ha = ha(&meta.spec);
         meta.spec = placed(&patch.apply_to(&meta.spec));
+        if let (Some(_), Some(Some(value))) = (&meta.spec.flexible, patch.parameters.get("max_connections")) {
+            // Flexible Server's max_connections is the cluster's own setting (see `settings`).
+            meta.max_connections = value.parse().ok().or(meta.max_connections);
+        }
         Self::settings(&meta)?;
         cluster.write_meta(&meta, &self.tools)?;
+        self.apply_carried(&cluster, &meta, patch).await?;
         if had_ha && !ha(&meta.spec) {
             self.remove_standby(&cluster, &mut meta).await?;
         }
@@ -358,6 +384,15 @@ impl LocalProvider {
                 Some(version) => format!(
                     "major version upgrade to {version} (the clusters keep running the installed PostgreSQL)"
                 ),
+                None if !patch.changes_compute() && patch.sets_static_parameter(meta.spec.service()) => {
+                    let names: Vec<&str> = patch
+                        .parameters
+                        .keys()
+                        .filter(|name| crate::rules::parameter_restarts(meta.spec.service(), name))
+                        .map(String::as_str)
+                        .collect();
+                    format!("static parameters ({})", names.join(", "))
+                }
                 None => format!("compute change to {}", meta.spec.sku_name()),
             };
             observed = Some(self.restart_server(name, &reason).await?);

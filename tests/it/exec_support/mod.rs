@@ -88,6 +88,7 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         operation,
         configured_storage_gb: None,
         configured_zone: None,
+        configured_carried: None,
         endpoint: None,
     }
 }
