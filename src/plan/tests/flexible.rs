@@ -334,3 +334,55 @@ fn a_move_to_flexible_on_azure_discloses_the_new_host_and_login() {
     assert!(to.contains("fleetadmin@") && !to.contains("fleetadmin%40"), "{to}");
     assert!(moved.message.contains("the user becomes fleetadmin"), "{}", moved.message);
 }
+
+fn with_parameter(spec: ServerSpec, name: &str, value: &str) -> ServerSpec {
+    let mut spec = spec;
+    spec.parameters.insert(name.to_string(), value.to_string());
+    spec
+}
+
+/// A replica's max_connections never falls below its primary's: raised on the replica before
+/// the primary, lowered on the primary before the replica; a static parameter restarts.
+#[test]
+fn floor_parameters_are_raised_on_replicas_first_and_lowered_on_primaries_first() {
+    let main = |value| with_parameter(flex("Standard_D4ds_v5", 256), "max_connections", value);
+    let ro =
+        |value| with_parameter(flex_replica("orders", "Standard_D4ds_v5", 256), "max_connections", value);
+    let raised = Case::new()
+        .want("orders", main("1200"))
+        .want("orders-ro", ro("1200"))
+        .have("orders", main("800"))
+        .have("orders-ro", ro("800"))
+        .plan();
+    assert!(waits_for(&raised, "update:orders", "update:orders-ro"));
+    assert!(change(&raised, "update:orders").impact.restart, "max_connections is static");
+    let paths: Vec<String> =
+        change(&raised, "update:orders").attributes.iter().map(|a| a.path.to_string()).collect();
+    assert_eq!(paths, ["parameters.max_connections"]);
+    let lowered = Case::new()
+        .want("orders", main("500"))
+        .want("orders-ro", ro("500"))
+        .have("orders", main("800"))
+        .have("orders-ro", ro("800"))
+        .plan();
+    assert!(waits_for(&lowered, "update:orders-ro", "update:orders"));
+    assert!(!waits_for(&lowered, "update:orders", "update:orders-ro"));
+}
+
+/// A dynamic parameter is an online change; one pgfleet never managed is left alone.
+#[test]
+fn a_dynamic_parameter_is_online_and_unmanaged_ones_are_kept() {
+    let live =
+        with_parameter(with_parameter(flex("Standard_D4ds_v5", 256), "work_mem", "4096"), "jit", "off");
+    let plan = Case::new()
+        .want("orders", with_parameter(flex("Standard_D4ds_v5", 256), "work_mem", "8192"))
+        .have("orders", live)
+        .plan();
+    let update = change(&plan, "update:orders");
+    assert!(!update.impact.restart);
+    let patch = patch_of(&plan, "update:orders");
+    assert_eq!(
+        patch.parameters,
+        std::collections::BTreeMap::from([("work_mem".to_string(), Some("8192".to_string()))])
+    );
+}
