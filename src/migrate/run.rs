@@ -149,6 +149,33 @@ impl Run<'_> {
     }
 }
 
+/// What the new server lacks of the parameters, firewall rules and databases its spec carries
+/// (`None` when it has them all), checked before the copy so that clients are never cut over
+/// to a server their firewall rules or parameters did not reach. Only what the provider reports
+/// is compared: a provider that reports none of them (the `azure` provider for a fleet that
+/// declares none) is not asked.
+fn carried_missing(wanted: &ServerSpec, has: &ServerSpec) -> Option<String> {
+    let reports = !(has.parameters.is_empty() && has.firewall_rules.is_empty() && has.databases.is_empty());
+    if !reports {
+        return None;
+    }
+    if let Some((name, value)) =
+        wanted.parameters.iter().find(|(name, value)| has.parameters.get(*name) != Some(value))
+    {
+        return Some(format!("parameter {name} = {value}"));
+    }
+    if let Some((name, range)) =
+        wanted.firewall_rules.iter().find(|(name, range)| has.firewall_rules.get(*name) != Some(range))
+    {
+        return Some(format!("firewall rule {name} ({range})"));
+    }
+    wanted
+        .databases
+        .keys()
+        .find(|name| !has.databases.contains_key(*name))
+        .map(|name| format!("database {name}"))
+}
+
 /// Removes a migration's work directory and clears its record: it is over.
 async fn forget(journal: &dyn MigrationJournal, server: &ServerName, dir: &Path) -> Result<(), MigrateError> {
     super::freeze::forget(dir)?;
@@ -206,6 +233,12 @@ pub async fn run_migration(
             admin_password: Some(request.admin_password.clone()),
         };
         let target = provider.create(create).await?;
+        if let Some(missing) = carried_missing(&request.target, &target.spec) {
+            // Nothing is frozen yet: the source serves on, unchanged; a re-run tries again.
+            return Err(MigrateError::Mismatch(format!(
+                "the new server {staging} does not carry {missing}; {name} is unchanged"
+            )));
+        }
         let password = &request.admin_password;
         run.copy(&connection(source, password)?, &connection(&target, password)?).await?;
     }

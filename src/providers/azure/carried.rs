@@ -48,7 +48,10 @@ impl AzureProvider {
         location: &ServerRef,
         spec: &mut ServerSpec,
     ) -> Result<(), ProviderError> {
-        if !self.read_carried.contains(name) {
+        // A migration's staging server carries what its server declares.
+        let declared =
+            self.read_carried.iter().any(|known| known == name || crate::model::staging_name(known) == *name);
+        if !declared {
             return Ok(());
         }
         let base = AzureProvider::server_path(location);
