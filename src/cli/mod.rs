@@ -11,6 +11,7 @@ mod emulator;
 mod endpoint;
 mod failover;
 mod github;
+mod import;
 mod migrate_cmd;
 mod output;
 mod plan;
@@ -84,6 +85,9 @@ pub(crate) enum Command {
     Apply(apply::ApplyArgs),
     /// Update the state from the live servers without changing them.
     Refresh(refresh::RefreshArgs),
+    /// Adopt servers that exist but that this state does not manage: write them into the fleet
+    /// file and record them in the state.
+    Import(import::ImportArgs),
     /// Delete every server of the fleet (needs --allow-delete).
     Destroy(destroy::DestroyArgs),
     /// Run an ARM-compatible emulator of Azure Database for PostgreSQL on loopback.
@@ -123,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cli.global, args, &printer),
         Command::Apply(args) => apply::run(&cli.global, args, &printer),
         Command::Refresh(args) => refresh::run(&cli.global, args, &printer),
+        Command::Import(args) => import::run(&cli.global, args, &printer),
         Command::Destroy(args) => destroy::run(&cli.global, args, &printer),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(&cli.global, args, &printer),

@@ -27,8 +27,16 @@ pub(crate) fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -
     }
     let mut updated = 0;
     for (name, observed) in &live {
-        if !fleet.servers.contains_key(name) && !state.servers.contains_key(name) {
-            continue; // not pgfleet's: neither configured nor recorded
+        if !state.servers.contains_key(name) {
+            // Never adopted silently: only `pgfleet import` records a server pgfleet did not make.
+            if fleet.servers.contains_key(name) {
+                printer.warn(&format!(
+                    "{name} exists but is not managed by this state; import it: pgfleet import {} {}",
+                    name.address(),
+                    observed.provider_id
+                ));
+            }
+            continue;
         }
         if state.servers.get(name).map(|record| &record.observed) != Some(observed) {
             updated += 1;

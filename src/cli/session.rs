@@ -145,6 +145,20 @@ pub(crate) fn build_provider(
     build_provider_with_events(fleet, None, report, printer)
 }
 
+/// [`build_provider`] for `pgfleet import`: it also reads what `carried` servers carry
+/// (parameters, firewall rules, databases), which the fleet file does not declare yet.
+pub(crate) fn build_import_provider(
+    fleet: &DesiredFleet,
+    carried: std::collections::BTreeSet<ServerName>,
+    printer: &Printer,
+) -> anyhow::Result<Arc<dyn Provider>> {
+    let policy = RetryPolicy::from_environment().map_err(anyhow::Error::msg)?;
+    let printer = printer.clone();
+    let observer: RetryObserver = Arc::new(move |notice: &RetryNotice<'_>| printer.debug(&notice.describe()));
+    let inner = build_backend(fleet, None, carried)?;
+    Ok(Arc::new(RetryingProvider::new(inner, policy).observed(observer)))
+}
+
 /// [`build_provider`], with the local provider's measurements (restart windows, storage
 /// used, replica lag) sent to `events`.
 pub(crate) fn build_provider_with_events(
@@ -159,14 +173,16 @@ pub(crate) fn build_provider_with_events(
         RetryReport::Verbose => printer.debug(&notice.describe()),
         RetryReport::Json => printer.data(&crate::exec::Event::now(notice.to_event()).to_json_line()),
     });
-    let inner = build_backend(fleet, events)?;
+    let inner = build_backend(fleet, events, std::collections::BTreeSet::new())?;
     Ok(Arc::new(RetryingProvider::new(inner, policy).observed(observer)))
 }
 
-/// The bare provider of the fleet's kind (no retries).
+/// The bare provider of the fleet's kind (no retries). The azure provider reads what the
+/// servers the file declares them for carry, and what `also_carried` carry.
 fn build_backend(
     fleet: &DesiredFleet,
     events: Option<tokio::sync::mpsc::UnboundedSender<ProviderEvent>>,
+    also_carried: std::collections::BTreeSet<ServerName>,
 ) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match &fleet.provider {
         ProviderSettings::Local(settings) => {
@@ -187,6 +203,7 @@ fn build_backend(
                         && spec.databases.is_empty())
                 })
                 .map(|server| server.name.clone())
+                .chain(also_carried)
                 .collect();
             Arc::new(AzureProvider::new(options)?)
         }

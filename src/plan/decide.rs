@@ -154,6 +154,10 @@ pub(super) fn decide(
 ) -> Decision {
     let mut decision = Decision::default();
     let target = &own.target;
+    if let Some(refusal) = unmanaged(request, name) {
+        decision.refusals.push(refusal);
+        return decision;
+    }
     let Some(diff) = &own.diff else {
         match new_server_version_refusal(name, target, "would be created as a new server") {
             Some(refusal) => decision.refusals.push(refusal),
@@ -353,6 +357,24 @@ fn new_server_version_refusal(name: &ServerName, target: &ServerSpec, why: &str)
         problem.key,
         format!("{}, and {name} {why}", problem.message),
         problem.hint,
+    ))
+}
+
+/// A server that exists live but that the state does not record is never adopted silently:
+/// the plan refuses it and says how to import it.
+fn unmanaged(request: &PlanRequest, name: &ServerName) -> Option<Refusal> {
+    let live = request.live.get(name)?;
+    if request.stored.is_some_and(|state| state.servers.contains_key(name)) {
+        return None;
+    }
+    Some(refusal_of(
+        name,
+        None,
+        Key::Name,
+        format!(
+            "{name} exists but is not managed by this state; pgfleet will not create over it nor adopt it silently"
+        ),
+        format!("import it: pgfleet import {} {}", name.address(), live.provider_id),
     ))
 }
 
