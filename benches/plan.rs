@@ -50,9 +50,11 @@ fn fleet(servers: usize) -> (DesiredFleet, State) {
         }
         let server = DesiredServer {
             name: name.clone(),
+            base: wanted.clone(),
             spec: wanted,
             admin_password: SecretRef::Env("PGFLEET_ADMIN_PASSWORD".into()),
             line: 1,
+            schedule: Vec::new(),
         };
         desired.servers.insert(name, server);
     };

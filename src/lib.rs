@@ -50,5 +50,6 @@ pub mod pgtools;
 pub mod plan;
 pub mod providers;
 pub mod rules;
+pub mod schedule;
 pub mod secret;
 pub mod state;

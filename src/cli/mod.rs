@@ -17,6 +17,7 @@ mod output;
 mod plan;
 pub(crate) mod progress;
 mod refresh;
+mod schedule_cmd;
 mod session;
 mod show;
 mod state_cmd;
@@ -88,6 +89,8 @@ pub(crate) enum Command {
     /// Adopt servers that exist but that this state does not manage: write them into the fleet
     /// file and record them in the state.
     Import(import::ImportArgs),
+    /// List the fleet's scheduled changes for the coming week.
+    Schedule(schedule_cmd::ScheduleArgs),
     /// Delete every server of the fleet (needs --allow-delete).
     Destroy(destroy::DestroyArgs),
     /// Run an ARM-compatible emulator of Azure Database for PostgreSQL on loopback.
@@ -128,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&cli.global, args, &printer),
         Command::Refresh(args) => refresh::run(&cli.global, args, &printer),
         Command::Import(args) => import::run(&cli.global, args, &printer),
+        Command::Schedule(args) => schedule_cmd::run(&cli.global, args, &printer),
         Command::Destroy(args) => destroy::run(&cli.global, args, &printer),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(&cli.global, args, &printer),

@@ -26,6 +26,17 @@ pub(crate) struct PlanArgs {
     /// Allow deleting servers removed from the fleet file.
     #[arg(long)]
     pub allow_delete: bool,
+    /// Plan for another moment (RFC 3339, `2026-12-07T08:00:00+01:00`): the servers'
+    /// timetables as they stand then.
+    #[arg(long, value_parser = parse_moment, value_name = "TIME")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A moment as RFC 3339 (`2026-12-07T08:00:00+01:00`, `2026-12-07T07:00:00Z`).
+pub(crate) fn parse_moment(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text).map(|moment| moment.with_timezone(&chrono::Utc)).map_err(
+        |error| format!("{error}; write a moment as RFC 3339, for example 2026-12-07T08:00:00+01:00"),
+    )
 }
 
 /// How a plan is printed.
@@ -46,7 +57,8 @@ impl PlanArgs {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let fleet = session::load_fleet(global, printer)?;
+    let at = args.at.unwrap_or_else(chrono::Utc::now);
+    let fleet = session::load_timetabled_fleet(global, printer)?.at(at);
     let locked = session::open_state(global, &fleet, "plan", printer)?;
     let live = if args.refresh {
         let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
@@ -74,7 +86,45 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
         ));
     }
     print_plan(&plan, args.format(), printer);
+    for line in next_scheduled(&fleet, at) {
+        printer.info(&line);
+    }
     Ok(outcome(&plan, args.detailed_exitcode))
+}
+
+/// "next: orders → Standard_D8ds_v5 at Mon 2026-12-07 08:00 Europe/Amsterdam", per server with
+/// a timetable.
+pub(crate) fn next_scheduled(
+    fleet: &crate::config::DesiredFleet,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    fleet
+        .servers
+        .values()
+        .filter_map(|server| {
+            let (moment, then) = crate::schedule::next_change(&server.schedule, at)?;
+            let now = crate::schedule::in_force(&server.schedule, at);
+            let (value, timezone) = match (then, now) {
+                (Some(entry), _) => (entry.set.to_string(), entry.timezone),
+                (None, Some(ending)) => (base_value(&server.base), ending.timezone),
+                (None, None) => return None,
+            };
+            let local = moment.with_timezone(&timezone);
+            Some(format!(
+                "next: {} → {value} at {} {timezone}",
+                server.name,
+                local.format("%a %Y-%m-%d %H:%M")
+            ))
+        })
+        .collect()
+}
+
+/// What a timetable changes, as the server has it outside its windows.
+pub(crate) fn base_value(spec: &crate::model::ServerSpec) -> String {
+    match &spec.flexible {
+        Some(flexible) => flexible.sku.clone(),
+        None => format!("{} vCores", spec.vcores),
+    }
 }
 
 /// Prints a plan in a format, and appends it to the GitHub job summary when one is set.

@@ -18,6 +18,12 @@ use std::sync::Arc;
 /// Loads and validates the fleet file. Problems are rendered (and, on GitHub Actions, also
 /// printed as annotations) before the error returns.
 pub(crate) fn load_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<DesiredFleet> {
+    Ok(load_timetabled_fleet(global, printer)?.at(chrono::Utc::now()))
+}
+
+/// The fleet file's fleet with its servers' base values (timetables not applied; see
+/// `DesiredFleet::at`).
+pub(crate) fn load_timetabled_fleet(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<DesiredFleet> {
     match check_fleet(global, printer)? {
         Ok(fleet) => Ok(fleet),
         Err(errors) => bail!(

@@ -145,6 +145,9 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         })
         .collect();
     inherit_from_primaries(&resolved, &mut servers);
+    for server in servers.values_mut() {
+        server.base = server.spec.clone();
+    }
     (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, source }))
 }
 
@@ -262,5 +265,12 @@ fn desired_server(server: &ResolvedServer, provider: &ProviderSettings, line: us
         RawSecret::Env(name) => SecretRef::Env(name.clone()),
         RawSecret::File(path) => SecretRef::File(path.clone()),
     };
-    DesiredServer { name: ServerName::new(&server.name), spec, admin_password, line }
+    DesiredServer {
+        name: ServerName::new(&server.name),
+        base: spec.clone(),
+        spec,
+        admin_password,
+        line,
+        schedule: super::validate::timetable(server),
+    }
 }

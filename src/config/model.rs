@@ -16,6 +16,19 @@ pub struct DesiredFleet {
     pub source: SourceFile,
 }
 
+impl DesiredFleet {
+    /// The fleet as it is desired at `at`: every server's timetable entry in force then applied
+    /// to its base values (timetables stay, for the next change).
+    pub fn at(&self, at: chrono::DateTime<chrono::Utc>) -> DesiredFleet {
+        let mut fleet = self.clone();
+        for server in fleet.servers.values_mut() {
+            let spec = server.spec_at(at);
+            server.spec = spec;
+        }
+        fleet
+    }
+}
+
 /// The fleet file's path and the digest of its bytes (bound into saved plans).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
@@ -33,6 +46,33 @@ pub struct DesiredServer {
     pub admin_password: SecretRef,
     /// Line of the server's `[servers.NAME]` header, so plans can point at it.
     pub line: usize,
+    /// The server's timetable (see [`DesiredFleet::at`]).
+    pub schedule: Vec<crate::schedule::Entry>,
+    /// The values the file gives the server outside its timetable's windows; `spec` is this
+    /// with the entry in force applied.
+    pub base: ServerSpec,
+}
+
+impl DesiredServer {
+    /// The spec with the timetable entry in force at `at` applied.
+    pub fn spec_at(&self, at: chrono::DateTime<chrono::Utc>) -> ServerSpec {
+        let mut spec = self.base.clone();
+        if let Some(entry) = crate::schedule::in_force(&self.schedule, at) {
+            apply_entry(&mut spec, entry);
+        }
+        spec
+    }
+}
+
+/// What a timetable entry sets, on a spec.
+pub fn apply_entry(spec: &mut ServerSpec, entry: &crate::schedule::Entry) {
+    match (&entry.set, spec.flexible.as_mut()) {
+        (crate::schedule::Scheduled::Sku(sku), Some(flexible)) => flexible.sku = sku.clone(),
+        (crate::schedule::Scheduled::Vcores(vcores), None) => spec.vcores = *vcores,
+        // The validator refuses an entry of the other service's key.
+        _ => {}
+    }
+    spec.derive_compute();
 }
 
 /// Where a secret is read from. The fleet file never holds a secret itself.

@@ -217,6 +217,33 @@ pub(crate) struct RawServer {
     /// `--allow-delete`.
     #[serde(default)]
     pub databases: Option<BTreeMap<String, RawDatabase>>,
+    /// A timetable: `[[servers.NAME.schedule]]` entries, each a weekly window during which the
+    /// server's compute is another (`sku` on Flexible Server, `vcores` on Single Server; no
+    /// other key is schedulable). Entries must not overlap; a replica is never, at any moment,
+    /// smaller than its primary. Not in `[defaults]`.
+    #[serde(default)]
+    pub schedule: Option<Vec<RawScheduleEntry>>,
+}
+
+/// One `[[servers.NAME.schedule]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScheduleEntry {
+    /// The days the window starts on: `"Mon-Fri"`, `"Sat,Sun"`, `"Fri-Mon"`, `"Mon"` or
+    /// `"daily"`.
+    pub days: String,
+    /// When the window starts, `HH:MM` in `timezone`.
+    pub from: String,
+    /// When it ends, `HH:MM`; not after `from`, it ends the next day (`22:00` to `06:00`).
+    pub to: String,
+    /// An IANA timezone (`Europe/Amsterdam`, `UTC`); daylight-saving changes are its own.
+    pub timezone: String,
+    /// Flexible Server: the compute size while the window is open.
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Single Server: the vCores while the window is open.
+    #[serde(default)]
+    pub vcores: Option<u32>,
 }
 
 /// A server parameter's value as written: a string, a number or a boolean.
@@ -300,6 +327,7 @@ impl RawServer {
             (Key::Parameters, self.parameters.is_some()),
             (Key::FirewallRules, self.firewall_rules.is_some()),
             (Key::Databases, self.databases.is_some()),
+            (Key::Schedule, self.schedule.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))

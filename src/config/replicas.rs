@@ -74,6 +74,7 @@ fn check_replication_set(
             }
         }
         findings.extend(parameter_floor(primary, replica));
+        findings.extend(scheduled_sizes(primary, replica, default_location));
     }
     if !refused_for_count.is_empty() {
         let names: Vec<&str> = replicas.iter().map(|replica| replica.name.as_str()).collect();
@@ -147,6 +148,62 @@ fn parameter_floor(primary: &ResolvedServer, replica: &ResolvedServer) -> Option
         .with_hint(refusal.hint)
         .with_rule(refusal.rule),
     )
+}
+
+/// Under the timetables of a primary and its replica, the replica is never smaller than the
+/// primary: judged at every moment either changes (over a year and a week, so both
+/// daylight-saving changes meet every weekday), and reported at the first moment it would be.
+fn scheduled_sizes(
+    primary: &ResolvedServer,
+    replica: &ResolvedServer,
+    default_location: &str,
+) -> Option<Finding> {
+    use super::validate::{during, timetable};
+    if primary.schedule.is_empty() && replica.schedule.is_empty() {
+        return None;
+    }
+    let (primary_entries, replica_entries) = (timetable(primary), timetable(replica));
+    let all: Vec<&crate::schedule::Entry> = primary_entries.iter().chain(&replica_entries).collect();
+    let (start, end) = crate::schedule::checked_span();
+    for moment in crate::schedule::boundaries(&all, start, end) {
+        let at = |server: &ResolvedServer, entries: &[crate::schedule::Entry]| match crate::schedule::in_force(
+            entries, moment,
+        ) {
+            Some(entry) => during(server, entry),
+            None => server.clone(),
+        };
+        let (primary_then, replica_then) = (at(primary, &primary_entries), at(replica, &replica_entries));
+        let facts = PrimaryFacts {
+            shape: primary_then.shape(default_location),
+            replication_support: None,
+            other_replicas: 0,
+        };
+        let problem = check::replica_problems(&replica_then.shape(default_location), &facts)
+            .into_iter()
+            .find(|refusal| matches!(refusal.rule, Rule::ReplicaSmallerThanPrimary));
+        if let Some(refusal) = problem {
+            let (owner, written) = if replica.schedule.is_empty() {
+                (primary, &primary_entries)
+            } else {
+                (replica, &replica_entries)
+            };
+            let entry = crate::schedule::in_force(written, moment).map_or(0, |entry| entry.index);
+            return Some(
+                Finding::error(
+                    key_path(&["servers", &owner.name, "schedule", &entry.to_string()]),
+                    Anchor::Key,
+                    format!(
+                        "at {} UTC under the timetables: {}",
+                        moment.format("%a %Y-%m-%d %H:%M"),
+                        refusal.message
+                    ),
+                )
+                .with_hint(format!("schedule {} to grow with (or before) {}", replica.name, primary.name))
+                .with_rule(refusal.rule),
+            );
+        }
+    }
+    None
 }
 
 fn not_sold(server: &Shape) -> bool {

@@ -146,6 +146,8 @@ pub(crate) struct ResolvedServer {
     pub firewall_rules: BTreeMap<String, Sourced<String>>,
     /// Databases (merged key by key with `[defaults]`).
     pub databases: BTreeMap<String, Sourced<raw::RawDatabase>>,
+    /// The server's timetable, as written in its own table.
+    pub schedule: Vec<raw::RawScheduleEntry>,
 }
 
 /// The settings only a Flexible Server has, each with its origin. A Flexible Server's `tier` and
@@ -226,7 +228,9 @@ impl ResolvedServer {
         }
         match key {
             // Judged one entry at a time, where each is written (see `validate`).
-            Key::Name | Key::Tags | Key::Parameters | Key::FirewallRules | Key::Databases => Origin::Server,
+            Key::Name | Key::Tags | Key::Parameters | Key::FirewallRules | Key::Databases | Key::Schedule => {
+                Origin::Server
+            }
             Key::Service => self.service.origin,
             Key::Tier => self.tier.origin,
             Key::Generation => self.generation.origin,
@@ -384,6 +388,7 @@ pub(crate) fn resolve_server(
         parameters,
         firewall_rules,
         databases,
+        schedule: server.schedule.clone().unwrap_or_default(),
     })
 }
 

@@ -112,6 +112,8 @@ pub(crate) enum Expected {
     /// A string, a number or a boolean (a server parameter's value: `work_mem = "16MB"`,
     /// `max_connections = 800`, `jit = false`).
     Scalar,
+    /// An array, each item as `Expected` says (`[[servers.NAME.schedule]]`).
+    Array(Box<Expected>),
     /// Exactly one of these (the secret reference: `{ env = … }` or `{ file = … }`).
     OneOf(Vec<Expected>),
 }
@@ -177,6 +179,9 @@ impl Expected {
             },
             Some("integer") => Expected::Integer { minimum: integer("minimum"), maximum: integer("maximum") },
             Some("boolean") => Expected::Boolean,
+            Some("array") => {
+                Expected::Array(Box::new(Expected::from_schema(schema.get("items").unwrap_or(&Value::Null))))
+            }
             _ => panic!("the fleet file's model has a value structural checking does not know: {schema}"),
         }
     }

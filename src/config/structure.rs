@@ -67,6 +67,13 @@ fn check_value(
         }
         (Expected::Boolean, Value::Boolean(_)) => {}
         (Expected::Scalar, Value::String(_) | Value::Integer(_) | Value::Float(_) | Value::Boolean(_)) => {}
+        (Expected::Array(item), Value::Array(items)) => {
+            for (index, value) in items.iter().enumerate() {
+                path.push(index.to_string());
+                check_value(document, value, path, item, findings);
+                path.pop();
+            }
+        }
         (Expected::OneOf(choices), _) => {
             let fits = |choice: &Expected| {
                 let mut problems = Vec::new();
@@ -121,6 +128,7 @@ fn wrong_type(document: &Document, path: KeyPath, expected: &Expected) -> Findin
         Expected::Integer { .. } => "an integer",
         Expected::Boolean => "a boolean (true or false)",
         Expected::Scalar => "a string, a number or a boolean",
+        Expected::Array(_) => "an array",
         Expected::OneOf(_) => "another type",
     };
     let finding = Finding::error(path, Anchor::Value, format!("expected {wanted}, found {}", article(found)));

@@ -147,6 +147,12 @@ pub(crate) fn check_defaults(defaults: &RawServer) -> Vec<Finding> {
             findings.push(Finding::error(at, Anchor::Key, refusal.message).with_hint(refusal.hint));
         }
     }
+    if defaults.schedule.is_some() {
+        findings.push(
+            Finding::error(key_path(&["defaults", "schedule"]), Anchor::Key, "schedule cannot be a default")
+                .with_hint("give each server its own [[servers.NAME.schedule]] entries"),
+        );
+    }
     // What servers carry, judged once here against the service `[defaults]` names.
     let service = defaults.service.unwrap_or_default();
     let parameters: Vec<(&String, String)> =
@@ -224,6 +230,7 @@ pub(crate) fn check_server(server: &ResolvedServer, default_location: &str) -> V
         server.databases.iter().filter(|(_, v)| own(v.origin)).map(|(n, _)| n).collect();
     let owner = ["servers", server.name.as_str()];
     findings.extend(carried_findings(&owner, server.service.value, &parameters, &firewall, &databases));
+    findings.extend(check_schedule(server, default_location));
     if let Some(primary) = &server.replica_of {
         for database in &databases {
             let refusal = crate::rules::database_on_replica(&server.name, database, &primary.value);
@@ -256,4 +263,142 @@ pub(crate) fn refusal_finding(server: &ResolvedServer, mut refusal: Refusal) -> 
         key => finding_at(&server.name, key.as_str(), server.origin(key), refusal.message),
     };
     finding.with_hint(refusal.hint).with_rule(refusal.rule)
+}
+
+/// A server's timetable entries, read (entries with a problem are left out: the validator
+/// reports them).
+pub(crate) fn timetable(server: &ResolvedServer) -> Vec<crate::schedule::Entry> {
+    server.schedule.iter().enumerate().filter_map(|(index, raw)| entry_of(server, index, raw).ok()).collect()
+}
+
+/// One raw entry as a timetable entry, or the findings that stop it.
+fn entry_of(
+    server: &ResolvedServer,
+    index: usize,
+    raw: &raw::RawScheduleEntry,
+) -> Result<crate::schedule::Entry, Vec<Finding>> {
+    use crate::schedule::{self, Scheduled};
+    let position = index.to_string();
+    let at = |field: &str| key_path(&["servers", &server.name, "schedule", &position, field]);
+    let mut findings = Vec::new();
+    let mut read = |field: &str, result: Result<(), String>| {
+        if let Err(problem) = result {
+            findings.push(Finding::error(at(field), Anchor::Value, problem));
+        }
+    };
+    let days = schedule::parse_days(&raw.days);
+    read("days", days.as_ref().map(drop).map_err(Clone::clone));
+    let from = schedule::parse_time(&raw.from);
+    read("from", from.as_ref().map(drop).map_err(Clone::clone));
+    let to = schedule::parse_time(&raw.to);
+    read("to", to.as_ref().map(drop).map_err(Clone::clone));
+    let timezone = schedule::parse_timezone(&raw.timezone);
+    read("timezone", timezone.as_ref().map(drop).map_err(Clone::clone));
+    let service = server.service.value;
+    let set = match (service, &raw.sku, raw.vcores) {
+        (crate::rules::Service::Flexible, Some(sku), None) => Some(Scheduled::Sku(sku.clone())),
+        (crate::rules::Service::Single, None, Some(vcores)) => Some(Scheduled::Vcores(vcores)),
+        (_, sku, vcores) => {
+            let (wrong, right) = match service {
+                crate::rules::Service::Flexible => ("vcores", "sku"),
+                crate::rules::Service::Single => ("sku", "vcores"),
+            };
+            let written_wrong = if wrong == "sku" { sku.is_some() } else { vcores.is_some() };
+            let finding = if written_wrong {
+                Finding::error(
+                    at(wrong),
+                    Anchor::Key,
+                    format!("{wrong} is not schedulable on a {} server", service.as_str()),
+                )
+            } else {
+                Finding::error(
+                    key_path(&["servers", &server.name, "schedule", &position]),
+                    Anchor::Key,
+                    format!(
+                        "this entry sets nothing: a {} server's schedulable key is {right}",
+                        service.as_str()
+                    ),
+                )
+            };
+            findings.push(
+                finding.with_hint(format!("a {} server's timetable sets {right} only", service.as_str())),
+            );
+            None
+        }
+    };
+    let (Ok(days), Ok(from), Ok(to), Ok(timezone), Some(set)) = (days, from, to, timezone, set) else {
+        return Err(findings);
+    };
+    if !findings.is_empty() {
+        return Err(findings);
+    }
+    Ok(crate::schedule::Entry { index, days, from, to, timezone, set })
+}
+
+/// The server as it is while `entry` is in force.
+pub(crate) fn during(server: &ResolvedServer, entry: &crate::schedule::Entry) -> ResolvedServer {
+    let mut during = server.clone();
+    match (&entry.set, during.flexible.as_mut()) {
+        (crate::schedule::Scheduled::Sku(sku), Some(flexible)) => {
+            flexible.sku.value = sku.clone();
+            if let Some(known) = crate::rules::flexible_sku(sku) {
+                during.tier.value = known.tier;
+                during.vcores.value = known.vcores;
+            }
+        }
+        (crate::schedule::Scheduled::Vcores(vcores), None) => during.vcores.value = *vcores,
+        _ => {}
+    }
+    during
+}
+
+/// Each entry's values judged by the rules as the server's own would be, and no two entries
+/// in force at once.
+fn check_schedule(server: &ResolvedServer, default_location: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut entries = Vec::new();
+    for (index, raw) in server.schedule.iter().enumerate() {
+        match entry_of(server, index, raw) {
+            Ok(entry) => entries.push(entry),
+            Err(problems) => findings.extend(problems),
+        }
+    }
+    for entry in &entries {
+        let during = during(server, entry);
+        let key = match entry.set {
+            crate::schedule::Scheduled::Sku(_) => "sku",
+            crate::schedule::Scheduled::Vcores(_) => "vcores",
+        };
+        for refusal in check::server_problems(&during.shape(default_location)) {
+            if matches!(refusal.key, Key::Sku | Key::Vcores | Key::Tier) {
+                let at = key_path(&["servers", &server.name, "schedule", &entry.index.to_string(), key]);
+                findings.push(
+                    Finding::error(
+                        at,
+                        Anchor::Value,
+                        format!("while {} is in force: {}", entry.describe(), refusal.message),
+                    )
+                    .with_hint(refusal.hint)
+                    .with_rule(refusal.rule),
+                );
+            }
+        }
+    }
+    if let Some((first, second, moment)) = crate::schedule::overlap(&entries) {
+        let at = key_path(&["servers", &server.name, "schedule", &second.index.to_string()]);
+        findings.push(
+            Finding::error(
+                at,
+                Anchor::Key,
+                format!(
+                    "overlaps entry {} ({}): both are in force at {} UTC",
+                    first.index + 1,
+                    first.describe(),
+                    moment.format("%a %Y-%m-%d %H:%M")
+                ),
+            )
+            .with_hint("make the windows apart: one ends when or before the other starts"),
+        );
+    }
+    findings
 }

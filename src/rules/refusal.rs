@@ -52,11 +52,13 @@ pub enum Key {
     FirewallRules,
     /// Databases (`[servers.NAME.databases.DB]`).
     Databases,
+    /// A timetable (`[[servers.NAME.schedule]]`).
+    Schedule,
 }
 
 impl Key {
     /// Every key, in the order the fleet file documents them.
-    pub const ALL: [Key; 30] = [
+    pub const ALL: [Key; 31] = [
         Key::Name,
         Key::Tier,
         Key::Generation,
@@ -87,6 +89,7 @@ impl Key {
         Key::Parameters,
         Key::FirewallRules,
         Key::Databases,
+        Key::Schedule,
     ];
 
     /// The key as the fleet file spells it.
@@ -122,6 +125,7 @@ impl Key {
             Key::Parameters => "parameters",
             Key::FirewallRules => "firewall_rules",
             Key::Databases => "databases",
+            Key::Schedule => "schedule",
         }
     }
 
@@ -159,7 +163,8 @@ impl Key {
             | Key::ReplicaOf
             | Key::Parameters
             | Key::FirewallRules
-            | Key::Databases => &[Single, Flexible],
+            | Key::Databases
+            | Key::Schedule => &[Single, Flexible],
         }
     }
 

@@ -36,6 +36,7 @@ mod local_provider;
 mod local_replicas;
 mod migrate_tls;
 mod plan_cli;
+mod schedule_cli;
 mod sdk_conformance;
 mod service_rules;
 mod state_cli;

@@ -87,9 +87,11 @@ impl Case {
     pub(crate) fn want(mut self, server: &str, spec: ServerSpec) -> Case {
         let desired = DesiredServer {
             name: name(server),
+            base: spec.clone(),
             spec,
             admin_password: SecretRef::Env("PGFLEET_ADMIN_PASSWORD".into()),
             line: 1,
+            schedule: Vec::new(),
         };
         self.desired.servers.insert(name(server), desired);
         self
