@@ -7,6 +7,7 @@ mod cli_support;
 mod common;
 mod exec_support;
 mod local_support;
+mod team_support;
 
 mod apply_cli;
 mod azure_arm_surface;
@@ -36,6 +37,7 @@ mod migrate_tls;
 mod plan_cli;
 mod sdk_conformance;
 mod service_rules;
+mod state_azurerm;
 mod state_cli;
 mod state_lock;
 mod test_provider_rules;

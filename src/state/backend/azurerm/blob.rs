@@ -200,6 +200,11 @@ impl BlobClient {
         };
         let mut builder =
             self.http.request(request.method.clone(), &url).header("authorization", authorization);
+        // Writes must say their length even when it is zero (signed as empty), which reqwest
+        // leaves out for an empty body.
+        if request.method == reqwest::Method::PUT {
+            builder = builder.header("content-length", request.body.len().to_string());
+        }
         for (name, value) in &headers {
             builder = builder.header(*name, value);
         }
