@@ -24,7 +24,7 @@ pub(crate) fn check_state(state: Option<&RawState>, fleet: &str) -> (Option<Stat
             Finding::error(
                 key_path(&["state", section]),
                 Anchor::Key,
-                format!("is not read: the backend is \"{kind}\""),
+                format!("this table is not read: the backend is \"{kind}\""),
             )
             .with_hint(format!(
                 "set backend = \"{section}\" in [state] to keep the state there, or remove [state.{section}]"

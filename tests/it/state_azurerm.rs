@@ -72,7 +72,7 @@ async fn a_holder_killed_mid_apply_frees_its_lease_and_the_other_apply_goes_on()
     let output = bob.run_expecting(&["apply", "--auto-approve", "--lock-timeout", "30s"], 0);
     let stderr = text(&output.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "{stderr}");
-    assert!(stderr.contains(&format!("waiting up to 30s for the lock of the state blob")), "{stderr}");
+    assert!(stderr.contains("waiting up to 30s for the lock of the state blob"), "{stderr}");
     assert!(stderr.contains(&format!("took over the state lock from pid {pid} on host")), "{stderr}");
     bob.run_expecting(&["plan", "--detailed-exitcode"], 0);
     alice.run_expecting(&["plan", "--detailed-exitcode"], 0);

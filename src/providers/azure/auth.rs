@@ -450,6 +450,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn storage_tokens_ask_for_the_storage_scope_and_resource() {
+        assert_eq!(TokenResource::Storage.scope(), "https://storage.azure.com/.default");
+        assert_eq!(TokenResource::Storage.resource(), "https://storage.azure.com");
+        assert_eq!(TokenResource::Arm.scope(), ARM_SCOPE);
+    }
+
+    #[test]
     fn form_encoding_escapes_reserved_characters() {
         let body = serde_urlencoded_form(&[("scope", ARM_SCOPE), ("client_secret", "a b&c=d")]);
         assert_eq!(body, "scope=https%3A%2F%2Fmanagement.azure.com%2F.default&client_secret=a+b%26c%3Dd");
