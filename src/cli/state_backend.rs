@@ -106,12 +106,13 @@ pub(crate) fn locate(
 ) -> anyhow::Result<Result<Located, (Vec<u8>, config::Diagnostics)>> {
     let hint = "hint: name the state file with --state PATH";
     if with_state && let Some(state) = &global.state {
-        // A local state named on the command line needs no fleet file but for its name, which
-        // the state records anyway.
+        // A local state named on the command line needs no fleet file: the fleet's name is the
+        // fleet file's when there is one, else the one the state records.
         let name = std::fs::read(path)
             .ok()
             .and_then(|bytes| config::parse_state_section(path, &bytes).ok())
             .and_then(|(section, _)| section.name)
+            .or_else(|| state::read_state(state).ok().map(|recorded| recorded.fleet))
             .unwrap_or_default();
         return Ok(Ok(Located { name, config: BackendConfig::Local { path: state.clone() } }));
     }
