@@ -165,15 +165,14 @@ fn not_an_option(path: KeyPath, value: &str, options: &[String]) -> Finding {
 /// secret, which must never be in the file; `keys` are the keys of the table when it is one.
 fn secret_problem(path: KeyPath, found: &str, keys: Vec<String>) -> Finding {
     let key = path.last().cloned().unwrap_or_default();
-    let (what, variable, file) = match key.as_str() {
-        "access_key" => ("an access key", "AZURE_STORAGE_KEY", "storage.key"),
-        "conn_str" => ("a connection string", "PGFLEET_STATE_PG", "state-pg.conn"),
-        _ => ("a password", "PGFLEET_ADMIN_PASSWORD", "admin.password"),
+    let (noun, indefinite, variable, file) = match key.as_str() {
+        "access_key" => ("access key", "an", "AZURE_STORAGE_KEY", "storage.key"),
+        "conn_str" => ("connection string", "a", "PGFLEET_STATE_PG", "state-pg.conn"),
+        _ => ("password", "a", "PGFLEET_ADMIN_PASSWORD", "admin.password"),
     };
     let forms = format!("write {key} = {{ env = \"{variable}\" }} or {key} = {{ file = \"{file}\" }}");
     let names = |key: &str| keys.iter().any(|k| k == key);
     if found == "string" {
-        let noun = what.split_once(' ').map_or(what, |(_, noun)| noun);
         Finding::error(
             path,
             Anchor::Value,
@@ -187,12 +186,18 @@ fn secret_problem(path: KeyPath, found: &str, keys: Vec<String>) -> Finding {
         Finding::error(
             path,
             Anchor::Value,
-            format!("names both an environment variable and a file; {what} comes from one place"),
+            format!(
+                "names both an environment variable and a file; {indefinite} {noun} comes from one place"
+            ),
         )
         .with_hint("keep either env = \"…\" or file = \"…\"")
     } else if found == "table" && keys.is_empty() {
-        Finding::error(path, Anchor::Value, format!("is an empty table; it must say where {what} comes from"))
-            .with_hint(forms)
+        Finding::error(
+            path,
+            Anchor::Value,
+            format!("is an empty table; it must say where the {noun} comes from"),
+        )
+        .with_hint(forms)
     } else if let Some(unknown) = keys.iter().find(|key| !["env", "file"].contains(&key.as_str())) {
         let hint = match did_you_mean(unknown, ["env", "file"]) {
             Some(suggestion) => format!("did you mean `{suggestion}`? {forms}"),
