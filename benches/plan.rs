@@ -33,6 +33,7 @@ fn fleet(servers: usize) -> (DesiredFleet, State) {
         name: "bench".into(),
         provider: ProviderSettings::Local(LocalSettings { root: "state/local".into(), port_base: 54320 }),
         servers: BTreeMap::new(),
+        state: Default::default(),
         source: SourceFile { path: "fleet.toml".into(), sha256: "00".repeat(32) },
     };
     let mut state = State::new("bench");

@@ -84,6 +84,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             fleet: &fleet,
             provider,
             locked,
+            work_dir: super::state_backend::work_dir(global, &fleet),
             parallelism: usize::from(args.parallelism),
             json: args.json,
             printer,

@@ -62,6 +62,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             fleet: &fleet,
             provider,
             locked,
+            work_dir: super::state_backend::work_dir(global, &fleet),
             parallelism: usize::from(args.parallelism),
             json: args.json,
             printer,

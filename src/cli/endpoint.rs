@@ -2,11 +2,9 @@
 //! from what the state recorded (`postgresql://fleetadmin@127.0.0.1:54321/postgres`);
 //! `pgfleet output [--json]`: every recorded server's, for people or for scripts.
 
-use super::state_cmd::state_path;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::model::{Address, ServerName};
-use crate::state;
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct OutputArgs {
@@ -22,9 +20,12 @@ pub(crate) struct EndpointArgs {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &EndpointArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let path = state_path(global)?;
-    let state =
-        state::read_state(&path).with_context(|| format!("could not read the state {}", path.display()))?;
+    let Some(state) = super::state_cmd::read_unlocked(global, printer)? else {
+        bail!(
+            "there is no state yet, so no endpoint of {}\nhint: `pgfleet apply` creates the servers",
+            args.server
+        );
+    };
     let name = Address::server_named(&args.server);
     let Some(record) = state.servers.get(&name) else {
         let known: Vec<&str> = state.servers.keys().map(ServerName::as_str).collect();
@@ -50,14 +51,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &EndpointArgs, printer: &Printer) -
 /// # Errors
 /// When the state cannot be found or read.
 pub(crate) fn output(global: &GlobalArgs, args: &OutputArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let path = state_path(global)?;
-    let state = match state::read_state(&path) {
-        Ok(state) => Some(state),
-        Err(state::StateError::Missing { .. }) => None,
-        Err(error) => {
-            return Err(error).with_context(|| format!("could not read the state {}", path.display()));
-        }
-    };
+    let state = super::state_cmd::read_unlocked(global, printer)?;
     let records = state.iter().flat_map(|state| state.servers.values());
     if args.json {
         let servers: serde_json::Map<String, serde_json::Value> = records

@@ -6,7 +6,7 @@
 use super::session;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::model::Address;
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct FailoverArgs {
@@ -49,7 +49,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &FailoverArgs, printer: &Printer) -
     })?;
     let mut state = locked.state().clone();
     state.record_observed(observed.clone());
-    locked.write(state).context("could not save the state")?;
+    session::save(&mut locked, state)?;
     let zones = observed.spec.flexible.as_ref().map(|flexible| {
         format!(
             " (primary now in zone {}, standby in zone {})",

@@ -12,7 +12,6 @@ use crate::providers::Connection;
 use crate::state::{JournalRecord, LockedState};
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use std::path::Path;
 use std::sync::Mutex;
 
 #[derive(Debug, clap::Subcommand)]
@@ -46,7 +45,7 @@ pub(crate) fn run(
         bail!(
             "no unfinished migration of {server} is recorded in {}\nhint: `pgfleet plan` lists the migrations an \
              apply left unfinished first",
-            locked.path().display()
+            locked.describe()
         );
     };
     if !record.phase.abortable() {
@@ -57,7 +56,7 @@ pub(crate) fn run(
         );
     }
     let password = session::resolve_password(&fleet, &server)?;
-    let state_dir = locked.path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let state_dir = super::state_backend::work_dir(global, &fleet);
     let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
     session::runtime()?.block_on(async {
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
@@ -76,7 +75,9 @@ pub(crate) fn run(
             .await
             .with_context(|| format!("could not abort the migration of {server}; nothing else was changed"))
     })?;
-    locked.compact().context("could not compact the state file")?;
+    if let Err(error) = locked.compact() {
+        return Err(super::state_backend::errored(&locked, error));
+    }
     let unfrozen = if record.writes_frozen_since.is_some() { "writes unfrozen, " } else { "" };
     printer.info(&format!(
         "Aborted the migration of {server}: {unfrozen}staging server {} deleted. {server} is as it was; the next \

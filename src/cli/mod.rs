@@ -20,7 +20,9 @@ mod refresh;
 mod schedule_cmd;
 mod session;
 mod show;
+mod state_backend;
 mod state_cmd;
+mod state_move;
 mod validate;
 
 pub(crate) use output::{Outcome, Printer};
@@ -45,7 +47,7 @@ pub(crate) struct GlobalArgs {
     /// The fleet file.
     #[arg(short = 'c', long = "config", global = true, default_value = "fleet.toml", env = "PGFLEET_CONFIG")]
     pub config: PathBuf,
-    /// The state file (default: `state/<fleet>.state.json`).
+    /// The local state file (default: `state/<fleet>.state.json`); only with the local backend.
     #[arg(long, global = true, env = "PGFLEET_STATE")]
     pub state: Option<PathBuf>,
     /// How long to wait for the state lock while another command holds it, e.g. 30s or 5m
@@ -107,7 +109,7 @@ pub(crate) enum Command {
     /// Abandon a migration an interrupted apply left unfinished (before its cutover).
     #[command(subcommand)]
     Migrate(migrate_cmd::MigrateCommand),
-    /// Inspect the state file.
+    /// Inspect the state, forget servers, push a state file or move the state between backends.
     #[command(subcommand)]
     State(state_cmd::StateCommand),
     /// Remove a stale state lock left by a process that no longer runs.

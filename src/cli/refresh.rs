@@ -4,7 +4,6 @@
 use super::session;
 use super::{GlobalArgs, Outcome, Printer};
 use crate::model::ServerName;
-use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RefreshArgs {}
@@ -44,7 +43,8 @@ pub(crate) fn run(global: &GlobalArgs, _args: &RefreshArgs, printer: &Printer) -
         state.record_observed(observed.clone());
     }
     let count = state.servers.len();
-    locked.write(state).context("could not save the state")?;
-    printer.info(&format!("Refreshed {count} servers ({updated} changed) in {}", locked.path().display()));
+    session::save(&mut locked, state)?;
+    printer
+        .info(&format!("Refreshed {count} servers ({updated} changed) in the state {}", locked.describe()));
     Ok(Outcome::Success)
 }

@@ -12,7 +12,7 @@ use crate::secret::Redacted;
 use crate::state::{self, LockWait, LockedState};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Loads and validates the fleet file. Problems are rendered (and, on GitHub Actions, also
@@ -62,11 +62,6 @@ pub(crate) fn check_fleet(
     Ok(result)
 }
 
-/// The state file of a fleet: `--state`, else `state/<fleet>.state.json`.
-pub(crate) fn state_path(global: &GlobalArgs, fleet: &DesiredFleet) -> PathBuf {
-    global.state.clone().unwrap_or_else(|| state::default_state_path(&fleet.name))
-}
-
 /// Opens the fleet's state under its exclusive lock (held until the value drops), waiting for it
 /// up to `--lock-timeout`, printing first every migration an earlier apply left unfinished, then
 /// what the store noticed on the way (a lock taken over from a dead process, a torn journal line).
@@ -76,15 +71,24 @@ pub(crate) fn open_state(
     command: &str,
     printer: &Printer,
 ) -> anyhow::Result<LockedState> {
-    let path = state_path(global, fleet);
-    let waiting = waiting_message(&path, global.lock_timeout, printer);
+    let backend = super::state_backend::open_backend(global, fleet)?;
+    let waiting = waiting_message(backend.describe().to_string(), global.lock_timeout, printer);
     let wait = LockWait { timeout: global.lock_timeout, waiting: Some(&waiting) };
-    let locked = state::StateStore::open_waiting(&path, &fleet.name, command, wait)?;
+    let locked = state::StateStore::open_in(backend, &fleet.name, command, wait)?;
     warn_unfinished_migrations(locked.state(), printer);
     for note in locked.notes() {
         printer.warn(note);
     }
     Ok(locked)
+}
+
+/// Writes `state` at the end of a command; when the backend refuses it, the state goes to
+/// `errored.state.json` and the error says how to push it.
+pub(crate) fn save(locked: &mut LockedState, state: crate::state::State) -> anyhow::Result<()> {
+    match locked.write(state) {
+        Ok(()) => Ok(()),
+        Err(error) => Err(super::state_backend::errored(locked, error)),
+    }
 }
 
 /// Says, for each migration the state records as unfinished, whether the source's writes are
@@ -95,18 +99,18 @@ pub(crate) fn warn_unfinished_migrations(state: &crate::state::State, printer: &
     }
 }
 
-/// What a command says when it finds the state lock held and waits for it.
-pub(crate) fn waiting_message<'a>(
-    path: &'a Path,
+/// What a command says when it finds the lock of `state` (as the backend names it) held and
+/// waits for it.
+pub(crate) fn waiting_message(
+    state: String,
     timeout: std::time::Duration,
-    printer: &'a Printer,
-) -> impl Fn(Option<&state::LockHolder>) + 'a {
+    printer: &Printer,
+) -> impl Fn(Option<&state::LockHolder>) + '_ {
     move |holder| {
         let holder = holder.map_or_else(|| "another process".to_string(), ToString::to_string);
         printer.info(&format!(
-            "waiting up to {} for the lock of the state {}, held by {holder}",
+            "waiting up to {} for the lock of the state {state}, held by {holder}",
             humantime::format_duration(timeout),
-            path.display()
         ));
     }
 }
@@ -253,13 +257,9 @@ pub(crate) fn resolve_password(
     let Some(server) = fleet.servers.get(name) else { return Ok(None) };
     let password = server
         .admin_password
-        .resolve(&fleet_dir(&fleet.source.path))
+        .resolve(&super::state_backend::fleet_dir(&fleet.source.path))
         .with_context(|| format!("could not read the admin password of servers.{name}"))?;
     Ok(Some(password))
-}
-
-fn fleet_dir(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Reads the live servers of the fleet (through the retrying provider, like every call).
@@ -293,8 +293,7 @@ pub(crate) async fn recover_interrupted(
     for message in messages {
         printer.warn(&message);
     }
-    locked.write(recovered).context("could not save the recovered state")?;
-    Ok(())
+    save(locked, recovered).context("could not save the recovered state")
 }
 
 /// After an apply, where clients connect to each server it created or changed, as recorded;
@@ -341,6 +340,8 @@ pub(crate) struct Execution<'a> {
     pub fleet: &'a DesiredFleet,
     pub provider: Arc<dyn Provider>,
     pub locked: LockedState,
+    /// Where a migration keeps its dumps ([`super::state_backend::work_dir`]).
+    pub work_dir: PathBuf,
     pub parallelism: usize,
     /// JSON event lines on stdout instead of progress for people.
     pub json: bool,
@@ -353,9 +354,9 @@ pub(crate) struct Execution<'a> {
 /// turns Ctrl-C into a graceful stop (first) or an abort (second), and compacts the state.
 pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome> {
     use crate::exec::{self, ApplyOptions, Cancel, CancelLevel, EventSender};
-    let Execution { plan, fleet, provider, locked, parallelism, json, printer, command } = execution;
+    let Execution { plan, fleet, provider, locked, work_dir, parallelism, json, printer, command } =
+        execution;
     let passwords = resolve_passwords(fleet, plan)?;
-    let work_dir = locked.path().parent().map(Path::to_path_buf).unwrap_or_default();
     let mut migrator = crate::exec::PhasedMigrator::dump_restore(work_dir, passwords.clone(), None);
     migrator.unfinished = locked.state().migrations.clone();
     let migrator = Arc::new(migrator);
@@ -370,9 +371,14 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     signals.abort();
     renderer.await.ok();
     let mut locked = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    locked.compact().context("could not compact the state file")?;
+    if let Err(error) = locked.compact() {
+        return Err(super::state_backend::errored(&locked, error));
+    }
     if let Some(error) = &report.state_error {
-        bail!("the apply stopped because the state could not be saved: {error}");
+        bail!(
+            "the {} stopped because the state could not be saved: {error}; what it did is saved now",
+            command.name()
+        );
     }
     // An interrupt after the last change had started leaves nothing to finish.
     if cancel.level() != CancelLevel::Running && !report.succeeded() {

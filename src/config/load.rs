@@ -5,7 +5,7 @@
 use super::diagnostics::{Diagnostic, Diagnostics, LineStarts, Severity};
 use super::document::Document;
 use super::finding::{Finding, positioned};
-use super::model::{DesiredFleet, DesiredServer, ProviderSettings, SecretRef, SourceFile};
+use super::model::{DesiredFleet, DesiredServer, ProviderSettings, SecretRef, SourceFile, StateSettings};
 use super::raw::RawSecret;
 use super::resolve::{Origin, ResolvedServer, resolve_server, sections};
 use super::{replicas, structure, validate};
@@ -91,6 +91,53 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(DesiredFleet, Vec<Diagnostic>
     }
 }
 
+/// What the state commands read of a fleet file: the fleet's name and where its state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSection {
+    /// `[fleet] name`, when the file has one.
+    pub name: Option<String>,
+    /// `[state]`, checked and completed.
+    pub state: StateSettings,
+}
+
+/// Reads `[fleet] name` and `[state]` alone, from a fleet file whose other sections may be
+/// invalid (`pgfleet state …` and `force-unlock` must work on a broken file). Returns the
+/// section and the warnings about `[state]`.
+///
+/// # Errors
+/// The diagnostics when the file is not TOML or `[state]` is not valid.
+pub fn parse_state_section(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(StateSection, Vec<Diagnostic>), Diagnostics> {
+    let document = match Document::parse(bytes) {
+        Ok((document, syntax)) if syntax.is_empty() => document,
+        // Not TOML: the whole file's syntax errors, as `parse` reports them.
+        _ => return Err(parse(path, bytes).err().unwrap_or_default()),
+    };
+    let in_state = |finding: &Finding| finding.at.first().is_some_and(|key| key == "state");
+    let mut findings: Vec<Finding> = structure::check(&document).into_iter().filter(in_state).collect();
+    let (sections, read_problems) = sections(&document, &findings);
+    findings.extend(read_problems.into_iter().filter(in_state));
+    let name = document.root.get("fleet").and_then(|fleet| fleet.get("name")).and_then(|name| name.as_str());
+    let mut state = None;
+    if let Some(section) = &sections.state {
+        let (settings, problems) = super::state::check_state(section.as_ref(), name.unwrap_or("fleet"));
+        findings.extend(problems);
+        state = settings;
+    }
+    let mut diagnostics: Vec<Diagnostic> =
+        findings.iter().map(|finding| finding.locate(path, &document)).collect();
+    diagnostics.sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
+    diagnostics.dedup();
+    match state {
+        Some(state) if diagnostics.iter().all(|d| d.severity != Severity::Error) => {
+            Ok((StateSection { name: name.map(str::to_string), state }, diagnostics))
+        }
+        _ => Err(Diagnostics(diagnostics)),
+    }
+}
+
 /// Every finding of a syntactically valid document, and the fleet when nothing stopped
 /// resolution.
 fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Option<DesiredFleet>) {
@@ -100,6 +147,14 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
     if let Some(fleet) = &sections.fleet {
         findings.extend(validate::check_fleet(fleet));
     }
+    let state = match (&sections.state, &sections.fleet) {
+        (Some(state), Some(fleet)) => {
+            let (settings, problems) = super::state::check_state(state.as_ref(), &fleet.name);
+            findings.extend(problems);
+            settings
+        }
+        _ => None,
+    };
     let provider = sections
         .provider
         .as_ref()
@@ -131,7 +186,8 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         .map(|servers| servers.keys().cloned().collect())
         .unwrap_or_default();
     findings.extend(replicas::check_replicas(&resolved, &names, default_location));
-    let (Some(fleet), Some(provider), true) = (&sections.fleet, provider, all_resolved) else {
+    let (Some(fleet), Some(provider), Some(state), true) = (&sections.fleet, provider, state, all_resolved)
+    else {
         return (findings, None);
     };
     let source = SourceFile { path: path.to_path_buf(), sha256: hex::encode(Sha256::digest(bytes)) };
@@ -148,7 +204,7 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
     for server in servers.values_mut() {
         server.base = server.spec.clone();
     }
-    (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, source }))
+    (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, state, source }))
 }
 
 /// What a replica takes from its primary: the primary's parameters, each overridden by one the

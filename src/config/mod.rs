@@ -19,13 +19,15 @@ mod replicas;
 mod resolve;
 mod schema;
 mod secret;
+mod state;
 mod structure;
 mod validate;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
-pub use load::{ConfigError, load, parse};
+pub use load::{ConfigError, StateSection, load, parse, parse_state_section};
 pub use model::{
-    AzureSettings, DesiredFleet, DesiredServer, LocalSettings, ProviderSettings, SecretRef, SourceFile,
+    AzureSettings, AzurermStateSettings, DesiredFleet, DesiredServer, LocalSettings, PgStateSettings,
+    ProviderSettings, SecretRef, SourceFile, StateSettings,
 };
 pub(crate) use redact::shown_source;
 pub use schema::fleet_schema;

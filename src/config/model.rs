@@ -12,6 +12,8 @@ pub struct DesiredFleet {
     pub name: String,
     pub provider: ProviderSettings,
     pub servers: BTreeMap<ServerName, DesiredServer>,
+    /// `[state]`: where the state lives (a local file unless the file says otherwise).
+    pub state: StateSettings,
     /// The file the fleet was read from, for messages and plan binding.
     pub source: SourceFile,
 }
@@ -135,4 +137,47 @@ pub struct AzureSettings {
     pub location: String,
     /// The ARM endpoint, `https://management.azure.com` unless pointed at the emulator.
     pub endpoint: String,
+}
+
+/// `[state]`: where the fleet's state, journal, backup and lock live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StateSettings {
+    /// `state/<fleet>.state.json` (or `--state PATH`).
+    #[default]
+    Local,
+    Azurerm(AzurermStateSettings),
+    Pg(PgStateSettings),
+}
+
+impl StateSettings {
+    /// The backend's name as the fleet file writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StateSettings::Local => "local",
+            StateSettings::Azurerm(_) => "azurerm",
+            StateSettings::Pg(_) => "pg",
+        }
+    }
+}
+
+/// `[state.azurerm]`: a blob in Azure Blob Storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzurermStateSettings {
+    pub account: String,
+    pub container: String,
+    /// The state blob's name (`<fleet>.state.json` unless the file names one).
+    pub key: String,
+    /// Where the account's access key comes from; `None`: the Azure credential chain.
+    pub access_key: Option<SecretRef>,
+    /// The Blob service's URL, without a trailing slash.
+    pub endpoint: String,
+}
+
+/// `[state.pg]`: a table in a PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgStateSettings {
+    /// Where the connection string comes from (it may hold a password).
+    pub conn_str: SecretRef,
+    /// The schema holding pgfleet's tables.
+    pub schema: String,
 }

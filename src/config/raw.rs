@@ -32,6 +32,10 @@ pub(crate) struct RawFleetFile {
     /// letters, digits and hyphens, not starting or ending with a hyphen.
     #[serde(default)]
     pub servers: BTreeMap<String, RawServer>,
+    /// Where the state is kept: a local file (the default), Azure Blob Storage or a PostgreSQL
+    /// database, so that a team shares one state and one lock.
+    #[serde(default)]
+    pub state: Option<RawState>,
 }
 
 /// `[fleet]`.
@@ -94,6 +98,76 @@ pub(crate) struct RawAzure {
     #[schemars(default = "default_azure_endpoint")]
     #[serde(default)]
     pub endpoint: Option<String>,
+}
+
+/// The kinds of state backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StateBackendKind {
+    /// A file on this machine: `state/<fleet>.state.json` (or `--state PATH`).
+    Local,
+    /// A blob in Azure Blob Storage, leased while a command holds the lock.
+    Azurerm,
+    /// A table in a PostgreSQL database, locked with a session-level advisory lock.
+    Pg,
+}
+
+/// `[state]`: where the fleet's state, its journal, its backup and its lock live.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawState {
+    /// `"local"` (the default: `state/<fleet>.state.json`), `"azurerm"` (Azure Blob Storage,
+    /// `[state.azurerm]`) or `"pg"` (a PostgreSQL database, `[state.pg]`).
+    #[serde(default)]
+    #[schemars(default = "default_state_backend")]
+    pub backend: Option<StateBackendKind>,
+    /// Settings of the azurerm backend; required when `backend = "azurerm"`.
+    #[serde(default)]
+    pub azurerm: Option<RawStateAzurerm>,
+    /// Settings of the pg backend; required when `backend = "pg"`.
+    #[serde(default)]
+    pub pg: Option<RawStatePg>,
+}
+
+/// `[state.azurerm]`: the state as a blob in Azure Blob Storage, as Terraform's azurerm
+/// backend keeps it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStateAzurerm {
+    /// The storage account's name: 3–24 lowercase letters and digits.
+    pub account: String,
+    /// The blob container (created when missing): 3–63 lowercase letters, digits and single
+    /// hyphens, starting and ending with a letter or digit.
+    pub container: String,
+    /// The state blob's name; the journal, backup and lock blobs are named after it. Defaults
+    /// to `<fleet>.state.json`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Where the storage account's access key is read from: `{ env = "AZURE_STORAGE_KEY" }` or
+    /// `{ file = "path" }`. Never the key itself. Absent: a token from the Azure credential
+    /// chain (service principal, workload identity, Azure CLI, managed identity), which needs
+    /// the role Storage Blob Data Contributor on the container.
+    #[serde(default)]
+    pub access_key: Option<RawSecret>,
+    /// The Blob service's URL, `https://ACCOUNT.blob.core.windows.net` unless set; Azurite's is
+    /// `http://127.0.0.1:10000/devstoreaccount1`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// `[state.pg]`: the state in a table of a PostgreSQL database, as Terraform's pg backend
+/// keeps it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStatePg {
+    /// Where the connection string is read from: `{ env = "PGFLEET_STATE_PG" }` or
+    /// `{ file = "path" }` (a libpq key/value string or a `postgresql://` URI, which may hold a
+    /// password). Never the string itself.
+    pub conn_str: RawSecret,
+    /// The schema holding pgfleet's tables (created when missing); a lowercase SQL identifier.
+    #[serde(default)]
+    #[schemars(default = "default_state_schema")]
+    pub schema: Option<String>,
 }
 
 /// One server (`[servers.NAME]`), or the defaults every server inherits (`[defaults]`).
@@ -360,6 +434,8 @@ pub(crate) enum RawSecret {
 pub(crate) const DEFAULT_LOCAL_ROOT: &str = "state/local";
 /// `[provider.local] port_base` when not set.
 pub(crate) const DEFAULT_PORT_BASE: u16 = 54320;
+/// `[state.pg] schema` when not set.
+pub(crate) const DEFAULT_STATE_SCHEMA: &str = "pgfleet_state";
 /// `[provider.azure] endpoint` when not set.
 pub(crate) const DEFAULT_AZURE_ENDPOINT: &str = "https://management.azure.com";
 /// What a server key is when neither the server nor `[defaults]` sets it: the service's own
@@ -374,6 +450,14 @@ fn default_local_root() -> &'static str {
 
 fn default_port_base() -> u16 {
     DEFAULT_PORT_BASE
+}
+
+fn default_state_backend() -> StateBackendKind {
+    StateBackendKind::Local
+}
+
+fn default_state_schema() -> &'static str {
+    DEFAULT_STATE_SCHEMA
 }
 
 fn default_azure_endpoint() -> &'static str {

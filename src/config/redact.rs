@@ -1,5 +1,5 @@
-//! The fleet file as diagnostics may show it: a literal `admin_password` (an error, but one a
-//! user makes) is masked before any source line is printed, so the password never reaches a
+//! The fleet file as diagnostics may show it: a literal `admin_password`, `access_key` or
+//! `conn_str` (an error, but one a user makes) is masked before any source line is printed, so the password never reaches a
 //! terminal, a CI log or a snapshot. Masking keeps every character's position, so lines and
 //! columns stay true.
 
@@ -8,7 +8,10 @@ use super::document::Document;
 /// The character a masked password character is replaced with.
 const MASK: char = '*';
 
-/// The text of a fleet file with every literal `admin_password` string masked, character for
+/// The keys whose value is a reference to a secret: anything else written there is a secret.
+const SECRET_KEYS: [&str; 3] = ["admin_password", "access_key", "conn_str"];
+
+/// The text of a fleet file with every literal secret (`SECRET_KEYS`) string masked, character for
 /// character. Bytes that are not UTF-8 are decoded lossily, as diagnostics render them.
 pub(crate) fn shown_source(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes).into_owned();
@@ -16,15 +19,17 @@ pub(crate) fn shown_source(bytes: &[u8]) -> String {
     if let Ok((document, _)) = Document::parse(bytes) {
         for (path, entry) in &document.entries {
             // Whatever is written there but a reference table (a number is a password too).
-            if path.last().is_some_and(|key| key == "admin_password") && entry.kind != "table" {
+            if path.last().is_some_and(|key| SECRET_KEYS.contains(&key.as_str())) && entry.kind != "table" {
                 mark_string(&text, entry.value.clone(), &mut masked);
             }
         }
     }
     // Files with syntax errors index only what parsed: mask what the text plainly assigns.
-    for (at, _) in text.match_indices("admin_password") {
-        if let Some(value) = assigned_value(&text, at + "admin_password".len()) {
-            mark_string(&text, value, &mut masked);
+    for key in SECRET_KEYS {
+        for (at, _) in text.match_indices(key) {
+            if let Some(value) = assigned_value(&text, at + key.len()) {
+                mark_string(&text, value, &mut masked);
+            }
         }
     }
     text.char_indices().map(|(at, c)| if masked[at] && c != '\n' { MASK } else { c }).collect()

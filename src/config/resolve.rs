@@ -5,7 +5,7 @@
 
 use super::document::Document;
 use super::finding::{Anchor, Finding, display_path, key_path};
-use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer};
+use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer, RawState};
 use crate::rules::{
     FlexibleShape, Generation, HaMode, Key, MaintenanceWindow, PgVersion, Service, Shape, StorageType, Tier,
     TlsVersion,
@@ -38,6 +38,8 @@ pub(crate) struct Sourced<T> {
 pub(crate) struct Sections {
     pub fleet: Option<RawFleet>,
     pub provider: Option<RawProvider>,
+    /// `[state]`: `Some(None)` when the file has none, `None` when it is broken.
+    pub state: Option<Option<RawState>>,
     /// `None` when `[defaults]` is broken (servers are then not checked further).
     pub defaults: Option<RawServer>,
     pub servers: BTreeMap<String, RawServer>,
@@ -71,6 +73,11 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
     sections.provider = read(&["provider"], root.get("provider"))
         .flatten()
         .and_then(|v| typed(v, &["provider"], &mut findings));
+    sections.state = match read(&["state"], root.get("state")) {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(value)) => typed(value, &["state"], &mut findings).map(Some),
+    };
     sections.defaults = match read(&["defaults"], root.get("defaults")) {
         None => None,
         Some(None) => Some(RawServer::default()),

@@ -236,7 +236,16 @@ mod tests {
     #[test]
     fn known_keys_come_from_the_raw_types() {
         let fleet = Expected::fleet_file();
-        assert_eq!(fleet.key_names(), ["fleet", "provider", "defaults", "servers"]);
+        assert_eq!(fleet.key_names(), ["fleet", "provider", "defaults", "servers", "state"]);
+        assert_eq!(fleet.at(&path(&["state"])).unwrap().key_names(), ["backend", "azurerm", "pg"]);
+        assert_eq!(
+            fleet.at(&path(&["state", "azurerm"])).unwrap().key_names(),
+            ["account", "container", "key", "access_key", "endpoint"]
+        );
+        assert!(matches!(
+            fleet.at(&path(&["state", "pg", "conn_str"])),
+            Some(Expected::OneOf(choices)) if choices.len() == 2
+        ));
         let server = fleet.at(&path(&["servers", "pay-main"])).unwrap();
         assert!(server.key_names().contains(&"replica_of"));
         assert_eq!(fleet.at(&path(&["provider", "local"])).unwrap().key_names(), ["root", "port_base"]);

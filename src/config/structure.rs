@@ -171,34 +171,53 @@ fn not_an_option(path: KeyPath, value: &str, options: &[String]) -> Finding {
     }
 }
 
-/// A bad `admin_password`: most often a literal password, which must never be in the file;
-/// `keys` are the keys of the table when it is one.
+/// A bad secret reference (`admin_password`, `access_key`, `conn_str`): most often a literal
+/// secret, which must never be in the file; `keys` are the keys of the table when it is one.
 fn secret_problem(path: KeyPath, found: &str, keys: Vec<String>) -> Finding {
-    const FORMS: &str = "write admin_password = { env = \"PGFLEET_ADMIN_PASSWORD\" } or admin_password = { file = \"admin.password\" }";
+    let key = path.last().cloned().unwrap_or_default();
+    let (noun, indefinite, variable, file) = match key.as_str() {
+        "access_key" => ("access key", "an", "AZURE_STORAGE_KEY", "storage.key"),
+        "conn_str" => ("connection string", "a", "PGFLEET_STATE_PG", "state-pg.conn"),
+        _ => ("password", "a", "PGFLEET_ADMIN_PASSWORD", "admin.password"),
+    };
+    let forms = format!("write {key} = {{ env = \"{variable}\" }} or {key} = {{ file = \"{file}\" }}");
     let names = |key: &str| keys.iter().any(|k| k == key);
     if found == "string" {
-        Finding::error(path, Anchor::Value, "a literal password is not allowed: fleet files are committed, shared and shown in reviews, so the password would leak")
-            .with_hint(format!("keep the password out of the file: {FORMS}"))
+        Finding::error(
+            path,
+            Anchor::Value,
+            format!(
+                "a literal {noun} is not allowed: fleet files are committed, shared and shown in reviews, so the \
+                 {noun} would leak"
+            ),
+        )
+        .with_hint(format!("keep the {noun} out of the file: {forms}"))
     } else if found == "table" && names("env") && names("file") {
         Finding::error(
             path,
             Anchor::Value,
-            "names both an environment variable and a file; a password comes from one place",
+            format!(
+                "names both an environment variable and a file; {indefinite} {noun} comes from one place"
+            ),
         )
         .with_hint("keep either env = \"…\" or file = \"…\"")
     } else if found == "table" && keys.is_empty() {
-        Finding::error(path, Anchor::Value, "is an empty table; it must say where the password comes from")
-            .with_hint(FORMS)
+        Finding::error(
+            path,
+            Anchor::Value,
+            format!("is an empty table; it must say where the {noun} comes from"),
+        )
+        .with_hint(forms)
     } else if let Some(unknown) = keys.iter().find(|key| !["env", "file"].contains(&key.as_str())) {
         let hint = match did_you_mean(unknown, ["env", "file"]) {
-            Some(suggestion) => format!("did you mean `{suggestion}`? {FORMS}"),
-            None => FORMS.to_string(),
+            Some(suggestion) => format!("did you mean `{suggestion}`? {forms}"),
+            None => forms,
         };
         Finding::error(path, Anchor::Value, format!("unknown key `{unknown}` in a secret reference"))
             .with_hint(hint)
     } else {
         Finding::error(path, Anchor::Value, format!("expected a secret reference, found {}", article(found)))
-            .with_hint(FORMS)
+            .with_hint(forms)
     }
 }
 

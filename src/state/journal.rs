@@ -1,7 +1,8 @@
-//! The append-only journal beside a state file (`<state>.journal`): a header line naming the
-//! state it continues (lineage and serial), then one JSON `JournalRecord` per line. Each
-//! `append` writes all the records it is handed in one write and one fsync, so a step is
-//! durably recorded before the caller goes on. Replaying it over the state gives the current
+//! The append-only journal beside a state (`<state>.journal` for a file, a blob or rows for the
+//! remote backends): a header line naming the state it continues (lineage and serial), then one
+//! JSON `JournalRecord` per line. Each append writes all the records it is handed at once and
+//! makes them durable (one write and one fsync for a file), so a step is durably recorded before
+//! the caller goes on. Replaying it over the state gives the current
 //! state; compaction (in `store`) folds it into the state file and removes it.
 //!
 //! A torn last line (a crash in the middle of a write) is ignored with a note and cut off before
@@ -47,17 +48,11 @@ pub(crate) struct JournalContents {
     pub torn: Option<String>,
 }
 
-/// Reads the journal at `path`; `None` when there is none.
+/// Reads a journal's bytes; `journal` names it in errors.
 ///
 /// # Errors
-/// [`StateError::Io`] when it cannot be read; [`StateError::JournalCorrupt`] when a line before
-/// the last one is not a record.
-pub(crate) fn read_journal(path: &Path) -> Result<Option<JournalContents>, StateError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StateError::io("read the journal", path, e)),
-    };
+/// [`StateError::JournalCorrupt`] when a line before the last one is not a record.
+pub(crate) fn parse_journal(bytes: &[u8], journal: &str) -> Result<JournalContents, StateError> {
     let mut contents = JournalContents { base: None, records: Vec::new(), valid_len: 0, torn: None };
     let segments = bytes.split(|&byte| byte == b'\n').count();
     let last_line = if bytes.ends_with(b"\n") { segments - 2 } else { segments - 1 };
@@ -90,17 +85,17 @@ pub(crate) fn read_journal(path: &Path) -> Result<Option<JournalContents>, State
             }
             Err(message) => {
                 return Err(StateError::JournalCorrupt {
-                    path: path.to_path_buf(),
+                    journal: journal.to_string(),
                     line: index + 1,
                     message,
                 });
             }
         }
     }
-    Ok(Some(contents))
+    Ok(contents)
 }
 
-/// An open journal that records are appended to.
+/// An open journal file that records are appended to (the local backend's).
 #[derive(Debug)]
 pub(crate) struct JournalWriter {
     file: File,
@@ -110,14 +105,14 @@ pub(crate) struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Starts a new journal continuing `base`, replacing any journal at `path`.
+    /// Starts a new journal whose first line is `header` ([`header_line`]), replacing any
+    /// journal at `path`.
     ///
     /// # Errors
     /// [`StateError::Io`] when it cannot be created or made durable.
-    pub(crate) fn create(path: &Path, base: JournalBase) -> Result<JournalWriter, StateError> {
+    pub(crate) fn create(path: &Path, header: &[u8]) -> Result<JournalWriter, StateError> {
         let mut file = File::create(path).map_err(|e| StateError::io("create the journal", path, e))?;
-        let header = serialize_line(path, &JournalHeader { journal_of: base })?;
-        file.write_all(&header).map_err(|e| StateError::io("write the journal", path, e))?;
+        file.write_all(header).map_err(|e| StateError::io("write the journal", path, e))?;
         file.sync_all().map_err(|e| StateError::io("fsync the journal", path, e))?;
         sync_dir(parent_dir(path))?;
         // Reopened for appending, so every later write goes to the end.
@@ -143,19 +138,16 @@ impl JournalWriter {
         Ok(JournalWriter { file, path: path.to_path_buf(), len: len.min(valid_len) })
     }
 
-    /// Appends `records` in one write and one fsync; they are durable when this returns.
+    /// Appends `buffer` (whole lines, [`record_lines`]) in one write and one fsync; it is
+    /// durable when this returns.
     ///
     /// # Errors
     /// [`StateError::Io`] when the write or the fsync fails. The records then count as not
     /// recorded: what was written of them is cut off again (or, if that fails too, left as a
     /// torn last line, which [`JournalWriter::durable_len`] lets the next writer cut off).
-    pub(crate) fn append(&mut self, records: &[JournalRecord]) -> Result<(), StateError> {
-        let mut buffer = Vec::new();
-        for record in records {
-            buffer.extend(serialize_line(&self.path, record)?);
-        }
+    pub(crate) fn append(&mut self, buffer: &[u8]) -> Result<(), StateError> {
         let written =
-            self.file.write_all(&buffer).map_err(|e| StateError::io("append to the journal", &self.path, e));
+            self.file.write_all(buffer).map_err(|e| StateError::io("append to the journal", &self.path, e));
         let synced = written.and_then(|()| {
             self.file.sync_data().map_err(|e| StateError::io("fsync the journal", &self.path, e))
         });
@@ -189,9 +181,23 @@ pub(crate) fn remove_journal(path: &Path) -> Result<(), StateError> {
     }
 }
 
-fn serialize_line<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
-    let mut line = serde_json::to_vec(value)
-        .map_err(|source| StateError::Serialize { path: path.to_path_buf(), source })?;
+/// The journal's first line: the state it continues.
+pub(crate) fn header_line(base: JournalBase) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&JournalHeader { journal_of: base }).expect("a header is always JSON");
     line.push(b'\n');
-    Ok(line)
+    line
+}
+
+/// The lines of `records`, one JSON record each.
+///
+/// # Errors
+/// [`StateError::Serialize`] (a bug: every record serializes); `journal` names the journal.
+pub(crate) fn record_lines(records: &[JournalRecord], journal: &str) -> Result<Vec<u8>, StateError> {
+    let mut buffer = Vec::new();
+    for record in records {
+        serde_json::to_writer(&mut buffer, record)
+            .map_err(|source| StateError::Serialize { state: journal.to_string(), source })?;
+        buffer.push(b'\n');
+    }
+    Ok(buffer)
 }

@@ -1,4 +1,6 @@
-//! The exclusive state lock, held for a whole command: an OS file lock (`flock` through `fs4`)
+//! The exclusive state lock, held for a whole command, as every backend shares it: who holds
+//! it ([`LockHolder`]), how a command waits for it ([`acquire_with`]), and the local file's lock:
+//! an OS file lock (`flock` through `fs4`)
 //! on `<state>.lock`, whose contents name the holder (pid, host, command, since when) so that a
 //! second process can say who is in its way. A command fails at once when a live process holds
 //! the lock, or waits for it up to a timeout (`--lock-timeout`), trying again with backoff.
@@ -19,8 +21,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often `acquire` retries when the lock file it locked was removed under it (by a holder
-/// releasing, or by `force-unlock`) before it could check. Each retry opens the new file.
+/// How often `acquire` retries when the lock it took was removed under it (by a holder
+/// releasing, or by `force-unlock`) before it could check. Each retry opens the new one.
 const ACQUIRE_ATTEMPTS: usize = 5;
 
 /// The first pause between two attempts to take a held lock; it doubles up to
@@ -54,13 +56,69 @@ impl fmt::Debug for LockWait<'_> {
     }
 }
 
-/// One attempt to take the lock.
-enum Attempt {
-    Taken(StateLock, Option<LockHolder>),
+/// One attempt to take a lock, in any backend.
+pub(crate) enum Attempt<Guard> {
+    /// Taken, with the holder that had it before and ended without releasing it.
+    Taken(Guard, Option<LockHolder>),
     /// A live process holds it.
     Held(Option<LockHolder>),
-    /// The file locked was removed under this process before it could check: try a new one.
+    /// The lock moved under this process before it could check (a lock file removed, a lock
+    /// blob deleted): try again at once, a bounded number of times.
     Replaced,
+}
+
+/// How a backend waits for its lock: the pauses between attempts, and what it says about a
+/// dead holder's lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polling {
+    /// The first pause between two attempts; it doubles up to `max`.
+    pub first: Duration,
+    /// The longest pause: a released lock is taken within this.
+    pub max: Duration,
+    /// When a dead holder's lock frees itself (`None`: at once).
+    pub expiry: Option<&'static str>,
+}
+
+/// Tries `attempt` until the lock is taken, waiting as `wait` says while a live process holds
+/// it (blocking the calling thread), and telling `wait.waiting` once whom it waits for.
+///
+/// # Errors
+/// [`StateError::Locked`] naming the holder when the wait is over; the errors of `attempt`.
+pub(crate) fn acquire_with<Guard>(
+    state: &str,
+    wait: LockWait<'_>,
+    polling: Polling,
+    mut attempt: impl FnMut() -> Result<Attempt<Guard>, StateError>,
+) -> Result<(Guard, Option<LockHolder>), StateError> {
+    let started = Instant::now();
+    let mut pause = polling.first;
+    let mut replaced = 0;
+    let mut announced = false;
+    let locked = |holder: Option<LockHolder>| StateError::Locked {
+        state: state.to_string(),
+        holder: holder.map(Box::new),
+        waited: wait.timeout,
+        expiry: polling.expiry.map(str::to_string),
+    };
+    loop {
+        match attempt()? {
+            Attempt::Taken(guard, previous) => return Ok((guard, previous)),
+            Attempt::Replaced if replaced + 1 < ACQUIRE_ATTEMPTS => replaced += 1,
+            Attempt::Replaced => return Err(locked(None)),
+            Attempt::Held(holder) => {
+                let left = wait.timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(locked(holder));
+                }
+                if let Some(waiting) = wait.waiting.filter(|_| !announced) {
+                    waiting(holder.as_ref());
+                    announced = true;
+                }
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(polling.max);
+            }
+        }
+    }
 }
 
 /// Who holds (or last held) the state lock.
@@ -152,39 +210,9 @@ impl StateLock {
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StateError::io("create the directory", parent, e))?;
         }
-        let started = Instant::now();
-        let mut pause = LOCK_POLL_FIRST;
-        let mut replaced = 0;
-        let mut announced = false;
-        loop {
-            match attempt(&path, command)? {
-                Attempt::Taken(lock, previous) => return Ok((lock, previous)),
-                Attempt::Replaced if replaced + 1 < ACQUIRE_ATTEMPTS => replaced += 1,
-                Attempt::Replaced => {
-                    return Err(StateError::Locked {
-                        path: state_path.to_path_buf(),
-                        holder: None,
-                        waited: wait.timeout,
-                    });
-                }
-                Attempt::Held(holder) => {
-                    let left = wait.timeout.saturating_sub(started.elapsed());
-                    if left.is_zero() {
-                        return Err(StateError::Locked {
-                            path: state_path.to_path_buf(),
-                            holder,
-                            waited: wait.timeout,
-                        });
-                    }
-                    if let Some(waiting) = wait.waiting.filter(|_| !announced) {
-                        waiting(holder.as_ref());
-                        announced = true;
-                    }
-                    std::thread::sleep(pause.min(left));
-                    pause = (pause * 2).min(LOCK_POLL_MAX);
-                }
-            }
-        }
+        let polling = Polling { first: LOCK_POLL_FIRST, max: LOCK_POLL_MAX, expiry: None };
+        let state = format!("file {}", state_path.display());
+        acquire_with(&state, wait, polling, || attempt(&path, command))
     }
 
     /// Who holds the lock: this process.
@@ -206,7 +234,7 @@ impl Drop for StateLock {
 }
 
 /// Opens (or creates) the lock file at `path` and tries once to lock it for `command`.
-fn attempt(path: &Path, command: &str) -> Result<Attempt, StateError> {
+fn attempt(path: &Path, command: &str) -> Result<Attempt<StateLock>, StateError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -1,11 +1,12 @@
-//! The state store: opening a fleet's state under its lock, reading it (state file plus
-//! journal), recording journal records during an apply, compacting, and writing the state file.
-//! The lock, the atomic replacement and the journal format live in their own modules; this one
-//! decides how they fit together. It never prints: notes for the user are returned.
+//! The state store: opening a fleet's state under its lock, reading it (state plus journal),
+//! recording journal records during an apply, compacting, and writing the state, in whichever
+//! backend keeps it. The lock, the atomic replacement, the journal format and each backend's I/O
+//! live in their own modules; this one decides how they fit together. It never prints: notes
+//! for the user are returned.
 
-use super::atomic::{replace_file, sibling};
-use super::journal::{JournalBase, JournalWriter, journal_path, read_journal, remove_journal};
-use super::lock::{LockWait, StateLock, abandoned_lock_note};
+use super::backend::{self, Backend, BackendConfig, LockGuard};
+use super::journal::{JournalBase, JournalContents, header_line, parse_journal, record_lines};
+use super::lock::{LockHolder, LockStatus, LockWait, abandoned_lock_note};
 use super::{InFlightStep, JournalRecord, STATE_FORMAT_VERSION, State, StateError};
 use std::path::{Path, PathBuf};
 
@@ -13,21 +14,114 @@ use std::path::{Path, PathBuf};
 /// reading the state never replays more than this.
 pub const COMPACT_AFTER_RECORDS: usize = 10_000;
 
-/// A fleet's state as read from disk.
+/// A fleet's state as read from its backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadState {
-    /// The state file with the journal replayed over it.
+    /// The state with the journal replayed over it.
     pub state: State,
     /// Things the user should know (a torn journal line that was ignored …).
     pub notes: Vec<String>,
 }
 
-/// Where the state files live.
+/// A state as its backend keeps it: the state document, and the journal records that continue
+/// it (what `state migrate` copies as it is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredParts {
+    /// The state document; `None` when there is none.
+    pub state: Option<State>,
+    /// The records of the journal that continues it (none when the journal is stale or absent).
+    pub records: Vec<JournalRecord>,
+    pub notes: Vec<String>,
+}
+
+/// The backend of one state, not locked: what commands use to read, inspect or break the lock,
+/// and to open the state under its lock.
+#[derive(Debug)]
+pub struct StateBackend {
+    inner: Box<dyn Backend>,
+}
+
+impl StateBackend {
+    /// Opens the backend `config` describes.
+    ///
+    /// # Errors
+    /// [`StateError::Settings`] for unusable settings; [`StateError::Backend`] when a pg server
+    /// cannot be reached.
+    pub fn open(config: &BackendConfig) -> Result<StateBackend, StateError> {
+        Ok(StateBackend { inner: backend::open(config)? })
+    }
+
+    /// The local state file at `path`.
+    pub fn file(path: &Path) -> StateBackend {
+        StateBackend { inner: Box::new(backend::file::FileBackend::new(path)) }
+    }
+
+    /// The state as messages name it (`file state/payments.state.json`, `blob https://…`).
+    pub fn describe(&self) -> &str {
+        &self.inner.names().state
+    }
+
+    /// Whether the lock is free, held, or left behind by a holder that ended.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn lock_status(&mut self) -> Result<LockStatus, StateError> {
+        self.inner.lock_status()
+    }
+
+    /// Breaks the lock, whoever holds it; returns the holder it named.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn force_unlock(&mut self) -> Result<Option<LockHolder>, StateError> {
+        self.inner.force_unlock()
+    }
+
+    /// Reads the state without taking the lock: the state with its journal replayed.
+    ///
+    /// # Errors
+    /// As [`read_state`].
+    pub fn read(&mut self) -> Result<ReadState, StateError> {
+        let loaded = load(self.inner.as_mut())?;
+        match loaded.state {
+            Some(state) => Ok(ReadState { state, notes: loaded.notes }),
+            None => Err(StateError::Missing { state: self.inner.names().state.clone() }),
+        }
+    }
+
+    /// Reads the state document and its journal's records apart, without the lock.
+    ///
+    /// # Errors
+    /// As [`read_state`], [`StateError::Missing`] aside: a missing state has no parts.
+    pub fn read_parts(&mut self) -> Result<StoredParts, StateError> {
+        read_parts(self.inner.as_mut()).map(|(parts, _)| parts)
+    }
+
+    /// Takes the lock for `command`, waiting as `wait` says, and returns the guard (released on
+    /// drop) and the holder it was taken over from.
+    ///
+    /// # Errors
+    /// [`StateError::Locked`] naming the holder; the backend's errors.
+    pub fn lock(&mut self, command: &str, wait: LockWait<'_>) -> Result<HeldLock, StateError> {
+        let acquired = self.inner.lock(command, wait)?;
+        Ok(HeldLock { _guard: acquired.guard, previous: acquired.previous })
+    }
+}
+
+/// A lock held outside a [`LockedState`] (to read under it); released on drop.
+#[derive(Debug)]
+pub struct HeldLock {
+    _guard: Box<dyn LockGuard>,
+    /// The holder the lock was taken over from (it ended without releasing it).
+    pub previous: Option<LockHolder>,
+}
+
+/// Opens states under their lock.
 #[derive(Debug, Clone, Copy)]
 pub struct StateStore;
 
 impl StateStore {
-    /// Takes the exclusive lock of the state at `path` for `command` (creating the parent
+    /// Takes the exclusive lock of the state file at `path` for `command` (creating the parent
     /// directories) and reads the state. A missing state file gives a new, empty state for
     /// `fleet`; nothing is written until the state is written or journalled.
     ///
@@ -50,17 +144,31 @@ impl StateStore {
         command: &str,
         wait: LockWait<'_>,
     ) -> Result<LockedState, StateError> {
-        let (lock, previous) = StateLock::acquire(path, command, wait)?;
+        StateStore::open_in(StateBackend::file(path), fleet, command, wait)
+    }
+
+    /// [`StateStore::open_waiting`] in any backend.
+    ///
+    /// # Errors
+    /// As [`StateStore::open`], and the backend's errors.
+    pub fn open_in(
+        backend: StateBackend,
+        fleet: &str,
+        command: &str,
+        wait: LockWait<'_>,
+    ) -> Result<LockedState, StateError> {
+        let mut backend = backend.inner;
+        let acquired = backend.lock(command, wait)?;
         let mut notes = Vec::new();
-        if let Some(previous) = previous {
-            notes.push(abandoned_lock_note(&previous));
+        if let Some(previous) = &acquired.previous {
+            notes.push(abandoned_lock_note(previous));
         }
-        let loaded = load(path)?;
+        let loaded = load(backend.as_mut())?;
         notes.extend(loaded.notes);
         let state = match loaded.state {
             Some(state) if state.fleet != fleet => {
                 return Err(StateError::WrongFleet {
-                    path: path.to_path_buf(),
+                    state: backend.names().state.clone(),
                     found: state.fleet,
                     expected: fleet.to_string(),
                 });
@@ -69,68 +177,70 @@ impl StateStore {
             None => State::new(fleet),
         };
         Ok(LockedState {
-            path: path.to_path_buf(),
-            _lock: lock,
+            backend,
+            _lock: acquired.guard,
             interrupted: state.in_flight.clone(),
+            stored: loaded.on_disk.then_some(JournalBase { lineage: state.lineage, serial: state.serial }),
             state,
-            on_disk: loaded.on_disk,
-            journal: match loaded.journal {
-                JournalOnDisk::None => Journal::Absent,
-                JournalOnDisk::Stale => Journal::Stale,
-                JournalOnDisk::Live { valid_len } => Journal::Resumable { valid_len },
-            },
+            journal: loaded.journal,
             journalled: loaded.replayed,
+            unsaved: None,
             notes,
         })
     }
 }
 
 /// The journal of an open state.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum Journal {
-    /// There is no journal file.
+    /// There is no journal.
     Absent,
-    /// A journal the state file already contains (compaction stopped before removing it).
+    /// A journal the state already contains (compaction stopped before removing it).
     Stale,
-    /// A journal continuing the state file, not yet reopened; `valid_len` cuts a torn line.
-    Resumable {
-        valid_len: u64,
-    },
-    Open(JournalWriter),
+    /// A journal continuing the state, not yet reopened; `valid_len` cuts a torn line.
+    Resumable { valid_len: u64 },
+    /// The backend has the journal open for appending.
+    Open,
 }
 
 /// A fleet's state, held under its exclusive lock; the lock is released on drop.
 #[derive(Debug)]
 pub struct LockedState {
-    path: PathBuf,
+    backend: Box<dyn Backend>,
     /// Held for as long as this value lives.
-    _lock: StateLock,
-    /// The state file with the journal replayed over it, plus everything appended since.
+    _lock: Box<dyn LockGuard>,
+    /// The state with the journal replayed over it, plus everything appended since.
     state: State,
-    /// Whether a state file exists (the journal needs one to continue).
-    on_disk: bool,
+    /// The lineage and serial of the state the backend holds (`None`: it holds none yet), which
+    /// every write must still find there.
+    stored: Option<JournalBase>,
     /// The steps an earlier apply started and never finished, as found when opening.
     interrupted: Vec<InFlightStep>,
     journal: Journal,
     /// How many records the journal holds, to compact when it grows large.
     journalled: usize,
+    /// Once an append failed: the state with every record handed over since, which the backend
+    /// does not have. Later appends are not tried (the journal would skip the failed records);
+    /// the next write tries to save it all.
+    unsaved: Option<State>,
     notes: Vec<String>,
 }
 
 impl LockedState {
-    /// The current state (the state file, the journal, and everything appended since opening).
+    /// The current state (the state, the journal, and everything durably appended since
+    /// opening).
     pub fn state(&self) -> &State {
         &self.state
     }
 
-    /// Whether no state file exists yet (nothing has been written or journalled).
+    /// Whether the backend holds no state yet (nothing has been written or journalled).
     pub(crate) fn is_new(&self) -> bool {
-        !self.on_disk
+        self.stored.is_none()
     }
 
-    /// The state file's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    /// The state as messages name it (`file state/payments.state.json`, `blob https://…`).
+    pub fn describe(&self) -> &str {
+        &self.backend.names().state
     }
 
     /// Steps an earlier apply recorded as started and never as finished: it was interrupted.
@@ -144,21 +254,34 @@ impl LockedState {
         &self.notes
     }
 
-    /// Writes `state` as the new state file: its serial becomes the current serial + 1, its
-    /// lineage and format are this state's, the previous file is kept as `.backup`, and the
-    /// journal (which `state` supersedes) is removed.
+    /// Whether records were handed to [`LockedState::append`] that the backend does not have.
+    pub fn has_unsaved(&self) -> bool {
+        self.unsaved.is_some()
+    }
+
+    /// What a write would save now: the state with every record handed over (saved or not), its
+    /// serial the next one. This is what goes into `errored.state.json` when the backend cannot
+    /// be written.
+    pub fn pending(&self) -> State {
+        let state = self.unsaved.as_ref().unwrap_or(&self.state);
+        State {
+            format_version: STATE_FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            serial: self.state.serial + 1,
+            ..state.clone()
+        }
+    }
+
+    /// Writes `state` as the new state: its serial becomes the current serial + 1, its lineage
+    /// and format are this state's, the previous state is kept as the backup, and the journal
+    /// (which `state` supersedes) is removed. Records that could not be appended are
+    /// superseded too: `state` is the caller's whole truth.
     ///
     /// # Errors
-    /// [`StateError::WrongFleet`] when `state` is another fleet's; [`StateError::Io`] when the
-    /// file cannot be written (the previous state file is then intact).
+    /// [`StateError::WrongFleet`] when `state` is another fleet's; [`StateError::Conflict`] when
+    /// the backend's state moved since it was read; the backend's errors when it cannot be
+    /// written (the previous state is then intact).
     pub fn write(&mut self, state: State) -> Result<(), StateError> {
-        if state.fleet != self.state.fleet {
-            return Err(StateError::WrongFleet {
-                path: self.path.clone(),
-                found: state.fleet,
-                expected: self.state.fleet.clone(),
-            });
-        }
         let next = State {
             format_version: STATE_FORMAT_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -166,87 +289,125 @@ impl LockedState {
             serial: self.state.serial + 1,
             ..state
         };
-        let mut bytes = serde_json::to_vec_pretty(&next)
-            .map_err(|source| StateError::Serialize { path: self.path.clone(), source })?;
+        self.replace(next)
+    }
+
+    /// Writes `state` exactly as it is (its lineage and serial included: `state push`, `state
+    /// migrate`), keeping the previous state as the backup and removing the journal.
+    ///
+    /// # Errors
+    /// As [`LockedState::write`].
+    pub fn replace(&mut self, state: State) -> Result<(), StateError> {
+        if state.fleet != self.state.fleet {
+            return Err(StateError::WrongFleet {
+                state: self.describe().to_string(),
+                found: state.fleet,
+                expected: self.state.fleet.clone(),
+            });
+        }
+        let mut bytes = serde_json::to_vec_pretty(&state)
+            .map_err(|source| StateError::Serialize { state: self.describe().to_string(), source })?;
         bytes.push(b'\n');
-        replace_file(&self.path, &bytes, true)?;
-        self.state = next;
-        self.on_disk = true;
+        self.backend.write_state(&bytes, self.stored)?;
+        self.stored = Some(JournalBase { lineage: state.lineage, serial: state.serial });
+        self.state = state;
+        self.unsaved = None;
         if !matches!(self.journal, Journal::Absent) {
             self.journal = Journal::Absent;
-            remove_journal(&journal_path(&self.path))?;
+            self.backend.remove_journal()?;
         }
         self.journalled = 0;
         Ok(())
     }
 
-    /// Records `records` durably in the journal (one write and one fsync for all of them), then
+    /// Records `records` durably in the journal (one durable append for all of them), then
     /// applies them to the in-memory state. Compacts when the journal has grown large. A new
-    /// state's file is written first, so that the journal has a state to continue.
+    /// state is written first, so that the journal has a state to continue.
     ///
     /// # Errors
-    /// [`StateError::Io`] when the journal cannot be written; the in-memory state is then
-    /// unchanged and the records must be treated as not recorded.
+    /// The backend's errors when the journal cannot be written; the records then count as not
+    /// recorded (the in-memory state is unchanged), and so does everything appended later
+    /// (kept for [`LockedState::pending`] and the next write).
     pub fn append(&mut self, records: &[JournalRecord]) -> Result<(), StateError> {
         if records.is_empty() {
             return Ok(());
         }
-        if !self.on_disk {
+        if let Some(unsaved) = &mut self.unsaved {
+            for record in records {
+                unsaved.apply_record(record);
+            }
+            return Err(StateError::Backend {
+                action: "append to".into(),
+                target: self.backend.names().journal.clone(),
+                message: "an earlier append failed, so later records are kept for the next write".into(),
+                unreachable: false,
+            });
+        }
+        match self.try_append(records) {
+            Ok(()) => {
+                for record in records {
+                    self.state.apply_record(record);
+                }
+                self.journalled += records.len();
+                if self.journalled >= COMPACT_AFTER_RECORDS {
+                    self.compact()?;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let mut unsaved = self.state.clone();
+                for record in records {
+                    unsaved.apply_record(record);
+                }
+                self.unsaved = Some(unsaved);
+                Err(error)
+            }
+        }
+    }
+
+    fn try_append(&mut self, records: &[JournalRecord]) -> Result<(), StateError> {
+        if self.stored.is_none() {
             self.write(self.state.clone())?;
         }
-        let path = journal_path(&self.path);
-        let writer = match std::mem::replace(&mut self.journal, Journal::Absent) {
-            Journal::Open(writer) => writer,
-            Journal::Resumable { valid_len } => JournalWriter::resume(&path, valid_len)?,
+        match self.journal {
+            Journal::Open => {}
+            Journal::Resumable { valid_len } => self.backend.resume_journal(valid_len)?,
             Journal::Absent | Journal::Stale => {
                 let base = JournalBase { lineage: self.state.lineage, serial: self.state.serial };
-                JournalWriter::create(&path, base)?
+                self.backend.create_journal(&header_line(base))?;
             }
-        };
-        let writer = self.journal.insert_open(writer);
-        if let Err(error) = writer.append(records) {
+        }
+        self.journal = Journal::Open;
+        let lines = record_lines(records, &self.backend.names().journal)?;
+        if let Err(error) = self.backend.append_journal(&lines) {
             // Reopen before the next append, cutting off whatever part of these was written.
-            self.journal = Journal::Resumable { valid_len: writer.durable_len() };
+            self.journal = Journal::Resumable { valid_len: self.backend.journal_len() };
             return Err(error);
-        }
-        for record in records {
-            self.state.apply_record(record);
-        }
-        self.journalled += records.len();
-        if self.journalled >= COMPACT_AFTER_RECORDS {
-            self.compact()?;
         }
         Ok(())
     }
 
-    /// Folds the journal into the state file (a write with serial + 1) and removes it. Does
-    /// nothing when there is no journal.
+    /// Folds the journal (and whatever could not be appended) into the state (a write with
+    /// serial + 1) and removes it. Does nothing when there is no journal and nothing unsaved.
     ///
     /// # Errors
     /// The errors of [`LockedState::write`].
     pub fn compact(&mut self) -> Result<(), StateError> {
+        if let Some(unsaved) = self.unsaved.clone() {
+            return self.write(unsaved);
+        }
         match self.journal {
             Journal::Absent => Ok(()),
             Journal::Stale => {
                 self.journal = Journal::Absent;
-                remove_journal(&journal_path(&self.path))
+                self.backend.remove_journal()
             }
-            Journal::Resumable { .. } | Journal::Open(_) => self.write(self.state.clone()),
+            Journal::Resumable { .. } | Journal::Open => self.write(self.state.clone()),
         }
     }
 }
 
-impl Journal {
-    fn insert_open(&mut self, writer: JournalWriter) -> &mut JournalWriter {
-        *self = Journal::Open(writer);
-        match self {
-            Journal::Open(writer) => writer,
-            _ => unreachable!("just set to Open"),
-        }
-    }
-}
-
-/// Reads the state at `path` without taking the lock: the state file with its journal replayed.
+/// Reads the state file at `path` without taking the lock: the state with its journal replayed.
 ///
 /// # Errors
 /// [`StateError::Missing`] when there is no state file, [`StateError::MissingWithBackup`] when
@@ -263,108 +424,107 @@ pub fn read_state(path: &Path) -> Result<State, StateError> {
 /// # Errors
 /// As [`read_state`].
 pub fn read_state_with_notes(path: &Path) -> Result<ReadState, StateError> {
-    let loaded = load(path)?;
-    match loaded.state {
-        Some(state) => Ok(ReadState { state, notes: loaded.notes }),
-        None => Err(StateError::Missing { path: path.to_path_buf() }),
-    }
+    StateBackend::file(path).read()
 }
 
-/// The journal found beside a state file.
-enum JournalOnDisk {
-    None,
-    /// Already part of the state file.
-    Stale,
-    Live {
-        valid_len: u64,
-    },
-}
-
-/// What is on disk for one state.
+/// What a backend holds for one state, as the store reads it.
 struct Loaded {
-    /// The state file with the journal replayed; `None` when there is no state file.
+    /// The state with the journal replayed; `None` when there is no state.
     state: Option<State>,
     on_disk: bool,
-    journal: JournalOnDisk,
+    journal: Journal,
     /// How many journal records were replayed.
     replayed: usize,
     notes: Vec<String>,
 }
 
-fn load(path: &Path) -> Result<Loaded, StateError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
-        // Every write keeps the previous file as the backup, so a backup without its state file
-        // means the state file was lost: a new state would overwrite the only copy left.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && backup_path(path).exists() => {
+fn load(backend: &mut dyn Backend) -> Result<Loaded, StateError> {
+    let (parts, journal) = read_parts(backend)?;
+    let on_disk = parts.state.is_some();
+    let replayed = parts.records.len();
+    let state = parts.state.map(|mut state| {
+        for record in &parts.records {
+            state.apply_record(record);
+        }
+        state
+    });
+    Ok(Loaded { state, on_disk, journal, replayed, notes: parts.notes })
+}
+
+/// The state document and the records of the journal continuing it, and how to go on with
+/// that journal.
+fn read_parts(backend: &mut dyn Backend) -> Result<(StoredParts, Journal), StateError> {
+    let stored = backend.read()?;
+    let names = backend.names().clone();
+    let state = match &stored.state {
+        Some(bytes) => Some(parse_state(&names.state, &names.backup, bytes)?),
+        // Every write keeps the previous state as the backup, so a backup without its state
+        // means the state was lost: a new state would overwrite the only copy left.
+        None if stored.backup_exists => {
             return Err(StateError::MissingWithBackup {
-                path: path.to_path_buf(),
-                backup: backup_path(path),
+                state: names.state,
+                backup: names.backup,
+                restore: names.restore,
             });
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(StateError::io("read the state file", path, e)),
+        None => None,
     };
-    let mut state = bytes.map(|bytes| parse_state(path, &bytes)).transpose()?;
-    let journal_file = journal_path(path);
-    let mut loaded = Loaded {
-        on_disk: state.is_some(),
-        state: None,
-        journal: JournalOnDisk::None,
-        replayed: 0,
-        notes: Vec::new(),
-    };
-    let Some(contents) = read_journal(&journal_file)? else {
-        loaded.state = state;
-        return Ok(loaded);
-    };
+    let mut parts = StoredParts { state, records: Vec::new(), notes: Vec::new() };
+    let Some(bytes) = &stored.journal else { return Ok((parts, Journal::Absent)) };
+    let contents: JournalContents = parse_journal(bytes, &names.journal)?;
     if let Some(torn) = &contents.torn {
-        loaded.notes.push(format!(
+        parts.notes.push(format!(
             "ignored the torn last line of the journal {} ({torn}): a write was interrupted",
-            journal_file.display()
+            names.journal
         ));
     }
-    match (&mut state, contents.base) {
-        (_, None) => loaded.journal = JournalOnDisk::Stale,
-        (None, Some(_)) => return Err(StateError::OrphanJournal { path: journal_file }),
+    let journal = match (&parts.state, contents.base) {
+        (_, None) => Journal::Stale,
+        (None, Some(_)) => return Err(StateError::OrphanJournal { journal: names.journal }),
         (Some(state), Some(base)) if base.lineage == state.lineage && base.serial < state.serial => {
-            loaded.journal = JournalOnDisk::Stale;
+            Journal::Stale
         }
         (Some(state), Some(base)) if base.lineage == state.lineage && base.serial == state.serial => {
-            for record in &contents.records {
-                state.apply_record(record);
-            }
-            loaded.replayed = contents.records.len();
-            loaded.journal = JournalOnDisk::Live { valid_len: contents.valid_len };
+            parts.records = contents.records;
+            Journal::Resumable { valid_len: contents.valid_len }
         }
         (Some(state), Some(base)) => {
             return Err(StateError::JournalMismatch {
-                path: journal_file,
+                journal: names.journal,
                 journal_lineage: base.lineage,
                 journal_serial: base.serial,
                 state_lineage: state.lineage,
                 state_serial: state.serial,
             });
         }
-    }
-    loaded.state = state;
-    Ok(loaded)
+    };
+    Ok((parts, journal))
 }
 
-/// Parses a state file, refusing a newer format before trying to read the rest.
-fn parse_state(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+/// Parses a state document, refusing a newer format before trying to read the rest. `state`
+/// and `backup` name it and its backup in errors.
+///
+/// # Errors
+/// [`StateError::Corrupt`], [`StateError::NewerFormat`].
+pub(crate) fn parse_state(state: &str, backup: &str, bytes: &[u8]) -> Result<State, StateError> {
     let corrupt = |error: serde_json::Error| {
         let (line, column) = (error.line(), error.column());
         let message = error.to_string();
         let message = message.strip_suffix(&format!(" at line {line} column {column}")).unwrap_or(&message);
-        StateError::Corrupt { path: path.to_path_buf(), line, column, message: message.to_string() }
+        StateError::Corrupt {
+            state: state.to_string(),
+            backup: backup.to_string(),
+            line,
+            column,
+            message: message.to_string(),
+        }
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
     let found = value.get("format_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
     if found > u64::from(STATE_FORMAT_VERSION) {
         let written_by = value.get("tool_version").and_then(serde_json::Value::as_str).unwrap_or("unknown");
         return Err(StateError::NewerFormat {
-            path: path.to_path_buf(),
+            state: state.to_string(),
             found,
             supported: STATE_FORMAT_VERSION,
             written_by: written_by.to_string(),
@@ -380,5 +540,5 @@ pub fn default_state_path(fleet: &str) -> PathBuf {
 
 /// The previous state file, kept by every write: `<state>.backup`.
 pub fn backup_path(state_path: &Path) -> PathBuf {
-    sibling(state_path, ".backup")
+    super::atomic::sibling(state_path, ".backup")
 }

@@ -275,3 +275,58 @@ fn a_missing_state_file_with_its_backup_beside_it_is_an_error_that_says_how_to_r
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "servers.pay-main\n");
 }
+
+#[test]
+fn state_rm_forgets_servers_and_state_pull_prints_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main", "pay-ro-1"]);
+    let before: serde_json::Value = serde_json::from_slice(
+        &pgfleet(dir.path()).args(["state", "pull", "--state"]).arg(&path).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(before["fleet"], "payments");
+
+    let output =
+        pgfleet(dir.path()).args(["state", "rm", "servers.pay-ro-1", "--state"]).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("Removed servers.pay-ro-1 from the state"), "{}", stderr(&output));
+    let output = pgfleet(dir.path()).args(["state", "pull", "--state"]).arg(&path).output().unwrap();
+    let after: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(after["serial"].as_u64(), before["serial"].as_u64().map(|serial| serial + 1));
+    assert_eq!(after["lineage"], before["lineage"]);
+    assert_eq!(after["servers"].as_object().unwrap().keys().collect::<Vec<_>>(), ["pay-main"]);
+
+    let output =
+        pgfleet(dir.path()).args(["state", "rm", "pay-mian", "--state"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("did you mean servers.pay-main?"), "{}", stderr(&output));
+}
+
+#[test]
+fn state_push_refuses_a_file_that_does_not_continue_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payments.state.json");
+    write_state(&path, "payments", &["pay-main"]);
+    // Another lineage: a state of some other backend.
+    let other = dir.path().join("other.state.json");
+    write_state(&other, "payments", &["pay-main"]);
+    let output = pgfleet(dir.path())
+        .args(["state", "push", "other.state.json", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("pushing it would replace another state"), "{}", stderr(&output));
+    // An older serial of the same state: written since.
+    let older = dir.path().join("older.state.json");
+    std::fs::copy(&path, &older).unwrap();
+    write_state(&path, "payments", &["pay-ro-1"]);
+    let output = pgfleet(dir.path())
+        .args(["state", "push", "older.state.json", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("already has serial"), "{}", stderr(&output));
+}

@@ -75,6 +75,19 @@ fn reserved_tags_are_refused_where_each_is_written() {
     insta::assert_snapshot!("invalid_reserved-tags", stderr);
 }
 
+/// `[state]`: names Azure refuses, a literal access key (masked where its line is shown), a
+/// misspelt key, a section of another backend (a warning); each at its line and column.
+#[test]
+fn a_bad_state_section_is_reported_with_positions_and_hints() {
+    for name in ["bad-state", "literal-access-key"] {
+        let file = format!("tests/fixtures/invalid/{name}.toml");
+        let (code, _, stderr) = stderr_of(&["validate", "-c", &file]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(!stderr.contains("c2VjcmV0"), "the access key is printed: {stderr}");
+        insta::assert_snapshot!(format!("invalid_{name}"), stderr);
+    }
+}
+
 #[test]
 fn a_literal_password_is_masked_where_the_source_line_is_shown() {
     let file = "tests/fixtures/invalid/literal-password.toml";

@@ -74,6 +74,7 @@ impl Case {
                     port_base: 54320,
                 }),
                 servers: BTreeMap::new(),
+                state: Default::default(),
                 source: SourceFile { path: "fleet.toml".into(), sha256: "aa".repeat(32) },
             },
             stored,

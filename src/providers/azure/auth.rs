@@ -27,6 +27,33 @@ use tokio::time::Instant;
 /// The scope of ARM tokens.
 pub(crate) const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
+/// What a token is for: its resource (`https://management.azure.com`), from which the scope
+/// (`RESOURCE/.default`) and the resource the CLI and managed identity are asked for follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenResource {
+    /// Azure Resource Manager: the provider's calls.
+    Arm,
+    /// Azure Storage: the azurerm state backend's blobs (`https://storage.azure.com/.default`).
+    Storage,
+}
+
+impl TokenResource {
+    fn resource(self) -> &'static str {
+        match self {
+            TokenResource::Arm => "https://management.azure.com",
+            TokenResource::Storage => "https://storage.azure.com",
+        }
+    }
+
+    /// The OAuth 2.0 scope (`https://storage.azure.com/.default`).
+    pub(crate) fn scope(self) -> &'static str {
+        match self {
+            TokenResource::Arm => ARM_SCOPE,
+            TokenResource::Storage => "https://storage.azure.com/.default",
+        }
+    }
+}
+
 /// The default authority host (`AZURE_AUTHORITY_HOST` overrides it).
 pub(crate) const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
@@ -138,6 +165,8 @@ struct CachedToken {
 /// Hands out bearer tokens, fetching a new one only when the cached one is about to expire.
 pub(crate) struct TokenCache {
     credential: Credential,
+    /// What the tokens are for.
+    resource: TokenResource,
     http: reqwest::Client,
     cached: Mutex<Option<CachedToken>>,
 }
@@ -164,11 +193,21 @@ fn auth_error(message: impl Into<String>) -> ProviderError {
 }
 
 impl TokenCache {
+    /// Hands out ARM tokens.
     pub fn new(credential: Credential, http: reqwest::Client) -> TokenCache {
-        TokenCache { credential, http, cached: Mutex::new(None) }
+        TokenCache::for_resource(credential, TokenResource::Arm, http)
     }
 
-    /// A bearer token for ARM.
+    /// Hands out tokens for `resource`.
+    pub(crate) fn for_resource(
+        credential: Credential,
+        resource: TokenResource,
+        http: reqwest::Client,
+    ) -> TokenCache {
+        TokenCache { credential, resource, http, cached: Mutex::new(None) }
+    }
+
+    /// A bearer token for the cache's resource.
     ///
     /// # Errors
     /// `Unauthorized` when no credential yields a token; `Throttled` or `ServerError` when the
@@ -182,7 +221,11 @@ impl TokenCache {
         let (token, lifetime) = self.fetch().await?;
         let renew_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
         *cached = Some(CachedToken { token: token.clone(), renew_at });
-        tracing::debug!(lifetime_seconds = lifetime.as_secs(), "acquired an ARM access token");
+        tracing::debug!(
+            lifetime_seconds = lifetime.as_secs(),
+            resource = self.resource.resource(),
+            "acquired an access token"
+        );
         Ok(token)
     }
 
@@ -203,9 +246,9 @@ impl TokenCache {
                 self.client_credentials(&workload.authority_host, &workload.tenant_id, &workload.client_id, &form)
                     .await
             }
-            Credential::AzureCli => azure_cli_token().await,
+            Credential::AzureCli => azure_cli_token(self.resource).await,
             Credential::ManagedIdentity => self.managed_identity().await,
-            Credential::CliThenManagedIdentity => match azure_cli_token().await {
+            Credential::CliThenManagedIdentity => match azure_cli_token(self.resource).await {
                 Ok(token) => Ok(token),
                 Err(cli_error) => self.managed_identity().await.map_err(|identity_error| {
                     auth_error(format!(
@@ -228,7 +271,7 @@ impl TokenCache {
         let url = format!("{}/{tenant_id}/oauth2/v2.0/token", authority_host.trim_end_matches('/'));
         let mut form = vec![("grant_type", "client_credentials"), ("client_id", client_id)];
         form.extend_from_slice(proof);
-        form.push(("scope", ARM_SCOPE));
+        form.push(("scope", self.resource.scope()));
         let body = serde_urlencoded_form(&form);
         let response = self
             .http
@@ -291,7 +334,7 @@ impl TokenCache {
     }
 
     async fn managed_identity(&self) -> Result<(Redacted<String>, Duration), ProviderError> {
-        let resource = "https://management.azure.com/";
+        let resource = format!("{}/", self.resource.resource());
         let request = match (std::env::var("IDENTITY_ENDPOINT"), std::env::var("IDENTITY_HEADER")) {
             (Ok(endpoint), Ok(header)) => self
                 .http
@@ -374,7 +417,7 @@ fn token_status_error(
     error
 }
 
-async fn azure_cli_token() -> Result<(Redacted<String>, Duration), ProviderError> {
+async fn azure_cli_token(resource: TokenResource) -> Result<(Redacted<String>, Duration), ProviderError> {
     let mut command = tokio::process::Command::new("az");
     // Like every child tool: out of reach of the terminal's Ctrl-C (pgfleet decides what an
     // interrupt stops), and gone with pgfleet.
@@ -385,7 +428,7 @@ async fn azure_cli_token() -> Result<(Redacted<String>, Duration), ProviderError
             "account",
             "get-access-token",
             "--resource",
-            "https://management.azure.com/",
+            &format!("{}/", resource.resource()),
             "--output",
             "json",
         ])
@@ -405,6 +448,13 @@ async fn azure_cli_token() -> Result<(Redacted<String>, Duration), ProviderError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_tokens_ask_for_the_storage_scope_and_resource() {
+        assert_eq!(TokenResource::Storage.scope(), "https://storage.azure.com/.default");
+        assert_eq!(TokenResource::Storage.resource(), "https://storage.azure.com");
+        assert_eq!(TokenResource::Arm.scope(), ARM_SCOPE);
+    }
 
     #[test]
     fn form_encoding_escapes_reserved_characters() {

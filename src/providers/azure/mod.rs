@@ -255,7 +255,7 @@ impl AzureProvider {
 pub const CA_FILE_VARIABLE: &str = "SSL_CERT_FILE";
 
 /// The certificates of [`CA_FILE_VARIABLE`], none when it is unset.
-fn extra_roots() -> Result<Vec<reqwest::Certificate>, ProviderError> {
+pub(crate) fn extra_roots() -> Result<Vec<reqwest::Certificate>, ProviderError> {
     let Some(path) = std::env::var_os(CA_FILE_VARIABLE).filter(|p| !p.is_empty()) else {
         return Ok(Vec::new());
     };

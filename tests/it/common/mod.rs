@@ -50,3 +50,16 @@ pub fn pgfleet(dir: &Path) -> Command {
 pub fn host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
+
+/// A journal record: the step `change_id` (an update of `server`) started.
+pub fn started(change_id: &str, server: &str) -> JournalRecord {
+    JournalRecord::Started {
+        step: pgfleet::state::InFlightStep {
+            change_id: change_id.into(),
+            server: ServerName::new(server),
+            action: pgfleet::model::Action::Update,
+            stage: None,
+            started_at: chrono::Utc::now(),
+        },
+    }
+}
