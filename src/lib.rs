@@ -40,6 +40,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod diff;
 #[cfg(feature = "emulator")]
 pub mod emulator;

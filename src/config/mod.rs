@@ -27,7 +27,7 @@ pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use load::{ConfigError, StateSection, load, parse, parse_state_section};
 pub use model::{
     AzureSettings, AzurermStateSettings, DesiredFleet, DesiredServer, LocalSettings, PgStateSettings,
-    ProviderSettings, SecretRef, SourceFile, StateSettings,
+    ProviderSettings, SecretRef, SourceFile, StateSettings, apply_entry,
 };
 pub(crate) use redact::shown_source;
 pub use schema::fleet_schema;

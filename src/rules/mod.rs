@@ -24,7 +24,8 @@ pub use carried::{
 pub use catalog::flexible::{
     FlexibleSku, HaMode, MaintenanceWindow, ONLINE_GROW_LIMIT_GB, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS,
     PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, StorageType, Weekday, ZONES,
-    autogrow_size, flexible_sku, flexible_skus, placement, premium_ssd_tier, zones_swapped,
+    autogrow_size, flexible_sku, flexible_skus, placement, premium_ssd_tier, premium_v2_included,
+    zones_swapped,
 };
 pub use catalog::parameters::{
     ParameterSpec, ParameterType, REPLICA_FLOOR_PARAMETERS, default_value, normalized_value, parameter,

@@ -18,6 +18,9 @@ pub struct FlexibleSku {
     pub tier: Tier,
     pub vcores: u32,
     pub memory_gib: u32,
+    /// The VM series as the price list names it (`Ddsv5`, `Esv3`); `BS` for the Burstable sizes,
+    /// which are priced one by one.
+    pub series: &'static str,
     /// The default of the `max_connections` server parameter, set when a server is created.
     /// The service does not change it when the SKU changes later.
     pub default_max_connections: u32,
@@ -26,6 +29,8 @@ pub struct FlexibleSku {
 /// A series of SKUs: the name is formed from the vCores (`Standard_D{n}ds_v5`).
 struct Series {
     tier: Tier,
+    /// The series as the price list names it.
+    name: &'static str,
     prefix: &'static str,
     suffix: &'static str,
     vcores: &'static [u32],
@@ -38,14 +43,56 @@ const MO_V4: &[u32] = &[2, 4, 8, 16, 20, 32, 48, 64];
 const MO_V5: &[u32] = &[2, 4, 8, 16, 20, 32, 48, 64, 96];
 
 const SERIES: &[Series] = &[
-    Series { tier: Tier::GeneralPurpose, prefix: "Standard_D", suffix: "s_v3", vcores: GP_V3_V4 },
-    Series { tier: Tier::GeneralPurpose, prefix: "Standard_D", suffix: "ds_v4", vcores: GP_V3_V4 },
-    Series { tier: Tier::GeneralPurpose, prefix: "Standard_D", suffix: "ds_v5", vcores: GP_V5 },
-    Series { tier: Tier::GeneralPurpose, prefix: "Standard_D", suffix: "ads_v5", vcores: GP_V5 },
-    Series { tier: Tier::MemoryOptimized, prefix: "Standard_E", suffix: "s_v3", vcores: MO_V3 },
-    Series { tier: Tier::MemoryOptimized, prefix: "Standard_E", suffix: "ds_v4", vcores: MO_V4 },
-    Series { tier: Tier::MemoryOptimized, prefix: "Standard_E", suffix: "ds_v5", vcores: MO_V5 },
-    Series { tier: Tier::MemoryOptimized, prefix: "Standard_E", suffix: "ads_v5", vcores: MO_V5 },
+    Series {
+        tier: Tier::GeneralPurpose,
+        name: "Dsv3",
+        prefix: "Standard_D",
+        suffix: "s_v3",
+        vcores: GP_V3_V4,
+    },
+    Series {
+        tier: Tier::GeneralPurpose,
+        name: "Ddsv4",
+        prefix: "Standard_D",
+        suffix: "ds_v4",
+        vcores: GP_V3_V4,
+    },
+    Series {
+        tier: Tier::GeneralPurpose,
+        name: "Ddsv5",
+        prefix: "Standard_D",
+        suffix: "ds_v5",
+        vcores: GP_V5,
+    },
+    Series {
+        tier: Tier::GeneralPurpose,
+        name: "Dadsv5",
+        prefix: "Standard_D",
+        suffix: "ads_v5",
+        vcores: GP_V5,
+    },
+    Series { tier: Tier::MemoryOptimized, name: "Esv3", prefix: "Standard_E", suffix: "s_v3", vcores: MO_V3 },
+    Series {
+        tier: Tier::MemoryOptimized,
+        name: "Edsv4",
+        prefix: "Standard_E",
+        suffix: "ds_v4",
+        vcores: MO_V4,
+    },
+    Series {
+        tier: Tier::MemoryOptimized,
+        name: "Edsv5",
+        prefix: "Standard_E",
+        suffix: "ds_v5",
+        vcores: MO_V5,
+    },
+    Series {
+        tier: Tier::MemoryOptimized,
+        name: "Eadsv5",
+        prefix: "Standard_E",
+        suffix: "ads_v5",
+        vcores: MO_V5,
+    },
 ];
 
 /// The Burstable sizes, which do not follow a per-vCore pattern: (name, vCores, GiB, connections).
@@ -90,6 +137,7 @@ pub fn flexible_skus() -> &'static [FlexibleSku] {
             tier: Tier::Burstable,
             vcores,
             memory_gib,
+            series: "BS",
             default_max_connections: connections,
         });
         let series = SERIES.iter().flat_map(|series| {
@@ -98,6 +146,7 @@ pub fn flexible_skus() -> &'static [FlexibleSku] {
                 tier: series.tier,
                 vcores,
                 memory_gib: memory_gib(series.tier, series.suffix, vcores),
+                series: series.name,
                 default_max_connections: default_connections(series.tier, vcores),
             })
         });
@@ -164,6 +213,13 @@ pub const PREMIUM_V2_SIZE_GB: RangeInclusive<u32> = 32..=65_536;
 pub const PREMIUM_V2_IOPS: RangeInclusive<u32> = 3_000..=80_000;
 /// Premium SSD v2 provisioned throughput, MB/s.
 pub const PREMIUM_V2_THROUGHPUT: RangeInclusive<u32> = 125..=1_200;
+/// The IOPS and throughput (MB/s) a Premium SSD v2 disk of `storage_gb` has at no extra
+/// charge: 3,000 IOPS and 125 MB/s up to 399 GiB, 12,000 IOPS and 500 MB/s from 400 GiB
+/// (docs/service-rules.md, "Premium SSD v2"). What is provisioned beyond them is billed.
+pub fn premium_v2_included(storage_gb: u32) -> (u32, u32) {
+    if storage_gb >= 400 { (12_000, 500) } else { (3_000, 125) }
+}
+
 /// The first PostgreSQL major version Premium SSD v2 is offered for.
 pub const PREMIUM_V2_MIN_VERSION: &str = "14";
 
