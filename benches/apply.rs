@@ -65,6 +65,7 @@ fn change(id: String, server: &str, operation: Operation, depends_on: Vec<String
         configured_zone: None,
         configured_carried: None,
         endpoint: None,
+        cost: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn plan(changes: Vec<Change>) -> Plan {
         drift: Vec::new(),
         notes: Vec::new(),
         summary: Summary::default(),
+        cost: None,
         inputs: PlanInputs {
             config_files: BTreeMap::new(),
             state_lineage: None,

@@ -35,6 +35,7 @@ fn fleet(servers: usize) -> (DesiredFleet, State) {
         servers: BTreeMap::new(),
         state: Default::default(),
         source: SourceFile { path: "fleet.toml".into(), sha256: "00".repeat(32) },
+        pricing: Default::default(),
     };
     let mut state = State::new("bench");
     let mut add = |name: ServerName, live: Option<ServerSpec>, wanted: ServerSpec| {
@@ -88,6 +89,7 @@ fn main() {
             refreshed: false,
             allow_delete: false,
             now: Utc::now(),
+            at: Utc::now(),
         };
         let runs = if servers >= 10_000 { 3 } else { 10 };
         let mut best = Duration::MAX;

@@ -56,6 +56,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
                     refreshed: true,
                     allow_delete: args.allow_delete,
                     now: chrono::Utc::now(),
+                    at: chrono::Utc::now(),
                 });
                 session::add_local_version_note(&mut plan, &fleet);
                 plan

@@ -43,6 +43,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             refreshed: true,
             allow_delete: true,
             now: chrono::Utc::now(),
+            at: chrono::Utc::now(),
         });
         if !args.json {
             printer.data(&render::human(&plan, printer.stdout_color()));

@@ -74,6 +74,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
         refreshed: args.refresh,
         allow_delete: args.allow_delete,
         now: chrono::Utc::now(),
+        at,
     });
     session::add_local_version_note(&mut plan, &fleet);
     session::warn_unplanned_migrations(&plan, printer);

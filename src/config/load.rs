@@ -160,6 +160,12 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         .as_ref()
         .map(|provider| validate::check_provider(provider, path.parent().unwrap_or(Path::new(""))))
         .and_then(|checked| checked.map_err(|problems| findings.extend(problems)).ok());
+    let pricing = sections.pricing.as_ref().and_then(|pricing| {
+        let (pricing, problems) =
+            validate::check_pricing(pricing.as_ref(), path.parent().unwrap_or(Path::new("")));
+        findings.extend(problems);
+        pricing
+    });
     let Some(defaults) = &sections.defaults else { return (findings, None) };
     findings.extend(validate::check_defaults(defaults));
     // Where servers that name no location are; the rules read no location of a lone server, so
@@ -186,7 +192,8 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
         .map(|servers| servers.keys().cloned().collect())
         .unwrap_or_default();
     findings.extend(replicas::check_replicas(&resolved, &names, default_location));
-    let (Some(fleet), Some(provider), Some(state), true) = (&sections.fleet, provider, state, all_resolved)
+    let (Some(fleet), Some(provider), Some(state), Some(pricing), true) =
+        (&sections.fleet, provider, state, pricing, all_resolved)
     else {
         return (findings, None);
     };
@@ -204,7 +211,7 @@ fn check(document: &Document, bytes: &[u8], path: &Path) -> (Vec<Finding>, Optio
     for server in servers.values_mut() {
         server.base = server.spec.clone();
     }
-    (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, state, source }))
+    (findings, Some(DesiredFleet { name: fleet.name.clone(), provider, servers, state, source, pricing }))
 }
 
 /// What a replica takes from its primary: the primary's parameters, each overridden by one the

@@ -16,6 +16,8 @@ pub struct DesiredFleet {
     pub state: StateSettings,
     /// The file the fleet was read from, for messages and plan binding.
     pub source: SourceFile,
+    /// `[pricing]`: the price table plans use.
+    pub pricing: crate::cost::Pricing,
 }
 
 impl DesiredFleet {

@@ -36,6 +36,25 @@ pub(crate) struct RawFleetFile {
     /// database, so that a team shares one state and one lock.
     #[serde(default)]
     pub state: Option<RawState>,
+    /// How plans price the fleet: the price table pgfleet ships (pricing/azure-postgresql.toml,
+    /// with its sources and dates) unless a file of your own replaces some of it.
+    #[serde(default)]
+    pub pricing: Option<RawPricing>,
+}
+
+/// `[pricing]`: where plans take prices from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPricing {
+    /// A price table of your own (negotiated rates, other regions), in the shipped table's
+    /// format: its region blocks replace the shipped ones, and a table in another currency
+    /// replaces the whole. A relative path is relative to the fleet file's directory.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The Azure region whose prices the local provider's servers take (`eastus`), to see what
+    /// the fleet would cost on Azure. Without it, local servers are not priced.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// `[fleet]`.

@@ -5,7 +5,7 @@
 
 use super::document::Document;
 use super::finding::{Anchor, Finding, display_path, key_path};
-use super::raw::{self, RawFleet, RawProvider, RawSecret, RawServer, RawState};
+use super::raw::{self, RawFleet, RawPricing, RawProvider, RawSecret, RawServer, RawState};
 use crate::rules::{
     FlexibleShape, Generation, HaMode, Key, MaintenanceWindow, PgVersion, Service, Shape, StorageType, Tier,
     TlsVersion,
@@ -40,6 +40,8 @@ pub(crate) struct Sections {
     pub provider: Option<RawProvider>,
     /// `[state]`: `Some(None)` when the file has none, `None` when it is broken.
     pub state: Option<Option<RawState>>,
+    /// `[pricing]`: `Some(None)` when the file has none, `None` when it is broken.
+    pub pricing: Option<Option<RawPricing>>,
     /// `None` when `[defaults]` is broken (servers are then not checked further).
     pub defaults: Option<RawServer>,
     pub servers: BTreeMap<String, RawServer>,
@@ -77,6 +79,11 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
         None => None,
         Some(None) => Some(None),
         Some(Some(value)) => typed(value, &["state"], &mut findings).map(Some),
+    };
+    sections.pricing = match read(&["pricing"], root.get("pricing")) {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(value)) => typed(value, &["pricing"], &mut findings).map(Some),
     };
     sections.defaults = match read(&["defaults"], root.get("defaults")) {
         None => None,

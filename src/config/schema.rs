@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn known_keys_come_from_the_raw_types() {
         let fleet = Expected::fleet_file();
-        assert_eq!(fleet.key_names(), ["fleet", "provider", "defaults", "servers", "state"]);
+        assert_eq!(fleet.key_names(), ["fleet", "provider", "defaults", "servers", "state", "pricing"]);
         assert_eq!(fleet.at(&path(&["state"])).unwrap().key_names(), ["backend", "azurerm", "pg"]);
         assert_eq!(
             fleet.at(&path(&["state", "azurerm"])).unwrap().key_names(),

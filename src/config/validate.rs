@@ -43,6 +43,61 @@ pub(crate) fn check_provider(
     }
 }
 
+/// `[pricing]`: the price table plans use. A file that cannot be read or is not a price table is
+/// an error at `pricing.file`; a location the table has no prices for is a warning (the
+/// figures would all be unknown).
+pub(crate) fn check_pricing(
+    pricing: Option<&raw::RawPricing>,
+    fleet_dir: &Path,
+) -> (Option<crate::cost::Pricing>, Vec<Finding>) {
+    let file = pricing.and_then(|pricing| pricing.file.as_ref()).map(|file| match file.is_relative() {
+        true => fleet_dir.join(file),
+        false => file.clone(),
+    });
+    let location = pricing.and_then(|pricing| pricing.location.clone());
+    if location.as_deref().is_some_and(|location| location.trim().is_empty() || location == "local") {
+        let finding = Finding::error(
+            key_path(&["pricing", "location"]),
+            Anchor::Value,
+            "does not name an Azure region",
+        )
+        .with_hint("name the region whose prices local servers take, for example \"eastus\"");
+        return (None, vec![finding]);
+    }
+    let loaded = match crate::cost::Pricing::load(file.as_deref(), location.clone()) {
+        Ok(loaded) => loaded,
+        Err(problem) => {
+            let finding =
+                Finding::error(key_path(&["pricing", "file"]), Anchor::Value, problem).with_hint(format!(
+                    "write it in the format of {} (currency, hours_per_month, source, as_of, then \
+                 [flexible.regions.REGION] and [single.regions.REGION] blocks)",
+                    crate::cost::SHIPPED_PATH
+                ));
+            return (None, vec![finding]);
+        }
+    };
+    let mut regions: Vec<&String> =
+        loaded.table.flexible.regions.keys().chain(loaded.table.single.regions.keys()).collect();
+    regions.sort();
+    regions.dedup();
+    let findings = match &location {
+        Some(location) if !regions.contains(&location) => vec![
+            Finding::error(
+                key_path(&["pricing", "location"]),
+                Anchor::Value,
+                format!("the price table has no prices for {location}: every figure would be unknown"),
+            )
+            .with_hint(format!(
+                "name a region the table prices ({}) or add it with [pricing] file",
+                regions.iter().map(|region| region.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+            .warning(),
+        ],
+        _ => Vec::new(),
+    };
+    (Some(loaded), findings)
+}
+
 /// `[provider.local]`, optional as a whole.
 fn check_local(local: Option<&raw::RawLocal>, fleet_dir: &Path) -> Result<ProviderSettings, Vec<Finding>> {
     let local = local.cloned().unwrap_or(raw::RawLocal { root: None, port_base: None });

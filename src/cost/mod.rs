@@ -68,7 +68,12 @@ pub fn monthly(spec: &ServerSpec, pricing: &Pricing) -> Result<Monthly, String> 
 }
 
 fn single(spec: &ServerSpec, region: &str, pricing: &Pricing, hours: f64) -> Result<Monthly, String> {
-    let prices = pricing.table.single.regions.get(region).ok_or_else(|| no_region("Single Server", region, pricing))?;
+    let prices = pricing
+        .table
+        .single
+        .regions
+        .get(region)
+        .ok_or_else(|| no_region("Single Server", region, pricing))?;
     let by_tier = |tiers: &table::TierPrices| match spec.tier {
         Tier::Basic => tiers.basic,
         Tier::GeneralPurpose => tiers.general_purpose,
@@ -90,22 +95,31 @@ fn single(spec: &ServerSpec, region: &str, pricing: &Pricing, hours: f64) -> Res
 
 fn flexible(spec: &ServerSpec, region: &str, pricing: &Pricing, hours: f64) -> Result<Monthly, String> {
     let Some(flexible) = &spec.flexible else { return Err("not a Flexible Server".into()) };
-    let prices =
-        pricing.table.flexible.regions.get(region).ok_or_else(|| no_region("Flexible Server", region, pricing))?;
+    let prices = pricing
+        .table
+        .flexible
+        .regions
+        .get(region)
+        .ok_or_else(|| no_region("Flexible Server", region, pricing))?;
     let sku = rules::flexible_sku(&flexible.sku)
         .ok_or_else(|| format!("{} is not a size pgfleet knows, so it has no price", flexible.sku))?;
     let hourly = match (prices.sku_hour.get(sku.name), prices.vcore_hour.get(sku.series)) {
         (Some(price), _) => *price,
         (None, Some(per_vcore)) => per_vcore * f64::from(sku.vcores),
         (None, None) => {
-            return Err(format!("no price for {} ({} series) in {region} in the price table", sku.name, sku.series));
+            return Err(format!(
+                "no price for {} ({} series) in {region} in the price table",
+                sku.name, sku.series
+            ));
         }
     };
     let compute = hourly * hours;
     let gb = f64::from(spec.storage_gb);
     let missing = |what: &str| format!("no {what} price for {region} in the price table");
     let (storage, performance) = match flexible.storage_type {
-        StorageType::Premium => (prices.storage_gb_month.ok_or_else(|| missing("Premium SSD storage"))? * gb, 0.0),
+        StorageType::Premium => {
+            (prices.storage_gb_month.ok_or_else(|| missing("Premium SSD storage"))? * gb, 0.0)
+        }
         StorageType::PremiumV2 => {
             let storage = prices.premium_v2_gb_month.ok_or_else(|| missing("Premium SSD v2 storage"))? * gb;
             let (included_iops, included_mbps) = rules::premium_v2_included(spec.storage_gb);
@@ -117,8 +131,9 @@ fn flexible(spec: &ServerSpec, region: &str, pricing: &Pricing, hours: f64) -> R
                     * f64::from(extra_iops);
             }
             if extra_mbps > 0 {
-                performance += prices.premium_v2_mbps_month.ok_or_else(|| missing("Premium SSD v2 throughput"))?
-                    * f64::from(extra_mbps);
+                performance +=
+                    prices.premium_v2_mbps_month.ok_or_else(|| missing("Premium SSD v2 throughput"))?
+                        * f64::from(extra_mbps);
             }
             (storage, performance)
         }
@@ -127,7 +142,8 @@ fn flexible(spec: &ServerSpec, region: &str, pricing: &Pricing, hours: f64) -> R
         HaMode::Disabled => 0.0,
         HaMode::SameZone | HaMode::ZoneRedundant => {
             let factors = &pricing.table.flexible;
-            let (Some(compute_factor), Some(storage_factor)) = (factors.ha_standby_compute, factors.ha_standby_storage)
+            let (Some(compute_factor), Some(storage_factor)) =
+                (factors.ha_standby_compute, factors.ha_standby_storage)
             else {
                 return Err("no price for a high-availability standby in the price table".into());
             };
@@ -301,6 +317,9 @@ pub struct PlanCost {
     /// The user's price file, when the fleet names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prices_file: Option<String>,
+    /// The region whose prices the local provider's servers take (`[pricing] location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priced_as: Option<String>,
 }
 
 /// What the figures never include.

@@ -151,7 +151,8 @@ impl Pricing {
     /// The file cannot be read, or is not a price table: the message names the line and column.
     pub fn load(file: Option<&Path>, location: Option<String>) -> Result<Pricing, String> {
         let Some(path) = file else { return Ok(Pricing { location, ..Pricing::shipped() }) };
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
         let theirs = parse(&text).map_err(|error| format!("{}:{error}", path.display()))?;
         Ok(Pricing { table: overlay(shipped_table(), theirs), file: Some(path.to_path_buf()), location })
     }
@@ -170,7 +171,7 @@ fn parse(text: &str) -> Result<PriceTable, String> {
         format!("{line}:{column}: {}", error.message())
     })?;
     let mut problems = Vec::new();
-    if !(table.hours_per_month > 0.0) {
+    if !table.hours_per_month.is_finite() || table.hours_per_month <= 0.0 {
         problems.push("hours_per_month must be more than 0".to_string());
     }
     for (name, price) in prices(&table) {
@@ -207,7 +208,9 @@ fn prices(table: &PriceTable) -> Vec<(String, f64)> {
     }
     for (region, prices) in &table.single.regions {
         let at = format!("single.regions.{region}");
-        for (what, tiers) in [("vcore_hour", &prices.vcore_hour), ("storage_gb_month", &prices.storage_gb_month)] {
+        for (what, tiers) in
+            [("vcore_hour", &prices.vcore_hour), ("storage_gb_month", &prices.storage_gb_month)]
+        {
             push(format!("{at}.{what}.basic"), tiers.basic);
             push(format!("{at}.{what}.general_purpose"), tiers.general_purpose);
             push(format!("{at}.{what}.memory_optimized"), tiers.memory_optimized);
@@ -236,8 +239,10 @@ fn overlay(ours: PriceTable, theirs: PriceTable) -> PriceTable {
     table.hours_per_month = theirs.hours_per_month;
     table.source = format!("{}; other regions: {}", theirs.source, table.source);
     table.as_of = theirs.as_of;
-    table.flexible.ha_standby_compute = theirs.flexible.ha_standby_compute.or(table.flexible.ha_standby_compute);
-    table.flexible.ha_standby_storage = theirs.flexible.ha_standby_storage.or(table.flexible.ha_standby_storage);
+    table.flexible.ha_standby_compute =
+        theirs.flexible.ha_standby_compute.or(table.flexible.ha_standby_compute);
+    table.flexible.ha_standby_storage =
+        theirs.flexible.ha_standby_storage.or(table.flexible.ha_standby_storage);
     table.flexible.regions.extend(theirs.flexible.regions);
     table.single.regions.extend(theirs.single.regions);
     table
@@ -262,8 +267,9 @@ mod tests {
 
     #[test]
     fn a_broken_file_names_line_and_column() {
-        let error = parse("currency = \"USD\"\nhours_per_month = 730\nsource = \"x\"\nas_of = \"d\"\nsurprise = 1\n")
-            .unwrap_err();
+        let error =
+            parse("currency = \"USD\"\nhours_per_month = 730\nsource = \"x\"\nas_of = \"d\"\nsurprise = 1\n")
+                .unwrap_err();
         assert!(error.starts_with("5:1:"), "{error}");
         assert!(error.contains("surprise"), "{error}");
         let negative = "currency = \"USD\"\nhours_per_month = 730\nsource = \"x\"\nas_of = \"d\"\n\

@@ -57,7 +57,10 @@ fn a_scale_up_costs_the_compute_it_adds() {
     let after = flexible("Standard_D8ds_v5", 128, HaMode::Disabled);
     let cost = ChangeCost::between(Some(&before), Some(&after), None, &Pricing::shipped());
     // 8 × 0.089 × 730 = 519.76 + 14.72.
-    assert_eq!((cost.monthly_before, cost.monthly_after, cost.monthly_delta), (Some(274.6), Some(534.48), Some(259.88)));
+    assert_eq!(
+        (cost.monthly_before, cost.monthly_after, cost.monthly_delta),
+        (Some(274.6), Some(534.48), Some(259.88))
+    );
     assert_eq!(cost.one_time, None);
     let create = ChangeCost::between(None, Some(&after), None, &Pricing::shipped());
     assert_eq!((create.monthly_before, create.monthly_delta), (None, Some(534.48)));

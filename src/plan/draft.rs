@@ -87,6 +87,7 @@ impl Draft {
             configured_zone: None,
             configured_carried: None,
             endpoint: None,
+            cost: None,
         });
         id
     }

@@ -6,6 +6,7 @@
 //! [`saved`] touches the disk, to write and read plan files.
 
 mod build;
+mod cost;
 mod decide;
 mod draft;
 mod edges;
@@ -46,6 +47,9 @@ pub struct PlanRequest<'a> {
     pub allow_delete: bool,
     /// When the plan is made (recorded in its inputs).
     pub now: DateTime<Utc>,
+    /// The moment the desired fleet is for (`plan --at`, otherwise `now`): timetabled servers'
+    /// months are priced from it.
+    pub at: DateTime<Utc>,
 }
 
 /// Computes the plan: drift, per-server changes, their order, impact and summary.
@@ -67,6 +71,7 @@ pub fn build(request: &PlanRequest) -> Plan {
     graph::assign_waves(&mut changes);
     graph::sort(&mut changes);
     let summary = graph::summary(&changes, unchanged, planner.blocked.len());
+    let cost = cost::price(&mut changes, request);
     Plan {
         format_version: PLAN_FORMAT_VERSION.to_string(),
         fleet: request.desired.name.clone(),
@@ -77,6 +82,7 @@ pub fn build(request: &PlanRequest) -> Plan {
         drift,
         notes: planner.notes,
         summary,
+        cost,
         inputs: inputs(request),
     }
 }

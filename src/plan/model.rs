@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The plan JSON format version (DESIGN.md): minor versions only add fields.
-pub const PLAN_FORMAT_VERSION: &str = "1.3";
+pub const PLAN_FORMAT_VERSION: &str = "1.4";
 
 /// A dependency-ordered set of changes, with what was refused, blocked or drifted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -34,6 +34,11 @@ pub struct Plan {
     /// Facts a reviewer should know that are not changes (auto-grown storage kept …).
     pub notes: Vec<Note>,
     pub summary: Summary,
+    /// What the plan costs: each change's monthly delta summed, the managed servers' monthly
+    /// total before and after, one-time costs, timetabled servers' months, and the prices used.
+    /// Absent for a local fleet that names no `[pricing] location`. Since 1.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::PlanCost>,
     /// What the plan was computed from; a saved plan is refused once any of it moved.
     pub inputs: PlanInputs,
 }
@@ -94,6 +99,9 @@ pub struct Change {
     /// before and after. Absent when the server keeps its endpoint. Since 1.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointMove>,
+    /// What the change costs a month (and once, for a migration). Since 1.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::ChangeCost>,
 }
 
 /// Where clients connect before and after a migration that moves the server to a new address.

@@ -337,7 +337,7 @@ async fn an_apply_killed_with_writes_frozen_is_said_first_everywhere_and_migrate
     assert!(!text(&plan.stdout).contains("till-migration exists"), "{}", text(&plan.stdout));
     let json: serde_json::Value =
         serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
-    assert_eq!(json["format_version"], "1.3");
+    assert_eq!(json["format_version"], "1.4");
     let unfinished = &json["unfinished_migrations"][0];
     assert_eq!(unfinished["server"], "till", "{json:#}");
     assert_eq!(unfinished["staging"], "till-migration", "{json:#}");

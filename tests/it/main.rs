@@ -22,6 +22,7 @@ mod azure_fixtures;
 mod azure_flexible_fixtures;
 mod azure_service_behaviour;
 mod azure_single_server_surface;
+mod cost_cli;
 mod exec_crash;
 mod exec_engine;
 mod github_cli;

@@ -8,8 +8,8 @@
 //! so the result fits either way.
 
 use super::markdown::{
-    TABLE_HEADER, alerts, apply_order, blocked_refused_notes, drift, escape, footer, marker,
-    server_change_summary, server_details, table_row, title,
+    alerts, apply_order, blocked_refused_notes, cost_details, cost_line, drift, escape, footer, marker,
+    server_change_summary, server_details, table_header, table_row, title,
 };
 use super::{ServerGroup, plural, server_groups};
 use crate::plan::Plan;
@@ -64,16 +64,17 @@ pub(crate) fn render_level(
     let mut out = marker(plan);
     out.push_str(&title(plan));
     out.push_str(&alerts(plan, groups));
+    out.push_str(&cost_line(plan));
     if groups.is_empty() {
         let _ = writeln!(out, "Every server in the fleet file matches its live server.\n");
     }
     let footer = footer(plan, plan_id);
     match level {
         Level::Full | Level::RiskyDiffs => {
-            table(&mut out, groups.iter());
+            table(&mut out, plan, groups.iter());
             let shown = groups.iter().filter(|group| level == Level::Full || group.risk.is_risky());
             for group in shown {
-                out.push_str(&server_details(group));
+                out.push_str(&server_details(group, plan));
             }
             let hidden = groups.iter().filter(|group| !group.risk.is_risky()).count();
             if level == Level::RiskyDiffs && hidden > 0 {
@@ -85,14 +86,15 @@ pub(crate) fn render_level(
             out.push_str(&apply_order(plan));
             out.push_str(&drift(plan));
             out.push_str(&blocked_refused_notes(plan));
+            out.push_str(&cost_details(plan));
         }
         Level::TableOnly => {
-            table(&mut out, groups.iter());
+            table(&mut out, plan, groups.iter());
             omitted(&mut out, "the per-server diffs, the apply order and the drift details");
             out.push_str(&blocked_refused_notes(plan));
         }
         Level::RiskiestServers => {
-            table(&mut out, groups.iter().filter(|group| group.risk.is_risky()));
+            table(&mut out, plan, groups.iter().filter(|group| group.risk.is_risky()));
             online_rest(&mut out, groups);
             blocked_names(&mut out, plan);
             omitted(&mut out, "the online changes, diffs, apply order, drift and hints");
@@ -106,10 +108,10 @@ pub(crate) fn render_level(
     out
 }
 
-fn table<'a, 'g: 'a>(out: &mut String, groups: impl Iterator<Item = &'a ServerGroup<'g>>) {
-    let rows: String = groups.map(table_row).collect();
+fn table<'a, 'g: 'a>(out: &mut String, plan: &Plan, groups: impl Iterator<Item = &'a ServerGroup<'g>>) {
+    let rows: String = groups.map(|group| table_row(group, plan)).collect();
     if !rows.is_empty() {
-        out.push_str(TABLE_HEADER);
+        out.push_str(table_header(plan));
         out.push_str(&rows);
         out.push('\n');
     }

@@ -55,6 +55,7 @@ pub(crate) fn change(action: Action, server: &str, operation: Operation) -> Chan
         configured_zone: None,
         configured_carried: None,
         endpoint: None,
+        cost: None,
     }
 }
 
@@ -80,6 +81,7 @@ pub(crate) fn plan(changes: Vec<Change>, unchanged: usize) -> Plan {
         drift: Vec::new(),
         notes: Vec::new(),
         summary: Summary { unchanged, ..Summary::default() },
+        cost: None,
         inputs: PlanInputs {
             config_files: BTreeMap::from([(
                 "fleet.toml".to_string(),

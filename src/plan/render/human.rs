@@ -6,8 +6,8 @@
 //! codes) only when the caller says the output is a terminal.
 
 use super::{
-    AttributeKind, ServerGroup, action_symbol, counts, format_downtime, format_value, line_diff,
-    multiline_pair, server_groups, verdict,
+    AttributeKind, ServerGroup, action_symbol, change_cost, cost_details, cost_summary, counts,
+    format_downtime, format_value, line_diff, multiline_pair, server_groups, verdict,
 };
 use crate::plan::{Action, AttributeChange, Change, Plan};
 use anstyle::{AnsiColor, Style};
@@ -25,11 +25,15 @@ pub fn human(plan: &Plan, color: bool) -> String {
     let headline = format!("{}: {}", plan.fleet, verdict(plan));
     let _ = writeln!(out, "{}", paint.apply(Style::new().bold(), &headline));
     let _ = writeln!(out, "  {}", counts(plan));
+    if let Some(cost) = cost_summary(plan) {
+        let _ = writeln!(out, "  cost: {cost}");
+    }
     for group in server_groups(plan) {
         out.push('\n');
-        server_section(&mut out, &group, &paint);
+        server_section(&mut out, &group, &paint, plan);
     }
     apply_order(&mut out, plan, &paint);
+    costs(&mut out, plan, &paint);
     drift(&mut out, plan, &paint);
     notes(&mut out, plan);
     blocked(&mut out, plan, &paint);
@@ -71,7 +75,7 @@ impl Paint {
     }
 }
 
-fn server_section(out: &mut String, group: &ServerGroup<'_>, paint: &Paint) {
+fn server_section(out: &mut String, group: &ServerGroup<'_>, paint: &Paint, plan: &Plan) {
     let badge = if group.risk.is_risky() {
         format!("{} · {}", group.risk.label(), format_downtime(group.downtime()))
     } else {
@@ -88,11 +92,11 @@ fn server_section(out: &mut String, group: &ServerGroup<'_>, paint: &Paint) {
         paint.fg(badge_color, &badge)
     );
     for change in &group.changes {
-        change_block(out, change, paint);
+        change_block(out, change, paint, plan);
     }
 }
 
-fn change_block(out: &mut String, change: &Change, paint: &Paint) {
+fn change_block(out: &mut String, change: &Change, paint: &Paint, plan: &Plan) {
     let symbol = action_symbol(change.action);
     let _ = writeln!(
         out,
@@ -114,8 +118,23 @@ fn change_block(out: &mut String, change: &Change, paint: &Paint) {
     if change.impact.downtime_seconds.max > 0 {
         let _ = writeln!(out, "      {}", paint.dim(&format!("basis: {}", change.impact.downtime_basis)));
     }
+    if let Some(cost) = change_cost(change, plan) {
+        let _ = writeln!(out, "    cost: {cost}");
+    }
     if let Some(endpoint) = &change.endpoint {
         let _ = writeln!(out, "    endpoint: {}", endpoint.message);
+    }
+}
+
+/// Timetabled servers' months, unknown prices and where the prices come from.
+fn costs(out: &mut String, plan: &Plan, paint: &Paint) {
+    let lines = cost_details(plan);
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", paint.apply(Style::new().bold(), "Cost"));
+    for line in lines {
+        let _ = writeln!(out, "  {line}");
     }
 }
 

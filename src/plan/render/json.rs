@@ -121,7 +121,7 @@ mod tests {
         let text = json(&plan, "sha256:feed");
         assert!(text.ends_with("}\n"));
         assert!(
-            text.starts_with("{\n  \"format_version\": \"1.3\",\n  \"plan_id\": \"sha256:feed\",\n"),
+            text.starts_with("{\n  \"format_version\": \"1.4\",\n  \"plan_id\": \"sha256:feed\",\n"),
             "{text}"
         );
         let document: PlanDocument = serde_json::from_str(&text).unwrap();

@@ -185,12 +185,40 @@ fn list_of(items: &[String]) -> String {
     format!("{} and {} more", items[..ALERT_NAMES].join(", "), items.len() - ALERT_NAMES)
 }
 
+/// The plan's cost under the verdict: "**Cost:** +$259.88/month · fleet … → …/month".
+pub(super) fn cost_line(plan: &Plan) -> String {
+    super::cost_summary(plan).map_or_else(String::new, |cost| format!("**Cost:** {}\n\n", escape(&cost)))
+}
+
+/// Timetabled servers' months, unknown prices and where the prices come from, as a list.
+pub(super) fn cost_details(plan: &Plan) -> String {
+    let lines = super::cost_details(plan);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("**Cost details**\n\n");
+    for line in lines {
+        let _ = writeln!(out, "- {}", escape(&line));
+    }
+    out.push('\n');
+    out
+}
+
 /// The table header; rows come from [`table_row`].
 pub(super) const TABLE_HEADER: &str =
     "| server | change | impact | expected downtime | why |\n|---|---|---|---|---|\n";
 
+/// The table header when the plan is priced: a monthly cost column before the reasons.
+pub(super) const PRICED_TABLE_HEADER: &str =
+    "| server | change | impact | expected downtime | cost / month | why |\n|---|---|---|---|---:|---|\n";
+
+/// The table header for `plan`.
+pub(super) fn table_header(plan: &Plan) -> &'static str {
+    if plan.cost.is_some() { PRICED_TABLE_HEADER } else { TABLE_HEADER }
+}
+
 /// One table row per affected server.
-pub(super) fn table_row(group: &ServerGroup<'_>) -> String {
+pub(super) fn table_row(group: &ServerGroup<'_>, plan: &Plan) -> String {
     let mut impact = match group.risk {
         Risk::Delete => "🗑️ delete".to_string(),
         Risk::DataMigration => "📦 data migration".to_string(),
@@ -201,8 +229,9 @@ pub(super) fn table_row(group: &ServerGroup<'_>) -> String {
         impact.push_str(" · irreversible");
     }
     let why: Vec<&str> = group.changes.iter().map(|change| change.reason.as_str()).collect();
+    let cost = super::group_cost(group, plan).map_or_else(String::new, |cost| format!(" {} |", cell(&cost)));
     format!(
-        "| `{}` | {} | {impact} | {} | {} |\n",
+        "| `{}` | {} | {impact} | {} |{cost} {} |\n",
         group.server,
         cell(&server_change_summary(group)),
         format_downtime(group.downtime()),
@@ -231,7 +260,7 @@ fn change_summary(change: &Change) -> String {
 }
 
 /// A collapsible block with the server's diffs, reasons, impacts, ordering and steps.
-pub(super) fn server_details(group: &ServerGroup<'_>) -> String {
+pub(super) fn server_details(group: &ServerGroup<'_>, plan: &Plan) -> String {
     let mut what: Vec<String> = group
         .changes
         .iter()
@@ -246,13 +275,13 @@ pub(super) fn server_details(group: &ServerGroup<'_>) -> String {
         escape(&what.join(" · "))
     );
     for change in &group.changes {
-        change_details(&mut out, change);
+        change_details(&mut out, change, plan);
     }
     out.push_str("</details>\n\n");
     out
 }
 
-fn change_details(out: &mut String, change: &Change) {
+fn change_details(out: &mut String, change: &Change, plan: &Plan) {
     let _ = writeln!(
         out,
         "**`{}`** · wave {} · {}\n",
@@ -267,6 +296,9 @@ fn change_details(out: &mut String, change: &Change) {
     let _ = writeln!(out, "- why: {}", escape(&change.reason));
     if change.impact.downtime_seconds.max > 0 {
         let _ = writeln!(out, "- downtime basis: {}", escape(&change.impact.downtime_basis));
+    }
+    if let Some(cost) = super::change_cost(change, plan) {
+        let _ = writeln!(out, "- cost: {}", escape(&cost));
     }
     if let Some(endpoint) = &change.endpoint {
         let _ = writeln!(out, "- endpoint: {}", escape(&endpoint.message));

@@ -24,6 +24,7 @@ use super::{Action, AttributeChange, Change, DowntimeRange, Plan};
 use crate::model::ServerName;
 use crate::rules;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// How much a server's changes cost, worst last so `max` picks the riskiest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -257,6 +258,88 @@ pub(crate) fn restarts(servers: usize) -> String {
 /// "1 server", "3 servers".
 pub(crate) fn plural(count: usize, noun: &str) -> String {
     if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+}
+
+/// A change's cost: "+$259.88/month ($274.60 → $534.48)", "· $0.18 once" for a migration's
+/// overlap, "unknown (why)" when a price is missing; none when the plan is not priced.
+pub(crate) fn change_cost(change: &Change, plan: &Plan) -> Option<String> {
+    let (cost, currency) = (change.cost.as_ref()?, &plan.cost.as_ref()?.currency);
+    let mut text = format!("{}/month", crate::cost::signed(cost.monthly_delta, currency));
+    if let Some(why) = &cost.unknown {
+        text = format!("unknown ({why})");
+    } else if cost.monthly_before.is_some() && cost.monthly_after.is_some() && cost.monthly_delta != Some(0.0)
+    {
+        let _ = write!(
+            text,
+            " ({} → {})",
+            crate::cost::amount(cost.monthly_before, currency),
+            crate::cost::amount(cost.monthly_after, currency)
+        );
+    }
+    if cost.one_time_basis.is_some() {
+        let _ = write!(text, " · {} once", crate::cost::amount(cost.one_time, currency));
+    }
+    Some(text)
+}
+
+/// A server's changes' monthly deltas together: "+$259.88", "unknown"; none when not priced.
+pub(crate) fn group_cost(group: &ServerGroup<'_>, plan: &Plan) -> Option<String> {
+    let currency = &plan.cost.as_ref()?.currency;
+    let deltas = group.changes.iter().map(|change| change.cost.as_ref().and_then(|cost| cost.monthly_delta));
+    Some(crate::cost::signed(crate::cost::sum(deltas), currency))
+}
+
+/// The plan's cost in one line: "+$259.88/month · fleet $1,000.00 → $1,259.88/month · $0.18
+/// once"; none when the plan is not priced.
+pub(crate) fn cost_summary(plan: &Plan) -> Option<String> {
+    let cost = plan.cost.as_ref()?;
+    let currency = &cost.currency;
+    let mut parts = vec![match cost.monthly_delta {
+        Some(_) => format!("{}/month", crate::cost::signed(cost.monthly_delta, currency)),
+        None => "unknown (a price is missing: see Cost)".to_string(),
+    }];
+    if cost.monthly_before.is_some() || cost.monthly_after.is_some() {
+        parts.push(format!(
+            "fleet {} → {}/month",
+            crate::cost::amount(cost.monthly_before, currency),
+            crate::cost::amount(cost.monthly_after, currency)
+        ));
+    }
+    if let Some(one_time) = cost.one_time {
+        parts.push(format!(
+            "{} once while migrations copy data",
+            crate::cost::amount(Some(one_time), currency)
+        ));
+    }
+    Some(parts.join(" · "))
+}
+
+/// The lines under the plan's cost: timetabled servers' months, what is unknown and why, where
+/// the prices come from and what they leave out.
+pub(crate) fn cost_details(plan: &Plan) -> Vec<String> {
+    let Some(cost) = plan.cost.as_ref() else { return Vec::new() };
+    let currency = &cost.currency;
+    let mut lines = Vec::new();
+    for server in &cost.scheduled {
+        lines.push(format!(
+            "{} on its timetable: {}/month over the coming month ({}/month without it)",
+            server.server,
+            crate::cost::amount(server.monthly, currency),
+            crate::cost::amount(server.monthly_unscheduled, currency)
+        ));
+    }
+    for why in &cost.unknown {
+        lines.push(format!("unknown: {why}"));
+    }
+    let table = cost.prices_file.as_deref().unwrap_or(crate::cost::SHIPPED_PATH);
+    if let Some(region) = &cost.priced_as {
+        lines.push(format!("local servers priced as if they ran in {region} ([pricing] location)"));
+    }
+    lines.push(format!(
+        "prices: {table} (as of {}, pay-as-you-go {currency}); not counted: {}",
+        cost.as_of, cost.excludes
+    ));
+    lines
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ fn an_unfinished_migration_comes_first_and_its_staging_server_is_not_drift() {
     assert!(plan.drift.is_empty(), "{:#?}", plan.drift);
     assert!(plan.notes.iter().all(|note| !note.message.contains("ledger-migration")), "{:#?}", plan.notes);
     assert_eq!(ids(&plan), vec!["migrate:ledger"]);
-    assert_eq!(plan.format_version, "1.3");
+    assert_eq!(plan.format_version, "1.4");
 
     // The Markdown says it before anything else, and the JSON carries it.
     let markdown = crate::plan::render::markdown(&plan, "id", crate::plan::render::COMMENT_BUDGET);

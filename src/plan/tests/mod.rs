@@ -2,6 +2,7 @@
 //! live servers), planned, and checked change by change.
 
 mod actions;
+mod cost;
 mod flexible;
 mod migrations;
 mod ordering;
@@ -76,6 +77,7 @@ impl Case {
                 servers: BTreeMap::new(),
                 state: Default::default(),
                 source: SourceFile { path: "fleet.toml".into(), sha256: "aa".repeat(32) },
+                pricing: Default::default(),
             },
             stored,
             live: LiveFleet::new(),
@@ -172,6 +174,7 @@ impl Case {
             refreshed: self.refreshed,
             allow_delete: self.allow_delete,
             now: Utc.with_ymd_and_hms(2026, 11, 23, 19, 0, 0).unwrap(),
+            at: Utc.with_ymd_and_hms(2026, 11, 23, 19, 0, 0).unwrap(),
         })
     }
 }

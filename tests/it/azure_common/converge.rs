@@ -90,6 +90,7 @@ pub async fn converge_with(
             refreshed: true,
             allow_delete: true,
             now: chrono::Utc::now(),
+            at: chrono::Utc::now(),
         });
         if !plan.blocked.is_empty() || !plan.refused.is_empty() {
             return Err(format!("blocked {:?}, refused {:?}", plan.blocked, plan.refused));

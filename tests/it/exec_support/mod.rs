@@ -90,6 +90,7 @@ pub fn change(id: &str, server: &str, operation: Operation, depends_on: &[&str])
         configured_zone: None,
         configured_carried: None,
         endpoint: None,
+        cost: None,
     }
 }
 
@@ -113,6 +114,7 @@ pub fn plan(changes: Vec<Change>) -> Plan {
         drift: Vec::new(),
         notes: Vec::new(),
         summary: Summary::default(),
+        cost: None,
         inputs: PlanInputs {
             config_files: BTreeMap::new(),
             state_lineage: None,
