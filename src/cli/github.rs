@@ -60,13 +60,28 @@ pub(crate) fn annotation(diagnostic: &Diagnostic, workspace: Option<&Path>) -> g
     }
 }
 
+/// The GitHub Actions run this is, from its environment (empty outside Actions).
+pub(crate) fn run() -> render::Run {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    if var("GITHUB_ACTIONS").as_deref() != Some("true") {
+        return render::Run::default();
+    }
+    let url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+        (Some(server), Some(repository), Some(run)) => {
+            Some(format!("{}/{repository}/actions/runs/{run}", server.trim_end_matches('/')))
+        }
+        _ => None,
+    };
+    render::Run { commit: var("GITHUB_SHA"), url }
+}
+
 /// Appends the Markdown plan to `$GITHUB_STEP_SUMMARY` when it is set (1 MiB budget, degraded
 /// like a comment when larger). A failure to write is a warning: the plan itself was printed.
 pub(crate) fn step_summary(plan: &Plan, plan_id: &str, printer: &Printer) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty()) else {
         return;
     };
-    let markdown = render::markdown(plan, plan_id, render::STEP_SUMMARY_BUDGET);
+    let markdown = render::markdown_in_run(plan, plan_id, render::STEP_SUMMARY_BUDGET, &run());
     if let Err(error) = github::append_step_summary(Path::new(&path), &markdown) {
         printer.warn(&format!(
             "could not append the plan to the job summary {}: {error}",

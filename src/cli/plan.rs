@@ -134,7 +134,12 @@ pub(crate) fn print_plan(plan: &Plan, format: Format, printer: &Printer) {
     match format {
         Format::Human => printer.data(&render::human(plan, printer.stdout_color())),
         Format::Json => printer.data(&render::json(plan, &plan_id)),
-        Format::Markdown => printer.data(&render::markdown(plan, &plan_id, render::COMMENT_BUDGET)),
+        Format::Markdown => printer.data(&render::markdown_in_run(
+            plan,
+            &plan_id,
+            render::COMMENT_BUDGET,
+            &super::github::run(),
+        )),
     }
     super::github::step_summary(plan, &plan_id, printer);
 }

@@ -77,3 +77,57 @@ fn plan_annotations_stay_out_of_the_markdown_on_stdout() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.lines().any(|line| line.starts_with("::error file=")), "{stderr}");
 }
+
+/// A plan of a local fleet, as a workflow makes it: the comment names the commit and links to
+/// the run, offers `apply PLANFILE` for a plan that can be applied (the Markdown tests check it is
+/// not offered otherwise) and draws the apply order.
+#[test]
+fn the_comment_names_the_commit_and_the_run_and_draws_the_apply_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = |servers: &str| {
+        format!(
+            "[fleet]\nname = \"reviewed\"\n[provider]\nkind = \"local\"\n[defaults]\nversion = \"11\"\n\
+             tier = \"GeneralPurpose\"\nstorage_gb = 100\nadmin_login = \"fleetadmin\"\n\
+             admin_password = {{ env = \"PGFLEET_ADMIN_PASSWORD\" }}\n{servers}"
+        )
+    };
+    let plan = |file: &str| {
+        std::fs::write(dir.path().join("fleet.toml"), file).unwrap();
+        let output = Command::cargo_bin("pgfleet")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("GITHUB_SERVER_URL", "https://github.example")
+            .env("GITHUB_REPOSITORY", "infra/fleet")
+            .env("GITHUB_RUN_ID", "4242")
+            .env_remove("GITHUB_WORKSPACE")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env("NO_COLOR", "1")
+            .args([
+                "plan",
+                "--refresh=false",
+                "--format",
+                "markdown",
+                "-c",
+                "fleet.toml",
+                "--state",
+                "s.json",
+            ])
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8(output.stdout).unwrap())
+    };
+    let (code, markdown) = plan(&fleet(
+        "[servers.pay-main]\nvcores = 4\n[servers.pay-ro]\nreplica_of = \"pay-main\"\nvcores = 4\n",
+    ));
+    assert_eq!(code, Some(0));
+    assert!(
+        markdown.contains(
+            "· commit `0123456789ab` · [workflow run](https://github.example/infra/fleet/actions/runs/4242)"
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains("`pgfleet apply PLANFILE`"), "{markdown}");
+    assert!(markdown.contains("```mermaid\nflowchart LR\n"), "{markdown}");
+}

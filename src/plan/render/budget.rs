@@ -8,8 +8,9 @@
 //! so the result fits either way.
 
 use super::markdown::{
-    alerts, apply_order, blocked_refused_notes, cost_details, cost_line, drift, escape, footer, marker,
-    server_change_summary, server_details, table_header, table_row, title,
+    Run, alerts, apply_graph, apply_order, blocked_refused_notes, blocked_refused_rows, cost_details,
+    cost_line, drift, escape, footer, marker, server_change_summary, server_details, table_header, table_row,
+    title,
 };
 use super::{ServerGroup, plural, server_groups};
 use crate::plan::Plan;
@@ -25,7 +26,10 @@ pub const STEP_SUMMARY_BUDGET: usize = 1 << 20;
 /// The steps of the degradation ladder, fullest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Level {
+    /// Everything, the apply order drawn as a Mermaid graph included.
     Full,
+    /// Everything but the graph (dropped first).
+    NoGraph,
     RiskyDiffs,
     TableOnly,
     RiskiestServers,
@@ -33,8 +37,14 @@ pub(crate) enum Level {
 }
 
 impl Level {
-    pub(crate) const ALL: [Level; 5] =
-        [Level::Full, Level::RiskyDiffs, Level::TableOnly, Level::RiskiestServers, Level::NamesOnly];
+    pub(crate) const ALL: [Level; 6] = [
+        Level::Full,
+        Level::NoGraph,
+        Level::RiskyDiffs,
+        Level::TableOnly,
+        Level::RiskiestServers,
+        Level::NamesOnly,
+    ];
 }
 
 /// The fullest Markdown form of `plan` that is strictly shorter than `budget` bytes.
@@ -43,14 +53,19 @@ impl Level {
 /// the rest; only then is a risky server left out. A budget smaller than the marker, verdict
 /// and footer together yields just those, over the budget.
 pub fn markdown(plan: &Plan, plan_id: &str, budget: usize) -> String {
+    markdown_in_run(plan, plan_id, budget, &Run::default())
+}
+
+/// [`markdown`] with the CI run the plan was made in named in the footer.
+pub fn markdown_in_run(plan: &Plan, plan_id: &str, budget: usize, run: &Run) -> String {
     let groups = server_groups(plan);
     for level in Level::ALL {
-        let text = render_level(plan, &groups, plan_id, level, budget);
+        let text = render_level(plan, &groups, plan_id, level, budget, run);
         if text.len() < budget {
             return text;
         }
     }
-    render_level(plan, &groups, plan_id, Level::NamesOnly, budget)
+    render_level(plan, &groups, plan_id, Level::NamesOnly, budget, run)
 }
 
 /// The plan at one step of the ladder. `budget` only bounds the names-only list.
@@ -60,19 +75,20 @@ pub(crate) fn render_level(
     plan_id: &str,
     level: Level,
     budget: usize,
+    run: &Run,
 ) -> String {
     let mut out = marker(plan);
     out.push_str(&title(plan));
     out.push_str(&alerts(plan, groups));
     out.push_str(&cost_line(plan));
-    if groups.is_empty() {
+    if groups.is_empty() && plan.blocked.is_empty() && plan.refused.is_empty() {
         let _ = writeln!(out, "Every server in the fleet file matches its live server.\n");
     }
-    let footer = footer(plan, plan_id);
+    let footer = footer(plan, plan_id, run);
     match level {
-        Level::Full | Level::RiskyDiffs => {
+        Level::Full | Level::NoGraph | Level::RiskyDiffs => {
             table(&mut out, plan, groups.iter());
-            let shown = groups.iter().filter(|group| level == Level::Full || group.risk.is_risky());
+            let shown = groups.iter().filter(|group| level != Level::RiskyDiffs || group.risk.is_risky());
             for group in shown {
                 out.push_str(&server_details(group, plan));
             }
@@ -84,6 +100,9 @@ pub(crate) fn render_level(
                 );
             }
             out.push_str(&apply_order(plan));
+            if level == Level::Full {
+                out.push_str(&apply_graph(plan));
+            }
             out.push_str(&drift(plan));
             out.push_str(&blocked_refused_notes(plan));
             out.push_str(&cost_details(plan));
@@ -108,8 +127,10 @@ pub(crate) fn render_level(
     out
 }
 
+/// The table: a row per changed server, then blocked and refused changes with their reasons.
 fn table<'a, 'g: 'a>(out: &mut String, plan: &Plan, groups: impl Iterator<Item = &'a ServerGroup<'g>>) {
-    let rows: String = groups.map(|group| table_row(group, plan)).collect();
+    let mut rows: String = groups.map(|group| table_row(group, plan)).collect();
+    rows.push_str(&blocked_refused_rows(plan));
     if !rows.is_empty() {
         out.push_str(table_header(plan));
         out.push_str(&rows);
@@ -268,7 +289,7 @@ pub(super) mod tests {
         let risky = risky_servers(&plan);
         let mut sizes = Vec::new();
         for level in Level::ALL {
-            let text = render_level(&plan, &groups, "sha256:abc", level, COMMENT_BUDGET);
+            let text = render_level(&plan, &groups, "sha256:abc", level, COMMENT_BUDGET, &Run::default());
             assert_balanced(&text, &format!("{level:?}"));
             for server in &risky {
                 assert!(text.contains(&format!("`{server}`")), "{level:?}: {server} missing");
@@ -283,7 +304,7 @@ pub(super) mod tests {
         for (name, plan) in fixtures::all() {
             let groups = server_groups(&plan);
             for level in Level::ALL {
-                let text = render_level(&plan, &groups, "sha256:abc", level, COMMENT_BUDGET);
+                let text = render_level(&plan, &groups, "sha256:abc", level, COMMENT_BUDGET, &Run::default());
                 assert_balanced(&text, &format!("{name} {level:?}"));
                 assert!(text.contains(&super::super::verdict(&plan)), "{name} {level:?}: verdict missing");
             }
@@ -317,10 +338,14 @@ pub(super) mod tests {
     fn the_ladder_stops_at_the_first_step_that_fits() {
         let plan = fixtures::large(300);
         let groups = server_groups(&plan);
-        let full = render_level(&plan, &groups, "id", Level::Full, usize::MAX);
-        let risky = render_level(&plan, &groups, "id", Level::RiskyDiffs, usize::MAX);
+        let run = Run::default();
+        let full = render_level(&plan, &groups, "id", Level::Full, usize::MAX, &run);
+        let no_graph = render_level(&plan, &groups, "id", Level::NoGraph, usize::MAX, &run);
+        let risky = render_level(&plan, &groups, "id", Level::RiskyDiffs, usize::MAX, &run);
+        assert!(full.contains("```mermaid") && !no_graph.contains("```mermaid"));
         assert_eq!(markdown(&plan, "id", full.len() + 1), full);
-        assert_eq!(markdown(&plan, "id", full.len()), risky);
+        assert_eq!(markdown(&plan, "id", full.len()), no_graph, "the graph is dropped first");
+        assert_eq!(markdown(&plan, "id", no_graph.len()), risky);
         assert_eq!(markdown(&plan, "id", STEP_SUMMARY_BUDGET), full);
     }
 

@@ -468,17 +468,101 @@ pub(super) fn blocked_refused_notes(plan: &Plan) -> String {
     out
 }
 
-/// The plan id and how to apply it.
-pub(super) fn footer(plan: &Plan, plan_id: &str) -> String {
+/// The CI run a plan was made in, for the footer: the commit planned and a link to the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Run {
+    /// The commit the fleet file was read at (`GITHUB_SHA`).
+    pub commit: Option<String>,
+    /// The run's page (`GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`).
+    pub url: Option<String>,
+}
+
+/// The plan id, where it was made, and how to apply it — offered only when it can be applied.
+pub(super) fn footer(plan: &Plan, plan_id: &str, run: &Run) -> String {
+    let mut made = String::new();
+    if let Some(commit) = &run.commit {
+        let short: String = commit.chars().take(12).collect();
+        let _ = write!(made, " · commit {}", code_span(&short));
+    }
+    if let Some(url) = &run.url {
+        let _ = write!(made, " · [workflow run]({})", url.replace(['(', ')', ' '], ""));
+    }
+    let next = if !plan.refused.is_empty() {
+        format!(
+            "this plan cannot be applied: the service refuses {}; change the fleet file.",
+            plural(plan.refused.len(), "change")
+        )
+    } else if plan.is_blocked() {
+        format!(
+            "this plan cannot be applied: {} blocked until allowed (see Blocked).",
+            plural(plan.blocked.len(), "change")
+        )
+    } else if !plan.has_changes() {
+        "nothing to apply.".to_string()
+    } else {
+        "apply exactly this plan with `pgfleet apply PLANFILE` (the file `pgfleet plan --out PLANFILE` saved); \
+         it is refused if the fleet file or the servers changed since."
+            .to_string()
+    };
     format!(
-        "---\n<sub>plan {} · fleet {} · pgfleet {} · planned {} · apply exactly this plan with \
-         `pgfleet apply PLANFILE` (the file `pgfleet plan --out PLANFILE` saved); \
-         it is refused if the fleet file or the servers changed since.</sub>\n",
+        "---\n<sub>plan {} · fleet {} · pgfleet {} · planned {}{made} · {next}</sub>\n",
         code_span(plan_id),
         code_span(&plan.fleet),
         escape(&plan.inputs.tool_version),
         plan.inputs.created_at.format("%Y-%m-%d %H:%M UTC")
     )
+}
+
+/// Blocked and refused changes as table rows, with their reasons, so the table holds everything
+/// the verdict counts.
+pub(super) fn blocked_refused_rows(plan: &Plan) -> String {
+    let mut rows = String::new();
+    let priced = plan.cost.is_some();
+    let cost = if priced { " — |" } else { "" };
+    for blocked in &plan.blocked {
+        let _ = writeln!(
+            rows,
+            "| `{}` | ⛔ {} blocked | not applied | — |{cost} {} |",
+            blocked.server,
+            blocked.action.as_str(),
+            cell(&format!("{} — {}", blocked.reason, blocked.hint))
+        );
+    }
+    for refusal in &plan.refused {
+        let _ = writeln!(
+            rows,
+            "| `{}` | ✖ refused: {} | not possible | — |{cost} {} |",
+            refusal.server,
+            cell(refusal.path.as_str()),
+            cell(&format!("{} — {}", refusal.reason, refusal.hint))
+        );
+    }
+    rows
+}
+
+/// The apply order as a Mermaid flowchart (GitHub draws it), collapsed: one node per change,
+/// an arrow from each change to those that wait for it.
+pub(super) fn apply_graph(plan: &Plan) -> String {
+    if plan.changes.len() < 2 {
+        return String::new();
+    }
+    let node: BTreeMap<&str, usize> =
+        plan.changes.iter().enumerate().map(|(index, change)| (change.id.as_str(), index)).collect();
+    let mut out =
+        String::from("<details><summary>Apply order as a graph</summary>\n\n```mermaid\nflowchart LR\n");
+    for (index, change) in plan.changes.iter().enumerate() {
+        // Ids are KIND:SERVER, server names letters, digits and hyphens: nothing to escape.
+        let _ = writeln!(out, "  c{index}[\"{} {}\"]", action_symbol(change.action), change.id);
+    }
+    for (index, change) in plan.changes.iter().enumerate() {
+        for dependency in &change.depends_on {
+            if let Some(before) = node.get(dependency.as_str()) {
+                let _ = writeln!(out, "  c{before} --> c{index}");
+            }
+        }
+    }
+    out.push_str("```\n\n</details>\n\n");
+    out
 }
 
 /// Escapes prose for Markdown outside code: HTML-significant characters; backticks (and the

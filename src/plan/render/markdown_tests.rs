@@ -81,7 +81,12 @@ fn marker_line_comes_first() {
     for (name, plan) in fixtures::all() {
         let text = markdown(&plan, "sha256:0123abcd", COMMENT_BUDGET);
         assert!(text.starts_with("<!-- pgfleet:plan fleet=payments -->\n"), "{name}");
-        assert!(text.contains("`pgfleet apply PLANFILE`"), "{name}");
+        // Applying is offered only for a plan that can be applied.
+        let applicable = plan.has_changes() && plan.blocked.is_empty() && plan.refused.is_empty();
+        assert_eq!(text.contains("`pgfleet apply PLANFILE`"), applicable, "{name}");
+        if !plan.blocked.is_empty() || !plan.refused.is_empty() {
+            assert!(text.contains("this plan cannot be applied"), "{name}");
+        }
         assert!(text.contains("`sha256:0123abcd`"), "{name}");
     }
 }
@@ -161,11 +166,25 @@ fn user_text_cannot_break_blocks_or_diff_markers_at_any_step() {
     let plan = hostile();
     let groups = super::server_groups(&plan);
     for level in Level::ALL {
-        let text = render_level(&plan, &groups, "sha256:0123abcd", level, COMMENT_BUDGET);
+        let text = render_level(
+            &plan,
+            &groups,
+            "sha256:0123abcd",
+            level,
+            COMMENT_BUDGET,
+            &super::markdown::Run::default(),
+        );
         let context = format!("{level:?}");
         assert!(!text.contains('\r'), "{context}: a carriage return ends a Markdown line\n{text}");
         assert_balanced(&text, &context);
         for (info, lines) in code_blocks(&text) {
+            if info == "mermaid" {
+                // The graph holds change ids only: generated names, never fleet-file text.
+                for line in lines {
+                    assert!(line == "flowchart LR" || line.starts_with("  c"), "{context}: {line:?}\n{text}");
+                }
+                continue;
+            }
             assert_eq!(info, "diff", "{context}: a code block the renderer did not open\n{text}");
             for line in lines {
                 let marker = line.chars().next().unwrap_or(' ');

@@ -16,9 +16,10 @@ mod markdown;
 #[cfg(test)]
 mod markdown_tests;
 
-pub use budget::{COMMENT_BUDGET, STEP_SUMMARY_BUDGET, markdown};
+pub use budget::{COMMENT_BUDGET, STEP_SUMMARY_BUDGET, markdown, markdown_in_run};
 pub use human::human;
 pub use json::{PlanDocument, json, plan_schema};
+pub use markdown::Run;
 
 use super::{Action, AttributeChange, Change, DowntimeRange, Plan};
 use crate::model::ServerName;
@@ -157,10 +158,17 @@ pub(crate) fn verdict(plan: &Plan) -> String {
 /// "0 to create · 3 to update · … · 2 unchanged".
 pub(crate) fn counts(plan: &Plan) -> String {
     let s = &plan.summary;
-    format!(
+    let mut counts = format!(
         "{} to create · {} to update · {} to migrate · {} to promote · {} to delete · {} unchanged",
         s.create, s.update, s.migrate, s.promote, s.delete, s.unchanged
-    )
+    );
+    if s.blocked > 0 {
+        let _ = write!(counts, " · {} blocked", s.blocked);
+    }
+    if !plan.refused.is_empty() {
+        let _ = write!(counts, " · {} refused", plan.refused.len());
+    }
+    counts
 }
 
 /// `+` create, `~` update, `±` migrate (a new server takes over), `⇡` promote, `-` delete.
