@@ -75,6 +75,11 @@ pub(crate) fn run() -> render::Run {
     render::Run { commit: var("GITHUB_SHA"), url }
 }
 
+/// Whether plans go to a job summary (`$GITHUB_STEP_SUMMARY` is set).
+pub(crate) fn wants_step_summary() -> bool {
+    std::env::var_os("GITHUB_STEP_SUMMARY").is_some_and(|value| !value.is_empty())
+}
+
 /// Appends the Markdown plan to `$GITHUB_STEP_SUMMARY` when it is set (1 MiB budget, degraded
 /// like a comment when larger). A failure to write is a warning: the plan itself was printed.
 pub(crate) fn step_summary(plan: &Plan, plan_id: &str, printer: &Printer) {

@@ -78,15 +78,16 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
     });
     session::add_local_version_note(&mut plan, &fleet);
     session::warn_unplanned_migrations(&plan, printer);
+    let mut plan_id = None;
     if let Some(out) = &args.out {
-        saved::save(&plan, &live, out)?;
+        plan_id = Some(saved::save(&plan, &live, out)?);
         printer.info(&format!(
             "Saved the plan to {}; apply it with: pgfleet apply {}",
             out.display(),
             out.display()
         ));
     }
-    print_plan(&plan, args.format(), printer);
+    print_plan(&plan, args.format(), printer, plan_id);
     for line in next_scheduled(&fleet, at) {
         printer.info(&line);
     }
@@ -128,9 +129,15 @@ pub(crate) fn base_value(spec: &crate::model::ServerSpec) -> String {
     }
 }
 
-/// Prints a plan in a format, and appends it to the GitHub job summary when one is set.
-pub(crate) fn print_plan(plan: &Plan, format: Format, printer: &Printer) {
-    let plan_id = saved::plan_id(plan);
+/// Prints a plan in a format, and appends it to the GitHub job summary when one is set. The
+/// plan's id (`known_id` when the caller has it) is computed only for the forms that show it.
+pub(crate) fn print_plan(plan: &Plan, format: Format, printer: &Printer, known_id: Option<String>) {
+    let summary = super::github::wants_step_summary();
+    if format == Format::Human && !summary {
+        printer.data(&render::human(plan, printer.stdout_color()));
+        return;
+    }
+    let plan_id = known_id.unwrap_or_else(|| saved::plan_id(plan));
     match format {
         Format::Human => printer.data(&render::human(plan, printer.stdout_color())),
         Format::Json => printer.data(&render::json(plan, &plan_id)),

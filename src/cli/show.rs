@@ -23,6 +23,6 @@ pub(crate) fn run(_global: &GlobalArgs, args: &ShowArgs, printer: &Printer) -> a
     let saved = saved::load(&args.plan_file)
         .with_context(|| format!("could not read the saved plan {}", args.plan_file.display()))?;
     let format = if args.json { Format::Json } else { args.format.unwrap_or(Format::Human) };
-    print_plan(&saved.plan, format, printer);
+    print_plan(&saved.plan, format, printer, Some(saved.plan_id.clone()));
     Ok(Outcome::Success)
 }

@@ -20,6 +20,7 @@ pub(crate) fn check_replicas(
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut replicas_of: BTreeMap<&str, Vec<&ResolvedServer>> = BTreeMap::new();
+    let named: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     for replica in servers.values() {
         let Some(primary_name) = &replica.replica_of else { continue };
         let target = primary_name.value.as_str();
@@ -31,7 +32,7 @@ pub(crate) fn check_replicas(
             );
             continue;
         }
-        if !names.iter().any(|name| name == target) {
+        if !named.contains(target) {
             let finding = at(format!("there is no server {target:?} in this fleet"));
             findings.push(match did_you_mean(target, names.iter().map(String::as_str)) {
                 Some(suggestion) => finding.with_hint(format!("did you mean \"{suggestion}\"?")),

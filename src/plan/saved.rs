@@ -89,11 +89,17 @@ pub fn fingerprint(server: &ObservedServer) -> String {
 /// The plan's id, `sha256:HEX`: the digest of its canonical JSON (inputs included, the
 /// creation time left out so the same inputs give the same id). Renderers and approvals cite it.
 pub fn plan_id(plan: &Plan) -> String {
-    let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
-    if let Some(inputs) = value.get_mut("inputs").and_then(Value::as_object_mut) {
-        inputs.remove("created_at");
+    // The compact JSON, written straight from the plan, without `inputs.created_at`: `inputs` is
+    // the plan's last field and `created_at` its only member of that name, and a string value
+    // cannot hold `,"created_at":"` unescaped, so its last occurrence is the member.
+    let mut json = serde_json::to_vec(plan).unwrap_or_default();
+    const MEMBER: &[u8] = b",\"created_at\":\"";
+    if let Some(start) = json.windows(MEMBER.len()).rposition(|window| window == MEMBER) {
+        let value = start + MEMBER.len();
+        if let Some(close) = json[value..].iter().position(|&byte| byte == b'"') {
+            json.drain(start..value + close + 1);
+        }
     }
-    let json = serde_json::to_vec(&value).unwrap_or_default();
     format!("sha256:{}", sha256_hex(&json))
 }
 
@@ -134,7 +140,8 @@ pub enum SavedPlanError {
 /// # Errors
 /// `SnapshotMismatch` when `snapshot` is not the live fleet the plan fingerprinted; `Write`
 /// when the file cannot be written.
-pub fn save(plan: &Plan, snapshot: &LiveFleet, path: &Path) -> Result<(), SavedPlanError> {
+/// Returns the plan's id, so that a caller printing the plan does not compute it again.
+pub fn save(plan: &Plan, snapshot: &LiveFleet, path: &Path) -> Result<String, SavedPlanError> {
     let mut observed = BTreeMap::new();
     for (name, recorded) in &plan.inputs.live_fingerprints {
         let server = snapshot
@@ -143,18 +150,29 @@ pub fn save(plan: &Plan, snapshot: &LiveFleet, path: &Path) -> Result<(), SavedP
             .ok_or_else(|| SavedPlanError::SnapshotMismatch { server: name.clone() })?;
         observed.insert(name.clone(), ObservedAttributes::of(server));
     }
-    let saved = SavedPlan {
-        kind: SAVED_PLAN_KIND.to_string(),
+    /// [`SavedPlan`] as written: the plan borrowed, not copied.
+    #[derive(Serialize)]
+    struct Writing<'a> {
+        kind: &'a str,
+        format_version: u64,
+        plan_id: &'a str,
+        plan: &'a Plan,
+        observed: &'a BTreeMap<ServerName, ObservedAttributes>,
+    }
+    let id = plan_id(plan);
+    let saved = Writing {
+        kind: SAVED_PLAN_KIND,
         format_version: SAVED_PLAN_FORMAT_VERSION,
-        plan_id: plan_id(plan),
-        plan: plan.clone(),
-        observed,
+        plan_id: &id,
+        plan,
+        observed: &observed,
     };
     let write_error = |source| SavedPlanError::Write { path: path.to_path_buf(), source };
-    let mut bytes =
-        serde_json::to_vec_pretty(&saved).map_err(|error| write_error(io::Error::other(error)))?;
+    // Compact: a plan file is read by pgfleet (`show` prints it for people).
+    let mut bytes = serde_json::to_vec(&saved).map_err(|error| write_error(io::Error::other(error)))?;
     bytes.push(b'\n');
-    write_atomically(path, &bytes).map_err(write_error)
+    write_atomically(path, &bytes).map_err(write_error)?;
+    Ok(id)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -519,10 +519,19 @@ pub(crate) fn parse_state(state: &str, backup: &str, bytes: &[u8]) -> Result<Sta
             message: message.to_string(),
         }
     };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
-    let found = value.get("format_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    /// The fields that say which pgfleet wrote the state, read before the rest (which a newer
+    /// format may shape differently); the rest of the document is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(default)]
+        format_version: Option<u64>,
+        #[serde(default)]
+        tool_version: Option<String>,
+    }
+    let header: Header = serde_json::from_slice(bytes).map_err(corrupt)?;
+    let found = header.format_version.unwrap_or(0);
     if found > u64::from(STATE_FORMAT_VERSION) {
-        let written_by = value.get("tool_version").and_then(serde_json::Value::as_str).unwrap_or("unknown");
+        let written_by = header.tool_version.as_deref().unwrap_or("unknown");
         return Err(StateError::NewerFormat {
             state: state.to_string(),
             found,

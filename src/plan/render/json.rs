@@ -24,17 +24,13 @@ pub struct PlanDocument {
 
 /// The plan as pretty JSON with `plan_id` after `format_version`, ending in a newline.
 pub fn json(plan: &Plan, plan_id: &str) -> String {
-    let value = serde_json::to_value(plan).expect("a plan always serialises: its maps have string keys");
-    let mut document = serde_json::Map::new();
-    if let serde_json::Value::Object(fields) = value {
-        for (key, field) in fields {
-            document.insert(key.clone(), field);
-            if key == "format_version" {
-                document.insert("plan_id".to_string(), plan_id.into());
-            }
-        }
-    }
-    let mut text = serde_json::to_string_pretty(&document).expect("a JSON map always serialises");
+    // Written straight from the plan (no JSON tree in between): `format_version` is the plan's
+    // first field, so the pretty form's second line is it, and the id goes on the next.
+    let mut text =
+        serde_json::to_string_pretty(plan).expect("a plan always serialises: its maps have string keys");
+    let after_version = text.find(",\n").map_or(text.len(), |at| at + 2);
+    let id = serde_json::to_string(plan_id).expect("a string always serialises");
+    text.insert_str(after_version, &format!("  \"plan_id\": {id},\n"));
     text.push('\n');
     text
 }

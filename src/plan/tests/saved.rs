@@ -41,6 +41,13 @@ fn plan_id_is_stable_and_tracks_content() {
     assert_eq!(saved::plan_id(&later), id, "the creation time is not part of the id");
     let other = scenario().want("pay-main", spec(16, 100)).plan();
     assert_ne!(saved::plan_id(&other), id);
+    // The id is the digest of the plan's JSON with `inputs.created_at` taken out, as plan files
+    // saved by earlier versions computed it from a JSON tree.
+    let mut tree = serde_json::to_value(case.plan()).unwrap();
+    tree["inputs"].as_object_mut().unwrap().remove("created_at");
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(serde_json::to_vec(&tree).unwrap()));
+    assert_eq!(id, format!("sha256:{digest}"));
 }
 
 #[test]
@@ -150,7 +157,7 @@ fn corrupt_files_are_reported() {
     let case = scenario();
     let (_directory, path, _loaded) = saved_plan(&case);
     let text = std::fs::read_to_string(&path).unwrap();
-    let edited = text.replacen("\"vcores\": 8", "\"vcores\": 64", 1);
+    let edited = text.replacen("\"vcores\":8", "\"vcores\":64", 1);
     assert_ne!(edited, text);
     let cases = [
         ("truncated", text[..text.len() / 2].to_string(), "not JSON"),
