@@ -26,9 +26,14 @@ pub(crate) struct ApplyArgs {
     /// Allow deleting servers removed from the fleet file.
     #[arg(long)]
     pub allow_delete: bool,
-    /// Print events as JSON lines on stdout (for CI systems) instead of progress.
+    /// Print events as JSON lines on stdout (for CI systems) instead of progress: the plan
+    /// first, the summary last.
     #[arg(long)]
     pub json: bool,
+    /// Apply only this server (`pay-main` or `servers.pay-main`) and the changes its changes
+    /// depend on; repeatable. For exceptional cases, as Terraform's -target.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "plan_file")]
+    pub target: Vec<String>,
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
@@ -43,27 +48,40 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         printer,
     )?;
     runtime.block_on(async {
-        let measurements = session::report_provider_events(provider_receiver, args.json, printer.clone());
+        // With --json, the plan event opens the output: measurements wait for it.
+        let (plan_printed, after_plan) = tokio::sync::oneshot::channel();
+        let measurements = session::report_provider_events(
+            provider_receiver,
+            args.json,
+            printer.clone(),
+            args.json.then_some(after_plan),
+        );
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         let live = session::refresh(provider.as_ref()).await?;
         let plan = match &args.plan_file {
             Some(path) => load_fresh_plan(path, &fleet, &locked, &live)?,
             None => {
+                let stored = (!locked.is_new()).then(|| locked.state());
+                let targets = session::targets(&args.target, &fleet, stored)?;
                 let mut plan = plan::build(&PlanRequest {
                     desired: &fleet,
-                    stored: (!locked.is_new()).then(|| locked.state()),
+                    stored,
                     live: &live,
                     refreshed: true,
                     allow_delete: args.allow_delete,
                     now: chrono::Utc::now(),
                 });
                 session::add_local_version_note(&mut plan, &fleet);
+                plan = session::narrow(plan, &targets, printer);
                 plan
             }
         };
         // With `-q` the plan is shown only when it is to be confirmed.
         let confirming = args.plan_file.is_none() && !args.auto_approve;
-        if !args.json && (confirming || !printer.is_quiet()) {
+        if args.json {
+            printer.data(&session::plan_event(&plan));
+            let _ = plan_printed.send(());
+        } else if confirming || !printer.is_quiet() {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
         session::warn_unplanned_migrations(&plan, printer);
@@ -72,6 +90,12 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             return Ok(verdict);
         }
         if !plan.has_changes() {
+            if args.json {
+                // What the refresh measured comes before the summary, which closes the output.
+                drop(provider);
+                measurements.await.ok();
+                printer.data(&session::empty_summary_event());
+            }
             printer.info("No changes: the servers match the fleet file.");
             return Ok(Outcome::Success);
         }
@@ -79,7 +103,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             printer.info("Apply cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
-        let outcome = session::execute(session::Execution {
+        session::execute(session::Execution {
             plan: &plan,
             fleet: &fleet,
             provider,
@@ -89,11 +113,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             json: args.json,
             printer,
             command: Command::Apply,
+            measurements: Some(measurements),
         })
-        .await;
-        // The provider is gone with the apply: its last measurements are printed, then this ends.
-        measurements.await.ok();
-        outcome
+        .await
     })
 }
 

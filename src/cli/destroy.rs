@@ -44,7 +44,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             allow_delete: true,
             now: chrono::Utc::now(),
         });
-        if !args.json {
+        if args.json {
+            printer.data(&session::plan_event(&plan));
+        } else {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
         if !plan.has_changes() {
@@ -67,6 +69,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             json: args.json,
             printer,
             command: super::progress::Command::Destroy,
+            measurements: None,
         })
         .await
     })

@@ -187,8 +187,7 @@ impl Expected {
     }
 
     /// What is expected at a key path below this.
-    #[cfg(test)]
-    fn at(&self, path: &[String]) -> Option<&Expected> {
+    pub(crate) fn at(&self, path: &[String]) -> Option<&Expected> {
         let mut current = self;
         for key in path {
             let Expected::Table { keys, others } = current else { return None };
@@ -200,9 +199,8 @@ impl Expected {
         Some(current)
     }
 
-    /// The keys a table takes, by name.
-    #[cfg(test)]
-    fn key_names(&self) -> Vec<&str> {
+    /// The keys a table takes, by name, in the raw type's order (`pgfleet fmt`'s order).
+    pub(crate) fn key_names(&self) -> Vec<&str> {
         match self {
             Expected::Table { keys, .. } => keys.iter().map(|key| key.name.as_str()).collect(),
             _ => Vec::new(),

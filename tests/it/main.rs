@@ -24,6 +24,7 @@ mod azure_service_behaviour;
 mod azure_single_server_surface;
 mod exec_crash;
 mod exec_engine;
+mod fmt_cli;
 mod github_cli;
 mod import_cli;
 mod local_cli_carried;
