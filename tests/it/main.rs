@@ -26,6 +26,7 @@ mod exec_crash;
 mod exec_engine;
 mod fmt_cli;
 mod github_cli;
+mod github_workflows;
 mod import_cli;
 mod local_cli_carried;
 mod local_cli_flexible;
