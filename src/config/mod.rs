@@ -19,6 +19,7 @@ mod redact;
 mod replicas;
 mod resolve;
 mod schema;
+mod schema_ranges;
 mod secret;
 mod state;
 mod structure;

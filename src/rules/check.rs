@@ -360,13 +360,21 @@ fn flexible_problems(server: &Shape, flexible: &FlexibleShape) -> Vec<Refusal> {
         }
     }
     problems.extend(retention_problem(server));
-    if let Some(window) = flexible.maintenance_window.filter(|window| window.hour > 23 || window.minute > 59)
-    {
+    if let Some(window) = flexible.maintenance_window.filter(|window| {
+        !super::MAINTENANCE_HOURS.contains(&window.hour)
+            || !super::MAINTENANCE_MINUTES.contains(&window.minute)
+    }) {
         problems.push(Refusal::new(
             Rule::InvalidMaintenanceWindow,
             Key::MaintenanceWindow,
             format!("{:02}:{:02} is not a time of day", window.hour, window.minute),
-            "hour is 0–23 and minute 0–59, in UTC",
+            format!(
+                "hour is {}–{} and minute {}–{}, in UTC",
+                super::MAINTENANCE_HOURS.start(),
+                super::MAINTENANCE_HOURS.end(),
+                super::MAINTENANCE_MINUTES.start(),
+                super::MAINTENANCE_MINUTES.end()
+            ),
         ));
     }
     problems
