@@ -48,14 +48,12 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         printer,
     )?;
     runtime.block_on(async {
-        // With --json, the plan event opens the output: measurements wait for it.
-        let (plan_printed, after_plan) = tokio::sync::oneshot::channel();
-        let measurements = session::report_provider_events(
-            provider_receiver,
-            args.json,
-            printer.clone(),
-            args.json.then_some(after_plan),
-        );
+        // What the first refresh measured waits: with --json for the opening plan event; for
+        // people until the plan is confirmed, so that no line falls between the plan and the
+        // question (it is printed above the progress instead).
+        let (plan_shown, after_plan) = tokio::sync::oneshot::channel();
+        let measurements =
+            session::report_provider_events(provider_receiver, args.json, printer.clone(), Some(after_plan));
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         let live = session::refresh(provider.as_ref()).await?;
         let plan = match &args.plan_file {
@@ -80,7 +78,6 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         let confirming = args.plan_file.is_none() && !args.auto_approve;
         if args.json {
             printer.data(&session::plan_event(&plan));
-            let _ = plan_printed.send(());
         } else if confirming || !printer.is_quiet() {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
@@ -90,6 +87,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             return Ok(verdict);
         }
         if !plan.has_changes() {
+            let _ = plan_shown.send(());
             if args.json {
                 // What the refresh measured comes before the summary, which closes the output.
                 drop(provider);
@@ -103,6 +101,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             printer.info("Apply cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
+        let _ = plan_shown.send(());
         session::execute(session::Execution {
             plan: &plan,
             fleet: &fleet,

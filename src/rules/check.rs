@@ -189,7 +189,11 @@ fn sku_problem(server: &Shape) -> Option<Refusal> {
         Refusal::new(
             Rule::SkuNotOffered,
             Key::Vcores,
-            format!("{} vCores is not offered on {tier} {generation}", server.vcores),
+            format!(
+                "{} {} not offered on {tier} {generation}",
+                server.vcores,
+                if server.vcores == 1 { "vCore is" } else { "vCores is" }
+            ),
             format!("{tier} {generation} offers {} vCores", list.join(", ")),
         )
     })
@@ -1083,6 +1087,9 @@ mod tests {
         gen4.generation = Generation::Gen4;
         let problem = &server_problems(&gen4)[0];
         assert_eq!((problem.rule, problem.key), (Rule::SkuNotOffered, Key::Generation));
+        // One vCore is one vCore.
+        let one = shape("gp-one", Tier::GeneralPurpose, 1, 100);
+        assert_eq!(server_problems(&one)[0].message, "1 vCore is not offered on GeneralPurpose Gen5");
     }
 
     #[test]
