@@ -354,6 +354,14 @@ pub(crate) async fn recover_interrupted(
 /// After an apply, where clients connect to each server it created or changed, as recorded;
 /// a server a migration moved says where it was.
 fn report_endpoints(plan: &crate::plan::Plan, state: &crate::state::State, printer: &Printer) {
+    if let Some(text) = endpoints_text(plan, state) {
+        printer.info(&text);
+    }
+}
+
+/// "Where clients connect:" and a line per changed server the state records (`None` when there
+/// is none); "(moved; was …)" only where the recorded endpoint is another than before.
+fn endpoints_text(plan: &crate::plan::Plan, state: &crate::state::State) -> Option<String> {
     // Each changed server once, in name order, with where a migration moved it from.
     let mut changed: BTreeMap<&ServerName, Option<&str>> = BTreeMap::new();
     for change in plan.changes.iter().filter(|change| change.action != crate::plan::Action::Delete) {
@@ -364,19 +372,21 @@ fn report_endpoints(plan: &crate::plan::Plan, state: &crate::state::State, print
     let recorded: Vec<(&crate::state::ServerRecord, Option<&str>)> =
         changed.into_iter().filter_map(|(server, moved)| Some((state.servers.get(server)?, moved))).collect();
     if recorded.is_empty() {
-        return;
+        return None;
     }
     let lines = super::endpoint::endpoint_lines(
         recorded.iter().map(|(record, _)| (record.address.to_string(), record.observed.endpoint.as_ref())),
     );
     let mut text = String::from("Where clients connect:");
-    for (line, (_, moved)) in lines.iter().zip(&recorded) {
+    for (line, (record, moved)) in lines.iter().zip(&recorded) {
         text.push_str(&format!("\n  {line}"));
-        if let Some(from) = moved {
+        // A migration that did not get to its cutover moved nothing.
+        let now = record.observed.endpoint.as_ref().map(crate::model::Endpoint::uri);
+        if let Some(from) = moved.filter(|from| now.as_deref() != Some(*from)) {
             text.push_str(&format!("  (moved; was {from})"));
         }
     }
-    printer.info(&text);
+    Some(text)
 }
 
 /// Journals an apply's records through the locked state file (durable when `persist` returns).
@@ -613,4 +623,52 @@ pub(crate) fn report_provider_events(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoints_text;
+    use crate::model::{Endpoint, ObservedServer, ServerName, ServerStatus};
+
+    /// A migration whose cutover did not happen leaves the server where it was: no "moved".
+    #[test]
+    fn only_a_server_that_moved_says_where_it_was() {
+        let mut plan = crate::plan::render::fixtures::basic_to_general_purpose();
+        let before = Endpoint {
+            host: "ledger.example".into(),
+            port: 5432,
+            user: "admin".into(),
+            database: "postgres".into(),
+        };
+        plan.changes[0].endpoint = Some(crate::plan::EndpointMove {
+            from: before.uri(),
+            to: None,
+            message: "clients reconnect".into(),
+        });
+        let record = |endpoint: &Endpoint| {
+            let mut state = crate::state::State::new("fleet");
+            let observed = ObservedServer {
+                name: ServerName::new("ledger"),
+                provider_id: "local/ledger".into(),
+                spec: crate::plan::render::fixtures::spec(crate::rules::Tier::Basic, 2, 100),
+                status: ServerStatus::Ready,
+                replication_support: crate::rules::ReplicationSupport::Replica,
+                endpoint: Some(endpoint.clone()),
+            };
+            state.servers.insert(ServerName::new("ledger"), crate::state::ServerRecord::new(observed));
+            state
+        };
+        let stayed = endpoints_text(&plan, &record(&before)).unwrap();
+        assert_eq!(stayed, format!("Where clients connect:\n  servers.ledger  {}", before.uri()));
+        let after = Endpoint { host: "ledger-migration.example".into(), ..before.clone() };
+        let moved = endpoints_text(&plan, &record(&after)).unwrap();
+        assert_eq!(
+            moved,
+            format!(
+                "Where clients connect:\n  servers.ledger  {}  (moved; was {})",
+                after.uri(),
+                before.uri()
+            )
+        );
+    }
 }
