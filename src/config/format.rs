@@ -56,7 +56,12 @@ fn file_header(text: &str) -> (String, &str) {
 /// Orders and spaces one table, then its subtables (in the same order), numbering header
 /// tables so the document prints them in that order.
 fn format_table(table: &mut Table, path: &mut Vec<String>, next_position: &mut isize) {
-    let known = Expected::fleet_file().at(path).map(|expected| expected.key_names()).unwrap_or_default();
+    let known = match Expected::fleet_file().at(path) {
+        // An entry of an array of tables (`[[servers.NAME.schedule]]`) takes its item's keys.
+        Some(Expected::Array(item)) => item.key_names(),
+        Some(expected) => expected.key_names(),
+        None => Vec::new(),
+    };
     let rank = |key: &str| known.iter().position(|name| *name == key).unwrap_or(known.len());
     table.sort_values_by(|a, _, b, _| rank(a.get()).cmp(&rank(b.get())));
     if table.position().is_some() && !table.is_implicit() {
@@ -148,6 +153,20 @@ mod tests {
             format(text).unwrap(),
             "#:schema ../schemas/fleet.schema.json\n# A fleet.\n\n[fleet]\nname = \"x\"\n\n# the provider\n[provider]\nkind = \"local\"\n"
         );
+    }
+
+    #[test]
+    fn timetable_entries_are_ordered_too() {
+        let text = "[[servers.orders.schedule]]\nsku = \"Standard_D4ds_v5\"\nto = \"18:00\"\nfrom = \"08:00\"\ndays = \"Mon-Fri\"\n";
+        let formatted = format(text).unwrap();
+        let keys: Vec<&str> = formatted.lines().skip(1).map(|line| line.split(' ').next().unwrap()).collect();
+        let expected = super::Expected::fleet_file().at(&["servers".into(), "x".into(), "schedule".into()]);
+        let Some(super::Expected::Array(item)) = expected else {
+            panic!("schedule is an array: {expected:?}")
+        };
+        let order: Vec<&str> = item.key_names().into_iter().filter(|key| keys.contains(key)).collect();
+        assert_eq!(keys, order, "{formatted}");
+        assert_ne!(keys, ["sku", "to", "from", "days"], "reordered");
     }
 
     #[test]
