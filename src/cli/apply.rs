@@ -26,9 +26,14 @@ pub(crate) struct ApplyArgs {
     /// Allow deleting servers removed from the fleet file.
     #[arg(long)]
     pub allow_delete: bool,
-    /// Print events as JSON lines on stdout (for CI systems) instead of progress.
+    /// Print events as JSON lines on stdout (for CI systems) instead of progress: the plan
+    /// first, the summary last.
     #[arg(long)]
     pub json: bool,
+    /// Apply only this server (`pay-main` or `servers.pay-main`) and the changes its changes
+    /// depend on; repeatable. For exceptional cases, as Terraform's -target.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "plan_file")]
+    pub target: Vec<String>,
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> anyhow::Result<Outcome> {
@@ -43,15 +48,22 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         printer,
     )?;
     runtime.block_on(async {
-        let measurements = session::report_provider_events(provider_receiver, args.json, printer.clone());
+        // What the first refresh measured waits: with --json for the opening plan event; for
+        // people until the plan is confirmed, so that no line falls between the plan and the
+        // question (it is printed above the progress instead).
+        let (plan_shown, after_plan) = tokio::sync::oneshot::channel();
+        let measurements =
+            session::report_provider_events(provider_receiver, args.json, printer.clone(), Some(after_plan));
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         let live = session::refresh(provider.as_ref()).await?;
         let plan = match &args.plan_file {
             Some(path) => load_fresh_plan(path, &fleet, &locked, &live)?,
             None => {
+                let stored = (!locked.is_new()).then(|| locked.state());
+                let targets = session::targets(&args.target, &fleet, stored)?;
                 let mut plan = plan::build(&PlanRequest {
                     desired: &fleet,
-                    stored: (!locked.is_new()).then(|| locked.state()),
+                    stored,
                     live: &live,
                     refreshed: true,
                     allow_delete: args.allow_delete,
@@ -59,12 +71,15 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
                     at: chrono::Utc::now(),
                 });
                 session::add_local_version_note(&mut plan, &fleet);
+                plan = session::narrow(plan, &targets, printer);
                 plan
             }
         };
         // With `-q` the plan is shown only when it is to be confirmed.
         let confirming = args.plan_file.is_none() && !args.auto_approve;
-        if !args.json && (confirming || !printer.is_quiet()) {
+        if args.json {
+            printer.data(&session::plan_event(&plan));
+        } else if confirming || !printer.is_quiet() {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
         session::warn_unplanned_migrations(&plan, printer);
@@ -73,6 +88,13 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             return Ok(verdict);
         }
         if !plan.has_changes() {
+            let _ = plan_shown.send(());
+            if args.json {
+                // What the refresh measured comes before the summary, which closes the output.
+                drop(provider);
+                measurements.await.ok();
+                printer.data(&session::empty_summary_event());
+            }
             printer.info("No changes: the servers match the fleet file.");
             return Ok(Outcome::Success);
         }
@@ -80,7 +102,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             printer.info("Apply cancelled: nothing was changed.");
             return Ok(Outcome::Error);
         }
-        let outcome = session::execute(session::Execution {
+        let _ = plan_shown.send(());
+        session::execute(session::Execution {
             plan: &plan,
             fleet: &fleet,
             provider,
@@ -90,11 +113,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
             json: args.json,
             printer,
             command: Command::Apply,
+            measurements: Some(measurements),
         })
-        .await;
-        // The provider is gone with the apply: its last measurements are printed, then this ends.
-        measurements.await.ok();
-        outcome
+        .await
     })
 }
 

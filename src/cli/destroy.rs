@@ -45,7 +45,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             now: chrono::Utc::now(),
             at: chrono::Utc::now(),
         });
-        if !args.json {
+        if args.json {
+            printer.data(&session::plan_event(&plan));
+        } else {
             printer.data(&render::human(&plan, printer.stdout_color()));
         }
         if !plan.has_changes() {
@@ -68,6 +70,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
             json: args.json,
             printer,
             command: super::progress::Command::Destroy,
+            measurements: None,
         })
         .await
     })

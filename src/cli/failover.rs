@@ -40,7 +40,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &FailoverArgs, printer: &Printer) -
         printer,
     )?;
     let observed = runtime.block_on(async {
-        let measurements = session::report_provider_events(receiver, args.json, printer.clone());
+        let measurements = session::report_provider_events(receiver, args.json, printer.clone(), None);
         session::recover_interrupted(&mut locked, provider.as_ref(), printer).await?;
         let result = provider.failover(&server).await;
         drop(provider);

@@ -151,7 +151,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ImportArgs, printer: &Printer) -> 
 }
 
 /// Replaces the fleet file whole: written beside it, then renamed over it.
-fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(super) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let temporary = path.with_extension("toml.import");
     std::fs::write(&temporary, text)?;
     std::fs::rename(&temporary, path)

@@ -10,7 +10,9 @@ mod destroy;
 mod emulator;
 mod endpoint;
 mod failover;
+mod fmt;
 mod github;
+mod graph;
 mod import;
 mod migrate_cmd;
 mod output;
@@ -86,6 +88,10 @@ pub(crate) enum Command {
     Plan(plan::PlanArgs),
     /// Apply the changes (a fresh plan, confirmed, or a saved plan file).
     Apply(apply::ApplyArgs),
+    /// Print the change graph of a plan as Graphviz DOT (`pgfleet graph | dot -Tsvg`).
+    Graph(graph::GraphArgs),
+    /// Rewrite fleet files in the canonical layout (keys in a stable order, comments kept).
+    Fmt(fmt::FmtArgs),
     /// Update the state from the live servers without changing them.
     Refresh(refresh::RefreshArgs),
     /// Adopt servers that exist but that this state does not manage: write them into the fleet
@@ -131,6 +137,8 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&cli.global, args, &printer),
         Command::Plan(args) => plan::run(&cli.global, args, &printer),
         Command::Apply(args) => apply::run(&cli.global, args, &printer),
+        Command::Graph(args) => graph::run(&cli.global, args, &printer),
+        Command::Fmt(args) => fmt::run(&cli.global, args, &printer),
         Command::Refresh(args) => refresh::run(&cli.global, args, &printer),
         Command::Import(args) => import::run(&cli.global, args, &printer),
         Command::Schedule(args) => schedule_cmd::run(&cli.global, args, &printer),

@@ -1,10 +1,13 @@
 //! The printer that owns all output: data on stdout, messages and progress on stderr, colour only
-//! on a terminal (honouring `NO_COLOR` and `--color`), `-q` and `-v`.
+//! on a terminal (honouring `NO_COLOR` and `--color`), `-q` and `-v`. While progress bars are
+//! drawn ([`Printer::attach`]), every line it prints goes above them, so bars and messages
+//! never interleave.
 
 use super::{ColorWhen, GlobalArgs};
 use anstream::ColorChoice;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How a command ended, mapped to DESIGN.md's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,9 @@ impl Outcome {
 pub(crate) struct Printer {
     quiet: bool,
     verbose: bool,
+    /// The progress bars on the terminal while an apply draws them: stderr lines are written
+    /// with the bars cleared and then redrawn below them.
+    bars: Arc<Mutex<Option<indicatif::MultiProgress>>>,
 }
 
 impl Printer {
@@ -45,7 +51,27 @@ impl Printer {
             ColorWhen::Never => ColorChoice::Never,
         };
         choice.write_global();
-        Printer { quiet: global.quiet, verbose: global.verbose }
+        Printer { quiet: global.quiet, verbose: global.verbose, bars: Arc::default() }
+    }
+
+    /// Hands the terminal to progress bars: until [`Printer::detach`], stderr lines go above
+    /// them.
+    pub(crate) fn attach(&self, bars: indicatif::MultiProgress) {
+        *self.bars.lock().unwrap_or_else(PoisonError::into_inner) = Some(bars);
+    }
+
+    /// Takes the terminal back from the bars.
+    pub(crate) fn detach(&self) {
+        *self.bars.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Writes to stderr, above the bars when there are some.
+    fn to_stderr(&self, write: impl FnOnce(&mut dyn Write)) {
+        let bars = self.bars.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match bars {
+            Some(bars) => bars.suspend(|| write(&mut anstream::stderr())),
+            None => write(&mut anstream::stderr()),
+        }
     }
 
     /// Whether stderr gets colour (a terminal, no `NO_COLOR`, or `--color always`).
@@ -71,7 +97,9 @@ impl Printer {
     /// A command's final word for people on stderr (an apply's summary): shown even with `-q`,
     /// which keeps only errors and this.
     pub(crate) fn result(&self, text: &str) {
-        let _ = writeln!(anstream::stderr(), "{text}");
+        self.to_stderr(|err| {
+            let _ = writeln!(err, "{text}");
+        });
     }
 
     /// Whether `-q` was given.
@@ -82,14 +110,18 @@ impl Printer {
     /// A message for people on stderr, hidden by `-q`.
     pub(crate) fn info(&self, text: &str) {
         if !self.quiet {
-            let _ = writeln!(anstream::stderr(), "{text}");
+            self.to_stderr(|err| {
+                let _ = writeln!(err, "{text}");
+            });
         }
     }
 
     /// Detail shown only with `-v`.
     pub(crate) fn debug(&self, text: &str) {
         if self.verbose {
-            let _ = writeln!(anstream::stderr(), "debug: {text}");
+            self.to_stderr(|err| {
+                let _ = writeln!(err, "debug: {text}");
+            });
         }
     }
 
@@ -97,23 +129,28 @@ impl Printer {
     pub(crate) fn warn(&self, text: &str) {
         if !self.quiet {
             let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Yellow.into())).bold();
-            let _ = writeln!(anstream::stderr(), "{style}warning{style:#}: {text}");
+            self.to_stderr(|err| {
+                let _ = writeln!(err, "{style}warning{style:#}: {text}");
+            });
         }
     }
 
     /// Pre-rendered text for stderr (diagnostics), always printed.
     pub(crate) fn stderr_raw(&self, text: &str) {
-        let _ = write!(anstream::stderr(), "{text}");
+        self.to_stderr(|err| {
+            let _ = write!(err, "{text}");
+        });
     }
 
     /// An error and its causes, one `caused by:` line each, then any `hint:` lines the error
     /// carries in its message.
     pub(crate) fn error_chain(&self, error: &anyhow::Error) {
         let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Red.into())).bold();
-        let mut err = anstream::stderr();
-        let _ = writeln!(err, "{style}error{style:#}: {error}");
-        for cause in error.chain().skip(1) {
-            let _ = writeln!(err, "  caused by: {cause}");
-        }
+        self.to_stderr(|err| {
+            let _ = writeln!(err, "{style}error{style:#}: {error}");
+            for cause in error.chain().skip(1) {
+                let _ = writeln!(err, "  caused by: {cause}");
+            }
+        });
     }
 }

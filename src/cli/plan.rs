@@ -30,6 +30,10 @@ pub(crate) struct PlanArgs {
     /// timetables as they stand then.
     #[arg(long, value_parser = parse_moment, value_name = "TIME")]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Plan only this server (`pay-main` or `servers.pay-main`) and the changes its changes
+    /// depend on; repeatable. For exceptional cases, as Terraform's -target.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
 }
 
 /// A moment as RFC 3339 (`2026-12-07T08:00:00+01:00`, `2026-12-07T07:00:00Z`).
@@ -58,26 +62,9 @@ impl PlanArgs {
 
 pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let at = args.at.unwrap_or_else(chrono::Utc::now);
-    let fleet = session::load_timetabled_fleet(global, printer)?.at(at);
-    let locked = session::open_state(global, &fleet, "plan", printer)?;
-    let live = if args.refresh {
-        let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
-        session::runtime()?.block_on(session::refresh(provider.as_ref()))?
-    } else {
-        locked.state().observed()
-    };
-    let stored = (!locked.is_new()).then(|| locked.state());
-    let mut plan = plan::build(&PlanRequest {
-        desired: &fleet,
-        stored,
-        live: &live,
-        refreshed: args.refresh,
-        allow_delete: args.allow_delete,
-        now: chrono::Utc::now(),
-        at,
-    });
-    session::add_local_version_note(&mut plan, &fleet);
-    session::warn_unplanned_migrations(&plan, printer);
+    let planning =
+        Planning { refresh: args.refresh, allow_delete: args.allow_delete, at, target: &args.target };
+    let (fleet, plan, live) = fresh_plan(global, &planning, printer)?;
     let mut plan_id = None;
     if let Some(out) = &args.out {
         plan_id = Some(saved::save(&plan, &live, out)?);
@@ -92,6 +79,49 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
         printer.info(&line);
     }
     Ok(outcome(&plan, args.detailed_exitcode))
+}
+
+/// What a fresh plan is made with (`plan`'s and `graph`'s options).
+pub(crate) struct Planning<'a> {
+    /// Read the live servers first.
+    pub refresh: bool,
+    pub allow_delete: bool,
+    /// The moment whose timetables apply.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `--target` arguments (none: the whole fleet).
+    pub target: &'a [String],
+}
+
+/// Loads the fleet file (at `planning.at`), opens the state under its lock, reads the live
+/// servers and plans; returns the fleet, the plan and the live servers it was made from.
+pub(crate) fn fresh_plan(
+    global: &GlobalArgs,
+    planning: &Planning<'_>,
+    printer: &Printer,
+) -> anyhow::Result<(crate::config::DesiredFleet, Plan, crate::model::LiveFleet)> {
+    let fleet = session::load_timetabled_fleet(global, printer)?.at(planning.at);
+    let locked = session::open_state(global, &fleet, "plan", printer)?;
+    let live = if planning.refresh {
+        let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
+        session::runtime()?.block_on(session::refresh(provider.as_ref()))?
+    } else {
+        locked.state().observed()
+    };
+    let stored = (!locked.is_new()).then(|| locked.state());
+    let targets = session::targets(planning.target, &fleet, stored)?;
+    let mut plan = plan::build(&PlanRequest {
+        desired: &fleet,
+        stored,
+        live: &live,
+        refreshed: planning.refresh,
+        allow_delete: planning.allow_delete,
+        now: chrono::Utc::now(),
+        at: planning.at,
+    });
+    session::add_local_version_note(&mut plan, &fleet);
+    plan = session::narrow(plan, &targets, printer);
+    session::warn_unplanned_migrations(&plan, printer);
+    Ok((fleet, plan, live))
 }
 
 /// "next: orders → Standard_D8ds_v5 at Mon 2026-12-07 08:00 Europe/Amsterdam", per server with

@@ -1,7 +1,10 @@
-//! Renders an apply's events for people on stderr: on a terminal, an indicatif bar per running
-//! step plus an overall bar; otherwise one line per event and a "still updating pay-main…
-//! [1m20s elapsed]" line every 10 s; then a summary. It only renders: it never changes what
-//! the engine does, and machine output (`apply --json`) is `Event::to_json_line`, not this.
+//! Renders an apply's events for people on stderr: on a terminal, an indicatif spinner per
+//! running step plus an overall bar with a live timer, drawn through the [`Printer`] (which
+//! writes every other line above them); otherwise one line per event and a "still updating
+//! pay-main… [1m20s elapsed]" line every 10 s; then a summary. Both say the same facts: what
+//! each step reported (bytes dumped, rows verified) is a line in either. With `-q` only the
+//! summary is printed. It only renders: it never changes what the engine does, and machine
+//! output (`apply --json`) is `Event::to_json_line`, not this.
 
 use super::Printer;
 use crate::exec::{ApplySummary, Event, EventKind};
@@ -147,18 +150,29 @@ pub(crate) async fn render(
     options: ProgressOptions,
     printer: &Printer,
 ) -> Option<ApplySummary> {
+    // `-q` prints the summary alone: no bars, no lines.
+    let options = ProgressOptions { terminal: options.terminal && !printer.is_quiet(), ..options };
+    let bars = options.terminal.then(|| Bars::new(options.total, ProgressDrawTarget::stderr()));
+    if let Some(bars) = &bars {
+        printer.attach(bars.multi.clone());
+    }
     // Progress lines are hidden by `-q`; the summary never is.
-    render_to(events, options, |line| printer.info(line), |line| printer.result(line)).await
+    let summary =
+        render_to(events, options, bars.as_ref(), |line| printer.info(line), |line| printer.result(line))
+            .await;
+    printer.detach();
+    summary
 }
 
-/// `render`, with progress lines going to `say` and the summary to `conclude`.
+/// `render`, with progress lines going to `say` (above the bars, when there are bars) and the
+/// summary to `conclude`.
 async fn render_to(
     mut events: UnboundedReceiver<Event>,
     options: ProgressOptions,
+    bars: Option<&Bars>,
     mut say: impl FnMut(&str),
     conclude: impl FnOnce(&str),
 ) -> Option<ApplySummary> {
-    let bars = options.terminal.then(|| Bars::new(options.total));
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut heartbeat = tokio::time::interval(options.heartbeat);
     heartbeat.tick().await;
@@ -170,14 +184,14 @@ async fn render_to(
                 if let EventKind::ApplyFinished { summary: finished } = &event.kind {
                     summary = Some(finished.clone());
                 }
-                track(&mut running, &event, bars.as_ref());
-                match &bars {
-                    Some(bars) => bars.show(&event),
-                    None => {
-                        if let Some(line) = event_line(&event) {
-                            say(&line);
-                        }
-                    }
+                track(&mut running, &event, bars);
+                if let Some(bars) = bars {
+                    bars.count(&event);
+                }
+                // A started step is a spinner on a terminal; every other fact is a line in both.
+                let spinner = bars.is_some() && matches!(event.kind, EventKind::StepStarted { .. });
+                if let Some(line) = event_line(&event).filter(|_| !spinner) {
+                    say(&line);
                 }
             }
             _ = heartbeat.tick(), if bars.is_none() => {
@@ -187,8 +201,15 @@ async fn render_to(
             }
         }
     }
-    if let Some(bars) = &bars {
+    if let Some(bars) = bars {
+        // Steps that never reported an end (an aborted apply) leave no spinner behind.
+        for step in running.into_values() {
+            if let Some(bar) = step.bar {
+                bar.finish_and_clear();
+            }
+        }
         bars.overall.finish_and_clear();
+        let _ = bars.multi.clear();
     }
     if let Some(summary) = &summary {
         conclude(&summary_line(summary, options.command));
@@ -218,21 +239,23 @@ fn track(running: &mut BTreeMap<String, Running>, event: &Event, bars: Option<&B
     }
 }
 
-/// The terminal view: one spinner per running step above an overall bar.
+/// The terminal view: one spinner per running step above an overall bar whose timer runs on
+/// its own (a steady tick), so it moves while a long step reports nothing.
 struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
 }
 
 impl Bars {
-    fn new(total: usize) -> Bars {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    fn new(total: usize, target: ProgressDrawTarget) -> Bars {
+        let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
             ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} changes")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
+        overall.enable_steady_tick(Duration::from_millis(500));
         Bars { multi, overall }
     }
 
@@ -247,19 +270,13 @@ impl Bars {
         bar
     }
 
-    /// Finished, failed and skipped steps leave a line above the bars; each counts once.
-    fn show(&self, event: &Event) {
-        let counts = matches!(
+    /// Finished, failed and skipped steps move the overall bar; each counts once.
+    fn count(&self, event: &Event) {
+        if matches!(
             event.kind,
             EventKind::StepSucceeded { .. } | EventKind::StepFailed { .. } | EventKind::StepSkipped { .. }
-        );
-        if counts {
+        ) {
             self.overall.inc(1);
-        }
-        if counts {
-            if let Some(line) = event_line(event) {
-                let _ = self.multi.println(line);
-            }
         }
     }
 }
@@ -285,6 +302,7 @@ mod tests {
             render_to(
                 receiver,
                 options,
+                None,
                 |line| collected.lock().unwrap().push(line.to_string()),
                 |line| summary.lock().unwrap().push(line.to_string()),
             )
@@ -323,6 +341,76 @@ mod tests {
         assert_eq!(still[7], "still updating pay-main… [1m20s elapsed]");
         assert_eq!(lines[lines.len() - 2], "pay-main updated [1m25s]");
         assert!(lines.last().unwrap().starts_with("Apply complete: 0 created, 1 updated"));
+    }
+
+    /// A terminal (bars) prints every fact the plain log prints, but the start of a step,
+    /// which is its spinner; no spinner outlives the apply.
+    #[tokio::test(start_paused = true)]
+    async fn a_terminal_says_what_the_log_says() {
+        async fn rendered(terminal: bool) -> (Vec<String>, bool) {
+            let (sender, receiver) = crate::exec::EventSender::channel();
+            let address = ServerName::new("qs-legacy").address();
+            let change_id = "migrate:qs-legacy".to_string();
+            sender.emit(EventKind::StepStarted {
+                change_id: change_id.clone(),
+                address: address.clone(),
+                action: Action::Migrate,
+            });
+            for message in ["dumped 211.8 MB", "verified 1200 rows in 3 tables"] {
+                sender.emit(EventKind::StepProgress {
+                    change_id: change_id.clone(),
+                    address: address.clone(),
+                    message: message.into(),
+                });
+            }
+            sender.emit(EventKind::StepStarted {
+                change_id: "update:qs-main".into(),
+                address: ServerName::new("qs-main").address(),
+                action: Action::Update,
+            });
+            sender.emit(EventKind::StepSucceeded {
+                change_id,
+                address,
+                action: Action::Migrate,
+                elapsed_ms: 17_000,
+                restarts: 0,
+            });
+            sender.emit(EventKind::ApplyFinished {
+                summary: ApplySummary {
+                    migrated: 1,
+                    aborted: 1,
+                    wall_time_ms: 17_000,
+                    ..ApplySummary::default()
+                },
+            });
+            drop(sender);
+            let options = ProgressOptions {
+                command: Command::Apply,
+                terminal,
+                total: 2,
+                heartbeat: Duration::from_secs(60),
+            };
+            let bars = terminal.then(|| Bars::new(2, ProgressDrawTarget::hidden()));
+            let mut lines = Vec::new();
+            let mut last = String::new();
+            render_to(
+                receiver,
+                options,
+                bars.as_ref(),
+                |line| lines.push(line.to_string()),
+                |line| last = line.to_string(),
+            )
+            .await;
+            lines.push(last);
+            (lines, bars.is_none_or(|bars| bars.overall.is_finished()))
+        }
+        let (log, _) = rendered(false).await;
+        let (terminal, finished) = rendered(true).await;
+        assert!(finished, "the overall bar is cleared at the end");
+        let without_starts: Vec<&String> = log.iter().filter(|line| !line.ends_with('…')).collect();
+        assert_eq!(terminal.iter().collect::<Vec<_>>(), without_starts, "{log:?}");
+        assert!(terminal.contains(&"qs-legacy: dumped 211.8 MB".to_string()), "{terminal:?}");
+        assert!(terminal.contains(&"qs-legacy: verified 1200 rows in 3 tables".to_string()), "{terminal:?}");
     }
 
     #[test]

@@ -262,6 +262,61 @@ pub(crate) fn resolve_password(
     Ok(Some(password))
 }
 
+/// The servers `--target` names (each a name, `pay-main`, or an address, `servers.pay-main`),
+/// every one known to the fleet file or the state.
+///
+/// # Errors
+/// When one names no such server (with the nearest name as a hint).
+pub(crate) fn targets(
+    named: &[String],
+    fleet: &DesiredFleet,
+    state: Option<&crate::state::State>,
+) -> anyhow::Result<std::collections::BTreeSet<ServerName>> {
+    let known: std::collections::BTreeSet<&ServerName> =
+        fleet.servers.keys().chain(state.into_iter().flat_map(|state| state.servers.keys())).collect();
+    named
+        .iter()
+        .map(|argument| {
+            let name = crate::model::Address::server_named(argument);
+            if known.contains(&name) {
+                return Ok(name);
+            }
+            let hint = known
+                .iter()
+                .map(|candidate| (strsim::jaro_winkler(candidate.as_str(), name.as_str()), candidate))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or_else(
+                    || {
+                        "`pgfleet state list` and the fleet file's [servers.NAME] tables name them"
+                            .to_string()
+                    },
+                    |(_, candidate)| format!("did you mean servers.{candidate}?"),
+                );
+            bail!(
+                "--target {argument}: neither the fleet file nor the state has a server {name}\nhint: {hint}"
+            )
+        })
+        .collect()
+}
+
+/// The plan limited to `targets` (none: the whole plan), with Terraform's warning on stderr.
+pub(crate) fn narrow(
+    plan: crate::plan::Plan,
+    targets: &std::collections::BTreeSet<ServerName>,
+    printer: &Printer,
+) -> crate::plan::Plan {
+    if targets.is_empty() {
+        return plan;
+    }
+    let named: Vec<String> = targets.iter().map(|server| server.address().to_string()).collect();
+    printer.warn(&format!(
+        "targeting is in effect: this plan covers only {} and the changes theirs depend on",
+        named.join(", ")
+    ));
+    crate::plan::target(plan, targets)
+}
+
 /// Reads the live servers of the fleet (through the retrying provider, like every call).
 pub(crate) async fn refresh(provider: &dyn Provider) -> anyhow::Result<LiveFleet> {
     provider
@@ -299,6 +354,14 @@ pub(crate) async fn recover_interrupted(
 /// After an apply, where clients connect to each server it created or changed, as recorded;
 /// a server a migration moved says where it was.
 fn report_endpoints(plan: &crate::plan::Plan, state: &crate::state::State, printer: &Printer) {
+    if let Some(text) = endpoints_text(plan, state) {
+        printer.info(&text);
+    }
+}
+
+/// "Where clients connect:" and a line per changed server the state records (`None` when there
+/// is none); "(moved; was …)" only where the recorded endpoint is another than before.
+fn endpoints_text(plan: &crate::plan::Plan, state: &crate::state::State) -> Option<String> {
     // Each changed server once, in name order, with where a migration moved it from.
     let mut changed: BTreeMap<&ServerName, Option<&str>> = BTreeMap::new();
     for change in plan.changes.iter().filter(|change| change.action != crate::plan::Action::Delete) {
@@ -309,19 +372,21 @@ fn report_endpoints(plan: &crate::plan::Plan, state: &crate::state::State, print
     let recorded: Vec<(&crate::state::ServerRecord, Option<&str>)> =
         changed.into_iter().filter_map(|(server, moved)| Some((state.servers.get(server)?, moved))).collect();
     if recorded.is_empty() {
-        return;
+        return None;
     }
     let lines = super::endpoint::endpoint_lines(
         recorded.iter().map(|(record, _)| (record.address.to_string(), record.observed.endpoint.as_ref())),
     );
     let mut text = String::from("Where clients connect:");
-    for (line, (_, moved)) in lines.iter().zip(&recorded) {
+    for (line, (record, moved)) in lines.iter().zip(&recorded) {
         text.push_str(&format!("\n  {line}"));
-        if let Some(from) = moved {
+        // A migration that did not get to its cutover moved nothing.
+        let now = record.observed.endpoint.as_ref().map(crate::model::Endpoint::uri);
+        if let Some(from) = moved.filter(|from| now.as_deref() != Some(*from)) {
             text.push_str(&format!("  (moved; was {from})"));
         }
     }
-    printer.info(&text);
+    Some(text)
 }
 
 /// Journals an apply's records through the locked state file (durable when `persist` returns).
@@ -348,14 +413,28 @@ pub(crate) struct Execution<'a> {
     pub printer: &'a Printer,
     /// `apply` or `destroy`, as the messages name it.
     pub command: super::progress::Command,
+    /// The task printing the provider's measurements ([`report_provider_events`]): it ends with
+    /// the provider, and the summary waits for it, so that with `--json` the summary is the
+    /// last line.
+    pub measurements: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Applies a plan: runs the executor with the state journal as its sink, renders its events,
 /// turns Ctrl-C into a graceful stop (first) or an abort (second), and compacts the state.
 pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::Outcome> {
     use crate::exec::{self, ApplyOptions, Cancel, CancelLevel, EventSender};
-    let Execution { plan, fleet, provider, locked, work_dir, parallelism, json, printer, command } =
-        execution;
+    let Execution {
+        plan,
+        fleet,
+        provider,
+        locked,
+        work_dir,
+        parallelism,
+        json,
+        printer,
+        command,
+        measurements,
+    } = execution;
     let passwords = resolve_passwords(fleet, plan)?;
     let mut migrator = crate::exec::PhasedMigrator::dump_restore(work_dir, passwords.clone(), None);
     migrator.unfinished = locked.state().migrations.clone();
@@ -369,7 +448,14 @@ pub(crate) async fn execute(execution: Execution<'_>) -> anyhow::Result<super::O
     let sink = Box::new(JournalSink(shared.clone()));
     let report = exec::apply(plan, provider, migrator, sink, options, events, cancel.clone()).await;
     signals.abort();
-    renderer.await.ok();
+    let summary = renderer.await.ok().flatten();
+    // The provider is gone with the apply: its last measurements are printed, then the summary.
+    if let Some(measurements) = measurements {
+        measurements.await.ok();
+    }
+    if let Some(summary) = summary {
+        printer.data(&summary);
+    }
     let mut locked = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Err(error) = locked.compact() {
         return Err(super::state_backend::errored(&locked, error));
@@ -404,21 +490,27 @@ async fn watch_interrupts(cancel: crate::exec::Cancel, printer: Printer) {
     }
 }
 
-/// Renders events as progress for people, or as JSON lines on stdout.
+/// Renders events as progress for people, or as JSON lines on stdout; with JSON, the
+/// `apply_finished` line is handed back instead of printed, to be the last line.
 fn render_events(
     receiver: tokio::sync::mpsc::UnboundedReceiver<crate::exec::Event>,
     total: usize,
     json: bool,
     command: super::progress::Command,
     printer: Printer,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<Option<String>> {
     use std::io::IsTerminal;
     tokio::spawn(async move {
         let mut receiver = receiver;
         if json {
+            let mut summary = None;
             while let Some(event) = receiver.recv().await {
-                printer.data(&event.to_json_line());
+                match event.kind {
+                    crate::exec::EventKind::ApplyFinished { .. } => summary = Some(event.to_json_line()),
+                    _ => printer.data(&event.to_json_line()),
+                }
             }
+            summary
         } else {
             let options = super::progress::ProgressOptions {
                 command,
@@ -427,8 +519,33 @@ fn render_events(
                 heartbeat: std::time::Duration::from_secs(10),
             };
             super::progress::render(receiver, options, &printer).await;
+            None
         }
     })
+}
+
+/// The first line of `apply --json` and `destroy --json`: the plan, as `plan --json` prints it,
+/// in a `plan` event.
+pub(crate) fn plan_event(plan: &crate::plan::Plan) -> String {
+    let document = crate::plan::render::json(plan, &crate::plan::saved::plan_id(plan));
+    let document: serde_json::Value = serde_json::from_str(&document).unwrap_or_default();
+    json_event("plan", serde_json::Map::from_iter([("plan".to_string(), document)]))
+}
+
+/// The last line of `apply --json` when there is nothing to apply: a summary of nothing.
+pub(crate) fn empty_summary_event() -> String {
+    crate::exec::Event::now(crate::exec::EventKind::ApplyFinished { summary: Default::default() })
+        .to_json_line()
+}
+
+/// An event line of the CLI's own (`plan`, `restart_window`, `storage_usage`) with its
+/// `@timestamp` in the engine events' one form (RFC 3339, UTC as `Z`).
+fn json_event(kind: &str, fields: serde_json::Map<String, serde_json::Value>) -> String {
+    let mut line = serde_json::Map::new();
+    line.insert("@timestamp".into(), serde_json::to_value(chrono::Utc::now()).unwrap_or_default());
+    line.insert("type".into(), kind.into());
+    line.extend(fields);
+    serde_json::Value::Object(line).to_string()
 }
 
 /// A plan's note, for the local provider, when a server's `version` is not the PostgreSQL the
@@ -462,12 +579,19 @@ pub(crate) fn add_local_version_note(plan: &mut crate::plan::Plan, fleet: &Desir
 
 /// Prints what the provider measured while it worked: restart windows and storage use for
 /// people (or as JSON lines with `--json`); replica lag only with `-v`.
+///
+/// With `after`, nothing is printed before it fires (or its sender is dropped): `apply --json`
+/// holds what the first refresh measured until its opening `plan` event is out.
 pub(crate) fn report_provider_events(
     mut events: tokio::sync::mpsc::UnboundedReceiver<ProviderEvent>,
     json: bool,
     printer: Printer,
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if let Some(after) = after {
+            let _ = after.await;
+        }
         while let Some(event) = events.recv().await {
             let (kind, server, text) = match &event {
                 ProviderEvent::RestartWindow { server, reason, unavailable } => (
@@ -489,16 +613,62 @@ pub(crate) fn report_provider_events(
                 }
             };
             if json {
-                let line = serde_json::json!({
-                    "type": kind,
-                    "@timestamp": chrono::Utc::now().to_rfc3339(),
-                    "address": server.address(),
-                    "message": text,
-                });
-                printer.data(&line.to_string());
+                let fields = serde_json::Map::from_iter([
+                    ("address".to_string(), serde_json::to_value(server.address()).unwrap_or_default()),
+                    ("message".to_string(), text.into()),
+                ]);
+                printer.data(&json_event(kind, fields));
             } else {
                 printer.info(&text);
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoints_text;
+    use crate::model::{Endpoint, ObservedServer, ServerName, ServerStatus};
+
+    /// A migration whose cutover did not happen leaves the server where it was: no "moved".
+    #[test]
+    fn only_a_server_that_moved_says_where_it_was() {
+        let mut plan = crate::plan::render::fixtures::basic_to_general_purpose();
+        let before = Endpoint {
+            host: "ledger.example".into(),
+            port: 5432,
+            user: "admin".into(),
+            database: "postgres".into(),
+        };
+        plan.changes[0].endpoint = Some(crate::plan::EndpointMove {
+            from: before.uri(),
+            to: None,
+            message: "clients reconnect".into(),
+        });
+        let record = |endpoint: &Endpoint| {
+            let mut state = crate::state::State::new("fleet");
+            let observed = ObservedServer {
+                name: ServerName::new("ledger"),
+                provider_id: "local/ledger".into(),
+                spec: crate::plan::render::fixtures::spec(crate::rules::Tier::Basic, 2, 100),
+                status: ServerStatus::Ready,
+                replication_support: crate::rules::ReplicationSupport::Replica,
+                endpoint: Some(endpoint.clone()),
+            };
+            state.servers.insert(ServerName::new("ledger"), crate::state::ServerRecord::new(observed));
+            state
+        };
+        let stayed = endpoints_text(&plan, &record(&before)).unwrap();
+        assert_eq!(stayed, format!("Where clients connect:\n  servers.ledger  {}", before.uri()));
+        let after = Endpoint { host: "ledger-migration.example".into(), ..before.clone() };
+        let moved = endpoints_text(&plan, &record(&after)).unwrap();
+        assert_eq!(
+            moved,
+            format!(
+                "Where clients connect:\n  servers.ledger  {}  (moved; was {})",
+                after.uri(),
+                before.uri()
+            )
+        );
+    }
 }

@@ -92,7 +92,28 @@ impl Document {
         entries.insert(Vec::new(), Entry { key: 0..0, value: root_span, kind: "table" });
         let root = to_table(root.get_ref(), &mut Vec::new(), &mut entries);
         let lines = LineStarts::new(&text);
-        Ok((Document { text, lines, root, entries }, problems))
+        let document = Document { text, lines, root, entries };
+        for problem in &mut problems {
+            if let Some(line) = document.first_occurrence(problem) {
+                problem.hint = Some(format!("it is first set on line {line}; keep one of them"));
+            }
+        }
+        Ok((document, problems))
+    }
+
+    /// For a duplicate key, the line of its first occurrence: the nearest key of the same name
+    /// written before it (the parser keeps the first one, so the index has it).
+    fn first_occurrence(&self, problem: &SyntaxProblem) -> Option<usize> {
+        let duplicate = problem.message.strip_prefix("duplicate key `")?.strip_suffix('`')?;
+        let first = self
+            .entries
+            .iter()
+            .filter(|(path, entry)| {
+                path.last().is_some_and(|key| key == duplicate) && entry.key.end <= problem.span.start
+            })
+            .map(|(_, entry)| entry.key.start)
+            .max()?;
+        Some(self.lines.position(&self.text, first).0)
     }
 
     /// The entry at a path, or the nearest enclosing one that exists.
@@ -194,6 +215,7 @@ mod tests {
         let (_, problems) = Document::parse(text.as_bytes()).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].span.start >= text.find("name = \"b\"").unwrap(), "{problems:?}");
+        assert_eq!(problems[0].hint.as_deref(), Some("it is first set on line 2; keep one of them"));
     }
 
     #[test]

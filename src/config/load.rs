@@ -81,6 +81,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(DesiredFleet, Vec<Diagnostic>
         return Err(Diagnostics(diagnostics));
     }
     let (findings, fleet) = check(&document, bytes, path);
+    let findings = merge_inherited(without_missing_behind_typos(findings));
     let mut diagnostics: Vec<Diagnostic> =
         findings.iter().map(|finding| finding.locate(path, &document)).collect();
     diagnostics.sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
@@ -89,6 +90,76 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(DesiredFleet, Vec<Diagnostic>
         Some(fleet) if diagnostics.iter().all(|d| d.severity != Severity::Error) => Ok((fleet, diagnostics)),
         _ => Err(Diagnostics(diagnostics)),
     }
+}
+
+/// Drops each "missing required key `K`" whose table (or, for a server, `[defaults]`) has an
+/// unknown key that is a likely typo of `K`: the typo is the one mistake, reported alone.
+fn without_missing_behind_typos(findings: Vec<Finding>) -> Vec<Finding> {
+    let typos: Vec<(&[String], &str)> = findings
+        .iter()
+        .filter(|finding| finding.unknown_key)
+        .filter_map(|finding| Some((finding.at.split_last()?.1, finding.at.last()?.as_str())))
+        .collect();
+    let behind_typo = |finding: &Finding| {
+        let Some(key) =
+            finding.message.strip_prefix("missing required key `").and_then(|rest| rest.split('`').next())
+        else {
+            return false;
+        };
+        let server = finding.at.len() == 2 && finding.at[0] == "servers";
+        typos.iter().any(|(table, typo)| {
+            let same_table = *table == finding.at.as_slice() || (server && *table == ["defaults"]);
+            same_table && super::finding::did_you_mean(typo, [key]).is_some()
+        })
+    };
+    let dropped: Vec<bool> = findings.iter().map(behind_typo).collect();
+    findings.into_iter().zip(dropped).filter(|(_, dropped)| !dropped).map(|(finding, _)| finding).collect()
+}
+
+/// One finding for a `[defaults]` value that breaks a rule for several servers, naming them,
+/// instead of the same error once per server that inherits it.
+fn merge_inherited(findings: Vec<Finding>) -> Vec<Finding> {
+    let inherited = |finding: &Finding| {
+        finding.at.first().is_some_and(|key| key == "defaults") && finding.path.starts_with("servers.")
+    };
+    let mut merged: Vec<(Finding, Vec<String>)> = Vec::new();
+    let mut rest = Vec::new();
+    for finding in findings {
+        if !inherited(&finding) {
+            rest.push(finding);
+            continue;
+        }
+        let key = finding.at.last().map_or(String::new(), |key| format!(".{key}"));
+        let server = finding.path.trim_start_matches("servers.").trim_end_matches(&key).to_string();
+        let same = |(seen, _): &&mut (Finding, Vec<String>)| {
+            (&seen.at, seen.anchor, seen.severity, &seen.message, &seen.hint, seen.rule)
+                == (
+                    &finding.at,
+                    finding.anchor,
+                    finding.severity,
+                    &finding.message,
+                    &finding.hint,
+                    finding.rule,
+                )
+        };
+        match merged.iter_mut().find(same) {
+            Some((_, servers)) => servers.push(server),
+            None => merged.push((finding, vec![server])),
+        }
+    }
+    for (finding, servers) in merged {
+        if servers.len() == 1 {
+            rest.push(finding);
+            continue;
+        }
+        let path = super::finding::display_path(&finding.at);
+        let message = finding.message.replace(
+            " (inherited from [defaults])",
+            &format!(" (inherited by {} servers: {})", servers.len(), servers.join(", ")),
+        );
+        rest.push(Finding { message, ..finding.with_path(path) });
+    }
+    rest
 }
 
 /// What the state commands read of a fleet file: the fleet's name and where its state lives.

@@ -11,6 +11,7 @@
 mod diagnostics;
 mod document;
 mod finding;
+mod format;
 mod load;
 mod model;
 pub(crate) mod raw;
@@ -18,12 +19,14 @@ mod redact;
 mod replicas;
 mod resolve;
 mod schema;
+mod schema_ranges;
 mod secret;
 mod state;
 mod structure;
 mod validate;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use format::{FormatError, format};
 pub use load::{ConfigError, StateSection, load, parse, parse_state_section};
 pub use model::{
     AzureSettings, AzurermStateSettings, DesiredFleet, DesiredServer, LocalSettings, PgStateSettings,

@@ -10,9 +10,18 @@ use schemars::transform::RecursiveTransform;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-/// The JSON schema of the fleet file (draft-07, which TOML editors such as taplo understand). TOML has no null, so optional keys are
+/// The JSON schema of the fleet file (draft-07, which TOML editors such as taplo understand),
+/// with the ranges the rules enforce (`schema_ranges`). TOML has no null, so optional keys are
 /// described by their value's type alone.
 pub fn fleet_schema() -> Value {
+    let mut schema = model_schema();
+    super::schema_ranges::add_rule_ranges(&mut schema);
+    schema
+}
+
+/// The schema of the raw types alone: what structural checking reads (the rules check the
+/// ranges, with their own messages).
+fn model_schema() -> Value {
     let generator = SchemaSettings::draft07()
         .with(|settings| {
             settings.inline_subschemas = true;
@@ -131,7 +140,7 @@ pub(crate) struct KeyDoc {
 impl Expected {
     /// The fleet file as a whole, derived once from the raw types.
     pub(crate) fn fleet_file() -> &'static Expected {
-        static FLEET_FILE: LazyLock<Expected> = LazyLock::new(|| Expected::from_schema(&fleet_schema()));
+        static FLEET_FILE: LazyLock<Expected> = LazyLock::new(|| Expected::from_schema(&model_schema()));
         &FLEET_FILE
     }
 
@@ -187,8 +196,7 @@ impl Expected {
     }
 
     /// What is expected at a key path below this.
-    #[cfg(test)]
-    fn at(&self, path: &[String]) -> Option<&Expected> {
+    pub(crate) fn at(&self, path: &[String]) -> Option<&Expected> {
         let mut current = self;
         for key in path {
             let Expected::Table { keys, others } = current else { return None };
@@ -200,9 +208,8 @@ impl Expected {
         Some(current)
     }
 
-    /// The keys a table takes, by name.
-    #[cfg(test)]
-    fn key_names(&self) -> Vec<&str> {
+    /// The keys a table takes, by name, in the raw type's order (`pgfleet fmt`'s order).
+    pub(crate) fn key_names(&self) -> Vec<&str> {
         match self {
             Expected::Table { keys, .. } => keys.iter().map(|key| key.name.as_str()).collect(),
             _ => Vec::new(),
@@ -223,7 +230,9 @@ mod tests {
         let schema = fleet_schema();
         let vcores = &schema["properties"]["servers"]["additionalProperties"]["properties"]["vcores"];
         assert_eq!(vcores["type"], "integer");
-        assert_eq!(vcores["maximum"], u64::from(u32::MAX));
+        assert_eq!(vcores["enum"], serde_json::json!([1, 2, 4, 8, 16, 32, 64]));
+        let retention = &schema["properties"]["defaults"]["properties"]["backup_retention_days"];
+        assert_eq!((retention["minimum"].as_u64(), retention["maximum"].as_u64()), (Some(7), Some(35)));
         assert!(vcores["description"].as_str().unwrap().contains("vCores"));
         let tier = &schema["properties"]["defaults"]["properties"]["tier"];
         assert_eq!(tier["enum"], serde_json::json!(["Basic", "GeneralPurpose", "MemoryOptimized"]));

@@ -108,7 +108,8 @@ fn check_local(local: Option<&raw::RawLocal>, fleet_dir: &Path) -> Result<Provid
         None => PathBuf::from(raw::DEFAULT_LOCAL_ROOT),
     };
     let mut findings = Vec::new();
-    let port = u16::try_from(port_base).ok().filter(|port| *port >= 1024);
+    let ports = crate::rules::LOCAL_PORTS;
+    let port = Some(port_base).filter(|port| ports.contains(port)).and_then(|port| u16::try_from(port).ok());
     if port.is_none() {
         findings.push(
             Finding::error(
@@ -116,7 +117,12 @@ fn check_local(local: Option<&raw::RawLocal>, fleet_dir: &Path) -> Result<Provid
                 Anchor::Value,
                 format!("port {port_base} cannot be used"),
             )
-            .with_hint("choose a port from 1024 to 65535 (ports below 1024 need root)"),
+            .with_hint(format!(
+                "choose a port from {} to {} (ports below {} need root)",
+                ports.start(),
+                ports.end(),
+                ports.start()
+            )),
         );
     }
     if root.as_os_str().is_empty() {

@@ -39,14 +39,6 @@ pub(super) fn price(changes: &mut [Change], request: &PlanRequest) -> Option<Pla
     for change in changes.iter() {
         note(change.cost.as_ref().and_then(|cost| cost.unknown.as_ref()));
     }
-    let monthly_delta =
-        cost::sum(changes.iter().map(|change| change.cost.as_ref().and_then(|cost| cost.monthly_delta)));
-    let migrations: Vec<Option<f64>> = changes
-        .iter()
-        .filter_map(|change| change.cost.as_ref().filter(|cost| cost.one_time_basis.is_some()))
-        .map(|cost| cost.one_time)
-        .collect();
-    let one_time = (!migrations.is_empty()).then(|| cost::sum(migrations)).flatten();
     let scheduled: Vec<_> = request
         .desired
         .servers
@@ -58,12 +50,12 @@ pub(super) fn price(changes: &mut [Change], request: &PlanRequest) -> Option<Pla
         note(server.unknown.as_ref());
     }
     let table = &pricing.table;
-    Some(PlanCost {
+    let mut plan_cost = PlanCost {
         currency: table.currency.clone(),
-        monthly_delta,
+        monthly_delta: None,
         monthly_before,
-        monthly_after: monthly_before.zip(monthly_delta).map(|(before, delta)| cost::cents(before + delta)),
-        one_time,
+        monthly_after: None,
+        one_time: None,
         scheduled,
         unknown,
         excludes: cost::EXCLUDES.to_string(),
@@ -71,7 +63,24 @@ pub(super) fn price(changes: &mut [Change], request: &PlanRequest) -> Option<Pla
         as_of: table.as_of.clone(),
         prices_file: pricing.file.as_ref().map(|file| file.display().to_string()),
         priced_as: pricing.location.clone().filter(|_| local),
-    })
+    };
+    total(&mut plan_cost, changes);
+    Some(plan_cost)
+}
+
+/// The plan's totals from its changes: the sum of their monthly deltas (unknown when one is),
+/// the month after, and the sum of their one-time costs. Also what a targeted plan's totals are.
+pub(super) fn total(cost: &mut PlanCost, changes: &[Change]) {
+    cost.monthly_delta =
+        cost::sum(changes.iter().map(|change| change.cost.as_ref().and_then(|cost| cost.monthly_delta)));
+    cost.monthly_after =
+        cost.monthly_before.zip(cost.monthly_delta).map(|(before, delta)| cost::cents(before + delta));
+    let migrations: Vec<Option<f64>> = changes
+        .iter()
+        .filter_map(|change| change.cost.as_ref().filter(|cost| cost.one_time_basis.is_some()))
+        .map(|cost| cost.one_time)
+        .collect();
+    cost.one_time = (!migrations.is_empty()).then(|| cost::sum(migrations)).flatten();
 }
 
 /// One change: the server as it is before (live) and as the change leaves it.

@@ -8,6 +8,7 @@
 mod build;
 mod cost;
 mod decide;
+mod dot;
 mod draft;
 mod edges;
 mod graph;
@@ -17,15 +18,18 @@ pub mod render;
 mod replication;
 pub mod saved;
 mod sizes;
+mod target;
 
 #[cfg(test)]
 mod tests;
 
+pub use dot::dot;
 pub use model::{
     Action, AttributeChange, Blocked, Change, ChangeId, DowntimeRange, Drift, EndpointMove, Impact, Note,
     Operation, Ordering, PLAN_FORMAT_VERSION, Plan, PlanInputs, Refusal, Summary, UnfinishedMigration,
 };
 pub use saved::plan_id;
+pub use target::target;
 
 use crate::config::DesiredFleet;
 use crate::model::LiveFleet;

@@ -189,7 +189,11 @@ fn sku_problem(server: &Shape) -> Option<Refusal> {
         Refusal::new(
             Rule::SkuNotOffered,
             Key::Vcores,
-            format!("{} vCores is not offered on {tier} {generation}", server.vcores),
+            format!(
+                "{} {} not offered on {tier} {generation}",
+                server.vcores,
+                if server.vcores == 1 { "vCore is" } else { "vCores is" }
+            ),
             format!("{tier} {generation} offers {} vCores", list.join(", ")),
         )
     })
@@ -360,13 +364,21 @@ fn flexible_problems(server: &Shape, flexible: &FlexibleShape) -> Vec<Refusal> {
         }
     }
     problems.extend(retention_problem(server));
-    if let Some(window) = flexible.maintenance_window.filter(|window| window.hour > 23 || window.minute > 59)
-    {
+    if let Some(window) = flexible.maintenance_window.filter(|window| {
+        !super::MAINTENANCE_HOURS.contains(&window.hour)
+            || !super::MAINTENANCE_MINUTES.contains(&window.minute)
+    }) {
         problems.push(Refusal::new(
             Rule::InvalidMaintenanceWindow,
             Key::MaintenanceWindow,
             format!("{:02}:{:02} is not a time of day", window.hour, window.minute),
-            "hour is 0–23 and minute 0–59, in UTC",
+            format!(
+                "hour is {}–{} and minute {}–{}, in UTC",
+                super::MAINTENANCE_HOURS.start(),
+                super::MAINTENANCE_HOURS.end(),
+                super::MAINTENANCE_MINUTES.start(),
+                super::MAINTENANCE_MINUTES.end()
+            ),
         ));
     }
     problems
@@ -1075,6 +1087,9 @@ mod tests {
         gen4.generation = Generation::Gen4;
         let problem = &server_problems(&gen4)[0];
         assert_eq!((problem.rule, problem.key), (Rule::SkuNotOffered, Key::Generation));
+        // One vCore is one vCore.
+        let one = shape("gp-one", Tier::GeneralPurpose, 1, 100);
+        assert_eq!(server_problems(&one)[0].message, "1 vCore is not offered on GeneralPurpose Gen5");
     }
 
     #[test]

@@ -22,10 +22,10 @@ pub use carried::{
     replica_parameters_below,
 };
 pub use catalog::flexible::{
-    FlexibleSku, HaMode, MaintenanceWindow, ONLINE_GROW_LIMIT_GB, PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS,
-    PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT, StorageType, Weekday, ZONES,
-    autogrow_size, flexible_sku, flexible_skus, placement, premium_ssd_tier, premium_v2_included,
-    zones_swapped,
+    FlexibleSku, HaMode, MAINTENANCE_HOURS, MAINTENANCE_MINUTES, MaintenanceWindow, ONLINE_GROW_LIMIT_GB,
+    PREMIUM_SSD_SIZES_GB, PREMIUM_V2_IOPS, PREMIUM_V2_MIN_VERSION, PREMIUM_V2_SIZE_GB, PREMIUM_V2_THROUGHPUT,
+    StorageType, Weekday, ZONES, autogrow_size, flexible_sku, flexible_skus, placement, premium_ssd_tier,
+    premium_v2_included, zones_swapped,
 };
 pub use catalog::parameters::{
     ParameterSpec, ParameterType, REPLICA_FLOOR_PARAMETERS, default_value, normalized_value, parameter,
@@ -33,9 +33,9 @@ pub use catalog::parameters::{
 };
 pub use catalog::{
     DEFAULT_GENERATION, DEFAULT_GEO_REDUNDANT_BACKUP, DEFAULT_RETENTION_DAYS, DEFAULT_SSL_ENFORCEMENT,
-    DEFAULT_STORAGE_AUTOGROW, GEO_BACKUP_TIERS, MAX_REPLICAS_PER_PRIMARY, REPLICA_INHERITED_PROPERTIES,
-    RETENTION_DAYS, SKU_CATALOG, SkuInfo, StorageLimits, TierFeature, default_storage_autogrow, sku,
-    sku_by_name, storage_limits, tier_supports, valid_vcores,
+    DEFAULT_STORAGE_AUTOGROW, GEO_BACKUP_TIERS, LOCAL_PORTS, MAX_REPLICAS_PER_PRIMARY,
+    REPLICA_INHERITED_PROPERTIES, RETENTION_DAYS, SKU_CATALOG, SkuInfo, StorageLimits, TierFeature,
+    default_storage_autogrow, sku, sku_by_name, storage_limits, tier_supports, valid_vcores,
 };
 pub use changes::{
     Downtime, PropertyChange, PropertyRule, StorageChange, TierChange, VersionChange,

@@ -164,18 +164,31 @@ fn apply_json_prints_one_event_per_line_and_a_fresh_saved_plan_applies() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let events: Vec<serde_json::Value> =
         text(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    // The plan first (as `plan --json` prints it), the summary last, every time in one form.
     let types: Vec<&str> = events.iter().map(|event| event["type"].as_str().unwrap()).collect();
-    assert_eq!(types.first(), Some(&"step_started"), "{types:?}");
+    assert_eq!(types[..2], ["plan", "step_started"], "{types:?}");
     assert!(types.contains(&"step_succeeded"), "{types:?}");
     assert_eq!(types.last(), Some(&"apply_finished"), "{types:?}");
     for event in &events {
-        assert!(event["@timestamp"].as_str().is_some_and(|time| time.ends_with('Z') || time.contains('+')));
+        let time = event["@timestamp"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok() && time.ends_with('Z'), "{event}");
     }
-    assert_eq!(events[0]["address"], "servers.one-basic");
+    assert_eq!(events[0]["plan"]["changes"][0]["address"], "servers.one-basic");
+    assert_eq!(events[0]["plan"]["summary"]["create"], 1);
+    assert_eq!(events[1]["address"], "servers.one-basic");
+    assert_eq!(events.last().unwrap()["summary"]["created"], 1);
     assert!(!text(&output.stdout).contains(PASSWORD) && !text(&output.stderr).contains(PASSWORD));
     // The server exists, is recorded, and a new plan has nothing to do.
     let again = fleet.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
+    // Nothing to apply: the plan, what the refresh measured, then a summary of nothing.
+    let nothing = fleet.run(&["apply", "--auto-approve", "--json"]);
+    let events: Vec<serde_json::Value> =
+        text(&nothing.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let types: Vec<&str> = events.iter().map(|event| event["type"].as_str().unwrap()).collect();
+    assert_eq!((types.first(), types.last()), (Some(&"plan"), Some(&"apply_finished")), "{types:?}");
+    assert!(types[1..types.len() - 1].iter().all(|kind| *kind == "storage_usage"), "{types:?}");
+    assert_eq!(events.last().unwrap()["summary"]["created"], 0);
     let state = std::fs::read_to_string(fleet.path("state.json")).unwrap();
     assert!(state.contains("one-basic") && !state.contains(PASSWORD));
     // The port is the first free one from port_base (another test may hold 56940 right now).

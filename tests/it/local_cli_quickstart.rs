@@ -124,7 +124,9 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     let plan: serde_json::Value =
         serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
     assert_eq!(order(&plan), ["update:qs-ro-1", "update:qs-main"], "{plan:#}");
-    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    let resized = text(&fleet.run_expecting(&["apply", "--auto-approve"], 0).stderr);
+    // The plain log says how long connections failed, as a terminal does above its bars.
+    assert!(resized.contains("qs-main: connections failed for "), "{resized}");
     // 2. ZoneRedundant to SameZone: HA disabled, then enabled in the new mode.
     edit("high_availability = \"ZoneRedundant\"", "high_availability = \"SameZone\"");
     let plan: serde_json::Value =
@@ -144,7 +146,10 @@ async fn the_quickstart_creates_a_serving_fleet_and_a_second_plan_has_no_changes
     let plan: serde_json::Value =
         serde_json::from_slice(&fleet.run_expecting(&["plan", "--json"], 0).stdout).unwrap();
     assert_eq!(order(&plan), ["migrate:qs-legacy"], "{plan:#}");
-    fleet.run_expecting(&["apply", "--auto-approve"], 0);
+    let migrated = text(&fleet.run_expecting(&["apply", "--auto-approve"], 0).stderr);
+    // The plain log says what was dumped and what was verified, as a terminal does.
+    assert!(migrated.contains("qs-legacy: dumped postgres ("), "{migrated}");
+    assert!(migrated.contains("qs-legacy: verified postgres.public.legacy (1000 rows)"), "{migrated}");
     let rows: i64 = connect_as(ports["qs-legacy"], &password, "postgres")
         .await
         .query_one("SELECT count(*) FROM legacy", &[])

@@ -280,3 +280,84 @@ fn usage_errors_exit_1_version_exits_0_and_a_closed_pipe_is_no_panic() {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
 }
+
+/// `pgfleet graph` prints the plan's changes and their order as Graphviz DOT: a node per
+/// change, an edge from the change that goes first, labelled with why; a saved plan too.
+#[test]
+fn graph_prints_the_change_graph_as_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let state = state.to_str().unwrap();
+    let (code, dot, stderr) = run(&["graph", "-c", QUICKSTART, "--state", state, "--refresh=false"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dot.starts_with("digraph \"pgfleet plan: quickstart\" {\n"), "{dot}");
+    assert!(dot.ends_with("}\n"), "{dot}");
+    for node in ["create:qs-basic", "create:qs-main", "create:qs-ro-1", "create:qs-ro-2"] {
+        assert!(dot.contains(&format!("  \"{node}\" [label = \"create servers.")), "{node}: {dot}");
+    }
+    assert!(
+        dot.contains(
+            "  \"create:qs-main\" -> \"create:qs-ro-1\" [label = \"a replica is created after its primary: qs-main must exist first\"];"
+        ),
+        "{dot}"
+    );
+    let edges = dot.lines().filter(|line| line.contains(" -> ")).count();
+    assert_eq!(edges, 5, "{dot}");
+    let plan = dir.path().join("plan.pgfleet");
+    let (code, _, _) = run(&[
+        "plan",
+        "-c",
+        QUICKSTART,
+        "--state",
+        state,
+        "--refresh=false",
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let (code, saved, _) = run(&["graph", plan.to_str().unwrap()]);
+    assert_eq!((code, saved), (0, dot));
+}
+
+/// `plan --target` (repeatable, a name or an address) keeps the targeted servers' changes and
+/// those they depend on (a replica's primary created first), says the plan is targeted, and
+/// refuses a server neither the file nor the state has.
+#[test]
+fn target_limits_the_plan_to_a_server_and_what_it_depends_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir);
+    let state = state.to_str().unwrap();
+    let plan_of = |targets: &[&str]| {
+        let mut args = vec!["plan", "-c", QUICKSTART, "--state", state, "--refresh=false", "--json"];
+        for target in targets {
+            args.extend(["--target", target]);
+        }
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        (serde_json::from_str::<serde_json::Value>(&stdout).unwrap(), stderr)
+    };
+    let ids = |plan: &serde_json::Value| -> Vec<String> {
+        plan["changes"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (plan, stderr) = plan_of(&["qs-ro-1"]);
+    assert_eq!(ids(&plan), ["create:qs-main", "replication:qs-main", "create:qs-ro-1"], "{plan:#}");
+    assert_eq!(plan["summary"]["create"], 2);
+    assert!(
+        stderr.contains("warning: targeting is in effect: this plan covers only servers.qs-ro-1"),
+        "{stderr}"
+    );
+    let note = plan["notes"][0]["message"].as_str().unwrap();
+    assert!(note.starts_with("this plan is targeted (--target servers.qs-ro-1)"), "{note}");
+    assert!(note.contains("servers.qs-main included because the targeted changes depend on it"), "{note}");
+    let (plan, _) = plan_of(&["servers.qs-basic", "qs-main"]);
+    assert_eq!(ids(&plan), ["create:qs-basic", "create:qs-main", "replication:qs-main"], "{plan:#}");
+    let (code, stdout, stderr) =
+        run(&["plan", "-c", QUICKSTART, "--state", state, "--refresh=false", "--target", "qs-mian"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--target qs-mian: neither the fleet file nor the state has a server qs-mian\nhint: did you mean servers.qs-main?"
+        ),
+        "{stderr}"
+    );
+}

@@ -197,3 +197,38 @@ fn warnings_are_shown_on_a_valid_file() {
     assert!(stderr.contains("warning: servers.notes-db.version: PostgreSQL 9.6 is retired"), "{stderr}");
     assert!(stderr.contains("retired.toml is valid"), "{stderr}");
 }
+
+/// A misspelt required key (`teir`) is reported as the unknown key with its suggestion, not
+/// first as a "missing required key `tier`" that is not what is wrong.
+#[test]
+fn a_typo_of_a_required_key_is_not_also_missing() {
+    let file = "tests/fixtures/invalid/typo-of-required.toml";
+    let (code, _, stderr) = stderr_of(&["validate", "-c", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with("error: servers.db-main.teir: unknown key `teir`"), "{stderr}");
+    assert!(stderr.contains("help: did you mean `tier`?"), "{stderr}");
+    assert!(!stderr.contains("missing required key"), "{stderr}");
+    assert!(stderr.ends_with("is not valid: 1 error\n"), "{stderr}");
+}
+
+/// An error in `[defaults]` is reported once, at `[defaults]`, naming the servers that
+/// inherit it; and a duplicate key shows where the key was first set.
+#[test]
+fn an_error_in_defaults_is_reported_once_and_a_duplicate_names_the_first() {
+    let file = "tests/fixtures/invalid/defaults-for-many.toml";
+    let (code, _, stderr) = stderr_of(&["validate", "-c", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: defaults.backup_retention_days: 3 days is outside the retention range (inherited by 3 servers: db-one, db-three, db-two)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("--> {file}:13:25")), "{stderr}");
+    let file = "tests/fixtures/invalid/duplicate-keys.toml";
+    let (code, _, stderr) = stderr_of(&["validate", "-c", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("error: duplicate key `tier`"), "{stderr}");
+    assert!(stderr.contains("help: it is first set on line 8; keep one of them"), "{stderr}");
+}

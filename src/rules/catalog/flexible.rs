@@ -395,6 +395,12 @@ impl Weekday {
     }
 }
 
+/// The hours a maintenance window may start at (UTC).
+pub const MAINTENANCE_HOURS: RangeInclusive<u32> = 0..=23;
+
+/// The minutes a maintenance window may start at.
+pub const MAINTENANCE_MINUTES: RangeInclusive<u32> = 0..=59;
+
 /// A custom maintenance window: one hour a week, in UTC. Absent: the service picks one.
 #[derive(
     Debug,

@@ -116,6 +116,10 @@ pub fn storage_limits(tier: Tier) -> StorageLimits {
 /// Backup retention in days, the same on every tier (D-PT; D-BK).
 pub const RETENTION_DAYS: RangeInclusive<u32> = 7..=35;
 
+/// The ports the local provider gives its clusters from `port_base` on: unprivileged TCP
+/// ports (those below 1024 need root).
+pub const LOCAL_PORTS: RangeInclusive<u32> = 1024..=65_535;
+
 /// The hardware generation a server gets when none is asked for.
 pub const DEFAULT_GENERATION: Generation = Generation::Gen5;
 /// Backup retention when none is asked for: the service's minimum.
