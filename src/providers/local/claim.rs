@@ -98,6 +98,9 @@ impl LocalProvider {
     async fn discard_leftovers(&self, cluster: &Cluster) -> Result<(), LocalError> {
         let standby = Self::standby_of(cluster);
         standby.end_every_process().await?;
+        // initdb's standalone backend is killed outright, as `stop` does: it has nothing to
+        // clean up. Whatever else works in the directory is asked to quit first.
+        cluster.end_standalone_backend().await?;
         cluster.end_every_process().await?;
         // A crash during initdb leaves its password file behind: it goes before anything else.
         cluster.remove_init_password()?;
