@@ -31,6 +31,7 @@ mod github_workflows;
 mod import_cli;
 mod local_cli_carried;
 mod local_cli_flexible;
+mod local_cli_interrupted;
 mod local_cli_migration;
 mod local_cli_quickstart;
 mod local_cli_replicas;

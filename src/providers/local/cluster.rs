@@ -22,6 +22,9 @@ pub const INTERNAL_ROLE: &str = "pgfleet_internal";
 /// How long starting or stopping a cluster may take.
 pub const START_STOP_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How long the processes left in a discarded data directory get to quit before they are killed.
+pub const LEFTOVER_GRACE: Duration = Duration::from_secs(10);
+
 /// How long one SQL connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -193,16 +196,72 @@ impl Cluster {
         write_atomically(&conf_path, &conf, tools)
     }
 
-    /// Whether the postmaster runs (`pg_ctl status`).
-    pub async fn is_running(&self, tools: &Tools) -> bool {
-        if !self.data_dir().join("postmaster.pid").is_file() {
-            return false;
-        }
+    /// Whether a postmaster runs in the data directory: the lock file names a positive pid and
+    /// that process works in this data directory (a postmaster writes its lock file only after
+    /// moving into it). Read from the lock file and /proc rather than asked of `pg_ctl status`:
+    /// a status check that failed or timed out (a loaded machine, a pgfleet stopped and
+    /// continued) used to answer "not running", and a create rebuilding the directory then
+    /// removed it under a postmaster that kept its port.
+    pub fn is_running(&self) -> bool {
         let data = self.data_dir();
-        tools
-            .run("pg_ctl", ["status".as_ref(), "-D".as_ref(), data.as_os_str()], CONNECT_TIMEOUT)
-            .await
-            .is_ok()
+        pid_recorded(&data.join("postmaster.pid")).is_some_and(|pid| pid > 0 && works_in(pid, &data))
+    }
+
+    /// The port a running postmaster of this data directory recorded in its lock file.
+    pub fn port_in_use(&self) -> Option<u16> {
+        if !self.is_running() {
+            return None;
+        }
+        let text = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        // The lock file's fourth line is the port (PostgreSQL's LOCK_FILE_LINE_PORT).
+        text.lines().nth(3)?.trim().parse().ok()
+    }
+
+    /// Ends every process working in the data directory, whatever it is: a postmaster and its
+    /// children (with or without a lock file naming them), or initdb's standalone backend. For
+    /// a directory about to be discarded (the leftover of a create that did not finish), so
+    /// that nothing keeps its port or writes into it once it is gone. Each process is asked to
+    /// quit at once (SIGQUIT: a postmaster then removes its shared memory), and killed if it
+    /// has not within [`LEFTOVER_GRACE`]. Only processes whose working directory is this data
+    /// directory are signalled, so a reused pid is never touched. A no-op when none works there.
+    ///
+    /// # Errors
+    /// `LocalError::Timeout` when they have not ended within [`START_STOP_TIMEOUT`].
+    pub async fn end_every_process(&self) -> Result<(), LocalError> {
+        let data = self.data_dir();
+        let started = tokio::time::Instant::now();
+        let mut quit_sent = false;
+        loop {
+            let working = processes_working_in(&data);
+            if working.is_empty() {
+                break;
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= START_STOP_TIMEOUT {
+                return Err(LocalError::Timeout(format!(
+                    "the postgres processes {working:?} left in {} did not end",
+                    data.display()
+                )));
+            }
+            let signal = if elapsed < LEFTOVER_GRACE { libc::SIGQUIT } else { libc::SIGKILL };
+            if signal == libc::SIGKILL || !quit_sent {
+                for pid in working {
+                    // SAFETY: kill(2) on a process verified to work in this data directory.
+                    unsafe { libc::kill(pid, signal) };
+                }
+                quit_sent = true;
+            }
+            // They are not our children to wait for: their exit is polled.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let lock = data.join("postmaster.pid");
+        if lock.exists() {
+            std::fs::remove_file(&lock).map_err(|source| LocalError::Io {
+                context: format!("removing {}", lock.display()),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// Starts the cluster and waits until it accepts connections (a no-op when it runs).
@@ -210,7 +269,7 @@ impl Cluster {
     /// # Errors
     /// When pg_ctl fails or times out; the message includes the log's tail.
     pub async fn start(&self, tools: &Tools) -> Result<(), LocalError> {
-        if self.is_running(tools).await {
+        if self.is_running() {
             return Ok(());
         }
         let data = self.data_dir();
@@ -237,7 +296,7 @@ impl Cluster {
     /// When pg_ctl fails or times out.
     pub async fn stop(&self, tools: &Tools) -> Result<(), LocalError> {
         self.end_standalone_backend().await?;
-        if !self.is_running(tools).await {
+        if !self.is_running() {
             return Ok(());
         }
         let data = self.data_dir();
@@ -261,7 +320,7 @@ impl Cluster {
     pub async fn end_standalone_backend(&self) -> Result<(), LocalError> {
         let data = self.data_dir();
         let lock = data.join("postmaster.pid");
-        let Some(pid) = standalone_pid_recorded(&lock) else { return Ok(()) };
+        let Some(pid) = pid_recorded(&lock).and_then(standalone) else { return Ok(()) };
         if works_in(pid, &data) {
             // SAFETY: kill(2) on a process verified to be this data directory's backend.
             unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -278,7 +337,7 @@ impl Cluster {
             }
         }
         // Nothing works in the directory under that pid any more: the lock file is stale.
-        if standalone_pid_recorded(&lock) == Some(pid) {
+        if pid_recorded(&lock).and_then(standalone) == Some(pid) {
             let _ = std::fs::remove_file(&lock);
         }
         Ok(())
@@ -317,11 +376,27 @@ pub async fn connect(
     Ok(client)
 }
 
-/// The pid a standalone backend recorded (negated) on the first line of a `postmaster.pid`.
-fn standalone_pid_recorded(lock: &Path) -> Option<libc::pid_t> {
+/// The pid on the first line of a `postmaster.pid`: a postmaster's, or a standalone backend's
+/// negated.
+fn pid_recorded(lock: &Path) -> Option<libc::pid_t> {
     let text = std::fs::read_to_string(lock).ok()?;
-    let recorded: libc::pid_t = text.lines().next()?.trim().parse().ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+/// The pid of a standalone backend, from the negated pid it records.
+fn standalone(recorded: libc::pid_t) -> Option<libc::pid_t> {
     recorded.checked_neg().filter(|pid| *pid > 0)
+}
+
+/// Every live process (not a zombie) whose working directory is `dir`.
+fn processes_working_in(dir: &Path) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::canonicalize(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .collect()
 }
 
 /// Whether process `pid` runs (not a zombie: its working directory is gone with it) with

@@ -84,6 +84,7 @@ impl LocalProvider {
             .map_err(LocalError::from)?;
         standby.write_internal_secret(&secret, &self.tools)?;
         self.write_standby_signal(&standby)?;
+        self.confirm_standby_port(cluster, meta).await?;
         standby.write_settings(&Self::standby_settings(meta, &secret)?, &self.tools)?;
         standby.start(&self.tools).await?;
         self.wait_for_standby(cluster, meta).await?;
@@ -121,11 +122,11 @@ impl LocalProvider {
         meta.standby_port = None;
         cluster.write_meta(meta, &self.tools)?;
         cluster.write_settings(&Self::settings(meta)?, &self.tools)?;
-        if cluster.is_running(&self.tools).await {
+        if cluster.is_running() {
             reload(cluster, meta.port).await?;
         }
         self.discard_standby(cluster).await?;
-        if cluster.is_running(&self.tools).await {
+        if cluster.is_running() {
             let client = cluster.connect(meta.port).await?;
             client
                 .execute(

@@ -11,6 +11,7 @@
 
 mod carried;
 mod checks;
+mod claim;
 mod cluster;
 mod cutover;
 mod ha;
@@ -107,6 +108,9 @@ pub enum LocalError {
     Timeout(String),
     #[error("no free port from {0} upwards")]
     NoFreePort(u16),
+    /// An operation found the cluster in a state it must not change (see `claim`).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl From<LocalError> for ProviderError {

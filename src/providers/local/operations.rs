@@ -5,9 +5,9 @@
 //! Must not: decide what the service allows (that is `checks`, reading `crate::rules`).
 
 use super::checks::{self, FleetFacts, ServerFacts};
-use super::cluster::{Cluster, ClusterMeta, INTERNAL_ROLE, connect, prepare_dir};
+use super::cluster::{Cluster, ClusterMeta, INTERNAL_ROLE, connect};
 use super::probe::Probe;
-use super::settings::{ClusterSettings, default_replication_support, replication_support_of_wal_level};
+use super::settings::{ClusterSettings, replication_support_of_wal_level};
 use super::{LocalError, LocalProvider, ProviderEvent};
 use crate::model::{Endpoint, LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec, ServerStatus};
 use crate::providers::{CreateRequest, ProviderError};
@@ -123,7 +123,7 @@ impl LocalProvider {
     /// lag go out as events (refresh does this, once per server).
     async fn inspect(&self, cluster: &Cluster, meta: &ClusterMeta, report: bool) -> ObservedServer {
         let mut spec = meta.spec.clone();
-        let (status, replication_support) = if !cluster.is_running(&self.tools).await {
+        let (status, replication_support) = if !cluster.is_running() {
             if !cluster.data_dir().join("standby.signal").exists() {
                 spec.replica_of = None;
             }
@@ -186,67 +186,10 @@ impl LocalProvider {
         Ok(facts)
     }
 
-    /// The lowest port from `port_base` that no cluster under the root records and nothing
-    /// listens on.
-    pub(super) fn allocate_port(&self) -> Result<u16, LocalError> {
-        let mut used = std::collections::BTreeSet::new();
-        for fleet in std::fs::read_dir(&self.root).into_iter().flatten().filter_map(Result::ok) {
-            for server in std::fs::read_dir(fleet.path()).into_iter().flatten().filter_map(Result::ok) {
-                if let Ok(meta) = Cluster::new(server.path()).read_meta() {
-                    used.insert(meta.port);
-                    used.extend(meta.standby_port);
-                }
-            }
-        }
-        (self.port_base..=u16::MAX)
-            .find(|port| !used.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-            .ok_or(LocalError::NoFreePort(self.port_base))
-    }
-
-    /// Claims a directory and a port for a new server, or reclaims those of a create that did
-    /// not finish.
-    async fn claim(
-        &self,
-        name: &ServerName,
-        spec: &ServerSpec,
-    ) -> Result<(Cluster, ClusterMeta), LocalError> {
-        let _allocation = self.allocation.lock().await;
-        let cluster = self.cluster(name);
-        let port = if cluster.exists() {
-            let unfinished = cluster.read_meta()?;
-            cluster.stop(&self.tools).await?;
-            // A crash during initdb leaves its password file behind: it goes before anything else.
-            cluster.remove_init_password()?;
-            let data = cluster.data_dir();
-            if data.exists() {
-                std::fs::remove_dir_all(&data).map_err(|source| LocalError::Io {
-                    context: format!("removing {}", data.display()),
-                    source,
-                })?;
-            }
-            unfinished.port
-        } else {
-            self.allocate_port()?
-        };
-        prepare_dir(&self.root, &self.fleet_dir, &cluster.dir, &self.tools)?;
-        let meta = ClusterMeta {
-            name: name.clone(),
-            port,
-            spec: spec.clone(),
-            replication_support: default_replication_support(spec),
-            complete: false,
-            cutover_from: None,
-            max_connections: self.initial_max_connections(spec),
-            standby_port: None,
-        };
-        cluster.write_meta(&meta, &self.tools)?;
-        Ok((cluster, meta))
-    }
-
     /// A Flexible Server's `max_connections` parameter when it is created: its SKU's default,
     /// or on a replica its primary's (a replica takes its primary's server parameters). `None`
     /// on Single Server, whose SKU fixes it.
-    fn initial_max_connections(&self, spec: &ServerSpec) -> Option<u32> {
+    pub(super) fn initial_max_connections(&self, spec: &ServerSpec) -> Option<u32> {
         spec.flexible.as_ref()?;
         if let Some(configured) = spec.parameters.get("max_connections").and_then(|value| value.parse().ok())
         {
@@ -292,13 +235,13 @@ impl LocalProvider {
         };
         let (cluster, mut meta) = self.claim(name, &request.spec).await?;
         if let Some(password) = password {
-            self.build_primary(&cluster, &meta, password.expose()).await?;
+            self.build_primary(&cluster, &mut meta, password.expose()).await?;
             self.passwords
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(name.clone(), password.clone());
         } else {
-            self.build_replica(&cluster, &meta).await?;
+            self.build_replica(&cluster, &mut meta).await?;
         }
         // Before the standby is copied from it, so that the standby carries them too.
         let carried = ServerPatch {
@@ -335,10 +278,11 @@ impl LocalProvider {
     async fn build_primary(
         &self,
         cluster: &Cluster,
-        meta: &ClusterMeta,
+        meta: &mut ClusterMeta,
         password: &str,
     ) -> Result<(), ProviderError> {
         cluster.init(&self.tools, &meta.spec.admin_login, password).await?;
+        self.confirm_port(cluster, meta).await?;
         cluster.write_settings(&Self::settings(meta)?, &self.tools)?;
         let secret = random_secret();
         cluster.write_internal_secret(&secret, &self.tools)?;

@@ -47,7 +47,7 @@ impl LocalProvider {
     pub(super) async fn build_replica(
         &self,
         cluster: &Cluster,
-        meta: &ClusterMeta,
+        meta: &mut ClusterMeta,
     ) -> Result<(), ProviderError> {
         let primary_name = meta.spec.replica_of.as_ref().expect("build_replica is called for replicas");
         let (primary, primary_meta) = self.existing(primary_name)?;
@@ -66,6 +66,7 @@ impl LocalProvider {
             .await
             .map_err(LocalError::from)?;
         cluster.write_internal_secret(&secret, &self.tools)?;
+        self.confirm_port(cluster, meta).await?;
         cluster.write_settings(&Self::settings(meta)?, &self.tools)?;
         cluster.start(&self.tools).await?;
         Ok(())
@@ -115,7 +116,7 @@ impl LocalProvider {
         replica: &ServerName,
     ) -> Result<(), ProviderError> {
         let Ok((primary_cluster, primary_meta)) = self.existing(primary) else { return Ok(()) };
-        if !primary_cluster.is_running(&self.tools).await {
+        if !primary_cluster.is_running() {
             return Ok(());
         }
         let client = primary_cluster.connect(primary_meta.port).await?;

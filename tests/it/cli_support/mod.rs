@@ -173,6 +173,8 @@ pub struct Running {
     stderr_lines: mpsc::UnboundedReceiver<String>,
     /// Every stderr line so far, for failure messages.
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Disconnected once stderr reached its end and every line of it is in `stderr`.
+    stderr_read: std::sync::mpsc::Receiver<()>,
 }
 
 impl Running {
@@ -181,10 +183,10 @@ impl Running {
         use std::os::unix::process::CommandExt;
         let mut child =
             command.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let lines = forward_lines(child.stdout.take().unwrap(), None);
+        let (lines, _) = forward_lines(child.stdout.take().unwrap(), None);
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let stderr_lines = forward_lines(child.stderr.take().unwrap(), Some(stderr.clone()));
-        Running { child, lines, stderr_lines, stderr }
+        let (stderr_lines, stderr_read) = forward_lines(child.stderr.take().unwrap(), Some(stderr.clone()));
+        Running { child, lines, stderr_lines, stderr, stderr_read }
     }
 
     pub fn pid(&self) -> u32 {
@@ -265,9 +267,14 @@ impl Running {
         let _ = self.child.wait();
     }
 
-    /// Waits for the exit and returns the code.
+    /// Waits for the exit and for the last of its stderr (read by another thread, which may
+    /// still be at it when the process has exited), and returns the code.
     pub fn wait(&mut self) -> Option<i32> {
-        self.child.wait().unwrap().code()
+        let code = self.child.wait().unwrap().code();
+        // The pipe ends with the process: nothing pgfleet starts inherits its stderr.
+        let ended = self.stderr_read.recv_timeout(Duration::from_secs(30));
+        assert_eq!(ended, Err(std::sync::mpsc::RecvTimeoutError::Disconnected), "stderr outlived pgfleet");
+        code
     }
 
     pub fn stderr_text(&self) -> String {
@@ -281,13 +288,16 @@ impl Drop for Running {
     }
 }
 
-/// Sends each line read from `stream` to the returned channel (and appends it to `kept`).
+/// Sends each line read from `stream` to the returned channel (and appends it to `kept`); the
+/// second receiver disconnects once the stream has ended and every line was handled.
 fn forward_lines(
     stream: impl std::io::Read + Send + 'static,
     kept: Option<Arc<Mutex<Vec<String>>>>,
-) -> mpsc::UnboundedReceiver<String> {
+) -> (mpsc::UnboundedReceiver<String>, std::sync::mpsc::Receiver<()>) {
     let (sender, lines) = mpsc::unbounded_channel();
+    let (finished, read) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
+        let _finished = finished;
         for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
             if let Some(kept) = &kept {
                 kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line.clone());
@@ -296,7 +306,7 @@ fn forward_lines(
             let _ = sender.send(line);
         }
     });
-    lines
+    (lines, read)
 }
 
 pub fn text(bytes: &[u8]) -> String {
