@@ -141,11 +141,7 @@ impl Store {
         let primary = PrimaryFacts {
             shape: shape_of(source)?,
             replication_support: Some(source.replication_effective),
-            other_replicas: self
-                .servers
-                .values()
-                .filter(|s| s.master.as_deref() == Some(source_key.as_str()))
-                .count(),
+            other_replicas: self.servers.replicas_of(&source_key).count(),
         };
         let shape = shape_of(&replica)?;
         check::check_create(&shape, Some(&primary)).map_err(refused)?;

@@ -32,7 +32,7 @@ impl Store {
     /// The servers replicating `name`.
     fn replicas_of(&self, name: &str) -> Vec<&EmServer> {
         let key = name.to_ascii_lowercase();
-        self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).collect()
+        self.servers.replicas_of(&key).collect()
     }
 
     /// Whether a DELETE of `name` waits its turn: the server is busy (or still being created),
@@ -157,10 +157,7 @@ impl Store {
         let key = name.to_ascii_lowercase();
         self.servers.remove(&key);
         let restart = self.latencies.restart;
-        for replica in self.servers.values_mut().filter(|s| s.master.as_deref() == Some(key.as_str())) {
-            replica.master = None;
-            replica.busy(now, restart, Some("Inaccessible"));
-        }
+        self.servers.detach_replicas(&key, |replica| replica.busy(now, restart, Some("Inaccessible")));
         let latency = self.latencies.delete;
         Ok(Some(self.accepted_for(&server, latency, now)))
     }

@@ -40,6 +40,7 @@ mod parameters;
 mod policies;
 mod provider_info;
 mod routes;
+mod servers;
 pub mod store;
 mod tls;
 
@@ -406,9 +407,9 @@ fn load_store(options: &EmulatorOptions) -> Result<Store, EmulatorError> {
         store.servers = loaded.servers;
         store.resource_groups = loaded.resource_groups;
         // Servers of older state files get a creation time once, kept from then on.
-        for server in store.servers.values_mut().filter(|s| s.extras.created.is_none()) {
-            server.extras.created = Some(extras::display_timestamp());
-        }
+        store.servers.for_each_mut(|server| {
+            server.extras.created.get_or_insert_with(extras::display_timestamp);
+        });
         store.ensure_groups_of_servers();
     }
     Ok(store)

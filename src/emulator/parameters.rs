@@ -89,8 +89,7 @@ impl Store {
             Some(primary) => vec![(primary, &primary.configurations, server, &changed)],
             None => self
                 .servers
-                .values()
-                .filter(|s| s.master.as_deref() == Some(key.as_str()))
+                .replicas_of(&key)
                 .map(|replica| (server, &changed, replica, &replica.configurations))
                 .collect(),
         };
@@ -172,8 +171,7 @@ impl Store {
                 value.clone().or_else(|| rules::default_value(Service::Single, spec.name, Some(&found.sku)));
             if let Some(support) = in_effect.as_deref().and_then(parse_replication_support) {
                 let key = found.name.to_ascii_lowercase();
-                let replicas =
-                    self.servers.values().filter(|s| s.master.as_deref() == Some(key.as_str())).count();
+                let replicas = self.servers.replicas_of(&key).count();
                 check::check_replication_support(&shape_of(found)?, support, replicas).map_err(refused)?;
             }
         }

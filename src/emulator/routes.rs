@@ -80,7 +80,6 @@ fn now() -> Instant {
 
 async fn list_group(State(shared): AppState, Path((_, rg)): Path<(String, String)>) -> Response {
     let store = shared.store();
-    let masters = store.masters();
     let value: Vec<_> = store
         .servers
         .values()
@@ -89,14 +88,13 @@ async fn list_group(State(shared): AppState, Path((_, rg)): Path<(String, String
                 && s.resource_group.eq_ignore_ascii_case(&rg)
                 && s.visible_at.is_none_or(|at| now() >= at)
         })
-        .map(|s| store.wire_json(s, now(), &masters))
+        .map(|s| store.wire_json(s, now()))
         .collect();
     Json(json!({ "value": value })).into_response()
 }
 
 async fn list_subscription(State(shared): AppState, Path(sub): Path<String>) -> Response {
     let store = shared.store();
-    let masters = store.masters();
     let value: Vec<_> = store
         .servers
         .values()
@@ -105,7 +103,7 @@ async fn list_subscription(State(shared): AppState, Path(sub): Path<String>) -> 
                 && s.subscription_id.eq_ignore_ascii_case(&sub)
                 && s.visible_at.is_none_or(|at| now() >= at)
         })
-        .map(|s| store.wire_json(s, now(), &masters))
+        .map(|s| store.wire_json(s, now()))
         .collect();
     Json(json!({ "value": value })).into_response()
 }
@@ -113,19 +111,13 @@ async fn list_subscription(State(shared): AppState, Path(sub): Path<String>) -> 
 async fn get_server(State(shared): AppState, Path((_, rg, name)): Shared3) -> Result<Response, ApiError> {
     let store = shared.store();
     let server = store.find(&rg, &name, now())?;
-    Ok(Json(store.wire_json(server, now(), &store.masters())).into_response())
+    Ok(Json(store.wire_json(server, now())).into_response())
 }
 
 async fn replicas(State(shared): AppState, Path((_, rg, name)): Shared3) -> Result<Response, ApiError> {
     let store = shared.store();
     let primary = store.find(&rg, &name, now())?.name.to_ascii_lowercase();
-    let masters = store.masters();
-    let value: Vec<_> = store
-        .servers
-        .values()
-        .filter(|s| s.master.as_deref() == Some(primary.as_str()))
-        .map(|s| store.wire_json(s, now(), &masters))
-        .collect();
+    let value: Vec<_> = store.servers.replicas_of(&primary).map(|s| store.wire_json(s, now())).collect();
     Ok(Json(json!({ "value": value })).into_response())
 }
 
@@ -209,12 +201,8 @@ pub(crate) fn delete_in_store(
     if store.servers.get(&key).is_some_and(|server| server.is_flexible()) {
         return flexible::delete_in_store(shared, store, group, name);
     }
-    let replicas: Vec<String> = store
-        .servers
-        .iter()
-        .filter(|(_, server)| server.master.as_deref() == Some(key.as_str()))
-        .map(|(replica, _)| replica.clone())
-        .collect();
+    let replicas: Vec<String> =
+        store.servers.replicas_of(&key).map(|replica| replica.name.to_ascii_lowercase()).collect();
     let outcome = store.delete(group, name, now())?;
     if let Some(outcome) = &outcome {
         jobs::after_delete(shared, store, &key, replicas, outcome);

@@ -17,7 +17,7 @@ use crate::rules::{
     self, MAX_REPLICAS_PER_PRIMARY, PgVersion, Refusal, ReplicationSupport, Rule, Service, Shape, TlsVersion,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -151,7 +151,7 @@ pub(crate) struct WriteOutcome {
 /// All servers of the emulated subscription(s), by lowercase name (names are global).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Store {
-    pub servers: BTreeMap<String, EmServer>,
+    pub servers: super::servers::Servers,
     /// Resource groups, by lowercase `subscription/group` (older state files have none: the
     /// groups of their servers are made at load).
     #[serde(default)]
@@ -259,22 +259,8 @@ impl Store {
 
     /// The wire form of a server at `now`.
     pub(crate) fn to_wire(&self, server: &EmServer, now: Instant) -> wire::Server {
-        self.to_wire_with(server, now, &self.masters())
-    }
-
-    /// The names of servers that have replicas (computed once for a list).
-    pub(crate) fn masters(&self) -> BTreeSet<String> {
-        self.servers.values().filter(|s| !s.is_flexible()).filter_map(|s| s.master.clone()).collect()
-    }
-
-    /// The wire form, knowing which servers have replicas.
-    pub(crate) fn to_wire_with(
-        &self,
-        server: &EmServer,
-        now: Instant,
-        masters: &BTreeSet<String>,
-    ) -> wire::Server {
-        let has_replicas = masters.contains(&server.name.to_ascii_lowercase());
+        let has_replicas =
+            self.servers.replicas_of(&server.name.to_ascii_lowercase()).any(|replica| !replica.is_flexible());
         let role = match (&server.master, has_replicas) {
             (Some(_), _) => "Replica",
             (None, true) => "Master",
@@ -329,13 +315,8 @@ impl Store {
     }
 
     /// The JSON of a server as GET and the lists answer it (the wire form and its identity).
-    pub(crate) fn wire_json(
-        &self,
-        server: &EmServer,
-        now: Instant,
-        masters: &BTreeSet<String>,
-    ) -> serde_json::Value {
-        let mut value = serde_json::to_value(self.to_wire_with(server, now, masters)).unwrap_or_default();
+    pub(crate) fn wire_json(&self, server: &EmServer, now: Instant) -> serde_json::Value {
+        let mut value = serde_json::to_value(self.to_wire(server, now)).unwrap_or_default();
         if let (Some(identity), Some(object)) = (server.extras.wire_identity(), value.as_object_mut()) {
             object.insert("identity".to_string(), identity);
         }

@@ -20,6 +20,10 @@ use tokio::process::Command;
 /// How long one dump or restore may take.
 pub(crate) const TOOL_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// `pg_restore --jobs`: tables load and indexes build two at a time, as a 2-vCore target
+/// (the smallest General Purpose server) can take.
+pub(crate) const RESTORE_JOBS: usize = 2;
+
 /// Where and with what the copy works.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -210,18 +214,25 @@ impl Copier for PgCopier {
                     .await
                     .map_err(context(format!("creating {database}")))?;
             }
-            check_digest(dump)?;
             let mut command = tools.command("pg_restore", target);
-            command.args([
-                "--clean",
-                "--if-exists",
-                "--exit-on-error",
-                "--single-transaction",
-                "-d",
-                database,
-            ]);
+            // Parallel, so not in one transaction (pg_restore refuses both). What a failed
+            // restore leaves is only ever on the staging server: the source is untouched (and
+            // unfrozen by `run`), the record says the staging server holds no verified copy, and
+            // the re-run restores again over it (`--clean`) before verifying every row.
+            command.args(["--clean", "--if-exists", "--exit-on-error"]);
+            command.args(["--jobs", &RESTORE_JOBS.to_string(), "-d", database]);
             command.arg(&dump.path);
-            tools.run("pg_restore", command).await?;
+            // The digest is read while the restore runs: a dump changed since it was written
+            // fails the phase all the same, without a second pass over it before the restore.
+            let digest = {
+                let dump = dump.clone();
+                tokio::task::spawn_blocking(move || check_digest(&dump))
+            };
+            let restored = tools.run("pg_restore", command).await;
+            digest
+                .await
+                .map_err(|error| MigrateError::Invalid(format!("checking {database}'s dump: {error}")))??;
+            restored?;
             progress(MigrationEvent::Restored { database: database.clone(), bytes: dump.bytes });
         }
         Ok(())

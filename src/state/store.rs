@@ -10,8 +10,10 @@ use super::lock::{LockHolder, LockStatus, LockWait, abandoned_lock_note};
 use super::{InFlightStep, JournalRecord, STATE_FORMAT_VERSION, State, StateError};
 use std::path::{Path, PathBuf};
 
-/// After this many journal records, `append` compacts the journal into the state file, so that
-/// reading the state never replays more than this.
+/// After this many journal records, or as many as the state has servers if that is more,
+/// `append` compacts the journal into the state file, so that reading the state never replays
+/// more than this. The threshold grows with the state because a compaction rewrites the whole
+/// state: a fixed one made an apply of N servers O(N²) in state writes.
 pub const COMPACT_AFTER_RECORDS: usize = 10_000;
 
 /// A fleet's state as read from its backend.
@@ -349,7 +351,7 @@ impl LockedState {
                     self.state.apply_record(record);
                 }
                 self.journalled += records.len();
-                if self.journalled >= COMPACT_AFTER_RECORDS {
+                if self.journalled >= COMPACT_AFTER_RECORDS.max(self.state.servers.len()) {
                     self.compact()?;
                 }
                 Ok(())

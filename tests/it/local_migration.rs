@@ -426,6 +426,17 @@ async fn copy_freezes_the_source_and_verification_catches_any_difference() {
         .await
         .unwrap();
     verify(&source, &target, &quiet).await.unwrap();
+    // Two rows trading one value: every column holds the same values as before, in other rows.
+    let names = |seventh: &str, eighth: &str| {
+        format!(
+            "UPDATE customers SET name = CASE id WHEN 7 THEN '{seventh}' ELSE '{eighth}' END WHERE id IN (7, 8)"
+        )
+    };
+    admin(target_port).await.batch_execute(&names("customer 8", "customer 7")).await.unwrap();
+    let error = verify(&source, &target, &quiet).await.unwrap_err();
+    assert!(matches!(&error, MigrateError::Mismatch(message) if message.contains("customers")), "{error}");
+    admin(target_port).await.batch_execute(&names("customer 7", "customer 8")).await.unwrap();
+    verify(&source, &target, &quiet).await.unwrap();
     admin(target_port).await.batch_execute("SELECT setval('order_numbers', 999999)").await.unwrap();
     let error = verify(&source, &target, &quiet).await.unwrap_err();
     assert!(matches!(&error, MigrateError::Mismatch(message) if message.contains("sequences")), "{error}");

@@ -212,7 +212,7 @@ impl Store {
 
     /// The flexible servers replicating `key`.
     pub(crate) fn flexible_replicas_of(&self, key: &str) -> Vec<&EmServer> {
-        self.servers.values().filter(|s| s.flexible.is_some() && s.master.as_deref() == Some(key)).collect()
+        self.servers.replicas_of(key).filter(|s| s.flexible.is_some()).collect()
     }
 
     /// The wire form of a flexible server at `now`.
@@ -667,10 +667,7 @@ impl Store {
         }
         self.servers.remove(&key);
         let (restart, delete) = (self.latencies.restart, self.latencies.delete);
-        for replica in self.servers.values_mut().filter(|s| s.master.as_deref() == Some(key.as_str())) {
-            replica.master = None;
-            replica.busy(now, restart, Some("Updating"));
-        }
+        self.servers.detach_replicas(&key, |replica| replica.busy(now, restart, Some("Updating")));
         if let Some(primary) = server.master.as_ref().and_then(|m| self.servers.get_mut(m)) {
             primary.busy(now, delete, Some("Updating"));
         }

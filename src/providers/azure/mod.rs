@@ -34,6 +34,7 @@ pub mod auth;
 mod carried;
 pub mod client;
 pub mod flexible_wire;
+mod locations;
 mod mapping;
 mod operations;
 pub mod wire;
@@ -120,7 +121,7 @@ pub struct AzureProvider {
     read_carried: std::collections::BTreeSet<ServerName>,
     passwords: BTreeMap<ServerName, Redacted<String>>,
     /// Where each fleet server lives, learned from refreshes, creates and cutovers.
-    locations: Mutex<BTreeMap<ServerName, ServerRef>>,
+    locations: Mutex<locations::Locations>,
     /// `azure.replication_support` values this provider wrote or read.
     replication: Mutex<BTreeMap<ServerName, ReplicationSupport>>,
 }
@@ -162,11 +163,11 @@ impl AzureProvider {
         );
         Ok(AzureProvider {
             client,
+            locations: Mutex::new(locations::Locations::new(&options.settings.subscription_id)),
             settings: options.settings,
             extra_resource_groups: options.extra_resource_groups,
             read_carried: options.read_carried,
             passwords: options.passwords,
-            locations: Mutex::new(BTreeMap::new()),
             replication: Mutex::new(BTreeMap::new()),
         })
     }
@@ -188,14 +189,7 @@ impl AzureProvider {
     /// otherwise take — then under the first free `NAME-2`, `NAME-3` …
     fn location_for_new(&self, name: &ServerName, service: Service) -> ServerRef {
         let wanted = ServerRef { service, ..self.resolve(name) };
-        let Ok(map) = self.locations.lock() else { return wanted };
-        let taken = |at: &ServerRef| {
-            map.iter().any(|(other, location)| {
-                other != name
-                    && location.resource_group.eq_ignore_ascii_case(&at.resource_group)
-                    && location.name.eq_ignore_ascii_case(&at.name)
-            })
-        };
+        let Ok(locations) = self.locations.lock() else { return wanted };
         (1..)
             .map(|n: u32| match n {
                 1 => wanted.clone(),
@@ -209,19 +203,19 @@ impl AzureProvider {
                     }
                 }
             })
-            .find(|candidate| !taken(candidate))
+            .find(|candidate| !locations.taken_by_other(candidate, name))
             .expect("a free name among unboundedly many")
     }
 
     fn remember(&self, name: &ServerName, location: ServerRef) {
-        if let Ok(mut map) = self.locations.lock() {
-            map.insert(name.clone(), location);
+        if let Ok(mut locations) = self.locations.lock() {
+            locations.insert(name, location);
         }
     }
 
     fn forget(&self, name: &ServerName) {
-        if let Ok(mut map) = self.locations.lock() {
-            map.remove(name);
+        if let Ok(mut locations) = self.locations.lock() {
+            locations.remove(name);
         }
     }
 
@@ -246,8 +240,13 @@ impl AzureProvider {
 
     /// The ARM id of a server.
     fn server_id(&self, location: &ServerRef) -> String {
-        format!("/subscriptions/{}{}", self.settings.subscription_id, AzureProvider::server_path(location))
+        arm_id(&self.settings.subscription_id, location)
     }
+}
+
+/// The ARM id of a server in a subscription.
+fn arm_id(subscription_id: &str, location: &ServerRef) -> String {
+    format!("/subscriptions/{subscription_id}{}", AzureProvider::server_path(location))
 }
 
 /// The variable naming a PEM file of further certificate authorities to trust (beside Mozilla's

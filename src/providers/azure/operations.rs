@@ -58,6 +58,15 @@ impl Listed {
         wire::fleet_name_of(self.azure_name(), &self.tags())
     }
 
+    /// The ARM id of the server a replica copies, as the server names it.
+    fn source_id(&self) -> Option<&str> {
+        match self {
+            Listed::Single(server) => server.properties.master_server_id.as_deref(),
+            Listed::Flexible(server) => server.properties.source_server_resource_id.as_deref(),
+        }
+        .filter(|id| !id.is_empty())
+    }
+
     fn generation(&self) -> u64 {
         wire::generation_of(&self.tags())
     }
@@ -179,13 +188,16 @@ impl AzureProvider {
 
     /// Maps a server, looking its primary's fleet name up in what is known.
     fn observe_one(&self, server: &Listed) -> Result<ObservedServer, ProviderError> {
-        let names_by_id: BTreeMap<String, ServerName> = self
-            .locations
-            .lock()
-            .map(|m| {
-                m.iter().map(|(name, at)| (self.server_id(at).to_ascii_lowercase(), name.clone())).collect()
+        // Only the primary a replica names is looked up (one entry, not the whole fleet: this
+        // runs for every server an apply touches).
+        let names_by_id: BTreeMap<String, ServerName> = server
+            .source_id()
+            .and_then(|id| {
+                let locations = self.locations.lock().ok()?;
+                Some((id.to_ascii_lowercase(), locations.name_at(id)?.clone()))
             })
-            .unwrap_or_default();
+            .into_iter()
+            .collect();
         self.observe(server, &names_by_id)
     }
 

@@ -41,10 +41,17 @@ impl LocalProvider {
             if !incoming.exists() {
                 return Err(Self::not_found(staging));
             }
-            for cluster in [&incoming, &current] {
-                Self::standby_of(cluster).stop(&self.tools).await?;
-                cluster.stop(&self.tools).await?;
-            }
+            // Both at once: the staging cluster's shutdown checkpoint (everything the restore
+            // wrote) is the long one, and the source's writes are frozen meanwhile.
+            let stop = |cluster: &Cluster| {
+                let standby = Self::standby_of(cluster);
+                let cluster = cluster.clone();
+                async move {
+                    standby.stop(&self.tools).await?;
+                    cluster.stop(&self.tools).await
+                }
+            };
+            futures_util::future::try_join(stop(&incoming), stop(&current)).await?;
             rename(&current, &retired)?;
         }
         if !retired.exists() {
