@@ -75,7 +75,7 @@ resource "terraform_data" "server" {
   input = { name = "pg-\${count.index}", tier = "GeneralPurpose", vcores = 4, storage_gb = 100, team = "payments" }
 }
 EOF
-    (cd "$dir" && terraform init -input=false >/dev/null)
+    (cd "$dir" && terraform init -input=false >/dev/null 2>&1)
 }
 
 export PGFLEET_ADMIN_PASSWORD="Figures-Only-1" NO_COLOR=1
@@ -116,7 +116,7 @@ for group in range(servers // 5):
     for name, replica_of, tags in names:
         records[name] = {"address": f"servers.{name}", "name": name,
                          "provider_id": f"/subscriptions/s/resourceGroups/fleet/providers/Microsoft.DBforPostgreSQL/servers/{name}",
-                         "spec": spec(replica_of, tags), "status": "Ready", "replication_support": "Replica",
+                         "spec": spec(replica_of, tags), "status": "ready", "replication_support": "REPLICA",
                          "configured_storage_gb": 100}
 state = {"format_version": 1, "tool_version": "0.1.0", "lineage": str(uuid.uuid4()), "serial": 1, "fleet": "large",
          "servers": records}
