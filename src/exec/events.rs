@@ -57,7 +57,8 @@ pub enum EventKind {
         /// absent for `refresh`.
         #[serde(skip_serializing_if = "Option::is_none")]
         server: Option<crate::model::ServerName>,
-        /// The attempt that failed (1-based), of at most `max_attempts`.
+        /// The attempt that failed (1-based), of at most `max_attempts` failed by faults (an
+        /// answer that another operation is in progress is waited out and not counted).
         attempt: u32,
         max_attempts: u32,
         /// The wait before the next attempt (at least the service's `Retry-After`).

@@ -122,6 +122,15 @@ impl RetryNotice<'_> {
             Some(server) => format!("{} of {server}", self.call),
             None => self.call.to_string(),
         };
+        if self.error.is_busy() {
+            // Waited out, not counted against `max_attempts` (see `with_retries`).
+            return format!(
+                "retrying {what} in {:.1}s (attempt {} found another operation in progress: {})",
+                self.delay.as_secs_f64(),
+                self.attempt,
+                self.error
+            );
+        }
         format!(
             "retrying {what} in {:.1}s (attempt {} of {} failed: {})",
             self.delay.as_secs_f64(),
@@ -139,6 +148,12 @@ pub type RetryObserver = Arc<dyn Fn(&RetryNotice<'_>) + Send + Sync>;
 /// bounds are reached. Each attempt is cut off after `policy.attempt_timeout` (a retryable
 /// `Timeout`). `on_retry` hears of each retry, with the attempt that failed and the delay.
 ///
+/// An answer that another operation is in progress on the resource
+/// ([`ProviderError::is_busy`]) is waited out: the service will take the call once that
+/// operation ends, which can take as long as the operation itself (an interrupted apply's
+/// create runs on for minutes), so it does not use up `max_attempts`, meant for faults; only
+/// `max_total` bounds it, with the same growing backoff between tries.
+///
 /// # Errors
 /// The last error: not retryable, or retryable but out of attempts or time.
 pub(crate) async fn with_retries<T, F, Fut>(
@@ -151,7 +166,11 @@ where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let started = Instant::now();
+    // Every attempt, for the backoff and the observer.
     let mut attempt = 0;
+    // The attempts that failed with a fault, which `max_attempts` bounds (a busy answer is no
+    // fault: see above).
+    let mut faults = 0;
     loop {
         attempt += 1;
         let error = match tokio::time::timeout(policy.attempt_timeout, call()).await {
@@ -162,7 +181,10 @@ where
                 format!("no answer within {}s", policy.attempt_timeout.as_secs()),
             ),
         };
-        if !error.is_retryable() || attempt >= policy.max_attempts {
+        if !error.is_busy() {
+            faults += 1;
+        }
+        if !error.is_retryable() || faults >= policy.max_attempts {
             return Err(error);
         }
         let delay = policy.delay(attempt, error.retry_after);
@@ -319,6 +341,59 @@ mod tests {
         assert!(result.is_err());
         // Delays are 5..=10 s each, so 35 s allows at least 3 and at most 7 retries.
         assert!((4..=8).contains(&calls), "{calls}");
+    }
+
+    /// Regression: a re-run's create met the staging server an interrupted apply was still
+    /// creating (409 AnotherOperationInProgress) and gave up after `max_attempts` quick tries,
+    /// long before the operation in progress ended. Busy answers are waited out until
+    /// `max_total`; faults still stop at `max_attempts`.
+    #[tokio::test(start_paused = true)]
+    async fn busy_answers_are_waited_out_until_max_total() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(4),
+            max_total: Duration::from_secs(120),
+            attempt_timeout: Duration::from_secs(5),
+        };
+        let busy = || {
+            let mut error = ProviderError::new(ProviderErrorKind::Conflict, "in progress");
+            error.code = Some("AnotherOperationInProgress".into());
+            error
+        };
+        // The operation in progress ends after 60 s: the call then succeeds.
+        let started = Instant::now();
+        let result = with_retries(
+            &policy,
+            || async move { if started.elapsed() < Duration::from_secs(60) { Err(busy()) } else { Ok(()) } },
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(result, Ok(()));
+        // One that never ends is given up at `max_total`.
+        let started = Instant::now();
+        let result: Result<(), _> = with_retries(&policy, || async { Err(busy()) }, |_, _, _| {}).await;
+        assert!(result.unwrap_err().is_busy());
+        assert!(started.elapsed() <= policy.max_total, "{:?}", started.elapsed());
+        assert!(started.elapsed() >= policy.max_total - policy.max_backoff, "{:?}", started.elapsed());
+        // Faults between busy answers still count: three faults end it.
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(
+            &policy,
+            || {
+                calls += 1;
+                let error = if calls % 2 == 1 {
+                    busy()
+                } else {
+                    ProviderError::new(ProviderErrorKind::ServerError, "boom")
+                };
+                async move { Err(error) }
+            },
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(result.unwrap_err().kind, ProviderErrorKind::ServerError);
+        assert_eq!(calls, 6);
     }
 
     /// The first read of a command is retried like every other call, and the observer hears

@@ -137,7 +137,8 @@ pub enum ProviderErrorKind {
     Throttled,
     /// 5xx or an operation the service rolled back.
     ServerError,
-    /// Another operation is in progress on the resource (409 `OperationInterrupted`).
+    /// Another operation is in progress on the resource (409 `AnotherOperationInProgress`,
+    /// `ServerBusy`, `OperationInterrupted`): the call can succeed once that operation ends.
     Conflict,
     /// The backend could not be reached (connection refused, for example during a restart).
     Unavailable,
@@ -171,6 +172,13 @@ impl ProviderError {
     pub fn with_retry_after(mut self, retry_after: Duration) -> ProviderError {
         self.retry_after = Some(retry_after);
         self
+    }
+
+    /// Whether the service turned the call away because another operation is in progress on
+    /// the resource: a retry succeeds once that operation ends, however long it runs, so the
+    /// retrying layer waits it out (until its time bound) rather than count it as a fault.
+    pub fn is_busy(&self) -> bool {
+        self.kind == ProviderErrorKind::Conflict
     }
 
     /// Whether retrying the same call can succeed.

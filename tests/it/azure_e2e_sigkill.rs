@@ -137,9 +137,6 @@ async fn kill_when(setup: &Setup, mut child: Child, death: Death) {
 }
 
 async fn killed_and_rerun(death: Death) {
-    let directory = tempfile::tempdir().unwrap();
-    std::fs::write(directory.path().join("password"), PASSWORD).unwrap();
-    let root = directory.path().join("clusters");
     // Updates and deletes take long enough that the cutover's window (after the tag, before
     // the old server is gone) is not missed on a busy machine.
     let latencies = pgfleet::emulator::Latencies {
@@ -147,6 +144,14 @@ async fn killed_and_rerun(death: Death) {
         delete: Duration::from_millis(400),
         ..fast_latencies()
     };
+    killed_and_rerun_with(death, latencies).await;
+}
+
+/// Returns how many writes of the staging server the emulator turned away as busy.
+async fn killed_and_rerun_with(death: Death, latencies: pgfleet::emulator::Latencies) -> usize {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("password"), PASSWORD).unwrap();
+    let root = directory.path().join("clusters");
     let emulator = backed_emulator_with(&root, latencies).await;
     let setup = Setup { directory, emulator };
     setup.write_fleet("Basic", 1);
@@ -202,15 +207,43 @@ async fn killed_and_rerun(death: Death) {
     let state = std::fs::read_to_string(setup.path("state.json")).unwrap();
     assert!(!state.contains(PASSWORD) && !text(&rerun.stderr).contains(PASSWORD));
 
+    let busy = setup
+        .emulator
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.path.ends_with(&format!("/servers/{SERVER}-migration"))
+                && request.code.as_deref() == Some("AnotherOperationInProgress")
+        })
+        .count();
+
     let Setup { directory, emulator } = setup;
     emulator.shutdown().await;
     assert_eq!(running_clusters(&root), Vec::<String>::new());
     drop(directory);
+    busy
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_killed_while_the_staging_server_is_built_completes_on_rerun() {
     killed_and_rerun(Death::StagingCreate).await;
+}
+
+/// Regression: the re-run met the staging server's create still in progress (409
+/// AnotherOperationInProgress) and gave up after ten quick retries (about 5 s with the tests'
+/// 10 ms first backoff) instead of waiting for the operation, so it failed whenever the
+/// create outlasted them (under load, on the base commit too). Here every create takes 12 s,
+/// so the re-run always meets the operation the killed apply left for longer than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_during_a_slow_staging_create_waits_for_it_on_rerun() {
+    let latencies = pgfleet::emulator::Latencies {
+        create: Duration::from_secs(12),
+        update: Duration::from_millis(400),
+        delete: Duration::from_millis(400),
+        ..fast_latencies()
+    };
+    let busy = killed_and_rerun_with(Death::StagingCreate, latencies).await;
+    assert!(busy > 0, "the re-run did not meet the create in progress");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

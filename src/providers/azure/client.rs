@@ -159,9 +159,10 @@ fn unavailable(error: &reqwest::Error) -> ProviderError {
     ProviderError::new(kind, format!("cannot reach ARM: {error}"))
 }
 
-/// The 409 codes that mean "another operation is in progress" (DOMAIN.md §4.5).
+/// The 409 codes that mean "another operation is in progress" (DOMAIN.md §4.5;
+/// `ServerBusy`: DOMAIN-FLEXIBLE.md §12, concurrent writes on a Flexible Server).
 const BUSY_CODES: &[&str] =
-    &["OperationInterrupted", "OperationCancelled", "AnotherOperationInProgress", "Conflict"];
+    &["OperationInterrupted", "OperationCancelled", "AnotherOperationInProgress", "ServerBusy", "Conflict"];
 
 /// Maps an ARM error answer to a `ProviderError` (DOMAIN.md §4.5–§4.7).
 pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
@@ -389,6 +390,7 @@ mod tests {
             (503, "ServiceUnavailable", ProviderErrorKind::ServerError),
             (409, "OperationInterrupted", ProviderErrorKind::Conflict),
             (409, "AnotherOperationInProgress", ProviderErrorKind::Conflict),
+            (409, "ServerBusy", ProviderErrorKind::Conflict),
             (409, "ServerNameAlreadyExists", ProviderErrorKind::Refused),
             (400, "InvalidUpgradeEdition", ProviderErrorKind::Refused),
             (401, "InvalidAuthenticationToken", ProviderErrorKind::Unauthorized),
