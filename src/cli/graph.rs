@@ -1,7 +1,7 @@
 //! `pgfleet graph [PLANFILE]`: the change graph of a fresh plan (or of a saved one) as
 //! Graphviz DOT on stdout, as `terraform graph` prints its own: `pgfleet graph | dot -Tsvg`.
 
-use super::plan::{Planning, fresh_plan, parse_moment};
+use super::plan::{Planning, fresh_plan};
 use super::{GlobalArgs, Outcome, Printer};
 use crate::plan::saved;
 use anyhow::Context;
@@ -12,18 +12,8 @@ pub(crate) struct GraphArgs {
     /// A plan saved by `pgfleet plan --out PLANFILE` (without it: a fresh plan).
     #[arg(conflicts_with_all = ["refresh", "allow_delete", "at", "target"])]
     pub plan_file: Option<PathBuf>,
-    /// Read the live servers first (`--refresh=false` plans from the state alone).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub refresh: bool,
-    /// Allow deleting servers removed from the fleet file.
-    #[arg(long)]
-    pub allow_delete: bool,
-    /// Plan for another moment (RFC 3339), as `plan --at`.
-    #[arg(long, value_parser = parse_moment, value_name = "TIME")]
-    pub at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Only this server and what its changes depend on, as `plan --target`; repeatable.
-    #[arg(long, value_name = "ADDRESS")]
-    pub target: Vec<String>,
+    #[command(flatten)]
+    pub planning: Planning,
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &GraphArgs, printer: &Printer) -> anyhow::Result<Outcome> {
@@ -34,13 +24,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &GraphArgs, printer: &Printer) -> a
                 .plan
         }
         None => {
-            let planning = Planning {
-                refresh: args.refresh,
-                allow_delete: args.allow_delete,
-                at: args.at.unwrap_or_else(chrono::Utc::now),
-                target: &args.target,
-            };
-            fresh_plan(global, &planning, printer)?.1
+            let at = args.planning.at.unwrap_or_else(chrono::Utc::now);
+            fresh_plan(global, &args.planning, at, printer)?.1
         }
     };
     printer.data(&crate::plan::dot(&plan));

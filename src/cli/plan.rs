@@ -20,20 +20,8 @@ pub(crate) struct PlanArgs {
     /// Exit 2 when the plan has changes (0 when none, 3 when blocked).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Read the live servers first (`--refresh=false` plans from the state alone).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub refresh: bool,
-    /// Allow deleting servers removed from the fleet file.
-    #[arg(long)]
-    pub allow_delete: bool,
-    /// Plan for another moment (RFC 3339, `2026-12-07T08:00:00+01:00`): the servers'
-    /// timetables as they stand then.
-    #[arg(long, value_parser = parse_moment, value_name = "TIME")]
-    pub at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Plan only this server (`pay-main` or `servers.pay-main`) and the changes its changes
-    /// depend on; repeatable. For exceptional cases, as Terraform's -target.
-    #[arg(long, value_name = "ADDRESS")]
-    pub target: Vec<String>,
+    #[command(flatten)]
+    pub planning: Planning,
 }
 
 /// A moment as RFC 3339 (`2026-12-07T08:00:00+01:00`, `2026-12-07T07:00:00Z`).
@@ -61,10 +49,8 @@ impl PlanArgs {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let at = args.at.unwrap_or_else(chrono::Utc::now);
-    let planning =
-        Planning { refresh: args.refresh, allow_delete: args.allow_delete, at, target: &args.target };
-    let (fleet, plan, live) = fresh_plan(global, &planning, printer)?;
+    let at = args.planning.at.unwrap_or_else(chrono::Utc::now);
+    let (fleet, plan, live) = fresh_plan(global, &args.planning, at, printer)?;
     let mut plan_id = None;
     if let Some(out) = &args.out {
         plan_id = Some(saved::save(&plan, &live, out)?);
@@ -81,25 +67,34 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
     Ok(outcome(&plan, args.detailed_exitcode))
 }
 
-/// What a fresh plan is made with (`plan`'s and `graph`'s options).
-pub(crate) struct Planning<'a> {
-    /// Read the live servers first.
+/// What a fresh plan is made with: `plan`'s and `graph`'s options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Planning {
+    /// Read the live servers first (`--refresh=false` plans from the state alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// Allow deleting servers removed from the fleet file.
+    #[arg(long)]
     pub allow_delete: bool,
-    /// The moment whose timetables apply.
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// `--target` arguments (none: the whole fleet).
-    pub target: &'a [String],
+    /// Plan for another moment (RFC 3339, `2026-12-07T08:00:00+01:00`): the servers'
+    /// timetables as they stand then.
+    #[arg(long, value_parser = parse_moment, value_name = "TIME")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Plan only this server (`pay-main` or `servers.pay-main`) and the changes its changes
+    /// depend on; repeatable. For exceptional cases, as Terraform's -target.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
 }
 
-/// Loads the fleet file (at `planning.at`), opens the state under its lock, reads the live
+/// Loads the fleet file (at `at`), opens the state under its lock, reads the live
 /// servers and plans; returns the fleet, the plan and the live servers it was made from.
 pub(crate) fn fresh_plan(
     global: &GlobalArgs,
-    planning: &Planning<'_>,
+    planning: &Planning,
+    at: chrono::DateTime<chrono::Utc>,
     printer: &Printer,
 ) -> anyhow::Result<(crate::config::DesiredFleet, Plan, crate::model::LiveFleet)> {
-    let fleet = session::load_timetabled_fleet(global, printer)?.at(planning.at);
+    let fleet = session::load_timetabled_fleet(global, printer)?.at(at);
     let locked = session::open_state(global, &fleet, "plan", printer)?;
     let live = if planning.refresh {
         let provider = session::build_provider(&fleet, session::RetryReport::Verbose, printer)?;
@@ -108,7 +103,7 @@ pub(crate) fn fresh_plan(
         locked.state().observed()
     };
     let stored = (!locked.is_new()).then(|| locked.state());
-    let targets = session::targets(planning.target, &fleet, stored)?;
+    let targets = session::targets(&planning.target, &fleet, stored)?;
     let mut plan = plan::build(&PlanRequest {
         desired: &fleet,
         stored,
@@ -116,7 +111,7 @@ pub(crate) fn fresh_plan(
         refreshed: planning.refresh,
         allow_delete: planning.allow_delete,
         now: chrono::Utc::now(),
-        at: planning.at,
+        at,
     });
     session::add_local_version_note(&mut plan, &fleet);
     plan = session::narrow(plan, &targets, printer);

@@ -7,28 +7,7 @@
 //! per GB-month; Flexible Server Ddsv5 0.089 per vCore-hour, Premium SSD 0.115 per GB-month;
 //! an HA standby costs the primary's compute and storage again; 730 hours a month.
 
-use assert_cmd::Command;
-
-fn pgfleet(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("pgfleet")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("PGFLEET_ADMIN_PASSWORD", "Cost-Test-Password-1")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .args(args)
-        .arg("-c")
-        .arg(dir.join("fleet.toml"))
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::cli_support::{in_dir as pgfleet, text};
 
 /// A local fleet priced as eastus, with `pricing` added to `[pricing]`.
 fn fleet(pricing: &str, servers: &str) -> tempfile::TempDir {

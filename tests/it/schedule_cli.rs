@@ -4,7 +4,7 @@
 //! overlapping entries, keys that are not schedulable, unknown timezones and a timetable under
 //! which a replica would be smaller than its primary.
 
-use assert_cmd::Command;
+use crate::cli_support::{in_dir as pgfleet, text};
 
 fn fleet(servers: &str) -> String {
     format!(
@@ -16,25 +16,6 @@ fn fleet(servers: &str) -> String {
 const ORDERS: &str = "[servers.orders]\nservice = \"flexible\"\nsku = \"Standard_D4ds_v5\"\nstorage_gb = 128\n\
     [[servers.orders.schedule]]\ndays = \"Mon-Fri\"\nfrom = \"08:00\"\nto = \"18:00\"\ntimezone = \"Europe/Amsterdam\"\nsku = \"Standard_D8ds_v5\"\n\
     [[servers.orders.schedule]]\ndays = \"Sun\"\nfrom = \"23:00\"\nto = \"02:00\"\ntimezone = \"UTC\"\nsku = \"Standard_D16ds_v5\"\n";
-
-fn pgfleet(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("pgfleet")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("PGFLEET_ADMIN_PASSWORD", "Schedule-Test-1")
-        .args(args)
-        .arg("-c")
-        .arg(dir.join("fleet.toml"))
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn with_file(servers: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

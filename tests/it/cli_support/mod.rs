@@ -309,6 +309,25 @@ fn forward_lines(
     (lines, read)
 }
 
+/// Runs pgfleet in `dir` on its `fleet.toml`, with the state in `dir/state.json` and an admin
+/// password in `PGFLEET_ADMIN_PASSWORD`, outside GitHub Actions, without colour.
+pub fn in_dir(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgfleet"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("PGFLEET_ADMIN_PASSWORD", "Fleet-Test-Password-1")
+        .env_remove("PGFLEET_CONFIG")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(args)
+        .arg("-c")
+        .arg(dir.join("fleet.toml"))
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .output()
+        .unwrap()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
