@@ -39,6 +39,9 @@ impl ServerName {
 /// The suffix of migration staging servers' names.
 const STAGING_SUFFIX: &str = "-migration";
 
+/// The location of the local provider's servers (an Azure server's is its region).
+pub const LOCAL_LOCATION: &str = "local";
+
 /// The staging server a migration of `name` builds its copy on: derived from the server's name,
 /// at most 63 characters, so a re-run finds it again. The planner records it in the migrate
 /// operation (and refuses a migration whose staging name is taken); the migration reads it from

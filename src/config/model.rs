@@ -116,7 +116,7 @@ impl ProviderSettings {
     /// The location servers get when they do not name one: the Azure region, or `local`.
     pub(crate) fn default_location(&self) -> &str {
         match self {
-            ProviderSettings::Local(_) => "local",
+            ProviderSettings::Local(_) => crate::model::LOCAL_LOCATION,
             ProviderSettings::Azure(azure) => &azure.location,
         }
     }

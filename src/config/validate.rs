@@ -55,7 +55,10 @@ pub(crate) fn check_pricing(
         false => file.clone(),
     });
     let location = pricing.and_then(|pricing| pricing.location.clone());
-    if location.as_deref().is_some_and(|location| location.trim().is_empty() || location == "local") {
+    if location
+        .as_deref()
+        .is_some_and(|location| location.trim().is_empty() || location == crate::model::LOCAL_LOCATION)
+    {
         let finding = Finding::error(
             key_path(&["pricing", "location"]),
             Anchor::Value,

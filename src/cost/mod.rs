@@ -46,10 +46,12 @@ pub fn cents(amount: f64) -> f64 {
 /// local provider's servers.
 fn region<'a>(spec: &'a ServerSpec, pricing: &'a Pricing) -> Result<&'a str, String> {
     match (spec.location.as_str(), pricing.location.as_deref()) {
-        ("local", Some(location)) => Ok(location),
-        ("local", None) => Err("the local provider's servers have no Azure price; set [pricing] location = \
+        (crate::model::LOCAL_LOCATION, Some(location)) => Ok(location),
+        (crate::model::LOCAL_LOCATION, None) => {
+            Err("the local provider's servers have no Azure price; set [pricing] location = \
                                 \"REGION\" in the fleet file to price them as that region's"
-            .to_string()),
+                .to_string())
+        }
         (location, _) => Ok(location),
     }
 }

@@ -12,7 +12,7 @@ use crate::rules::Downtime;
 /// local provider and `[pricing] location` does not say which region's prices to use.
 pub(super) fn price(changes: &mut [Change], request: &PlanRequest) -> Option<PlanCost> {
     let pricing = &request.desired.pricing;
-    let local = request.desired.provider.kind() == "local";
+    let local = matches!(request.desired.provider, crate::config::ProviderSettings::Local(_));
     if local && pricing.location.is_none() {
         return None;
     }
@@ -105,15 +105,6 @@ fn change_cost(change: &Change, request: &PlanRequest, pricing: &Pricing) -> Cha
         Operation::Failover => (live, live.cloned(), None),
         Operation::Delete => (live, None, None),
     };
-    match (before, &after) {
-        (None, None) => ChangeCost {
-            monthly_before: None,
-            monthly_after: None,
-            monthly_delta: Some(0.0),
-            one_time: None,
-            one_time_basis: None,
-            unknown: None,
-        },
-        _ => ChangeCost::between(before, after.as_ref(), overlap, pricing),
-    }
+    // Neither side (replication support for a server the plan creates): a delta of nothing.
+    ChangeCost::between(before, after.as_ref(), overlap, pricing)
 }
