@@ -64,7 +64,11 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> an
     for line in next_scheduled(&fleet, at) {
         printer.info(&line);
     }
-    Ok(outcome(&plan, args.detailed_exitcode))
+    let outcome = outcome(&plan, args.detailed_exitcode);
+    // The process ends next: its memory goes back at once, rather than plan, fleet and live
+    // servers freed one allocation at a time (a tenth of a large fleet's plan).
+    std::mem::forget((fleet, plan, live));
+    Ok(outcome)
 }
 
 /// What a fresh plan is made with: `plan`'s and `graph`'s options.
@@ -158,14 +162,15 @@ pub(crate) fn base_value(spec: &crate::model::ServerSpec) -> String {
 /// plan's id (`known_id` when the caller has it) is computed only for the forms that show it.
 pub(crate) fn print_plan(plan: &Plan, format: Format, printer: &Printer, known_id: Option<String>) {
     let summary = super::github::wants_step_summary();
+    let color = printer.stdout_color();
     if format == Format::Human && !summary {
-        printer.data(&render::human(plan, printer.stdout_color()));
+        printer.data_stream(|out| render::write_human(plan, color, out));
         return;
     }
     let plan_id = known_id.unwrap_or_else(|| saved::plan_id(plan));
     match format {
-        Format::Human => printer.data(&render::human(plan, printer.stdout_color())),
-        Format::Json => printer.data(&render::json(plan, &plan_id)),
+        Format::Human => printer.data_stream(|out| render::write_human(plan, color, out)),
+        Format::Json => printer.data_stream(|out| render::write_json(plan, &plan_id, out)),
         Format::Markdown => printer.data(&render::markdown_in_run(
             plan,
             &plan_id,

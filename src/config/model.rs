@@ -23,13 +23,12 @@ pub struct DesiredFleet {
 impl DesiredFleet {
     /// The fleet as it is desired at `at`: every server's timetable entry in force then applied
     /// to its base values (timetables stay, for the next change).
-    pub fn at(&self, at: chrono::DateTime<chrono::Utc>) -> DesiredFleet {
-        let mut fleet = self.clone();
-        for server in fleet.servers.values_mut() {
-            let spec = server.spec_at(at);
-            server.spec = spec;
+    pub fn at(mut self, at: chrono::DateTime<chrono::Utc>) -> DesiredFleet {
+        // A server without a timetable is its base values at any moment.
+        for server in self.servers.values_mut().filter(|server| !server.schedule.is_empty()) {
+            server.spec = server.spec_at(at);
         }
-        fleet
+        self
     }
 }
 

@@ -17,7 +17,7 @@ pub(super) fn price(changes: &mut [Change], request: &PlanRequest) -> Option<Pla
         return None;
     }
     for change in changes.iter_mut() {
-        change.cost = Some(change_cost(change, request, pricing));
+        change.cost = Some(Box::new(change_cost(change, request, pricing)));
     }
     let mut unknown: Vec<String> = Vec::new();
     let mut note = |why: Option<&String>| {

@@ -3,7 +3,7 @@
 
 use super::model::{Action, AttributeChange, Change, ChangeId, Impact, Operation, Ordering};
 use crate::model::ServerName;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The kinds of change one server can have; each is at most one change, id `KIND:SERVER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,8 +60,8 @@ pub(super) struct NewChange {
 #[derive(Default)]
 pub(super) struct Draft {
     pub changes: Vec<Change>,
-    index: BTreeMap<ChangeId, usize>,
-    by_server: BTreeMap<ServerName, BTreeMap<Kind, ChangeId>>,
+    index: HashMap<ChangeId, usize>,
+    by_server: HashMap<ServerName, BTreeMap<Kind, ChangeId>>,
 }
 
 impl Draft {
@@ -118,12 +118,14 @@ impl Draft {
         self.index.get(id).map(|&at| &mut self.changes[at])
     }
 
-    /// Every change id in an order that keeps every edge (by wave, then server and id).
-    pub(crate) fn topological_order(&self) -> Vec<ChangeId> {
-        let mut changes = self.changes.clone();
-        super::graph::assign_waves(&mut changes);
-        super::graph::sort(&mut changes);
-        changes.into_iter().map(|change| change.id).collect()
+    /// Every change in an order that keeps every edge (by wave, then server and id).
+    pub(crate) fn topological_order(&self) -> Vec<&Change> {
+        let waves = super::graph::waves(&self.changes);
+        let mut order: Vec<(u32, &Change)> = waves.into_iter().zip(&self.changes).collect();
+        order.sort_unstable_by(|(a_wave, a), (b_wave, b)| {
+            (a_wave, &a.server, &a.id).cmp(&(b_wave, &b.server, &b.id))
+        });
+        order.into_iter().map(|(_, change)| change).collect()
     }
 
     /// Whether `after` waits for `before`, directly or through other changes.

@@ -445,13 +445,25 @@ fn one_write_at_a_time(planner: &mut Planner) {
         set.insert(primary.clone());
         set.extend(replicas.iter().cloned());
     }
-    let order = planner.draft.topological_order();
-    for (primary, members) in sets {
-        let chain: Vec<ChangeId> = order
-            .iter()
-            .filter(|id| planner.draft.change(id).is_some_and(|change| members.contains(&change.server)))
-            .cloned()
-            .collect();
+    if sets.is_empty() {
+        return;
+    }
+    // A server moving from one primary to another is in both sets.
+    let mut sets_of: std::collections::HashMap<&ServerName, Vec<&ServerName>> =
+        std::collections::HashMap::new();
+    for (primary, members) in &sets {
+        for member in members {
+            sets_of.entry(member).or_default().push(primary);
+        }
+    }
+    let mut chains: std::collections::BTreeMap<&ServerName, Vec<ChangeId>> =
+        std::collections::BTreeMap::new();
+    for change in planner.draft.topological_order() {
+        for primary in sets_of.get(&change.server).into_iter().flatten() {
+            chains.entry(*primary).or_default().push(change.id.clone());
+        }
+    }
+    for (primary, chain) in chains {
         for pair in chain.windows(2) {
             if planner.draft.depends(&pair[1], &pair[0]) {
                 continue;

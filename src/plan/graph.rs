@@ -3,13 +3,20 @@
 //! summary counts. It adds and removes no edge: it only reads them.
 
 use super::model::{Action, Change, Summary};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// Sets every change's wave. The planner only adds edges that form a DAG; should a cycle slip
 /// through anyway, its changes are placed after everything else rather than dropped.
 pub(super) fn assign_waves(changes: &mut [Change]) {
-    let index: BTreeMap<&str, usize> =
-        changes.iter().enumerate().map(|(at, c)| (c.id.as_str(), at)).collect();
+    let waves = waves(changes);
+    for (change, wave) in changes.iter_mut().zip(waves) {
+        change.wave = wave;
+    }
+}
+
+/// Each change's wave, by position, without touching the changes.
+pub(super) fn waves(changes: &[Change]) -> Vec<u32> {
+    let index: HashMap<&str, usize> = changes.iter().enumerate().map(|(at, c)| (c.id.as_str(), at)).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
     let mut waiting: Vec<usize> = vec![0; changes.len()];
     for (at, change) in changes.iter().enumerate() {
@@ -35,14 +42,18 @@ pub(super) fn assign_waves(changes: &mut [Change]) {
     }
     let last = waves.iter().copied().max().unwrap_or(0);
     debug_assert!(placed.iter().all(|&p| p), "the plan graph has a cycle");
-    for (at, change) in changes.iter_mut().enumerate() {
-        change.wave = if placed[at] { waves[at] } else { last + 1 };
+    for (wave, placed) in waves.iter_mut().zip(placed) {
+        if !placed {
+            *wave = last + 1;
+        }
     }
+    waves
 }
 
-/// Sorts changes by wave, then server, then id.
+/// Sorts changes by wave, then server, then id (ids are unique: the order is total, and the
+/// sort needs no buffer).
 pub(super) fn sort(changes: &mut [Change]) {
-    changes.sort_by(|a, b| (a.wave, &a.server, &a.id).cmp(&(b.wave, &b.server, &b.id)));
+    changes.sort_unstable_by(|a, b| (a.wave, &a.server, &a.id).cmp(&(b.wave, &b.server, &b.id)));
 }
 
 /// Counts per action, servers restarting, irreversible changes, and configured servers with

@@ -101,7 +101,7 @@ pub struct Change {
     pub endpoint: Option<EndpointMove>,
     /// What the change costs a month (and once, for a migration). Since 1.4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::cost::ChangeCost>,
+    pub cost: Option<Box<crate::cost::ChangeCost>>,
 }
 
 /// Where clients connect before and after a migration that moves the server to a new address.
