@@ -5,7 +5,7 @@
 //! file's keys.
 
 use super::diagnostics::LineStarts;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::{Table, Value};
@@ -45,7 +45,12 @@ pub(crate) struct Document {
     /// (`i64::MAX` or `i64::MIN`): every integer key of the fleet file has a far smaller bound,
     /// which it then breaks.
     pub root: Table,
-    pub entries: BTreeMap<KeyPath, Entry>,
+    /// Where the keys of the first two levels are written (`[servers.NAME]` headers among them),
+    /// indexed with the parse.
+    shallow: HashMap<KeyPath, Entry>,
+    /// Where every key is written: built on first use (only diagnostics need it), by parsing the
+    /// text again, so a clean file never pays for it.
+    entries: std::sync::OnceLock<BTreeMap<KeyPath, Entry>>,
 }
 
 impl Document {
@@ -87,12 +92,12 @@ impl Document {
                 hint: Some("is this a TOML fleet file?".into()),
             });
         }
-        let mut entries = BTreeMap::new();
-        let root_span = root.span();
-        entries.insert(Vec::new(), Entry { key: 0..0, value: root_span, kind: "table" });
-        let root = to_table(root.get_ref(), &mut Vec::new(), &mut entries);
+        let mut shallow = HashMap::new();
+        shallow.insert(Vec::new(), Entry { key: 0..0, value: root.span(), kind: "table" });
+        index_table(root.get_ref(), &mut Vec::new(), SHALLOW_DEPTH, &mut shallow);
+        let root = to_table(root.get_ref());
         let lines = LineStarts::new(&text);
-        let document = Document { text, lines, root, entries };
+        let document = Document { text, lines, root, shallow, entries: std::sync::OnceLock::new() };
         for problem in &mut problems {
             if let Some(line) = document.first_occurrence(problem) {
                 problem.hint = Some(format!("it is first set on line {line}; keep one of them"));
@@ -101,12 +106,28 @@ impl Document {
         Ok((document, problems))
     }
 
+    /// Every key path of the document with where its key and value are written.
+    pub(crate) fn entries(&self) -> &BTreeMap<KeyPath, Entry> {
+        self.entries.get_or_init(|| {
+            let (root, _) = DeTable::parse_recoverable(&self.text);
+            let mut entries = BTreeMap::new();
+            entries.insert(Vec::new(), Entry { key: 0..0, value: root.span(), kind: "table" });
+            index_table(root.get_ref(), &mut Vec::new(), usize::MAX, &mut entries);
+            entries
+        })
+    }
+
+    /// The entry at a path.
+    pub(crate) fn entry_at(&self, path: &[String]) -> Option<&Entry> {
+        if path.len() <= SHALLOW_DEPTH { self.shallow.get(path) } else { self.entries().get(path) }
+    }
+
     /// For a duplicate key, the line of its first occurrence: the nearest key of the same name
     /// written before it (the parser keeps the first one, so the index has it).
     fn first_occurrence(&self, problem: &SyntaxProblem) -> Option<usize> {
         let duplicate = problem.message.strip_prefix("duplicate key `")?.strip_suffix('`')?;
         let first = self
-            .entries
+            .entries()
             .iter()
             .filter(|(path, entry)| {
                 path.last().is_some_and(|key| key == duplicate) && entry.key.end <= problem.span.start
@@ -120,7 +141,7 @@ impl Document {
     pub(crate) fn entry_or_parent<'a>(&'a self, path: &'a [String]) -> (&'a [String], &'a Entry) {
         let mut length = path.len();
         loop {
-            if let Some(entry) = self.entries.get(&path[..length]) {
+            if let Some(entry) = self.entry_at(&path[..length]) {
                 return (&path[..length], entry);
             }
             // The root's entry always exists, so this stops at zero.
@@ -130,25 +151,15 @@ impl Document {
 
     pub(crate) fn entry(&self, path: &[&str]) -> Option<&Entry> {
         let path: KeyPath = path.iter().map(|s| s.to_string()).collect();
-        self.entries.get(&path)
+        self.entry_at(&path)
     }
 }
 
-fn to_table(table: &DeTable<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Table {
-    let mut converted = Table::new();
-    for (key, value) in table.iter() {
-        path.push(key.get_ref().to_string());
-        entries.insert(
-            path.clone(),
-            Entry { key: key.span(), value: value.span(), kind: value.get_ref().type_str() },
-        );
-        converted.insert(key.get_ref().to_string(), to_value(value.get_ref(), path, entries));
-        path.pop();
-    }
-    converted
+fn to_table(table: &DeTable<'_>) -> Table {
+    table.iter().map(|(key, value)| (key.get_ref().to_string(), to_value(value.get_ref()))).collect()
 }
 
-fn to_value(value: &DeValue<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyPath, Entry>) -> Value {
+fn to_value(value: &DeValue<'_>) -> Value {
     match value {
         DeValue::String(text) => Value::String(text.to_string()),
         DeValue::Integer(integer) => {
@@ -159,20 +170,52 @@ fn to_value(value: &DeValue<'_>, path: &mut KeyPath, entries: &mut BTreeMap<KeyP
         DeValue::Float(float) => Value::Float(float.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
         DeValue::Boolean(flag) => Value::Boolean(*flag),
         DeValue::Datetime(datetime) => Value::Datetime(*datetime),
+        DeValue::Array(items) => Value::Array(items.iter().map(|item| to_value(item.get_ref())).collect()),
+        DeValue::Table(table) => Value::Table(to_table(table)),
+    }
+}
+
+/// How deep the index built with the parse goes.
+const SHALLOW_DEPTH: usize = 2;
+
+/// Indexes the keys of `table` and, down to `depth` keys from the root, the keys inside them.
+fn index_table(
+    table: &DeTable<'_>,
+    path: &mut KeyPath,
+    depth: usize,
+    entries: &mut impl Extend<(KeyPath, Entry)>,
+) {
+    for (key, value) in table.iter() {
+        path.push(key.get_ref().to_string());
+        let entry = Entry { key: key.span(), value: value.span(), kind: value.get_ref().type_str() };
+        entries.extend([(path.clone(), entry)]);
+        if path.len() < depth {
+            index_value(value.get_ref(), path, depth, entries);
+        }
+        path.pop();
+    }
+}
+
+fn index_value(
+    value: &DeValue<'_>,
+    path: &mut KeyPath,
+    depth: usize,
+    entries: &mut impl Extend<(KeyPath, Entry)>,
+) {
+    match value {
         DeValue::Array(items) => {
-            let mut array = Vec::new();
             for (index, item) in items.iter().enumerate() {
                 path.push(index.to_string());
-                entries.insert(
-                    path.clone(),
-                    Entry { key: item.span(), value: item.span(), kind: item.get_ref().type_str() },
-                );
-                array.push(to_value(item.get_ref(), path, entries));
+                let entry = Entry { key: item.span(), value: item.span(), kind: item.get_ref().type_str() };
+                entries.extend([(path.clone(), entry)]);
+                if path.len() < depth {
+                    index_value(item.get_ref(), path, depth, entries);
+                }
                 path.pop();
             }
-            Value::Array(array)
         }
-        DeValue::Table(table) => Value::Table(to_table(table, path, entries)),
+        DeValue::Table(table) => index_table(table, path, depth, entries),
+        _ => {}
     }
 }
 

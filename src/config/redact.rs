@@ -17,7 +17,7 @@ pub(crate) fn shown_source(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes).into_owned();
     let mut masked: Vec<bool> = vec![false; text.len()];
     if let Ok((document, _)) = Document::parse(bytes) {
-        for (path, entry) in &document.entries {
+        for (path, entry) in document.entries() {
             // Whatever is written there but a reference table (a number is a password too).
             if path.last().is_some_and(|key| SECRET_KEYS.contains(&key.as_str())) && entry.kind != "table" {
                 mark_string(&text, entry.value.clone(), &mut masked);

@@ -54,10 +54,17 @@ pub(crate) struct Sections {
 /// so its other problems are reported too.
 pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections, Vec<Finding>) {
     let mut findings = Vec::new();
-    let mut root = document.root.clone();
-    for finding in structural.iter().filter(|finding| finding.unknown_key) {
-        remove(&mut root, &finding.at);
-    }
+    // Unknown keys are left out of what is read (a copy only when there are some).
+    let unknown: Vec<&Finding> = structural.iter().filter(|finding| finding.unknown_key).collect();
+    let root: std::borrow::Cow<'_, Table> = if unknown.is_empty() {
+        std::borrow::Cow::Borrowed(&document.root)
+    } else {
+        let mut root = document.root.clone();
+        for finding in unknown {
+            remove(&mut root, &finding.at);
+        }
+        std::borrow::Cow::Owned(root)
+    };
     let is_broken = |prefix: &[String]| {
         structural.iter().any(|finding| !finding.unknown_key && finding.at.starts_with(prefix))
     };
@@ -68,7 +75,7 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
         }
         Some(value.cloned())
     };
-    let root = &root;
+    let root = root.as_ref();
     let mut sections = Sections { all_servers_read: true, ..Sections::default() };
     sections.fleet =
         read(&["fleet"], root.get("fleet")).flatten().and_then(|v| typed(v, &["fleet"], &mut findings));
@@ -90,13 +97,12 @@ pub(crate) fn sections(document: &Document, structural: &[Finding]) -> (Sections
         Some(None) => Some(RawServer::default()),
         Some(Some(value)) => typed(value, &["defaults"], &mut findings),
     };
-    let servers = root.get("servers").and_then(Value::as_table).cloned().unwrap_or_default();
-    for (name, value) in servers {
+    for (name, value) in root.get("servers").and_then(Value::as_table).into_iter().flatten() {
         let path = ["servers", name.as_str()];
-        let server = read(&path, Some(&value)).flatten().and_then(|v| typed(v, &path, &mut findings));
+        let server = read(&path, Some(value)).flatten().and_then(|v| typed(v, &path, &mut findings));
         match server {
             Some(server) => {
-                sections.servers.insert(name, server);
+                sections.servers.insert(name.clone(), server);
             }
             None => sections.all_servers_read = false,
         }

@@ -121,7 +121,7 @@ fn missing_key(table: KeyPath, missing: &KeyDoc) -> Finding {
 /// A value of another TOML type than its key takes, with how to write it when that is a matter
 /// of quotes or a decimal point.
 fn wrong_type(document: &Document, path: KeyPath, expected: &Expected) -> Finding {
-    let found = document.entries.get(&path).map_or("value", |entry| entry.kind);
+    let found = document.entry_at(&path).map_or("value", |entry| entry.kind);
     let wanted = match expected {
         Expected::Table { .. } => "a table",
         Expected::String { .. } => "a string",
@@ -136,8 +136,7 @@ fn wrong_type(document: &Document, path: KeyPath, expected: &Expected) -> Findin
         ("a string", "integer" | "float") => {
             let key = finding.at.last().cloned().unwrap_or_default();
             let written = document
-                .entries
-                .get(&finding.at)
+                .entry_at(&finding.at)
                 .and_then(|entry| document.text.get(entry.value.clone()))
                 .unwrap_or("…")
                 .to_string();
@@ -151,7 +150,7 @@ fn wrong_type(document: &Document, path: KeyPath, expected: &Expected) -> Findin
 
 /// A value that fits none of its key's forms (the secret reference is the one such key).
 fn no_choice(document: &Document, path: KeyPath, value: &Value) -> Finding {
-    let found = document.entries.get(&path).map_or("value", |entry| entry.kind);
+    let found = document.entry_at(&path).map_or("value", |entry| entry.kind);
     let keys = value.as_table().map(|table| table.keys().cloned().collect()).unwrap_or_default();
     secret_problem(path, found, keys)
 }
