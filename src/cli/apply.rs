@@ -80,7 +80,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> a
         if args.json {
             printer.data(&session::plan_event(&plan));
         } else if confirming || !printer.is_quiet() {
-            printer.data(&render::human(&plan, printer.stdout_color()));
+            printer.data_stream(|out| render::write_human(&plan, printer.stdout_color(), out));
         }
         session::warn_unplanned_migrations(&plan, printer);
         let verdict = outcome(&plan, false);

@@ -48,7 +48,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DestroyArgs, printer: &Printer) ->
         if args.json {
             printer.data(&session::plan_event(&plan));
         } else {
-            printer.data(&render::human(&plan, printer.stdout_color()));
+            printer.data_stream(|out| render::write_human(&plan, printer.stdout_color(), out));
         }
         if !plan.has_changes() {
             printer.info("Nothing to destroy: the state records no server of this fleet.");

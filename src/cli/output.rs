@@ -85,6 +85,21 @@ impl Printer {
     }
 
     /// Data for scripts and people (plans, JSON, state): always printed, on stdout.
+    /// Data written by `write` as it is made (a plan of a large fleet): the same as
+    /// [`Printer::data`] without holding the whole text first. Plain text goes to stdout through a
+    /// buffer; coloured text through the colour-aware stream.
+    pub(crate) fn data_stream(&self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        let result = if self.stdout_color() {
+            let mut out = anstream::stdout().lock();
+            write(&mut out).and_then(|()| out.flush())
+        } else {
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            write(&mut out).and_then(|()| out.flush())
+        };
+        // Like `data`: a closed stdout (`pgfleet plan | head`) is not an error of the command.
+        let _ = result;
+    }
+
     pub(crate) fn data(&self, text: &str) {
         let mut out = anstream::stdout().lock();
         let _ = out.write_all(text.as_bytes());

@@ -89,18 +89,49 @@ pub fn fingerprint(server: &ObservedServer) -> String {
 /// The plan's id, `sha256:HEX`: the digest of its canonical JSON (inputs included, the
 /// creation time left out so the same inputs give the same id). Renderers and approvals cite it.
 pub fn plan_id(plan: &Plan) -> String {
-    // The compact JSON, written straight from the plan, without `inputs.created_at`: `inputs` is
-    // the plan's last field and `created_at` its only member of that name, and a string value
-    // cannot hold `,"created_at":"` unescaped, so its last occurrence is the member.
-    let mut json = serde_json::to_vec(plan).unwrap_or_default();
+    // The compact JSON, written straight from the plan into the digest, without
+    // `inputs.created_at`: `inputs` is the plan's last field and `created_at` its only member of
+    // that name, and a string value cannot hold `,"created_at":"` unescaped, so its last
+    // occurrence is the member. Only `inputs.tool_version` follows it, so it is in the last bytes,
+    // which the digest takes last.
+    let mut digest = TailHeld { digest: Sha256::new(), tail: Vec::with_capacity(2 * HELD_TAIL) };
+    serde_json::to_writer(&mut digest, plan).expect("a plan always serialises: its maps have string keys");
+    let mut tail = digest.tail;
     const MEMBER: &[u8] = b",\"created_at\":\"";
-    if let Some(start) = json.windows(MEMBER.len()).rposition(|window| window == MEMBER) {
+    if let Some(start) = tail.windows(MEMBER.len()).rposition(|window| window == MEMBER) {
         let value = start + MEMBER.len();
-        if let Some(close) = json[value..].iter().position(|&byte| byte == b'"') {
-            json.drain(start..value + close + 1);
+        if let Some(close) = tail[value..].iter().position(|&byte| byte == b'"') {
+            tail.drain(start..value + close + 1);
         }
     }
-    format!("sha256:{}", sha256_hex(&json))
+    let mut digest = digest.digest;
+    digest.update(&tail);
+    format!("sha256:{}", hex::encode(digest.finalize()))
+}
+
+/// How many of the last bytes [`TailHeld`] keeps back.
+const HELD_TAIL: usize = 4096;
+
+/// A digest that takes every byte written but the last `HELD_TAIL` or more, held in `tail`.
+struct TailHeld {
+    digest: Sha256,
+    tail: Vec<u8>,
+}
+
+impl Write for TailHeld {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > 2 * HELD_TAIL {
+            let done = self.tail.len() - HELD_TAIL;
+            self.digest.update(&self.tail[..done]);
+            self.tail.drain(..done);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Why a plan file could not be written or read.
@@ -168,14 +199,18 @@ pub fn save(plan: &Plan, snapshot: &LiveFleet, path: &Path) -> Result<String, Sa
         observed: &observed,
     };
     let write_error = |source| SavedPlanError::Write { path: path.to_path_buf(), source };
-    // Compact: a plan file is read by pgfleet (`show` prints it for people).
-    let mut bytes = serde_json::to_vec(&saved).map_err(|error| write_error(io::Error::other(error)))?;
-    bytes.push(b'\n');
-    write_atomically(path, &bytes).map_err(write_error)?;
+    // Compact, and serialised straight into the file: a plan file is read by pgfleet (`show`
+    // prints it for people).
+    write_atomically(path, |file| {
+        serde_json::to_writer(&mut *file, &saved).map_err(io::Error::from)?;
+        file.write_all(b"\n")
+    })
+    .map_err(write_error)?;
     Ok(id)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes a file through `write` into a temporary beside it, synced, then renamed over `path`.
+fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -183,8 +218,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temporary =
         directory.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), uuid::Uuid::new_v4().simple()));
     let result = (|| {
-        let mut file = std::fs::File::create_new(&temporary)?;
-        file.write_all(bytes)?;
+        let mut file = io::BufWriter::with_capacity(64 * 1024, std::fs::File::create_new(&temporary)?);
+        write(&mut file)?;
+        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
         #[cfg(unix)]

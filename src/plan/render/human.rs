@@ -20,6 +20,19 @@ const RULE_WIDTH: usize = 72;
 
 /// Renders `plan` for a terminal; `color` adds ANSI styles (only on a terminal without NO_COLOR).
 pub fn human(plan: &Plan, color: bool) -> String {
+    let mut text = Vec::new();
+    write_human(plan, color, &mut text).expect("writing to memory does not fail");
+    String::from_utf8(text).expect("the rendering is UTF-8")
+}
+
+/// How much of the rendering is held before it is written out.
+const CHUNK: usize = 64 * 1024;
+
+/// [`human`], written to `sink` as it is rendered: a large plan is never held whole.
+///
+/// # Errors
+/// When `sink` fails.
+pub fn write_human(plan: &Plan, color: bool, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
     let paint = Paint { color };
     let mut out = String::new();
     let headline = format!("{}: {}", plan.fleet, verdict(plan));
@@ -31,6 +44,10 @@ pub fn human(plan: &Plan, color: bool) -> String {
     for group in server_groups(plan) {
         out.push('\n');
         server_section(&mut out, &group, &paint, plan);
+        if out.len() >= CHUNK {
+            sink.write_all(out.as_bytes())?;
+            out.clear();
+        }
     }
     apply_order(&mut out, plan, &paint);
     costs(&mut out, plan, &paint);
@@ -38,7 +55,7 @@ pub fn human(plan: &Plan, color: bool) -> String {
     notes(&mut out, plan);
     blocked(&mut out, plan, &paint);
     refused(&mut out, plan, &paint);
-    out
+    sink.write_all(out.as_bytes())
 }
 
 /// Styles text only when colour is on.

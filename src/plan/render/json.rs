@@ -24,15 +24,63 @@ pub struct PlanDocument {
 
 /// The plan as pretty JSON with `plan_id` after `format_version`, ending in a newline.
 pub fn json(plan: &Plan, plan_id: &str) -> String {
-    // Written straight from the plan (no JSON tree in between): `format_version` is the plan's
-    // first field, so the pretty form's second line is it, and the id goes on the next.
-    let mut text =
-        serde_json::to_string_pretty(plan).expect("a plan always serialises: its maps have string keys");
-    let after_version = text.find(",\n").map_or(text.len(), |at| at + 2);
+    let mut text = Vec::new();
+    write_json(plan, plan_id, &mut text).expect("writing to memory does not fail");
+    String::from_utf8(text).expect("JSON is UTF-8")
+}
+
+/// [`json`], written to `sink` as it is serialised: no JSON tree and no text of the whole plan
+/// in between.
+///
+/// # Errors
+/// When `sink` fails.
+pub fn write_json(plan: &Plan, plan_id: &str, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
+    // `format_version` is the plan's first field, so the pretty form's second line is it, and
+    // the id goes on the next.
     let id = serde_json::to_string(plan_id).expect("a string always serialises");
-    text.insert_str(after_version, &format!("  \"plan_id\": {id},\n"));
-    text.push('\n');
-    text
+    let mut writer = AfterSecondLine { sink, line: Some(format!("  \"plan_id\": {id},\n")), comma: false };
+    serde_json::to_writer_pretty(&mut writer, plan).map_err(std::io::Error::from)?;
+    writer.sink.write_all(b"\n")
+}
+
+/// Passes bytes through, and writes `line` after the first line that ends in a comma.
+struct AfterSecondLine<'a> {
+    sink: &'a mut dyn std::io::Write,
+    line: Option<String>,
+    /// Whether the last byte written was a comma.
+    comma: bool,
+}
+
+impl std::io::Write for AfterSecondLine<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.line.is_none() {
+            return self.sink.write(bytes);
+        }
+        let mut comma = self.comma;
+        let end = bytes.iter().position(|&byte| {
+            let found = byte == b'\n' && comma;
+            comma = byte == b',';
+            found
+        });
+        match end {
+            Some(at) => {
+                self.sink.write_all(&bytes[..=at])?;
+                if let Some(line) = self.line.take() {
+                    self.sink.write_all(line.as_bytes())?;
+                }
+                self.sink.write_all(&bytes[at + 1..])?;
+            }
+            None => {
+                self.sink.write_all(bytes)?;
+                self.comma = comma;
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of the plan document, as checked in at
@@ -65,6 +113,29 @@ mod tests {
 
     fn schema_path() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json")
+    }
+
+    /// The id line goes after `format_version` however the serialiser splits its writes.
+    #[test]
+    fn the_plan_id_follows_the_format_version_whatever_the_writes() {
+        let plan = fixtures::restarts_with_replicas();
+        let whole = json(&plan, "sha256:ab");
+        let pretty = serde_json::to_string_pretty(&plan).unwrap();
+        let mut written = Vec::new();
+        let mut writer = AfterSecondLine {
+            sink: &mut written,
+            line: Some("  \"plan_id\": \"sha256:ab\",\n".into()),
+            comma: false,
+        };
+        for byte in pretty.as_bytes() {
+            std::io::Write::write_all(&mut writer, std::slice::from_ref(byte)).unwrap();
+        }
+        written.push(b'\n');
+        assert_eq!(String::from_utf8(written).unwrap(), whole);
+        let lines: Vec<&str> = whole.lines().take(3).collect();
+        assert_eq!(lines, ["{", "  \"format_version\": \"1.4\",", "  \"plan_id\": \"sha256:ab\","]);
+        let document: PlanDocument = serde_json::from_str(&whole).unwrap();
+        assert_eq!((document.plan_id.as_str(), &document.plan), ("sha256:ab", &plan));
     }
 
     #[test]

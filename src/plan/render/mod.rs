@@ -17,8 +17,8 @@ mod markdown;
 mod markdown_tests;
 
 pub use budget::{COMMENT_BUDGET, STEP_SUMMARY_BUDGET, markdown, markdown_in_run};
-pub use human::human;
-pub use json::{PlanDocument, json, plan_schema};
+pub use human::{human, write_human};
+pub use json::{PlanDocument, json, plan_schema, write_json};
 pub use markdown::Run;
 
 use super::{Action, AttributeChange, Change, DowntimeRange, Plan};
