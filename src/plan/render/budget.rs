@@ -60,8 +60,9 @@ pub fn markdown(plan: &Plan, plan_id: &str, budget: usize) -> String {
 pub fn markdown_in_run(plan: &Plan, plan_id: &str, budget: usize, run: &Run) -> String {
     let groups = server_groups(plan);
     for level in Level::ALL {
-        let text = render_level(plan, &groups, plan_id, level, budget, run);
-        if text.len() < budget {
+        // A step is abandoned as soon as it outgrows the budget: a large fleet's full form is
+        // never rendered whole only to be dropped.
+        if let Some(text) = render_within(plan, &groups, plan_id, level, budget, run, budget) {
             return text;
         }
     }
@@ -77,6 +78,21 @@ pub(crate) fn render_level(
     budget: usize,
     run: &Run,
 ) -> String {
+    render_within(plan, groups, plan_id, level, budget, run, usize::MAX)
+        .expect("a rendering without a limit is never abandoned")
+}
+
+/// [`render_level`], or `None` as soon as the text reaches `limit` bytes.
+fn render_within(
+    plan: &Plan,
+    groups: &[ServerGroup<'_>],
+    plan_id: &str,
+    level: Level,
+    budget: usize,
+    run: &Run,
+    limit: usize,
+) -> Option<String> {
+    let over = |out: &String| out.len() >= limit;
     let mut out = marker(plan);
     out.push_str(&title(plan));
     out.push_str(&alerts(plan, groups));
@@ -87,10 +103,13 @@ pub(crate) fn render_level(
     let footer = footer(plan, plan_id, run);
     match level {
         Level::Full | Level::NoGraph | Level::RiskyDiffs => {
-            table(&mut out, plan, groups.iter());
+            table(&mut out, plan, groups.iter(), limit)?;
             let shown = groups.iter().filter(|group| level != Level::RiskyDiffs || group.risk.is_risky());
             for group in shown {
                 out.push_str(&server_details(group, plan));
+                if over(&out) {
+                    return None;
+                }
             }
             let hidden = groups.iter().filter(|group| !group.risk.is_risky()).count();
             if level == Level::RiskyDiffs && hidden > 0 {
@@ -108,12 +127,12 @@ pub(crate) fn render_level(
             out.push_str(&cost_details(plan));
         }
         Level::TableOnly => {
-            table(&mut out, plan, groups.iter());
+            table(&mut out, plan, groups.iter(), limit)?;
             omitted(&mut out, "the per-server diffs, the apply order and the drift details");
             out.push_str(&blocked_refused_notes(plan));
         }
         Level::RiskiestServers => {
-            table(&mut out, plan, groups.iter().filter(|group| group.risk.is_risky()));
+            table(&mut out, plan, groups.iter().filter(|group| group.risk.is_risky()), limit)?;
             online_rest(&mut out, groups);
             blocked_names(&mut out, plan);
             omitted(&mut out, "the online changes, diffs, apply order, drift and hints");
@@ -124,18 +143,31 @@ pub(crate) fn render_level(
         }
     }
     out.push_str(&footer);
-    out
+    (!over(&out)).then_some(out)
 }
 
-/// The table: a row per changed server, then blocked and refused changes with their reasons.
-fn table<'a, 'g: 'a>(out: &mut String, plan: &Plan, groups: impl Iterator<Item = &'a ServerGroup<'g>>) {
-    let mut rows: String = groups.map(|group| table_row(group, plan)).collect();
+/// The table: a row per changed server, then blocked and refused changes with their reasons;
+/// `None` as soon as `out` would reach `limit` bytes.
+fn table<'a, 'g: 'a>(
+    out: &mut String,
+    plan: &Plan,
+    groups: impl Iterator<Item = &'a ServerGroup<'g>>,
+    limit: usize,
+) -> Option<()> {
+    let mut rows = String::new();
+    for group in groups {
+        rows.push_str(&table_row(group, plan));
+        if out.len() + rows.len() >= limit {
+            return None;
+        }
+    }
     rows.push_str(&blocked_refused_rows(plan));
     if !rows.is_empty() {
         out.push_str(table_header(plan));
         out.push_str(&rows);
         out.push('\n');
     }
+    (out.len() < limit).then_some(())
 }
 
 /// "…and 1800 more servers with online changes only: 1800 × ~ update: tags.team", by kind.
@@ -297,6 +329,25 @@ pub(super) mod tests {
             sizes.push(text.len());
         }
         assert!(sizes.windows(2).all(|pair| pair[0] > pair[1]), "each step is smaller: {sizes:?}");
+    }
+
+    /// Abandoning a step once it outgrows the budget picks the same step as rendering each whole.
+    #[test]
+    fn abandoning_an_oversized_step_picks_the_step_that_fits() {
+        for servers in [10, 120, 700] {
+            let plan = fixtures::large(servers);
+            let groups = server_groups(&plan);
+            for budget in [5_000, 20_000, COMMENT_BUDGET] {
+                let whole = Level::ALL
+                    .iter()
+                    .map(|&level| render_level(&plan, &groups, "id", level, budget, &Run::default()))
+                    .find(|text| text.len() < budget)
+                    .unwrap_or_else(|| {
+                        render_level(&plan, &groups, "id", Level::NamesOnly, budget, &Run::default())
+                    });
+                assert_eq!(markdown(&plan, "id", budget), whole, "{servers} servers, budget {budget}");
+            }
+        }
     }
 
     #[test]
