@@ -11,7 +11,7 @@
 //!
 //! Owns: what "the copy is faithful" means. Must not: change either server.
 
-use super::checksum::{DatabaseSums, TableCheck, checksum_database, unchanged_since};
+use super::checksum::{DatabaseSums, Hashing, TableCheck, checksum_database, unchanged_since, version};
 use super::sql::{connect, context, user_databases};
 use super::{DumpFile, MigrateError, MigrationEvent, Progress};
 use crate::providers::Connection;
@@ -42,10 +42,14 @@ pub async fn checksum_source(
     source: &Connection,
     progress: Progress<'_>,
 ) -> Result<SourceChecksums, MigrateError> {
-    let databases = user_databases(&connect(source, "postgres").await?).await?;
+    let admin = connect(source, "postgres").await?;
+    let databases = user_databases(&admin).await?;
+    // The target hashes the same way when it can; one older than the source (which a restore
+    // does not support anyway) has both sides read again, the portable way.
+    let hashing = Hashing::for_versions(&[version(&admin).await?]);
     let mut checksums = SourceChecksums::default();
     for database in databases {
-        let sums = checksum_database(source, &database, SESSIONS_DURING_COPY).await?;
+        let sums = checksum_database(source, &database, SESSIONS_DURING_COPY, hashing).await?;
         progress(MigrationEvent::SourceChecksummed { database: database.clone(), tables: sums.tables.len() });
         checksums.databases.insert(database, sums);
     }
@@ -119,29 +123,31 @@ fn compare_tables(
     Ok(())
 }
 
-/// Both sides' checksums of `database`: the target's read now; the source's read now too, or
-/// taken from `checked` (read during the copy) when the source has not changed since.
+/// Both sides' checksums of `database`, rows hashed as `hashing` says: the target's read now;
+/// the source's read now too, or taken from `checked` (read during the copy) when the source
+/// has not changed since and was hashed the same way.
 async fn table_sums(
     source: &Connection,
     target: &Connection,
     database: &str,
     checked: Option<&DatabaseSums>,
+    hashing: Hashing,
     progress: Progress<'_>,
 ) -> Result<(DatabaseSums, DatabaseSums), MigrateError> {
-    let Some(checked) = checked else {
+    let Some(checked) = checked.filter(|checked| checked.hashing == hashing) else {
         return futures_util::future::try_join(
-            checksum_database(source, database, SESSIONS),
-            checksum_database(target, database, SESSIONS),
+            checksum_database(source, database, SESSIONS, hashing),
+            checksum_database(target, database, SESSIONS, hashing),
         )
         .await;
     };
-    let actual = checksum_database(target, database, SESSIONS).await?;
+    let actual = checksum_database(target, database, SESSIONS, hashing).await?;
     // Asked once the target is read: the source is as it was in its snapshot at least until now.
     if unchanged_since(&connect(source, database).await?, &checked.snapshot).await? {
         return Ok((checked.clone(), actual));
     }
     progress(MigrationEvent::SourceChanged { database: database.into() });
-    Ok((checksum_database(source, database, SESSIONS).await?, actual))
+    Ok((checksum_database(source, database, SESSIONS, hashing).await?, actual))
 }
 
 async fn verify_database(
@@ -149,9 +155,10 @@ async fn verify_database(
     target: &Connection,
     database: &str,
     checked: Option<&DatabaseSums>,
+    hashing: Hashing,
     progress: Progress<'_>,
 ) -> Result<DatabaseCheck, MigrateError> {
-    let (expected, actual) = table_sums(source, target, database, checked, progress).await?;
+    let (expected, actual) = table_sums(source, target, database, checked, hashing, progress).await?;
     compare_tables(database, &expected.tables, &actual.tables, progress)?;
     let (source_client, target_client) =
         futures_util::future::try_join(connect(source, database), connect(target, database)).await?;
@@ -226,10 +233,13 @@ pub async fn verify_against(
     if let Some(missing) = databases.iter().find(|database| !target_databases.contains(database)) {
         return Err(MigrateError::Mismatch(format!("database {missing} is missing on the target")));
     }
+    let (source_version, target_version) =
+        futures_util::future::try_join(version(&source_admin), version(&target_admin)).await?;
+    let hashing = Hashing::for_versions(&[source_version, target_version]);
     let mut checks = Vec::new();
     for database in &databases {
         let checked = checked.and_then(|checked| checked.databases.get(database));
-        checks.push(verify_database(source, target, database, checked, progress).await?);
+        checks.push(verify_database(source, target, database, checked, hashing, progress).await?);
     }
     Ok((checks, source_roles.into_keys().collect()))
 }
