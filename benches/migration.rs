@@ -132,6 +132,9 @@ struct Migration {
     wall: Duration,
     /// Phase → when its line arrived, from the apply's start.
     phases: Vec<(&'static str, Duration)>,
+    /// Whether the source changed after it was checksummed during the copy, so verification
+    /// read it again (an autovacuum ANALYZE on it is enough).
+    source_read_again: bool,
 }
 
 impl Migration {
@@ -164,6 +167,7 @@ fn migrate(dir: &Path) -> Migration {
     let mut migration = Migration::default();
     for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
         let line = line.unwrap_or_default();
+        migration.source_read_again |= line.contains("changed since it was checksummed");
         for (name, message) in PHASES {
             if line.contains(&format!("\"message\":\"{message}\"")) && migration.at(name).is_none() {
                 migration.phases.push((name, started.elapsed()));
@@ -243,7 +247,8 @@ fn main() {
             seconds(freeze),
             seconds(migration.between("dump", "restore")),
             seconds(migration.between("restore", "verify")),
-            seconds(migration.between("verify", "cutover")),
+            seconds(migration.between("verify", "cutover"))
+                + if migration.source_read_again { " (source read again)" } else { "" },
             seconds(migration.between("cutover", "retire")),
             migration.wall.as_secs_f64() / bare_total.as_secs_f64(),
             freeze.map(|f| format!("{:.2}×", f.as_secs_f64() / bare_total.as_secs_f64())).unwrap_or_default(),

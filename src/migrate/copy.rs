@@ -142,6 +142,9 @@ pub trait Copier: Send + Sync {
         source: &Connection,
         progress: Progress<'_>,
     ) -> Result<SourceChecksums, MigrateError>;
+    /// Gathers the planner's statistics of every database of the target, which a restore
+    /// leaves without any, so the new server plans well from its first query after cutover.
+    async fn analyze(&self, target: &Connection) -> Result<(), MigrateError>;
     /// Compares both sides; fails on the first difference. The source's tables are taken from
     /// `checked` where the source has not changed since they were read.
     async fn verify(
@@ -269,6 +272,14 @@ impl Copier for PgCopier {
         checksum_source(source, progress).await
     }
 
+    async fn analyze(&self, target: &Connection) -> Result<(), MigrateError> {
+        for database in user_databases(&connect(target, "postgres").await?).await? {
+            let client = connect(target, &database).await?;
+            client.batch_execute("ANALYZE").await.map_err(context(format!("analyzing {database}")))?;
+        }
+        Ok(())
+    }
+
     async fn verify(
         &self,
         source: &Connection,
@@ -309,7 +320,9 @@ pub async fn copy_and_verify(
         let (dumps, checked) =
             futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await?;
         progress(MigrationEvent::Step(Phase::Verify));
-        let (mut checks, roles) = copier.verify(source, target, Some(&checked), progress).await?;
+        let verified = copier.verify(source, target, Some(&checked), progress);
+        let ((mut checks, roles), ()) =
+            futures_util::future::try_join(verified, copier.analyze(target)).await?;
         for check in &mut checks {
             check.dump =
                 dumps.databases.iter().find(|(name, _)| *name == check.name).map(|(_, dump)| dump.clone());

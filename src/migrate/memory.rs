@@ -80,6 +80,10 @@ impl Copier for MemoryCopier {
         Ok(SourceChecksums::default())
     }
 
+    async fn analyze(&self, _target: &Connection) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
     async fn verify(
         &self,
         _source: &Connection,

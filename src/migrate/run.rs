@@ -125,7 +125,10 @@ impl Run<'_> {
         let ((), checked) =
             futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await?;
         self.begin(Phase::Verify).await?;
-        copier.verify(source, target, Some(&checked), progress).await?;
+        // The target's planner statistics are gathered meanwhile: sampling reads little and
+        // changes no row.
+        let verified = copier.verify(source, target, Some(&checked), progress);
+        futures_util::future::try_join(verified, copier.analyze(target)).await?;
         Ok(())
     }
 

@@ -136,6 +136,13 @@ async fn basic_server_with_100k_rows_migrates_to_general_purpose_keeping_name_an
     let expected = rules::sku(Tier::GeneralPurpose, Generation::Gen5, 2).unwrap().max_connections;
     assert_eq!(local_support::show(port, "max_connections").await, expected.to_string());
     assert_eq!(fingerprint(port).await, before, "every row of every table is there");
+    let statistics: i64 = admin(port)
+        .await
+        .query_one("SELECT count(*) FROM pg_stats WHERE tablename = 'orders'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(statistics > 0, "the new server has planner statistics from the start");
 
     let client = admin(port).await;
     let after: i64 = client.query_one("SELECT nextval('order_numbers')", &[]).await.unwrap().get(0);
