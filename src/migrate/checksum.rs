@@ -60,7 +60,8 @@ const TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hashing {
     /// Two 64-bit hashes, `hashtextextended` with seeds 1 and 2 (PostgreSQL 11 on): about a
-    /// fifth cheaper than four 32-bit ones, as it hashes the text twice and copies it never.
+    /// fifth cheaper than four 32-bit ones, as each row's text is hashed twice instead of
+    /// four times and never copied to append a suffix.
     Extended,
     /// Four 32-bit hashes, `hashtext` of the text with four suffixes (every version pgfleet
     /// migrates, 9.5 on).
