@@ -156,6 +156,12 @@ pub trait Copier: Send + Sync {
     ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError>;
 }
 
+/// The tables a restore fills, quoted for SQL.
+const RESTORED_TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1";
+
 /// The real copier: `pg_dumpall --globals-only`, `pg_dump` (custom format), `pg_restore`, and
 /// verification in SQL.
 #[derive(Debug, Clone, Default)]
@@ -275,7 +281,18 @@ impl Copier for PgCopier {
     async fn analyze(&self, target: &Connection) -> Result<(), MigrateError> {
         for database in user_databases(&connect(target, "postgres").await?).await? {
             let client = connect(target, &database).await?;
-            client.batch_execute("ANALYZE").await.map_err(context(format!("analyzing {database}")))?;
+            let rows = client.query(RESTORED_TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
+            // Only what the restore wrote: a database-wide ANALYZE would also fill the
+            // statistics of every catalog, so many rows that autovacuum soon analyzes the
+            // statistics themselves (a write that makes the next migration read this source twice).
+            for row in rows {
+                let table: String = row.get(0);
+                let statement = format!("ANALYZE {table}");
+                client
+                    .batch_execute(&statement)
+                    .await
+                    .map_err(context(format!("analyzing {database}.{table}")))?;
+            }
         }
         Ok(())
     }
