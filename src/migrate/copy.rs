@@ -282,9 +282,8 @@ impl Copier for PgCopier {
         for database in user_databases(&connect(target, "postgres").await?).await? {
             let client = connect(target, &database).await?;
             let rows = client.query(RESTORED_TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
-            // Only what the restore wrote: a database-wide ANALYZE would also fill the
-            // statistics of every catalog, so many rows that autovacuum soon analyzes the
-            // statistics themselves (a write that makes the next migration read this source twice).
+            // Only what the restore wrote: a database-wide ANALYZE would also analyze every
+            // catalog, work the new server does not need before it serves (autovacuum's).
             for row in rows {
                 let table: String = row.get(0);
                 let statement = format!("ANALYZE {table}");
