@@ -13,8 +13,10 @@
 //!    and verification of every row, with its phases timed from its JSON progress lines.
 //!
 //! Printed: both wall times and their ratio, and the write freeze (from "freezing writes" to
-//! the end of the cutover) against the bare copy. The migration's wall time also holds the
-//! staging server's create (initdb and start here; minutes on Azure), printed apart.
+//! the end of the cutover) against the bare copy; and the bare copy again with the dump at the
+//! migration's compression level (zlib 1), against which the migration's own work shows. The
+//! migration's wall time also holds the staging server's create (initdb and start here;
+//! minutes on Azure), printed apart.
 //!
 //! `PGFLEET_BENCH_ROWS` changes the row count (2,000,000), `PGFLEET_BENCH_RUNS` the number of
 //! paired runs (2). Without PostgreSQL's server binaries it prints why and stops. The load
@@ -111,11 +113,12 @@ fn fill(bindir: &Path, port: u16, rows: u64) {
     }
 }
 
-/// Bare dump and parallel restore of `bench`: (dump, restore).
-fn bare(bindir: &Path, dir: &Path, port: u16) -> (Duration, Duration) {
+/// Bare dump (zlib level `compression`, pg_dump's default 6 or the migration's 1) and
+/// parallel restore of `bench`: (dump, restore).
+fn bare(bindir: &Path, dir: &Path, port: u16, compression: u8) -> (Duration, Duration) {
     let file = dir.join("bare.dump");
     let mut dump = tool(bindir, "pg_dump", port);
-    dump.args(["-Fc", "-d", "bench", "-f"]).arg(&file);
+    dump.args(["-Fc", &format!("-Z{compression}"), "-d", "bench", "-f"]).arg(&file);
     let dump = run(dump, "pg_dump");
     let mut restore = tool(bindir, "pg_restore", port);
     restore.args(["-j2", "-d", "bare_copy"]).arg(&file);
@@ -132,6 +135,9 @@ struct Migration {
     wall: Duration,
     /// Phase → when its line arrived, from the apply's start.
     phases: Vec<(&'static str, Duration)>,
+    /// Whether the source changed after it was checksummed during the copy, so verification
+    /// read it again (an autovacuum ANALYZE on it is enough).
+    source_read_again: bool,
 }
 
 impl Migration {
@@ -164,6 +170,7 @@ fn migrate(dir: &Path) -> Migration {
     let mut migration = Migration::default();
     for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
         let line = line.unwrap_or_default();
+        migration.source_read_again |= line.contains("changed since it was checksummed");
         for (name, message) in PHASES {
             if line.contains(&format!("\"message\":\"{message}\"")) && migration.at(name).is_none() {
                 migration.phases.push((name, started.elapsed()));
@@ -221,20 +228,24 @@ fn main() {
     println!("\n## migration vs bare pg_dump -Fc + pg_restore -j2 ({rows} rows, 2 indexes)\n");
     println!(
         "| run | load before | bare dump | bare restore -j2 | bare total | migration | of which create | \
-         freeze | dump | restore | verify | cutover | migration / bare | freeze / bare |"
+         freeze | dump | restore | verify | cutover | migration / bare | freeze / bare | bare with -Z1 | \
+         migration / bare -Z1 |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for index in 1..=runs {
         let load = load_average();
         let port = ledger_port(dir);
-        let (dump, restore) = bare(&bindir, dir, port);
+        let (dump, restore) = bare(&bindir, dir, port, 6);
         let bare_total = dump + restore;
+        // The same at the migration's compression level: what the migration adds to the copy.
+        let (fast_dump, fast_restore) = bare(&bindir, dir, port, 1);
+        let fast_total = fast_dump + fast_restore;
         tier = if tier == "Basic" { "GeneralPurpose" } else { "Basic" };
         std::fs::write(dir.join("fleet.toml"), fleet(dir, port_base, tier)).expect("write the fleet file");
         let migration = migrate(dir);
         let freeze = migration.between("freeze", "retire");
         println!(
-            "| {index} (→ {tier}) | {load} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {} | {} | {} | {} | {} | {:.2}× | {} |",
+            "| {index} (→ {tier}) | {load} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {} | {} | {} | {} | {} | {:.2}× | {} | {:.2} s | {:.2}× |",
             dump.as_secs_f64(),
             restore.as_secs_f64(),
             bare_total.as_secs_f64(),
@@ -243,10 +254,13 @@ fn main() {
             seconds(freeze),
             seconds(migration.between("dump", "restore")),
             seconds(migration.between("restore", "verify")),
-            seconds(migration.between("verify", "cutover")),
+            seconds(migration.between("verify", "cutover"))
+                + if migration.source_read_again { " (source read again)" } else { "" },
             seconds(migration.between("cutover", "retire")),
             migration.wall.as_secs_f64() / bare_total.as_secs_f64(),
             freeze.map(|f| format!("{:.2}×", f.as_secs_f64() / bare_total.as_secs_f64())).unwrap_or_default(),
+            fast_total.as_secs_f64(),
+            migration.wall.as_secs_f64() / fast_total.as_secs_f64(),
         );
     }
 }

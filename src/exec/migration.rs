@@ -157,6 +157,12 @@ fn describe(event: &MigrationEvent) -> String {
         MigrationEvent::TableVerified { database, table, rows } => {
             format!("verified {database}.{table} ({rows} rows)")
         }
+        MigrationEvent::SourceChecksummed { database, tables } => {
+            format!("checksummed the source's {database} ({tables} tables)")
+        }
+        MigrationEvent::SourceChanged { database } => {
+            format!("the source's {database} changed since it was checksummed: checksumming it again")
+        }
     }
 }
 

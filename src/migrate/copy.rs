@@ -7,7 +7,7 @@
 
 use super::freeze::{freeze, unfreeze};
 use super::sql::{connect, context, ident, user_databases};
-use super::verify::{DatabaseCheck, verify};
+use super::verify::{DatabaseCheck, SourceChecksums, checksum_source, verify_against};
 use super::{DumpFile, MigrateError, MigrationEvent, MigrationReport, Phase, Progress, work};
 use crate::providers::Connection;
 use async_trait::async_trait;
@@ -23,6 +23,13 @@ pub(crate) const TOOL_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `pg_restore --jobs`: tables load and indexes build two at a time, as a 2-vCore target
 /// (the smallest General Purpose server) can take.
 pub(crate) const RESTORE_JOBS: usize = 2;
+
+/// `pg_dump --compress`: zlib's fastest level. A migration's dump is a work file read once,
+/// on the same machine, minutes later, so what counts is how fast it is written: level 1
+/// writes it about three times faster than pg_dump's default (6) for a file only a few percent
+/// larger (2,000,000 rows of the migration bench: 2.2 s and 75 MB against 6.4 s and 70 MB),
+/// and the dump runs while writes are frozen.
+pub(crate) const DUMP_COMPRESSION: u8 = 1;
 
 /// Where and with what the copy works.
 #[derive(Debug, Clone)]
@@ -128,14 +135,32 @@ pub trait Copier: Send + Sync {
         dumps: &Dumps,
         progress: Progress<'_>,
     ) -> Result<(), MigrateError>;
-    /// Compares both sides; fails on the first difference.
+    /// Checksums every table of the frozen source, while it is dumped and restored, for
+    /// [`Copier::verify`].
+    async fn checksum_source(
+        &self,
+        source: &Connection,
+        progress: Progress<'_>,
+    ) -> Result<SourceChecksums, MigrateError>;
+    /// Gathers the planner's statistics of every database of the target, which a restore
+    /// leaves without any, so the new server plans well from its first query after cutover.
+    async fn analyze(&self, target: &Connection) -> Result<(), MigrateError>;
+    /// Compares both sides; fails on the first difference. The source's tables are taken from
+    /// `checked` where the source has not changed since they were read.
     async fn verify(
         &self,
         source: &Connection,
         target: &Connection,
+        checked: Option<&SourceChecksums>,
         progress: Progress<'_>,
     ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError>;
 }
+
+/// The tables a restore fills, quoted for SQL.
+const RESTORED_TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1";
 
 /// The real copier: `pg_dumpall --globals-only`, `pg_dump` (custom format), `pg_restore`, and
 /// verification in SQL.
@@ -184,7 +209,14 @@ impl Copier for PgCopier {
             let path =
                 work::private_file(&work_dir.join(format!("database-{}.dump", hex::encode(&database))))?;
             let mut command = tools.command("pg_dump", source);
-            command.args(["--format=custom", "-d", &database, "-f"]).arg(&path);
+            command.args([
+                "--format=custom",
+                &format!("--compress={DUMP_COMPRESSION}"),
+                "-d",
+                &database,
+                "-f",
+            ]);
+            command.arg(&path);
             tools.run("pg_dump", command).await?;
             let dump = sha256_of(&path)?;
             progress(MigrationEvent::Dumped { database: database.clone(), bytes: dump.bytes });
@@ -238,13 +270,40 @@ impl Copier for PgCopier {
         Ok(())
     }
 
+    async fn checksum_source(
+        &self,
+        source: &Connection,
+        progress: Progress<'_>,
+    ) -> Result<SourceChecksums, MigrateError> {
+        checksum_source(source, progress).await
+    }
+
+    async fn analyze(&self, target: &Connection) -> Result<(), MigrateError> {
+        for database in user_databases(&connect(target, "postgres").await?).await? {
+            let client = connect(target, &database).await?;
+            let rows = client.query(RESTORED_TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
+            // Only what the restore wrote: a database-wide ANALYZE would also analyze every
+            // catalog, work the new server does not need before it serves (autovacuum's).
+            for row in rows {
+                let table: String = row.get(0);
+                let statement = format!("ANALYZE {table}");
+                client
+                    .batch_execute(&statement)
+                    .await
+                    .map_err(context(format!("analyzing {database}.{table}")))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn verify(
         &self,
         source: &Connection,
         target: &Connection,
+        checked: Option<&SourceChecksums>,
         progress: Progress<'_>,
     ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError> {
-        verify(source, target, progress).await
+        verify_against(source, target, checked, progress).await
     }
 }
 
@@ -268,11 +327,18 @@ pub async fn copy_and_verify(
         progress(MigrationEvent::Step(Phase::FreezeWrites));
         copier.freeze(source, work_dir).await?;
         progress(MigrationEvent::Step(Phase::Dump));
-        let dumps = copier.dump(source, work_dir, progress).await?;
-        progress(MigrationEvent::Step(Phase::Restore));
-        copier.restore(target, &dumps, progress).await?;
+        let copied = async {
+            let dumps = copier.dump(source, work_dir, progress).await?;
+            progress(MigrationEvent::Step(Phase::Restore));
+            copier.restore(target, &dumps, progress).await?;
+            Ok(dumps)
+        };
+        let (dumps, checked) =
+            futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await?;
         progress(MigrationEvent::Step(Phase::Verify));
-        let (mut checks, roles) = copier.verify(source, target, progress).await?;
+        let verified = copier.verify(source, target, Some(&checked), progress);
+        let ((mut checks, roles), ()) =
+            futures_util::future::try_join(verified, copier.analyze(target)).await?;
         for check in &mut checks {
             check.dump =
                 dumps.databases.iter().find(|(name, _)| *name == check.name).map(|(_, dump)| dump.clone());

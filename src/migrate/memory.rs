@@ -6,7 +6,7 @@
 use super::copy::{Copier, Dumps};
 use super::protocol::{MigrationRecord, Phase};
 use super::run::MigrationJournal;
-use super::verify::DatabaseCheck;
+use super::verify::{DatabaseCheck, SourceChecksums};
 use super::{MigrateError, Progress};
 use crate::model::ServerName;
 use crate::providers::Connection;
@@ -72,10 +72,23 @@ impl Copier for MemoryCopier {
         self.call(Phase::Restore, target)
     }
 
+    async fn checksum_source(
+        &self,
+        _source: &Connection,
+        _progress: Progress<'_>,
+    ) -> Result<SourceChecksums, MigrateError> {
+        Ok(SourceChecksums::default())
+    }
+
+    async fn analyze(&self, _target: &Connection) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
     async fn verify(
         &self,
         _source: &Connection,
         target: &Connection,
+        _checked: Option<&SourceChecksums>,
         _progress: Progress<'_>,
     ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError> {
         self.call(Phase::Verify, target).map(|()| (Vec::new(), Vec::new()))

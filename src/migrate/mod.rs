@@ -13,6 +13,7 @@
 //! files are private (0600 in a 0700 directory) and removed when the migration ends, fails,
 //! is aborted or is resumed.
 
+mod checksum;
 mod copy;
 mod freeze;
 #[cfg(any(test, feature = "test-support"))]
@@ -25,6 +26,7 @@ mod verify;
 mod work;
 
 pub use crate::model::staging_name;
+pub use checksum::TableCheck;
 pub use copy::{Copier, CopyOptions, Dumps, PgCopier, copy_and_verify};
 pub use freeze::{freeze, unfreeze};
 #[cfg(any(test, feature = "test-support"))]
@@ -33,7 +35,7 @@ pub use protocol::{FINISH_COMMAND, MigrationRecord, Phase, abort_command, plan_s
 pub use run::{MigrationJournal, MigrationRequest, abort_migration, run_migration, work_dir_of};
 pub use sql::{connect, connect_with};
 pub use tls::SessionTls;
-pub use verify::{DatabaseCheck, TableCheck, verify};
+pub use verify::{DatabaseCheck, SourceChecksums, checksum_source, verify, verify_against};
 
 use crate::providers::ProviderError;
 use std::path::PathBuf;
@@ -50,6 +52,10 @@ pub enum MigrationEvent {
     Restored { database: String, bytes: u64 },
     /// One table matches on both sides.
     TableVerified { database: String, table: String, rows: i64 },
+    /// The source's tables of one database are checksummed (while the copy runs).
+    SourceChecksummed { database: String, tables: usize },
+    /// The source changed after its checksums were read: they are read again.
+    SourceChanged { database: String },
 }
 
 /// Receives migration events; called from the migration's task.

@@ -21,7 +21,8 @@ pub enum Phase {
     CreateTarget,
     /// Freeze writes on the source: from here until cutover it serves reads only.
     FreezeWrites,
-    /// Dump the roles and every database of the source.
+    /// Dump the roles and every database of the source, checksumming its frozen tables
+    /// meanwhile (through the restore) for the verification.
     Dump,
     /// Restore the dumps into the staging server.
     Restore,

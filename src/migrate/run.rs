@@ -113,11 +113,22 @@ impl Run<'_> {
         self.begin(Phase::FreezeWrites).await?;
         self.copier.freeze(source, &self.dir).await?;
         self.begin(Phase::Dump).await?;
-        let dumps = self.copier.dump(source, &self.dir, self.progress).await?;
-        self.begin(Phase::Restore).await?;
-        self.copier.restore(target, &dumps, self.progress).await?;
+        // Writes are frozen from here on: the source's checksums are read while it is dumped and
+        // restored, and after the restore only the target is left to read (the source is read
+        // again if it changed meanwhile).
+        let (copier, progress) = (self.copier, self.progress);
+        let copied = async {
+            let dumps = copier.dump(source, &self.dir, progress).await?;
+            self.begin(Phase::Restore).await?;
+            copier.restore(target, &dumps, progress).await
+        };
+        let ((), checked) =
+            futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await?;
         self.begin(Phase::Verify).await?;
-        self.copier.verify(source, target, self.progress).await?;
+        // The target's planner statistics are gathered meanwhile: sampling reads little and
+        // changes no row.
+        let verified = copier.verify(source, target, Some(&checked), progress);
+        futures_util::future::try_join(verified, copier.analyze(target)).await?;
         Ok(())
     }
 
@@ -136,7 +147,7 @@ impl Run<'_> {
         };
         let password = &self.request.admin_password;
         let (source, target) = (connection(source, password)?, connection(target, password)?);
-        Ok(self.copier.verify(&source, &target, self.progress).await.is_ok())
+        Ok(self.copier.verify(&source, &target, None, self.progress).await.is_ok())
     }
 
     /// Cutover, then retire: the work files go and the record is cleared.

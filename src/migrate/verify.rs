@@ -1,28 +1,68 @@
 //! Verification of a copy: per table, the row count and a content checksum of every row
-//! computed in SQL on both sides (see [`CHECKSUM_SQL`]); sequences' values; views; extensions;
-//! and the roles.
+//! computed in SQL on both sides (`checksum`); sequences' values; views; extensions; and the
+//! roles.
 //!
-//! Both sides are read at once, and up to [`TABLES_AT_ONCE`] tables at a time (each on its
-//! own pair of sessions), so verification costs about one side's slowest share instead of the
-//! sum of both sides' work, one table after the other.
+//! Each side reads a database in one snapshot with [`SESSIONS`] sessions at once (big tables
+//! in page ranges), and both sides are read at once, so verification costs about one side's
+//! share spread over the server's cores. In a migration the source's side is read earlier,
+//! while the frozen source is dumped and restored ([`checksum_source`]): after the restore only
+//! the target is read, and the source is checked to be unchanged since its snapshot (read
+//! again if it is not), so every row is still compared by content with the source as it is.
 //!
 //! Owns: what "the copy is faithful" means. Must not: change either server.
 
+use super::checksum::{DatabaseSums, Hashing, TableCheck, checksum_database, unchanged_since, version};
 use super::sql::{connect, context, user_databases};
 use super::{DumpFile, MigrateError, MigrationEvent, Progress};
 use crate::providers::Connection;
-use futures_util::future::try_join_all;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
-/// One table as found on both sides.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableCheck {
-    /// `schema.table`.
-    pub table: String,
-    pub rows: i64,
-    /// The four sums of [`CHECKSUM_SQL`], `A:B:C:D`.
-    pub checksum: String,
+/// How many sessions read one side of a database at once. Checksumming is CPU-bound on the
+/// servers; two keep a small server busy without starving the other sessions of a 2-vCore
+/// target.
+pub(crate) const SESSIONS: usize = 2;
+
+/// How many sessions read the source while it is dumped and restored: one, so the dump and the
+/// restore, which the migration waits for, keep the rest of the machine.
+const SESSIONS_DURING_COPY: usize = 1;
+
+/// The checksums of every table of every database of the (frozen) source, read while it is
+/// copied; [`verify`] compares the target with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceChecksums {
+    databases: BTreeMap<String, DatabaseSums>,
+}
+
+/// Checksums every table of every database of `source`, one database after the other with
+/// [`SESSIONS_DURING_COPY`] sessions, each database in one snapshot.
+///
+/// # Errors
+/// `MigrateError::Sql` when a session cannot connect or a query fails.
+pub async fn checksum_source(
+    source: &Connection,
+    progress: Progress<'_>,
+) -> Result<SourceChecksums, MigrateError> {
+    let admin = connect(source, "postgres").await?;
+    let databases = user_databases(&admin).await?;
+    // The target hashes the same way when it can; one older than the source (which a restore
+    // does not support anyway) has both sides read again, the portable way.
+    let hashing = Hashing::for_versions(&[version(&admin).await?]);
+    let mut checksums = SourceChecksums::default();
+    for database in databases {
+        let sums = checksum_database(source, &database, SESSIONS_DURING_COPY, hashing).await?;
+        progress(MigrationEvent::SourceChecksummed { database: database.clone(), tables: sums.tables.len() });
+        checksums.databases.insert(database, sums);
+    }
+    Ok(checksums)
+}
+
+async fn text_pairs(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    what: &str,
+) -> Result<BTreeMap<String, String>, MigrateError> {
+    let rows = client.query(sql, &[]).await.map_err(context(format!("reading {what}")))?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get::<_, Option<String>>(1).unwrap_or_default())).collect())
 }
 
 /// One database as verified.
@@ -34,99 +74,6 @@ pub struct DatabaseCheck {
     pub tables: Vec<TableCheck>,
     /// Each sequence's `last_value` (`None` before its first use).
     pub sequences: BTreeMap<String, Option<i64>>,
-}
-
-/// How many tables of a database are checksummed at once, each with one session per side.
-/// Checksumming is CPU-bound on the servers; two keep a small server busy without starving
-/// the other sessions of a 2-vCore target.
-pub(crate) const TABLES_AT_ONCE: usize = 2;
-
-/// Every table as `schema.table`, quoted only where SQL needs it (PostgreSQL's `quote_ident`),
-/// so the same text goes into queries and reads well in progress lines.
-const TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-     AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY n.nspname, c.relname";
-
-/// A table's row count and content checksum (`{table}` is replaced by its quoted name): every
-/// row's text (`t::text`, all columns) is hashed four times (`hashtext` of the text with four
-/// suffixes: four 32-bit hashes), and each of the four is summed exactly over the rows. A sum
-/// does not depend on the order rows are read in, so neither side sorts N hashes (the ordered
-/// `md5(string_agg(md5(row)))` used before spent most of its time sorting, and md5 is slow in
-/// PostgreSQL), and unlike an xor it counts duplicate rows. One row whose content differs
-/// goes unnoticed only if all four hashes of its old and new text collide (about 2^-128).
-/// `hashtext` exists on every PostgreSQL version pgfleet migrates (9.5 on) and hashes the
-/// same bytes the same way on all of them, so both sides of a major version migration compute
-/// the same function (on servers of different byte order it would differ: the check fails,
-/// it cannot pass wrongly). `OFFSET 0` keeps each row's text computed once.
-pub(crate) const CHECKSUM_SQL: &str = "SELECT count(*)::bigint, concat_ws(':', \
-     coalesce(sum(hashtext(s)::bigint), 0), coalesce(sum(hashtext(s || '1')::bigint), 0), \
-     coalesce(sum(hashtext(s || '2')::bigint), 0), coalesce(sum(hashtext(s || '3')::bigint), 0)) \
-     FROM (SELECT t::text AS s FROM {table} AS t OFFSET 0) AS rows";
-
-async fn text_pairs(
-    client: &tokio_postgres::Client,
-    sql: &str,
-    what: &str,
-) -> Result<BTreeMap<String, String>, MigrateError> {
-    let rows = client.query(sql, &[]).await.map_err(context(format!("reading {what}")))?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get::<_, Option<String>>(1).unwrap_or_default())).collect())
-}
-
-async fn tables(client: &tokio_postgres::Client) -> Result<Vec<String>, MigrateError> {
-    let rows = client.query(TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-async fn table_check(client: &tokio_postgres::Client, table: &str) -> Result<TableCheck, MigrateError> {
-    let sql = CHECKSUM_SQL.replace("{table}", table);
-    let row = client.query_one(&sql, &[]).await.map_err(context(format!("checksumming {table}")))?;
-    Ok(TableCheck { table: table.to_string(), rows: row.get(0), checksum: row.get(1) })
-}
-
-/// Checksums every table on both sides at once, [`TABLES_AT_ONCE`] tables at a time (each
-/// worker with its own session on each side), and fails on the first table that differs.
-/// Returns the source's checks in `tables`' order.
-async fn check_tables(
-    source: &Connection,
-    target: &Connection,
-    database: &str,
-    tables: &[String],
-    progress: Progress<'_>,
-) -> Result<Vec<TableCheck>, MigrateError> {
-    let next = Mutex::new(tables.iter().enumerate());
-    let checked = Mutex::new(Vec::with_capacity(tables.len()));
-    let worker = || async {
-        let (source_client, target_client) =
-            futures_util::future::try_join(connect(source, database), connect(target, database)).await?;
-        loop {
-            let Some((index, table)) = next.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next()
-            else {
-                return Ok::<(), MigrateError>(());
-            };
-            let (expected, actual) = futures_util::future::try_join(
-                table_check(&source_client, table),
-                table_check(&target_client, table),
-            )
-            .await?;
-            require(expected == actual, || {
-                format!(
-                    "{database}.{table}: source {} rows ({}), target {} rows ({})",
-                    expected.rows, expected.checksum, actual.rows, actual.checksum
-                )
-            })?;
-            progress(MigrationEvent::TableVerified {
-                database: database.into(),
-                table: table.clone(),
-                rows: expected.rows,
-            });
-            checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((index, expected));
-        }
-    };
-    try_join_all((0..TABLES_AT_ONCE.min(tables.len())).map(|_| worker())).await?;
-    let mut checked = checked.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    checked.sort_by_key(|(index, _)| *index);
-    Ok(checked.into_iter().map(|(_, check)| check).collect())
 }
 
 async fn sequences(client: &tokio_postgres::Client) -> Result<BTreeMap<String, Option<i64>>, MigrateError> {
@@ -149,20 +96,72 @@ fn contained(source: &BTreeMap<String, String>, target: &BTreeMap<String, String
     }
 }
 
+/// The tables of both sides match, in name, row count and checksum.
+fn compare_tables(
+    database: &str,
+    expected: &[TableCheck],
+    actual: &[TableCheck],
+    progress: Progress<'_>,
+) -> Result<(), MigrateError> {
+    let names = |checks: &[TableCheck]| checks.iter().map(|check| check.table.clone()).collect::<Vec<_>>();
+    require(names(expected) == names(actual), || {
+        format!("{database}: tables differ: source {:?}, target {:?}", names(expected), names(actual))
+    })?;
+    for (expected, actual) in expected.iter().zip(actual) {
+        require(expected == actual, || {
+            format!(
+                "{database}.{}: source {} rows ({}), target {} rows ({})",
+                expected.table, expected.rows, expected.checksum, actual.rows, actual.checksum
+            )
+        })?;
+        progress(MigrationEvent::TableVerified {
+            database: database.into(),
+            table: expected.table.clone(),
+            rows: expected.rows,
+        });
+    }
+    Ok(())
+}
+
+/// Both sides' checksums of `database`, rows hashed as `hashing` says: the target's read now;
+/// the source's read now too, or taken from `checked` (read during the copy) when the source
+/// has not changed since and was hashed the same way.
+async fn table_sums(
+    source: &Connection,
+    target: &Connection,
+    database: &str,
+    checked: Option<&DatabaseSums>,
+    hashing: Hashing,
+    progress: Progress<'_>,
+) -> Result<(DatabaseSums, DatabaseSums), MigrateError> {
+    let Some(checked) = checked.filter(|checked| checked.hashing == hashing) else {
+        return futures_util::future::try_join(
+            checksum_database(source, database, SESSIONS, hashing),
+            checksum_database(target, database, SESSIONS, hashing),
+        )
+        .await;
+    };
+    let actual = checksum_database(target, database, SESSIONS, hashing).await?;
+    // Asked once the target is read: the source is as it was in its snapshot at least until now.
+    if unchanged_since(&connect(source, database).await?, &checked.snapshot).await? {
+        return Ok((checked.clone(), actual));
+    }
+    progress(MigrationEvent::SourceChanged { database: database.into() });
+    Ok((checksum_database(source, database, SESSIONS, hashing).await?, actual))
+}
+
 async fn verify_database(
     source: &Connection,
     target: &Connection,
     database: &str,
+    checked: Option<&DatabaseSums>,
+    hashing: Hashing,
     progress: Progress<'_>,
 ) -> Result<DatabaseCheck, MigrateError> {
+    let (expected, actual) = table_sums(source, target, database, checked, hashing, progress).await?;
+    compare_tables(database, &expected.tables, &actual.tables, progress)?;
     let (source_client, target_client) =
         futures_util::future::try_join(connect(source, database), connect(target, database)).await?;
-    let (source_tables, target_tables) =
-        futures_util::future::try_join(tables(&source_client), tables(&target_client)).await?;
-    require(source_tables == target_tables, || {
-        format!("{database}: tables differ: source {source_tables:?}, target {target_tables:?}")
-    })?;
-    let checks = check_tables(source, target, database, &source_tables, progress).await?;
     let (source_sequences, target_sequences) =
         futures_util::future::try_join(sequences(&source_client), sequences(&target_client)).await?;
     require(source_sequences == target_sequences, || {
@@ -184,7 +183,12 @@ async fn verify_database(
         contained(&expected, &actual)
             .map_err(|problem| MigrateError::Mismatch(format!("{database}: {what}: {problem}")))?;
     }
-    Ok(DatabaseCheck { name: database.into(), dump: None, tables: checks, sequences: source_sequences })
+    Ok(DatabaseCheck {
+        name: database.into(),
+        dump: None,
+        tables: expected.tables,
+        sequences: source_sequences,
+    })
 }
 
 /// Compares the target with the source: every database, table, sequence, view, extension and
@@ -196,6 +200,21 @@ async fn verify_database(
 pub async fn verify(
     source: &Connection,
     target: &Connection,
+    progress: Progress<'_>,
+) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError> {
+    verify_against(source, target, None, progress).await
+}
+
+/// [`verify`], with the source's tables taken from `checked` (read while the frozen source was
+/// copied, [`checksum_source`]) for each database whose source has not changed since; a
+/// database whose source did change, or that `checked` lacks, is read again.
+///
+/// # Errors
+/// `MigrateError::Mismatch` naming the first difference, or a connection failure.
+pub async fn verify_against(
+    source: &Connection,
+    target: &Connection,
+    checked: Option<&SourceChecksums>,
     progress: Progress<'_>,
 ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError> {
     let (source_admin, target_admin) =
@@ -214,9 +233,13 @@ pub async fn verify(
     if let Some(missing) = databases.iter().find(|database| !target_databases.contains(database)) {
         return Err(MigrateError::Mismatch(format!("database {missing} is missing on the target")));
     }
+    let (source_version, target_version) =
+        futures_util::future::try_join(version(&source_admin), version(&target_admin)).await?;
+    let hashing = Hashing::for_versions(&[source_version, target_version]);
     let mut checks = Vec::new();
     for database in &databases {
-        checks.push(verify_database(source, target, database, progress).await?);
+        let checked = checked.and_then(|checked| checked.databases.get(database));
+        checks.push(verify_database(source, target, database, checked, hashing, progress).await?);
     }
     Ok((checks, source_roles.into_keys().collect()))
 }

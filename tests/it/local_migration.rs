@@ -6,8 +6,8 @@ use crate::local_support;
 use async_trait::async_trait;
 use local_support::{Harness, PASSWORD, admin, admin_to, spec};
 use pgfleet::migrate::{
-    CopyOptions, MemoryJournal, MigrateError, MigrationEvent, MigrationRequest, PgCopier, copy_and_verify,
-    run_migration, staging_name, unfreeze, verify,
+    CopyOptions, MemoryJournal, MigrateError, MigrationEvent, MigrationRequest, PgCopier, checksum_source,
+    copy_and_verify, run_migration, staging_name, unfreeze, verify, verify_against,
 };
 use pgfleet::model::{LiveFleet, ObservedServer, ServerName, ServerPatch, ServerSpec};
 use pgfleet::providers::local::LocalProvider;
@@ -136,6 +136,13 @@ async fn basic_server_with_100k_rows_migrates_to_general_purpose_keeping_name_an
     let expected = rules::sku(Tier::GeneralPurpose, Generation::Gen5, 2).unwrap().max_connections;
     assert_eq!(local_support::show(port, "max_connections").await, expected.to_string());
     assert_eq!(fingerprint(port).await, before, "every row of every table is there");
+    let statistics: i64 = admin(port)
+        .await
+        .query_one("SELECT count(*) FROM pg_stats WHERE tablename = 'orders'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(statistics > 0, "the new server has planner statistics from the start");
 
     let client = admin(port).await;
     let after: i64 = client.query_one("SELECT nextval('order_numbers')", &[]).await.unwrap().get(0);
@@ -176,6 +183,9 @@ async fn basic_server_with_100k_rows_migrates_to_general_purpose_keeping_name_an
     let verified =
         events.iter().filter(|event| matches!(event, MigrationEvent::TableVerified { .. })).count();
     assert_eq!(verified, 4);
+    let checksummed =
+        events.iter().filter(|event| matches!(event, MigrationEvent::SourceChecksummed { .. })).count();
+    assert_eq!(checksummed, 2, "the source's two databases are checksummed while they are copied");
     assert!(events.iter().any(|event| matches!(event, MigrationEvent::Dumped { bytes, .. } if *bytes > 0)));
     assert!(events.iter().any(|event| matches!(event, MigrationEvent::Restored { .. })));
 }
@@ -445,4 +455,77 @@ async fn copy_freezes_the_source_and_verification_catches_any_difference() {
     let thawed: String =
         admin(source_port).await.query_one("SHOW default_transaction_read_only", &[]).await.unwrap().get(0);
     assert_eq!(thawed, "off");
+}
+
+/// A table of 9,000 pages (one row a page): big enough to be checksummed in page ranges.
+const WIDE_TABLE: &str = "CREATE TABLE wide (id int PRIMARY KEY, body text) WITH (fillfactor = 10);
+    INSERT INTO wide SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 9000) g;";
+
+/// The migration's checksum of `table` (PostgreSQL 11 on: two 64-bit hashes of each row's
+/// text, summed), computed in one query over the whole table.
+async fn whole_table_checksum(port: u16, table: &str) -> (i64, String) {
+    let sql = format!(
+        "SELECT count(*), concat_ws(':', sum(hashtextextended(s, 1)), sum(hashtextextended(s, 2))) \
+         FROM (SELECT t::text AS s FROM {table} t) r"
+    );
+    let row = admin(port).await.query_one(&sql, &[]).await.unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_checksums_read_during_the_copy_catch_changes_on_either_side() {
+    let harness = Harness::new(55800);
+    harness.create("early-from", spec(Tier::Basic, 1, 20)).await;
+    harness.create("early-into", spec(Tier::GeneralPurpose, 2, 20)).await;
+    let source = harness.provider.connection(&"early-from".into()).await.unwrap();
+    let target = harness.provider.connection(&"early-into".into()).await.unwrap();
+    let (source_port, target_port) = (source.endpoint.port, target.endpoint.port);
+    fill(source_port, 400).await;
+    admin(source_port).await.batch_execute(WIDE_TABLE).await.unwrap();
+    let options = CopyOptions { work_dir: harness.root.join("work"), client_bindir: None };
+
+    // The copy checksums the source while it dumps and restores it, the wide table in page
+    // ranges on each side: their sums add up to the whole table's.
+    let report = copy_and_verify(&source, &target, &options, &quiet).await.unwrap();
+    let postgres = report.databases.iter().find(|database| database.name == "postgres").unwrap();
+    let wide = postgres.tables.iter().find(|table| table.table == "public.wide").unwrap();
+    assert_eq!((wide.rows, wide.checksum.clone()), whole_table_checksum(source_port, "wide").await);
+    assert_eq!(
+        whole_table_checksum(target_port, "wide").await,
+        whole_table_checksum(source_port, "wide").await
+    );
+
+    // Checksums of the frozen source, read before the target changes, still catch a changed row
+    // of the target, in a page range as in a small table.
+    let checked = checksum_source(&source, &quiet).await.unwrap();
+    for change in
+        ["UPDATE wide SET body = 'changed' WHERE id = 8999", "UPDATE customers SET name = 'x' WHERE id = 7"]
+    {
+        admin(target_port).await.batch_execute(change).await.unwrap();
+        let error = verify_against(&source, &target, Some(&checked), &quiet).await.unwrap_err();
+        assert!(matches!(&error, MigrateError::Mismatch(_)), "{change}: {error}");
+    }
+    let repair = "UPDATE wide SET body = repeat(md5(id::text), 16) WHERE id = 8999; \
+                  UPDATE customers SET name = 'customer 7' WHERE id = 7";
+    admin(target_port).await.batch_execute(repair).await.unwrap();
+    verify_against(&source, &target, Some(&checked), &quiet).await.unwrap();
+
+    // A write that gets past the freeze after the source was checksummed: the source is read
+    // again, so the target, which lacks it, fails verification...
+    let bypassing = admin(source_port).await;
+    bypassing.batch_execute("SET default_transaction_read_only = off").await.unwrap();
+    bypassing.batch_execute("UPDATE wide SET body = 'late' WHERE id = 1").await.unwrap();
+    let changed = Mutex::new(Vec::new());
+    let progress = |event: MigrationEvent| {
+        if let MigrationEvent::SourceChanged { database } = event {
+            changed.lock().unwrap().push(database);
+        }
+    };
+    let error = verify_against(&source, &target, Some(&checked), &progress).await.unwrap_err();
+    assert!(matches!(&error, MigrateError::Mismatch(message) if message.contains("wide")), "{error}");
+    assert!(changed.lock().unwrap().contains(&"postgres".to_string()), "the source is read again");
+    // ...and once the target has the same row, the checksums read before it no longer count.
+    admin(target_port).await.batch_execute("UPDATE wide SET body = 'late' WHERE id = 1").await.unwrap();
+    verify_against(&source, &target, Some(&checked), &quiet).await.unwrap();
+    unfreeze(&source, &options.work_dir).await.unwrap();
 }
