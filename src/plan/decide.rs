@@ -24,7 +24,7 @@ pub(super) struct Assessment {
     /// What the server becomes: the desired spec, adjusted where a change is refused.
     pub target: ServerSpec,
     /// The diff against the live server; `None` when it does not exist live.
-    pub diff: Option<ServerDiff>,
+    pub diff: Option<Box<ServerDiff>>,
     /// Whether its data moves to a new server: a create-only change of a primary that is not
     /// refused (a retired version, a staging name that is taken).
     pub migrates: bool,
@@ -96,7 +96,7 @@ pub(super) fn assess(request: &PlanRequest, name: &ServerName, replicas: &[Serve
         && rules::check::new_server_version_problem(&diff.target.shape(name.as_str())).is_none()
         && staging_taken(request, name).is_none();
     assessment.target = diff.target.clone();
-    assessment.diff = Some(diff);
+    assessment.diff = Some(Box::new(diff));
     assessment
 }
 
