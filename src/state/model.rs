@@ -126,7 +126,7 @@ impl State {
 }
 
 /// What pgfleet recorded of one server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ServerRecord {
     pub address: Address,
     #[serde(flatten)]
@@ -149,6 +149,46 @@ pub struct ServerRecord {
     /// files (nothing was managed then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configured_carried: Option<crate::model::CarriedNames>,
+}
+
+/// Read as `flatten` writes it (the observed server's fields beside the record's own), without
+/// `flatten`'s reading, which buffers every record as a generic tree first (a fifth of a large
+/// state's load).
+impl<'de> Deserialize<'de> for ServerRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Stored {
+            address: Address,
+            name: ServerName,
+            provider_id: String,
+            spec: crate::model::ServerSpec,
+            status: crate::model::ServerStatus,
+            replication_support: crate::rules::ReplicationSupport,
+            #[serde(default)]
+            endpoint: Option<crate::model::Endpoint>,
+            #[serde(default)]
+            configured_storage_gb: Option<u32>,
+            #[serde(default)]
+            configured_zone: Option<String>,
+            #[serde(default)]
+            configured_carried: Option<crate::model::CarriedNames>,
+        }
+        let stored = Stored::deserialize(deserializer)?;
+        Ok(ServerRecord {
+            address: stored.address,
+            observed: ObservedServer {
+                name: stored.name,
+                provider_id: stored.provider_id,
+                spec: stored.spec,
+                status: stored.status,
+                replication_support: stored.replication_support,
+                endpoint: stored.endpoint,
+            },
+            configured_storage_gb: stored.configured_storage_gb,
+            configured_zone: stored.configured_zone,
+            configured_carried: stored.configured_carried,
+        })
+    }
 }
 
 impl ServerRecord {
