@@ -135,6 +135,9 @@ impl<'r> Planner<'r> {
                 super::replication::support(request, primary, own, changes, gets_replica);
             }
         }
+        // Room for every decided change at once: a large plan's changes are never copied while
+        // the list doubles.
+        self.draft.changes.reserve(decisions.values().map(Vec::len).sum());
         for (name, changes) in decisions {
             for change in changes {
                 self.draft.add(&name, change);
