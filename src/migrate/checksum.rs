@@ -40,7 +40,7 @@ pub struct DatabaseSums {
 
 /// Every table as `schema.table`, quoted only where SQL needs it (PostgreSQL's `quote_ident`),
 /// so the same text goes into queries and reads well in progress lines, with its size in pages.
-const TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+pub(super) const TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
      pg_relation_size(c.oid) / current_setting('block_size')::bigint \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \

@@ -5,6 +5,7 @@
 //! Owns: running the client tools with explicit timeouts. Must not: create or delete servers,
 //! or decide the order of the phases (`protocol` and `run` do).
 
+use super::checksum::TABLES_SQL;
 use super::freeze::{freeze, unfreeze};
 use super::sql::{connect, context, ident, user_databases};
 use super::verify::{DatabaseCheck, SourceChecksums, checksum_source, verify_against};
@@ -156,12 +157,6 @@ pub trait Copier: Send + Sync {
     ) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError>;
 }
 
-/// The tables a restore fills, quoted for SQL.
-const RESTORED_TABLES_SQL: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-     AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1";
-
 /// The real copier: `pg_dumpall --globals-only`, `pg_dump` (custom format), `pg_restore`, and
 /// verification in SQL.
 #[derive(Debug, Clone, Default)]
@@ -281,7 +276,7 @@ impl Copier for PgCopier {
     async fn analyze(&self, target: &Connection) -> Result<(), MigrateError> {
         for database in user_databases(&connect(target, "postgres").await?).await? {
             let client = connect(target, &database).await?;
-            let rows = client.query(RESTORED_TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
+            let rows = client.query(TABLES_SQL, &[]).await.map_err(context("listing tables"))?;
             // Only what the restore wrote: a database-wide ANALYZE would also analyze every
             // catalog, work the new server does not need before it serves (autovacuum's).
             for row in rows {
@@ -327,18 +322,14 @@ pub async fn copy_and_verify(
         progress(MigrationEvent::Step(Phase::FreezeWrites));
         copier.freeze(source, work_dir).await?;
         progress(MigrationEvent::Step(Phase::Dump));
-        let copied = async {
-            let dumps = copier.dump(source, work_dir, progress).await?;
+        let restoring = async {
             progress(MigrationEvent::Step(Phase::Restore));
-            copier.restore(target, &dumps, progress).await?;
-            Ok(dumps)
+            Ok(())
         };
         let (dumps, checked) =
-            futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await?;
+            copy_checksummed(&copier, source, target, work_dir, progress, restoring).await?;
         progress(MigrationEvent::Step(Phase::Verify));
-        let verified = copier.verify(source, target, Some(&checked), progress);
-        let ((mut checks, roles), ()) =
-            futures_util::future::try_join(verified, copier.analyze(target)).await?;
+        let (mut checks, roles) = verify_analyzing(&copier, source, target, &checked, progress).await?;
         for check in &mut checks {
             check.dump =
                 dumps.databases.iter().find(|(name, _)| *name == check.name).map(|(_, dump)| dump.clone());
@@ -354,6 +345,40 @@ pub async fn copy_and_verify(
         }
         Err(error) => Err(unfreeze_after(&copier, source, work_dir, error).await),
     }
+}
+
+/// Dumps and restores the frozen source while its checksums are read (one snapshot per
+/// database); `restoring` runs between the dump and the restore (the restore phase's start).
+pub(crate) async fn copy_checksummed(
+    copier: &dyn Copier,
+    source: &Connection,
+    target: &Connection,
+    work_dir: &Path,
+    progress: Progress<'_>,
+    restoring: impl std::future::Future<Output = Result<(), MigrateError>>,
+) -> Result<(Dumps, SourceChecksums), MigrateError> {
+    let copied = async {
+        let dumps = copier.dump(source, work_dir, progress).await?;
+        restoring.await?;
+        copier.restore(target, &dumps, progress).await?;
+        Ok(dumps)
+    };
+    futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await
+}
+
+/// Verifies the target against the source (its checksums from the copy where it has not
+/// changed since) while the target's planner statistics are gathered: sampling reads little
+/// and changes no row.
+pub(crate) async fn verify_analyzing(
+    copier: &dyn Copier,
+    source: &Connection,
+    target: &Connection,
+    checked: &SourceChecksums,
+    progress: Progress<'_>,
+) -> Result<(Vec<DatabaseCheck>, Vec<String>), MigrateError> {
+    let verified = copier.verify(source, target, Some(checked), progress);
+    let (verified, ()) = futures_util::future::try_join(verified, copier.analyze(target)).await?;
+    Ok(verified)
 }
 
 /// The error of a failed phase, after unfreezing the source (and saying so if that fails too).

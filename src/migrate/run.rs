@@ -8,7 +8,7 @@
 //! unfreezes the source). Must not: know how the provider creates servers or cuts over, or how
 //! the data is copied (the [`Copier`]).
 
-use super::copy::{Copier, unfreeze_after};
+use super::copy::{Copier, copy_checksummed, unfreeze_after, verify_analyzing};
 use super::protocol::{MigrationRecord, Phase};
 use super::{MigrateError, MigrationEvent, Progress, work};
 use crate::model::{LiveFleet, ObservedServer, ServerName, ServerSpec, ServerStatus};
@@ -116,19 +116,11 @@ impl Run<'_> {
         // Writes are frozen from here on: the source's checksums are read while it is dumped and
         // restored, and after the restore only the target is left to read (the source is read
         // again if it changed meanwhile).
-        let (copier, progress) = (self.copier, self.progress);
-        let copied = async {
-            let dumps = copier.dump(source, &self.dir, progress).await?;
-            self.begin(Phase::Restore).await?;
-            copier.restore(target, &dumps, progress).await
-        };
-        let ((), checked) =
-            futures_util::future::try_join(copied, copier.checksum_source(source, progress)).await?;
+        let (copier, progress, dir) = (self.copier, self.progress, self.dir.clone());
+        let restoring = self.begin(Phase::Restore);
+        let (_, checked) = copy_checksummed(copier, source, target, &dir, progress, restoring).await?;
         self.begin(Phase::Verify).await?;
-        // The target's planner statistics are gathered meanwhile: sampling reads little and
-        // changes no row.
-        let verified = copier.verify(source, target, Some(&checked), progress);
-        futures_util::future::try_join(verified, copier.analyze(target)).await?;
+        verify_analyzing(copier, source, target, &checked, progress).await?;
         Ok(())
     }
 
